@@ -1,0 +1,51 @@
+"""Algorithm registry: each entry builds ``make_train(env, config, params) -> Trainer`` with paper defaults."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+from algos import lola
+from jaxmarl_core.config import Config
+from jaxmarl_core.training import Trainer
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    name: str
+    description: str
+    make_train: Callable[..., Trainer]
+    default_config: Callable[..., Config]  # env -> the paper's config for that env
+    check_env: Callable[..., str | None]  # env -> why the pair is incompatible, or None
+
+
+_REGISTRY: dict[str, Algorithm] = {}
+
+
+def register(algo: Algorithm) -> None:
+    if algo.name in _REGISTRY:
+        raise ValueError(f"algorithm {algo.name!r} is registered already")
+    _REGISTRY[algo.name] = algo
+
+
+def list_algos() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Algorithm:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown algorithm {name!r}; valid names: {', '.join(list_algos())}")
+    return _REGISTRY[name]
+
+
+def compatible(name: str, env) -> str | None:
+    """None if ``name`` can train on ``env``, else the reason it cannot."""
+    return get(name).check_env(env)
+
+
+register(Algorithm("nl_exact", "naive learners on exact value gradients (LOLA paper's NL-Ex)", lola.make_train,
+                   functools.partial(lola.default_config, lola=False), lola.check_env))
+register(Algorithm("lola_exact", "LOLA with exact gradients and the second-order correction (LOLA-Ex)",
+                   lola.make_train, functools.partial(lola.default_config, lola=True), lola.check_env))
+
+__all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]

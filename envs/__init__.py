@@ -1,0 +1,72 @@
+"""Environment registry: ``make(name, **kwargs)`` builds an environment; ``list_envs()`` names them all."""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from envs.iterated import IteratedMatrixGame
+from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
+from jaxmarl_core.env import Environment
+
+_REGISTRY: dict[str, Callable[..., Environment]] = {}
+
+
+def register(name: str, constructor: Callable[..., Environment]) -> None:
+    if name in _REGISTRY:
+        raise ValueError(f"environment {name!r} is registered already")
+    _REGISTRY[name] = constructor
+
+
+def list_envs() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make(name: str, **kwargs) -> Environment:
+    """Build a registered environment; bad names or arguments raise ``ValueError`` saying what is valid."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown environment {name!r}; valid names: {', '.join(list_envs())}")
+    constructor = _REGISTRY[name]
+    allowed = env_args(name)
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        valid = ", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"
+        raise ValueError(f"{name}: unknown argument(s) {', '.join(unknown)}; valid arguments: {valid}")
+    try:
+        return constructor(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def env_args(name: str) -> dict:
+    """The constructor arguments of a registered environment with their defaults."""
+    sig = inspect.signature(_REGISTRY[name])
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def _matrix(game: str):
+    if game == "penalty":
+        def build(k: float = -10.0):
+            return make_matrix_game("penalty", k=k)
+    elif game == "trap":
+        def build(n_agents: int = 4):
+            return make_matrix_game("trap", n_agents=n_agents)
+    else:
+        def build():
+            return make_matrix_game(game)
+    return build
+
+
+for _game in MATRIX_GAMES:
+    register(f"matrix_{_game}", _matrix(_game))
+
+
+def _iterated(game: str):
+    def build(num_steps: int = 150, discount: float = 0.96):
+        return IteratedMatrixGame(game=game, num_steps=num_steps, discount=discount)
+    return build
+
+
+register("ipd", _iterated("ipd"))
+register("imp", _iterated("imp"))
+
+__all__ = ["make", "list_envs", "register", "env_args", "Environment", "MatrixGame", "IteratedMatrixGame"]

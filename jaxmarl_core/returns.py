@@ -1,0 +1,62 @@
+"""Discounted returns and generalised advantage estimation over time-major [T, ...] arrays.
+
+Episode ends follow gymnax-1.0 semantics: ``terminated`` stops bootstrapping (the true end), while a ``truncated``
+step bootstraps from the value of the observation it reached (``next_values``, computed on ``final_obs``) and cuts
+the recursion so nothing leaks into the next episode.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _reverse_scan(fn, init, xs):
+    return jax.lax.scan(fn, init, xs, reverse=True)[1]
+
+
+def discounted_returns(rewards: jax.Array, terminated: jax.Array, truncated: jax.Array, gamma: float,
+                       next_values: jax.Array | None = None) -> jax.Array:
+    """[T, ...] rewards -> [T, ...] returns G_t = r_t + gamma * (G_{t+1} or a bootstrap at episode ends).
+
+    ``next_values`` ([T, ...], optional) bootstraps at truncations and after the last step; without it both are 0.
+    ``terminated``/``truncated`` broadcast against ``rewards`` (e.g. [T] against [T, N]).
+    """
+    terminated = _expand(terminated, rewards)
+    truncated = _expand(truncated, rewards)
+    nv = jnp.zeros_like(rewards) if next_values is None else next_values
+    not_term = 1.0 - terminated.astype(rewards.dtype)
+    cut = jnp.logical_or(terminated, truncated).astype(rewards.dtype)
+
+    def body(g_next, x):
+        r, nt, c, v = x
+        g = r + gamma * nt * ((1.0 - c) * g_next + c * v)
+        return g, g
+
+    return _reverse_scan(body, nv[-1], (rewards, not_term, cut, nv))
+
+
+def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminated: jax.Array,
+        truncated: jax.Array, gamma: float, lam: float) -> tuple[jax.Array, jax.Array]:
+    """Generalised advantage estimation.
+
+    rewards, values, next_values: [T, ...] (``values`` of the observations acted on, ``next_values`` of the
+    observations reached, i.e. of ``final_obs`` at episode ends); -> (advantages [T, ...], targets [T, ...]).
+    """
+    terminated = _expand(terminated, rewards)
+    truncated = _expand(truncated, rewards)
+    not_term = 1.0 - terminated.astype(rewards.dtype)
+    cont = 1.0 - jnp.logical_or(terminated, truncated).astype(rewards.dtype)
+    deltas = rewards + gamma * not_term * next_values - values
+
+    def body(a_next, x):
+        d, c = x
+        a = d + gamma * lam * c * a_next
+        return a, a
+
+    adv = _reverse_scan(body, jnp.zeros_like(rewards[0]), (deltas, cont))
+    return adv, adv + values
+
+
+def _expand(flags: jax.Array, like: jax.Array) -> jax.Array:
+    flags = jnp.asarray(flags)
+    return jnp.reshape(flags, flags.shape + (1,) * (like.ndim - flags.ndim))

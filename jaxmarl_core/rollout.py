@@ -1,0 +1,56 @@
+"""A scanned rollout: ``num_steps`` environment steps under ``lax.scan``, returning a time-major trajectory."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+from flax import struct
+
+from jaxmarl_core.env import Environment, EnvParams
+
+
+@struct.dataclass
+class Transition:
+    """One step of experience; a trajectory stacks these on a leading [T] axis.
+
+    obs: [N, ...] the observation acted on; action: [N] or [N, A]; reward: [N]; terminated, truncated: []; next_obs:
+    [N, ...] the observation the step reached (``info["final_obs"]``, before any reset); extras: whatever the policy
+    returned beside its actions (log-probabilities, values, ...).
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    next_obs: jax.Array
+    extras: Any
+
+
+@struct.dataclass
+class RolloutCarry:
+    obs: jax.Array
+    state: Any
+
+
+Policy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]  # (key, obs [N, ...], env state) -> (actions, extras)
+
+
+def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy, carry: RolloutCarry,
+            num_steps: int) -> tuple[RolloutCarry, Transition]:
+    """Run ``policy`` for ``num_steps`` steps from ``carry``; returns the final carry and a [T]-stacked Transition."""
+
+    def step(c: RolloutCarry, k: jax.Array):
+        k_act, k_env = jax.random.split(k)
+        action, extras = policy(k_act, c.obs, c.state)
+        ts = env.step(k_env, c.state, action, params)
+        tr = Transition(obs=c.obs, action=action, reward=ts.reward, terminated=ts.terminated,
+                        truncated=ts.truncated, next_obs=ts.info["final_obs"], extras=extras)
+        return RolloutCarry(obs=ts.obs, state=ts.state), tr
+
+    return jax.lax.scan(step, carry, jax.random.split(key, num_steps))
+
+
+def reset_carry(key: jax.Array, env: Environment, params: EnvParams) -> RolloutCarry:
+    obs, state = env.reset(key, params)
+    return RolloutCarry(obs=obs, state=state)

@@ -1,0 +1,54 @@
+"""Seed sweeps: ``vmap`` over seeds, sharded along the seed axis over every visible device with ``jax.sharding``.
+
+Seed ``i`` of base seed ``s`` has key ``fold_in(PRNGKey(s), i)``, so a run's seeds do not depend on how many seeds
+run beside them. The seed count is padded to a multiple of the device count (by repeating seed 0) and the padding is
+dropped from every result.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """[num_seeds, 2] uint32 keys, prefix-stable in ``num_seeds``."""
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(num_seeds))
+
+
+def padded_size(num_seeds: int, num_devices: int | None = None) -> int:
+    d = jax.device_count() if num_devices is None else num_devices
+    return -(-num_seeds // d) * d
+
+
+def pad_seeds(tree: Any, size: int) -> Any:
+    """Pad every leaf's leading (seed) axis to ``size`` by repeating entry 0, or trim it to ``size``."""
+    def pad(x):
+        x = jnp.asarray(x)
+        if x.shape[0] >= size:
+            return x[:size]
+        return jnp.concatenate([x, jnp.repeat(x[:1], size - x.shape[0], axis=0)])
+    return jax.tree.map(pad, tree)
+
+
+def seed_sharding() -> NamedSharding:
+    mesh = Mesh(np.asarray(jax.devices()), ("seeds",))
+    return NamedSharding(mesh, PartitionSpec("seeds"))
+
+
+def shard_seeds(tree: Any) -> Any:
+    """Place a pytree whose leaves have a leading seed axis (a multiple of the device count) across devices."""
+    if jax.device_count() == 1:
+        return tree
+    return jax.device_put(tree, seed_sharding())
+
+
+def run_seeds(fn: Callable[[jax.Array], Any], keys: jax.Array) -> Any:
+    """``jit(vmap(fn))(keys)`` sharded over all devices; results keep exactly ``len(keys)`` seeds."""
+    n = keys.shape[0]
+    out = jax.jit(jax.vmap(fn))(shard_seeds(pad_seeds(keys, padded_size(n))))
+    return jax.tree.map(lambda x: x[:n], out)

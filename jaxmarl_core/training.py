@@ -1,0 +1,51 @@
+"""The algorithm contract (DESIGN.md section 3): ``make_train(env, config) -> Trainer``.
+
+A Trainer holds ``init(key) -> state`` and ``update(state, key) -> (state, metrics)``; calling it runs the whole
+training as one ``lax.scan`` and returns ``TrainOutput(state, metrics)`` with metrics stacked on a leading
+``[num_updates]`` axis. Update ``t`` always draws its key as ``fold_in(run_key, t)``, so training in chunks
+(for progress and checkpoints) gives exactly the same numbers as one scan.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class TrainOutput:
+    state: Any
+    metrics: dict  # name -> [num_updates, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    init: Callable[[jax.Array], Any]
+    update: Callable[[Any, jax.Array], tuple[Any, dict]]
+    num_updates: int
+    env_steps_per_update: int = 0  # environment steps one update takes per seed (0 for exact-gradient learners)
+
+    @staticmethod
+    def split_seed(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """A seed's key -> (init key, run key)."""
+        k_init, k_run = jax.random.split(key)
+        return k_init, k_run
+
+    def init_state(self, key: jax.Array) -> Any:
+        return self.init(self.split_seed(key)[0])
+
+    def run(self, state: Any, key: jax.Array, start: jax.Array, length: int) -> tuple[Any, dict]:
+        """Updates ``start .. start + length - 1`` from ``state``; ``key`` is the seed's key; -> (state, metrics)."""
+        k_run = self.split_seed(key)[1]
+
+        def body(s, t):
+            return self.update(s, jax.random.fold_in(k_run, t))
+
+        return jax.lax.scan(body, state, jnp.asarray(start, jnp.int32) + jnp.arange(length, dtype=jnp.int32))
+
+    def __call__(self, key: jax.Array) -> TrainOutput:
+        state, metrics = self.run(self.init_state(key), key, 0, self.num_updates)
+        return TrainOutput(state=state, metrics=metrics)

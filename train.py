@@ -1,0 +1,370 @@
+"""Train any registered algorithm on any compatible environment, vmapped over seeds.
+
+    python train.py --algo lola_exact --env ipd --seeds 8
+    python train.py --algo nl_exact --env imp --seeds 64 --set num_updates=500 --plot --out runs/imp_nl
+    python train.py --resume --out runs/imp_nl
+
+Outputs in --out: config.json, metrics.csv (one row per logged update per seed), summary.json (final metrics with
+mean and 95% interval over seeds, wall/compile/run time, updates per second), curves.png (--plot) and orbax
+checkpoints/. Bad input exits with status 2 and a one-line message before anything is compiled.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _parser(algo_names, env_names) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="train.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a multi-agent RL algorithm, end to end inside one jax.jit, vmapped over seeds.",
+        epilog="algorithms: " + ", ".join(algo_names) + "\nenvironments: " + ", ".join(env_names)
+        + "\n\n--list shows which pairs are compatible and each algorithm's config fields.")
+    p.add_argument("--algo", help="algorithm name")
+    p.add_argument("--env", help="environment name")
+    p.add_argument("--seeds", type=int, default=8, help="number of seeds trained in parallel (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="base seed: seed i uses fold_in(PRNGKey(seed), i)")
+    p.add_argument("--out", help="output directory (default runs/ALGO-ENV-TIMESTAMP)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment constructor argument")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="K",
+                   help="save an orbax checkpoint every K updates (the final state is always saved)")
+    p.add_argument("--log-every", type=int, default=0, metavar="K",
+                   help="write metrics of every K-th update to metrics.csv (default: at most 1000 rows per seed)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    p.add_argument("--plot", action="store_true", help="write curves.png")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--list", action="store_true", help="list algorithms, environments and compatible pairs")
+    return p
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's numbers (saved as config.json)."""
+
+    algo: str
+    env: str
+    env_args: dict
+    config: dict
+    seeds: int
+    seed: int
+    checkpoint_every: int
+    log_every: int
+
+
+def _parse_env_args(env_name: str, texts: list[str]) -> dict:
+    import envs
+    from jaxmarl_core.config import parse_value, split_assignment
+
+    defaults = envs.env_args(env_name)
+    out = {}
+    for text in texts:
+        key, value = split_assignment(text, "--env-arg")
+        if key not in defaults:
+            valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+            raise UsageError(f"--env-arg: {env_name} has no argument {key!r}; valid arguments: {valid}")
+        typ = type(defaults[key]) if defaults[key] is not None else str
+        out[key] = parse_value(value, typ, f"--env-arg {key}")
+    return out
+
+
+def _build(spec: RunSpec, set_texts: list[str] | None = None):
+    """-> (algorithm, env, config); every check happens here, before anything is traced."""
+    import algos
+    import envs
+    from jaxmarl_core.config import override
+
+    try:
+        algo = algos.get(spec.algo)
+    except ValueError as e:
+        raise UsageError(f"--algo: {e}") from None
+    if spec.env not in envs.list_envs():
+        raise UsageError(f"--env: unknown environment {spec.env!r}; valid names: {', '.join(envs.list_envs())}")
+    try:
+        env = envs.make(spec.env, **spec.env_args)
+    except ValueError as e:
+        raise UsageError(f"--env-arg: {e}") from None
+    reason = algo.check_env(env)
+    if reason:
+        raise UsageError(f"--algo {spec.algo} cannot run on --env {spec.env}: {reason}")
+    config = algo.default_config(env)
+    try:
+        if set_texts is not None:
+            config = override(config, set_texts)
+        else:
+            config = dataclasses.replace(config, **spec.config)
+        config.validate(env)
+    except ValueError as e:
+        raise UsageError(f"--set: {e}") from None
+    return algo, env, config
+
+
+def _check_out(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"--out: cannot write to {path!r}: {e.strerror or e}") from None
+
+
+def _list(algo_names, env_names) -> str:
+    import algos
+    import envs
+
+    lines = ["compatible pairs (algorithm: environments)"]
+    built = {name: envs.make(name) for name in env_names}
+    for a in algo_names:
+        ok = [e for e in env_names if algos.compatible(a, built[e]) is None]
+        lines.append(f"  {a}: {', '.join(ok) or '-'}")
+    lines.append("\nconfig fields (--set FIELD=VALUE), with defaults")
+    for a in algo_names:
+        algo = algos.get(a)
+        env = next((built[e] for e in env_names if algos.compatible(a, built[e]) is None), None)
+        if env is not None:
+            cfg = algo.default_config(env)
+            fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items())
+            lines.append(f"  {a}: {fields}")
+    lines.append("\nenvironment arguments (--env-arg KEY=VALUE)")
+    for e in env_names:
+        args = envs.env_args(e)
+        lines.append(f"  {e}: {', '.join(f'{k}={v!r}' for k, v in args.items()) or '-'}")
+    return "\n".join(lines)
+
+
+def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
+    import algos
+    import envs
+
+    parser = _parser(algos.list_algos(), envs.list_envs())
+    args = parser.parse_args(argv)
+    if args.list:
+        print(_list(algos.list_algos(), envs.list_envs()))
+        raise SystemExit(0)
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out, the directory of the run to continue")
+        path = os.path.join(args.out, "config.json")
+        if not os.path.exists(path):
+            raise UsageError(f"--resume: {path} does not exist; nothing to resume")
+        with open(path) as f:
+            saved = json.load(f)["run"]
+        spec = RunSpec(**saved)
+        for flag, given, kept in (("--algo", args.algo, spec.algo), ("--env", args.env, spec.env)):
+            if given is not None and given != kept:
+                raise UsageError(f"{flag} {given} differs from the run being resumed ({kept})")
+        if args.set or args.env_arg:
+            raise UsageError("--resume continues a run as it was configured: drop --set and --env-arg")
+        return spec, args, None
+    if not args.algo or not args.env:
+        raise UsageError("--algo and --env are required (see --help, or --list for compatible pairs)")
+    if args.seeds <= 0:
+        raise UsageError(f"--seeds must be a positive integer, got {args.seeds}")
+    if args.checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.log_every < 0:
+        raise UsageError(f"--log-every must be >= 0, got {args.log_every}")
+    if args.algo not in algos.list_algos():
+        raise UsageError(f"--algo: unknown algorithm {args.algo!r}; valid names: {', '.join(algos.list_algos())}")
+    if args.env not in envs.list_envs():
+        raise UsageError(f"--env: unknown environment {args.env!r}; valid names: {', '.join(envs.list_envs())}")
+    try:
+        env_args = _parse_env_args(args.env, args.env_arg)
+    except ValueError as e:
+        raise UsageError(f"--env-arg: {e}") from None
+    spec = RunSpec(algo=args.algo, env=args.env, env_args=env_args, config={}, seeds=args.seeds, seed=args.seed,
+                   checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+    return spec, args, list(args.set)
+
+
+class _Progress:
+    """A progress line on stderr, shown once a run has lasted a couple of seconds."""
+
+    def __init__(self, label: str, total: int, quiet: bool):
+        self.label, self.total, self.quiet = label, total, quiet
+        self.start = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        if self.quiet or (elapsed < 2.0 and done < self.total) or (elapsed < 2.0 and not self.shown):
+            return
+        rate = done / max(elapsed, 1e-9)
+        eta = (self.total - done) / max(rate, 1e-9)
+        line = f"{self.label}: update {done}/{self.total} ({100 * done / self.total:.0f}%), " \
+               f"{elapsed:.1f}s elapsed, ~{eta:.1f}s left"
+        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
+        if self.tty and done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+        self.shown = True
+
+
+def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, quiet: bool) -> dict:
+    """Train, checkpoint and write outputs; returns the summary."""
+    import jax
+    import numpy as np
+
+    from jaxmarl_core import outputs, sweep
+    from jaxmarl_core.checkpoint import Checkpoints
+
+    t_wall = time.perf_counter()
+    trainer = algo.make_train(env, config)
+    num_updates = trainer.num_updates
+    ckpt_every = spec.checkpoint_every
+    chunk = ckpt_every if ckpt_every > 0 else max(1, -(-num_updates // 20))
+    log_every = spec.log_every or max(1, -(-num_updates // 1000))
+
+    n = spec.seeds
+    n_pad = sweep.padded_size(n)
+    keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n), n_pad))
+    init_fn = jax.jit(jax.vmap(trainer.init_state))
+    chunk_fns: dict[int, object] = {}
+    compile_time = 0.0
+
+    def compiled_chunk(length, state):
+        nonlocal compile_time
+        if length not in chunk_fns:
+            t0 = time.perf_counter()
+            fn = jax.jit(jax.vmap(lambda s, k, start: trainer.run(s, k, start, length), in_axes=(0, 0, None)))
+            chunk_fns[length] = fn.lower(state, keys, np.int32(0)).compile()
+            compile_time += time.perf_counter() - t0
+        return chunk_fns[length]
+
+    t0 = time.perf_counter()
+    init_compiled = init_fn.lower(keys).compile()
+    compile_time += time.perf_counter() - t0
+    state = init_compiled(keys)
+
+    ckpts = Checkpoints(os.path.join(out, "checkpoints"))
+    metrics_host: list[dict] = []
+    start = 0
+    if resume:
+        step = ckpts.latest_step()
+        if step is None:
+            raise UsageError(f"--resume: no checkpoint in {os.path.join(out, 'checkpoints')}")
+        per_update = jax.eval_shape(jax.vmap(trainer.update), state, keys)[1]  # {name: [S_pad, ...]}
+        like = {"state": jax.tree.map(lambda x: np.zeros((n,) + x.shape[1:], x.dtype), state),
+                "metrics": jax.tree.map(lambda x: np.zeros((n, step) + x.shape[1:], x.dtype), per_update)}
+        restored = ckpts.restore(step, like)
+        state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], n_pad))
+        metrics_host.append(restored["metrics"])
+        start = step
+
+    def snapshot(step):
+        merged = _concat(metrics_host)
+        ckpts.save(step, {"state": jax.tree.map(lambda x: x[:n], state), "metrics": merged})
+
+    progress = _Progress(f"{spec.algo} on {spec.env} x{n} seeds", num_updates, quiet)
+    t_run = 0.0
+    t = start
+    try:
+        while t < num_updates:
+            length = min(chunk, num_updates - t)
+            fn = compiled_chunk(length, state)
+            t0 = time.perf_counter()
+            state, m = fn(state, keys, np.int32(t))
+            m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))
+            t_run += time.perf_counter() - t0
+            metrics_host.append(m)
+            t += length
+            if ckpt_every > 0 and t % ckpt_every == 0 and t < num_updates:
+                snapshot(t)
+            progress(t)
+    except KeyboardInterrupt:
+        if t > start:
+            snapshot(t)
+        ckpts.close()
+        sys.stderr.write(f"\ninterrupted after update {t}; continue with: python train.py --resume --out {out}\n")
+        raise SystemExit(130)
+    if t > start:
+        snapshot(num_updates)
+    ckpts.close()
+
+    metrics = _concat(metrics_host)  # {name: [S, U, ...]}
+    logged = np.arange(log_every - 1, num_updates, log_every)
+    if logged.size == 0 or logged[-1] != num_updates - 1:
+        logged = np.append(logged, num_updates - 1)
+    seeds = np.arange(n)
+    outputs.atomic_write(os.path.join(out, "metrics.csv"),
+                         outputs.metrics_csv({k: v[:, logged] for k, v in metrics.items()}, logged + 1, seeds))
+    total_updates = n * (num_updates - start)
+    summary = {
+        "algo": spec.algo, "env": spec.env, "seeds": n, "num_updates": num_updates,
+        "resumed_from_update": start if resume else None,
+        "final": outputs.summarize({k: v[:, -1] for k, v in metrics.items()}),
+        "wall_time_s": time.perf_counter() - t_wall,
+        "compile_time_s": compile_time,
+        "run_time_s": t_run,
+        "updates_per_second": (num_updates - start) / t_run if t_run > 0 else None,
+        "seed_updates_per_second": total_updates / t_run if t_run > 0 else None,
+        "env_steps_per_second": (total_updates * trainer.env_steps_per_update / t_run
+                                 if t_run > 0 and trainer.env_steps_per_update else None),
+        "devices": [str(d) for d in jax.devices()],
+    }
+    outputs.atomic_write_json(os.path.join(out, "summary.json"), summary)
+    if plot:
+        outputs.plot_curves({k: v[:, logged] for k, v in metrics.items()}, logged + 1,
+                            os.path.join(out, "curves.png"), title=f"{spec.algo} on {spec.env} ({n} seeds)")
+    return summary
+
+
+def _concat(chunks: list[dict]) -> dict:
+    import numpy as np
+
+    if not chunks:
+        return {}
+    return {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+
+
+def main(argv=None) -> int:
+    try:
+        spec, args, set_texts = _resolve(argv)
+        algo, env, config = _build(spec, set_texts)
+        spec = dataclasses.replace(spec, config=dataclasses.asdict(config))
+        out = args.out or os.path.join("runs", f"{spec.algo}-{spec.env}-{time.strftime('%Y%m%d-%H%M%S')}")
+        _check_out(out)
+        ckpt_dir = os.path.join(out, "checkpoints")
+        if not args.resume and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+            raise UsageError(f"--out {out} holds checkpoints of an earlier run: add --resume to continue it, "
+                             "or choose another --out")
+    except UsageError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    from jaxmarl_core import outputs
+
+    if not args.resume:
+        outputs.atomic_write_json(os.path.join(out, "config.json"), {"run": dataclasses.asdict(spec)})
+    try:
+        summary = run(spec, out, config, algo, env, args.resume, args.plot, args.quiet)
+    except UsageError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    if not args.quiet:
+        finals = ", ".join(f"{k} {v['mean']:.4g}" for k, v in list(summary["final"].items())[:8])
+        print(f"{spec.algo} on {spec.env}, {spec.seeds} seeds, {summary['num_updates']} updates: {finals}")
+        print(f"compile {summary['compile_time_s']:.1f}s, run {summary['run_time_s']:.2f}s; outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
