@@ -1,0 +1,152 @@
+"""The command line: outputs, resume, determinism and fast, clear failures on bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import envs
+import train
+from jaxmarl_core.checkpoint import Checkpoints
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--algo", "lola_exact", "--env", "ipd", "--seeds", "3", "--set", "num_updates=20", "--quiet"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def read_theta(out, step, seeds=3):
+    ck = Checkpoints(os.path.join(out, "checkpoints"))
+    like = {"state": {"theta": np.zeros((seeds, 2, 5), np.float32)},
+            "metrics": {"p_coop": np.zeros((seeds, step, 2, 5), np.float32),
+                        "reward_per_step": np.zeros((seeds, step, 2), np.float32)}}
+    tree = ck.restore(step, like)
+    ck.close()
+    return tree
+
+
+def test_run_writes_all_outputs(tmp_path):
+    out = str(tmp_path / "run")
+    assert train.main([*SMALL, "--out", out, "--plot"]) == 0
+    assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "curves.png", "metrics.csv", "summary.json"]
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rows = f.read().strip().splitlines()
+    assert rows[0].startswith("seed,update,") and "reward_per_step/0" in rows[0]
+    assert len(rows) == 1 + 3 * 20
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["seeds"] == 3 and summary["num_updates"] == 20
+    assert summary["compile_time_s"] > 0 and summary["updates_per_second"] > 0
+    final = summary["final"]["reward_per_step/0"]
+    assert final["ci95_low"] <= final["mean"] <= final["ci95_high"]
+    config = json.load(open(os.path.join(out, "config.json")))["run"]
+    assert config["config"]["num_updates"] == 20 and config["algo"] == "lola_exact"
+    with open(os.path.join(out, "curves.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_metrics(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert train.main([*SMALL, "--out", a]) == 0
+    assert train.main([*SMALL, "--out", b]) == 0
+    assert open(os.path.join(a, "metrics.csv")).read() == open(os.path.join(b, "metrics.csv")).read()
+    c = str(tmp_path / "c")
+    assert train.main([*SMALL, "--out", c, "--seed", "1"]) == 0
+    assert open(os.path.join(a, "metrics.csv")).read() != open(os.path.join(c, "metrics.csv")).read()
+
+
+def test_resume_after_interruption_reproduces_the_run(tmp_path):
+    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
+    args = [*SMALL, "--checkpoint-every", "5"]
+    assert train.main([*args, "--out", full]) == 0
+    assert Checkpoints(os.path.join(full, "checkpoints")).steps() == [5, 10, 15, 20]
+    # An interrupted run: what a run killed after its checkpoint at update 10 leaves behind.
+    shutil.copytree(full, cut)
+    for step in ("15", "20"):
+        shutil.rmtree(os.path.join(cut, "checkpoints", step))
+    for name in ("metrics.csv", "summary.json"):
+        os.unlink(os.path.join(cut, name))
+    assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
+    want, got = read_theta(full, 20), read_theta(cut, 20)
+    np.testing.assert_array_equal(got["state"]["theta"], want["state"]["theta"])
+    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
+    assert json.load(open(os.path.join(cut, "summary.json")))["resumed_from_update"] == 10
+
+
+def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert train.main([*SMALL, "--out", out]) == 0
+    assert train.main([*SMALL, "--out", out]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+BAD = [
+    (["--algo", "nope", "--env", "ipd"], ["unknown algorithm 'nope'", "lola_exact", "nl_exact"]),
+    (["--algo", "lola_exact", "--env", "nope"], ["unknown environment 'nope'", "ipd", "matrix_pd"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--seeds", "0"], ["--seeds"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--set", "lr"], ["--set", "key=value"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--set", "lrr=1"], ["unknown field 'lrr'", "lookahead_lr"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--set", "lr=fast"], ["lr", "float"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--set", "num_updates=-3"], ["num_updates"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--env-arg", "foo=1"], ["--env-arg", "foo", "num_steps"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--env-arg", "num_steps=x"], ["num_steps", "int"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--env-arg", "num_steps=0"], ["num_steps"]),
+    (["--algo", "lola_exact", "--env", "matrix_trap", "--env-arg", "n_agents=3"], ["n_agents"]),
+    (["--resume", "--out", "/nonexistent-dir-xyz"], ["--resume", "config.json"]),
+    (["--env", "ipd"], ["--algo"]),
+]
+
+
+@pytest.mark.parametrize("argv,fragments", BAD)
+def test_bad_input_fails_fast_with_one_line(argv, fragments, capsys):
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("train.py: error:"), err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+def test_non_writable_out_and_incompatible_pair(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert train.main([*SMALL, "--out", str(blocker / "sub")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+    class Opaque(envs.MatrixGame):  # a game without closed-form values
+        exact_value = property()
+        policy_param_shape = property()
+
+    monkeypatch.setitem(envs._REGISTRY, "opaque_game", lambda: Opaque(game="opaque", table=((0.0,),)))
+    assert train.main(["--algo", "lola_exact", "--env", "opaque_game", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot run on --env opaque_game" in err and "exact_value" in err
+
+
+def test_cli_process_exit_status_and_no_traceback():
+    res = run_cli("--algo", "lola_exact", "--env", "ipd", "--seeds", "0")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == ["train.py: error: --seeds must be a positive integer, got 0"]
+    res = run_cli("--help")
+    assert res.returncode == 0 and "lola_exact" in res.stdout and "matrix_trap" in res.stdout
+    res = run_cli("--list")
+    assert res.returncode == 0 and "nl_exact:" in res.stdout and "ipd" in res.stdout
+
+
+def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
+    one, four = str(tmp_path / "one"), str(tmp_path / "four")
+    args = ["--algo", "nl_exact", "--env", "imp", "--seeds", "6", "--set", "num_updates=15", "--quiet"]
+    assert train.main([*args, "--out", one]) == 0
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    res = subprocess.run([sys.executable, "train.py", *args, "--out", four], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert len(json.load(open(os.path.join(four, "summary.json")))["devices"]) == 4
+    a = np.loadtxt(os.path.join(one, "metrics.csv"), delimiter=",", skiprows=1)
+    b = np.loadtxt(os.path.join(four, "metrics.csv"), delimiter=",", skiprows=1)
+    assert a.shape == b.shape == (6 * 15, 2 + 2 * 5 + 2)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
