@@ -5,7 +5,7 @@ import dataclasses
 import functools
 from typing import Callable
 
-from algos import lola
+from algos import lola, opponent_shaping
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
 
@@ -47,5 +47,13 @@ register(Algorithm("nl_exact", "naive learners on exact value gradients (LOLA pa
                    functools.partial(lola.default_config, lola=False), lola.check_env))
 register(Algorithm("lola_exact", "LOLA with exact gradients and the second-order correction (LOLA-Ex)",
                    lola.make_train, functools.partial(lola.default_config, lola=True), lola.check_env))
+for _variant, _text in (
+        ("nl_pg", "naive policy-gradient learners (REINFORCE with a baseline)"),
+        ("lola_pg", "LOLA with policy-gradient estimates of the gradient and the cross second derivative"),
+        ("lola_om", "LOLA-PG with maximum-likelihood opponent modelling"),
+        ("lola_dice", "LOLA with the DiCE estimator and K look-ahead steps of the opponent")):
+    register(Algorithm(_variant, _text, opponent_shaping.make_train,
+                       functools.partial(opponent_shaping.default_config, variant=_variant),
+                       opponent_shaping.check_env))
 
 __all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]

@@ -7,7 +7,10 @@ Each agent i has policy parameters theta_i and the closed-form value V_i(theta) 
     LOLA:  theta_i <- theta_i + delta * grad_i V_i + delta * eta * sum_{j != i} (grad_j V_i)^T grad_i grad_j V_j
 
 The LOLA term is the gradient in theta_i of sum_j sg(grad_j V_i) . grad_j V_j(theta), a derivative through a
-derivative taken with ``jax.grad``/``jax.jacrev``. Paper defaults: IPD delta = eta = 1 with 200 updates; IMP
+derivative taken with ``jax.grad``/``jax.jacrev``: the first-order Taylor expansion of the look-ahead value
+V_i(theta_i, theta_-i + eta grad_-i V_-i). With ``taylor=False`` the look-ahead value itself is differentiated
+(what LOLA-DiCE computes with exact values and one look-ahead step); it adds the term LOLA drops,
+eta * grad_i grad_j V_i . grad_j V_j, plus O(eta^2). Paper defaults: IPD delta = eta = 1 with 200 updates; IMP
 delta = 0.1, eta = 1 with 1,000 updates; theta ~ N(0, 1).
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ class ExactConfig(Config):
     lookahead_lr: float = 1.0  # eta, the step size of the opponent's naive update LOLA looks ahead over
     init_std: float = 1.0  # theta ~ N(0, init_std^2)
     lola: bool = True  # False: naive learning
+    taylor: bool = True  # False: differentiate the look-ahead value instead of its first-order expansion
 
     def validate(self, env) -> None:
         super().validate(env)
@@ -60,13 +64,21 @@ def default_config(env, lola: bool = True) -> ExactConfig:
 
 
 def exact_update(value_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, lr: float, lookahead_lr: float,
-                 lola: bool) -> jax.Array:
+                 lola: bool, taylor: bool = True) -> jax.Array:
     """One simultaneous NL or LOLA step. value_fn: [N, P] -> [N]; theta: [N, P] -> new theta [N, P]."""
     n = theta.shape[0]
     diag = jnp.arange(n)
 
     def own_grads(th):  # [N, P]: grad_i V_i
         return jax.jacrev(value_fn)(th)[diag, diag]
+
+    if lola and not taylor:
+        def lookahead_value(th, i):  # V_i after every other agent takes its naive step
+            others = (diag != i).astype(th.dtype)[:, None]
+            return value_fn(th + lookahead_lr * others * own_grads(th))[i]
+
+        step = jax.vmap(lambda i: jax.grad(lookahead_value)(theta, i)[i])(diag)
+        return theta + lr * step
 
     jac = jax.jacrev(value_fn)(theta)  # [N, N, P]: jac[i, j] = grad_j V_i
     step = jac[diag, diag]
@@ -91,7 +103,7 @@ def make_train(env, config: ExactConfig, params=None) -> Trainer:
         return ExactState(theta=config.init_std * jax.random.normal(key, (n,) + shape))
 
     def update(state, key):
-        theta = exact_update(value_fn, state.theta, config.lr, config.lookahead_lr, config.lola)
+        theta = exact_update(value_fn, state.theta, config.lr, config.lookahead_lr, config.lola, config.taylor)
         metrics = {"reward_per_step": env.exact_value(theta, params, per_step=True),
                    **env.exact_policy_metrics(theta)}
         return ExactState(theta=theta), metrics

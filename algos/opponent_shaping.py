@@ -1,0 +1,222 @@
+"""Opponent shaping from samples on the iterated games: NL-PG, LOLA-PG, LOLA-OM (Foerster et al., 2018) and
+LOLA-DiCE (Foerster et al., 2018, "DiCE").
+
+Each agent has a memory-one policy (5 logits of cooperating, as in ``env.exact_value``) and a tabular state-value
+baseline. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of the DiCE surrogate
+(``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline and whose cross second
+derivative is the LOLA paper's estimator sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
+
+- ``nl_pg``:    theta_i += delta * grad_i L_i
+- ``lola_pg``:  theta_i += delta * (grad_i L_i + eta * (grad_j L_i)^T grad_i grad_j L_j)
+- ``lola_om``:  ``lola_pg`` where agent i replaces theta_j by a maximum-likelihood fit of j's observed actions
+- ``lola_dice``: agent i unrolls K naive DiCE steps of j on fresh samples, theta_j' <- theta_j' + eta grad_j' L_j,
+  and ascends its own DiCE objective on samples under (theta_i, theta_j'), differentiating through the unroll.
+
+With ``exact=True`` the closed-form values of ``env.exact_value`` replace the sampled surrogates (for studies and
+tests: then ``lola_dice`` with K = 1 is exactly ``lola_exact`` with ``taylor=False``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from algos.lola import exact_update
+from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.dice import dice_objective
+from jaxmarl_core.returns import discounted_returns
+from jaxmarl_core.rollout import reset_carry, rollout
+from jaxmarl_core.training import Trainer
+
+VARIANTS = ("nl_pg", "lola_pg", "lola_om", "lola_dice")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShapingConfig(Config):
+    variant: str = "lola_dice"
+    num_updates: int = 200
+    batch_size: int = 128  # episodes sampled per estimate
+    lr: float = 0.2  # delta: the outer (own) step size
+    lookahead_lr: float = 0.3  # eta: the opponent's step size in the look-ahead
+    lookahead: int = 1  # K, look-ahead steps of lola_dice (1 to 5)
+    baseline: str = "any_order"  # "none", "dice" (the DiCE paper's first-order baseline) or "any_order" (Mao et al.)
+    om_prior: float = 0.5  # lola_om: pseudo-count of each action in the opponent model's per-state estimate
+    init_std: float = 0.0  # theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
+    optimizer: str = "sgd"  # "sgd" or "adam": the outer step (LOLA-DiCE uses Adam)
+    exact: bool = False  # use env.exact_value instead of samples
+
+    def validate(self, env) -> None:
+        super().validate(env)
+        if self.baseline not in ("none", "dice", "any_order"):
+            raise ValueError(f"baseline must be 'none', 'dice' or 'any_order', got {self.baseline!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        require_positive_int(self, "batch_size")
+        require_positive(self, "lr")
+        require_positive(self, "om_prior")
+        for name in ("lookahead_lr", "init_std"):
+            require_nonnegative(self, name)
+        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, int) or not 1 <= self.lookahead <= 5:
+            raise ValueError(f"lookahead must be an integer from 1 to 5, got {self.lookahead!r}")
+
+
+@struct.dataclass
+class ShapingState:
+    theta: jax.Array  # [2, 5] policy logits of cooperating
+    values: jax.Array  # [2, 5] tabular baselines V_i(s): least-squares fits of the last batch's returns
+    model: jax.Array  # [2, 5] model[i]: agent i's estimate of the other's logits (lola_om)
+    opt_state: Any  # optax state of theta's ascent
+
+
+def check_env(env) -> str | None:
+    from envs.iterated import IteratedMatrixGame  # the tabular memory-one policies fit these games only
+
+    if not isinstance(env, IteratedMatrixGame):
+        return f"needs an iterated game with memory-one observations (ipd, imp); {env.name} is not one"
+    return None
+
+
+def default_config(env, variant: str) -> ShapingConfig:
+    """LOLA-DiCE's published settings (delta 0.2, eta 0.3, value step 0.1, 128 episodes of 150 steps);
+    the PG learners use the LOLA paper's step size 1."""
+    if variant == "lola_dice":
+        return ShapingConfig(variant=variant, optimizer="adam")
+    return ShapingConfig(variant=variant, lr=1.0, lookahead_lr=1.0)
+
+
+def log_policy(theta: jax.Array, obs: jax.Array, actions: jax.Array) -> jax.Array:
+    """log pi(a | s) of a memory-one policy. theta: [5]; obs: [..., 5] one-hot; actions: [...] (0 = cooperate)."""
+    logit = obs @ theta
+    return jnp.where(actions == 0, jax.nn.log_sigmoid(logit), jax.nn.log_sigmoid(-logit))
+
+
+@struct.dataclass
+class Batch:
+    obs: jax.Array  # [T, B, 2, 5]
+    actions: jax.Array  # [T, B, 2]
+    rewards: jax.Array  # [T, B, 2]
+
+
+def make_train(env, config: ShapingConfig, params=None) -> Trainer:
+    params = env.default_params if params is None else params
+    gamma = params.discount
+    horizon = env.num_steps
+
+    def sample(key, theta) -> Batch:
+        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, 5]."""
+        theta = jax.lax.stop_gradient(theta)
+
+        def policy(k, obs, _state):
+            p_coop = jax.nn.sigmoid(jnp.sum(obs * theta, axis=-1))  # [2]
+            return (jax.random.uniform(k, (2,)) >= p_coop).astype(jnp.int32), None
+
+        def episode(k):
+            k0, k1 = jax.random.split(k)
+            _, tr = rollout(k1, env, params, policy, reset_carry(k0, env, params), horizon)
+            return tr
+
+        tr = jax.vmap(episode, out_axes=1)(jax.random.split(key, config.batch_size))
+        return Batch(obs=tr.obs, actions=tr.action, rewards=tr.reward)
+
+    def surrogate(batch: Batch, theta: jax.Array, values: jax.Array, i: int) -> jax.Array:
+        """Agent i's DiCE objective under the joint logits theta [2, 5] (scalar)."""
+        logp = log_policy(theta[0], batch.obs[:, :, 0], batch.actions[:, :, 0]) \
+            + log_policy(theta[1], batch.obs[:, :, 1], batch.actions[:, :, 1])
+        baseline = None if config.baseline == "none" else batch.obs[:, :, i] @ values[i]
+        return dice_objective(logp, batch.rewards[:, :, i], gamma, baseline, config.baseline == "any_order")
+
+    def objectives(batch, theta, values):
+        """[2]: both agents' objectives, sampled (DiCE) or exact."""
+        if config.exact:
+            return env.exact_value(theta, params)
+        return jnp.stack([surrogate(batch, theta, values, i) for i in range(2)])
+
+    def lookahead_objective(theta_i, theta_j, i, values, key):
+        """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable)."""
+
+        def joint(ti, tj):
+            return jnp.stack([ti, tj]) if i == 0 else jnp.stack([tj, ti])
+
+        def inner(tj, k):
+            batch = None if config.exact else sample(k, joint(theta_i, tj))
+            grad_j = jax.grad(lambda t: objectives(batch, joint(theta_i, t), values)[1 - i])(tj)
+            return tj + config.lookahead_lr * grad_j, None
+
+        keys = jax.random.split(key, config.lookahead + 1)
+        theta_j, _ = jax.lax.scan(inner, theta_j, keys[:-1])
+        batch = None if config.exact else sample(keys[-1], joint(theta_i, theta_j))
+        return objectives(batch, joint(theta_i, theta_j), values)[i]
+
+    def fit_model(model, batch):
+        """Each agent's maximum-likelihood estimate of the other's logits from its observed actions: per memory
+        state, the logit of the smoothed frequency of cooperating; states the batch never visited keep the old one."""
+        other_obs = batch.obs[:, :, ::-1]  # [T, B, 2, 5]: agent i looks at agent 1 - i
+        visits = other_obs.sum(axis=(0, 1))  # [2, 5]
+        coop = jnp.einsum("tbis,tbi->is", other_obs, (batch.actions[:, :, ::-1] == 0).astype(jnp.float32))
+        fitted = jnp.log(coop + config.om_prior) - jnp.log(visits - coop + config.om_prior)
+        return jnp.where(visits > 0, fitted, model)
+
+    policy_opt = (optax.adam if config.optimizer == "adam" else optax.sgd)(config.lr)
+    no_end = jnp.zeros(horizon, bool)
+
+    def fit_baselines(batch: Batch) -> jax.Array:
+        """[2, 5]: each agent's state values, fitted to the batch's discounted returns-to-go."""
+        return _fit_linear(batch.obs, discounted_returns(batch.rewards, no_end, no_end, gamma))
+
+    def init(key):
+        k_theta, k_batch = jax.random.split(key)
+        theta = config.init_std * jax.random.normal(k_theta, (2, 5))
+        values = jnp.zeros((2, 5)) if config.exact else fit_baselines(sample(k_batch, theta))
+        return ShapingState(theta=theta, values=values, model=jnp.zeros((2, 5)), opt_state=policy_opt.init(theta))
+
+    def update(state, key):
+        k_batch, k_look, k_eval = jax.random.split(key, 3)
+        theta, values, model = state.theta, state.values, state.model
+        if config.variant == "lola_dice":
+            direction = jnp.stack([jax.grad(lookahead_objective)(theta[i], theta[1 - i], i, values,
+                                                                 jax.random.fold_in(k_look, i)) for i in range(2)])
+        else:
+            batch = None if config.exact else sample(k_batch, theta)
+            lola = config.variant != "nl_pg"
+
+            def value_fn(th):
+                return objectives(batch, th, values)
+
+            if config.variant == "lola_om" and not config.exact:
+                model = fit_model(model, batch)
+                views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
+                direction = jnp.stack([exact_update(value_fn, views[i], 1.0, config.lookahead_lr, lola)[i]
+                                       for i in range(2)]) - theta
+            else:
+                direction = exact_update(value_fn, theta, 1.0, config.lookahead_lr, lola) - theta
+        updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises
+        new_theta = optax.apply_updates(theta, updates)
+        # Evaluate the new policies on fresh episodes, and fit the baselines to their returns.
+        batch = sample(k_eval, new_theta)
+        new_values = values if config.baseline == "none" else fit_baselines(batch)
+        own = (batch.actions[:, :, 0] == 0) & (batch.actions[:, :, 1] == 0)
+        metrics = {"reward_per_step": batch.rewards.mean(axis=(0, 1)),
+                   "exact_reward_per_step": env.exact_value(new_theta, params, per_step=True),
+                   "mutual_cooperation": own.mean(),
+                   **env.exact_policy_metrics(new_theta)}
+        return ShapingState(theta=new_theta, values=new_values, model=model, opt_state=opt_state), metrics
+
+    samples_per_update = {"nl_pg": 2, "lola_pg": 2, "lola_om": 2, "lola_dice": 2 * (config.lookahead + 1) + 1}
+    steps = 0 if config.exact else samples_per_update[config.variant] * config.batch_size * horizon
+    return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps)
+
+
+
+def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) -> jax.Array:
+    """Per-agent least-squares weights of a linear baseline. features: [T, B, N, S]; targets: [T, B, N] -> [N, S]
+    (with one-hot memory states: each state's mean return)."""
+    x = features.reshape(-1, *features.shape[2:]).swapaxes(0, 1)  # [N, TB, S]
+    y = targets.reshape(-1, targets.shape[2]).T  # [N, TB]
+    gram = jnp.einsum("nks,nkr->nsr", x, x) + ridge * jnp.eye(x.shape[-1])
+    return jnp.linalg.solve(gram, jnp.einsum("nks,nk->ns", x, y)[..., None])[..., 0]

@@ -1,0 +1,106 @@
+"""DiCE: first and second derivatives of the surrogate, averaged over many sampled episodes of the IPD, match the
+exact derivatives of the closed-form value (``exact_value``) within sampling error.
+
+Tolerance: each component of the batch mean may differ from the exact derivative by at most 4.5 standard errors
+(estimated from the per-episode estimates) plus 1% of the largest exact component (the 200-step episodes truncate an
+infinite discounted sum: gamma^200 ~ 3e-4).
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from algos.opponent_shaping import log_policy
+from jaxmarl_core.dice import dice_objective, magic_box
+from jaxmarl_core.rollout import reset_carry, rollout
+
+T, EPISODES = 200, 8192
+ENV = envs.make("ipd", num_steps=T)
+PARAMS = ENV.default_params
+GAMMA = float(PARAMS.discount)
+THETA = jnp.array([[0.5, 1.0, -1.0, 0.3, -0.5], [-0.2, 0.8, 0.4, -1.2, 0.1]])
+
+
+def test_magic_box_value_and_derivatives():
+    x = jnp.float32(0.7)
+    assert float(magic_box(x)) == 1.0
+    f = lambda a: magic_box(a * a)  # d/da = 2a, d2/da2 = 2 + 4a^2 (the derivatives of exp(a^2 - sg) at 1)
+    assert np.isclose(jax.grad(f)(x), 2 * 0.7)
+    assert np.isclose(jax.grad(jax.grad(f))(x), 2 + 4 * 0.49, rtol=1e-5)
+
+
+@functools.lru_cache(maxsize=None)
+def episodes():
+    """EPISODES trajectories of THETA, time-major: obs [T, E, 2, 5], actions [T, E, 2], rewards [T, E, 2]."""
+    def policy(k, obs, _):
+        p = jax.nn.sigmoid(jnp.sum(obs * THETA, -1))
+        return (jax.random.uniform(k, (2,)) >= p).astype(jnp.int32), None
+
+    def one(k):
+        k0, k1 = jax.random.split(k)
+        return rollout(k1, ENV, PARAMS, policy, reset_carry(k0, ENV, PARAMS), T)[1]
+
+    return jax.jit(jax.vmap(one, out_axes=1))(jax.random.split(jax.random.PRNGKey(0), EPISODES))
+
+
+def state_values(theta):
+    """[2, 5] exact values of each agent from each own-perspective memory state (numpy, independent of the env)."""
+    p = np.asarray(jax.nn.sigmoid(theta), np.float64)
+    swap = [0, 2, 1, 3]
+    x, y = p[0], np.concatenate([p[1, :1], p[1, 1:][swap]])
+    joint = lambda a, b: np.stack([a * b, a * (1 - b), (1 - a) * b, (1 - a) * (1 - b)], -1)
+    trans = joint(x[1:], y[1:])
+    r = np.asarray(PARAMS.payoffs).reshape(2, 4)
+    future = np.linalg.solve(np.eye(4) - GAMMA * trans, r.T)  # [4, 2]: value from the joint action's next step
+    start = joint(x[0], y[0]) @ future  # [2]
+    after = trans @ future  # [4 (agent 0's joint order), 2]
+    v0 = np.concatenate([[start[0]], after[:, 0]])
+    v1 = np.concatenate([[start[1]], after[swap, 1]])
+    return jnp.asarray(np.stack([v0, v1]), jnp.float32)
+
+
+BASELINES = state_values(THETA)
+
+
+def per_episode_objective(theta, ep, i, kind):
+    """Agent i's DiCE objective of one episode (obs [T, 2, 5], ...), with the baseline ``kind``."""
+    logp = log_policy(theta[0], ep.obs[:, 0], ep.action[:, 0]) + log_policy(theta[1], ep.obs[:, 1], ep.action[:, 1])
+    base = None if kind == "none" else (ep.obs[:, i] @ BASELINES[i])[:, None]
+    return dice_objective(logp[:, None], ep.reward[:, i:i + 1], GAMMA, base, any_order=kind == "any_order")
+
+
+def check(samples, exact, what):
+    samples, exact = np.asarray(samples, np.float64), np.asarray(exact, np.float64)
+    mean, se = samples.mean(0), samples.std(0, ddof=1) / np.sqrt(samples.shape[0])
+    bound = 4.5 * se + 0.01 * np.abs(exact).max()
+    assert np.all(np.abs(mean - exact) <= bound), f"{what}: estimate {mean}, exact {exact}, bound {bound}"
+
+
+@pytest.mark.parametrize("kind", ["none", "dice", "any_order"])
+def test_first_derivatives_match_exact_gradient(kind):
+    eps = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), episodes())  # episode-major
+    for i in range(2):
+        grads = jax.jit(jax.vmap(jax.grad(per_episode_objective), in_axes=(None, 0, None, None)),
+                        static_argnums=(2, 3))(THETA, eps, i, kind)
+        exact = jax.grad(lambda t: ENV.exact_value(t, PARAMS)[i])(THETA)
+        check(grads.reshape(EPISODES, -1), exact.reshape(-1), f"grad V_{i} ({kind} baseline)")
+
+
+@pytest.mark.parametrize("kind", ["dice", "any_order"])
+def test_cross_second_derivative_matches_exact_hvp(kind):
+    """The LOLA term: grad_1 (v . grad_2 V_2) with v = grad_2 V_1 (and symmetrically for agent 2)."""
+    eps = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), episodes())
+    exact_v = lambda t, i: ENV.exact_value(t, PARAMS)[i]
+    for i in range(2):
+        j = 1 - i
+        v = jax.grad(exact_v)(THETA, i)[j]  # grad_j V_i, a fixed vector
+
+        def cross(theta, ep):
+            return jax.grad(lambda t: jnp.dot(v, jax.grad(per_episode_objective)(t, ep, j, kind)[j]))(theta)[i]
+
+        est = jax.jit(jax.vmap(cross, in_axes=(None, 0)))(THETA, eps)
+        exact = jax.grad(lambda t: jnp.dot(v, jax.grad(exact_v)(t, j)[j]))(THETA)[i]
+        check(est, exact, f"cross HVP of agent {i} ({kind} baseline)")
