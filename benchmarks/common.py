@@ -1,0 +1,45 @@
+"""Shared benchmark plumbing: ahead-of-time compilation timed apart from runs, machine facts, JSON output."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+
+from jaxmarl_core.outputs import atomic_write
+
+
+def time_compiled(fn: Callable, args: tuple, repeats: int) -> tuple[float, list[float], Any]:
+    """AOT-compile ``fn(*args)``, warm up once, time ``repeats`` calls -> (compile_s, [run_s], last output)."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    out = jax.block_until_ready(compiled(*args))
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = jax.block_until_ready(compiled(*args))
+        runs.append(time.perf_counter() - start)
+    return compile_s, runs, out
+
+
+def machine_info() -> dict:
+    """Backend, device, versions and CPU count of this run."""
+    import jaxlib
+
+    device = jax.devices()[0]
+    return {"backend": jax.default_backend(), "device": f"{device.platform}:{device.device_kind}",
+            "num_devices": jax.device_count(), "jax_version": jax.__version__,
+            "jaxlib_version": getattr(jaxlib, "__version__", None), "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0]}
+
+
+def dump(doc: dict, path: str | None = None) -> str:
+    """The JSON text of ``doc``; also written atomically to ``path`` when given."""
+    text = json.dumps(doc, indent=2) + "\n"
+    if path:
+        atomic_write(path, text)
+    return text

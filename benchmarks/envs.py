@@ -1,0 +1,272 @@
+"""Environment throughput: environment steps per second of registered environments at several batch sizes.
+
+For each (environment, batch size) one jitted function resets a batch of games (``jax.vmap(env.reset)``) and runs
+``--steps`` steps under ``jax.lax.scan``; each step draws uniform random *legal* actions (uniform over
+``env.avail_actions`` for discrete spaces, ``space.sample`` otherwise) and calls ``env.step``, which resets finished
+games automatically. The function is compiled ahead of time (``jax.jit(f).lower(...).compile()``), so compile time
+is reported apart; then it runs once to warm up and ``--repeats`` timed times (each ending in
+``jax.block_until_ready``), and the median wall time gives
+
+    steps/s       = batch * steps / median     (one env.step of a batch of B games counts B env steps)
+    agent-steps/s = steps/s * num_agents
+
+Observations, states and summed rewards are carried through the scan and returned, so XLA cannot drop any of the
+work. Peers (DESIGN.md section 5): when the ``jaxmarl`` package is importable, the JaxMARL equivalents of the
+selected environments (``PEER_ENVS``) are measured the same way in the same run.
+
+    python benchmarks/envs.py                                   # table on stdout
+    python benchmarks/envs.py --json --out bench.json           # one JSON document on stdout, and in a file
+    python benchmarks/envs.py --quick --envs ipd,matrix_pd --batch-sizes 1,4
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+# Run as ``python benchmarks/envs.py``, this file's directory would come first on sys.path and ``import envs`` would
+# find this script instead of the environment package: put the repository root there instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import envs  # noqa: E402
+from benchmarks.common import dump, machine_info, time_compiled  # noqa: E402
+from jaxmarl_core.env import Environment  # noqa: E402
+from jaxmarl_core.spaces import Discrete  # noqa: E402
+
+DEFAULT_BATCH_SIZES = (1, 1024, 8192)
+DEFAULT_STEPS = 1000
+DEFAULT_REPEATS = 5
+QUICK_STEPS = 100
+QUICK_REPEATS = 3
+
+# Our environment name -> the JaxMARL registry name of the same game. JaxMARL (as of 0.0.x/0.1.x) has no one-shot
+# matrix games nor memory-one iterated games (its ``storm`` "in the matrix" games are grid worlds), so nothing maps
+# yet; add entries here as families with JaxMARL counterparts (MPE, SMAX, Hanabi, Overcooked, ...) arrive.
+PEER_ENVS: dict[str, str] = {}
+
+
+# -- the measured functions -----------------------------------------------------------------------------------------
+def sample_actions(env: Environment, key: jax.Array, state: Any, params: Any) -> jax.Array:
+    """Uniform random legal actions of one game: ``[N]`` for discrete spaces, ``[N, A]`` (padded) otherwise."""
+    spaces = env.action_spaces
+    if all(isinstance(s, Discrete) for s in spaces):
+        legal = env.avail_actions(state, params)  # bool [N, A]
+        return jax.random.categorical(key, jnp.where(legal, 0.0, -jnp.inf), axis=-1).astype(jnp.int32)
+    rows = [jnp.reshape(s.sample(k), (-1,)) for s, k in zip(spaces, jax.random.split(key, len(spaces)))]
+    width = max(r.shape[0] for r in rows)
+    return jnp.stack([jnp.pad(r, (0, width - r.shape[0])) for r in rows])
+
+
+def make_rollout(env: Environment, batch_size: int, steps: int) -> Callable:
+    """``f(key, params) -> (obs, state, reward_sum)``: reset ``batch_size`` games, then ``steps`` random steps."""
+
+    def one_step(key, state, params):
+        k_act, k_env = jax.random.split(key)
+        actions = sample_actions(env, k_act, state, params)
+        return env.step(k_env, state, actions, params)
+
+    batched_step = jax.vmap(one_step, in_axes=(0, 0, None))
+
+    def rollout(key, params):
+        k_reset, k_run = jax.random.split(key)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, batch_size), params)
+        reward_sum = jnp.zeros((batch_size, env.num_agents), jnp.float32)
+
+        def body(carry, k):
+            _, state, reward_sum = carry
+            ts = batched_step(jax.random.split(k, batch_size), state, params)
+            return (ts.obs, ts.state, reward_sum + ts.reward), None
+
+        carry, _ = jax.lax.scan(body, (obs, state, reward_sum), jax.random.split(k_run, steps))
+        return carry
+
+    return rollout
+
+
+def make_jaxmarl_rollout(env: Any, batch_size: int, steps: int) -> Callable:
+    """The same rollout for a JaxMARL environment (dict-of-agents API, ``action_space(agent).sample``)."""
+    agents = list(env.agents)
+
+    def one_step(key, state):
+        k_act, k_env = jax.random.split(key)
+        keys = jax.random.split(k_act, len(agents))
+        actions = {a: env.action_space(a).sample(k) for a, k in zip(agents, keys)}
+        obs, state, reward, _, _ = env.step(k_env, state, actions)
+        return obs, state, reward
+
+    def rollout(key):
+        k_reset, k_run = jax.random.split(key)
+        obs, state = jax.vmap(env.reset)(jax.random.split(k_reset, batch_size))
+        reward_sum = {a: jnp.zeros((batch_size,), jnp.float32) for a in agents}
+
+        def body(carry, k):
+            obs, state, reward_sum = carry
+            new_obs, new_state, reward = jax.vmap(one_step)(jax.random.split(k, batch_size), state)
+            reward_sum = {a: reward_sum[a] + reward[a] for a in agents}
+            # Some environments return reset and step outputs of different dtypes (weak types): match the carry.
+            like = lambda new, old: jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)  # noqa: E731
+            return (like(new_obs, obs), like(new_state, state), reward_sum), None
+
+        carry, _ = jax.lax.scan(body, (obs, state, reward_sum), jax.random.split(k_run, steps))
+        return carry
+
+    return rollout
+
+
+# -- timing -----------------------------------------------------------------------------------------------------
+def result_row(env_name: str, batch_size: int, num_agents: int, steps: int, compile_s: float,
+               runs: list[float]) -> dict:
+    """One result record (the JSON schema of ``results`` entries)."""
+    median = statistics.median(runs)
+    steps_per_s = batch_size * steps / median
+    return {"env": env_name, "batch_size": batch_size, "num_agents": num_agents, "steps": steps,
+            "compile_s": compile_s, "median_s": median, "runs_s": runs, "steps_per_s": steps_per_s,
+            "agent_steps_per_s": steps_per_s * num_agents}
+
+
+def benchmark_env(name: str, batch_size: int, steps: int, repeats: int, seed: int = 0) -> dict:
+    """Measure one of our registered environments at one batch size."""
+    env = envs.make(name)
+    rollout = make_rollout(env, batch_size, steps)
+    compile_s, runs, _ = time_compiled(rollout, (jax.random.PRNGKey(seed), env.default_params), repeats)
+    return result_row(name, batch_size, env.num_agents, steps, compile_s, runs)
+
+
+def peer_benchmarks(env_names: list[str], batch_sizes: list[int], steps: int, repeats: int,
+                    seed: int = 0) -> dict:
+    """Peers measured in this run: ``{"jaxmarl": "not installed"}`` or ``{"jaxmarl": {version, results, unmapped}}``.
+
+    JaxMARL results use the same rollout, timing and schema as ours; ``env`` is our name and ``peer_env`` theirs.
+    A peer that fails to build or run is recorded with its ``error`` instead of numbers.
+    """
+    try:
+        import jaxmarl
+    except ImportError:
+        return {"jaxmarl": "not installed"}
+    results = []
+    for name in env_names:
+        if name not in PEER_ENVS:
+            continue
+        for batch_size in batch_sizes:
+            row = {"env": name, "peer_env": PEER_ENVS[name], "batch_size": batch_size}
+            try:
+                env = jaxmarl.make(PEER_ENVS[name])
+                rollout = make_jaxmarl_rollout(env, batch_size, steps)
+                compile_s, runs, _ = time_compiled(rollout, (jax.random.PRNGKey(seed),), repeats)
+                row.update(result_row(name, batch_size, env.num_agents, steps, compile_s, runs))
+            except Exception as e:  # a peer's failure must not lose our own numbers
+                row["error"] = f"{type(e).__name__}: {e}"
+            results.append(row)
+    return {"jaxmarl": {"version": getattr(jaxmarl, "__version__", "unknown"), "results": results,
+                        "unmapped": [n for n in env_names if n not in PEER_ENVS]}}
+
+
+# -- reporting ------------------------------------------------------------------------------------------------------
+def format_table(doc: dict) -> str:
+    """The human-readable report of a benchmark document."""
+    m = doc
+    lines = [f"backend {m['backend']} ({m['device']}), jax {m['jax_version']}, {m['cpu_count']} CPUs, "
+             f"{doc['settings']['steps']} steps, median of {doc['settings']['repeats']} runs",
+             ""]
+    header = f"{'env':<22} {'batch':>6} {'agents':>6} {'compile s':>9} {'median s':>9} {'steps/s':>12} " \
+             f"{'agent-steps/s':>14}"
+    rows = [("", r) for r in doc["results"]]
+    peers = doc["peers"].get("jaxmarl")
+    if isinstance(peers, dict):
+        rows += [("jaxmarl:", r) for r in peers["results"]]
+    lines += [header, "-" * len(header)]
+    for prefix, r in rows:
+        label = f"{prefix}{r.get('peer_env', r['env'])}"
+        if "error" in r:
+            lines.append(f"{label:<22} {r['batch_size']:>6}  error: {r['error'].splitlines()[0]}")
+        else:
+            lines.append(f"{label:<22} {r['batch_size']:>6} {r['num_agents']:>6} {r['compile_s']:>9.2f} "
+                         f"{r['median_s']:>9.4f} {r['steps_per_s']:>12.4g} {r['agent_steps_per_s']:>14.4g}")
+    lines += ["", "peers: jaxmarl " + (peers if isinstance(peers, str) else
+                                       f"{peers['version']}, {len(peers['results'])} rows")]
+    return "\n".join(lines)
+
+
+# -- command line ---------------------------------------------------------------------------------------------------
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", help=f"comma-separated names (default: all: {', '.join(envs.list_envs())})")
+    parser.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES),
+                        help="comma-separated batch sizes (default: 1,1024,8192)")
+    parser.add_argument("--steps", type=int, help=f"steps per rollout (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
+    parser.add_argument("--repeats", type=int,
+                        help=f"timed runs after one warm-up (default {DEFAULT_REPEATS}; --quick {QUICK_REPEATS})")
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} repeats")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
+    parser.add_argument("--out", help="also write the JSON document to this file (atomically)")
+    parser.add_argument("--no-peers", action="store_true", help="skip peer libraries even when installed")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+    if args.steps is None:
+        args.steps = QUICK_STEPS if args.quick else DEFAULT_STEPS
+    if args.repeats is None:
+        args.repeats = QUICK_REPEATS if args.quick else DEFAULT_REPEATS
+    if args.steps <= 0 or args.repeats <= 0:
+        parser.error("--steps and --repeats must be positive")
+    names = [n.strip() for n in args.envs.split(",") if n.strip()] if args.envs else envs.list_envs()
+    unknown = [n for n in names if n not in envs.list_envs()]
+    if unknown or not names:
+        parser.error(f"unknown environment(s) {', '.join(unknown) or '(none given)'}; "
+                     f"valid: {', '.join(envs.list_envs())}")
+    args.envs = names
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = {"envs": args.envs, "batch_sizes": args.batch_sizes, "steps": args.steps, "repeats": args.repeats,
+                "quick": args.quick, "seed": args.seed}
+    start = time.perf_counter()
+    results = []
+    for name in args.envs:
+        for batch_size in args.batch_sizes:
+            try:
+                row = benchmark_env(name, batch_size, args.steps, args.repeats, args.seed)
+            except Exception as e:  # record and go on: one broken env must not lose the others' numbers
+                row = {"env": name, "batch_size": batch_size, "error": f"{type(e).__name__}: {e}"}
+            results.append(row)
+            if not args.quiet:
+                done = (f"{row['steps_per_s']:.4g} steps/s, compile {row['compile_s']:.2f} s"
+                        if "error" not in row else row["error"])
+                print(f"[bench] {name} batch {batch_size}: {done}", file=sys.stderr, flush=True)
+    peers = {"jaxmarl": "skipped (--no-peers)"} if args.no_peers else \
+        peer_benchmarks(args.envs, args.batch_sizes, args.steps, args.repeats, args.seed)
+    doc = {"benchmark": "envs", **machine_info(),
+           "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "settings": settings, "results": results, "peers": peers,
+           "total_wall_s": time.perf_counter() - start}
+    text = dump(doc, args.out)
+    print(text if args.json else format_table(doc), end="" if args.json else "\n")
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The DiCE paper's IPD comparison (LOLA-DiCE at several look-ahead depths against LOLA-PG and NL-PG), plus
+LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at several seed counts.
+
+    python benchmarks/opponent_shaping.py --json --out-dir runs/opponent_shaping      # the comparison (64 seeds)
+    python benchmarks/opponent_shaping.py --throughput --json                          # seeds x updates per second
+    python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
+
+Every method trains with its published settings (``default_config``) vmapped over ``--seeds`` seeds inside one jit;
+compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
+``ipd_comparison.json`` to ``--out-dir``; ``--json`` prints the JSON document on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import algos  # noqa: E402
+import envs  # noqa: E402
+from benchmarks.common import dump, machine_info, time_compiled  # noqa: E402
+from jaxmarl_core import outputs, sweep  # noqa: E402
+
+# (label, algorithm, config overrides) in the order of the DiCE paper's figure.
+METHODS = [("NL-PG", "nl_pg", {}), ("LOLA-PG", "lola_pg", {}), ("LOLA-OM", "lola_om", {})] + [
+    (f"LOLA-DiCE K={k}", "lola_dice", {"lookahead": k}) for k in (1, 2, 3)] + [
+    ("NL-Ex", "nl_exact", {}), ("LOLA-Ex", "lola_exact", {})]
+
+
+def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1) -> dict:
+    """Train ``seeds`` seeds; -> timings and {metric: [S, U, ...]}."""
+    algo = algos.get(algo_name)
+    config = dataclasses.replace(algo.default_config(env), **overrides)
+    config.validate(env)
+    trainer = algo.make_train(env, config)
+    keys = sweep.seed_keys(0, seeds)
+    fn = jax.jit(jax.vmap(trainer))
+    compile_s, runs, out = time_compiled(fn, (keys,), repeats)
+    return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
+            "median_s": float(np.median(runs)), "metrics": jax.tree.map(np.asarray, out.metrics),
+            "num_updates": trainer.num_updates, "env_steps_per_update": trainer.env_steps_per_update}
+
+
+def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) -> dict:
+    env = envs.make(env_name)
+    rows, curves = [], {}
+    for label, algo_name, extra in METHODS:
+        res = train_many(algo_name, env, {**extra, **(overrides if algo_name.endswith(("_pg", "_om", "_dice"))
+                                                       else {})}, seeds)
+        per_step = res["metrics"]["reward_per_step"].mean(-1)  # [S, U]: averaged over the two agents
+        curves[label] = per_step
+        rows.append({"method": label, "algo": algo_name, **outputs.mean_ci95(per_step[:, -1]),
+                     "num_updates": res["num_updates"], "compile_s": res["compile_s"], "run_s": res["median_s"],
+                     "curve_mean": per_step.mean(0).tolist()})
+        print(f"{label:16s} final reward/step {rows[-1]['mean']:+.3f} "
+              f"[{rows[-1]['ci95_low']:+.3f}, {rows[-1]['ci95_high']:+.3f}]  "
+              f"compile {res['compile_s']:.1f}s run {res['median_s']:.1f}s", file=sys.stderr)
+    doc = {"benchmark": "opponent_shaping_comparison", "env": env_name, "seeds": seeds, **machine_info(),
+           "results": rows}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        dump(doc, os.path.join(out_dir, f"{env_name}_comparison.json"))
+        plot(curves, env_name, seeds, os.path.join(out_dir, f"{env_name}_comparison.png"))
+    return doc
+
+
+def plot(curves: dict, env_name: str, seeds: int, path: str) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, v in curves.items():
+        mean = v.mean(0)
+        half = 1.96 * v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else 0 * mean
+        x = np.arange(1, mean.size + 1)
+        ax.plot(x, mean, label=label, lw=1.3, ls="--" if label.endswith("-Ex") else "-")
+        ax.fill_between(x, mean - half, mean + half, alpha=0.15)
+    ax.set_xlabel("update")
+    ax.set_ylabel("average reward per step")
+    ax.set_title(f"{env_name.upper()}: opponent shaping ({seeds} seeds, mean and 95% band)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    outputs.atomic_write(path, buf.getvalue())
+
+
+def throughput(seed_counts: list[int], overrides: dict, repeats: int) -> dict:
+    env = envs.make("ipd")
+    rows = []
+    for seeds in seed_counts:
+        res = train_many("lola_dice", env, overrides, seeds, repeats)
+        updates = res["num_updates"]
+        rows.append({"algo": "lola_dice", "env": "ipd", "seeds": seeds, "num_updates": updates,
+                     "compile_s": res["compile_s"], "median_s": res["median_s"], "runs_s": res["runs_s"],
+                     "seed_updates_per_s": seeds * updates / res["median_s"],
+                     "env_steps_per_s": seeds * updates * res["env_steps_per_update"] / res["median_s"]})
+        print(f"lola_dice x{seeds} seeds: {rows[-1]['seed_updates_per_s']:.1f} seed-updates/s, "
+              f"compile {res['compile_s']:.1f}s, run {res['median_s']:.1f}s", file=sys.stderr)
+    return {"benchmark": "opponent_shaping_throughput", **machine_info(), "results": rows}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="ipd", choices=["ipd", "imp"])
+    p.add_argument("--seeds", type=int, default=64)
+    p.add_argument("--throughput", action="store_true", help="measure lola_dice seeds x updates per second")
+    p.add_argument("--seed-counts", default="1,64,512")
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per throughput row (median)")
+    p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
+    p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
+    p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
+    args = p.parse_args(argv)
+    if args.seeds <= 0 or args.repeats <= 0:
+        p.error("--seeds and --repeats must be positive")
+    overrides = {"num_updates": 20, "batch_size": 16} if args.quick else {}
+    if args.throughput:
+        counts = [int(c) for c in args.seed_counts.split(",")]
+        if args.quick:
+            counts = [c for c in counts if c <= 64]
+        doc = throughput(counts, overrides, args.repeats)
+    else:
+        doc = comparison(args.env, 8 if args.quick else args.seeds, overrides, args.out_dir)
+    if args.json:
+        print(dump(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
