@@ -56,11 +56,15 @@ def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) 
                                                        else {})}, seeds)
         per_step = res["metrics"]["reward_per_step"].mean(-1)  # [S, U]: averaged over the two agents
         curves[label] = per_step
+        p_coop = res["metrics"]["p_coop"][:, -1]  # [S, 2, 5]
         rows.append({"method": label, "algo": algo_name, **outputs.mean_ci95(per_step[:, -1]),
+                     "mean_abs_p_coop_minus_half": float(np.abs(p_coop - 0.5).mean()),
+                     "p_coop_mean": p_coop.mean(0).tolist(),
                      "num_updates": res["num_updates"], "compile_s": res["compile_s"], "run_s": res["median_s"],
                      "curve_mean": per_step.mean(0).tolist()})
         print(f"{label:16s} final reward/step {rows[-1]['mean']:+.3f} "
               f"[{rows[-1]['ci95_low']:+.3f}, {rows[-1]['ci95_high']:+.3f}]  "
+              f"mean |p_coop - 0.5| {rows[-1]['mean_abs_p_coop_minus_half']:.3f}  "
               f"compile {res['compile_s']:.1f}s run {res['median_s']:.1f}s", file=sys.stderr)
     doc = {"benchmark": "opponent_shaping_comparison", "env": env_name, "seeds": seeds, **machine_info(),
            "results": rows}
