@@ -123,6 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--throughput", action="store_true", help="measure lola_dice seeds x updates per second")
     p.add_argument("--seed-counts", default="1,64,512")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per throughput row (median)")
+    p.add_argument("--num-updates", type=int, default=None, help="override the number of updates (all methods)")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
@@ -130,6 +131,10 @@ def main(argv=None) -> int:
     if args.seeds <= 0 or args.repeats <= 0:
         p.error("--seeds and --repeats must be positive")
     overrides = {"num_updates": 20, "batch_size": 16} if args.quick else {}
+    if args.num_updates is not None:
+        if args.num_updates <= 0:
+            p.error("--num-updates must be positive")
+        overrides["num_updates"] = args.num_updates
     if args.throughput:
         counts = [int(c) for c in args.seed_counts.split(",")]
         if args.quick:
