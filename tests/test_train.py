@@ -150,3 +150,25 @@ def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
     b = np.loadtxt(os.path.join(four, "metrics.csv"), delimiter=",", skiprows=1)
     assert a.shape == b.shape == (6 * 15, 2 + 2 * 5 + 2)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo_name", __import__("algos").list_algos())
+def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
+    import algos
+
+    env_name = next(e for e in envs.list_envs() if algos.compatible(algo_name, envs.make(e)) is None)
+    fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
+    sets = ["--set", "num_updates=2"] + (["--set", "batch_size=4"] if "batch_size" in fields else [])
+    out = str(tmp_path / algo_name)
+    assert train.main(["--algo", algo_name, "--env", env_name, "--seeds", "2", "--out", out, "--quiet", *sets]) == 0
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["num_updates"] == 2 and "reward_per_step/0" in summary["final"]
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--algo", "lola_dice", "--env", "ipd", "--set", "lookahead=0"], "lookahead must be an integer from 1 to 5"),
+    (["--algo", "lola_dice", "--env", "matrix_pd"], "cannot run on --env matrix_pd"),
+])
+def test_opponent_shaping_bad_input(argv, fragment, capsys):
+    assert train.main(argv) == 2
+    assert fragment in capsys.readouterr().err
