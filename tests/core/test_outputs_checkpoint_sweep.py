@@ -1,0 +1,93 @@
+"""Outputs (atomic files, CSV, intervals, plots), orbax checkpoints and seed sweeps over devices."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxmarl_core import outputs, sweep
+from jaxmarl_core.checkpoint import Checkpoints
+
+
+def test_atomic_write_replaces_whole_files_or_nothing(tmp_path, monkeypatch):
+    path = str(tmp_path / "summary.json")
+    outputs.atomic_write_json(path, {"a": 1})
+    outputs.atomic_write_json(path, {"a": np.float32(2.5)})
+    assert json.load(open(path)) == {"a": 2.5}
+    assert os.listdir(tmp_path) == ["summary.json"]
+
+    def broken(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError):
+        outputs.atomic_write(path, "half")
+    assert json.load(open(path)) == {"a": 2.5} and os.listdir(tmp_path) == ["summary.json"]
+
+
+def test_metrics_csv_intervals_and_plot(tmp_path):
+    metrics = {"reward": np.random.default_rng(0).normal(size=(3, 4, 2)), "loss": np.ones((3, 4))}
+    text = outputs.metrics_csv(metrics, np.arange(1, 5), np.arange(3))
+    rows = text.strip().splitlines()
+    assert rows[0] == "seed,update,reward/0,reward/1,loss" and len(rows) == 1 + 3 * 4
+    x = np.random.default_rng(1).normal(size=7)
+    ci = outputs.mean_ci95(x)
+    low, high = stats.t.interval(0.95, 6, loc=x.mean(), scale=stats.sem(x))
+    assert ci["ci95_low"] == pytest.approx(low) and ci["ci95_high"] == pytest.approx(high)
+    path = str(tmp_path / "curves.png")
+    outputs.plot_curves(metrics, np.arange(1, 5), path)
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_round_trip(tmp_path):
+    tree = {"theta": np.arange(6, dtype=np.float32).reshape(2, 3), "step": np.int32(7),
+            "nested": {"m": np.ones((2, 2, 2), np.float64)}}
+    ck = Checkpoints(str(tmp_path / "ck"))
+    ck.save(3, tree)
+    ck.save(9, jax.tree.map(lambda x: x * 2, tree))
+    assert ck.steps() == [3, 9] and ck.latest_step() == 9
+    back = ck.restore(3, tree)
+    ck.close()
+    for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(tree)):
+        np.testing.assert_array_equal(a, b)
+        assert np.asarray(a).dtype == np.asarray(b).dtype
+
+
+def test_seed_keys_are_prefix_stable_and_run_seeds_is_vmap():
+    np.testing.assert_array_equal(sweep.seed_keys(3, 5)[:3], sweep.seed_keys(3, 3))
+    keys = sweep.seed_keys(0, 5)
+    fn = lambda k: jax.random.normal(k, (3,)).sum()  # noqa: E731
+    np.testing.assert_allclose(sweep.run_seeds(fn, keys), jax.vmap(fn)(keys), rtol=1e-6)
+    padded = sweep.pad_seeds({"x": jnp.arange(3)}, 5)["x"]
+    np.testing.assert_array_equal(padded, [0, 1, 2, 0, 0])
+
+
+SCRIPT = """
+import jax, jax.numpy as jnp, numpy as np
+from jaxmarl_core import sweep
+assert jax.device_count() == 4, jax.devices()
+keys = sweep.seed_keys(0, 6)
+fn = lambda k: jax.random.normal(k, (3,)).sum()
+placed = sweep.shard_seeds(sweep.pad_seeds(keys, sweep.padded_size(6)))
+assert placed.shape[0] == 8 and len(placed.sharding.device_set) == 4
+out = sweep.run_seeds(fn, keys)
+assert out.shape == (6,)
+np.save("out.npy", np.asarray(out))
+"""
+
+
+def test_run_seeds_shards_over_four_cpu_devices(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    res = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    keys = sweep.seed_keys(0, 6)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), jax.vmap(lambda k: jax.random.normal(k, (3,)).sum())(keys),
+                               rtol=1e-6)

@@ -1,0 +1,77 @@
+"""Spaces (jittable sample/contains) and discounted returns / GAE against plain Python loops."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmarl_core.returns import discounted_returns, gae
+from jaxmarl_core.spaces import Box, Discrete, MultiDiscrete
+
+
+@pytest.mark.parametrize("space", [Discrete(5), MultiDiscrete((2, 3, 7)), Box(-1.0, 2.0, (3, 2)),
+                                   Box([0.0, -np.inf], [np.inf, 1.0], (2,))])
+def test_samples_are_contained_under_jit_and_vmap(space):
+    keys = jax.random.split(jax.random.PRNGKey(0), 2048)
+    xs = jax.jit(jax.vmap(space.sample))(keys)
+    assert xs.shape == (2048, *space.shape)
+    assert bool(jnp.all(jax.jit(jax.vmap(space.contains))(xs)))
+
+
+def test_contains_rejects_what_is_outside():
+    d = Discrete(3)
+    assert not bool(d.contains(3)) and not bool(d.contains(-1)) and not bool(d.contains(jnp.array([1])))
+    assert not bool(d.contains(1.5)) and bool(d.contains(2))
+    m = MultiDiscrete((2, 3))
+    assert not bool(m.contains(jnp.array([1, 3]))) and not bool(m.contains(jnp.array([1]))) and bool(m.contains(jnp.array([1, 2])))
+    b = Box(0.0, 1.0, (2,))
+    assert not bool(b.contains(jnp.array([0.5, 1.5]))) and not bool(b.contains(jnp.zeros(3)))
+    for bad in (lambda: Discrete(0), lambda: MultiDiscrete((2, 0)), lambda: Box(0.0, 1.0, (0,)), lambda: Box(1.0, 0.0, (1,))):
+        with pytest.raises(ValueError):
+            bad()
+
+
+def reference(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Plain-loop GAE and bootstrapped returns: rewards etc. [T, N]; flags [T]."""
+    t_len = rewards.shape[0]
+    adv, ret = np.zeros_like(rewards), np.zeros_like(rewards)
+    a_next, g_next = np.zeros(rewards.shape[1]), next_values[-1]
+    for t in reversed(range(t_len)):
+        boot = 0.0 if terminated[t] else next_values[t]
+        delta = rewards[t] + gamma * boot - values[t]
+        end = terminated[t] or truncated[t]
+        a_next = delta + (0.0 if end else gamma * lam * a_next)
+        adv[t] = a_next
+        g_next = rewards[t] + gamma * (boot if end or t == t_len - 1 else g_next)
+        ret[t] = g_next
+    return adv, ret
+
+
+def test_gae_and_returns_match_loops_with_terminations_and_truncations():
+    rng = np.random.default_rng(0)
+    t_len, n = 40, 3
+    rewards = rng.normal(size=(t_len, n)).astype(np.float32)
+    values = rng.normal(size=(t_len, n)).astype(np.float32)
+    next_values = rng.normal(size=(t_len, n)).astype(np.float32)
+    terminated = np.zeros(t_len, bool)
+    truncated = np.zeros(t_len, bool)
+    terminated[[7, 25]] = True
+    truncated[[15, 33]] = True
+    want_adv, want_ret = reference(rewards, values, next_values, terminated, truncated, 0.9, 0.8)
+    adv, targets = gae(jnp.asarray(rewards), jnp.asarray(values), jnp.asarray(next_values), terminated, truncated,
+                       0.9, 0.8)
+    np.testing.assert_allclose(adv, want_adv, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(targets, want_adv + values, rtol=1e-5, atol=1e-5)
+    ret = discounted_returns(jnp.asarray(rewards), terminated, truncated, 0.9, jnp.asarray(next_values))
+    np.testing.assert_allclose(ret, want_ret, rtol=1e-5, atol=1e-5)
+    # a truncated step bootstraps from the value of the observation it reached and nothing of the next episode
+    np.testing.assert_allclose(adv[15], rewards[15] + 0.9 * next_values[15] - values[15], rtol=1e-5)
+    np.testing.assert_allclose(adv[7], rewards[7] - values[7], rtol=1e-5)  # terminated: no bootstrap
+    # lambda = 1: GAE targets are the bootstrapped discounted returns when next_values[t] = values[t + 1] inside
+    # episodes (at episode ends next_values is the value of final_obs)
+    ends = terminated | truncated
+    consistent = np.where(ends[:, None], next_values, np.roll(values, -1, axis=0))
+    consistent[-1] = next_values[-1]
+    _, targets1 = gae(jnp.asarray(rewards), jnp.asarray(values), jnp.asarray(consistent), terminated, truncated,
+                      0.9, 1.0)
+    ret1 = discounted_returns(jnp.asarray(rewards), terminated, truncated, 0.9, jnp.asarray(consistent))
+    np.testing.assert_allclose(targets1, ret1, rtol=1e-4, atol=1e-4)

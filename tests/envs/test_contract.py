@@ -1,0 +1,97 @@
+"""The environment contract (DESIGN.md section 2) for every registered environment, under jit and vmap."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+
+BATCH = 1024
+SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}}  # short horizons keep the episode loop cheap
+
+
+def build(name):
+    return envs.make(name, **SHORT.get(name, {}))
+
+
+def horizon(env):
+    return getattr(env, "num_steps", 1)
+
+
+@pytest.mark.parametrize("name", envs.list_envs())
+def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
+    env = build(name)
+    params = env.default_params
+    n = env.num_agents
+    assert len(env.observation_spaces) == n and len(env.action_spaces) == n
+
+    reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
+    keys = jax.random.split(jax.random.PRNGKey(0), BATCH)
+    obs, state = reset(keys, params)
+    obs_shape = env.observation_spaces[0].shape
+    assert obs.shape == (BATCH, n, *obs_shape)
+    for i, space in enumerate(env.observation_spaces):
+        assert bool(jnp.all(jax.vmap(space.contains)(obs[:, i])))
+
+    def sample_actions(key, state):
+        ks = jax.random.split(key, n)
+        return jnp.stack([space.sample(k) for space, k in zip(env.action_spaces, ks)])
+
+    def step(key, state):
+        k_act, k_env = jax.random.split(key)
+        actions = sample_actions(k_act, state)
+        return actions, env.step(k_env, state, actions, params)
+
+    step_batch = jax.jit(jax.vmap(step))
+    avail = jax.jit(jax.vmap(env.avail_actions, in_axes=(0, None)))(state, params)
+    assert avail.dtype == jnp.bool_ and avail.shape == (BATCH, n, env.num_actions)
+    gs = jax.jit(jax.vmap(env.global_state, in_axes=(0, None)))(state, params)
+    assert gs.ndim == 2 and gs.shape[0] == BATCH
+
+    first_obs = obs
+    length = horizon(env)
+    for t in range(1, length + 1):
+        keys = jax.random.split(jax.random.PRNGKey(t), BATCH)
+        actions, ts = step_batch(keys, state)
+        for i, space in enumerate(env.action_spaces):
+            assert bool(jnp.all(jax.vmap(space.contains)(actions[:, i])))
+        assert ts.obs.shape == (BATCH, n, *obs_shape)
+        assert ts.reward.shape == (BATCH, n) and ts.reward.dtype == jnp.float32
+        assert ts.terminated.shape == (BATCH,) and ts.terminated.dtype == jnp.bool_
+        assert ts.truncated.shape == (BATCH,) and ts.truncated.dtype == jnp.bool_
+        assert ts.info["final_obs"].shape == ts.obs.shape
+        last = t == length
+        if length == 1:  # one-shot games end for real
+            assert bool(jnp.all(ts.terminated)) and not bool(jnp.any(ts.truncated))
+        else:  # iterated games end only by the time limit, exactly at the horizon
+            assert not bool(jnp.any(ts.terminated))
+            assert bool(jnp.all(ts.truncated == last))
+        if not last:
+            np.testing.assert_array_equal(ts.obs, ts.info["final_obs"])  # no reset mid-episode
+        state = ts.state
+    # after the last step every game has reset automatically
+    np.testing.assert_array_equal(ts.obs, first_obs)
+    np.testing.assert_array_equal(np.asarray(ts.state.t), 0)
+
+
+def test_ipd_final_obs_holds_the_last_joint_action_in_each_perspective():
+    env = envs.make("ipd", num_steps=2)
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    ts = step(jax.random.PRNGKey(1), state, jnp.array([0, 0]))
+    ts = step(jax.random.PRNGKey(2), ts.state, jnp.array([0, 1]))  # last step: agent 0 C, agent 1 D
+    assert bool(ts.truncated) and not bool(ts.terminated)
+    np.testing.assert_array_equal(ts.info["final_obs"], [[0, 0, 1, 0, 0], [0, 0, 0, 1, 0]])  # CD / DC
+    np.testing.assert_array_equal(ts.obs, obs)  # the reset observation
+    assert int(ts.state.t) == 0 and int(ts.state.joint) == 0
+
+
+def test_registry_errors_name_the_valid_choices():
+    with pytest.raises(ValueError, match="valid names: .*ipd"):
+        envs.make("ipdd")
+    with pytest.raises(ValueError, match="unknown argument.*num_steps"):
+        envs.make("ipd", horizon=3)
+    with pytest.raises(ValueError, match="num_steps"):
+        envs.make("imp", num_steps=0)
+    with pytest.raises(ValueError, match="n_agents"):
+        envs.make("matrix_trap", n_agents=5)
