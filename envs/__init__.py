@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+from envs.coin_game import CoinGame
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from jaxmarl_core.env import Environment
@@ -69,4 +70,11 @@ def _iterated(game: str):
 register("ipd", _iterated("ipd"))
 register("imp", _iterated("imp"))
 
-__all__ = ["make", "list_envs", "register", "env_args", "Environment", "MatrixGame", "IteratedMatrixGame"]
+
+def _coin_game(num_steps: int = 150, grid_size: int = 3):
+    return CoinGame(num_steps=num_steps, grid_size=grid_size)
+
+
+register("coin_game", _coin_game)
+
+__all__ = ["make", "list_envs", "register", "env_args", "Environment", "MatrixGame", "IteratedMatrixGame", "CoinGame"]

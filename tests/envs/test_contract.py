@@ -7,7 +7,7 @@ import pytest
 import envs
 
 BATCH = 1024
-SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}}  # short horizons keep the episode loop cheap
+SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_steps": 7}}  # short horizons keep the episode loop cheap
 
 
 def build(name):
@@ -48,7 +48,6 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
     gs = jax.jit(jax.vmap(env.global_state, in_axes=(0, None)))(state, params)
     assert gs.ndim == 2 and gs.shape[0] == BATCH
 
-    first_obs = obs
     length = horizon(env)
     for t in range(1, length + 1):
         keys = jax.random.split(jax.random.PRNGKey(t), BATCH)
@@ -69,8 +68,9 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
         if not last:
             np.testing.assert_array_equal(ts.obs, ts.info["final_obs"])  # no reset mid-episode
         state = ts.state
-    # after the last step every game has reset automatically
-    np.testing.assert_array_equal(ts.obs, first_obs)
+    # after the last step every game has reset automatically, with the reset key the base class derives
+    reset_keys = jax.vmap(lambda k: jax.random.split(jax.random.split(k)[1])[1])(keys)
+    np.testing.assert_array_equal(ts.obs, reset(reset_keys, params)[0])
     np.testing.assert_array_equal(np.asarray(ts.state.t), 0)
 
 
