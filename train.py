@@ -360,7 +360,8 @@ def main(argv=None) -> int:
         print(f"train.py: error: {e}", file=sys.stderr)
         return USAGE_ERROR
     if not args.quiet:
-        finals = ", ".join(f"{k} {v['mean']:.4g}" for k, v in list(summary["final"].items())[:8])
+        ranked = sorted(summary["final"].items(), key=lambda kv: "reward" not in kv[0])  # rewards first
+        finals = ", ".join(f"{k} {v['mean']:.4g}" for k, v in ranked[:6])
         print(f"{spec.algo} on {spec.env}, {spec.seeds} seeds, {summary['num_updates']} updates: {finals}")
         print(f"compile {summary['compile_time_s']:.1f}s, run {summary['run_time_s']:.2f}s; outputs in {out}")
     return 0
