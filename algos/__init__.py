@@ -54,6 +54,6 @@ for _variant, _text in (
         ("lola_dice", "LOLA with the DiCE estimator and K look-ahead steps of the opponent")):
     register(Algorithm(_variant, _text, opponent_shaping.make_train,
                        functools.partial(opponent_shaping.default_config, variant=_variant),
-                       opponent_shaping.check_env))
+                       functools.partial(opponent_shaping.check_env, variant=_variant)))
 
 __all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]

@@ -1,8 +1,10 @@
-"""Opponent shaping from samples on the iterated games: NL-PG, LOLA-PG, LOLA-OM (Foerster et al., 2018) and
-LOLA-DiCE (Foerster et al., 2018, "DiCE").
+"""Opponent shaping from samples: NL-PG, LOLA-PG, LOLA-OM (Foerster et al., 2018) and LOLA-DiCE (Foerster et al.,
+2018, "DiCE"), on the iterated games and the Coin Game.
 
-Each agent has a memory-one policy (5 logits of cooperating, as in ``env.exact_value``) and a tabular state-value
-baseline. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of the DiCE surrogate
+In the iterated games each agent has a memory-one policy (5 logits of cooperating, as in ``env.exact_value``); in
+the Coin Game a recurrent (GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's
+baseline is linear in its observation (tabular state values in the iterated games), refitted by least squares to the
+returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of the DiCE surrogate
 (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline and whose cross second
 derivative is the LOLA paper's estimator sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 
@@ -22,12 +24,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
 from algos.lola import exact_update
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.dice import dice_objective
+from jaxmarl_core.policies import FlatPolicy, MemoryOnePolicy, RecurrentPolicy, sample_categorical
 from jaxmarl_core.returns import discounted_returns
 from jaxmarl_core.rollout import reset_carry, rollout
 from jaxmarl_core.training import Trainer
@@ -45,7 +49,9 @@ class ShapingConfig(Config):
     lookahead: int = 1  # K, look-ahead steps of lola_dice (1 to 5)
     baseline: str = "any_order"  # "none", "dice" (the DiCE paper's first-order baseline) or "any_order" (Mao et al.)
     om_prior: float = 0.5  # lola_om: pseudo-count of each action in the opponent model's per-state estimate
-    init_std: float = 0.0  # theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
+    init_std: float = 0.0  # memory-one policies: theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
+    hidden: int = 32  # recurrent policies (Coin Game): GRU width
+    gamma: float = 0.96  # discount where the environment defines none (the iterated games carry their own)
     optimizer: str = "sgd"  # "sgd" or "adam": the outer step (LOLA-DiCE uses Adam)
     exact: bool = False  # use env.exact_value instead of samples
 
@@ -58,6 +64,11 @@ class ShapingConfig(Config):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         require_positive_int(self, "batch_size")
+        require_positive_int(self, "hidden")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ValueError(f"gamma must be in [0, 1), got {self.gamma!r}")
+        if self.exact and not hasattr(env, "exact_value"):
+            raise ValueError(f"exact=True needs closed-form values; {env.name} has none")
         require_positive(self, "lr")
         require_positive(self, "om_prior")
         for name in ("lookahead_lr", "init_std"):
@@ -68,67 +79,91 @@ class ShapingConfig(Config):
 
 @struct.dataclass
 class ShapingState:
-    theta: jax.Array  # [2, 5] policy logits of cooperating
-    values: jax.Array  # [2, 5] tabular baselines V_i(s): least-squares fits of the last batch's returns
-    model: jax.Array  # [2, 5] model[i]: agent i's estimate of the other's logits (lola_om)
+    theta: jax.Array  # [2, P] flat policy parameters
+    values: jax.Array  # [2, F] linear baselines: least-squares fits of the last batch's returns
+    model: jax.Array  # [2, P] model[i]: agent i's estimate of the other's parameters (lola_om)
     opt_state: Any  # optax state of theta's ascent
 
 
-def check_env(env) -> str | None:
-    from envs.iterated import IteratedMatrixGame  # the tabular memory-one policies fit these games only
+def check_env(env, variant: str = "lola_dice") -> str | None:
+    from envs.coin_game import CoinGame
+    from envs.iterated import IteratedMatrixGame
 
-    if not isinstance(env, IteratedMatrixGame):
-        return f"needs an iterated game with memory-one observations (ipd, imp); {env.name} is not one"
-    return None
+    if isinstance(env, IteratedMatrixGame):
+        return None
+    if isinstance(env, CoinGame):
+        if variant == "lola_om":
+            return "opponent modelling is implemented for memory-one policies (ipd, imp), not for coin_game"
+        return None
+    return f"needs an iterated game (ipd, imp) or the Coin Game; {env.name} is neither"
+
+
+def make_policy(env, config: "ShapingConfig") -> FlatPolicy:
+    """Memory-one policies for the iterated games, a GRU policy network for the Coin Game."""
+    from envs.iterated import IteratedMatrixGame
+
+    if isinstance(env, IteratedMatrixGame):
+        return MemoryOnePolicy(init_std=config.init_std)
+    return RecurrentPolicy(obs_shape=tuple(env.observation_spaces[0].shape), num_actions=env.num_actions,
+                           hidden=config.hidden)
 
 
 def default_config(env, variant: str) -> ShapingConfig:
-    """LOLA-DiCE's published settings (delta 0.2, eta 0.3, value step 0.1, 128 episodes of 150 steps);
-    the PG learners use the LOLA paper's step size 1."""
+    """Iterated games: LOLA-DiCE's published settings (Adam with delta 0.2, eta 0.3, 128 episodes of 150 steps);
+    the PG learners use the LOLA paper's plain gradient steps of size 1. Coin Game: Adam with the LOLA paper's
+    step size 0.005 and a small look-ahead step for the network."""
+    from envs.coin_game import CoinGame
+
+    if isinstance(env, CoinGame):
+        return ShapingConfig(variant=variant, optimizer="adam", lr=0.005, lookahead_lr=0.05, num_updates=500)
     if variant == "lola_dice":
         return ShapingConfig(variant=variant, optimizer="adam")
     return ShapingConfig(variant=variant, lr=1.0, lookahead_lr=1.0)
 
 
-def log_policy(theta: jax.Array, obs: jax.Array, actions: jax.Array) -> jax.Array:
-    """log pi(a | s) of a memory-one policy. theta: [5]; obs: [..., 5] one-hot; actions: [...] (0 = cooperate)."""
-    logit = obs @ theta
-    return jnp.where(actions == 0, jax.nn.log_sigmoid(logit), jax.nn.log_sigmoid(-logit))
-
-
 @struct.dataclass
 class Batch:
-    obs: jax.Array  # [T, B, 2, 5]
+    obs: jax.Array  # [T, B, 2, ...]
     actions: jax.Array  # [T, B, 2]
     rewards: jax.Array  # [T, B, 2]
+    info: dict  # the environment's per-step info, [T, B, ...]
+
+    @property
+    def features(self) -> jax.Array:
+        """[T, B, 2, F]: each agent's flattened observation and a constant, the baseline's features."""
+        flat = self.obs.reshape(self.obs.shape[:3] + (-1,))
+        return jnp.concatenate([flat, jnp.ones(flat.shape[:-1] + (1,), flat.dtype)], axis=-1)
 
 
 def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     params = env.default_params if params is None else params
-    gamma = params.discount
+    gamma = params.discount if hasattr(params, "discount") else config.gamma
     horizon = env.num_steps
+    policy_net = make_policy(env, config)
+    exact_values = hasattr(env, "exact_value")
 
     def sample(key, theta) -> Batch:
-        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, 5]."""
+        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P]."""
         theta = jax.lax.stop_gradient(theta)
 
-        def policy(k, obs, _state):
-            p_coop = jax.nn.sigmoid(jnp.sum(obs * theta, axis=-1))  # [2]
-            return (jax.random.uniform(k, (2,)) >= p_coop).astype(jnp.int32), None
+        def policy(k, obs, policy_state):
+            logits, policy_state = jax.vmap(policy_net.step)(theta, policy_state, obs)
+            return sample_categorical(k, logits), None, policy_state
+
+        initial = jax.tree.map(lambda x: jnp.stack([x, x]), policy_net.initial_state())
 
         def episode(k):
             k0, k1 = jax.random.split(k)
-            _, tr = rollout(k1, env, params, policy, reset_carry(k0, env, params), horizon)
+            _, tr = rollout(k1, env, params, policy, reset_carry(k0, env, params, initial), horizon)
             return tr
 
         tr = jax.vmap(episode, out_axes=1)(jax.random.split(key, config.batch_size))
-        return Batch(obs=tr.obs, actions=tr.action, rewards=tr.reward)
+        return Batch(obs=tr.obs, actions=tr.action, rewards=tr.reward, info=tr.info)
 
     def surrogate(batch: Batch, theta: jax.Array, values: jax.Array, i: int) -> jax.Array:
-        """Agent i's DiCE objective under the joint logits theta [2, 5] (scalar)."""
-        logp = log_policy(theta[0], batch.obs[:, :, 0], batch.actions[:, :, 0]) \
-            + log_policy(theta[1], batch.obs[:, :, 1], batch.actions[:, :, 1])
-        baseline = None if config.baseline == "none" else batch.obs[:, :, i] @ values[i]
+        """Agent i's DiCE objective under the joint parameters theta [2, P] (scalar)."""
+        logp = sum(policy_net.log_probs(theta[a], batch.obs[:, :, a], batch.actions[:, :, a]) for a in range(2))
+        baseline = None if config.baseline == "none" else batch.features[:, :, i] @ values[i]
         return dice_objective(logp, batch.rewards[:, :, i], gamma, baseline, config.baseline == "any_order")
 
     def objectives(batch, theta, values):
@@ -166,14 +201,15 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     no_end = jnp.zeros(horizon, bool)
 
     def fit_baselines(batch: Batch) -> jax.Array:
-        """[2, 5]: each agent's state values, fitted to the batch's discounted returns-to-go."""
-        return _fit_linear(batch.obs, discounted_returns(batch.rewards, no_end, no_end, gamma))
+        """[2, F]: each agent's linear baseline, fitted to the batch's discounted returns-to-go."""
+        return _fit_linear(batch.features, discounted_returns(batch.rewards, no_end, no_end, gamma))
 
     def init(key):
         k_theta, k_batch = jax.random.split(key)
-        theta = config.init_std * jax.random.normal(k_theta, (2, 5))
-        values = jnp.zeros((2, 5)) if config.exact else fit_baselines(sample(k_batch, theta))
-        return ShapingState(theta=theta, values=values, model=jnp.zeros((2, 5)), opt_state=policy_opt.init(theta))
+        theta = jax.vmap(policy_net.init)(jax.random.split(k_theta, 2))
+        num_features = int(np.prod(env.observation_spaces[0].shape)) + 1
+        values = jnp.zeros((2, num_features)) if config.exact else fit_baselines(sample(k_batch, theta))
+        return ShapingState(theta=theta, values=values, model=jnp.zeros_like(theta), opt_state=policy_opt.init(theta))
 
     def update(state, key):
         k_batch, k_look, k_eval = jax.random.split(key, 3)
@@ -200,11 +236,15 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         # Evaluate the new policies on fresh episodes, and fit the baselines to their returns.
         batch = sample(k_eval, new_theta)
         new_values = values if config.baseline == "none" else fit_baselines(batch)
-        own = (batch.actions[:, :, 0] == 0) & (batch.actions[:, :, 1] == 0)
-        metrics = {"reward_per_step": batch.rewards.mean(axis=(0, 1)),
-                   "exact_reward_per_step": env.exact_value(new_theta, params, per_step=True),
-                   "mutual_cooperation": own.mean(),
-                   **env.exact_policy_metrics(new_theta)}
+        metrics = {"reward_per_step": batch.rewards.mean(axis=(0, 1))}
+        if exact_values:  # the iterated games
+            both = (batch.actions[:, :, 0] == 0) & (batch.actions[:, :, 1] == 0)
+            metrics.update(exact_reward_per_step=env.exact_value(new_theta, params, per_step=True),
+                           mutual_cooperation=both.mean(), **env.exact_policy_metrics(new_theta))
+        else:  # the Coin Game
+            own, other = batch.info["own_coin"].sum(axis=(0, 1)), batch.info["other_coin"].sum(axis=(0, 1))
+            metrics.update(own_coin_fraction=own / jnp.maximum(own + other, 1),
+                           coins_per_step=(own + other).sum() / (horizon * config.batch_size))
         return ShapingState(theta=new_theta, values=new_values, model=model, opt_state=opt_state), metrics
 
     samples_per_update = {"nl_pg": 2, "lola_pg": 2, "lola_om": 2, "lola_dice": 2 * (config.lookahead + 1) + 1}
@@ -212,10 +252,9 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps)
 
 
-
 def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) -> jax.Array:
-    """Per-agent least-squares weights of a linear baseline. features: [T, B, N, S]; targets: [T, B, N] -> [N, S]
-    (with one-hot memory states: each state's mean return)."""
+    """Per-agent ridge least-squares weights of a linear baseline. features: [T, B, N, F]; targets: [T, B, N] ->
+    [N, F] (with one-hot memory states: each state's mean return)."""
     x = features.reshape(-1, *features.shape[2:]).swapaxes(0, 1)  # [N, TB, S]
     y = targets.reshape(-1, targets.shape[2]).T  # [N, TB]
     gram = jnp.einsum("nks,nkr->nsr", x, x) + ridge * jnp.eye(x.shape[-1])

@@ -1,9 +1,14 @@
-"""A scanned rollout: ``num_steps`` environment steps under ``lax.scan``, returning a time-major trajectory."""
+"""A scanned rollout: ``num_steps`` environment steps under ``lax.scan``, returning a time-major trajectory.
+
+The policy may be recurrent: it maps ``(key, obs [N, ...], policy_state) -> (actions, extras, policy_state)`` and
+its state returns to ``initial_policy_state`` whenever an episode ends (feed-forward policies pass ``None``).
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams
@@ -15,7 +20,7 @@ class Transition:
 
     obs: [N, ...] the observation acted on; action: [N] or [N, A]; reward: [N]; terminated, truncated: []; next_obs:
     [N, ...] the observation the step reached (``info["final_obs"]``, before any reset); extras: whatever the policy
-    returned beside its actions (log-probabilities, values, ...).
+    returned beside its actions (log-probabilities, values, ...); info: the step's other ``info`` entries.
     """
 
     obs: jax.Array
@@ -25,32 +30,38 @@ class Transition:
     truncated: jax.Array
     next_obs: jax.Array
     extras: Any
+    info: dict
 
 
 @struct.dataclass
 class RolloutCarry:
     obs: jax.Array
     state: Any
+    policy_state: Any = None
 
 
-Policy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any]]  # (key, obs [N, ...], env state) -> (actions, extras)
+Policy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any, Any]]
 
 
 def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy, carry: RolloutCarry,
             num_steps: int) -> tuple[RolloutCarry, Transition]:
     """Run ``policy`` for ``num_steps`` steps from ``carry``; returns the final carry and a [T]-stacked Transition."""
+    initial_policy_state = carry.policy_state
 
     def step(c: RolloutCarry, k: jax.Array):
         k_act, k_env = jax.random.split(k)
-        action, extras = policy(k_act, c.obs, c.state)
+        action, extras, policy_state = policy(k_act, c.obs, c.policy_state)
         ts = env.step(k_env, c.state, action, params)
+        info = {name: value for name, value in ts.info.items() if name != "final_obs"}
         tr = Transition(obs=c.obs, action=action, reward=ts.reward, terminated=ts.terminated,
-                        truncated=ts.truncated, next_obs=ts.info["final_obs"], extras=extras)
-        return RolloutCarry(obs=ts.obs, state=ts.state), tr
+                        truncated=ts.truncated, next_obs=ts.info["final_obs"], extras=extras, info=info)
+        policy_state = jax.tree.map(lambda init, new: jnp.where(ts.done, init, new), initial_policy_state,
+                                    policy_state)
+        return RolloutCarry(obs=ts.obs, state=ts.state, policy_state=policy_state), tr
 
     return jax.lax.scan(step, carry, jax.random.split(key, num_steps))
 
 
-def reset_carry(key: jax.Array, env: Environment, params: EnvParams) -> RolloutCarry:
+def reset_carry(key: jax.Array, env: Environment, params: EnvParams, policy_state: Any = None) -> RolloutCarry:
     obs, state = env.reset(key, params)
-    return RolloutCarry(obs=obs, state=state)
+    return RolloutCarry(obs=obs, state=state, policy_state=policy_state)

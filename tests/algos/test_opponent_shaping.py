@@ -34,7 +34,8 @@ def final(metrics, name="reward_per_step"):
 
 
 def test_nl_pg_defects_and_lola_pg_does_better():
-    nl, lola = final(trained("nl_pg", **SMALL)), final(trained("lola_pg", **SMALL))
+    # LOLA-PG's seeds end either cooperating (-1) or defecting (-2): 16 seeds keep the mean's noise below the margin
+    nl, lola = final(trained("nl_pg", seeds=16, **SMALL)), final(trained("lola_pg", seeds=16, **SMALL))
     assert nl < -1.7, f"NL-PG should end near mutual defection; got {nl:.3f}"
     assert lola > nl + 0.2, f"LOLA-PG should beat NL-PG by 0.2; got {lola:.3f} vs {nl:.3f}"
 
@@ -45,10 +46,10 @@ def test_lola_dice_cooperates_in_ipd():
 
 
 def test_sampled_metrics_agree_with_exact_values():
-    m = trained("nl_pg", **SMALL)
+    m = trained("nl_pg", seeds=16, **SMALL)
     # 64 episodes of 150 steps vs the infinite discounted average: close once the policies are near-deterministic
     np.testing.assert_allclose(m["reward_per_step"][:, -1], m["exact_reward_per_step"][:, -1], atol=0.1)
-    assert m["p_coop"].shape == (8, 100, 2, 5) and m["mutual_cooperation"].shape == (8, 100)
+    assert m["p_coop"].shape == (16, 100, 2, 5) and m["mutual_cooperation"].shape == (16, 100)
 
 
 def test_lola_dice_with_exact_values_is_exact_lookahead_lola():

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import envs
-from algos.opponent_shaping import log_policy
 from jaxmarl_core.dice import dice_objective, magic_box
+from jaxmarl_core.policies import MemoryOnePolicy
 from jaxmarl_core.rollout import reset_carry, rollout
 
 T, EPISODES = 200, 8192
@@ -37,7 +37,7 @@ def episodes():
     """EPISODES trajectories of THETA, time-major: obs [T, E, 2, 5], actions [T, E, 2], rewards [T, E, 2]."""
     def policy(k, obs, _):
         p = jax.nn.sigmoid(jnp.sum(obs * THETA, -1))
-        return (jax.random.uniform(k, (2,)) >= p).astype(jnp.int32), None
+        return (jax.random.uniform(k, (2,)) >= p).astype(jnp.int32), None, None
 
     def one(k):
         k0, k1 = jax.random.split(k)
@@ -63,11 +63,12 @@ def state_values(theta):
 
 
 BASELINES = state_values(THETA)
+POLICY = MemoryOnePolicy()
 
 
 def per_episode_objective(theta, ep, i, kind):
     """Agent i's DiCE objective of one episode (obs [T, 2, 5], ...), with the baseline ``kind``."""
-    logp = log_policy(theta[0], ep.obs[:, 0], ep.action[:, 0]) + log_policy(theta[1], ep.obs[:, 1], ep.action[:, 1])
+    logp = sum(POLICY.log_probs(theta[a], ep.obs[:, None, a], ep.action[:, None, a])[:, 0] for a in range(2))
     base = None if kind == "none" else (ep.obs[:, i] @ BASELINES[i])[:, None]
     return dice_objective(logp[:, None], ep.reward[:, i:i + 1], GAMMA, base, any_order=kind == "any_order")
 

@@ -81,7 +81,7 @@ def test_exact_value_matches_monte_carlo_within_one_percent():
     def returns(theta, key):
         def policy(k, obs, _):
             p = jax.nn.sigmoid(jnp.sum(obs * theta, -1))
-            return (jax.random.uniform(k, (2,)) >= p).astype(jnp.int32), None
+            return (jax.random.uniform(k, (2,)) >= p).astype(jnp.int32), None, None
 
         def one(k):
             k0, k1 = jax.random.split(k)

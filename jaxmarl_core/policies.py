@@ -1,0 +1,123 @@
+"""Policies whose parameters are one flat vector, so that N agents stack to ``[N, P]`` and higher-order tools
+(``jax.jacrev`` of gradients, Hessian-vector products) see plain arrays.
+
+A policy maps ``(params [P], state, obs) -> (logits [A], state)``; ``state`` is a recurrent state (a dummy for
+memoryless policies) that starts every episode at ``initial_state()``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+
+def sample_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
+    """Draw from softmax(logits [..., A]) by inverting the CDF: one uniform per draw (``jax.random.categorical``
+    draws A Gumbels), which matters where sampling dominates the cost. -> int32 [...]."""
+    u = jax.random.uniform(key, logits.shape[:-1] + (1,))
+    cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
+    return jnp.sum(u > cdf[..., :-1], axis=-1).astype(jnp.int32)
+
+
+class FlatPolicy:
+    num_actions: int
+
+    def init(self, key: jax.Array) -> jax.Array:
+        """-> [P] initial parameters."""
+        raise NotImplementedError
+
+    def initial_state(self) -> Any:
+        raise NotImplementedError
+
+    def step(self, params: jax.Array, state: Any, obs: jax.Array) -> tuple[jax.Array, Any]:
+        """One observation -> (logits [A], next state)."""
+        raise NotImplementedError
+
+    def sequence_logits(self, params: jax.Array, obs: jax.Array) -> jax.Array:
+        """[T, ...] observations of one episode (from its start) -> [T, A] logits."""
+
+        def body(state, o):
+            logits, state = self.step(params, state, o)
+            return state, logits
+
+        return jax.lax.scan(body, self.initial_state(), obs)[1]
+
+    def log_probs(self, params: jax.Array, obs: jax.Array, actions: jax.Array) -> jax.Array:
+        """Time-major episodes obs [T, B, ...], actions [T, B] -> [T, B] log-probabilities of the actions."""
+        logits = jax.vmap(self.sequence_logits, in_axes=(None, 1), out_axes=1)(params, obs)
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        return jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryOnePolicy(FlatPolicy):
+    """Two actions, one logit of action 0 per one-hot state: logits = (params . obs, 0), i.e. P(a = 0) =
+    sigmoid(params . obs) (the layout of ``exact_value`` in the iterated games)."""
+
+    num_states: int = 5
+    init_std: float = 0.0
+    num_actions: int = 2
+
+    def init(self, key):
+        return self.init_std * jax.random.normal(key, (self.num_states,))
+
+    def initial_state(self):
+        return jnp.zeros(())
+
+    def step(self, params, state, obs):
+        return jnp.stack([obs @ params, jnp.zeros(())]), state
+
+    def sequence_logits(self, params, obs):
+        logit = obs @ params
+        return jnp.stack([logit, jnp.zeros_like(logit)], axis=-1)
+
+
+class _GRUNet(nn.Module):
+    hidden: int
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, state, obs):
+        x = nn.relu(nn.Dense(self.hidden)(obs.reshape(-1)))
+        state, y = nn.GRUCell(features=self.hidden)(state, x)
+        return nn.Dense(self.num_actions)(y), state
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentPolicy(FlatPolicy):
+    """obs (flattened) -> Dense(hidden) + ReLU -> GRU(hidden) -> Dense(A) logits; the GRU state carries memory."""
+
+    obs_shape: tuple
+    num_actions: int
+    hidden: int = 32
+
+    @property
+    def _net(self) -> _GRUNet:
+        return _GRUNet(hidden=self.hidden, num_actions=self.num_actions)
+
+    def _variables(self, key):
+        return self._net.init(key, self.initial_state(), jnp.zeros(self.obs_shape))
+
+    @property
+    def num_params(self) -> int:
+        shapes = jax.eval_shape(self._variables, jax.random.PRNGKey(0))
+        return sum(x.size for x in jax.tree.leaves(shapes))
+
+    def init(self, key):
+        return ravel_pytree(self._variables(key))[0]
+
+    def _unraveler(self):
+        """flat [P] -> the network's variables (built from shapes only: no initialisation is run)."""
+        template = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                jax.eval_shape(self._variables, jax.random.PRNGKey(0)))
+        return ravel_pytree(template)[1]
+
+    def initial_state(self):
+        return jnp.zeros((self.hidden,))
+
+    def step(self, params, state, obs):
+        return self._net.apply(self._unraveler()(params), state, obs)
