@@ -237,7 +237,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     n = spec.seeds
     n_pad = sweep.padded_size(n)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n), n_pad))
-    init_fn = jax.jit(jax.vmap(trainer.init_state))
+    init_fn = sweep.jit(jax.vmap(trainer.init_state))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
 
@@ -245,7 +245,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         nonlocal compile_time
         if length not in chunk_fns:
             t0 = time.perf_counter()
-            fn = jax.jit(jax.vmap(lambda s, k, start: trainer.run(s, k, start, length), in_axes=(0, 0, None)))
+            fn = sweep.jit(jax.vmap(lambda s, k, start: trainer.run(s, k, start, length), in_axes=(0, 0, None)))
             chunk_fns[length] = fn.lower(state, keys, np.int32(0)).compile()
             compile_time += time.perf_counter() - t0
         return chunk_fns[length]

@@ -29,6 +29,7 @@ import optax
 from flax import struct
 
 from algos.lola import exact_update
+from jaxmarl_core import linalg
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.dice import dice_objective
 from jaxmarl_core.policies import FlatPolicy, MemoryOnePolicy, RecurrentPolicy, sample_categorical
@@ -143,21 +144,19 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     exact_values = hasattr(env, "exact_value")
 
     def sample(key, theta) -> Batch:
-        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P]."""
+        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch."""
         theta = jax.lax.stop_gradient(theta)
+        act = jax.vmap(jax.vmap(policy_net.step), in_axes=(None, 0, 0))  # ([2, P], [B, 2, H], [B, 2, ...])
 
         def policy(k, obs, policy_state):
-            logits, policy_state = jax.vmap(policy_net.step)(theta, policy_state, obs)
+            logits, policy_state = act(theta, policy_state, obs)
             return sample_categorical(k, logits), None, policy_state
 
-        initial = jax.tree.map(lambda x: jnp.stack([x, x]), policy_net.initial_state())
-
-        def episode(k):
-            k0, k1 = jax.random.split(k)
-            _, tr = rollout(k1, env, params, policy, reset_carry(k0, env, params, initial), horizon)
-            return tr
-
-        tr = jax.vmap(episode, out_axes=1)(jax.random.split(key, config.batch_size))
+        initial = jax.tree.map(lambda x: jnp.broadcast_to(x, (config.batch_size, 2) + x.shape),
+                               policy_net.initial_state())
+        k_reset, k_run = jax.random.split(key)
+        carry = reset_carry(k_reset, env, params, initial, batch_size=config.batch_size)
+        tr = rollout(k_run, env, params, policy, carry, horizon, batched=True)[1]
         return Batch(obs=tr.obs, actions=tr.action, rewards=tr.reward, info=tr.info)
 
     def surrogate(batch: Batch, theta: jax.Array, values: jax.Array, i: int) -> jax.Array:
@@ -258,4 +257,4 @@ def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) ->
     x = features.reshape(-1, *features.shape[2:]).swapaxes(0, 1)  # [N, TB, S]
     y = targets.reshape(-1, targets.shape[2]).T  # [N, TB]
     gram = jnp.einsum("nks,nkr->nsr", x, x) + ridge * jnp.eye(x.shape[-1])
-    return jnp.linalg.solve(gram, jnp.einsum("nks,nk->ns", x, y)[..., None])[..., 0]
+    return linalg.solve(gram, jnp.einsum("nks,nk->ns", x, y))

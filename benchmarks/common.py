@@ -9,13 +9,15 @@ from typing import Any, Callable
 
 import jax
 
+from jaxmarl_core import sweep
 from jaxmarl_core.outputs import atomic_write
 
 
 def time_compiled(fn: Callable, args: tuple, repeats: int) -> tuple[float, list[float], Any]:
-    """AOT-compile ``fn(*args)``, warm up once, time ``repeats`` calls -> (compile_s, [run_s], last output)."""
+    """AOT-compile ``fn(*args)`` (with the training jits' ``compiler_options``), warm up once, time ``repeats`` calls
+    -> (compile_s, [run_s], last output)."""
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
+    compiled = sweep.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - start
     out = jax.block_until_ready(compiled(*args))
     runs = []

@@ -77,7 +77,8 @@ class IteratedMatrixGame(Environment):
 
     def _obs(self, joint: jax.Array) -> jax.Array:
         """[2, 5] one-hot memory states, each in its agent's own perspective."""
-        own = jnp.where(joint > 0, 1 + jnp.asarray(_SWAP)[jnp.maximum(joint - 1, 0)], 0)
+        a0, a1 = (joint - 1) // 2, (joint - 1) % 2  # joint = 1 + 2 a0 + a1 after the first step
+        own = jnp.where(joint > 0, 1 + 2 * a1 + a0, 0)
         return jax.nn.one_hot(jnp.stack([joint, own]), NUM_STATES, dtype=jnp.float32)
 
     def reset_env(self, key, params):
@@ -86,7 +87,8 @@ class IteratedMatrixGame(Environment):
 
     def step_env(self, key, state, actions, params):
         a0, a1 = actions[0].astype(jnp.int32), actions[1].astype(jnp.int32)
-        reward = params.payoffs[:, a0, a1]
+        row = jnp.where(a0 == 0, params.payoffs[:, 0], params.payoffs[:, 1])  # [2, 2]: selects without a gather
+        reward = jnp.where(a1 == 0, row[:, 0], row[:, 1])
         new = IteratedState(t=state.t + 1, joint=1 + 2 * a0 + a1)
         return TimeStep(obs=self._obs(new.joint), state=new, reward=reward,
                         terminated=jnp.asarray(False), truncated=new.t >= self.num_steps, info={})

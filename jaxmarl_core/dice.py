@@ -33,9 +33,20 @@ def dice_objective(logp: jax.Array, rewards: jax.Array, gamma: float, baseline: 
     """
     t = rewards.shape[0]
     discounts = (gamma ** jnp.arange(t, dtype=rewards.dtype))[:, None]
-    deps = jnp.cumsum(logp, axis=0)
+    deps = _cumsum_time(logp)
     objective = jnp.sum(discounts * rewards * magic_box(deps), axis=0)
     if baseline is not None:
         past = magic_box(deps - logp) if any_order else 1.0
         objective = objective + jnp.sum(discounts * past * (1.0 - magic_box(logp)) * baseline, axis=0)
     return jnp.mean(objective)
+
+
+def _cumsum_time(x: jax.Array) -> jax.Array:
+    """Cumulative sum over the leading time axis as a scan: on CPU several times faster than ``jnp.cumsum`` (a
+    quadratic reduce-window) once differentiated to second order."""
+
+    def body(total, x_t):
+        total = total + x_t
+        return total, total
+
+    return jax.lax.scan(body, jnp.zeros_like(x[0]), x)[1]

@@ -19,6 +19,8 @@ def sample_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
     """Draw from softmax(logits [..., A]) by inverting the CDF: one uniform per draw (``jax.random.categorical``
     draws A Gumbels), which matters where sampling dominates the cost. -> int32 [...]."""
     u = jax.random.uniform(key, logits.shape[:-1] + (1,))
+    if logits.shape[-1] == 2:  # P(a = 0) = sigmoid(l0 - l1): no softmax, no cumulative sum
+        return (u[..., 0] >= jax.nn.sigmoid(logits[..., 0] - logits[..., 1])).astype(jnp.int32)
     cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
     return jnp.sum(u > cdf[..., :-1], axis=-1).astype(jnp.int32)
 
@@ -69,11 +71,15 @@ class MemoryOnePolicy(FlatPolicy):
         return jnp.zeros(())
 
     def step(self, params, state, obs):
-        return jnp.stack([obs @ params, jnp.zeros(())]), state
+        return jnp.stack([jnp.sum(obs * params), jnp.zeros(())]), state
 
     def sequence_logits(self, params, obs):
         logit = obs @ params
         return jnp.stack([logit, jnp.zeros_like(logit)], axis=-1)
+
+    def log_probs(self, params, obs, actions):
+        logit = obs @ params  # [T, B]: log P(a = 0) = log sigmoid(logit), log P(a = 1) = log sigmoid(-logit)
+        return jax.nn.log_sigmoid(jnp.where(actions == 0, logit, -logit))
 
 
 class _GRUNet(nn.Module):

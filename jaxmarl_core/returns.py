@@ -21,8 +21,8 @@ def discounted_returns(rewards: jax.Array, terminated: jax.Array, truncated: jax
     ``next_values`` ([T, ...], optional) bootstraps at truncations and after the last step; without it both are 0.
     ``terminated``/``truncated`` broadcast against ``rewards`` (e.g. [T] against [T, N]).
     """
-    terminated = _expand(terminated, rewards)
-    truncated = _expand(truncated, rewards)
+    terminated = expand_flags(terminated, rewards)
+    truncated = expand_flags(truncated, rewards)
     nv = jnp.zeros_like(rewards) if next_values is None else next_values
     not_term = 1.0 - terminated.astype(rewards.dtype)
     cut = jnp.logical_or(terminated, truncated).astype(rewards.dtype)
@@ -42,8 +42,8 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
     rewards, values, next_values: [T, ...] (``values`` of the observations acted on, ``next_values`` of the
     observations reached, i.e. of ``final_obs`` at episode ends); -> (advantages [T, ...], targets [T, ...]).
     """
-    terminated = _expand(terminated, rewards)
-    truncated = _expand(truncated, rewards)
+    terminated = expand_flags(terminated, rewards)
+    truncated = expand_flags(truncated, rewards)
     not_term = 1.0 - terminated.astype(rewards.dtype)
     cont = 1.0 - jnp.logical_or(terminated, truncated).astype(rewards.dtype)
     deltas = rewards + gamma * not_term * next_values - values
@@ -57,6 +57,7 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
     return adv, adv + values
 
 
-def _expand(flags: jax.Array, like: jax.Array) -> jax.Array:
+def expand_flags(flags: jax.Array, like: jax.Array) -> jax.Array:
+    """Broadcast flags [T] (or [B], []) against an array [T, ...] by appending axes."""
     flags = jnp.asarray(flags)
     return jnp.reshape(flags, flags.shape + (1,) * (like.ndim - flags.ndim))

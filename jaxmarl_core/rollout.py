@@ -1,7 +1,10 @@
 """A scanned rollout: ``num_steps`` environment steps under ``lax.scan``, returning a time-major trajectory.
 
 The policy may be recurrent: it maps ``(key, obs [N, ...], policy_state) -> (actions, extras, policy_state)`` and
-its state returns to ``initial_policy_state`` whenever an episode ends (feed-forward policies pass ``None``).
+its state returns to its value at the start of the rollout whenever an episode ends (feed-forward policies pass
+``None``). With ``batched=True`` the carry holds a batch of B environments (``reset_carry(..., batch_size=B)``), the
+environments step under ``vmap`` inside one scan, and the policy acts on the whole batch at once (one key per step
+for all B environments: far fewer random-number calls than a ``vmap`` of unbatched rollouts).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams
+from jaxmarl_core.returns import expand_flags
 
 
 @struct.dataclass
@@ -44,24 +48,33 @@ Policy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any, Any]]
 
 
 def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy, carry: RolloutCarry,
-            num_steps: int) -> tuple[RolloutCarry, Transition]:
-    """Run ``policy`` for ``num_steps`` steps from ``carry``; returns the final carry and a [T]-stacked Transition."""
+            num_steps: int, batched: bool = False) -> tuple[RolloutCarry, Transition]:
+    """Run ``policy`` for ``num_steps`` steps from ``carry``; returns the final carry and a [T]-stacked Transition
+    ([T, B]-stacked when ``batched``)."""
     initial_policy_state = carry.policy_state
+    env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None)) if batched else env.step
 
     def step(c: RolloutCarry, k: jax.Array):
         k_act, k_env = jax.random.split(k)
         action, extras, policy_state = policy(k_act, c.obs, c.policy_state)
-        ts = env.step(k_env, c.state, action, params)
+        env_keys = jax.random.split(k_env, c.obs.shape[0]) if batched else k_env
+        ts = env_step(env_keys, c.state, action, params)
         info = {name: value for name, value in ts.info.items() if name != "final_obs"}
         tr = Transition(obs=c.obs, action=action, reward=ts.reward, terminated=ts.terminated,
                         truncated=ts.truncated, next_obs=ts.info["final_obs"], extras=extras, info=info)
-        policy_state = jax.tree.map(lambda init, new: jnp.where(ts.done, init, new), initial_policy_state,
-                                    policy_state)
+        policy_state = jax.tree.map(lambda init, new: jnp.where(expand_flags(ts.done, new), init, new),
+                                    initial_policy_state, policy_state)
         return RolloutCarry(obs=ts.obs, state=ts.state, policy_state=policy_state), tr
 
     return jax.lax.scan(step, carry, jax.random.split(key, num_steps))
 
 
-def reset_carry(key: jax.Array, env: Environment, params: EnvParams, policy_state: Any = None) -> RolloutCarry:
-    obs, state = env.reset(key, params)
+def reset_carry(key: jax.Array, env: Environment, params: EnvParams, policy_state: Any = None,
+                batch_size: int | None = None) -> RolloutCarry:
+    """A fresh episode (or, with ``batch_size``, B fresh episodes: obs [B, N, ...]) and the policy's initial state."""
+    if batch_size is None:
+        obs, state = env.reset(key, params)
+    else:
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, batch_size), params)
     return RolloutCarry(obs=obs, state=state, policy_state=policy_state)
+

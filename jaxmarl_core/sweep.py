@@ -47,8 +47,20 @@ def shard_seeds(tree: Any) -> Any:
     return jax.device_put(tree, seed_sharding())
 
 
+def compiler_options() -> dict | None:
+    """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off: they run the small
+    per-agent reductions and dots of these workloads (a few actions, a few states) 1.5-1.7x slower than XLA's own
+    loops (``lola_dice`` on ``ipd``, ``benchmarks/opponent_shaping.py --throughput``)."""
+    return {"xla_cpu_experimental_ynn_fusion_type": ""} if jax.default_backend() == "cpu" else None
+
+
+def jit(fn: Callable, **kwargs) -> Callable:
+    """``jax.jit`` with ``compiler_options()``."""
+    return jax.jit(fn, compiler_options=compiler_options(), **kwargs)
+
+
 def run_seeds(fn: Callable[[jax.Array], Any], keys: jax.Array) -> Any:
     """``jit(vmap(fn))(keys)`` sharded over all devices; results keep exactly ``len(keys)`` seeds."""
     n = keys.shape[0]
-    out = jax.jit(jax.vmap(fn))(shard_seeds(pad_seeds(keys, padded_size(n))))
+    out = jit(jax.vmap(fn))(shard_seeds(pad_seeds(keys, padded_size(n))))
     return jax.tree.map(lambda x: x[:n], out)

@@ -1,0 +1,96 @@
+"""Exact equilibria of small matrix games inside ``jit``, ``vmap``-able over thousands of games.
+
+Both solvers enumerate square supports (every k x k submatrix, k = 1 .. min(n, m)), solve each support's
+indifference equations with one batched linear solve, and return the candidate profile whose largest gain from a
+deviation is smallest. For a nondegenerate bimatrix game every equilibrium has square supports (support enumeration,
+Nisan et al. 2007, ch. 3); for a zero-sum game every extreme optimal strategy pair comes from a square submatrix
+(Shapley and Snow, 1950), degenerate games included. Shapes are static: the work grows as sum_k C(n,k) C(m,k)
+(251 supports for 5 x 5), which suits the small games of classical multi-agent learning (up to about 7 x 7).
+
+To solve games of different sizes in one call, pad them to a common shape with strictly dominated actions (a row
+with a payoff below every entry of A, a column with a payoff below every entry of B, or above every entry of A for
+the minimising column player of a zero-sum game): no equilibrium plays them.
+"""
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmarl_core import linalg
+
+
+def _supports(n: int, k: int) -> np.ndarray:
+    """[C(n, k), k] every k-subset of range(n)."""
+    return np.asarray(list(itertools.combinations(range(n), k)), dtype=np.int32).reshape(-1, k)
+
+
+def _indifferent(M: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Solve M p = u 1, 1^T p = 1 for each [..., k, k] M -> (p [..., k], u [...]); nan where singular."""
+    k = M.shape[-1]
+    ones = jnp.ones(M.shape[:-1] + (1,), M.dtype)
+    top = jnp.concatenate([M, -ones], axis=-1)  # [..., k, k + 1]
+    bottom = jnp.concatenate([jnp.ones(M.shape[:-2] + (1, k), M.dtype), jnp.zeros(M.shape[:-2] + (1, 1), M.dtype)],
+                             axis=-1)
+    system = jnp.concatenate([top, bottom], axis=-2)  # [..., k + 1, k + 1]
+    rhs = jnp.zeros(M.shape[:-2] + (k + 1, 1), M.dtype).at[..., k, 0].set(1.0)
+    sol = linalg.solve(system, rhs)[..., 0]
+    return sol[..., :k], sol[..., k]
+
+
+def deviation_gains(A: jax.Array, B: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """[2]: how much each player gains by its best pure deviation from (x, y); A, B: [n, m] payoffs of the row and
+    column player; x [n], y [m] mixed strategies. Both are >= 0, and 0 exactly at a Nash equilibrium."""
+    row = jnp.max(A @ y) - x @ A @ y
+    col = jnp.max(x @ B) - x @ B @ y
+    return jnp.stack([row, col])
+
+
+def nash_conv(A: jax.Array, B: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Sum of both players' best-response gains (NashConv) of the profile (x, y)."""
+    return jnp.sum(deviation_gains(A, B, x, y))
+
+
+def _candidates(A: jax.Array, B: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Every square-support candidate: -> (x [C, n], y [C, m]) with nan rows where a support's system is singular."""
+    n, m = A.shape
+    xs, ys = [], []
+    for k in range(1, min(n, m) + 1):
+        rows, cols = _supports(n, k), _supports(m, k)
+        r = np.repeat(rows, len(cols), axis=0)  # [P, k]: every (row support, column support) pair
+        c = np.tile(cols, (len(rows), 1))
+        sub_a = A[r[:, :, None], c[:, None, :]]  # [P, k, k]
+        sub_b = B[r[:, :, None], c[:, None, :]]
+        y_s, _ = _indifferent(sub_a)  # the row player is indifferent over its support
+        x_s, _ = _indifferent(jnp.swapaxes(sub_b, -1, -2))  # the column player is indifferent over its support
+        pairs = np.arange(len(r))[:, None]
+        xs.append(jnp.zeros((len(r), n), A.dtype).at[pairs, r].set(x_s))
+        ys.append(jnp.zeros((len(r), m), A.dtype).at[pairs, c].set(y_s))
+    return jnp.concatenate(xs), jnp.concatenate(ys)
+
+
+def bimatrix_nash(A: jax.Array, B: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A Nash equilibrium (x [n], y [m]) of the bimatrix game with payoffs A (row player), B (column player) [n, m]."""
+    A = jnp.asarray(A, jnp.float32)
+    B = jnp.asarray(B, jnp.float32)
+    xs, ys = _candidates(A, B)
+    solved = jnp.all(jnp.isfinite(xs), axis=-1) & jnp.all(jnp.isfinite(ys), axis=-1)  # [C]: nonsingular supports
+    xs = jnp.where(solved[:, None], xs, 0.0)  # no nan reaches the reductions below
+    ys = jnp.where(solved[:, None], ys, 0.0)
+    gains = jax.vmap(lambda x, y: jnp.max(deviation_gains(A, B, x, y)))(xs, ys)
+    negativity = jnp.maximum(-jnp.min(xs, axis=-1), -jnp.min(ys, axis=-1))
+    score = jnp.where(solved, jnp.maximum(gains, negativity), jnp.inf)
+    best = jnp.argmin(score)
+    x = jnp.clip(xs[best], 0.0, None)
+    y = jnp.clip(ys[best], 0.0, None)
+    return x / jnp.sum(x), y / jnp.sum(y)
+
+
+def zero_sum_value(A: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The value and maximin strategies of the zero-sum game where the row player receives x^T A y:
+    A [n, m] -> (value [], row_strategy [n], col_strategy [m])."""
+    A = jnp.asarray(A, jnp.float32)
+    x, y = bimatrix_nash(A, -A)
+    return x @ A @ y, x, y

@@ -1,0 +1,110 @@
+"""Exact matrix-game solvers against scipy's LP solver and nashpy, on 1,000 random games of sizes 2x2 to 5x5 solved
+in one vmapped call (smaller games padded with strictly dominated actions)."""
+import jax
+import nashpy
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from jaxmarl_core import solvers
+
+N_GAMES, SIZE = 1000, 5
+SOLVE = jax.jit(solvers.zero_sum_value)
+
+
+def lp_value(A: np.ndarray) -> float:
+    """max_x min_j (x^T A)_j by scipy's LP: variables (x, v), maximise v s.t. A^T x >= v, sum x = 1, x >= 0."""
+    n, m = A.shape
+    res = linprog(c=np.r_[np.zeros(n), -1.0], A_ub=np.c_[-A.T, np.ones(m)], b_ub=np.zeros(m),
+                  A_eq=np.r_[np.ones(n), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * n + [(None, None)],
+                  method="highs")
+    assert res.status == 0
+    return -res.fun
+
+
+@pytest.fixture(scope="module")
+def games():
+    rng = np.random.default_rng(0)
+    shapes = rng.integers(2, SIZE + 1, size=(N_GAMES, 2))
+    As = [rng.normal(size=s) for s in shapes]
+    Bs = [rng.normal(size=s) for s in shapes]
+    return As, Bs
+
+
+def test_zero_sum_value_matches_linprog_on_random_games(games):
+    As, _ = games
+    # Padding: rows the maximiser never wants (below every entry), columns the minimiser never wants (above all).
+    padded = np.stack([_pad_zero_sum(A) for A in As])
+    value, x, y = jax.jit(jax.vmap(solvers.zero_sum_value))(padded)
+    value, x, y = map(np.asarray, (value, x, y))
+    for i, A in enumerate(As):
+        n, m = A.shape
+        assert abs(value[i] - lp_value(A)) < 1e-5, i
+        assert np.all(x[i, n:] == 0) and np.all(y[i, m:] == 0)
+        xi, yi = x[i, :n].astype(np.float64), y[i, :m].astype(np.float64)
+        assert min(xi @ A) > lp_value(A) - 1e-5 and max(A @ yi) < lp_value(A) + 1e-5  # both strategies are optimal
+
+
+def _pad_zero_sum(A: np.ndarray) -> np.ndarray:
+    out = np.full((SIZE, SIZE), A.min() - 1.0)  # padded rows: worse than anything for the row player
+    out[:, A.shape[1]:] = A.max() + 1.0  # padded columns: worse than anything for the (minimising) column player
+    out[: A.shape[0], : A.shape[1]] = A
+    return out
+
+
+def _pad_bimatrix(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo_a, lo_b = min(A.min(), 0.0) - 1.0, min(B.min(), 0.0) - 1.0
+    pa, pb = np.zeros((SIZE, SIZE)), np.zeros((SIZE, SIZE))
+    pa[A.shape[0]:] = lo_a  # padded rows: strictly dominated for the row player
+    pb[:, B.shape[1]:] = lo_b  # padded columns: strictly dominated for the column player
+    pa[: A.shape[0], : A.shape[1]] = A
+    pb[: B.shape[0], : B.shape[1]] = B
+    return pa, pb
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_bimatrix_nash_profiles_are_equilibria_and_nashpy_finds_them(games):
+    As, Bs = games
+    pa, pb = map(np.stack, zip(*(_pad_bimatrix(A, B) for A, B in zip(As, Bs))))
+    x, y = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_nash))(pa, pb))
+    for i, (A, B) in enumerate(zip(As, Bs)):
+        n, m = A.shape
+        assert np.all(x[i, n:] == 0) and np.all(y[i, m:] == 0)
+        xi, yi = x[i, :n].astype(np.float64), y[i, :m].astype(np.float64)
+        assert abs(xi.sum() - 1) < 1e-6 and abs(yi.sum() - 1) < 1e-6 and xi.min() >= 0 and yi.min() >= 0
+        gains = np.array(solvers.deviation_gains(A, B, xi, yi))
+        assert gains.max() < 1e-5, (i, gains)
+        if i < 100:  # nashpy (pure Python) on the first 100: ours is one of the equilibria it enumerates
+            # Vertex enumeration: its support enumeration drops equilibria that fail its own float tolerance.
+            found = list(nashpy.Game(A, B).vertex_enumeration())
+            assert any(np.allclose(xi, ex, atol=1e-4) and np.allclose(yi, ey, atol=1e-4) for ex, ey in found), i
+
+
+def test_rock_paper_scissors_has_value_zero_and_the_uniform_strategy():
+    rps = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+    value, x, y = SOLVE(rps)
+    assert abs(float(value)) < 1e-6
+    np.testing.assert_allclose(x, np.full(3, 1 / 3), atol=1e-6)
+    np.testing.assert_allclose(y, np.full(3, 1 / 3), atol=1e-6)
+
+
+def test_degenerate_zero_sum_games():
+    """Ties and duplicated actions (where many square supports are singular) still give the LP value."""
+    rng = np.random.default_rng(1)
+    special = [np.zeros((3, 4)), np.ones((2, 2)), np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 2.0]]),
+               np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]])]
+    ties = rng.integers(-1, 2, size=(50, 4, 4)).astype(float)  # payoffs in {-1, 0, 1}: many ties
+    solved = [(A, *map(np.asarray, SOLVE(A))) for A in special]
+    solved += list(zip(ties, *map(np.asarray, jax.jit(jax.vmap(solvers.zero_sum_value))(ties))))
+    for A, value, x, _ in solved:
+        assert abs(float(value) - lp_value(A)) < 1e-5, A
+        assert min(x.astype(np.float64) @ A) > lp_value(A) - 1e-5
+
+
+def test_nash_conv_is_zero_at_equilibrium_and_positive_elsewhere():
+    pd_a = np.array([[-1.0, -3.0], [0.0, -2.0]])  # prisoner's dilemma: (defect, defect) is the unique equilibrium
+    x, y = jax.jit(solvers.bimatrix_nash)(pd_a, pd_a.T)
+    np.testing.assert_allclose(x, [0, 1], atol=1e-6)
+    np.testing.assert_allclose(y, [0, 1], atol=1e-6)
+    assert float(solvers.nash_conv(pd_a, pd_a.T, x, y)) < 1e-6
+    assert abs(float(solvers.nash_conv(pd_a, pd_a.T, np.array([1.0, 0]), np.array([1.0, 0]))) - 2.0) < 1e-6
