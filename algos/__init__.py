@@ -5,7 +5,7 @@ import dataclasses
 import functools
 from typing import Callable
 
-from algos import lola, opponent_shaping
+from algos import gradient_play, learning_automata, lola, opponent_shaping, policy_hill_climbing
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
 
@@ -55,5 +55,23 @@ for _variant, _text in (
     register(Algorithm(_variant, _text, opponent_shaping.make_train,
                        functools.partial(opponent_shaping.default_config, variant=_variant),
                        functools.partial(opponent_shaping.check_env, variant=_variant)))
+for _variant, _text in (
+        ("iql_tabular", "independent tabular Q-learning, epsilon-greedy (the classical baseline)"),
+        ("phc", "policy hill-climbing on independent Q-values (Bowling & Veloso, 2002)"),
+        ("wolf_phc", "WoLF policy hill-climbing: win or learn fast (Bowling & Veloso, 2002)")):
+    register(Algorithm(_variant, _text, policy_hill_climbing.make_train,
+                       functools.partial(policy_hill_climbing.default_config, variant=_variant),
+                       policy_hill_climbing.check_env))
+for _variant, _text in (
+        ("wolf_iga", "WoLF infinitesimal gradient ascent on exact payoff gradients (Bowling & Veloso, 2002)"),
+        ("lagging_anchor", "projected gradient play with a lagging anchor, zero-sum games (Dahl, 2002)")):
+    register(Algorithm(_variant, _text, gradient_play.make_train,
+                       functools.partial(gradient_play.default_config, variant=_variant),
+                       functools.partial(gradient_play.check_env, variant=_variant)))
+for _variant, _text in (("lri", "linear reward-inaction learning automata"),
+                        ("lrp", "linear reward-penalty learning automata")):
+    register(Algorithm(_variant, _text, learning_automata.make_train,
+                       functools.partial(learning_automata.default_config, variant=_variant),
+                       learning_automata.check_env))
 
 __all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]

@@ -99,6 +99,15 @@ class IteratedMatrixGame(Environment):
 
     # -- exact (closed-form) values ---------------------------------------------------------------------------
     @property
+    def num_states(self) -> int:
+        """Tabular states: the start and the four previous joint actions (agent 0's perspective)."""
+        return NUM_STATES
+
+    def state_index(self, state: IteratedState) -> jax.Array:
+        """int32: 0 at the start, else 1 + 2*a0 + a1 for the previous joint action."""
+        return state.joint
+
+    @property
     def policy_param_shape(self) -> tuple[int, ...]:
         """Per-agent policy parameters: [5] logits of cooperating, one per memory state."""
         return (NUM_STATES,)

@@ -146,12 +146,22 @@ class MatrixGame(Environment):
     def exact_value(self, policy_params: jax.Array, params: MatrixParams | None = None,
                     per_step: bool = False) -> jax.Array:
         """[N, A] logits -> [N] expected payoffs (one step, so ``per_step`` changes nothing)."""
+        return self.expected_payoffs(self.policy_probs(policy_params), params)
+
+    def expected_payoffs(self, probs: jax.Array, params: MatrixParams | None = None) -> jax.Array:
+        """[N, A] mixed strategies -> [N] each player's expected payoff (multilinear in the strategies)."""
         params = self.default_params if params is None else params
-        probs = self.policy_probs(policy_params)
         value = params.payoffs
         for i in range(self.num_agents):
             value = jnp.tensordot(value, probs[i], axes=([1], [0]))
         return value
+
+    def deviation_gains(self, probs: jax.Array, params: MatrixParams | None = None) -> jax.Array:
+        """[N]: what each player gains by its best pure deviation from the mixed profile probs [N, A] (all 0 at a
+        Nash equilibrium; their sum is NashConv)."""
+        diag = jnp.arange(self.num_agents)
+        action_values = jax.jacrev(self.expected_payoffs)(probs, params)[diag, diag]  # [N, A]: values are linear
+        return jnp.max(action_values, axis=-1) - self.expected_payoffs(probs, params)
 
     def exact_policy_metrics(self, policy_params: jax.Array) -> dict:
         return {"action_probs": self.policy_probs(policy_params)}

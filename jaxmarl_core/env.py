@@ -82,6 +82,11 @@ class Environment:
     def step(self, key: jax.Array, state: Any, actions: jax.Array, params: EnvParams | None = None) -> TimeStep:
         """Step with automatic reset: when the episode ends, ``obs``/``state`` are a fresh episode's and
         ``info["final_obs"]`` is the observation the episode ended on."""
+        return self.step_with_final_state(key, state, actions, params)[0]
+
+    def step_with_final_state(self, key: jax.Array, state: Any, actions: jax.Array,
+                              params: EnvParams | None = None) -> tuple[TimeStep, Any]:
+        """``step`` and the state the step reached before any reset (tabular learners bootstrap from its index)."""
         params = self.default_params if params is None else params
         key_step, key_reset = jax.random.split(key)
         ts = self.step_env(key_step, state, actions, params)
@@ -91,7 +96,7 @@ class Environment:
         new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, ts.state)
         info = dict(ts.info)
         info["final_obs"] = ts.obs
-        return ts.replace(obs=obs, state=new_state, info=info)
+        return ts.replace(obs=obs, state=new_state, info=info), ts.state
 
     def avail_actions(self, state: Any, params: EnvParams | None = None) -> jax.Array:
         """bool[N, A]: legal (and not padded) actions; all True by default for discrete action spaces."""

@@ -94,3 +94,14 @@ def zero_sum_value(A: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     A = jnp.asarray(A, jnp.float32)
     x, y = bimatrix_nash(A, -A)
     return x @ A @ y, x, y
+
+
+def project_simplex(v: jax.Array) -> jax.Array:
+    """Euclidean projection of each row of v [..., n] onto the probability simplex (sort-based, Duchi et al. 2008)."""
+    n = v.shape[-1]
+    u = -jnp.sort(-v, axis=-1)  # descending
+    css = jnp.cumsum(u, axis=-1) - 1.0
+    k = jnp.arange(1, n + 1, dtype=v.dtype)
+    rho = jnp.sum(u - css / k > 0, axis=-1, keepdims=True)  # number of positive entries of the projection
+    tau = jnp.take_along_axis(css, rho - 1, axis=-1) / rho
+    return jnp.maximum(v - tau, 0.0)

@@ -159,7 +159,10 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
     preferred = ["ipd"] + envs.list_envs()  # the cheapest compatible environment
     env_name = next(e for e in preferred if algos.compatible(algo_name, envs.make(e)) is None)
     fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
-    sets = ["--set", "num_updates=2"] + (["--set", "batch_size=4"] if "batch_size" in fields else [])
+    if "num_updates" in fields:
+        sets = ["--set", "num_updates=2"] + (["--set", "batch_size=4"] if "batch_size" in fields else [])
+    else:  # online learners: updates of steps_per_update environment steps
+        sets = ["--set", "total_steps=20", "--set", "steps_per_update=10"]
     out = str(tmp_path / algo_name)
     assert train.main(["--algo", algo_name, "--env", env_name, "--seeds", "2", "--out", out, "--quiet", *sets]) == 0
     summary = json.load(open(os.path.join(out, "summary.json")))

@@ -1,0 +1,133 @@
+"""Tabular games: exact models of small two-player stochastic games, value iteration on them, and the online
+loop that tabular learners (Q-learning, PHC, Minimax-Q, ...) share.
+
+A tabular stochastic game (DESIGN.md section 2) exposes ``num_states``, ``state_index(state) -> int32`` and
+``tabular_model(params) -> TabularModel``: the transition and expected-reward tensors over the state indices.
+The episode's end is the probability mass missing from ``transition`` (goals, a draw, a terminal step), so values
+are expected discounted sums up to the end of the episode. A one-shot matrix game is the tabular game with one state.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxmarl_core import linalg
+from jaxmarl_core.solvers import zero_sum_value
+
+
+@struct.dataclass
+class TabularModel:
+    transition: jax.Array  # [S, A, A, S]: P(next state s', episode goes on | s, a_0, a_1); rows sum to <= 1
+    reward: jax.Array  # [S, A, A, 2]: expected reward of each player for the step (s, a_0, a_1)
+    initial: jax.Array  # [S]: distribution of an episode's first state
+
+
+def q_values(model: TabularModel, values: jax.Array, gamma: float) -> jax.Array:
+    """Joint-action values Q[s, a_0, a_1, i] = r_i + gamma * sum_s' P(s' | s, a) V_i(s'); values: [S, 2]."""
+    return model.reward + gamma * jnp.einsum("sabt,ti->sabi", model.transition, values)
+
+
+def minimax_values(model: TabularModel, gamma: float, num_iters: int = 200) -> tuple[jax.Array, jax.Array,
+                                                                                      jax.Array]:
+    """Shapley's value iteration for a zero-sum game (player 0 maximises its reward, player 1 receives its negative):
+    -> (V [S] player 0's minimax values, x [S, A] player 0's and y [S, A] player 1's maximin strategies)."""
+
+    def backup(v):
+        q = q_values(model, jnp.stack([v, -v], axis=-1), gamma)[..., 0]  # [S, A, A]
+        return jax.vmap(zero_sum_value)(q)
+
+    def body(v, _):
+        return backup(v)[0], None
+
+    v, _ = jax.lax.scan(body, jnp.zeros(model.reward.shape[0], jnp.float32), None, length=num_iters)
+    value, x, y = backup(v)
+    return value, x, y
+
+
+def policy_values(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float) -> jax.Array:
+    """[S, 2]: each player's exact discounted value when players 0 and 1 follow the stationary policies
+    x [S, A] and y [S, A]."""
+    transition = jnp.einsum("sabt,sa,sb->st", model.transition, x, y)
+    reward = jnp.einsum("sabi,sa,sb->si", model.reward, x, y)
+    eye = jnp.eye(transition.shape[0], dtype=transition.dtype)
+    return linalg.solve(eye - gamma * transition, reward)
+
+
+def best_response_values(model: TabularModel, policy: jax.Array, player: int, gamma: float,
+                         num_iters: int = 500) -> jax.Array:
+    """[S]: the value a best response of ``player`` (0 or 1) earns against the other player's fixed stationary
+    ``policy`` [S, A] (value iteration on the induced single-agent MDP)."""
+    if player == 0:
+        transition = jnp.einsum("sabt,sb->sat", model.transition, policy)
+        reward = jnp.einsum("sab,sb->sa", model.reward[..., 0], policy)
+    else:
+        transition = jnp.einsum("sabt,sa->sbt", model.transition, policy)
+        reward = jnp.einsum("sab,sa->sb", model.reward[..., 1], policy)
+
+    def body(v, _):
+        return jnp.max(reward + gamma * transition @ v, axis=-1), None
+
+    v, _ = jax.lax.scan(body, jnp.zeros(reward.shape[0], jnp.float32), None, length=num_iters)
+    return v
+
+
+def nash_conv(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float) -> jax.Array:
+    """Sum over players of what a best response gains over the profile (x, y), from the initial distribution."""
+    values = policy_values(model, x, y, gamma)  # [S, 2]
+    br0 = best_response_values(model, y, 0, gamma)
+    br1 = best_response_values(model, x, 1, gamma)
+    return model.initial @ (br0 - values[:, 0]) + model.initial @ (br1 - values[:, 1])
+
+
+def num_states(env) -> int:
+    """Number of tabular states of ``env`` (1 for a one-shot matrix game)."""
+    return int(getattr(env, "num_states", 1))
+
+
+def state_index(env, state: Any) -> jax.Array:
+    """int32 scalar index of ``state`` in [0, num_states(env))."""
+    if hasattr(env, "state_index"):
+        return jnp.asarray(env.state_index(state), jnp.int32)
+    return jnp.zeros((), jnp.int32)
+
+
+def harmonic(base: float, decay_steps: float, t: jax.Array) -> jax.Array:
+    """The step-size schedule base / (1 + t / decay_steps); constant where decay_steps is 0."""
+    if decay_steps == 0:
+        return jnp.asarray(base, jnp.float32)
+    return base / (1.0 + jnp.asarray(t, jnp.float32) / decay_steps)
+
+
+def run_online(env, params, act: Callable, learn: Callable, learner: Any, env_state: Any, key: jax.Array,
+               num_steps: int) -> tuple[Any, Any, dict]:
+    """``num_steps`` environment steps of an online learner under ``lax.scan``.
+
+    act(learner, s, key) -> actions [N] in state index s; learn(learner, s, actions, reward [N], s_next, terminated)
+    -> learner, where s_next indexes the state the step reached before any automatic reset (bootstrap from it
+    unless terminated). Returns (learner, env_state, metrics): ``reward_per_step`` [N] and ``episodes`` (ended).
+    """
+
+    def step(carry, k):
+        learner, env_state = carry
+        k_act, k_env = jax.random.split(k)
+        s = state_index(env, env_state)
+        actions = act(learner, s, k_act)
+        ts, final_state = env.step_with_final_state(k_env, env_state, actions, params)
+        learner = learn(learner, s, actions, ts.reward, state_index(env, final_state), ts.terminated)
+        return (learner, ts.state), (ts.reward, ts.done)
+
+    (learner, env_state), (rewards, done) = jax.lax.scan(step, (learner, env_state),
+                                                         jax.random.split(key, num_steps))
+    return learner, env_state, {"reward_per_step": jnp.mean(rewards, axis=0), "episodes": jnp.sum(done)}
+
+
+def q_learning(q: jax.Array, s: jax.Array, actions: jax.Array, reward: jax.Array, s_next: jax.Array,
+               terminated: jax.Array, lr: jax.Array, gamma: float) -> jax.Array:
+    """Each agent's one-step Q-learning update of its own table q [N, S, A] at (s, actions [N]) -> q."""
+    agents = jnp.arange(q.shape[0])
+    target = reward + gamma * (1.0 - terminated) * jnp.max(q[agents, s_next], axis=-1)
+    old = q[agents, s, actions]
+    return q.at[agents, s, actions].set(old + lr * (target - old))
