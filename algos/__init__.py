@@ -5,7 +5,8 @@ import dataclasses
 import functools
 from typing import Callable
 
-from algos import gradient_play, learning_automata, lola, opponent_shaping, policy_hill_climbing
+from algos import (gradient_play, joint_action_q, learning_automata, lola, opponent_shaping,
+                   policy_hill_climbing)
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
 
@@ -73,5 +74,11 @@ for _variant, _text in (("lri", "linear reward-inaction learning automata"),
     register(Algorithm(_variant, _text, learning_automata.make_train,
                        functools.partial(learning_automata.default_config, variant=_variant),
                        learning_automata.check_env))
+for _variant, _text in (("minimax_q", "Minimax-Q: Q over joint actions backed up by the stage game's LP value"),
+                        ("ffq", "Friend-or-Foe-Q (--set backup=friend or backup=foe)"),
+                        ("nash_q", "Nash-Q: joint-action Q of both players backed up at a stage-game Nash equilibrium")):
+    register(Algorithm(_variant, _text, joint_action_q.make_train,
+                       functools.partial(joint_action_q.default_config, variant=_variant),
+                       functools.partial(joint_action_q.check_env, variant=_variant)))
 
 __all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]

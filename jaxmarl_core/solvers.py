@@ -1,11 +1,11 @@
 """Exact equilibria of small matrix games inside ``jit``, ``vmap``-able over thousands of games.
 
-Both solvers enumerate square supports (every k x k submatrix, k = 1 .. min(n, m)), solve each support's
-indifference equations with one batched linear solve, and return the candidate profile whose largest gain from a
-deviation is smallest. For a nondegenerate bimatrix game every equilibrium has square supports (support enumeration,
-Nisan et al. 2007, ch. 3); for a zero-sum game every extreme optimal strategy pair comes from a square submatrix
-(Shapley and Snow, 1950), degenerate games included. Shapes are static: the work grows as sum_k C(n,k) C(m,k)
-(251 supports for 5 x 5), which suits the small games of classical multi-agent learning (up to about 7 x 7).
+``zero_sum_value`` runs the simplex method on the game's linear program (a few pivots for the games of classical
+multi-agent learning, cheap enough to call at every step of Minimax-Q). ``bimatrix_nash`` enumerates square
+supports (every k x k submatrix, k = 1 .. min(n, m)), solves each support's indifference equations with one batched
+linear solve, and returns the candidate profile whose largest gain from a deviation is smallest. For a nondegenerate
+bimatrix game every equilibrium has square supports (support enumeration, Nisan et al. 2007, ch. 3). Shapes are
+static: the work grows as sum_k C(n,k) C(m,k) (251 supports for 5 x 5), which suits small games (up to about 7 x 7).
 
 To solve games of different sizes in one call, pad them to a common shape with strictly dominated actions (a row
 with a payoff below every entry of A, a column with a payoff below every entry of B, or above every entry of A for
@@ -90,10 +90,47 @@ def bimatrix_nash(A: jax.Array, B: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def zero_sum_value(A: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The value and maximin strategies of the zero-sum game where the row player receives x^T A y:
-    A [n, m] -> (value [], row_strategy [n], col_strategy [m])."""
+    A [n, m] -> (value [], row_strategy [n], col_strategy [m]).
+
+    The simplex method on the column player's LP, shifted so every payoff is >= 1: max 1^T w s.t. (A + c) w <= 1,
+    w >= 0; then value + c = 1 / sum(w), y = w / sum(w), and x is the dual (the final objective row under the
+    slack columns) over the same sum. Bland's rule (first improving column, lowest-index leaving variable among
+    ties) cannot cycle, so degenerate games terminate too; the slack basis is feasible, so no phase one is needed.
+    """
     A = jnp.asarray(A, jnp.float32)
-    x, y = bimatrix_nash(A, -A)
-    return x @ A @ y, x, y
+    n, m = A.shape
+    shift = 1.0 - jnp.min(A)
+    tableau = jnp.concatenate([
+        jnp.concatenate([A + shift, jnp.eye(n, dtype=A.dtype), jnp.ones((n, 1), A.dtype)], axis=1),
+        jnp.concatenate([-jnp.ones((1, m), A.dtype), jnp.zeros((1, n + 1), A.dtype)], axis=1)])  # [n + 1, m + n + 1]
+    basis = jnp.arange(m, m + n)  # the slack variables start basic
+    tol = 1e-6
+
+    def improvable(carry):
+        tableau, _, it = carry
+        return jnp.any(tableau[-1, :-1] < -tol) & (it < _SIMPLEX_MAX_PIVOTS * (n + m))
+
+    def pivot(carry):
+        tableau, basis, it = carry
+        enter = jnp.argmax(tableau[-1, :-1] < -tol)  # Bland: the first column that improves the objective
+        column, rhs = tableau[:-1, enter], tableau[:-1, -1]
+        ratios = jnp.where(column > tol, rhs / jnp.where(column > tol, column, 1.0), jnp.inf)
+        ties = ratios <= jnp.min(ratios) + tol
+        leave = jnp.argmin(jnp.where(ties, basis, n + m))  # Bland: the lowest-index basic variable among ties
+        row = tableau[leave] / tableau[leave, enter]
+        tableau = tableau - tableau[:, enter][:, None] * row[None, :]
+        tableau = tableau.at[leave].set(row)
+        return tableau, basis.at[leave].set(enter), it + 1
+
+    tableau, basis, _ = jax.lax.while_loop(improvable, pivot, (tableau, basis, jnp.zeros((), jnp.int32)))
+    w = jnp.zeros(n + m, A.dtype).at[basis].set(tableau[:-1, -1])[:m]
+    total = tableau[-1, -1]  # sum(w) = sum of the duals
+    y = jnp.maximum(w, 0.0) / total
+    x = jnp.maximum(tableau[-1, m:m + n], 0.0) / total
+    return 1.0 / total - shift, x / jnp.sum(x), y / jnp.sum(y)
+
+
+_SIMPLEX_MAX_PIVOTS = 10  # a guard, per row and column: Bland's rule ends long before on small games
 
 
 def project_simplex(v: jax.Array) -> jax.Array:

@@ -1,0 +1,151 @@
+"""Q-learning over joint actions in two-player stochastic games: Minimax-Q (Littman, 1994), Friend-or-Foe-Q
+(Littman, 2001) and Nash-Q (Hu & Wellman, 2003).
+
+Each agent i keeps Q_i[s, a_i, a_-i] over its own and the other's action (its own action first) and learns online:
+
+    Q_i(s, a_i, a_-i) <- Q_i + alpha * (r_i + gamma * V_i(s') - Q_i),   V_i(s) = the stage-game value of Q_i(s)
+
+    minimax_q, ffq foe:  V_i(s) = max_x min_o x^T Q_i(s) e_o (``solvers.zero_sum_value``), pi_i(s) = the maximin x
+    ffq friend:          V_i(s) = max_{a, o} Q_i(s, a, o), pi_i(s) = its part of the best joint action
+    nash_q:              both agents keep (Q_0, Q_1) and back up each player's value at a Nash equilibrium of the
+                         bimatrix stage game (Q_0(s), Q_1(s)) (``solvers.bimatrix_nash``); pi = that equilibrium
+
+V_i(s) and pi_i(s) are recomputed at the updated state after each step (one stage-game solve per agent and step).
+Actions come from (1 - epsilon) pi_i(s) + epsilon uniform (Minimax-Q's explor = 0.2; Nash-Q explores uniformly).
+alpha decays as lr * lr_decay^t (Littman: from 1 by 0.9999954 per step, 0.01 after 10^6 steps) or, with
+``count_lr``, as 1 / n(s, a_0, a_1) (Hu & Wellman).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxmarl_core import tabular
+from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.policies import sample_categorical
+from jaxmarl_core.solvers import bimatrix_nash, zero_sum_value
+from jaxmarl_core.training import Trainer
+
+BACKUPS = ("minimax", "foe", "friend", "nash")  # "foe" is another name for "minimax"
+
+
+@dataclasses.dataclass(frozen=True)
+class JointQConfig(Config):
+    backup: str = "minimax"  # minimax or foe (minimax_q, ffq foe), friend (ffq friend) or nash (nash_q)
+    total_steps: int = 1_000_000  # environment steps per seed
+    steps_per_update: int = 10_000  # environment steps between logged metrics
+    gamma: float = 0.9
+    lr: float = 1.0  # alpha at t = 0
+    lr_decay: float = 0.9999954  # alpha_t = lr * lr_decay^t
+    count_lr: bool = False  # alpha = 1 / n(s, a_0, a_1) instead
+    epsilon: float = 0.2  # exploration: actions from (1 - epsilon) pi + epsilon uniform
+
+    def validate(self, env) -> None:
+        super().validate(env)
+        if self.backup not in BACKUPS:
+            raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
+        require_positive_int(self, "steps_per_update")
+        if self.total_steps % self.steps_per_update:
+            raise ValueError(f"total_steps ({self.total_steps}) must be a multiple of steps_per_update "
+                             f"({self.steps_per_update})")
+        require_positive(self, "lr")
+        require_nonnegative(self, "epsilon")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
+        if not 0 <= self.gamma <= 1 or self.epsilon > 1:
+            raise ValueError(f"gamma and epsilon must lie in [0, 1], got {self.gamma} and {self.epsilon}")
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.steps_per_update
+
+
+@struct.dataclass
+class JointQState:
+    q: jax.Array  # [2, S, A, A]: q[i, s, own action, other's action]
+    value: jax.Array  # [2, S]: stage-game values V_i(s)
+    pi: jax.Array  # [2, S, A]: stage-game policies
+    counts: jax.Array  # [S, A, A]: visits of (s, a_0, a_1)
+    env_state: object
+    t: jax.Array  # int32: environment steps taken
+
+
+def check_env(env, variant: str) -> str | None:
+    if env.num_agents != 2:
+        return f"needs a two-player game; {env.name} has {env.num_agents} players"
+    if not (hasattr(env, "state_index") or hasattr(env, "expected_payoffs")):
+        return f"needs a tabular game (a matrix game or state_index/num_states); {env.name} has neither"
+    if any(not hasattr(space, "n") for space in env.action_spaces) or len({s.n for s in env.action_spaces}) != 1:
+        return f"needs the same discrete actions for both players; {env.name} has others"
+    return None
+
+
+def default_config(env, variant: str) -> JointQConfig:
+    gamma = float(getattr(env, "discount", 0.9))
+    if variant == "nash_q":
+        return JointQConfig(backup="nash", gamma=gamma, count_lr=True, epsilon=1.0)
+    if variant == "ffq":
+        return JointQConfig(backup="friend", gamma=gamma)
+    return JointQConfig(backup="minimax", gamma=gamma)
+
+
+def stage_solution(q_s: jax.Array, backup: str) -> tuple[jax.Array, jax.Array]:
+    """Both agents' stage games at one state, q_s [2, A, A] (own action first) -> (values [2], policies [2, A])."""
+    if backup == "nash":
+        x, y = bimatrix_nash(q_s[0], q_s[1].T)  # rows: agent 0's actions, columns: agent 1's
+        values = jnp.stack([x @ q_s[0] @ y, y @ q_s[1] @ x])
+        return values, jnp.stack([x, y])
+    if backup == "friend":
+        num_actions = q_s.shape[-1]
+        best = jnp.max(q_s, axis=-1)  # [2, A]: each own action's best joint outcome
+        return jnp.max(best, axis=-1), jax.nn.one_hot(jnp.argmax(best, axis=-1), num_actions)
+    values, x, _ = jax.vmap(zero_sum_value)(q_s)
+    return values, x
+
+
+def make_train(env, config: JointQConfig, params=None) -> Trainer:
+    params = env.default_params if params is None else params
+    num_actions, num_s = env.num_actions, tabular.num_states(env)
+    agents = jnp.arange(2)
+
+    def init(key):
+        q = jnp.zeros((2, num_s, num_actions, num_actions))
+        value, pi = stage_solution(q[:, 0], config.backup)
+        _, env_state = env.reset(key, params)
+        return JointQState(q=q, value=jnp.broadcast_to(value[:, None], (2, num_s)),
+                           pi=jnp.broadcast_to(pi[:, None], (2, num_s, num_actions)),
+                           counts=jnp.zeros((num_s, num_actions, num_actions)), env_state=env_state,
+                           t=jnp.zeros((), jnp.int32))
+
+    def act(ls: JointQState, s, key):
+        return sample_categorical(key, jnp.log((1.0 - config.epsilon) * ls.pi[:, s] + config.epsilon / num_actions))
+
+    def learn(ls: JointQState, s, actions, reward, s_next, terminated):
+        counts = ls.counts.at[s, actions[0], actions[1]].add(1.0)
+        if config.count_lr:
+            alpha = 1.0 / counts[s, actions[0], actions[1]]
+        else:
+            alpha = config.lr * config.lr_decay ** ls.t.astype(jnp.float32)
+        own, other = actions, actions[::-1]
+        target = reward + config.gamma * (1.0 - terminated) * ls.value[:, s_next]  # [2]
+        old = ls.q[agents, s, own, other]
+        q = ls.q.at[agents, s, own, other].set(old + alpha * (target - old))
+        value, pi = stage_solution(q[:, s], config.backup)
+        return ls.replace(q=q, value=ls.value.at[:, s].set(value), pi=ls.pi.at[:, s].set(pi), counts=counts,
+                          t=ls.t + 1)
+
+    s0 = tabular.state_index(env, env.reset(jax.random.PRNGKey(0), params)[1])  # a start state, for the metrics
+
+    def update(ls: JointQState, key):
+        ls, env_state, metrics = tabular.run_online(env, params, act, learn, ls, ls.env_state, key,
+                                                    config.steps_per_update)
+        ls = ls.replace(env_state=env_state)
+        metrics = {**metrics, "policy": ls.pi[:, s0], "value": ls.value[:, s0]}
+        if hasattr(env, "deviation_gains"):
+            metrics["nash_conv"] = jnp.sum(env.deviation_gains(ls.pi[:, s0], params))
+        return ls, metrics
+
+    return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
