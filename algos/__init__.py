@@ -76,7 +76,7 @@ for _variant, _text in (("lri", "linear reward-inaction learning automata"),
                        learning_automata.check_env))
 for _variant, _text in (("minimax_q", "Minimax-Q: Q over joint actions backed up by the stage game's LP value"),
                         ("ffq", "Friend-or-Foe-Q (--set backup=friend or backup=foe)"),
-                        ("nash_q", "Nash-Q: joint-action Q of both players backed up at a stage-game Nash equilibrium")):
+                        ("nash_q", "Nash-Q: both players' joint-action Q backed up at a stage-game Nash equilibrium")):
     register(Algorithm(_variant, _text, joint_action_q.make_train,
                        functools.partial(joint_action_q.default_config, variant=_variant),
                        functools.partial(joint_action_q.check_env, variant=_variant)))

@@ -148,4 +148,5 @@ def make_train(env, config: JointQConfig, params=None) -> Trainer:
             metrics["nash_conv"] = jnp.sum(env.deviation_gains(ls.pi[:, s0], params))
         return ls, metrics
 
-    return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+    return Trainer(init=init, update=update, num_updates=config.num_updates,
+                   env_steps_per_update=config.steps_per_update)

@@ -85,4 +85,5 @@ def make_train(env, config: AutomataConfig, params=None) -> Trainer:
         metrics = {**metrics, "policy": p, "nash_conv": jnp.sum(env.deviation_gains(p, params))}
         return (p, env_state), metrics
 
-    return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+    return Trainer(init=init, update=update, num_updates=config.num_updates,
+                   env_steps_per_update=config.steps_per_update)

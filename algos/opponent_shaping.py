@@ -4,9 +4,10 @@
 In the iterated games each agent has a memory-one policy (5 logits of cooperating, as in ``env.exact_value``); in
 the Coin Game a recurrent (GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's
 baseline is linear in its observation (tabular state values in the iterated games), refitted by least squares to the
-returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of the DiCE surrogate
-(``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline and whose cross second
-derivative is the LOLA paper's estimator sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
+returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of
+the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline
+and whose cross second derivative is the LOLA paper's estimator
+sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 
 - ``nl_pg``:    theta_i += delta * grad_i L_i
 - ``lola_pg``:  theta_i += delta * (grad_i L_i + eta * (grad_j L_i)^T grad_i grad_j L_j)

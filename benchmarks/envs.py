@@ -218,7 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help=f"steps per rollout (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
     parser.add_argument("--repeats", type=int,
                         help=f"timed runs after one warm-up (default {DEFAULT_REPEATS}; --quick {QUICK_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} repeats")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
     parser.add_argument("--out", help="also write the JSON document to this file (atomically)")

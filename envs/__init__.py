@@ -5,8 +5,10 @@ import inspect
 from typing import Callable
 
 from envs.coin_game import CoinGame
+from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
+from envs.soccer import Soccer
 from jaxmarl_core.env import Environment
 
 _REGISTRY: dict[str, Callable[..., Environment]] = {}
@@ -77,4 +79,22 @@ def _coin_game(num_steps: int = 150, grid_size: int = 3):
 
 register("coin_game", _coin_game)
 
-__all__ = ["make", "list_envs", "register", "env_args", "Environment", "MatrixGame", "IteratedMatrixGame", "CoinGame"]
+
+def _soccer(max_steps: int = 1000, draw_prob: float = 0.0):
+    return Soccer(max_steps=max_steps, draw_prob=draw_prob)
+
+
+register("soccer", _soccer)
+
+
+def _grid_game(game: int):
+    def build(max_steps: int = 100):
+        return GridGame(game=game, max_steps=max_steps)
+    return build
+
+
+register("grid_game_1", _grid_game(1))
+register("grid_game_2", _grid_game(2))
+
+__all__ = ["make", "list_envs", "register", "env_args", "Environment", "MatrixGame", "IteratedMatrixGame", "CoinGame",
+           "Soccer", "GridGame"]

@@ -56,10 +56,10 @@ def policy_values(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float)
     return linalg.solve(eye - gamma * transition, reward)
 
 
-def best_response_values(model: TabularModel, policy: jax.Array, player: int, gamma: float,
-                         num_iters: int = 500) -> jax.Array:
-    """[S]: the value a best response of ``player`` (0 or 1) earns against the other player's fixed stationary
-    ``policy`` [S, A] (value iteration on the induced single-agent MDP)."""
+def best_response(model: TabularModel, policy: jax.Array, player: int, gamma: float,
+                  num_iters: int = 500) -> tuple[jax.Array, jax.Array]:
+    """A best response of ``player`` (0 or 1) to the other player's fixed stationary ``policy`` [S, A], by value
+    iteration on the induced single-agent MDP: -> (values [S], a greedy deterministic policy [S, A])."""
     if player == 0:
         transition = jnp.einsum("sabt,sb->sat", model.transition, policy)
         reward = jnp.einsum("sab,sb->sa", model.reward[..., 0], policy)
@@ -71,14 +71,15 @@ def best_response_values(model: TabularModel, policy: jax.Array, player: int, ga
         return jnp.max(reward + gamma * transition @ v, axis=-1), None
 
     v, _ = jax.lax.scan(body, jnp.zeros(reward.shape[0], jnp.float32), None, length=num_iters)
-    return v
+    q = reward + gamma * transition @ v
+    return jnp.max(q, axis=-1), jax.nn.one_hot(jnp.argmax(q, axis=-1), q.shape[-1])
 
 
 def nash_conv(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float) -> jax.Array:
     """Sum over players of what a best response gains over the profile (x, y), from the initial distribution."""
     values = policy_values(model, x, y, gamma)  # [S, 2]
-    br0 = best_response_values(model, y, 0, gamma)
-    br1 = best_response_values(model, x, 1, gamma)
+    br0 = best_response(model, y, 0, gamma)[0]
+    br1 = best_response(model, x, 1, gamma)[0]
     return model.initial @ (br0 - values[:, 0]) + model.initial @ (br1 - values[:, 1])
 
 

@@ -30,7 +30,8 @@ def test_minimax_q_finds_the_value_and_the_maximin_strategy(game):
 
 
 def test_ffq_foe_is_minimax_q_and_friend_finds_the_best_joint_action():
-    np.testing.assert_array_equal(run("ffq", "matrix_rps", backup="foe")["policy"], run("minimax_q", "matrix_rps")["policy"])
+    foe, minimax = run("ffq", "matrix_rps", backup="foe"), run("minimax_q", "matrix_rps")
+    np.testing.assert_array_equal(foe["policy"], minimax["policy"])
     friend = run("ffq", "matrix_climbing")  # common payoff: the best joint action (0, 0) pays 11
     assert np.all(friend["policy"][:, -1, :, 0] == 1.0)
     np.testing.assert_allclose(friend["value"][:, -1], 11.0)

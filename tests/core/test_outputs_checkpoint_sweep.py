@@ -89,5 +89,5 @@ def test_run_seeds_shards_over_four_cpu_devices(tmp_path):
                          timeout=120)
     assert res.returncode == 0, res.stderr
     keys = sweep.seed_keys(0, 6)
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), jax.vmap(lambda k: jax.random.normal(k, (3,)).sum())(keys),
-                               rtol=1e-6)
+    expected = jax.vmap(lambda k: jax.random.normal(k, (3,)).sum())(keys)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-6)

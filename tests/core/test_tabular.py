@@ -71,8 +71,10 @@ def test_policy_and_best_response_values_match_numpy():
         pv = np.linalg.solve(np.eye(3) - GAMMA * np.einsum("sabt,sa,sb->st", transition, pure, y),
                              np.einsum("sab,sa,sb->s", reward[..., 0], pure, y))
         best = np.maximum(best, pv)
-    br = tabular.best_response_values(model, jnp.asarray(y, jnp.float32), 0, GAMMA)
+    br, greedy = tabular.best_response(model, jnp.asarray(y, jnp.float32), 0, GAMMA)
     np.testing.assert_allclose(br, best, atol=1e-4)
+    np.testing.assert_allclose(tabular.policy_values(model, greedy, jnp.asarray(y, jnp.float32), GAMMA)[:, 0], best,
+                               atol=1e-4)  # the greedy policy earns the best-response value
     gap = float(tabular.nash_conv(model, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), GAMMA))
     br1 = np.full(3, -np.inf)
     for actions in itertools.product(range(2), repeat=3):

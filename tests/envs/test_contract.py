@@ -7,7 +7,9 @@ import pytest
 import envs
 
 BATCH = 1024
-SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_steps": 7}}  # short horizons keep the episode loop cheap
+SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_steps": 7}, "soccer": {"max_steps": 7},
+         "grid_game_1": {"max_steps": 7}, "grid_game_2": {"max_steps": 7}}  # short horizons keep the episode loop cheap
+ENDS_EARLY = {"soccer", "grid_game_1", "grid_game_2"}  # episodes can also end (terminated) before the time limit
 
 
 def build(name):
@@ -15,7 +17,7 @@ def build(name):
 
 
 def horizon(env):
-    return getattr(env, "num_steps", 1)
+    return getattr(env, "num_steps", getattr(env, "max_steps", 1))
 
 
 @pytest.mark.parametrize("name", envs.list_envs())
@@ -49,6 +51,7 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
     assert gs.ndim == 2 and gs.shape[0] == BATCH
 
     length = horizon(env)
+    elapsed = np.zeros(BATCH, int)
     for t in range(1, length + 1):
         keys = jax.random.split(jax.random.PRNGKey(t), BATCH)
         actions, ts = step_batch(keys, state)
@@ -60,6 +63,17 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
         assert ts.truncated.shape == (BATCH,) and ts.truncated.dtype == jnp.bool_
         assert ts.info["final_obs"].shape == ts.obs.shape
         last = t == length
+        if name in ENDS_EARLY:  # the time limit counts each episode's own steps; a done game restarts at once
+            elapsed += 1
+            done = np.asarray(ts.terminated | ts.truncated)
+            np.testing.assert_array_equal(ts.truncated, (elapsed == length) & ~np.asarray(ts.terminated))
+            np.testing.assert_array_equal(np.asarray(ts.obs)[~done], np.asarray(ts.info["final_obs"])[~done])
+            reset_keys = jax.vmap(lambda k: jax.random.split(jax.random.split(k)[1])[1])(keys)
+            np.testing.assert_array_equal(np.asarray(ts.obs)[done], np.asarray(reset(reset_keys, params)[0])[done])
+            np.testing.assert_array_equal(np.asarray(ts.state.t)[done], 0)
+            elapsed[done] = 0
+            state = ts.state
+            continue
         if length == 1:  # one-shot games end for real
             assert bool(jnp.all(ts.terminated)) and not bool(jnp.any(ts.truncated))
         else:  # iterated games end only by the time limit, exactly at the horizon
@@ -68,6 +82,8 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
         if not last:
             np.testing.assert_array_equal(ts.obs, ts.info["final_obs"])  # no reset mid-episode
         state = ts.state
+    if name in ENDS_EARLY:
+        return
     # after the last step every game has reset automatically, with the reset key the base class derives
     reset_keys = jax.vmap(lambda k: jax.random.split(jax.random.split(k)[1])[1])(keys)
     np.testing.assert_array_equal(ts.obs, reset(reset_keys, params)[0])

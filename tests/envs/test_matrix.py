@@ -49,7 +49,8 @@ def test_homogeneity_trap_rewards_exactly_the_two_split_profiles(n):
     rewards = jax.jit(jax.vmap(lambda a: env.step(jax.random.PRNGKey(0), state, a).reward))(joints)
     half = n // 2
     for joint, r in zip(np.asarray(joints), np.asarray(rewards)):
-        split = (all(joint[:half] == 0) and all(joint[half:] == 1)) or (all(joint[:half] == 1) and all(joint[half:] == 0))
+        first, second = joint[:half], joint[half:]
+        split = (all(first == 0) and all(second == 1)) or (all(first == 1) and all(second == 0))
         np.testing.assert_array_equal(r, np.full(n, 1.0 if split else 0.0), err_msg=str(joint))
     assert float(env.exact_value(jnp.zeros((n, 2)))[0]) == pytest.approx(2 / 2 ** n)  # uniform policies
 

@@ -1,0 +1,251 @@
+"""Classical multi-agent learners: throughput of thousands of vmapped learners, the policy trajectories of PHC
+against WoLF-PHC (Bowling & Veloso, 2002), and Littman's (1994) soccer experiment.
+
+    python benchmarks/classical.py --throughput --json          # 10,000 wolf_phc (RPS), 1,024 minimax_q (soccer)
+    python benchmarks/classical.py --trajectories --out-dir runs/classical   # phase plots + JSON
+    python benchmarks/classical.py --soccer --out-dir runs/classical         # minimax_q vs iql_tabular on soccer
+
+Every run is one jit of ``vmap(train)`` over seeds; compile time is reported apart from run time (median of
+``--repeats`` runs). ``--json`` prints the JSON document on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import algos  # noqa: E402
+import envs  # noqa: E402
+from benchmarks.common import dump, machine_info, time_compiled  # noqa: E402
+from jaxmarl_core import outputs, sweep, tabular  # noqa: E402
+
+
+def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None) -> dict:
+    """Train ``seeds`` seeds of ``algo_name`` with its default config and ``overrides``; -> timings and metrics."""
+    algo = algos.get(algo_name)
+    config = dataclasses.replace(algo.default_config(env), **overrides)
+    config.validate(env)
+    trainer = algo.make_train(env, config, params)
+    compile_s, runs, out = time_compiled(jax.vmap(trainer), (sweep.seed_keys(0, seeds),), repeats)
+    return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
+            "median_s": float(np.median(runs)), "out": out, "num_updates": trainer.num_updates,
+            "env_steps_per_update": trainer.env_steps_per_update}
+
+
+THROUGHPUT = [  # (algorithm, environment, seeds, config overrides)
+    ("wolf_phc", "matrix_rps", 10_000, {"total_steps": 20_000, "steps_per_update": 1_000}),
+    ("minimax_q", "soccer", 1_024, {"total_steps": 2_000, "steps_per_update": 1_000}),
+]
+
+
+def throughput(rows_spec, repeats: int) -> dict:
+    rows = []
+    for algo_name, env_name, seeds, overrides in rows_spec:
+        res = train_many(algo_name, envs.make(env_name), overrides, seeds, repeats)
+        steps = seeds * res["num_updates"] * res["env_steps_per_update"]
+        rows.append({"algo": algo_name, "env": env_name, "seeds": seeds, "num_updates": res["num_updates"],
+                     "env_steps_per_update": res["env_steps_per_update"], "compile_s": res["compile_s"],
+                     "runs_s": res["runs_s"], "median_s": res["median_s"],
+                     "seed_updates_per_s": seeds * res["num_updates"] / res["median_s"],
+                     "learner_steps_per_s": steps / res["median_s"]})
+        print(f"{algo_name} on {env_name} x{seeds}: {rows[-1]['learner_steps_per_s']:.3g} learner steps/s "
+              f"({rows[-1]['seed_updates_per_s']:.3g} seed-updates/s), compile {res['compile_s']:.1f}s, "
+              f"run {res['median_s']:.2f}s", file=sys.stderr)
+    return {"benchmark": "classical_throughput", **machine_info(), "results": rows}
+
+
+def trajectories(seeds: int, out_dir: str | None) -> dict:
+    """PHC and WoLF-PHC (and IGA / WoLF-IGA) in matching pennies and rock-paper-scissors: final distance of the
+    current policy from the uniform equilibrium, and phase plots of one seed."""
+    rows, paths = [], {}
+    for game in ("matrix_mp", "matrix_rps"):
+        env = envs.make(game)
+        for algo_name, overrides in (("phc", {}), ("wolf_phc", {}), ("wolf_iga", {"wolf": False}), ("wolf_iga", {})):
+            if algo_name == "wolf_iga" and game != "matrix_mp":
+                continue
+            res = train_many(algo_name, env, overrides, seeds)
+            policy = np.asarray(res["out"].metrics["policy"])  # [S, U, 2, A]
+            deviation = np.abs(policy - 1.0 / env.num_actions).max(axis=(-1, -2))  # [S, U]
+            label = "iga" if overrides.get("wolf") is False else algo_name
+            quarter = deviation.shape[1] * 3 // 4
+            rows.append({"game": game, "method": label, "seeds": seeds, "num_updates": res["num_updates"],
+                         "final_max_deviation": outputs.mean_ci95(deviation[:, -1]),
+                         "final_max_deviation_worst": float(deviation[:, -1].max()),
+                         "last_quarter_max_deviation": outputs.mean_ci95(deviation[:, quarter:].max(axis=1)),
+                         "compile_s": res["compile_s"], "run_s": res["median_s"]})
+            paths[(game, label)] = policy[0]
+            print(f"{game:10s} {label:9s} final max |pi - uniform|: mean {rows[-1]['final_max_deviation']['mean']:.3f}"
+                  f" worst {rows[-1]['final_max_deviation_worst']:.3f}", file=sys.stderr)
+    doc = {"benchmark": "classical_trajectories", **machine_info(), "results": rows}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        dump(doc, os.path.join(out_dir, "trajectories.json"))
+        plot_trajectories(paths, os.path.join(out_dir, "trajectories.png"))
+    return doc
+
+
+def plot_trajectories(paths: dict, path: str) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = sorted({g for g, _ in paths})
+    fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 5))
+    for ax, game in zip(np.atleast_1d(axes), games):
+        for (g, label), policy in paths.items():
+            if g != game:
+                continue
+            if game == "matrix_mp":  # P(heads) of player 0 against player 1
+                ax.plot(policy[:, 0, 0], policy[:, 1, 0], lw=1, label=label)
+                ax.set_xlabel("player 0: P(heads)")
+                ax.set_ylabel("player 1: P(heads)")
+            else:  # player 0's P(rock) against P(paper)
+                ax.plot(policy[:, 0, 0], policy[:, 0, 1], lw=1, label=label)
+                ax.set_xlabel("player 0: P(rock)")
+                ax.set_ylabel("player 0: P(paper)")
+        equilibrium = 0.5 if game == "matrix_mp" else 1 / 3
+        ax.plot([equilibrium], [equilibrium], "k*", ms=12, label="equilibrium")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{game}: current policy of one seed")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    outputs.atomic_write(path, buf.getvalue())
+
+
+def play(env, params, pi0: jax.Array, pi1: jax.Array, key: jax.Array, episodes: int, max_len: int = 300):
+    """Outcome of the first episode of ``episodes`` games where players 0 and 1 follow the stationary tabular
+    policies pi0, pi1 [S, A]: -> (fraction won by player 0, fraction won by player 1, fraction drawn or unfinished)."""
+
+    def one(k):
+        k_reset, k_run = jax.random.split(k)
+        _, state = env.reset(k_reset, params)
+
+        def step(carry, k):
+            state, result, running = carry
+            k_act, k_env = jax.random.split(k)
+            s = env.state_index(state)
+            logits = jnp.log(jnp.stack([pi0[s], pi1[s]]))
+            actions = jax.random.categorical(k_act, logits)
+            ts = env.step(k_env, state, actions, params)
+            result = jnp.where(running & ts.terminated, jnp.sign(ts.reward[0]), result)
+            return (ts.state, result, running & ~ts.done), None
+
+        (_, result, _), _ = jax.lax.scan(step, (state, jnp.float32(0), jnp.bool_(True)),
+                                         jax.random.split(k_run, max_len))
+        return result
+
+    result = jax.vmap(one)(jax.random.split(key, episodes))
+    return jnp.mean(result > 0), jnp.mean(result < 0), jnp.mean(result == 0)
+
+
+def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> dict:
+    """Littman's (1994) experiment: minimax_q and iql_tabular learn soccer in self-play for ``total_steps`` steps
+    (discount 0.9, no draws, exploration 0.2; Littman's Q-learners learned against each other too), then play the
+    test game (a draw with probability 0.1 per step) against a uniformly random opponent and against a challenger:
+    the exact best response to the learned, frozen policy. Also the error of minimax_q's learned start-state values
+    against the exact minimax values (Shapley's value iteration)."""
+    env = envs.make("soccer")
+    train_params = env.default_params.replace(draw_prob=jnp.float32(0.0))
+    test_params = env.default_params.replace(draw_prob=jnp.float32(0.1))
+    gamma = env.discount
+    model = env.tabular_model(train_params)
+    exact_v, _, _ = jax.jit(tabular.minimax_values, static_argnums=1)(model, gamma)
+    starts = np.flatnonzero(np.asarray(model.initial) > 0)
+    uniform = jnp.full((env.num_states, env.num_actions), 1.0 / env.num_actions)
+
+    @jax.jit
+    def evaluate(pi0, key):  # A's learned policy [S, A] against a challenger and a random player
+        challenger = tabular.best_response(model, pi0, 1, gamma)[1]
+        vs_challenger = play(env, test_params, pi0, challenger, key, episodes)
+        vs_random = play(env, test_params, pi0, uniform, jax.random.fold_in(key, 1), episodes)
+        return vs_challenger, vs_random
+
+    rows = []
+    for algo_name in ("minimax_q", "iql_tabular"):
+        overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 100, "epsilon": 0.2}  # Littman
+        res = train_many(algo_name, env, overrides, seeds, params=train_params)
+        state = res["out"].state
+        pi0 = state.pi[:, 0]  # [seeds, S, A]: player A's learned policy (greedy on Q for Q-learning)
+        results = [evaluate(pi0[i], jax.random.PRNGKey(i)) for i in range(seeds)]
+        won_challenger = np.array([float(r[0][0]) for r in results])
+        won_random = np.array([float(r[1][0]) for r in results])
+        row = {"algo": algo_name, "seeds": seeds, "total_steps": total_steps, "episodes_per_evaluation": episodes,
+               "win_rate_vs_challenger": outputs.mean_ci95(won_challenger),
+               "win_rate_vs_random": outputs.mean_ci95(won_random),
+               "compile_s": res["compile_s"], "run_s": res["median_s"]}
+        if algo_name == "minimax_q":
+            learned = np.asarray(state.value[:, 0][:, starts])  # [seeds, 2 start states]
+            row["exact_start_values"] = np.asarray(exact_v)[starts].tolist()
+            row["learned_start_values"] = learned.mean(0).tolist()
+            row["max_abs_start_value_error"] = float(np.abs(learned - np.asarray(exact_v)[starts]).max())
+        rows.append(row)
+        print(f"{algo_name:12s} wins vs challenger {row['win_rate_vs_challenger']['mean']:.3f}, "
+              f"vs random {row['win_rate_vs_random']['mean']:.3f}"
+              + (f", start-value error {row['max_abs_start_value_error']:.3f}" if "exact_start_values" in row else "")
+              + f" (compile {res['compile_s']:.1f}s, run {res['median_s']:.1f}s)", file=sys.stderr)
+    doc = {"benchmark": "littman_soccer", **machine_info(), "paper": {
+        "source": "Littman (1994), Table 1 (% of test games won)",
+        "note": "the challenger there is trained by Q-learning against the frozen policy; here it is the exact "
+                "best response"}, "results": rows}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        dump(doc, os.path.join(out_dir, "soccer.json"))
+    return doc
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--throughput", action="store_true", help="learner steps per second of many vmapped learners")
+    p.add_argument("--trajectories", action="store_true", help="PHC vs WoLF-PHC policy trajectories")
+    p.add_argument("--soccer", action="store_true", help="Littman's soccer: minimax_q against iql_tabular")
+    p.add_argument("--soccer-steps", type=int, default=1_000_000, help="training steps per seed of --soccer")
+    p.add_argument("--episodes", type=int, default=10_000, help="test games per evaluation of --soccer")
+    p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories and --soccer")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per throughput row (median)")
+    p.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    p.add_argument("--out-dir", default=None, help="where JSON documents and plots go")
+    p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
+    args = p.parse_args(argv)
+    if args.seeds <= 0 or args.repeats <= 0:
+        p.error("--seeds and --repeats must be positive")
+    if not (args.throughput or args.trajectories or args.soccer):
+        p.error("choose --throughput, --trajectories or --soccer")
+    if args.soccer_steps < 100 or args.soccer_steps % 100 or args.episodes <= 0:
+        p.error("--soccer-steps must be a positive multiple of 100 and --episodes positive")
+    docs = {}
+    if args.throughput:
+        spec = THROUGHPUT
+        if args.quick:
+            spec = [(a, e, 8, {"total_steps": 200, "steps_per_update": 100}) for a, e, _, _ in THROUGHPUT]
+        docs["throughput"] = throughput(spec, 1 if args.quick else args.repeats)
+        if args.out_dir:
+            os.makedirs(args.out_dir, exist_ok=True)
+            dump(docs["throughput"], os.path.join(args.out_dir, "throughput.json"))
+    if args.trajectories:
+        docs["trajectories"] = trajectories(4 if args.quick else args.seeds, args.out_dir)
+    if args.soccer:
+        docs["soccer"] = soccer(4 if args.quick else args.seeds, 2_000 if args.quick else args.soccer_steps,
+                                200 if args.quick else args.episodes, args.out_dir)
+    if args.json:
+        print(dump(docs if len(docs) > 1 else next(iter(docs.values()))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

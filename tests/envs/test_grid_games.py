@@ -1,0 +1,239 @@
+"""Hu & Wellman's Grid Games 1 and 2: hand-computed rules, the exact tabular model against sampled steps and against
+closed-form values of known paths, and the state index."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from envs.grid_games import START, GridGameState
+from jaxmarl_core import tabular
+
+UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
+GG1, GG2 = envs.make("grid_game_1"), envs.make("grid_game_2")
+PARAMS = GG1.default_params
+
+
+def board(p0, p1, t=0):
+    return GridGameState(pos=jnp.array([p0, p1], jnp.int32), t=jnp.int32(t))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _resolve(env, state, actions, passes):
+    return env.resolve(state, actions, passes, PARAMS)
+
+
+def resolve(env, p0, p1, a0, a1, passes=(True, True)):
+    new, reward, reached, collision = _resolve(env, board(p0, p1), jnp.array([a0, a1]), jnp.array(passes))
+    return np.asarray(new.pos).tolist(), np.asarray(reward).tolist(), np.asarray(reached).tolist(), bool(collision)
+
+
+# -- rules ----------------------------------------------------------------------------------------------------------
+def test_start_and_goals():
+    for env in (GG1, GG2):
+        obs, state = env.reset(jax.random.PRNGKey(0))
+        np.testing.assert_array_equal(state.pos, [[2, 0], [2, 2]])
+        assert obs.shape == (2, 18) and env.num_agents == 2 and env.num_actions == 4
+    np.testing.assert_array_equal(GG1.goals, [[0, 2], [0, 0]])  # opposite top corners
+    np.testing.assert_array_equal(GG2.goals, [[0, 1], [0, 1]])  # the shared top centre
+    assert GG1.discount == GG2.discount == 0.99
+
+
+@pytest.mark.parametrize("env", [GG1, GG2], ids=["gg1", "gg2"])
+def test_moves_off_the_grid_fail(env):
+    assert resolve(env, [2, 0], [2, 2], LEFT, RIGHT) == ([[2, 0], [2, 2]], [0, 0], [False, False], False)
+    assert resolve(env, [2, 0], [2, 2], DOWN, DOWN) == ([[2, 0], [2, 2]], [0, 0], [False, False], False)
+    assert resolve(env, [0, 0], [1, 2], UP, RIGHT) == ([[0, 0], [1, 2]], [0, 0], [False, False], False)
+
+
+@pytest.mark.parametrize("env", [GG1, GG2], ids=["gg1", "gg2"])
+def test_collisions_bounce_both_back_with_minus_one(env):
+    # both step into the centre
+    assert resolve(env, [1, 0], [1, 2], RIGHT, LEFT) == ([[1, 0], [1, 2]], [-1, -1], [False, False], True)
+    # agent 0 steps onto agent 1, whose own move fails against the wall: the same cell, a collision
+    assert resolve(env, [1, 1], [1, 2], RIGHT, RIGHT) == ([[1, 1], [1, 2]], [-1, -1], [False, False], True)
+    # swapping cells is no collision; neither is following the other
+    assert resolve(env, [1, 0], [1, 1], RIGHT, LEFT) == ([[1, 1], [1, 0]], [0, 0], [False, False], False)
+    assert resolve(env, [1, 0], [1, 1], RIGHT, RIGHT) == ([[1, 1], [1, 2]], [0, 0], [False, False], False)
+
+
+def test_gg1_goals_end_the_game_and_both_can_score_together():
+    assert resolve(GG1, [1, 2], [2, 0], UP, UP) == ([[0, 2], [1, 0]], [100, 0], [True, False], False)
+    assert resolve(GG1, [1, 1], [1, 0], DOWN, UP) == ([[2, 1], [0, 0]], [0, 100], [False, True], False)
+    assert resolve(GG1, [1, 2], [1, 0], UP, UP) == ([[0, 2], [0, 0]], [100, 100], [True, True], False)
+    # the other agent's goal is an ordinary cell
+    assert resolve(GG1, [1, 0], [1, 2], UP, UP) == ([[0, 0], [0, 2]], [0, 0], [False, False], False)
+    # walking into an agent's goal as it enters is no collision: it scores, the game ends
+    assert resolve(GG1, [1, 2], [0, 1], UP, RIGHT) == ([[0, 2], [0, 2]], [100, 0], [True, False], False)
+    ts = GG1.step_env(jax.random.PRNGKey(0), board([1, 2], [2, 0]), jnp.array([UP, UP]), PARAMS)
+    assert bool(ts.terminated) and not bool(ts.truncated)
+    np.testing.assert_array_equal(ts.info["reached_goal"], [True, False])
+
+
+def test_gg2_shared_goal_entered_together_scores_for_both():
+    assert resolve(GG2, [0, 0], [0, 2], RIGHT, LEFT) == ([[0, 1], [0, 1]], [100, 100], [True, True], False)
+    assert resolve(GG2, [1, 1], [1, 2], UP, LEFT) == ([[0, 1], [1, 1]], [100, 0], [True, False], False)
+
+
+@pytest.mark.parametrize("passes", [(True, True), (False, True), (True, False), (False, False)])
+def test_gg2_barriers_between_the_bottom_corners_and_the_cells_above(passes):
+    up0 = [1, 0] if passes[0] else [2, 0]
+    up1 = [1, 2] if passes[1] else [2, 2]
+    assert resolve(GG2, [2, 0], [2, 2], UP, UP, passes) == ([up0, up1], [0, 0], [False, False], False)
+    down0 = [2, 0] if passes[0] else [1, 0]
+    assert resolve(GG2, [1, 0], [1, 1], DOWN, UP, passes)[0] == [down0, [0, 1]]  # down across a barrier too
+    # other moves never meet a barrier, and Grid Game 1 has none
+    assert resolve(GG2, [2, 0], [1, 2], RIGHT, LEFT, passes)[0] == [[2, 1], [1, 1]]
+    assert resolve(GG2, [2, 1], [1, 1], UP, LEFT, passes)[0] == [[1, 1], [1, 0]]
+    assert resolve(GG1, [2, 0], [2, 2], UP, UP, passes)[0] == [[1, 0], [1, 2]]
+
+
+def test_gg2_a_failed_crossing_can_collide():
+    # agent 0 stays below the barrier while agent 1 steps into its cell
+    assert resolve(GG2, [2, 0], [2, 1], UP, LEFT, (False, True)) == ([[2, 0], [2, 1]], [-1, -1], [False, False], True)
+    assert resolve(GG2, [2, 0], [2, 1], UP, LEFT, (True, True)) == ([[1, 0], [2, 0]], [0, 0], [False, False], False)
+
+
+def test_gg2_barrier_passes_with_probability_one_half():
+    num = 8000
+    keys = jax.random.split(jax.random.PRNGKey(0), num)
+    ts = jax.jit(jax.vmap(GG2.step_env, in_axes=(0, None, None, None)))(keys, GG2.reset(keys[0])[1],
+                                                                         jnp.array([UP, UP]), PARAMS)
+    rates = np.asarray(jnp.mean(ts.state.pos[:, :, 0] == 1, axis=0))
+    assert np.all(np.abs(rates - 0.5) < 5 * 0.5 / np.sqrt(num))  # 5 sigma
+    both = float(jnp.mean(jnp.all(ts.state.pos[:, :, 0] == 1, axis=1)))
+    assert abs(both - 0.25) < 5 * np.sqrt(0.25 * 0.75 / num)  # independent crossings
+
+
+def test_time_limit_truncates_and_resets():
+    env = envs.make("grid_game_1", max_steps=4)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    for t in range(1, 5):
+        ts = step(jax.random.PRNGKey(t), state, jnp.array([LEFT, RIGHT]))  # both press against the side walls
+        assert not bool(ts.terminated) and bool(ts.truncated) == (t == 4)
+        state = ts.state
+    assert int(ts.state.t) == 0
+
+
+def test_observations_in_each_agents_perspective():
+    obs = GG2._obs(board([1, 0], [0, 2]))
+    assert float(obs.sum()) == 4
+    assert obs[0, 3] == 1 and obs[0, 9 + 2] == 1 and obs[1, 2] == 1 and obs[1, 9 + 3] == 1
+    np.testing.assert_array_equal(GG2.global_state(board([1, 0], [0, 2])), obs[0])
+
+
+@pytest.mark.parametrize("name", ["grid_game_1", "grid_game_2"])
+def test_jit_vmap_episodes_auto_reset_and_final_obs(name):
+    env = envs.make(name, max_steps=5)
+    batch = 256
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(0), batch), PARAMS)
+
+    def step(key, state):
+        k_act, k_env = jax.random.split(key)
+        return env.step(k_env, state, jax.random.randint(k_act, (2,), 0, 4), PARAMS)
+
+    step = jax.jit(jax.vmap(step))
+    elapsed = np.zeros(batch, int)
+    for t in range(10):
+        ts = step(jax.random.split(jax.random.PRNGKey(t + 1), batch), state)
+        done = np.asarray(ts.done)
+        assert ts.reward.dtype == jnp.float32 and ts.obs.shape == (batch, 2, 18)
+        assert all(bool(jnp.all(jax.vmap(sp.contains)(ts.obs[:, i]))) for i, sp in enumerate(env.observation_spaces))
+        elapsed += 1
+        np.testing.assert_array_equal(ts.truncated, (elapsed == 5) & ~np.asarray(ts.terminated))
+        np.testing.assert_array_equal(np.asarray(ts.obs)[~done], np.asarray(ts.info["final_obs"])[~done])
+        np.testing.assert_array_equal(np.asarray(ts.state.pos)[done], np.broadcast_to(START, (done.sum(), 2, 2)))
+        np.testing.assert_array_equal(np.asarray(ts.state.t)[done], 0)
+        elapsed[done] = 0
+        state = ts.state
+
+
+def test_registry_arguments():
+    assert envs.env_args("grid_game_2") == {"max_steps": 100}
+    with pytest.raises(ValueError, match="max_steps"):
+        envs.make("grid_game_1", max_steps=0)
+    assert GG1.name == "grid_game_1" and GG2.name == "grid_game_2"
+
+
+# -- the tabular model ------------------------------------------------------------------------------------------------
+MODELS = {1: jax.jit(GG1.tabular_model)(PARAMS), 2: jax.jit(GG2.tabular_model)(PARAMS)}
+
+
+@pytest.mark.parametrize("game", [1, 2])
+def test_state_index_is_a_bijection_onto_the_reachable_states(game):
+    env, model = (GG1, GG2)[game - 1], MODELS[game]
+    index = jnp.arange(env.num_states)
+    np.testing.assert_array_equal(jax.vmap(env.state_index)(jax.vmap(env.state_from_index)(index)), index)
+    cells = [(r, c) for r in range(3) for c in range(3)]
+    pos = jnp.array([[a, b] for a in cells for b in cells], jnp.int32)  # every pair of cells, once
+    got = jax.vmap(env.state_index)(GridGameState(pos=pos, t=jnp.zeros(len(pos), jnp.int32)))
+    np.testing.assert_array_equal(np.sort(np.asarray(got)), np.arange(81))
+    # the states a step can start from: two distinct cells, neither agent on its goal (Grid Game 1: 8 * 8 - 7;
+    # Grid Game 2: 8 * 7), all reachable from the start (breadth-first search on the model's graph)
+    edges = np.asarray(model.transition).sum(axis=(1, 2)) > 0
+    reach = np.asarray(model.initial) > 0
+    while not np.array_equal(reach, reach | edges[reach].any(0)):
+        reach = reach | edges[reach].any(0)
+    live = np.asarray(model.transition).sum(axis=(1, 2, 3)) > 0
+    np.testing.assert_array_equal(reach, live)
+    assert reach.sum() == (57 if game == 1 else 56)
+    assert int(np.argmax(model.initial)) == int(env.state_index(board(START[0], START[1])))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def sample_steps(env, keys, state, actions):
+    """One step from ``state`` per key -> (index of the state reached, terminated, reward [2])."""
+    def sample(key):
+        ts, final = env.step_with_final_state(key, state, actions, PARAMS)
+        return env.state_index(final), ts.terminated, ts.reward
+    return jax.vmap(sample)(keys)
+
+
+@pytest.mark.parametrize("game,p0,p1,actions", [
+    (2, [2, 0], [2, 2], [UP, UP]),        # both barriers: four outcomes
+    (2, [2, 0], [2, 1], [UP, LEFT]),      # a failed crossing collides
+    (2, [1, 1], [2, 2], [UP, UP]),        # agent 0 scores while agent 1 tries the barrier
+    (1, [1, 2], [1, 1], [UP, UP]),        # a goal for agent 0, a move for agent 1
+])
+def test_model_matches_sampled_steps(game, p0, p1, actions):
+    env, model = (GG1, GG2)[game - 1], MODELS[game]
+    num = 20000
+    state = board(p0, p1)
+    nxt, ended, reward = jax.device_get(sample_steps(env, jax.random.split(jax.random.PRNGKey(5), num), state,
+                                                     jnp.array(actions)))
+    s = int(env.state_index(state))
+    row = np.asarray(model.transition[s, actions[0], actions[1]])
+    freq = np.bincount(nxt[~ended], minlength=env.num_states) / num
+    assert np.all(np.abs(freq - row) <= 5 * np.sqrt(row * (1 - row) / num) + 1e-6)  # 5 binomial sigmas
+    p_end = 1 - row.sum()
+    assert abs(ended.mean() - p_end) <= 5 * np.sqrt(p_end * (1 - p_end) / num) + 1e-6
+    # each reward takes two values 101 apart at most: 5 standard errors are at most 5 * 50.5 / sqrt(num)
+    np.testing.assert_allclose(reward.mean(0), model.reward[s, actions[0], actions[1]], atol=5 * 50.5 / np.sqrt(num))
+
+
+def path_policy(env, agent, moves):
+    """[81, 4] one-hot: in each state, the action ``moves`` (cell -> action) gives ``agent``'s own cell, else UP."""
+    pos = np.asarray(jax.vmap(env.state_from_index)(jnp.arange(env.num_states)).pos[:, agent])
+    return jax.nn.one_hot(jnp.array([moves.get(tuple(cell), UP) for cell in pos.tolist()]), 4)
+
+
+def test_gg1_coordinated_four_step_paths_are_worth_100_gamma_cubed_to_both():
+    # agent 0 runs along the bottom and up the right side; agent 1 up one and along the middle row, then up
+    x = path_policy(GG1, 0, {(2, 0): RIGHT, (2, 1): RIGHT, (2, 2): UP, (1, 2): UP})
+    y = path_policy(GG1, 1, {(2, 2): UP, (1, 2): LEFT, (1, 1): LEFT, (1, 0): UP})
+    values = tabular.policy_values(MODELS[1], x, y, GG1.discount)
+    start = int(GG1.state_index(board(START[0], START[1])))
+    np.testing.assert_allclose(values[start], [100 * 0.99 ** 3] * 2, rtol=1e-5)
+
+
+def test_gg2_the_agent_trying_the_barrier_gets_half():
+    # Greenwald & Hall: "the agent that moves up the center scores 100, but the agent that attempts to move through
+    # the barrier scores only 50 on average" (undiscounted; both arrive after three steps if the first crossing passes)
+    x = path_policy(GG2, 0, {(2, 0): RIGHT, (2, 1): UP, (1, 1): UP})
+    y = path_policy(GG2, 1, {(2, 2): UP, (1, 2): UP, (0, 2): LEFT})
+    values = tabular.policy_values(MODELS[2], x, y, GG2.discount)
+    start = int(GG2.state_index(board(START[0], START[1])))
+    np.testing.assert_allclose(values[start], [100 * 0.99 ** 2, 50 * 0.99 ** 2], rtol=1e-5)
