@@ -10,6 +10,7 @@ Each agent i keeps Q_i[s, a_i, a_-i] over its own and the other's action (its ow
     nash_q:              both agents keep (Q_0, Q_1) and back up each player's value at a Nash equilibrium of the
                          bimatrix stage game (Q_0(s), Q_1(s)) (``solvers.bimatrix_nash``); pi = that equilibrium
 
+Q and V start at ``q_init`` (Littman: 1, Hu & Wellman: 0) and policies uniform (Littman's initialisation).
 V_i(s) and pi_i(s) are recomputed at the updated state after each step (one stage-game solve per agent and step).
 Actions come from (1 - epsilon) pi_i(s) + epsilon uniform (Minimax-Q's explor = 0.2; Nash-Q explores uniformly).
 alpha decays as lr * lr_decay^t (Littman: from 1 by 0.9999954 per step, 0.01 after 10^6 steps) or, with
@@ -42,6 +43,7 @@ class JointQConfig(Config):
     lr_decay: float = 0.9999954  # alpha_t = lr * lr_decay^t
     count_lr: bool = False  # alpha = 1 / n(s, a_0, a_1) instead
     epsilon: float = 0.2  # exploration: actions from (1 - epsilon) pi + epsilon uniform
+    q_init: float = 1.0  # initial Q and V (Littman: 1; Hu & Wellman: 0); policies start uniform
 
     def validate(self, env) -> None:
         super().validate(env)
@@ -86,7 +88,7 @@ def check_env(env, variant: str) -> str | None:
 def default_config(env, variant: str) -> JointQConfig:
     gamma = float(getattr(env, "discount", 0.9))
     if variant == "nash_q":
-        return JointQConfig(backup="nash", gamma=gamma, count_lr=True, epsilon=1.0)
+        return JointQConfig(backup="nash", gamma=gamma, count_lr=True, epsilon=1.0, q_init=0.0)
     if variant == "ffq":
         return JointQConfig(backup="friend", gamma=gamma)
     return JointQConfig(backup="minimax", gamma=gamma)
@@ -112,11 +114,10 @@ def make_train(env, config: JointQConfig, params=None) -> Trainer:
     agents = jnp.arange(2)
 
     def init(key):
-        q = jnp.zeros((2, num_s, num_actions, num_actions))
-        value, pi = stage_solution(q[:, 0], config.backup)
         _, env_state = env.reset(key, params)
-        return JointQState(q=q, value=jnp.broadcast_to(value[:, None], (2, num_s)),
-                           pi=jnp.broadcast_to(pi[:, None], (2, num_s, num_actions)),
+        return JointQState(q=jnp.full((2, num_s, num_actions, num_actions), config.q_init),
+                           value=jnp.full((2, num_s), config.q_init),
+                           pi=jnp.full((2, num_s, num_actions), 1.0 / num_actions),
                            counts=jnp.zeros((num_s, num_actions, num_actions)), env_state=env_state,
                            t=jnp.zeros((), jnp.int32))
 

@@ -36,6 +36,7 @@ class TabularQConfig(Config):
     lr: float = 0.1  # alpha at t = 0
     lr_decay_steps: float = 100_000.0  # alpha_t = lr / (1 + t / lr_decay_steps); 0: constant
     epsilon: float = 0.05  # exploration: actions from (1 - epsilon) pi + epsilon uniform
+    q_init: float = 0.0  # initial Q (Littman's soccer Q-learners: 1)
 
     def validate(self, env) -> None:
         super().validate(env)
@@ -115,7 +116,7 @@ def make_train(env, config: TabularQConfig, params=None) -> Trainer:
     def init(key):
         _, env_state = env.reset(key, params)
         uniform = jnp.full((n, num_s, num_actions), 1.0 / num_actions)
-        return PHCState(q=jnp.zeros((n, num_s, num_actions)), pi=uniform, avg_pi=uniform,
+        return PHCState(q=jnp.full((n, num_s, num_actions), config.q_init), pi=uniform, avg_pi=uniform,
                         counts=jnp.zeros((n, num_s)), env_state=env_state, t=jnp.zeros((), jnp.int32))
 
     def behaviour(ls: PHCState, s):  # [N, A]

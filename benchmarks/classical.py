@@ -128,38 +128,13 @@ def plot_trajectories(paths: dict, path: str) -> None:
     outputs.atomic_write(path, buf.getvalue())
 
 
-def play(env, params, pi0: jax.Array, pi1: jax.Array, key: jax.Array, episodes: int, max_len: int = 300):
-    """Outcome of the first episode of ``episodes`` games where players 0 and 1 follow the stationary tabular
-    policies pi0, pi1 [S, A]: -> (fraction won by player 0, fraction won by player 1, fraction drawn or unfinished)."""
-
-    def one(k):
-        k_reset, k_run = jax.random.split(k)
-        _, state = env.reset(k_reset, params)
-
-        def step(carry, k):
-            state, result, running = carry
-            k_act, k_env = jax.random.split(k)
-            s = env.state_index(state)
-            logits = jnp.log(jnp.stack([pi0[s], pi1[s]]))
-            actions = jax.random.categorical(k_act, logits)
-            ts = env.step(k_env, state, actions, params)
-            result = jnp.where(running & ts.terminated, jnp.sign(ts.reward[0]), result)
-            return (ts.state, result, running & ~ts.done), None
-
-        (_, result, _), _ = jax.lax.scan(step, (state, jnp.float32(0), jnp.bool_(True)),
-                                         jax.random.split(k_run, max_len))
-        return result
-
-    result = jax.vmap(one)(jax.random.split(key, episodes))
-    return jnp.mean(result > 0), jnp.mean(result < 0), jnp.mean(result == 0)
-
-
 def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> dict:
     """Littman's (1994) experiment: minimax_q and iql_tabular learn soccer in self-play for ``total_steps`` steps
     (discount 0.9, no draws, exploration 0.2; Littman's Q-learners learned against each other too), then play the
     test game (a draw with probability 0.1 per step) against a uniformly random opponent and against a challenger:
-    the exact best response to the learned, frozen policy. Also the error of minimax_q's learned start-state values
-    against the exact minimax values (Shapley's value iteration)."""
+    the exact best response to the learned, frozen policy. The win rate is Littman's: the share of the decided
+    (not drawn) games that player A wins. Also the error of minimax_q's learned start-state values against the
+    exact minimax values (Shapley's value iteration)."""
     env = envs.make("soccer")
     train_params = env.default_params.replace(draw_prob=jnp.float32(0.0))
     test_params = env.default_params.replace(draw_prob=jnp.float32(0.1))
@@ -172,23 +147,24 @@ def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> 
     @jax.jit
     def evaluate(pi0, key):  # A's learned policy [S, A] against a challenger and a random player
         challenger = tabular.best_response(model, pi0, 1, gamma)[1]
-        vs_challenger = play(env, test_params, pi0, challenger, key, episodes)
-        vs_random = play(env, test_params, pi0, uniform, jax.random.fold_in(key, 1), episodes)
+        vs_challenger = tabular.play(env, test_params, pi0, challenger, key, episodes)
+        vs_random = tabular.play(env, test_params, pi0, uniform, jax.random.fold_in(key, 1), episodes)
         return vs_challenger, vs_random
 
     rows = []
     for algo_name in ("minimax_q", "iql_tabular"):
-        overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 100, "epsilon": 0.2}  # Littman
+        overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 100, "epsilon": 0.2,
+                     "q_init": 1.0}  # Littman's exploration and initialisation
         res = train_many(algo_name, env, overrides, seeds, params=train_params)
         state = res["out"].state
         pi0 = state.pi[:, 0]  # [seeds, S, A]: player A's learned policy (greedy on Q for Q-learning)
-        results = [evaluate(pi0[i], jax.random.PRNGKey(i)) for i in range(seeds)]
-        won_challenger = np.array([float(r[0][0]) for r in results])
-        won_random = np.array([float(r[1][0]) for r in results])
+        results = np.array([jax.tree.leaves(evaluate(pi0[i], jax.random.PRNGKey(i))) for i in range(seeds)])
         row = {"algo": algo_name, "seeds": seeds, "total_steps": total_steps, "episodes_per_evaluation": episodes,
-               "win_rate_vs_challenger": outputs.mean_ci95(won_challenger),
-               "win_rate_vs_random": outputs.mean_ci95(won_random),
                "compile_s": res["compile_s"], "run_s": res["median_s"]}
+        for name, cols in (("challenger", slice(0, 3)), ("random", slice(3, 6))):
+            won, lost, drawn = results[:, cols].T  # [seeds] fractions of the test games
+            row[f"win_rate_vs_{name}"] = outputs.mean_ci95(won / np.maximum(won + lost, 1e-9))  # of decided games
+            row[f"games_won_lost_drawn_vs_{name}"] = [float(won.mean()), float(lost.mean()), float(drawn.mean())]
         if algo_name == "minimax_q":
             learned = np.asarray(state.value[:, 0][:, starts])  # [seeds, 2 start states]
             row["exact_start_values"] = np.asarray(exact_v)[starts].tolist()

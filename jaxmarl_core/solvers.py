@@ -3,9 +3,10 @@
 ``zero_sum_value`` runs the simplex method on the game's linear program (a few pivots for the games of classical
 multi-agent learning, cheap enough to call at every step of Minimax-Q). ``bimatrix_nash`` enumerates square
 supports (every k x k submatrix, k = 1 .. min(n, m)), solves each support's indifference equations with one batched
-linear solve, and returns the candidate profile whose largest gain from a deviation is smallest. For a nondegenerate
-bimatrix game every equilibrium has square supports (support enumeration, Nisan et al. 2007, ch. 3). Shapes are
-static: the work grows as sum_k C(n,k) C(m,k) (251 supports for 5 x 5), which suits small games (up to about 7 x 7).
+linear solve, and returns the candidate profile whose largest gain from a deviation is smallest (among ties the
+first in enumeration order, so pure equilibria come before mixed ones). For a nondegenerate bimatrix game every
+equilibrium has square supports (support enumeration, Nisan et al. 2007, ch. 3). Shapes are static: the work grows
+as sum_k C(n,k) C(m,k) (251 supports for 5 x 5), which suits small games (up to about 7 x 7).
 
 To solve games of different sizes in one call, pad them to a common shape with strictly dominated actions (a row
 with a payoff below every entry of A, a column with a payoff below every entry of B, or above every entry of A for
@@ -82,7 +83,10 @@ def bimatrix_nash(A: jax.Array, B: jax.Array) -> tuple[jax.Array, jax.Array]:
     gains = jax.vmap(lambda x, y: jnp.max(deviation_gains(A, B, x, y)))(xs, ys)
     negativity = jnp.maximum(-jnp.min(xs, axis=-1), -jnp.min(ys, axis=-1))
     score = jnp.where(solved, jnp.maximum(gains, negativity), jnp.inf)
-    best = jnp.argmin(score)
+    # Among the (numerically) exact equilibria take the first in enumeration order: the smallest support, so a pure
+    # equilibrium wins over a mixed one that rounding happens to score a hair lower.
+    tol = 1e-6 * (1.0 + jnp.max(jnp.abs(A)) + jnp.max(jnp.abs(B)))
+    best = jnp.argmax(score <= jnp.min(score) + tol)
     x = jnp.clip(xs[best], 0.0, None)
     y = jnp.clip(ys[best], 0.0, None)
     return x / jnp.sum(x), y / jnp.sum(y)

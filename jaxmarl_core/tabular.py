@@ -132,3 +132,30 @@ def q_learning(q: jax.Array, s: jax.Array, actions: jax.Array, reward: jax.Array
     target = reward + gamma * (1.0 - terminated) * jnp.max(q[agents, s_next], axis=-1)
     old = q[agents, s, actions]
     return q.at[agents, s, actions].set(old + lr * (target - old))
+
+
+def play(env, params, pi0: jax.Array, pi1: jax.Array, key: jax.Array, episodes: int, max_len: int = 300):
+    """Play ``episodes`` games of a zero-sum tabular game where players 0 and 1 follow the stationary policies
+    pi0, pi1 [S, A] (one episode each, at most ``max_len`` steps): -> (fraction won by player 0, fraction won by
+    player 1, fraction drawn or unfinished), a win being an episode that ends with a positive reward."""
+
+    def one(k):
+        k_reset, k_run = jax.random.split(k)
+        _, state = env.reset(k_reset, params)
+
+        def step(carry, k):
+            state, result, running = carry
+            k_act, k_env = jax.random.split(k)
+            s = state_index(env, state)
+            logits = jnp.log(jnp.stack([pi0[s], pi1[s]]))
+            actions = jax.random.categorical(k_act, logits)
+            ts = env.step(k_env, state, actions, params)
+            result = jnp.where(running & ts.terminated, jnp.sign(ts.reward[0]), result)
+            return (ts.state, result, running & ~ts.done), None
+
+        (_, result, _), _ = jax.lax.scan(step, (state, jnp.float32(0), jnp.bool_(True)),
+                                         jax.random.split(k_run, max_len))
+        return result
+
+    result = jax.vmap(one)(jax.random.split(key, episodes))
+    return jnp.mean(result > 0), jnp.mean(result < 0), jnp.mean(result == 0)

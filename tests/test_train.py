@@ -169,6 +169,7 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
     assert summary["num_updates"] == 2 and "reward_per_step/0" in summary["final"]
 
 
+@pytest.mark.slow  # about 30 s, nearly all of it compiling the recurrent policy's rollout (twice)
 def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path):
     out = str(tmp_path / "coin")
     argv = ["--algo", "nl_pg", "--env", "coin_game", "--seeds", "2", "--out", out, "--quiet", "--set", "num_updates=2",

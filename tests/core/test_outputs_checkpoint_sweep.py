@@ -20,6 +20,9 @@ def test_atomic_write_replaces_whole_files_or_nothing(tmp_path, monkeypatch):
     outputs.atomic_write_json(path, {"a": np.float32(2.5)})
     assert json.load(open(path)) == {"a": 2.5}
     assert os.listdir(tmp_path) == ["summary.json"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask  # as a plain open() would create it, not owner-only
 
     def broken(src, dst):
         raise OSError("disk full")
