@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import tabular
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.solvers import bimatrix_nash, zero_sum_value
 from jaxmarl_core.training import Trainer
@@ -34,7 +34,7 @@ BACKUPS = ("minimax", "foe", "friend", "nash")  # "foe" is another name for "min
 
 
 @dataclasses.dataclass(frozen=True)
-class JointQConfig(Config):
+class JointQConfig(OnlineConfig):
     backup: str = "minimax"  # minimax or foe (minimax_q, ffq foe), friend (ffq friend) or nash (nash_q)
     total_steps: int = 1_000_000  # environment steps per seed
     steps_per_update: int = 10_000  # environment steps between logged metrics
@@ -49,20 +49,12 @@ class JointQConfig(Config):
         super().validate(env)
         if self.backup not in BACKUPS:
             raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
-        require_positive_int(self, "steps_per_update")
-        if self.total_steps % self.steps_per_update:
-            raise ValueError(f"total_steps ({self.total_steps}) must be a multiple of steps_per_update "
-                             f"({self.steps_per_update})")
         require_positive(self, "lr")
         require_nonnegative(self, "epsilon")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not 0 <= self.gamma <= 1 or self.epsilon > 1:
             raise ValueError(f"gamma and epsilon must lie in [0, 1], got {self.gamma} and {self.epsilon}")
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
 
 
 @struct.dataclass

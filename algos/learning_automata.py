@@ -18,13 +18,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxmarl_core import tabular
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.training import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
-class AutomataConfig(Config):
+class AutomataConfig(OnlineConfig):
     total_steps: int = 100_000  # plays of the game per seed
     steps_per_update: int = 1_000  # plays between logged metrics
     reward_lr: float = 0.01  # a
@@ -32,18 +32,10 @@ class AutomataConfig(Config):
 
     def validate(self, env) -> None:
         super().validate(env)
-        require_positive_int(self, "steps_per_update")
-        if self.total_steps % self.steps_per_update:
-            raise ValueError(f"total_steps ({self.total_steps}) must be a multiple of steps_per_update "
-                             f"({self.steps_per_update})")
         require_positive(self, "reward_lr")
         require_nonnegative(self, "penalty_lr")
         if self.reward_lr > 1 or self.penalty_lr > 1:
             raise ValueError("reward_lr and penalty_lr must be at most 1")
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
 
 
 def check_env(env) -> str | None:

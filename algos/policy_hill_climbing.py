@@ -23,13 +23,13 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import tabular
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.training import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
-class TabularQConfig(Config):
+class TabularQConfig(OnlineConfig):
     total_steps: int = 200_000  # environment steps per seed
     steps_per_update: int = 1_000  # environment steps between logged metrics
     gamma: float = 0.9
@@ -40,19 +40,11 @@ class TabularQConfig(Config):
 
     def validate(self, env) -> None:
         super().validate(env)
-        require_positive_int(self, "steps_per_update")
-        if self.total_steps % self.steps_per_update:
-            raise ValueError(f"total_steps ({self.total_steps}) must be a multiple of steps_per_update "
-                             f"({self.steps_per_update})")
         require_positive(self, "lr")
         for name in ("lr_decay_steps", "gamma", "epsilon"):
             require_nonnegative(self, name)
         if self.gamma > 1 or self.epsilon > 1:
             raise ValueError(f"gamma and epsilon must lie in [0, 1], got {self.gamma} and {self.epsilon}")
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
 
 
 @dataclasses.dataclass(frozen=True)

@@ -94,13 +94,7 @@ def trajectories(seeds: int, out_dir: str | None) -> dict:
 
 
 def plot_trajectories(paths: dict, path: str) -> None:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = outputs.pyplot()
     games = sorted({g for g, _ in paths})
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 5))
     for ax, game in zip(np.atleast_1d(axes), games):
@@ -122,10 +116,7 @@ def plot_trajectories(paths: dict, path: str) -> None:
         ax.set_title(f"{game}: current policy of one seed")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    outputs.atomic_write(path, buf.getvalue())
+    outputs.save_figure(fig, path, dpi=110)
 
 
 def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> dict:

@@ -76,13 +76,7 @@ def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) 
 
 
 def plot(curves: dict, env_name: str, seeds: int, path: str) -> None:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = outputs.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, v in curves.items():
         mean = v.mean(0)
@@ -95,10 +89,7 @@ def plot(curves: dict, env_name: str, seeds: int, path: str) -> None:
     ax.set_title(f"{env_name.upper()}: opponent shaping ({seeds} seeds, mean and 95% band)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    outputs.atomic_write(path, buf.getvalue())
+    outputs.save_figure(fig, path, dpi=110)
 
 
 def throughput(seed_counts: list[int], overrides: dict, repeats: int) -> dict:

@@ -25,6 +25,26 @@ class Config:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class OnlineConfig(Config):
+    """Base of online learners' configs: ``total_steps`` environment steps per seed, metrics logged every
+    ``steps_per_update`` of them (one update of the Trainer contract)."""
+
+    total_steps: int = 100_000
+    steps_per_update: int = 1_000
+
+    def validate(self, env) -> None:
+        super().validate(env)
+        require_positive_int(self, "steps_per_update")
+        if self.total_steps % self.steps_per_update:
+            raise ValueError(f"total_steps ({self.total_steps}) must be a multiple of steps_per_update "
+                             f"({self.steps_per_update})")
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_steps // self.steps_per_update
+
+
 def require_positive_int(config: Config, name: str) -> None:
     value = getattr(config, name)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -100,14 +100,29 @@ def summarize(final_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {col: mean_ci95(v) for col, v in flatten_metrics(final_metrics, lead=1).items()}
 
 
-def plot_curves(metrics: dict[str, Any], updates: np.ndarray, path: str, title: str = "") -> None:
-    """One panel per metric: the mean over seeds of each column with its 95% band; saved atomically as PNG."""
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str, dpi: int = 100) -> None:
+    """Render ``fig`` as PNG, close it, and write it to ``path`` atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    pyplot().close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def plot_curves(metrics: dict[str, Any], updates: np.ndarray, path: str, title: str = "") -> None:
+    """One panel per metric: the mean over seeds of each column with its 95% band; saved atomically as PNG."""
     from scipy import stats
 
+    plt = pyplot()
     names = list(metrics)
     ncols = min(3, len(names))
     nrows = -(-len(names) // ncols)
@@ -129,7 +144,4 @@ def plot_curves(metrics: dict[str, Any], updates: np.ndarray, path: str, title: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    save_figure(fig, path)

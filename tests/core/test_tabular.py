@@ -55,34 +55,38 @@ def test_minimax_values_match_shapley_iteration_with_linprog():
         assert float(gap) < 1e-3  # the maximin strategies are an equilibrium: nobody gains by deviating
 
 
+def exact_values(transition, reward, x, y):
+    """[S, 2]: numpy solve of V = r + gamma P V under the stationary profile (x, y)."""
+    p = np.einsum("sabt,sa,sb->st", transition, x, y)
+    return np.linalg.solve(np.eye(len(p)) - GAMMA * p, np.einsum("sabi,sa,sb->si", reward, x, y))
+
+
+def brute_force_best_response(transition, reward, policy, player):
+    """[S]: the best value ``player`` reaches with any of its deterministic stationary policies, state by state."""
+    num_states, num_actions = policy.shape
+    best = np.full(num_states, -np.inf)
+    for actions in itertools.product(range(num_actions), repeat=num_states):
+        pure = np.eye(num_actions)[list(actions)]
+        profile = (pure, policy) if player == 0 else (policy, pure)
+        best = np.maximum(best, exact_values(transition, reward, *profile)[:, player])
+    return best
+
+
 def test_policy_and_best_response_values_match_numpy():
     model, transition, reward, initial = random_game(7, num_states=3, num_actions=2, zero_sum=False)
     rng = np.random.default_rng(1)
     x, y = rng.dirichlet(np.ones(2), 3), rng.dirichlet(np.ones(2), 3)
-    p = np.einsum("sabt,sa,sb->st", transition, x, y)
-    r = np.einsum("sabi,sa,sb->si", reward, x, y)
-    expected = np.linalg.solve(np.eye(3) - GAMMA * p, r)
-    values = tabular.policy_values(model, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), GAMMA)
-    np.testing.assert_allclose(values, expected, atol=1e-4)
-    # player 0's best response against y: the best of its 2^3 deterministic stationary policies, state by state
-    best = np.full(3, -np.inf)
-    for actions in itertools.product(range(2), repeat=3):
-        pure = np.eye(2)[list(actions)]
-        pv = np.linalg.solve(np.eye(3) - GAMMA * np.einsum("sabt,sa,sb->st", transition, pure, y),
-                             np.einsum("sab,sa,sb->s", reward[..., 0], pure, y))
-        best = np.maximum(best, pv)
-    br, greedy = tabular.best_response(model, jnp.asarray(y, jnp.float32), 0, GAMMA)
-    np.testing.assert_allclose(br, best, atol=1e-4)
-    np.testing.assert_allclose(tabular.policy_values(model, greedy, jnp.asarray(y, jnp.float32), GAMMA)[:, 0], best,
+    jx, jy = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    expected = exact_values(transition, reward, x, y)
+    np.testing.assert_allclose(tabular.policy_values(model, jx, jy, GAMMA), expected, atol=1e-4)
+    best0 = brute_force_best_response(transition, reward, y, 0)
+    br, greedy = tabular.best_response(model, jy, 0, GAMMA)
+    np.testing.assert_allclose(br, best0, atol=1e-4)
+    np.testing.assert_allclose(tabular.policy_values(model, greedy, jy, GAMMA)[:, 0], best0,
                                atol=1e-4)  # the greedy policy earns the best-response value
-    gap = float(tabular.nash_conv(model, jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), GAMMA))
-    br1 = np.full(3, -np.inf)
-    for actions in itertools.product(range(2), repeat=3):
-        pure = np.eye(2)[list(actions)]
-        pv = np.linalg.solve(np.eye(3) - GAMMA * np.einsum("sabt,sa,sb->st", transition, x, pure),
-                             np.einsum("sab,sa,sb->s", reward[..., 1], x, pure))
-        br1 = np.maximum(br1, pv)
-    np.testing.assert_allclose(gap, initial @ (best - expected[:, 0]) + initial @ (br1 - expected[:, 1]), atol=1e-4)
+    best1 = brute_force_best_response(transition, reward, x, 1)
+    gap = initial @ (best0 - expected[:, 0]) + initial @ (best1 - expected[:, 1])
+    np.testing.assert_allclose(float(tabular.nash_conv(model, jx, jy, GAMMA)), gap, atol=1e-4)
 
 
 def test_harmonic_schedule():
