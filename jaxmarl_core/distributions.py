@@ -1,0 +1,43 @@
+"""Action distributions with masking, for agents padded to a common action space (DESIGN.md section 2).
+
+Discrete: a ``distrax.Categorical`` whose unavailable actions (``avail_actions`` False) get probability 0.
+Continuous: a diagonal Gaussian whose padded action dimensions (``dim_mask`` False) count neither in the
+log-probability nor in the entropy.
+"""
+from __future__ import annotations
+
+import distrax
+import jax
+import jax.numpy as jnp
+
+
+def masked_categorical(logits: jax.Array, avail: jax.Array | None = None) -> distrax.Categorical:
+    """logits [..., A], avail bool[..., A] (at least one True per row) -> Categorical over the available actions."""
+    if avail is not None:
+        logits = jnp.where(avail, logits, jnp.finfo(logits.dtype).min)
+    return distrax.Categorical(logits=logits)
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array,
+                      dim_mask: jax.Array | None = None) -> jax.Array:
+    """Log-density of action [..., D] under N(mean, exp(log_std)^2) per dimension, summed over the dimensions
+    where dim_mask [..., D] is True (all if None) -> [...]."""
+    per_dim = distrax.Normal(mean, jnp.exp(log_std)).log_prob(action)
+    if dim_mask is not None:
+        per_dim = jnp.where(dim_mask, per_dim, 0.0)
+    return jnp.sum(per_dim, axis=-1)
+
+
+def gaussian_entropy(log_std: jax.Array, dim_mask: jax.Array | None = None) -> jax.Array:
+    """Entropy of the diagonal Gaussian over the unmasked dimensions: sum of 0.5 log(2 pi e) + log_std -> [...]."""
+    per_dim = 0.5 * jnp.log(2.0 * jnp.pi * jnp.e) + log_std
+    if dim_mask is not None:
+        per_dim = jnp.where(dim_mask, per_dim, 0.0)
+    return jnp.sum(per_dim, axis=-1)
+
+
+def sample_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array,
+                    dim_mask: jax.Array | None = None) -> jax.Array:
+    """A draw [..., D] of N(mean, exp(log_std)^2); padded dimensions are 0."""
+    action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+    return action if dim_mask is None else jnp.where(dim_mask, action, 0.0)
