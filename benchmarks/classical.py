@@ -11,7 +11,6 @@ Every run is one jit of ``vmap(train)`` over seeds; compile time is reported apa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -23,22 +22,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info, time_compiled  # noqa: E402
-from jaxmarl_core import outputs, sweep, tabular  # noqa: E402
-
-
-def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None) -> dict:
-    """Train ``seeds`` seeds of ``algo_name`` with its default config and ``overrides``; -> timings and metrics."""
-    algo = algos.get(algo_name)
-    config = dataclasses.replace(algo.default_config(env), **overrides)
-    config.validate(env)
-    trainer = algo.make_train(env, config, params)
-    compile_s, runs, out = time_compiled(jax.vmap(trainer), (sweep.seed_keys(0, seeds),), repeats)
-    return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
-            "median_s": float(np.median(runs)), "out": out, "num_updates": trainer.num_updates,
-            "env_steps_per_update": trainer.env_steps_per_update}
+from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from jaxmarl_core import outputs, tabular  # noqa: E402
 
 
 THROUGHPUT = [  # (algorithm, environment, seeds, config overrides)

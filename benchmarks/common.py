@@ -7,8 +7,12 @@ import sys
 import time
 from typing import Any, Callable
 
-import jax
+import dataclasses
 
+import jax
+import numpy as np
+
+import algos
 from jaxmarl_core import sweep
 from jaxmarl_core.outputs import atomic_write
 
@@ -45,3 +49,16 @@ def dump(doc: dict, path: str | None = None) -> str:
     if path:
         atomic_write(path, text)
     return text
+
+
+def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None) -> dict:
+    """Train ``seeds`` seeds of ``algo_name`` (its default config for ``env`` with ``overrides``) in one jit of
+    ``vmap(train)``; -> config, timings, the output (``out``: final states and metrics) and its metrics as numpy."""
+    algo = algos.get(algo_name)
+    config = dataclasses.replace(algo.default_config(env), **overrides)
+    config.validate(env)
+    trainer = algo.make_train(env, config, params)
+    compile_s, runs, out = time_compiled(jax.vmap(trainer), (sweep.seed_keys(0, seeds),), repeats)
+    return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
+            "median_s": float(np.median(runs)), "out": out, "metrics": jax.tree.map(np.asarray, out.metrics),
+            "num_updates": trainer.num_updates, "env_steps_per_update": trainer.env_steps_per_update}

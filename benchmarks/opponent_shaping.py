@@ -12,7 +12,6 @@ compile time is reported apart from run time. The comparison writes ``ipd_compar
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -20,32 +19,17 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
-import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info, time_compiled  # noqa: E402
-from jaxmarl_core import outputs, sweep  # noqa: E402
+from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from jaxmarl_core import outputs  # noqa: E402
 
 # (label, algorithm, config overrides) in the order of the DiCE paper's figure.
 METHODS = [("NL-PG", "nl_pg", {}), ("LOLA-PG", "lola_pg", {}), ("LOLA-OM", "lola_om", {})] + [
     (f"LOLA-DiCE K={k}", "lola_dice", {"lookahead": k}) for k in (1, 2, 3)] + [
     ("NL-Ex", "nl_exact", {}), ("LOLA-Ex", "lola_exact", {})]
-
-
-def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1) -> dict:
-    """Train ``seeds`` seeds; -> timings and {metric: [S, U, ...]}."""
-    algo = algos.get(algo_name)
-    config = dataclasses.replace(algo.default_config(env), **overrides)
-    config.validate(env)
-    trainer = algo.make_train(env, config)
-    keys = sweep.seed_keys(0, seeds)
-    fn = jax.vmap(trainer)
-    compile_s, runs, out = time_compiled(fn, (keys,), repeats)
-    return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
-            "median_s": float(np.median(runs)), "metrics": jax.tree.map(np.asarray, out.metrics),
-            "num_updates": trainer.num_updates, "env_steps_per_update": trainer.env_steps_per_update}
 
 
 def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) -> dict:
