@@ -9,6 +9,7 @@ import envs
 BATCH = 1024
 SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_steps": 7}, "soccer": {"max_steps": 7},
          "grid_game_1": {"max_steps": 7}, "grid_game_2": {"max_steps": 7}}  # short horizons keep the episode loop cheap
+SHORT.update({name: {"max_cycles": 7} for name in envs.list_envs() if name.startswith("mpe_")})
 ENDS_EARLY = {"soccer", "grid_game_1", "grid_game_2"}  # episodes can also end (terminated) before the time limit
 
 
@@ -17,7 +18,17 @@ def build(name):
 
 
 def horizon(env):
-    return getattr(env, "num_steps", getattr(env, "max_steps", 1))
+    return getattr(env, "num_steps", getattr(env, "max_steps", getattr(env, "max_cycles", 1)))
+
+
+def padded_shape(spaces):
+    """Heterogeneous agents' observations are zero-padded to the largest size (DESIGN.md section 2)."""
+    return tuple(max(dims) for dims in zip(*(s.shape for s in spaces)))
+
+
+def unpadded(x, space):
+    """x [B, *padded] -> [B, *space.shape]: one agent's true observation."""
+    return x[(slice(None),) + tuple(slice(0, d) for d in space.shape)]
 
 
 @pytest.mark.parametrize("name", envs.list_envs())
@@ -30,10 +41,11 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
     reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
     keys = jax.random.split(jax.random.PRNGKey(0), BATCH)
     obs, state = reset(keys, params)
-    obs_shape = env.observation_spaces[0].shape
+    obs_shape = padded_shape(env.observation_spaces)
     assert obs.shape == (BATCH, n, *obs_shape)
     for i, space in enumerate(env.observation_spaces):
-        assert bool(jnp.all(jax.vmap(space.contains)(obs[:, i])))
+        assert bool(jnp.all(jax.vmap(space.contains)(unpadded(obs[:, i], space))))
+        assert int(jnp.sum(obs[:, i] != 0)) == int(jnp.sum(unpadded(obs[:, i], space) != 0))  # padding is zero
 
     def sample_actions(key, state):
         ks = jax.random.split(key, n)
