@@ -147,10 +147,9 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     def sample(key, theta) -> Batch:
         """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch."""
         theta = jax.lax.stop_gradient(theta)
-        act = jax.vmap(jax.vmap(policy_net.step), in_axes=(None, 0, 0))  # ([2, P], [B, 2, H], [B, 2, ...])
 
         def policy(k, obs, policy_state):
-            logits, policy_state = act(theta, policy_state, obs)
+            logits, policy_state = policy_net.batch_step(theta, policy_state, obs)
             return sample_categorical(k, logits), None, policy_state
 
         initial = jax.tree.map(lambda x: jnp.broadcast_to(x, (config.batch_size, 2) + x.shape),
@@ -172,18 +171,23 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             return env.exact_value(theta, params)
         return jnp.stack([surrogate(batch, theta, values, i) for i in range(2)])
 
-    def lookahead_objective(theta_i, theta_j, i, values, key):
-        """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable)."""
+    def lookahead_objective(theta_i, theta_j, i, values, first_batch, key):
+        """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable).
+        The first step uses ``first_batch`` (sampled under the current joint policy, shared by both agents), the
+        later steps and the final objective fresh samples under the looked-ahead policies."""
 
         def joint(ti, tj):
             return jnp.stack([ti, tj]) if i == 0 else jnp.stack([tj, ti])
 
-        def inner(tj, k):
-            batch = None if config.exact else sample(k, joint(theta_i, tj))
+        def opponent_step(tj, batch):
             grad_j = jax.grad(lambda t: objectives(batch, joint(theta_i, t), values)[1 - i])(tj)
-            return tj + config.lookahead_lr * grad_j, None
+            return tj + config.lookahead_lr * grad_j
 
-        keys = jax.random.split(key, config.lookahead + 1)
+        def inner(tj, k):
+            return opponent_step(tj, None if config.exact else sample(k, joint(theta_i, tj))), None
+
+        keys = jax.random.split(key, config.lookahead)
+        theta_j = opponent_step(theta_j, first_batch)
         theta_j, _ = jax.lax.scan(inner, theta_j, keys[:-1])
         batch = None if config.exact else sample(keys[-1], joint(theta_i, theta_j))
         return objectives(batch, joint(theta_i, theta_j), values)[i]
@@ -212,17 +216,20 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         return ShapingState(theta=theta, values=values, model=jnp.zeros_like(theta), opt_state=policy_opt.init(theta))
 
     def update(state, key):
-        k_batch, k_look, k_eval = jax.random.split(key, 3)
+        """One step of both learners. Its metrics are those of the policies it starts from, measured on the
+        episodes it samples first (which also give its first estimates and the next update's baselines)."""
+        k_batch, k_look = jax.random.split(key)
         theta, values, model = state.theta, state.values, state.model
+        batch = sample(k_batch, theta)
+        estimate_batch = None if config.exact else batch
         if config.variant == "lola_dice":
-            direction = jnp.stack([jax.grad(lookahead_objective)(theta[i], theta[1 - i], i, values,
+            direction = jnp.stack([jax.grad(lookahead_objective)(theta[i], theta[1 - i], i, values, estimate_batch,
                                                                  jax.random.fold_in(k_look, i)) for i in range(2)])
         else:
-            batch = None if config.exact else sample(k_batch, theta)
             lola = config.variant != "nl_pg"
 
             def value_fn(th):
-                return objectives(batch, th, values)
+                return objectives(estimate_batch, th, values)
 
             if config.variant == "lola_om" and not config.exact:
                 model = fit_model(model, batch)
@@ -233,21 +240,19 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
                 direction = exact_update(value_fn, theta, 1.0, config.lookahead_lr, lola) - theta
         updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises
         new_theta = optax.apply_updates(theta, updates)
-        # Evaluate the new policies on fresh episodes, and fit the baselines to their returns.
-        batch = sample(k_eval, new_theta)
         new_values = values if config.baseline == "none" else fit_baselines(batch)
         metrics = {"reward_per_step": batch.rewards.mean(axis=(0, 1))}
         if exact_values:  # the iterated games
             both = (batch.actions[:, :, 0] == 0) & (batch.actions[:, :, 1] == 0)
-            metrics.update(exact_reward_per_step=env.exact_value(new_theta, params, per_step=True),
-                           mutual_cooperation=both.mean(), **env.exact_policy_metrics(new_theta))
+            metrics.update(exact_reward_per_step=env.exact_value(theta, params, per_step=True),
+                           mutual_cooperation=both.mean(), **env.exact_policy_metrics(theta))
         else:  # the Coin Game
             own, other = batch.info["own_coin"].sum(axis=(0, 1)), batch.info["other_coin"].sum(axis=(0, 1))
             metrics.update(own_coin_fraction=own / jnp.maximum(own + other, 1),
                            coins_per_step=(own + other).sum() / (horizon * config.batch_size))
         return ShapingState(theta=new_theta, values=new_values, model=model, opt_state=opt_state), metrics
 
-    samples_per_update = {"nl_pg": 2, "lola_pg": 2, "lola_om": 2, "lola_dice": 2 * (config.lookahead + 1) + 1}
+    samples_per_update = {"nl_pg": 1, "lola_pg": 1, "lola_om": 1, "lola_dice": 2 * config.lookahead + 1}
     steps = 0 if config.exact else samples_per_update[config.variant] * config.batch_size * horizon
     return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps)
 

@@ -11,6 +11,7 @@ logits of cooperating (indexed like the observation): V = p0^T (I - gamma P)^{-1
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +43,7 @@ class IteratedState:
 
 @dataclasses.dataclass(frozen=True)
 class IteratedMatrixGame(Environment):
+    deterministic: ClassVar[bool] = True
     game: str = "ipd"  # "ipd" or "imp"
     num_steps: int = 150
     discount: float = 0.96

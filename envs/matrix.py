@@ -9,6 +9,7 @@ Exact learners use ``exact_value``: each player's expected payoff under independ
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +81,7 @@ def penalty_payoffs(k: float) -> np.ndarray:
 class MatrixGame(Environment):
     """A one-shot game given by its payoff table (a static default; ``params.payoffs`` is what is used)."""
 
+    deterministic: ClassVar[bool] = True
     game: str
     table: tuple  # nested tuples [N, A, ..., A]: the default payoffs
 

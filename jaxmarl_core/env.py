@@ -7,7 +7,7 @@ may vmap over live in an ``EnvParams`` pytree passed to every method. Agents are
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +44,10 @@ class TimeStep:
 @dataclasses.dataclass(frozen=True)
 class Environment:
     """Base class: subclasses implement ``reset_env`` and ``step_env``; ``step`` adds the automatic reset."""
+
+    # True where ``reset`` and ``step`` never use their key (matrix and iterated games): batched rollouts then give
+    # one key to the whole batch instead of drawing B keys a step, which dominates the cost of such cheap steps.
+    deterministic: ClassVar[bool] = False
 
     @property
     def name(self) -> str:

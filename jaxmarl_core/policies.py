@@ -39,6 +39,11 @@ class FlatPolicy:
         """One observation -> (logits [A], next state)."""
         raise NotImplementedError
 
+    def batch_step(self, params: jax.Array, state: Any, obs: jax.Array) -> tuple[jax.Array, Any]:
+        """Every agent's policy on a batch of games: params [N, P], state [B, N, ...], obs [B, N, ...] ->
+        (logits [B, N, A], next state)."""
+        return jax.vmap(jax.vmap(self.step), in_axes=(None, 0, 0))(params, state, obs)
+
     def sequence_logits(self, params: jax.Array, obs: jax.Array) -> jax.Array:
         """[T, ...] observations of one episode (from its start) -> [T, A] logits."""
 
@@ -72,6 +77,10 @@ class MemoryOnePolicy(FlatPolicy):
 
     def step(self, params, state, obs):
         return jnp.stack([jnp.sum(obs * params), jnp.zeros(())]), state
+
+    def batch_step(self, params, state, obs):
+        logit = jnp.einsum("bns,ns->bn", obs, params)  # a contraction: much faster than a vmapped ``step``
+        return jnp.stack([logit, jnp.zeros_like(logit)], axis=-1), state
 
     def sequence_logits(self, params, obs):
         logit = obs @ params

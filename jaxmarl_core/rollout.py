@@ -52,12 +52,13 @@ def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy,
     """Run ``policy`` for ``num_steps`` steps from ``carry``; returns the final carry and a [T]-stacked Transition
     ([T, B]-stacked when ``batched``)."""
     initial_policy_state = carry.policy_state
-    env_step = jax.vmap(env.step, in_axes=(0, 0, 0, None)) if batched else env.step
+    shared_key = batched and env.deterministic  # the key is unused: don't draw one per environment
+    env_step = jax.vmap(env.step, in_axes=(None if shared_key else 0, 0, 0, None)) if batched else env.step
 
     def step(c: RolloutCarry, k: jax.Array):
         k_act, k_env = jax.random.split(k)
         action, extras, policy_state = policy(k_act, c.obs, c.policy_state)
-        env_keys = jax.random.split(k_env, c.obs.shape[0]) if batched else k_env
+        env_keys = jax.random.split(k_env, c.obs.shape[0]) if batched and not shared_key else k_env
         ts = env_step(env_keys, c.state, action, params)
         info = {name: value for name, value in ts.info.items() if name != "final_obs"}
         tr = Transition(obs=c.obs, action=action, reward=ts.reward, terminated=ts.terminated,

@@ -105,3 +105,12 @@ def test_cross_second_derivative_matches_exact_hvp(kind):
         est = jax.jit(jax.vmap(cross, in_axes=(None, 0)))(THETA, eps)
         exact = jax.grad(lambda t: jnp.dot(v, jax.grad(exact_v)(t, j)[j]))(THETA)[i]
         check(est, exact, f"cross HVP of agent {i} ({kind} baseline)")
+
+
+def test_memory_one_batch_step_is_the_vmapped_step():
+    params = jax.random.normal(jax.random.PRNGKey(0), (2, 5))
+    obs = jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(1), (7, 2), 0, 5), 5)  # [B, N, 5]
+    state = jnp.zeros((7, 2))
+    fast, _ = POLICY.batch_step(params, state, obs)
+    slow, _ = jax.vmap(jax.vmap(POLICY.step), in_axes=(None, 0, 0))(params, state, obs)
+    np.testing.assert_allclose(fast, slow, rtol=1e-6)

@@ -102,6 +102,21 @@ def test_reset_step_shapes_spaces_and_horizon_under_jit_vmap(name):
     np.testing.assert_array_equal(np.asarray(ts.state.t), 0)
 
 
+@pytest.mark.parametrize("name", [n for n in envs.list_envs() if envs.make(n).deterministic])
+def test_deterministic_envs_ignore_their_keys(name):
+    """``deterministic`` lets batched rollouts share one key: reset and step must then not depend on it."""
+    env = build(name)
+    k1, k2 = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
+    (obs1, s1), (obs2, s2) = env.reset(k1), env.reset(k2)
+    np.testing.assert_array_equal(obs1, obs2)
+    actions = jnp.stack([space.sample(jax.random.PRNGKey(i)) for i, space in enumerate(env.action_spaces)])
+    for _ in range(horizon(env)):
+        ts1, ts2 = env.step(k1, s1, actions, env.default_params), env.step(k2, s2, actions, env.default_params)
+        for a, b in zip(jax.tree.leaves(ts1), jax.tree.leaves(ts2)):
+            np.testing.assert_array_equal(a, b)
+        s1, s2 = ts1.state, ts2.state
+
+
 def test_ipd_final_obs_holds_the_last_joint_action_in_each_perspective():
     env = envs.make("ipd", num_steps=2)
     obs, state = env.reset(jax.random.PRNGKey(0))
