@@ -5,7 +5,7 @@ import dataclasses
 import functools
 from typing import Callable
 
-from algos import (gradient_play, joint_action_q, learning_automata, lola, opponent_shaping,
+from algos import (gradient_play, joint_action_q, learning_automata, lola, onpolicy, opponent_shaping,
                    policy_hill_climbing)
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
@@ -80,5 +80,15 @@ for _variant, _text in (("minimax_q", "Minimax-Q: Q over joint actions backed up
     register(Algorithm(_variant, _text, joint_action_q.make_train,
                        functools.partial(joint_action_q.default_config, variant=_variant),
                        functools.partial(joint_action_q.check_env, variant=_variant)))
+for _variant, _text in (
+        ("ippo", "independent PPO: each agent's critic on its own observation (de Witt et al., 2020)"),
+        ("mappo", "multi-agent PPO with a centralised critic on the global state (Yu et al., 2022)"),
+        ("maa2c", "multi-agent A2C: MAPPO's machinery with the unclipped surrogate, one epoch"),
+        ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
+        ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
+        ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")):
+    register(Algorithm(_variant, _text, onpolicy.make_train,
+                       functools.partial(onpolicy.default_config, variant=_variant),
+                       functools.partial(onpolicy.check_env, variant=_variant)))
 
 __all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]

@@ -41,3 +41,23 @@ def sample_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array,
     """A draw [..., D] of N(mean, exp(log_std)^2); padded dimensions are 0."""
     action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
     return action if dim_mask is None else jnp.where(dim_mask, action, 0.0)
+
+
+def categorical_kl(logits_p: jax.Array, logits_q: jax.Array, avail: jax.Array | None = None) -> jax.Array:
+    """KL(p || q) [...] between categoricals given by logits [..., A], over the available actions only."""
+    logp = jax.nn.log_softmax(masked_categorical(logits_p, avail).logits, axis=-1)
+    logq = jax.nn.log_softmax(masked_categorical(logits_q, avail).logits, axis=-1)
+    terms = jnp.exp(logp) * (logp - logq)
+    if avail is not None:
+        terms = jnp.where(avail, terms, 0.0)
+    return jnp.sum(terms, axis=-1)
+
+
+def gaussian_kl(mean_p: jax.Array, log_std_p: jax.Array, mean_q: jax.Array, log_std_q: jax.Array,
+                dim_mask: jax.Array | None = None) -> jax.Array:
+    """KL(p || q) [...] between diagonal Gaussians [..., D], summed over the unmasked dimensions."""
+    var_ratio = jnp.exp(2.0 * (log_std_p - log_std_q))
+    per_dim = 0.5 * (var_ratio + ((mean_p - mean_q) / jnp.exp(log_std_q)) ** 2 - 1.0 - jnp.log(var_ratio))
+    if dim_mask is not None:
+        per_dim = jnp.where(dim_mask, per_dim, 0.0)
+    return jnp.sum(per_dim, axis=-1)

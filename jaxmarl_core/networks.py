@@ -1,0 +1,125 @@
+"""Actor and critic networks of the on-policy actor-critic family (flax linen), initialised as in HARL.
+
+Every network maps ``(hidden, x, resets)`` to its outputs over a time-major sequence, so feed-forward and recurrent
+versions share one calling convention:
+
+    x       [L, ..., D]   inputs (L steps; any batch dimensions after the first axis)
+    resets  bool[L, ...]  True where an episode starts: a recurrent state returns to zeros before that step
+    hidden  [..., H]      the recurrent state before the first step (None for feed-forward networks)
+
+A feed-forward network ignores ``hidden`` and ``resets`` and returns ``None`` for the hidden sequence.
+Layers: optional LayerNorm of the inputs (HARL's feature normalisation), then ``Dense -> ReLU -> LayerNorm`` per
+hidden size (orthogonal init with gain sqrt(2), zero biases), then, if recurrent, a GRU (orthogonal weights, zero
+biases) followed by LayerNorm, then a linear head (orthogonal, gain 0.01 for the actor, 1 for the critic).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def orthogonal(gain: float = 1.0):
+    return nn.initializers.orthogonal(scale=gain)
+
+
+class MLPTorso(nn.Module):
+    """x [..., D] -> features [..., hidden_sizes[-1]]."""
+
+    hidden_sizes: Sequence[int]
+    feature_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.feature_norm:
+            x = nn.LayerNorm()(x)
+        for size in self.hidden_sizes:
+            x = nn.Dense(size, kernel_init=orthogonal(jnp.sqrt(2.0)), bias_init=nn.initializers.zeros)(x)
+            x = nn.LayerNorm()(nn.relu(x))
+        return x
+
+
+class _ResetGRUCell(nn.Module):
+    """One GRU step that first zeros the state where ``reset`` is True: (h [..., H], (x [..., D], reset [...]))."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, h: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        x, reset = inputs
+        h = jnp.where(reset[..., None], jnp.zeros_like(h), h)
+        h, _ = nn.GRUCell(self.features, kernel_init=orthogonal(), recurrent_kernel_init=orthogonal(),
+                          bias_init=nn.initializers.zeros)(h, x)
+        return h, h
+
+
+ScannedGRU = nn.scan(_ResetGRUCell, variable_broadcast="params", split_rngs={"params": False}, in_axes=0,
+                     out_axes=0)
+ScannedGRU.__doc__ = ("A GRU scanned over the leading axis: (h [..., H], (x [L, ..., D], resets [L, ...])) -> "
+                      "(h_last [..., H], hidden sequence [L, ..., H]); the state is zeroed where resets is True.")
+
+
+class _Body(nn.Module):
+    """The torso and, if recurrent, the GRU: (hidden, x [L, ..., D], resets) -> (hidden seq or None, features)."""
+
+    hidden_sizes: Sequence[int]
+    recurrent: bool = False
+    feature_norm: bool = True
+
+    @nn.compact
+    def __call__(self, hidden, x, resets):
+        z = MLPTorso(self.hidden_sizes, self.feature_norm)(x)
+        if not self.recurrent:
+            return None, z
+        _, seq = ScannedGRU(self.hidden_sizes[-1])(hidden, (z, resets))
+        return seq, nn.LayerNorm()(seq)
+
+
+class Actor(nn.Module):
+    """Policy network: (hidden, x [L, ..., D], resets [L, ...]) -> (hidden seq [L, ..., H] or None,
+    out [L, ..., A], log_std [A] or None).
+
+    Discrete: ``out`` are logits (mask them with ``distributions.masked_categorical``). Continuous: ``out`` is the
+    Gaussian mean and the state-independent standard deviation is HARL's ``sigmoid(p / std_x_coef) * std_y_coef``
+    of a parameter p initialised to ``std_x_coef`` (returned as its log).
+    """
+
+    action_dim: int
+    continuous: bool = False
+    hidden_sizes: Sequence[int] = (128, 128)
+    recurrent: bool = False
+    feature_norm: bool = True
+    gain: float = 0.01
+    std_x_coef: float = 1.0
+    std_y_coef: float = 0.5
+
+    @nn.compact
+    def __call__(self, hidden, x, resets):
+        seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm)(hidden, x, resets)
+        out = nn.Dense(self.action_dim, kernel_init=orthogonal(self.gain), bias_init=nn.initializers.zeros)(z)
+        if not self.continuous:
+            return seq, out, None
+        p = self.param("std_param", nn.initializers.constant(self.std_x_coef), (self.action_dim,))
+        log_std = jax.nn.log_sigmoid(p / self.std_x_coef) + jnp.log(self.std_y_coef)
+        return seq, out, log_std
+
+
+class Critic(nn.Module):
+    """Value network: (hidden, x [L, ..., D], resets [L, ...]) -> (hidden seq or None, values [L, ..., K])."""
+
+    num_outputs: int = 1
+    hidden_sizes: Sequence[int] = (128, 128)
+    recurrent: bool = False
+    feature_norm: bool = True
+
+    @nn.compact
+    def __call__(self, hidden, x, resets):
+        seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm)(hidden, x, resets)
+        return seq, nn.Dense(self.num_outputs, kernel_init=orthogonal(1.0), bias_init=nn.initializers.zeros)(z)
+
+
+def initial_hidden(hidden_sizes: Sequence[int], batch_shape: tuple[int, ...]) -> jax.Array:
+    """Zeros [*batch_shape, hidden_sizes[-1]]: the recurrent state at an episode's start."""
+    return jnp.zeros(tuple(batch_shape) + (hidden_sizes[-1],), jnp.float32)

@@ -1,0 +1,82 @@
+"""Trust-region policy steps, all jittable: conjugate gradient on Fisher-vector products and a backtracking line
+search (HARL's ``trpo_util``: damping 0.1 added to the Fisher matrix, step scaled to the KL threshold, a step is
+accepted when its KL is below the threshold and it improves the surrogate by at least ``accept_ratio`` of the
+linear prediction). Parameters are flat vectors (``jax.flatten_util.ravel_pytree``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, v: jax.Array,
+                          damping: float = 0.1) -> jax.Array:
+    """(F + damping I) v, F the Hessian at ``theta`` [P] of ``kl_fn`` (the mean KL from the policy held fixed at
+    ``theta`` to the one at its argument): a forward-over-reverse Hessian-vector product -> [P]."""
+    return jax.jvp(jax.grad(kl_fn), (theta,), (v,))[1] + damping * v
+
+
+def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int = 10,
+                       residual_tol: float = 1e-10) -> jax.Array:
+    """Approximate solution x [P] of A x = b for a symmetric positive-definite A given by ``matvec``; stops (keeps
+    x) once the squared residual falls below ``residual_tol``."""
+
+    def body(_, carry):
+        x, r, p, rr = carry
+        active = rr >= residual_tol
+        ap = matvec(p)
+        alpha = jnp.where(active, rr / jnp.maximum(jnp.dot(p, ap), 1e-30), 0.0)
+        x = x + alpha * p
+        r_new = r - alpha * ap
+        rr_new = jnp.dot(r_new, r_new)
+        p_new = r_new + (rr_new / jnp.maximum(rr, 1e-30)) * p
+        return (x, jnp.where(active, r_new, r), jnp.where(active, p_new, p), jnp.where(active, rr_new, rr))
+
+    init = (jnp.zeros_like(b), b, b, jnp.dot(b, b))
+    return jax.lax.fori_loop(0, iters, body, init)[0]
+
+
+@struct.dataclass
+class LineSearchResult:
+    theta: jax.Array  # [P] the accepted parameters (the old ones if no step was accepted)
+    accepted: jax.Array  # bool: a step was accepted
+    fraction: jax.Array  # the accepted fraction of the full step (0 if none)
+    kl: jax.Array  # KL of the accepted step (of the last one tried if none was accepted)
+    improve: jax.Array  # surrogate improvement of the accepted step (of the last one tried if none)
+
+
+def line_search(surrogate_fn: Callable[[jax.Array], jax.Array], kl_fn: Callable[[jax.Array], jax.Array],
+                theta: jax.Array, full_step: jax.Array, expected_improve: jax.Array, kl_threshold: float,
+                accept_ratio: float = 0.5, backtrack_coef: float = 0.8, steps: int = 10) -> LineSearchResult:
+    """Try theta + backtrack_coef^k full_step for k = 0 .. steps-1 (all evaluated at once) and take the first with
+    KL < kl_threshold, improvement > 0 and improvement / (backtrack_coef^k expected_improve) > accept_ratio.
+
+    surrogate_fn: theta -> the surrogate to maximise; kl_fn: theta -> mean KL from the old policy.
+    """
+    fractions = backtrack_coef ** jnp.arange(steps, dtype=theta.dtype)
+    candidates = theta[None, :] + fractions[:, None] * full_step[None, :]
+    base = surrogate_fn(theta)
+    improve = jax.vmap(surrogate_fn)(candidates) - base
+    kl = jax.vmap(kl_fn)(candidates)
+    expected = fractions * expected_improve
+    ok = (kl < kl_threshold) & (improve > 0) & (improve / jnp.where(expected == 0, 1.0, expected) > accept_ratio)
+    ok = ok & (expected != 0)
+    first = jnp.argmax(ok)
+    accepted = jnp.any(ok)
+    pick = jnp.where(accepted, first, steps - 1)
+    return LineSearchResult(theta=jnp.where(accepted, candidates[first], theta), accepted=accepted,
+                            fraction=jnp.where(accepted, fractions[first], 0.0), kl=kl[pick], improve=improve[pick])
+
+
+def natural_step(loss_grad: jax.Array, fvp: Callable[[jax.Array], jax.Array], kl_threshold: float,
+                 cg_iters: int = 10) -> tuple[jax.Array, jax.Array]:
+    """The full TRPO step x * sqrt(2 kl_threshold / x^T F x) with x = F^-1 g by conjugate gradient, and the
+    surrogate improvement it predicts to first order (g . step) -> ([P], [])."""
+    x = conjugate_gradient(fvp, loss_grad, cg_iters)
+    shs = 0.5 * jnp.dot(x, fvp(x))
+    scale = jnp.where(shs > 0, jnp.sqrt(kl_threshold / jnp.maximum(shs, 1e-30)), 0.0)
+    step = scale * x
+    return step, jnp.dot(loss_grad, step)

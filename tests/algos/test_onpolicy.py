@@ -1,0 +1,341 @@
+"""On-policy actor-critic family (IPPO, MAPPO, MAA2C, HAPPO, HATRPO, HAA2C): the HAPPO factor by exact enumeration,
+the homogeneity trap, equivalences (one agent; fixed order without the factor), HATRPO's conjugate gradient and
+line search, continuous and recurrent paths, determinism, the command line and bad configs.
+
+Training here runs ``jit(vmap(trainer.update))`` in a Python loop over updates with the keys ``Trainer`` uses
+(``fold_in(run_key, t)``): the same numbers as one scan, compiled much faster on CPU.
+"""
+import dataclasses
+import functools
+import itertools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algos
+import envs
+import train
+from algos import onpolicy
+from envs.matrix import MatrixGame
+from jaxmarl_core import distributions, trpo
+from jaxmarl_core.env import Environment, TimeStep
+from jaxmarl_core.spaces import Box
+
+SMALL = dict(hidden_size=16, hidden_layers=1)
+TRAP = dict(num_envs=64, rollout_len=4, lr=0.02, critic_lr=0.02)  # 256 one-shot games per update
+
+
+def make_config(env, variant, **kw):
+    cfg = dataclasses.replace(onpolicy.default_config(env, variant), **{**SMALL, **kw})
+    cfg.validate(env)
+    return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(env, cfg):
+    """(jit(vmap(init)), jit(vmap(update))) of one (env, config), shared between tests."""
+    trainer = onpolicy.make_train(env, cfg)
+    return jax.jit(jax.vmap(trainer.init_state)), jax.jit(jax.vmap(trainer.update)), trainer
+
+
+def train_seeds(env, cfg, seeds, num_updates, base=0):
+    """-> (final states, metrics {name: [S, U, ...]}) of ``seeds`` seeds, seed keys split from PRNGKey(base)."""
+    init, update, trainer = compiled(env, cfg)
+    keys = jax.random.split(jax.random.PRNGKey(base), seeds)
+    run_keys = jax.vmap(lambda k: trainer.split_seed(k)[1])(keys)
+    state, history = init(keys), []
+    for t in range(num_updates):
+        state, m = update(state, jax.vmap(lambda k: jax.random.fold_in(k, t))(run_keys))
+        history.append(m)
+    return state, {k: np.stack([np.asarray(m[k]) for m in history], axis=1) for k in history[0]}
+
+
+def one_player_game():
+    return MatrixGame.from_array("one", np.array([[1.0, 0.0, 0.5]], np.float32))
+
+
+# -- the HAPPO factor -------------------------------------------------------------------------------------------------
+def test_factor_weighted_surrogate_is_the_expected_advantage_of_the_moved_agents():
+    """E_{a ~ pi_old}[M_{i_1..i_{m-1}} r_{i_m} A(a)] = E_{a ~ pi_new(i_1..i_m), pi_old(others)}[A(a)], exactly."""
+    n, num_a = 3, 3
+    k_old, k_new, k_adv = jax.random.split(jax.random.PRNGKey(3), 3)
+    old_logits = jax.random.normal(k_old, (n, num_a))
+    new_logits = old_logits + 0.7 * jax.random.normal(k_new, (n, num_a))
+    adv = jax.random.normal(k_adv, (num_a,) * n)
+    joint = np.array(list(itertools.product(range(num_a), repeat=n)))  # [K, N]
+    old_lp = jax.nn.log_softmax(old_logits)[jnp.arange(n), joint]  # [K, N]
+    new_lp = jax.nn.log_softmax(new_logits)[jnp.arange(n), joint]
+    p_old = jnp.exp(jnp.sum(old_lp, axis=1))
+    a = adv[tuple(joint.T)]
+    for order in ([2, 0, 1], [0, 1, 2], [1, 2, 0]):
+        log_factor = jnp.zeros(len(joint))
+        for m, agent in enumerate(order):
+            terms = onpolicy.surrogate_terms(new_lp[:, agent], old_lp[:, agent], a, log_factor, None)
+            moved = order[:m + 1]
+            lp = jnp.where(jnp.isin(jnp.arange(n), jnp.asarray(moved))[None, :], new_lp, old_lp)
+            want = jnp.sum(jnp.exp(jnp.sum(lp, axis=1)) * a)
+            np.testing.assert_allclose(jnp.sum(p_old * terms), want, rtol=1e-5, atol=1e-6)
+            log_factor = onpolicy.next_log_factor(log_factor, new_lp[:, agent], old_lp[:, agent])
+    # the factor carries no gradient
+    assert jax.grad(lambda x: jnp.sum(onpolicy.next_log_factor(jnp.zeros(2), x, jnp.zeros(2))))(jnp.ones(2)).sum() == 0
+
+
+def test_clipped_surrogate_is_the_ppo_objective():
+    ratio = jnp.array([0.5, 1.5, 0.5, 1.5])
+    adv = jnp.array([1.0, 1.0, -1.0, -1.0])
+    terms = onpolicy.surrogate_terms(jnp.log(ratio), jnp.zeros(4), adv, jnp.log(2.0) * jnp.ones(4), 0.2)
+    np.testing.assert_allclose(terms, 2.0 * jnp.array([0.5, 1.2, -0.8, -1.5]), rtol=1e-6)
+
+
+# -- the homogeneity trap --------------------------------------------------------------------------------------------
+TRAP_UPDATES = {"happo": 30, "hatrpo": 30, "mappo": 30}
+
+
+def trap_run(variant, n, seeds):
+    env = envs.make("matrix_trap", n_agents=n)
+    kw = dict(TRAP, total_steps=TRAP["num_envs"] * TRAP["rollout_len"] * TRAP_UPDATES[variant])
+    if variant == "mappo":
+        kw.update(share_params=True, agent_id=False)
+    _, metrics = train_seeds(env, make_config(env, variant, **kw), seeds, TRAP_UPDATES[variant])
+    return metrics["expected_reward"][..., 0]  # [S, U]: exact, from the policies after each update
+
+
+def check_trap(variant, n, seeds):
+    reward = trap_run(variant, n, seeds)
+    if variant == "mappo":  # identical policies: 2 p^(n/2) (1 - p)^(n/2) <= 2 / 2^n
+        assert reward.max() <= 2.0 / 2 ** n + 1e-6, reward.max()
+    else:
+        success = np.mean(reward[:, -1] >= 0.9)
+        assert success >= 0.8, (success, reward[:, -1])
+
+
+@pytest.mark.parametrize("variant", ["mappo", "happo", "hatrpo"])
+def test_homogeneity_trap_four_agents(variant):
+    check_trap(variant, 4, 8)
+
+
+@pytest.mark.slow  # 32 seeds, n = 4 and 6
+@pytest.mark.parametrize("n", [4, 6])
+@pytest.mark.parametrize("variant", ["mappo", "happo", "hatrpo"])
+def test_homogeneity_trap_32_seeds(variant, n):
+    check_trap(variant, n, 32)
+
+
+# -- equivalences -----------------------------------------------------------------------------------------------------
+EQUIV = dict(num_envs=8, rollout_len=4, lr=0.01, critic_lr=0.01)
+
+
+def final_params(env, variant, updates=4, seeds=2, **kw):
+    cfg = make_config(env, variant, total_steps=32 * updates, **{**EQUIV, **kw})
+    state, _ = train_seeds(env, cfg, seeds, updates)
+    return state.actor_params, state.critic_params
+
+
+def assert_trees_close(a, b, atol):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x).reshape(np.shape(y)), np.asarray(y), atol=atol, rtol=0)
+
+
+def test_happo_with_one_agent_is_single_agent_ppo():
+    env = one_player_game()
+    happo = final_params(env, "happo")
+    ppo = final_params(env, "mappo", share_params=True)  # one network, no agent axis
+    actor = jax.tree.map(lambda x: x[:, 0], happo[0])  # drop the agent axis of the stacked actor
+    assert_trees_close(actor, ppo[0], 1e-6)
+    assert_trees_close(happo[1], ppo[1], 1e-6)
+
+
+def test_happo_in_fixed_order_without_factor_is_mappo_with_separate_actors():
+    env = envs.make("matrix_climbing")
+    happo = final_params(env, "happo", fixed_order=True, use_factor=False, num_minibatches=2)
+    mappo = final_params(env, "mappo", share_params=False, num_minibatches=2)
+    assert_trees_close(happo, mappo, 1e-6)
+
+
+# -- HATRPO's pieces -------------------------------------------------------------------------------------------------
+def tiny_policy_problem():
+    """A linear softmax policy on 6 states with 3 actions: theta [3 * 4] -> mean KL, surrogate."""
+    k_x, k_th, k_a, k_adv = jax.random.split(jax.random.PRNGKey(7), 4)
+    x = jax.random.normal(k_x, (6, 4))
+    theta0 = 0.3 * jax.random.normal(k_th, (12,))
+    actions = jax.random.randint(k_a, (6,), 0, 3)
+    adv = jax.random.normal(k_adv, (6,))
+
+    def logits(theta):
+        return x @ theta.reshape(4, 3)
+
+    def kl(theta):
+        return jnp.mean(distributions.categorical_kl(jax.lax.stop_gradient(logits(theta0)), logits(theta)))
+
+    def surrogate(theta):
+        logp = jax.nn.log_softmax(logits(theta))[jnp.arange(6), actions]
+        old = jax.nn.log_softmax(logits(theta0))[jnp.arange(6), actions]
+        return jnp.mean(jnp.exp(logp - old) * adv)
+
+    return theta0, kl, surrogate
+
+
+def test_conjugate_gradient_solves_the_fisher_system():
+    theta0, kl, surrogate = tiny_policy_problem()
+    fisher = jax.hessian(kl)(theta0) + 0.1 * jnp.eye(12)  # explicit (damped) Fisher matrix of the KL
+    g = jax.grad(surrogate)(theta0)
+    fvp = functools.partial(trpo.fisher_vector_product, kl, theta0, damping=0.1)
+    np.testing.assert_allclose(fvp(g), fisher @ g, rtol=1e-4, atol=1e-6)
+    x = trpo.conjugate_gradient(fvp, g, iters=40)
+    np.testing.assert_allclose(fisher @ x, g, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(x, jnp.linalg.solve(fisher, g), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("threshold", [1e-4, 1e-3, 1e-2, 1e-1])
+def test_line_search_never_accepts_a_step_above_the_kl_threshold(threshold):
+    theta0, kl, surrogate = tiny_policy_problem()
+    fvp = functools.partial(trpo.fisher_vector_product, kl, theta0, damping=0.1)
+    step, expected = trpo.natural_step(jax.grad(surrogate)(theta0), fvp, threshold)
+    for scale in (1.0, 5.0, 50.0):  # a step too long for the threshold must be cut back or refused
+        res = trpo.line_search(surrogate, kl, theta0, scale * step, scale * expected, threshold, steps=10)
+        assert float(kl(res.theta)) < threshold
+        if bool(res.accepted):
+            assert float(surrogate(res.theta)) > float(surrogate(theta0))
+        else:
+            np.testing.assert_array_equal(res.theta, theta0)
+
+
+# -- continuous actions and recurrent networks -----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Reach(Environment):
+    """Two agents with 2 and 1 action dimensions (padded to 2) move towards a target they observe; shared reward
+    -|a - target|^2 (mean over true dimensions); episodes of ``horizon`` steps end by truncation."""
+
+    horizon: int = 4
+
+    @property
+    def num_agents(self):
+        return 2
+
+    @property
+    def observation_spaces(self):
+        return (Box(-1.0, 1.0, (2,)),) * 2
+
+    @property
+    def action_spaces(self):
+        return Box(-1.0, 1.0, (2,)), Box(-1.0, 1.0, (1,))
+
+    def reset_env(self, key, params):
+        target = jax.random.uniform(key, (2,), minval=-0.5, maxval=0.5)
+        return jnp.stack([target, target]), (target, jnp.zeros((), jnp.int32))
+
+    def step_env(self, key, state, actions, params):
+        target, t = state
+        err = jnp.sum((actions[0] - target) ** 2) + (actions[1, 0] - target[0]) ** 2
+        reward = -jnp.full((2,), err / 3.0)
+        obs = jnp.stack([target, target])
+        return TimeStep(obs=obs, state=(target, t + 1), reward=reward, terminated=jnp.asarray(False),
+                        truncated=t + 1 >= self.horizon, info={})
+
+    def global_state(self, state, params=None):
+        return jnp.concatenate([state[0], state[1][None] / self.horizon])
+
+
+def test_continuous_actions_learn_to_reach_the_target():
+    env = Reach()
+    assert onpolicy.check_env(env, "happo") is None
+    cfg = make_config(env, "happo", num_envs=32, rollout_len=8, total_steps=32 * 8 * 25, lr=0.01, critic_lr=0.01,
+                      hidden_size=32)
+    _, metrics = train_seeds(env, cfg, 2, 25)
+    reward = metrics["reward_per_step"][..., 0]  # [S, U]
+    assert np.all(np.isfinite(reward))
+    assert np.all(reward[:, -3:].mean(axis=1) > reward[:, :3].mean(axis=1) + 0.05), reward
+
+
+def test_recurrent_networks_with_minibatches_and_truncation():
+    env = Reach(horizon=3)  # rollouts of 4 steps cross episode boundaries
+    cfg = make_config(env, "happo", recurrent=True, num_envs=4, rollout_len=4, num_minibatches=2, total_steps=48)
+    state, metrics = train_seeds(env, cfg, 2, 3)
+    assert state.carry.policy_state.shape == (2, 4, 2, 16) and state.critic_hidden.shape == (2, 4, 16)
+    for name in ("actor_loss", "value_loss", "entropy", "episode_return"):
+        assert np.all(np.isfinite(metrics[name])), name
+
+
+@pytest.mark.skipif("mpe_spread" not in envs.list_envs(), reason="MPE environments not available")
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mpe_spread", "mpe_speaker_listener"])
+def test_mpe_continuous_smoke(name):
+    env = envs.make(name, continuous=True)
+    assert onpolicy.check_env(env, "happo") is None
+    cfg = make_config(env, "happo", num_envs=4, rollout_len=25, total_steps=200)
+    _, metrics = train_seeds(env, cfg, 2, 2)
+    assert np.all(np.isfinite(metrics["value_loss"])) and metrics["episodes"].sum() > 0
+
+
+# -- contract ---------------------------------------------------------------------------------------------------------
+def test_same_key_same_result_and_the_whole_scan_vmaps():
+    env = one_player_game()
+    cfg = make_config(env, "happo", total_steps=32 * 3, **EQUIV)
+    trainer = onpolicy.make_train(env, cfg)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    out = jax.jit(jax.vmap(trainer))(keys)
+    again = jax.jit(jax.vmap(trainer))(keys)
+    assert_trees_close(out.state.actor_params, again.state.actor_params, 0.0)
+    _, looped = train_seeds(env, cfg, 2, 3)  # the Python loop over updates gives the scan's numbers
+    np.testing.assert_allclose(np.asarray(out.metrics["actor_loss"]), looped["actor_loss"], rtol=1e-5, atol=1e-7)
+    assert not np.allclose(np.asarray(out.state.actor_params["params"]["Dense_0"]["bias"][0]),
+                           np.asarray(out.state.actor_params["params"]["Dense_0"]["bias"][1]))
+
+
+def test_command_line_smoke(tmp_path):
+    out = str(tmp_path / "happo")
+    argv = ["--algo", "happo", "--env", "matrix_trap", "--env-arg", "n_agents=4", "--seeds", "2", "--out", out,
+            "--quiet", "--set", "total_steps=64", "--set", "num_envs=8", "--set", "rollout_len=4",
+            "--set", "hidden_size=16", "--set", "hidden_layers=1"]
+    assert train.main(argv) == 0
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["num_updates"] == 2 and "episode_return/3" in summary["final"]
+    assert "expected_reward/0" in summary["final"]
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    (dict(num_minibatches=3), "num_minibatches"),
+    (dict(total_steps=10), "total_steps"),
+    (dict(gamma=1.5), "gamma"),
+    (dict(actor_update="sgd"), "actor_update"),
+    (dict(share_params=True), "share_params"),
+    (dict(recurrent=True, num_minibatches=3, rollout_len=3), "num_envs"),
+    (dict(lr=0.0), "lr"),
+])
+def test_bad_configs_name_the_field(changes, fragment):
+    env = envs.make("matrix_trap", n_agents=4)
+    cfg = dataclasses.replace(onpolicy.default_config(env, "happo"), **changes)
+    with pytest.raises(ValueError, match=fragment):
+        cfg.validate(env)
+
+
+def test_share_params_needs_identical_agents_and_bad_envs_are_rejected():
+    env = Reach()
+    with pytest.raises(ValueError, match="share_params"):
+        dataclasses.replace(onpolicy.default_config(env, "mappo"), share_params=True).validate(env)
+    assert not onpolicy.default_config(env, "mappo").share_params  # heterogeneous agents: separate by default
+
+    class NoState(Reach):
+        def global_state(self, state, params=None):
+            raise NotImplementedError
+
+    assert "global_state" in onpolicy.check_env(NoState(), "mappo")
+    assert onpolicy.check_env(NoState(), "ippo") is None
+    assert "share_params" in _cli_error(["--algo", "happo", "--env", "matrix_trap", "--set", "share_params=true"])
+    for name in ("ippo", "mappo", "maa2c", "happo", "hatrpo", "haa2c"):
+        assert name in algos.list_algos()
+        assert algos.compatible(name, envs.make("matrix_trap")) is None
+
+
+def _cli_error(argv):
+    import io
+    import contextlib
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert train.main(argv) == 2
+    return err.getvalue()
