@@ -12,7 +12,11 @@ is reported apart; then it runs once to warm up and ``--repeats`` timed times (e
 
 Observations, states and summed rewards are carried through the scan and returned, so XLA cannot drop any of the
 work. Peers (DESIGN.md section 5): when the ``jaxmarl`` package is importable, the JaxMARL equivalents of the
-selected environments (``PEER_ENVS``) are measured the same way in the same run.
+selected environments (``PEER_ENVS``) are measured the same way in the same run. For the MPE scenarios, PettingZoo's
+``mpe2`` (the reference implementation, numpy) is measured too when installed: a Python loop over its parallel API at
+batch size 1 (random ``action_space(agent).sample()`` actions, a reset when the episode ends, ``--steps`` steps per
+timed run). mpe2 has no batched API (each world is a Python object stepped alone), so a batch of B worlds costs B
+times one world's steps and its steps/s cannot grow with the batch: only batch size 1 is measured.
 
     python benchmarks/envs.py                                   # table on stdout
     python benchmarks/envs.py --json --out bench.json           # one JSON document on stdout, and in a file
@@ -21,7 +25,10 @@ selected environments (``PEER_ENVS``) are measured the same way in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import importlib
+import importlib.util
 import os
 import statistics
 import sys
@@ -50,19 +57,32 @@ DEFAULT_REPEATS = 5
 QUICK_STEPS = 100
 QUICK_REPEATS = 3
 
-# Our environment name -> the JaxMARL registry name of the same game. JaxMARL (as of 0.0.x/0.1.x) has no one-shot
-# matrix games nor memory-one iterated games (its ``storm`` "in the matrix" games are grid worlds), so nothing maps
-# yet; add entries here as families with JaxMARL counterparts (MPE, SMAX, Hanabi, Overcooked, ...) arrive.
-PEER_ENVS: dict[str, str] = {}
+# Our environment name -> the JaxMARL registry name of the same game. JaxMARL (0.2) has no one-shot matrix games nor
+# memory-one iterated games (its ``storm`` "in the matrix" games are grid worlds); the MPE scenarios map one to one
+# (JaxMARL's defaults are mpe2's: discrete actions, the same agent and landmark counts).
+PEER_ENVS: dict[str, str] = {
+    "mpe_simple": "MPE_simple_v3", "mpe_spread": "MPE_simple_spread_v3", "mpe_adversary": "MPE_simple_adversary_v3",
+    "mpe_tag": "MPE_simple_tag_v3", "mpe_push": "MPE_simple_push_v3", "mpe_reference": "MPE_simple_reference_v3",
+    "mpe_speaker_listener": "MPE_simple_speaker_listener_v4", "mpe_crypto": "MPE_simple_crypto_v3",
+    "mpe_world_comm": "MPE_simple_world_comm_v3",
+}
+# Our environment name -> the mpe2 module of the same scenario (built with its default arguments, discrete actions).
+MPE2_ENVS: dict[str, str] = {name: peer[len("MPE_"):] for name, peer in PEER_ENVS.items() if name.startswith("mpe_")}
+MPE2_NOTE = "Python loop over mpe2's parallel API, one world (no batched API: B worlds cost B times one world's steps)"
 
 
 # -- the measured functions -----------------------------------------------------------------------------------------
 def sample_actions(env: Environment, key: jax.Array, state: Any, params: Any) -> jax.Array:
-    """Uniform random legal actions of one game: ``[N]`` for discrete spaces, ``[N, A]`` (padded) otherwise."""
+    """Uniform random legal actions of one game: ``[N]`` for discrete spaces, ``[N, A]`` (padded) otherwise.
+
+    Discrete: one uniform draw per agent picks the ``floor(u * k)``-th of its ``k`` legal actions
+    (``avail_actions``), as cheap as a peer's one ``randint`` per agent (a Gumbel draw per action would cost
+    ``A`` random numbers per agent, which dominates cheap steps with many actions, e.g. 50 in MPE reference)."""
     spaces = env.action_spaces
     if all(isinstance(s, Discrete) for s in spaces):
         legal = env.avail_actions(state, params)  # bool [N, A]
-        return jax.random.categorical(key, jnp.where(legal, 0.0, -jnp.inf), axis=-1).astype(jnp.int32)
+        rank = jnp.floor(jax.random.uniform(key, (legal.shape[0], 1)) * jnp.sum(legal, axis=-1, keepdims=True))
+        return jnp.argmax(jnp.cumsum(legal, axis=-1) > rank, axis=-1).astype(jnp.int32)
     rows = [jnp.reshape(s.sample(k), (-1,)) for s, k in zip(spaces, jax.random.split(key, len(spaces)))]
     width = max(r.shape[0] for r in rows)
     return jnp.stack([jnp.pad(r, (0, width - r.shape[0])) for r in rows])
@@ -150,10 +170,15 @@ def peer_benchmarks(env_names: list[str], batch_sizes: list[int], steps: int, re
     JaxMARL results use the same rollout, timing and schema as ours; ``env`` is our name and ``peer_env`` theirs.
     A peer that fails to build or run is recorded with its ``error`` instead of numbers.
     """
-    try:
-        import jaxmarl
-    except ImportError:
+    if importlib.util.find_spec("jaxmarl") is None:
         return {"jaxmarl": "not installed"}
+    if not any(name in PEER_ENVS for name in env_names):
+        return {"jaxmarl": {"version": "not imported", "results": [], "unmapped": list(env_names)}}
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # jaxmarl prints while importing; stdout may carry the JSON
+            import jaxmarl
+    except ImportError as e:
+        return {"jaxmarl": f"not importable: {e}"}
     results = []
     for name in env_names:
         if name not in PEER_ENVS:
@@ -172,6 +197,54 @@ def peer_benchmarks(env_names: list[str], batch_sizes: list[int], steps: int, re
                         "unmapped": [n for n in env_names if n not in PEER_ENVS]}}
 
 
+def make_mpe2_rollout(module_name: str, steps: int, seed: int = 0) -> Callable[[], float]:
+    """``f() -> reward_sum``: ``steps`` steps of one mpe2 world with random actions, resetting when it ends."""
+    module = importlib.import_module(f"mpe2.{module_name}")
+    env = module.parallel_env()
+    env.reset(seed=seed)
+    for i, agent in enumerate(env.possible_agents):
+        env.action_space(agent).seed(seed + i)
+
+    def rollout():
+        total = 0.0
+        for _ in range(steps):
+            if not env.agents:
+                env.reset()
+            actions = {a: env.action_space(a).sample() for a in env.agents}
+            _, rewards, _, _, _ = env.step(actions)
+            total += sum(rewards.values())
+        return total
+
+    return rollout
+
+
+def mpe2_benchmarks(env_names: list[str], steps: int, repeats: int, seed: int = 0) -> dict | str:
+    """mpe2 rows (batch size 1, same schema as ours, ``compile_s`` 0) or why there are none."""
+    names = [n for n in env_names if n in MPE2_ENVS]
+    if not names:
+        return "no MPE environment selected"
+    if importlib.util.find_spec("mpe2") is None:
+        return "not installed"
+    import mpe2
+
+    results = []
+    for name in names:
+        row = {"env": name, "peer_env": MPE2_ENVS[name], "batch_size": 1}
+        try:
+            rollout = make_mpe2_rollout(MPE2_ENVS[name], steps, seed)
+            rollout()  # warm-up
+            runs = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                rollout()
+                runs.append(time.perf_counter() - start)
+            row.update(result_row(name, 1, envs.make(name).num_agents, steps, 0.0, runs))
+        except Exception as e:  # a peer's failure must not lose our own numbers
+            row["error"] = f"{type(e).__name__}: {e}"
+        results.append(row)
+    return {"version": getattr(mpe2, "__version__", "unknown"), "note": MPE2_NOTE, "results": results}
+
+
 # -- reporting ------------------------------------------------------------------------------------------------------
 def format_table(doc: dict) -> str:
     """The human-readable report of a benchmark document."""
@@ -179,23 +252,41 @@ def format_table(doc: dict) -> str:
     lines = [f"backend {m['backend']} ({m['device']}), jax {m['jax_version']}, {m['cpu_count']} CPUs, "
              f"{doc['settings']['steps']} steps, median of {doc['settings']['repeats']} runs",
              ""]
-    header = f"{'env':<22} {'batch':>6} {'agents':>6} {'compile s':>9} {'median s':>9} {'steps/s':>12} " \
+    header = f"{'env':<34} {'batch':>6} {'agents':>6} {'compile s':>9} {'median s':>9} {'steps/s':>12} " \
              f"{'agent-steps/s':>14}"
     rows = [("", r) for r in doc["results"]]
-    peers = doc["peers"].get("jaxmarl")
-    if isinstance(peers, dict):
-        rows += [("jaxmarl:", r) for r in peers["results"]]
+    for peer, found in doc["peers"].items():
+        if isinstance(found, dict):
+            rows += [(f"{peer}:", r) for r in found["results"]]
     lines += [header, "-" * len(header)]
     for prefix, r in rows:
         label = f"{prefix}{r.get('peer_env', r['env'])}"
         if "error" in r:
-            lines.append(f"{label:<22} {r['batch_size']:>6}  error: {r['error'].splitlines()[0]}")
+            lines.append(f"{label:<34} {r['batch_size']:>6}  error: {r['error'].splitlines()[0]}")
         else:
-            lines.append(f"{label:<22} {r['batch_size']:>6} {r['num_agents']:>6} {r['compile_s']:>9.2f} "
+            lines.append(f"{label:<34} {r['batch_size']:>6} {r['num_agents']:>6} {r['compile_s']:>9.2f} "
                          f"{r['median_s']:>9.4f} {r['steps_per_s']:>12.4g} {r['agent_steps_per_s']:>14.4g}")
-    lines += ["", "peers: jaxmarl " + (peers if isinstance(peers, str) else
-                                       f"{peers['version']}, {len(peers['results'])} rows")]
+    lines.append("")
+    for peer, found in doc["peers"].items():
+        lines.append(f"peers: {peer} " + (found if isinstance(found, str) else
+                                          f"{found['version']}, {len(found['results'])} rows"))
+    lines += ratio_lines(doc)
     return "\n".join(lines)
+
+
+def ratio_lines(doc: dict) -> list[str]:
+    """``ours / peer`` steps-per-second ratios for each (env, batch size) measured by both."""
+    ours = {(r["env"], r["batch_size"]): r["steps_per_s"] for r in doc["results"] if "error" not in r}
+    lines = []
+    for peer, found in doc["peers"].items():
+        if not isinstance(found, dict):
+            continue
+        for r in found["results"]:
+            key = (r["env"], r["batch_size"])
+            if "error" not in r and key in ours:
+                lines.append(f"ours / {peer} {r['peer_env']} batch {r['batch_size']}: "
+                             f"{ours[key] / r['steps_per_s']:.2f}x")
+    return lines
 
 
 # -- command line ---------------------------------------------------------------------------------------------------
@@ -258,8 +349,11 @@ def main(argv: list[str] | None = None) -> int:
                 done = (f"{row['steps_per_s']:.4g} steps/s, compile {row['compile_s']:.2f} s"
                         if "error" not in row else row["error"])
                 print(f"[bench] {name} batch {batch_size}: {done}", file=sys.stderr, flush=True)
-    peers = {"jaxmarl": "skipped (--no-peers)"} if args.no_peers else \
-        peer_benchmarks(args.envs, args.batch_sizes, args.steps, args.repeats, args.seed)
+    if args.no_peers:
+        peers = {"jaxmarl": "skipped (--no-peers)", "mpe2": "skipped (--no-peers)"}
+    else:
+        peers = peer_benchmarks(args.envs, args.batch_sizes, args.steps, args.repeats, args.seed)
+        peers["mpe2"] = mpe2_benchmarks(args.envs, args.steps, args.repeats, args.seed)
     doc = {"benchmark": "envs", **machine_info(),
            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "settings": settings, "results": results, "peers": peers,

@@ -322,12 +322,12 @@ class MPEEnv(Environment):
     def sample_state(self, key: jax.Array) -> MPEState:
         """A fresh world with mpe2's reset distribution: agents uniform in ``[-1, 1]^2``, landmarks in
         ``[-landmark_limit, landmark_limit]^2``, ``num_goals`` uniform landmark indices, at rest and silent."""
-        k_goal, k_agents, k_marks = jax.random.split(key, 3)
-        lay, limit = self.layout, self.landmark_limit
-        agents = jax.random.uniform(k_agents, (lay.num_agents, 2), jnp.float32, -1.0, 1.0)
-        marks = jax.random.uniform(k_marks, (lay.num_landmarks, 2), jnp.float32, -limit, limit)
-        goal = jax.random.randint(k_goal, (self.num_goals,), 0, lay.num_landmarks)
-        return self.initial_state(agents, marks, goal)
+        lay = self.layout
+        k_pos, k_goal = jax.random.split(key) if self.num_goals else (key, None)
+        limit = np.repeat([1.0, self.landmark_limit], [lay.num_agents, lay.num_landmarks]).astype(np.float32)
+        pos = jax.random.uniform(k_pos, (self.num_entities, 2), jnp.float32, -1.0, 1.0) * limit[:, None]
+        goal = jax.random.randint(k_goal, (self.num_goals,), 0, lay.num_landmarks) if self.num_goals else ()
+        return self.initial_state(pos[:lay.num_agents], pos[lay.num_agents:], goal)
 
     def initial_state(self, agent_pos: jax.Array, landmark_pos: jax.Array, goal=()) -> MPEState:
         """A state at rest with silent channels: agent_pos [N, 2], landmark_pos [L, 2], goal [G] ints."""
