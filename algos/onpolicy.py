@@ -36,7 +36,7 @@ import optax
 from flax import struct
 from jax.flatten_util import ravel_pytree
 
-from jaxmarl_core import distributions, trpo
+from jaxmarl_core import actor_critic, distributions, trpo
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.networks import Actor, Critic, initial_hidden
 from jaxmarl_core.returns import gae
@@ -253,79 +253,6 @@ def _view(env, centralised: bool) -> LearnerView:
     return LearnerView(env, obs_dim, a_max, state_dim, False, tuple(map(tuple, low)), tuple(map(tuple, high)))
 
 
-# -- objectives ----------------------------------------------------------------------------------------------------
-def surrogate_terms(logp: jax.Array, old_logp: jax.Array, adv: jax.Array, log_factor: jax.Array,
-                    clip_eps: float | None) -> jax.Array:
-    """Per-sample surrogate M * min(r A, clip(r, 1 -+ eps) A) with r = exp(logp - old_logp) and M = exp(log_factor)
-    (no clipping when clip_eps is None: the A2C/TRPO surrogate M r A); arrays [...] -> [...]."""
-    ratio = jnp.exp(logp - old_logp)
-    surr = ratio * adv
-    if clip_eps is not None:
-        surr = jnp.minimum(surr, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv)
-    return jnp.exp(log_factor) * surr
-
-
-def next_log_factor(log_factor: jax.Array, new_logp: jax.Array, old_logp: jax.Array) -> jax.Array:
-    """The factor after one more agent moved: log M + log(pi_new / pi_old) of its actions, under stop_gradient."""
-    return jax.lax.stop_gradient(log_factor + new_logp - old_logp)
-
-
-def huber(x: jax.Array, delta: float) -> jax.Array:
-    """Huber loss with threshold delta (squared error / 2 when delta is 0)."""
-    if delta == 0:
-        return 0.5 * x ** 2
-    a = jnp.abs(x)
-    return jnp.where(a <= delta, 0.5 * x ** 2, delta * (a - 0.5 * delta))
-
-
-def value_loss(pred: jax.Array, old_pred: jax.Array, target: jax.Array, clip_eps: float | None,
-               delta: float) -> jax.Array:
-    """HARL's value loss: max of the Huber errors of the prediction and of the prediction clipped to old +- eps."""
-    loss = huber(target - pred, delta)
-    if clip_eps is not None:
-        clipped = old_pred + jnp.clip(pred - old_pred, -clip_eps, clip_eps)
-        loss = jnp.maximum(loss, huber(target - clipped, delta))
-    return jnp.mean(loss)
-
-
-def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, epochs: int, num_minibatches: int):
-    """``epochs`` passes of ``num_minibatches`` Adam steps on ``loss_fn(params, minibatch) -> (loss, aux)``.
-
-    batch: leaves [L, M, ...] (L = 1 for feed-forward networks); minibatches split the M axis, reshuffled every
-    epoch (no shuffle with one minibatch) -> (params, opt_state, mean aux)."""
-    m = jax.tree.leaves(batch)[0].shape[1]
-    size = m // num_minibatches
-
-    def epoch(carry, k):
-        shuffled = batch
-        if num_minibatches > 1:
-            perm = jax.random.permutation(k, m)
-            shuffled = jax.tree.map(lambda x: jnp.take(x, perm, axis=1), batch)
-        mbs = jax.tree.map(lambda x: jnp.swapaxes(x.reshape(x.shape[0], num_minibatches, size, *x.shape[2:]), 0, 1),
-                           shuffled)
-
-        def step(c, mb):
-            p, o = c
-            grads, aux = jax.grad(loss_fn, has_aux=True)(p, mb)
-            updates, o = tx.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o), aux
-
-        return jax.lax.scan(step, carry, mbs)
-
-    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, epochs))
-    return params, opt_state, jax.tree.map(jnp.mean, aux)
-
-
-def _sequence_layout(x: jax.Array, recurrent: bool) -> jax.Array:
-    """[T, B, ...] -> [T, B, ...] (recurrent: whole sequences) or [1, T * B, ...] (feed-forward: samples)."""
-    return x if recurrent else x.reshape(1, x.shape[0] * x.shape[1], *x.shape[2:])
-
-
-def _merge_agents(x: jax.Array) -> jax.Array:
-    """[L, M, N, ...] -> [L, M * N, ...]: agents as extra samples (shared parameters)."""
-    return x.reshape(x.shape[0], x.shape[1] * x.shape[2], *x.shape[3:])
-
-
 def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
     params = env.default_params if params is None else params
     cfg = config
@@ -372,15 +299,15 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         return obs
 
     # -- networks over [L, B, N, ...] ------------------------------------------------------------------------------
-    def per_agent(fn, stacked: bool):
-        """Apply fn(params, h [B, H], x [L, B, D], resets [L, B]) to all agents: vmapped over stacked params."""
-        if not stacked:
-            return fn
-        return jax.vmap(fn, in_axes=(0, 1, 2, 2), out_axes=(2, 2, None if discrete else 0))
+    def per_agent(fn, stacked: bool, out_axes):
+        """fn(params, h [B, H], x [L, B, D], resets [L, B]) for all agents at once: vmapped over stacked params
+        (h [B, N, H], x [L, B, N, D], resets [L, B, N]), or fn itself for shared ones."""
+        return jax.vmap(fn, in_axes=(0, 1, 2, 2), out_axes=out_axes) if stacked else fn
 
     def actor_all(aparams, h, x, resets):
         """-> (hidden seq [L, B, N, H] or None, out [L, B, N, A], log_std [(N,) A] or None)."""
-        return per_agent(actor_net.apply, not cfg.share_params)(aparams, h, x, resets)
+        axes = (2, 2, None if discrete else 0)
+        return per_agent(actor_net.apply, not cfg.share_params, axes)(aparams, h, x, resets)
 
     def critic_apply(cparams, h, x, resets):
         seq, v = critic_net.apply(cparams, h, x, resets)
@@ -388,9 +315,7 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
 
     def critic_all(cparams, h, x, resets):
         """-> (hidden seq, normalised values [L, B, N])."""
-        if separate_critics:
-            return jax.vmap(critic_apply, in_axes=(0, 1, 2, 2), out_axes=(2, 2))(cparams, h, x, resets)
-        return critic_apply(cparams, h, x, resets)
+        return per_agent(critic_apply, separate_critics, (2, 2))(cparams, h, x, resets)
 
     def dist_stats(out, log_std, action, mask):
         """log-prob and entropy of ``action`` under the policy output, arrays [...]."""
@@ -443,27 +368,26 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         return policy
 
     # -- the actor update of one agent (or of all agents with shared parameters) ------------------------------------
+    def actor_forward(aparams, batch):
+        """batch leaves [L, M, ...] -> (out [L, M, A], log_std [A] or None)."""
+        h0 = batch["h0"][0] if recurrent else None
+        return actor_net.apply(aparams, h0, batch["obs"], batch["first"])[1:]
+
+    def log_probs_entropy(aparams, batch):
+        return dist_stats(*actor_forward(aparams, batch), batch["action"], batch["mask"])
+
     def actor_loss(aparams, mb):
-        h0 = mb["h0"][0] if recurrent else None
-        _, out, log_std = actor_net.apply(aparams, h0, mb["obs"], mb["first"])
-        logp, ent = dist_stats(out, log_std, mb["action"], mb["mask"])
-        terms = surrogate_terms(logp, mb["old_logp"], mb["adv"], mb["log_factor"], clip)
-        policy_loss = -jnp.mean(terms)
+        logp, ent = log_probs_entropy(aparams, mb)
+        policy_loss = -jnp.mean(actor_critic.surrogate_terms(logp, mb["old_logp"], mb["adv"], mb["log_factor"], clip))
         entropy = jnp.mean(ent)
         ratio = jnp.mean(jnp.exp(logp - mb["old_logp"]))
         return policy_loss - cfg.entropy_coef * entropy, {"actor_loss": policy_loss, "entropy": entropy,
                                                           "ratio": ratio}
 
-    def new_log_probs(aparams, batch):
-        h0 = batch["h0"][0] if recurrent else None
-        _, out, log_std = actor_net.apply(aparams, h0, batch["obs"], batch["first"])
-        return dist_stats(out, log_std, batch["action"], batch["mask"])[0]
-
     def policy_kl(aparams, old_aparams, batch):
-        h0 = batch["h0"][0] if recurrent else None
-        _, out, log_std = actor_net.apply(aparams, h0, batch["obs"], batch["first"])
-        _, out_old, log_std_old = jax.tree.map(jax.lax.stop_gradient,
-                                               actor_net.apply(old_aparams, h0, batch["obs"], batch["first"]))
+        """Mean KL(old || new) over the batch; the old policy is held fixed."""
+        out, log_std = actor_forward(aparams, batch)
+        out_old, log_std_old = jax.lax.stop_gradient(actor_forward(old_aparams, batch))
         if discrete:
             kl = distributions.categorical_kl(out_old, out, batch["mask"])
         else:
@@ -472,42 +396,41 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         return jnp.mean(kl)
 
     def trpo_update(aparams, batch):
+        """One natural-gradient step with line search on the whole batch (HARL's HATRPO actor update)."""
         theta, unravel = ravel_pytree(aparams)
 
         def surrogate(th):
-            logp = new_log_probs(unravel(th), batch)
-            return jnp.mean(surrogate_terms(logp, batch["old_logp"], batch["adv"], batch["log_factor"], None))
+            logp = log_probs_entropy(unravel(th), batch)[0]
+            return jnp.mean(actor_critic.surrogate_terms(logp, batch["old_logp"], batch["adv"], batch["log_factor"],
+                                                         None))
 
         def kl(th):
             return policy_kl(unravel(th), aparams, batch)
 
-        grad = jax.grad(surrogate)(theta)
-        step, expected = trpo.natural_step(
-            grad, lambda v: trpo.fisher_vector_product(kl, theta, v, cfg.cg_damping), cfg.kl_threshold,
-            cfg.cg_iters)
+        def fvp(v):
+            return trpo.fisher_vector_product(kl, theta, v, cfg.cg_damping)
+
+        step, expected = trpo.natural_step(jax.grad(surrogate)(theta), fvp, cfg.kl_threshold, cfg.cg_iters)
         res = trpo.line_search(surrogate, kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
                                cfg.backtrack_coef, cfg.ls_steps)
         new = unravel(res.theta)
-        h0 = batch["h0"][0] if recurrent else None
-        _, out, log_std = actor_net.apply(new, h0, batch["obs"], batch["first"])
-        entropy = jnp.mean(dist_stats(out, log_std, batch["action"], batch["mask"])[1])
-        return new, {"actor_loss": -surrogate(res.theta), "entropy": entropy, "kl": res.kl,
-                     "ls_accepted": res.accepted.astype(jnp.float32), "ls_fraction": res.fraction}
+        return new, {"actor_loss": -surrogate(res.theta), "entropy": jnp.mean(log_probs_entropy(new, batch)[1]),
+                     "kl": res.kl, "ls_accepted": res.accepted.astype(jnp.float32), "ls_fraction": res.fraction}
 
     def train_actor(aparams, opt_state, batch, key):
         """One agent's (or the shared actor's) update on batch leaves [L, M, ...]."""
         if cfg.actor_update == "trpo":
             aparams, metrics = trpo_update(aparams, batch)
             return aparams, opt_state, metrics
-        return minibatch_sgd(actor_loss, actor_tx, aparams, opt_state, batch, key, cfg.ppo_epochs,
-                             cfg.num_minibatches)
+        return actor_critic.minibatch_sgd(actor_loss, actor_tx, aparams, opt_state, batch, key, cfg.ppo_epochs,
+                                          cfg.num_minibatches)
 
     def update_actors(aparams, opt_state, batch, key):
         """batch leaves [L, M, N, ...]; -> (params, opt states, metrics averaged over agents)."""
         k_perm, k_train = jax.random.split(key)
         agent_keys = jax.random.split(k_train, n)
         if cfg.share_params:
-            merged = jax.tree.map(_merge_agents, batch)
+            merged = jax.tree.map(actor_critic.merge_agents, batch)
             return train_actor(aparams, opt_state, merged, k_train)
         if not cfg.sequential:
             p, o, m = jax.vmap(train_actor, in_axes=(0, 0, 2, 0))(aparams, opt_state, batch, agent_keys)
@@ -522,7 +445,8 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
             data_i = {**data_i, "log_factor": log_factor}
             p_i, o_i, metrics = train_actor(p_i, o_i, data_i, k_i)
             if cfg.use_factor:
-                log_factor = next_log_factor(log_factor, new_log_probs(p_i, data_i), data_i["old_logp"])
+                new_logp = log_probs_entropy(p_i, data_i)[0]
+                log_factor = actor_critic.next_log_factor(log_factor, new_logp, data_i["old_logp"])
             return log_factor, (p_i, o_i, metrics)
 
         zero = jnp.zeros(batch["adv"].shape[:2])
@@ -536,19 +460,19 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
     def critic_loss(cparams, mb):
         h0 = mb["h0"][0] if recurrent else None
         _, v = critic_apply(cparams, h0, mb["x"], mb["first"])
-        loss = value_loss(v, mb["old_v"], mb["target"], value_clip, cfg.huber_delta)
+        loss = actor_critic.value_loss(v, mb["old_v"], mb["target"], value_clip, cfg.huber_delta)
         return cfg.value_coef * loss, {"value_loss": loss}
 
     def train_critic(cparams, opt_state, batch, key):
-        return minibatch_sgd(critic_loss, critic_tx, cparams, opt_state, batch, key, cfg.critic_epochs,
-                             cfg.num_minibatches)
+        return actor_critic.minibatch_sgd(critic_loss, critic_tx, cparams, opt_state, batch, key,
+                                          cfg.critic_epochs, cfg.num_minibatches)
 
     def update_critic(cparams, opt_state, batch, key):
         """batch: x [L, M, (N,) ...], first [L, M, (N)], old_v/target [L, M, N], h0 [1, M, (N,) H]."""
         if cfg.centralised_critic:
             return train_critic(cparams, opt_state, batch, key)
         if cfg.share_params:
-            merged = jax.tree.map(_merge_agents, batch)
+            merged = jax.tree.map(actor_critic.merge_agents, batch)
             return train_critic(cparams, opt_state, merged, key)
         p, o, m = jax.vmap(train_critic, in_axes=(0, 0, 2, 0))(cparams, opt_state, batch, jax.random.split(key, n))
         return p, o, jax.tree.map(jnp.mean, m)
@@ -594,7 +518,7 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         obs_a, mask_a, _ = actor_inputs(traj.obs)
 
         def seq(x):
-            return _sequence_layout(x, recurrent)
+            return actor_critic.sequence_layout(x, recurrent)
 
         actor_batch = {"obs": seq(obs_a), "first": seq(first_a), "action": seq(traj.action), "mask": seq(mask_a),
                        "adv": seq(adv)}

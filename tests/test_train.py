@@ -161,6 +161,8 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
     fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
     if "num_updates" in fields:
         sets = ["--set", "num_updates=2"] + (["--set", "batch_size=4"] if "batch_size" in fields else [])
+    elif "rollout_len" in fields:  # on-policy learners: updates of num_envs * rollout_len environment steps
+        sets = ["--set", "total_steps=20", "--set", "num_envs=2", "--set", "rollout_len=5", "--set", "hidden_size=8"]
     else:  # online learners: updates of steps_per_update environment steps
         sets = ["--set", "total_steps=20", "--set", "steps_per_update=10"]
     out = str(tmp_path / algo_name)
