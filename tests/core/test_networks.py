@@ -1,0 +1,64 @@
+"""Actor/critic networks (HARL initialisation, resetting GRU) and the KL divergences used by trust-region steps."""
+import distrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmarl_core import distributions
+from jaxmarl_core.networks import Actor, Critic, initial_hidden
+
+
+def test_shapes_and_harl_initialisation():
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 4))  # [L, B, D]
+    resets = jnp.zeros((3, 5), bool)
+    actor = Actor(6, hidden_sizes=(32, 32))
+    params = actor.init(jax.random.PRNGKey(1), None, x, resets)
+    seq, logits, log_std = actor.apply(params, None, x, resets)
+    assert seq is None and log_std is None and logits.shape == (3, 5, 6)
+    head = params["params"]["Dense_0"]["kernel"]  # [32, 6]: orthogonal columns scaled by the gain 0.01
+    np.testing.assert_allclose(head.T @ head, 1e-4 * np.eye(6), atol=1e-7)
+    hidden = params["params"]["_Body_0"]["MLPTorso_0"]["Dense_1"]["kernel"]  # gain sqrt(2)
+    np.testing.assert_allclose(hidden.T @ hidden, 2.0 * np.eye(32), atol=1e-5)
+    gauss = Actor(2, continuous=True, hidden_sizes=(8,))
+    _, mean, log_std = gauss.apply(gauss.init(jax.random.PRNGKey(2), None, x, resets), None, x, resets)
+    assert mean.shape == (3, 5, 2)
+    np.testing.assert_allclose(jnp.exp(log_std), 0.5 * jax.nn.sigmoid(1.0) * np.ones(2), rtol=1e-6)  # HARL's std
+    critic = Critic(3, hidden_sizes=(8,), recurrent=True)
+    h = initial_hidden((8,), (5,))
+    seq, values = critic.apply(critic.init(jax.random.PRNGKey(3), h, x, resets), h, x, resets)
+    assert seq.shape == (3, 5, 8) and values.shape == (3, 5, 3)
+
+
+def test_gru_resets_where_an_episode_starts():
+    """Outputs from a reset step on equal those of a fresh sequence started there from zeros."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (6, 2, 3))
+    actor = Actor(4, hidden_sizes=(8,), recurrent=True)
+    h0 = jax.random.normal(jax.random.PRNGKey(1), (2, 8))
+    resets = jnp.zeros((6, 2), bool).at[3, 0].set(True)
+    params = actor.init(jax.random.PRNGKey(2), h0, x, resets)
+    seq, out, _ = actor.apply(params, h0, x, resets)
+    fresh_seq, fresh_out, _ = actor.apply(params, initial_hidden((8,), (2,)), x[3:], jnp.zeros((3, 2), bool))
+    np.testing.assert_allclose(out[3:, 0], fresh_out[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(seq[3:, 0], fresh_seq[:, 0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out[3:, 1], fresh_out[:, 1])  # the other environment carried its state on
+
+
+def test_kl_divergences_against_distrax_and_masks():
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    p, q = jax.random.normal(k1, (4, 5)), jax.random.normal(k2, (4, 5))
+    want = distrax.Categorical(logits=p).kl_divergence(distrax.Categorical(logits=q))
+    np.testing.assert_allclose(distributions.categorical_kl(p, q), want, rtol=1e-5, atol=1e-6)
+    avail = jnp.array([True, True, False, True, False])
+    masked = distributions.categorical_kl(p, q, jnp.broadcast_to(avail, p.shape))
+    want = distrax.Categorical(logits=p[:, avail]).kl_divergence(distrax.Categorical(logits=q[:, avail]))
+    np.testing.assert_allclose(masked, want, rtol=1e-5, atol=1e-6)
+    mean_p, mean_q = p[:, :3], q[:, :3]
+    ls_p, ls_q = 0.1 * p[:, 2:], 0.2 * q[:, 2:]  # log-stds [4, 3]
+    want = distrax.MultivariateNormalDiag(mean_p, jnp.exp(ls_p)).kl_divergence(
+        distrax.MultivariateNormalDiag(mean_q, jnp.exp(ls_q)))
+    np.testing.assert_allclose(distributions.gaussian_kl(mean_p, ls_p, mean_q, ls_q), want, rtol=1e-5, atol=1e-6)
+    dim_mask = jnp.array([True, True, False])
+    want = distrax.MultivariateNormalDiag(mean_p[:, :2], jnp.exp(ls_p[:, :2])).kl_divergence(
+        distrax.MultivariateNormalDiag(mean_q[:, :2], jnp.exp(ls_q[:, :2])))
+    np.testing.assert_allclose(distributions.gaussian_kl(mean_p, ls_p, mean_q, ls_q, dim_mask), want, rtol=1e-5,
+                               atol=1e-6)
