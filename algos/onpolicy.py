@@ -134,6 +134,8 @@ class OnPolicyConfig(Config):
         if self.steps_per_update % self.num_minibatches:
             raise ValueError(f"num_minibatches ({self.num_minibatches}) must divide num_envs * rollout_len "
                              f"({self.steps_per_update})")
+        if self.centralised_critic and _missing(env, "global_state"):
+            raise ValueError(f"centralised_critic needs env.global_state, which {env.name} does not implement")
         if self.sequential and self.share_params:
             raise ValueError("share_params must be False for the sequential (heterogeneous-agent) update: every "
                              "agent has its own actor")
@@ -156,6 +158,17 @@ class OnPolicyState:
     last_return: jax.Array  # [N] mean return of the episodes completed in the latest update that had any
 
 
+def _missing(env, method: str) -> bool:
+    """True where ``env.method(state, params)`` is not implemented."""
+    params = env.default_params
+    _, state = jax.eval_shape(env.reset, jax.random.PRNGKey(0), params)
+    try:
+        jax.eval_shape(getattr(env, method), state, params)
+    except NotImplementedError:
+        return True
+    return False
+
+
 def check_env(env, variant: str = "mappo") -> str | None:
     spaces = env.action_spaces
     discrete = all(isinstance(s, Discrete) for s in spaces)
@@ -163,19 +176,10 @@ def check_env(env, variant: str = "mappo") -> str | None:
         return f"needs all-Discrete or all-Box (vector) action spaces; {env.name} has {spaces}"
     if not all(isinstance(s, Box) for s in env.observation_spaces):
         return f"needs Box observation spaces; {env.name} has {env.observation_spaces}"
-    params = env.default_params
-    try:
-        _, state = jax.eval_shape(env.reset, jax.random.PRNGKey(0), params)
-    except Exception as e:  # noqa: BLE001 - any failure to reset means the pair cannot run
-        return f"cannot reset {env.name}: {e}"
-    needs = [("avail_actions", "discrete actions need env.avail_actions")] if discrete else []
-    if VARIANTS[variant][0]:
-        needs.append(("global_state", "a centralised critic needs env.global_state"))
-    for method, why in needs:
-        try:
-            jax.eval_shape(getattr(env, method), state, params)
-        except NotImplementedError:
-            return f"{why}; {env.name} does not implement it"
+    if discrete and _missing(env, "avail_actions"):
+        return f"discrete actions need env.avail_actions; {env.name} does not implement it"
+    if VARIANTS[variant][0] and _missing(env, "global_state"):
+        return f"a centralised critic needs env.global_state; {env.name} does not implement it"
     return None
 
 

@@ -340,6 +340,8 @@ def test_share_params_needs_identical_agents_and_bad_envs_are_rejected():
 
     assert "global_state" in onpolicy.check_env(NoState(), "mappo")
     assert onpolicy.check_env(NoState(), "ippo") is None
+    with pytest.raises(ValueError, match="centralised_critic"):
+        onpolicy.default_config(NoState(), "mappo").validate(NoState())
     assert "share_params" in _cli_error(["--algo", "happo", "--env", "matrix_trap", "--set", "share_params=true"])
     for name in ("ippo", "mappo", "maa2c", "happo", "hatrpo", "haa2c"):
         assert name in algos.list_algos()
