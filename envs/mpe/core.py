@@ -138,6 +138,7 @@ def _index(x: jax.Array, idx: np.ndarray) -> jax.Array:
 
 
 def _set(x: jax.Array, idx: np.ndarray, value: jax.Array) -> jax.Array:
+    """``x.at[idx].set(value)`` for a static index array, as a slice update when the indices are contiguous."""
     if idx.size and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
         return jax.lax.dynamic_update_slice_in_dim(x, value.astype(x.dtype), int(idx[0]), axis=0)
     return x.at[idx].set(value)

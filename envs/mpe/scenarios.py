@@ -173,7 +173,7 @@ class Tag(MPEEnv):
 
     def rewards(self, state, params):
         a, n = self.num_adversaries, self.num_agents
-        base = _chase_rewards(state, params, a, n, 10.0)[0]
+        base = _chase_rewards(state, params, a, n, 10.0)
         return base - jnp.where(np.arange(n) >= a, bound_penalty(state.p_pos[:n]), 0.0)
 
     def obs_blocks(self, state, params):
@@ -189,14 +189,14 @@ class Tag(MPEEnv):
         return block(np.arange(a), members_except(range(a), good)), block(good, members_except(good, good))
 
 
-def _chase_rewards(state: MPEState, params: MPEParams, a: int, n: int, hit: float):
-    """Predator-prey rewards shared by tag and world_comm: -> (rewards [N] before world_comm's extras,
-    touching [N - a, a] bool (good x adversary overlaps))."""
+def _chase_rewards(state: MPEState, params: MPEParams, a: int, n: int, hit: float) -> jax.Array:
+    """The contact part of the predator-prey rewards (tag, world_comm) -> [N]: each adversary (agents ``0..a-1``)
+    gets ``hit`` per overlapping (good, adversary) pair, each good agent ``-hit`` per adversary overlapping it."""
     pos, size = state.p_pos[:n], params.size[:n]
     touching = dist(pos[a:, None], pos[None, :a]) < size[a:, None] + size[None, :a]
     pairs = jnp.sum(touching).astype(jnp.float32)
     good = -hit * jnp.sum(touching, axis=1)
-    return jnp.concatenate([jnp.full((a,), hit) * pairs, good]), touching
+    return jnp.concatenate([jnp.full((a,), hit) * pairs, good])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,7 +359,7 @@ class WorldComm(MPEEnv):
 
     def rewards(self, state, params):
         a, n = self.num_adversaries, self.num_agents
-        base, _ = _chase_rewards(state, params, a, n, 5.0)
+        base = _chase_rewards(state, params, a, n, 5.0)
         pos = state.p_pos
         food = self._food()
         good_pos = pos[a:n]
