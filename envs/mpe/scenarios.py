@@ -48,8 +48,9 @@ def _mix(local: jax.Array, global_: jax.Array, params: MPEParams) -> jax.Array:
 
 
 def _check_ratio(name: str, local_ratio: float) -> None:
-    if not 0.0 <= float(local_ratio) <= 1.0:
-        raise ValueError(f"{name}: local_ratio must lie in [0, 1], got {local_ratio!r}")
+    if isinstance(local_ratio, bool) or not isinstance(local_ratio, (int, float, np.number)) \
+            or not 0.0 <= float(local_ratio) <= 1.0:
+        raise ValueError(f"{name}: local_ratio must be a number in [0, 1], got {local_ratio!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,11 +2,12 @@
 argument checks.
 
 Equivalence: for every scenario, discrete and continuous, mpe2's parallel env is reset with a seed, its world is
-sometimes packed together (positions scaled by 0.25, so that entities collide) or spread out (scaled by 1.6, so that
-agents leave the area), copied into our state, and both are stepped with the same random actions for whole episodes.
-Our own state is carried forward (never re-synchronised), and observations, rewards, termination, truncation,
-positions, velocities and messages must agree with mpe2 to 1e-4 at every step. Each scenario counts the reward and
-observation branches its episodes went through, and the test asserts each one fired.
+sometimes packed together (positions scaled by 0.25, so that entities collide) or spread out (scaled by 1.6 or 3, so
+that agents leave the area and the bound penalty reaches its cap), copied into our state, and both are stepped with
+the same random actions for whole episodes (6 episodes of 25 steps per scenario and action mode: 2,700 steps). Our
+own state is carried forward (never re-synchronised), and observations, rewards, termination, truncation, positions,
+velocities, messages and the global state must agree with mpe2 to 1e-4 at every step. Each scenario counts the reward
+and observation branches its episodes went through, and the test asserts each one fired.
 """
 import functools
 
@@ -21,7 +22,8 @@ import envs
 from envs.mpe import MPEState
 
 ATOL = 1e-4
-SCALES = (1.0, 0.25, 1.6, 1.0, 0.25, 1.6)  # one episode per entry: as reset, packed, spread out
+BOUND_CAP = 1.0 + np.log(10.0) / 2  # |x| beyond which the bound penalty min(exp(2x - 2), 10) is capped at 10
+SCALES = (1.0, 0.25, 1.6, 1.0, 0.25, 3.0)  # one episode per entry: as reset, packed, spread out, far out
 
 
 def _landmark_index(world, landmark):
@@ -70,7 +72,8 @@ def _branches_chase(scenario, world, rewards):
     good = [a for a in world.agents if not a.adversary]
     hits = {"caught": any(_touch(scenario, g, a) for g in good for a in adv),
             "bound_linear": any(_out(g, 0.9) and not _out(g, 1.0) for g in good),
-            "bound_exp": any(_out(g, 1.0) for g in good),
+            "bound_exp": any(_out(g, 1.0) and not _out(g, BOUND_CAP) for g in good),
+            "bound_cap": any(_out(g, BOUND_CAP) for g in good),
             "speed_clip": any(_fast(a) for a in world.agents),
             "contact_obstacle": any(_touch(scenario, a, lm) for a in world.agents for lm in world.landmarks
                                     if lm.collide)}
