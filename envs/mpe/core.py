@@ -59,12 +59,15 @@ class MPEParams(EnvParams):
 @struct.dataclass
 class MPEState:
     """p_pos, p_vel: [E, 2] float32 (agents first, then landmarks); c: [N, dim_c] communication states;
-    goal: [G] int32 scenario-specific assignments (landmark indices; see each scenario); t: int32 step count."""
+    goal: [G] int32 scenario-specific assignments (landmark indices; see each scenario); t: int32 step count.
+
+    A scenario without messages (``dim_c = 0``) or goals has ``c`` or ``goal`` None rather than an empty array (empty
+    arrays cannot be checkpointed)."""
 
     p_pos: jax.Array
     p_vel: jax.Array
-    c: jax.Array
-    goal: jax.Array
+    c: jax.Array | None
+    goal: jax.Array | None
     t: jax.Array
 
 
@@ -303,7 +306,7 @@ class MPEEnv(Environment):
     def step_env(self, key, state, actions, params):
         u, c = self.decode_actions(actions, params)
         p_pos, p_vel = world_step(self.layout, state.p_pos, state.p_vel, u, params)
-        state = state.replace(p_pos=p_pos, p_vel=p_vel, c=c, t=state.t + 1)
+        state = state.replace(p_pos=p_pos, p_vel=p_vel, c=c if self.layout.dim_c else None, t=state.t + 1)
         return TimeStep(obs=self.observations(state, params), state=state,
                         reward=self.rewards(state, params).astype(jnp.float32), terminated=jnp.asarray(False),
                         truncated=state.t >= self.max_cycles, info={})
@@ -327,12 +330,13 @@ class MPEEnv(Environment):
         k_pos, k_goal = jax.random.split(key) if self.num_goals else (key, None)
         limit = np.repeat([1.0, self.landmark_limit], [lay.num_agents, lay.num_landmarks]).astype(np.float32)
         pos = jax.random.uniform(k_pos, (self.num_entities, 2), jnp.float32, -1.0, 1.0) * limit[:, None]
-        goal = jax.random.randint(k_goal, (self.num_goals,), 0, lay.num_landmarks) if self.num_goals else ()
+        goal = jax.random.randint(k_goal, (self.num_goals,), 0, lay.num_landmarks) if self.num_goals else None
         return self.initial_state(pos[:lay.num_agents], pos[lay.num_agents:], goal)
 
-    def initial_state(self, agent_pos: jax.Array, landmark_pos: jax.Array, goal=()) -> MPEState:
-        """A state at rest with silent channels: agent_pos [N, 2], landmark_pos [L, 2], goal [G] ints."""
+    def initial_state(self, agent_pos: jax.Array, landmark_pos: jax.Array, goal=None) -> MPEState:
+        """A state at rest with silent channels: agent_pos [N, 2], landmark_pos [L, 2], goal [G] ints (or None)."""
         lay = self.layout
         pos = jnp.concatenate([agent_pos, landmark_pos], axis=0).astype(jnp.float32)
-        return MPEState(p_pos=pos, p_vel=jnp.zeros_like(pos), c=jnp.zeros((lay.num_agents, lay.dim_c), jnp.float32),
-                        goal=jnp.asarray(goal, jnp.int32).reshape(-1), t=jnp.zeros((), jnp.int32))
+        c = jnp.zeros((lay.num_agents, lay.dim_c), jnp.float32) if lay.dim_c else None
+        goal = None if goal is None else jnp.asarray(goal, jnp.int32).reshape(-1)
+        return MPEState(p_pos=pos, p_vel=jnp.zeros_like(pos), c=c, goal=goal, t=jnp.zeros((), jnp.int32))

@@ -131,10 +131,11 @@ def compiled(name: str, continuous: bool):
 def _state_from(env, world):
     entities = world.agents + world.landmarks
     c = np.stack([np.zeros(env.layout.dim_c) if a.silent else np.asarray(a.state.c, float) for a in world.agents])
+    goal = CASES[env.name][3](world)
     return MPEState(p_pos=np.stack([e.state.p_pos for e in entities]).astype(np.float32),
                     p_vel=np.stack([e.state.p_vel for e in entities]).astype(np.float32),
-                    c=c.astype(np.float32).reshape(env.num_agents, env.layout.dim_c),
-                    goal=np.asarray(CASES[env.name][3](world), np.int32), t=np.int32(0))
+                    c=c.astype(np.float32) if env.layout.dim_c else None,
+                    goal=np.asarray(goal, np.int32) if goal else None, t=np.int32(0))
 
 
 def _random_actions(env, rng):
@@ -312,7 +313,18 @@ def test_reset_distribution(name, limit):
     assert np.abs(marks).max() <= limit and np.abs(marks).max() > limit - 0.01
     assert abs(agents.mean()) < 0.02 and abs(agents.var() - 1 / 3) < 0.02  # uniform on [-1, 1]
     assert not np.any(state.p_vel) and not np.any(state.c) and not np.any(state.t)
+    if not env.num_goals:
+        assert state.goal is None
+        return
     goals = np.asarray(state.goal).reshape(-1)
     assert goals.shape[0] == 4096 * env.num_goals
-    if env.num_goals:
-        np.testing.assert_allclose(np.bincount(goals) / goals.size, 1 / env.layout.num_landmarks, atol=0.02)
+    np.testing.assert_allclose(np.bincount(goals) / goals.size, 1 / env.layout.num_landmarks, atol=0.02)
+
+
+def test_states_hold_no_empty_arrays():
+    """Scenarios without messages or goals leave those fields None (orbax cannot checkpoint empty arrays)."""
+    for name in CASES:
+        env = envs.make(name)
+        state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))[1]
+        assert all(np.prod(leaf.shape) > 0 for leaf in jax.tree.leaves(state) if leaf.shape), name
+        assert (state.goal is None) == (env.num_goals == 0) and (state.c is None) == (env.layout.dim_c == 0), name
