@@ -181,12 +181,13 @@ def world_step(layout: Layout, p_pos: jax.Array, p_vel: jax.Array, u: jax.Array,
 
 @dataclasses.dataclass(frozen=True)
 class MPEEnv(Environment):
-    """Base class of the nine scenarios: subclasses give ``layout``, ``sample_state``, ``rewards`` and ``obs_blocks``.
+    """Base class of the nine scenarios: subclasses give ``layout``, ``rewards`` and ``obs_blocks`` (and set
+    ``env_name``, ``num_goals``, ``landmark_limit``); the physics, action decoding, reset and padding live here.
 
-    ``obs`` is ``[N, max_obs_dim]``, each agent's true observation zero-padded on the right
-    (``observation_spaces`` give the true sizes). Discrete actions are ``[N]`` ints (``avail_actions`` masks the
-    padding); continuous ones ``[N, A_max]`` floats of which each agent's first ``action_spaces[i].shape[0]``
-    are used.
+    Episodes last exactly ``max_cycles`` steps. ``obs`` is ``[N, max_obs_dim]``, each agent's true observation
+    zero-padded on the right (``observation_spaces`` give the true sizes). Discrete actions are ``[N]`` ints
+    (``avail_actions`` masks the padding); continuous ones ``[N, A_max]`` floats of which each agent's first
+    ``action_spaces[i].shape[0]`` are used.
     """
 
     continuous: bool = False
@@ -207,6 +208,7 @@ class MPEEnv(Environment):
     # -- to implement ---------------------------------------------------------------------------------------------
     @property
     def layout(self) -> Layout:
+        """Static structure: agent and landmark counts, message size, movable/silent/collide flags, properties."""
         raise NotImplementedError
 
     def rewards(self, state: MPEState, params: MPEParams) -> jax.Array:
