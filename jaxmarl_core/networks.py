@@ -19,10 +19,36 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def orthogonal(gain: float = 1.0):
-    return nn.initializers.orthogonal(scale=gain)
+    """Orthogonal initialiser (as ``nn.initializers.orthogonal``: Q of the QR of a Gaussian matrix, R's diagonal made
+    positive, times ``gain``) in plain ``jnp`` ops: jaxlib 0.10's batched LAPACK calls can deadlock on few cores
+    (see ``jaxmarl_core.linalg``), and stacked per-agent networks are initialised under ``vmap``."""
+
+    def init(key, shape, dtype=jnp.float32):
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        q = _orthonormal_columns(a)
+        q = q.T if rows < cols else q
+        return (gain * q).reshape(shape).astype(dtype)
+
+    return init
+
+
+def _orthonormal_columns(a: jax.Array) -> jax.Array:
+    """Gram-Schmidt (each projection applied twice, for accuracy in float32) of the columns of a [m, k], m >= k."""
+    k = a.shape[1]
+
+    def body(i, q):
+        done = (jnp.arange(k) < i).astype(a.dtype)  # the columns already orthonormalised
+        v = a[:, i]
+        for _ in range(2):
+            v = v - (q * done) @ ((q * done).T @ v)
+        return q.at[:, i].set(v / jnp.linalg.norm(v))
+
+    return jax.lax.fori_loop(0, k, body, jnp.zeros_like(a))
 
 
 class MLPTorso(nn.Module):
