@@ -44,51 +44,44 @@ def compatible(name: str, env) -> str | None:
     return get(name).check_env(env)
 
 
+def register_variants(module, variants, check_by_variant: bool = True) -> None:
+    """Register a module's (name, description) variants: ``module.make_train``, ``module.default_config(env,
+    variant=name)`` and ``module.check_env(env, variant=name)`` (``module.check_env(env)`` if not check_by_variant)."""
+    for variant, text in variants:
+        check = functools.partial(module.check_env, variant=variant) if check_by_variant else module.check_env
+        register(Algorithm(variant, text, module.make_train, functools.partial(module.default_config, variant=variant),
+                           check))
+
+
 register(Algorithm("nl_exact", "naive learners on exact value gradients (LOLA paper's NL-Ex)", lola.make_train,
                    functools.partial(lola.default_config, lola=False), lola.check_env))
 register(Algorithm("lola_exact", "LOLA with exact gradients and the second-order correction (LOLA-Ex)",
                    lola.make_train, functools.partial(lola.default_config, lola=True), lola.check_env))
-for _variant, _text in (
-        ("nl_pg", "naive policy-gradient learners (REINFORCE with a baseline)"),
-        ("lola_pg", "LOLA with policy-gradient estimates of the gradient and the cross second derivative"),
-        ("lola_om", "LOLA-PG with maximum-likelihood opponent modelling"),
-        ("lola_dice", "LOLA with the DiCE estimator and K look-ahead steps of the opponent")):
-    register(Algorithm(_variant, _text, opponent_shaping.make_train,
-                       functools.partial(opponent_shaping.default_config, variant=_variant),
-                       functools.partial(opponent_shaping.check_env, variant=_variant)))
-for _variant, _text in (
-        ("iql_tabular", "independent tabular Q-learning, epsilon-greedy (the classical baseline)"),
-        ("phc", "policy hill-climbing on independent Q-values (Bowling & Veloso, 2002)"),
-        ("wolf_phc", "WoLF policy hill-climbing: win or learn fast (Bowling & Veloso, 2002)")):
-    register(Algorithm(_variant, _text, policy_hill_climbing.make_train,
-                       functools.partial(policy_hill_climbing.default_config, variant=_variant),
-                       policy_hill_climbing.check_env))
-for _variant, _text in (
-        ("wolf_iga", "WoLF infinitesimal gradient ascent on exact payoff gradients (Bowling & Veloso, 2002)"),
-        ("lagging_anchor", "projected gradient play with a lagging anchor, zero-sum games (Dahl, 2002)")):
-    register(Algorithm(_variant, _text, gradient_play.make_train,
-                       functools.partial(gradient_play.default_config, variant=_variant),
-                       functools.partial(gradient_play.check_env, variant=_variant)))
-for _variant, _text in (("lri", "linear reward-inaction learning automata"),
-                        ("lrp", "linear reward-penalty learning automata")):
-    register(Algorithm(_variant, _text, learning_automata.make_train,
-                       functools.partial(learning_automata.default_config, variant=_variant),
-                       learning_automata.check_env))
-for _variant, _text in (("minimax_q", "Minimax-Q: Q over joint actions backed up by the stage game's LP value"),
-                        ("ffq", "Friend-or-Foe-Q (--set backup=friend or backup=foe)"),
-                        ("nash_q", "Nash-Q: both players' joint-action Q backed up at a stage-game Nash equilibrium")):
-    register(Algorithm(_variant, _text, joint_action_q.make_train,
-                       functools.partial(joint_action_q.default_config, variant=_variant),
-                       functools.partial(joint_action_q.check_env, variant=_variant)))
-for _variant, _text in (
-        ("ippo", "independent PPO: each agent's critic on its own observation (de Witt et al., 2020)"),
-        ("mappo", "multi-agent PPO with a centralised critic on the global state (Yu et al., 2022)"),
-        ("maa2c", "multi-agent A2C: MAPPO's machinery with the unclipped surrogate, one epoch"),
-        ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
-        ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
-        ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")):
-    register(Algorithm(_variant, _text, onpolicy.make_train,
-                       functools.partial(onpolicy.default_config, variant=_variant),
-                       functools.partial(onpolicy.check_env, variant=_variant)))
+register_variants(opponent_shaping, (
+    ("nl_pg", "naive policy-gradient learners (REINFORCE with a baseline)"),
+    ("lola_pg", "LOLA with policy-gradient estimates of the gradient and the cross second derivative"),
+    ("lola_om", "LOLA-PG with maximum-likelihood opponent modelling"),
+    ("lola_dice", "LOLA with the DiCE estimator and K look-ahead steps of the opponent")))
+register_variants(policy_hill_climbing, (
+    ("iql_tabular", "independent tabular Q-learning, epsilon-greedy (the classical baseline)"),
+    ("phc", "policy hill-climbing on independent Q-values (Bowling & Veloso, 2002)"),
+    ("wolf_phc", "WoLF policy hill-climbing: win or learn fast (Bowling & Veloso, 2002)")), check_by_variant=False)
+register_variants(gradient_play, (
+    ("wolf_iga", "WoLF infinitesimal gradient ascent on exact payoff gradients (Bowling & Veloso, 2002)"),
+    ("lagging_anchor", "projected gradient play with a lagging anchor, zero-sum games (Dahl, 2002)")))
+register_variants(learning_automata, (
+    ("lri", "linear reward-inaction learning automata"),
+    ("lrp", "linear reward-penalty learning automata")), check_by_variant=False)
+register_variants(joint_action_q, (
+    ("minimax_q", "Minimax-Q: Q over joint actions backed up by the stage game's LP value"),
+    ("ffq", "Friend-or-Foe-Q (--set backup=friend or backup=foe)"),
+    ("nash_q", "Nash-Q: both players' joint-action Q backed up at a stage-game Nash equilibrium")))
+register_variants(onpolicy, (
+    ("ippo", "independent PPO: each agent's critic on its own observation (de Witt et al., 2020)"),
+    ("mappo", "multi-agent PPO with a centralised critic on the global state (Yu et al., 2022)"),
+    ("maa2c", "multi-agent A2C: MAPPO's machinery with the unclipped surrogate, one epoch"),
+    ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
+    ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
+    ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
 
-__all__ = ["Algorithm", "register", "list_algos", "get", "compatible"]
+__all__ = ["Algorithm", "register", "register_variants", "list_algos", "get", "compatible"]
