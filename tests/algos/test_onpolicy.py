@@ -265,10 +265,10 @@ def test_continuous_recurrent_happo_learns_to_reach_the_target():
     rollouts of 8 steps crossing 4-step episodes that end by truncation."""
     env = Reach()
     assert onpolicy.check_env(env, "happo") is None
-    cfg = make_config(env, "happo", recurrent=True, num_envs=32, rollout_len=8, num_minibatches=2,
-                      total_steps=32 * 8 * 25, lr=0.01, critic_lr=0.01, hidden_size=32)
-    state, metrics = train_seeds(env, cfg, 2, 25)
-    assert state.carry.policy_state.shape == (2, 32, 2, 32) and state.critic_hidden.shape == (2, 32, 32)
+    cfg = make_config(env, "happo", recurrent=True, num_envs=16, rollout_len=8, num_minibatches=2,
+                      total_steps=16 * 8 * 20, lr=0.01, critic_lr=0.01, hidden_size=32)
+    state, metrics = train_seeds(env, cfg, 2, 20)
+    assert state.carry.policy_state.shape == (2, 16, 2, 32) and state.critic_hidden.shape == (2, 16, 32)
     for name in ("actor_loss", "value_loss", "entropy", "episode_return"):
         assert np.all(np.isfinite(metrics[name])), name
     reward = metrics["reward_per_step"][..., 0]  # [S, U]
