@@ -96,6 +96,7 @@ class OnPolicyConfig(Config):
     ls_steps: int = 10
     fixed_order: bool = False  # sequential update in the order 0..N-1 instead of a random permutation
     use_factor: bool = True  # weight each agent's surrogate by the factor M of the agents moved before it
+    team_reward: bool = False  # train every agent on the sum of all agents' rewards (HARL's MPE convention)
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -511,7 +512,9 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         next_v_norm = next_v_norm.reshape(v_norm.shape)
         vn = state.value_norm
         denorm = vn.denormalize if cfg.use_value_norm else (lambda v: v)
-        adv, targets = gae(traj.reward, denorm(v_norm), denorm(next_v_norm), traj.terminated, traj.truncated,
+        reward = jnp.broadcast_to(traj.reward.sum(-1, keepdims=True), traj.reward.shape) if cfg.team_reward \
+            else traj.reward
+        adv, targets = gae(reward, denorm(v_norm), denorm(next_v_norm), traj.terminated, traj.truncated,
                            cfg.gamma, cfg.gae_lambda)
         if cfg.use_value_norm:
             vn = vn.update(targets.reshape(-1, n))

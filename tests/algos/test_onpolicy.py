@@ -145,6 +145,17 @@ def assert_trees_close(a, b, atol):
         np.testing.assert_allclose(np.asarray(x).reshape(np.shape(y)), np.asarray(y), atol=atol, rtol=0)
 
 
+def test_team_reward_turns_prisoners_dilemma_defection_into_cooperation():
+    """Own rewards: defection dominates; the summed reward (HARL's MPE convention) makes (C, C) the best outcome."""
+    env = envs.make("matrix_pd")
+    coop = {}
+    for team in (False, True):
+        metrics = train_seeds(env, make_config(env, "happo", team_reward=team, **TRAP), 4, 15)[1]
+        coop[team] = metrics["expected_reward"][:, -1]  # [S, 2]: each player's expected payoff
+    assert np.all(coop[False] < -1.8), coop[False]  # mutual defection pays -2
+    assert np.all(coop[True] > -1.2), coop[True]  # mutual cooperation pays -1
+
+
 def test_happo_with_one_agent_is_single_agent_ppo_and_deterministic():
     env = one_player_game()
     happo = final_params(env, "happo")
