@@ -1,0 +1,129 @@
+"""HAPPO and MAPPO on MPE beside HARL's published curves (Zhong et al., 2024; PKU-MARL/HARL's README figure).
+
+HARL's MPE setting, reproduced here: every agent is trained on the sum of all agents' rewards (``team_reward``),
+25-step episodes, HARL's tuned MPE hyperparameters (the algorithms' defaults: 20 environments x 200 steps per
+update, 5 epochs, one minibatch, Adam 5e-4, hidden layers 128-128, value normalisation). HARL reports the episode
+return as the sum of the agents' rewards over the 25 steps; so does this script (``episode_return`` summed over
+agents, averaged over the last ``--tail`` share of updates and over seeds).
+
+    python benchmarks/onpolicy_mpe.py --tasks spread_discrete,spread_continuous --seeds 2 --json \\
+        --out benchmarks/results/cpu/onpolicy_mpe.json --plot benchmarks/results/cpu/onpolicy_mpe.png
+    python benchmarks/onpolicy_mpe.py --quick          # a short smoke run
+
+HARL's numbers are read off the README figure (``assets/mpe_learning_curve.jpg``) by eye, about +-2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402
+from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from jaxmarl_core import outputs  # noqa: E402
+
+# task -> (environment, continuous, {algo: {environment steps: HARL's episode return read off its figure}})
+TASKS = {
+    "spread_discrete": ("mpe_spread", False, {"happo": {3_000_000: -66, 10_000_000: -63},
+                                              "mappo": {3_000_000: -66, 10_000_000: -58}}),
+    "spread_continuous": ("mpe_spread", True, {"happo": {3_000_000: -78, 10_000_000: -66},
+                                               "mappo": {3_000_000: -82, 10_000_000: -70}}),
+    "reference_discrete": ("mpe_reference", False, {"happo": {3_000_000: -33, 10_000_000: -12},
+                                                    "mappo": {3_000_000: -32, 10_000_000: -12}}),
+    "speaker_listener_discrete": ("mpe_speaker_listener", False, {"happo": {3_000_000: -12, 10_000_000: -10},
+                                                                  "mappo": {3_000_000: -15, 10_000_000: -13}}),
+    "speaker_listener_continuous": ("mpe_speaker_listener", True, {"happo": {3_000_000: -9, 10_000_000: -8},
+                                                                   "mappo": {3_000_000: -9, 10_000_000: -8}}),
+}
+
+
+def harl_at(readings: dict, steps: int) -> float | None:
+    """HARL's reading at ``steps`` (linear between the read points; None before the first)."""
+    points = sorted(readings)
+    if steps < points[0]:
+        return None
+    return float(np.interp(steps, points, [readings[p] for p in points]))
+
+
+def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict) -> dict:
+    env_name, continuous, harl = TASKS[task]
+    env = envs.make(env_name, continuous=continuous)
+    res = train_many(algo, env, {"team_reward": True, "total_steps": total_steps, **overrides}, seeds)
+    team = res["metrics"]["episode_return"].sum(axis=-1)  # [S, U]: the agents' rewards summed over each episode
+    last = max(1, int(round(tail * team.shape[1])))
+    per_seed = team[:, -last:].mean(axis=1)
+    steps = res["num_updates"] * res["env_steps_per_update"]
+    row = {"task": task, "env": env_name, "continuous": continuous, "algo": algo, "seeds": seeds,
+           "env_steps": steps, "final_return": float(per_seed.mean()), "final_return_per_seed": per_seed.tolist(),
+           "harl_return": harl_at(harl[algo], steps), "compile_s": res["compile_s"], "run_s": res["median_s"],
+           "env_steps_per_s": seeds * steps / res["median_s"],
+           "curve_steps": ((np.arange(team.shape[1]) + 1) * res["env_steps_per_update"]).tolist(),
+           "curve": team.mean(axis=0).tolist()}
+    print(f"{algo} on {task}: {row['final_return']:.1f} after {steps:,} steps (HARL ~{row['harl_return']}); "
+          f"{row['env_steps_per_s']:,.0f} env steps/s", file=sys.stderr)
+    return row
+
+
+def plot(rows: list[dict], path: str) -> None:
+    plt = outputs.pyplot()
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for r in (r for r in rows if r["task"] == task):
+            line, = ax.plot(r["curve_steps"], r["curve"], label=f"{r['algo']} (ours)")
+            harl = TASKS[task][2][r["algo"]]
+            ax.plot(sorted(harl), [harl[s] for s in sorted(harl)], "o--", color=line.get_color(),
+                    label=f"{r['algo']} (HARL, read off)")
+        ax.set(title=task, xlabel="environment steps", ylabel="episode return (sum over agents)")
+        ax.legend(fontsize=7)
+    outputs.save_figure(fig, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", default="spread_discrete,spread_continuous")
+    p.add_argument("--algos", default="happo,mappo")
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--total-steps", type=float, default=10_000_000)
+    p.add_argument("--tail", type=float, default=0.02, help="share of the last updates averaged for the result")
+    p.add_argument("--quick", action="store_true", help="one seed, 40,000 steps, small networks")
+    p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
+    p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
+    p.add_argument("--plot", default=None, help="write the learning curves here (PNG)")
+    args = p.parse_args(argv)
+    tasks, algo_names = args.tasks.split(","), args.algos.split(",")
+    for task in tasks:
+        if task not in TASKS:
+            p.error(f"--tasks: unknown task {task!r}; valid: {', '.join(TASKS)}")
+    for algo in algo_names:
+        if algo not in ("happo", "mappo"):
+            p.error(f"--algos: HARL's figure gives happo and mappo, got {algo!r}")
+    if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1:
+        p.error("--seeds and --total-steps must be positive and --tail in (0, 1]")
+    overrides = {}
+    if args.quick:
+        args.seeds, args.total_steps = 1, 40_000
+        overrides = {"hidden_size": 32}
+    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides)
+            for task in tasks for algo in algo_names]
+    doc = {"benchmark": "onpolicy_mpe", **machine_info(),
+           "harl_source": "PKU-MARL/HARL README figure assets/mpe_learning_curve.jpg, read by eye (+-2)",
+           "reward_convention": "episode return = sum over agents and over the 25 steps of mpe2's rewards; "
+                                "agents trained on the summed reward (team_reward=True), as HARL's MPE wrapper",
+           "results": rows}
+    text = dump(doc, args.out)
+    if args.plot:
+        plot(rows, args.plot)
+    if args.json:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
