@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--total-steps", type=float, default=10_000_000)
     p.add_argument("--tail", type=float, default=0.02, help="share of the last updates averaged for the result")
-    p.add_argument("--quick", action="store_true", help="one seed, 40,000 steps, small networks")
+    p.add_argument("--quick", action="store_true", help="one seed, at most 40,000 steps, small networks")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
     p.add_argument("--plot", default=None, help="write the learning curves here (PNG)")
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
         p.error("--seeds and --total-steps must be positive and --tail in (0, 1]")
     overrides = {}
     if args.quick:
-        args.seeds, args.total_steps = 1, 40_000
+        args.seeds, args.total_steps = 1, min(args.total_steps, 40_000)
         overrides = {"hidden_size": 32}
     rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides)
             for task in tasks for algo in algo_names]

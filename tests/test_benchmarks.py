@@ -1,4 +1,4 @@
-"""Smoke test of the environment throughput benchmark (benchmarks/envs.py) through its command line."""
+"""Smoke tests of the benchmark scripts through their command lines (JSON output, flags)."""
 import json
 import os
 import subprocess
@@ -25,3 +25,33 @@ def test_env_benchmark_json_smoke(tmp_path):
         assert r["num_agents"] == 2 and r["agent_steps_per_s"] == 2 * r["steps_per_s"]
         assert abs(r["steps_per_s"] - batch * r["steps"] / r["median_s"]) < 1e-6 * r["steps_per_s"]
     assert "jaxmarl" in doc["peers"]
+
+
+def run_json(args, tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert json.loads(out.read_text()) == doc
+    return doc
+
+
+def test_training_benchmarks_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/train_throughput.py", "--quick", "--algos", "mappo", "--envs", "mpe_simple",
+                    "--set", "hidden_size=16", "--set", "ppo_epochs=1", "--total-steps", "4000"], tmp_path)
+    (row,) = doc["results"]
+    assert row["env_steps_per_seed"] == 4000 and row["seeds"] == 1 and len(row["runs_s"]) == 2
+    assert abs(row["env_steps_per_s"] - 4000 / row["median_s"]) < 1e-6 * row["env_steps_per_s"]
+    doc = run_json(["benchmarks/onpolicy_mpe.py", "--quick", "--tasks", "speaker_listener_discrete", "--algos",
+                    "mappo", "--total-steps", "8000"], tmp_path)
+    (row,) = doc["results"]
+    assert row["env_steps"] == 8000 and len(row["curve"]) == 2 and row["harl_return"] is None  # before 3M steps
+    assert row["final_return"] < 0 and "team_reward" in doc["reward_convention"]
+
+
+def test_training_benchmarks_reject_bad_flags():
+    for args in (["benchmarks/train_throughput.py", "--algos", "nope"],
+                 ["benchmarks/onpolicy_mpe.py", "--tasks", "nope"]):
+        proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "valid" in proc.stderr, proc.stderr
