@@ -10,7 +10,10 @@ agents, averaged over the last ``--tail`` share of updates and over seeds).
         --out benchmarks/results/cpu/onpolicy_mpe.json --plot benchmarks/results/cpu/onpolicy_mpe.png
     python benchmarks/onpolicy_mpe.py --quick          # a short smoke run
 
-HARL's numbers are read off the README figure (``assets/mpe_learning_curve.jpg``) by eye, about +-2.
+HARL's numbers are read off the README figure (``assets/mpe_learning_curve.jpg``) by eye, about +-2. HARL ran
+PettingZoo 1.22.2's ``simple_spread_v2``, in which every agent also "collided" with itself: -1 per agent per step
+in its local reward, fixed in PettingZoo 1.22.4 (PR 894) and absent from mpe2. With local_ratio 0.5, 3 agents and
+25 steps that is a constant -37.5 per episode, added to our spread returns in ``final_return_harl_convention``.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ import envs  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
 
+# HARL's spread (PettingZoo 1.22.2) minus mpe2's: the self-collision penalty, -1 x local_ratio x N agents x 25 steps
+SPREAD_SELF_COLLISION = -1.0 * 0.5 * 3 * 25
 # task -> (environment, continuous, {algo: {environment steps: HARL's episode return read off its figure}})
 TASKS = {
     "spread_discrete": ("mpe_spread", False, {"happo": {3_000_000: -66, 10_000_000: -63},
@@ -59,13 +64,16 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
     last = max(1, int(round(tail * team.shape[1])))
     per_seed = team[:, -last:].mean(axis=1)
     steps = res["num_updates"] * res["env_steps_per_update"]
+    offset = SPREAD_SELF_COLLISION if env_name == "mpe_spread" else 0.0
     row = {"task": task, "env": env_name, "continuous": continuous, "algo": algo, "seeds": seeds,
            "env_steps": steps, "final_return": float(per_seed.mean()), "final_return_per_seed": per_seed.tolist(),
+           "final_return_harl_convention": float(per_seed.mean()) + offset, "harl_convention_offset": offset,
            "harl_return": harl_at(harl[algo], steps), "compile_s": res["compile_s"], "run_s": res["median_s"],
            "env_steps_per_s": seeds * steps / res["median_s"],
            "curve_steps": ((np.arange(team.shape[1]) + 1) * res["env_steps_per_update"]).tolist(),
            "curve": team.mean(axis=0).tolist()}
-    print(f"{algo} on {task}: {row['final_return']:.1f} after {steps:,} steps (HARL ~{row['harl_return']}); "
+    print(f"{algo} on {task}: {row['final_return']:.1f} after {steps:,} steps, "
+          f"{row['final_return_harl_convention']:.1f} in HARL's convention (HARL ~{row['harl_return']}); "
           f"{row['env_steps_per_s']:,.0f} env steps/s", file=sys.stderr)
     return row
 
@@ -76,11 +84,12 @@ def plot(rows: list[dict], path: str) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for r in (r for r in rows if r["task"] == task):
-            line, = ax.plot(r["curve_steps"], r["curve"], label=f"{r['algo']} (ours)")
+            line, = ax.plot(r["curve_steps"], np.asarray(r["curve"]) + r["harl_convention_offset"],
+                            label=f"{r['algo']} (ours)")
             harl = TASKS[task][2][r["algo"]]
             ax.plot(sorted(harl), [harl[s] for s in sorted(harl)], "o--", color=line.get_color(),
                     label=f"{r['algo']} (HARL, read off)")
-        ax.set(title=task, xlabel="environment steps", ylabel="episode return (sum over agents)")
+        ax.set(title=task, xlabel="environment steps", ylabel="episode return, HARL's convention")
         ax.legend(fontsize=7)
     outputs.save_figure(fig, path)
 
