@@ -344,10 +344,10 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
 
     def init(key):
         k_env, k_actor, k_critic = jax.random.split(key, 3)
-        carry = reset_carry(k_env, view, params, batch_size=b)
+        h_a = initial_hidden(hidden_sizes, (b, n)) if recurrent else None
+        carry = reset_carry(k_env, view, params, h_a, batch_size=b)
         x_a = actor_inputs(carry.obs[None])[0][:, :1, 0]
         x_c = critic_inputs(carry.obs[None])[:, :1]
-        h_a = initial_hidden(hidden_sizes, (b, n)) if recurrent else None
         h_c = (initial_hidden(hidden_sizes, (b,) if cfg.centralised_critic else (b, n)) if recurrent else None)
         actor_params = init_params(actor_net, k_actor, x_a, not cfg.share_params)
         critic_params = init_params(critic_net, k_critic, x_c if cfg.centralised_critic else x_c[:, :, 0],
@@ -356,7 +356,7 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         init_c = jax.vmap(critic_tx.init) if separate_critics else critic_tx.init
         return OnPolicyState(actor_params=actor_params, actor_opt=init_a(actor_params), critic_params=critic_params,
                              critic_opt=init_c(critic_params), value_norm=ValueNorm.create((n,)),
-                             carry=carry.replace(policy_state=h_a), critic_hidden=h_c,
+                             carry=carry, critic_hidden=h_c,
                              running_return=jnp.zeros((b, n)), last_return=jnp.zeros((n,)))
 
     # -- acting ------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A scanned rollout: ``num_steps`` environment steps under ``lax.scan``, returning a time-major trajectory.
 
 The policy may be recurrent: it maps ``(key, obs [N, ...], policy_state) -> (actions, extras, policy_state)`` and
-its state returns to its value at the start of the rollout whenever an episode ends (feed-forward policies pass
+its state returns to the policy's initial state (``RolloutCarry.initial_policy_state``, set by ``reset_carry``)
+whenever an episode ends, also in rollouts that continue a carry across updates (feed-forward policies pass
 ``None``). With ``batched=True`` the carry holds a batch of B environments (``reset_carry(..., batch_size=B)``), the
 environments step under ``vmap`` inside one scan, and the policy acts on the whole batch at once (one key per step
 for all B environments: far fewer random-number calls than a ``vmap`` of unbatched rollouts).
@@ -39,9 +40,13 @@ class Transition:
 
 @struct.dataclass
 class RolloutCarry:
+    """Where a rollout resumes: observations, environment state, the policy's current state and the state it
+    restarts from at each new episode."""
+
     obs: jax.Array
     state: Any
     policy_state: Any = None
+    initial_policy_state: Any = None
 
 
 Policy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any, Any]]
@@ -51,7 +56,6 @@ def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy,
             num_steps: int, batched: bool = False) -> tuple[RolloutCarry, Transition]:
     """Run ``policy`` for ``num_steps`` steps from ``carry``; returns the final carry and a [T]-stacked Transition
     ([T, B]-stacked when ``batched``)."""
-    initial_policy_state = carry.policy_state
     shared_key = batched and env.deterministic  # the key is unused: don't draw one per environment
     env_step = jax.vmap(env.step, in_axes=(None if shared_key else 0, 0, 0, None)) if batched else env.step
 
@@ -64,18 +68,19 @@ def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy,
         tr = Transition(obs=c.obs, action=action, reward=ts.reward, terminated=ts.terminated,
                         truncated=ts.truncated, next_obs=ts.info["final_obs"], extras=extras, info=info)
         policy_state = jax.tree.map(lambda init, new: jnp.where(expand_flags(ts.done, new), init, new),
-                                    initial_policy_state, policy_state)
-        return RolloutCarry(obs=ts.obs, state=ts.state, policy_state=policy_state), tr
+                                    c.initial_policy_state, policy_state)
+        return c.replace(obs=ts.obs, state=ts.state, policy_state=policy_state), tr
 
     return jax.lax.scan(step, carry, jax.random.split(key, num_steps))
 
 
 def reset_carry(key: jax.Array, env: Environment, params: EnvParams, policy_state: Any = None,
                 batch_size: int | None = None) -> RolloutCarry:
-    """A fresh episode (or, with ``batch_size``, B fresh episodes: obs [B, N, ...]) and the policy's initial state."""
+    """A fresh episode (or, with ``batch_size``, B fresh episodes: obs [B, N, ...]) and the policy's initial state
+    (batched like the episodes), which the rollout restores at every episode end."""
     if batch_size is None:
         obs, state = env.reset(key, params)
     else:
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, batch_size), params)
-    return RolloutCarry(obs=obs, state=state, policy_state=policy_state)
+    return RolloutCarry(obs=obs, state=state, policy_state=policy_state, initial_policy_state=policy_state)
 

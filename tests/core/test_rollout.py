@@ -47,3 +47,18 @@ def test_sample_categorical_matches_the_softmax():
         freq = np.bincount(np.asarray(draws), minlength=logits.size) / n
         p = np.asarray(jax.nn.softmax(logits))
         assert np.all(np.abs(freq - p) < 4.5 * np.sqrt(p * (1 - p) / n) + 1e-4), (freq, p)
+
+
+def test_a_continued_rollout_restarts_episodes_from_the_initial_policy_state():
+    """A carry continued across rollouts (as on-policy training does) restores the policy's initial state at each
+    episode end, not the state the second rollout started from."""
+    batch = 3
+    key = jax.random.PRNGKey(0)
+    carry = reset_carry(key, ENV, PARAMS, jnp.zeros((batch,), jnp.int32), batch_size=batch)
+    carry, _ = rollout(key, ENV, PARAMS, counting_policy, carry, 10, batched=True)
+    np.testing.assert_array_equal(carry.policy_state, [2, 2, 2])  # two steps into the third 4-step episode
+    # steps 10..17: episodes end after steps 11 and 15, then two more steps from a count of 0
+    final, tr = rollout(key, ENV, PARAMS, counting_policy, carry, 8, batched=True)
+    np.testing.assert_array_equal(final.policy_state, [2, 2, 2])
+    np.testing.assert_array_equal(final.initial_policy_state, [0, 0, 0])
+    np.testing.assert_array_equal(tr.truncated[:, 0], [0, 1, 0, 0, 0, 1, 0, 0])
