@@ -5,13 +5,15 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# smoke runs, not measurements: XLA's lowest optimisation level halves their compile time
+FAST_COMPILE = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
 
 
 def test_env_benchmark_json_smoke(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "benchmarks/envs.py", "--json", "--quick", "--envs", "ipd,matrix_pd",
            "--batch-sizes", "1,4", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # stdout holds the JSON document and nothing else
     assert json.loads(out.read_text()) == doc
@@ -29,8 +31,8 @@ def test_env_benchmark_json_smoke(tmp_path):
 
 def run_json(args, tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, env=FAST_COMPILE,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads(out.read_text()) == doc

@@ -153,13 +153,13 @@ def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
 
 
 # On-policy variants share one code path (and tests/algos/test_onpolicy.py runs happo's CLI): in the default suite
-# the CLI smoke runs mappo and happo; the others' (15-20 s of compiling each) run with -m slow.
-SLOW_CLI = {"ippo", "maa2c", "hatrpo", "haa2c"}
+# the CLI smoke runs mappo; the others' (10-20 s of compiling each) run with -m slow.
+SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c"}
 
 
 @pytest.mark.parametrize("algo_name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CLI else name
                                        for name in __import__("algos").list_algos()])
-def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
+def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast_compile):
     import algos
 
     preferred = ["ipd"] + envs.list_envs()  # the cheapest compatible environment
@@ -178,7 +178,7 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
 
 
 @pytest.mark.slow  # about 30 s, nearly all of it compiling the recurrent policy's rollout (twice)
-def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path):
+def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path, fast_compile):
     out = str(tmp_path / "coin")
     argv = ["--algo", "nl_pg", "--env", "coin_game", "--seeds", "2", "--out", out, "--quiet", "--set", "num_updates=2",
             "--set", "batch_size=4", "--set", "hidden=8", "--env-arg", "num_steps=10"]

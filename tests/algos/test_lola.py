@@ -56,20 +56,30 @@ def test_lola_step_matches_explicit_second_order_formula():
     def v(i, t1, t2):
         return env.exact_value(jnp.stack([t1, t2]))[i]
 
-    t1, t2 = theta
-    g1 = jax.grad(v, argnums=1)(0, t1, t2)
-    g2 = jax.grad(v, argnums=2)(1, t1, t2)
-    # agent 1: delta * grad_1 V1 + delta * eta * (grad_2 V1)^T grad_1 grad_2 V2  (cross Hessian [P1, P2])
-    cross_v2 = jax.jacfwd(jax.grad(v, argnums=2), argnums=1)(1, t1, t2)  # [P2, P1]: d/dθ1 of grad_2 V2
-    cross_v1 = jax.jacfwd(jax.grad(v, argnums=1), argnums=2)(0, t1, t2)  # [P1, P2]: d/dθ2 of grad_1 V1
-    want1 = t1 + delta * g1 + delta * eta * cross_v2.T @ jax.grad(v, argnums=2)(0, t1, t2)
-    want2 = t2 + delta * g2 + delta * eta * cross_v1.T @ jax.grad(v, argnums=1)(1, t1, t2)
-    got = exact_update(env.exact_value, theta, delta, eta, lola=True)
+    @jax.jit  # one compile instead of one per primitive
+    def explicit(theta):
+        t1, t2 = theta
+        g1 = jax.grad(v, argnums=1)(0, t1, t2)
+        g2 = jax.grad(v, argnums=2)(1, t1, t2)
+        # agent 1: delta * grad_1 V1 + delta * eta * (grad_2 V1)^T grad_1 grad_2 V2  (cross Hessian [P1, P2])
+        cross_v2 = jax.jacfwd(jax.grad(v, argnums=2), argnums=1)(1, t1, t2)  # [P2, P1]: d/dθ1 of grad_2 V2
+        cross_v1 = jax.jacfwd(jax.grad(v, argnums=1), argnums=2)(0, t1, t2)  # [P1, P2]: d/dθ2 of grad_1 V1
+        want1 = t1 + delta * g1 + delta * eta * cross_v2.T @ jax.grad(v, argnums=2)(0, t1, t2)
+        want2 = t2 + delta * g2 + delta * eta * cross_v1.T @ jax.grad(v, argnums=1)(1, t1, t2)
+        return want1, want2, t1 + delta * g1
+
+    @jax.jit
+    def updates(theta):
+        return (exact_update(env.exact_value, theta, delta, eta, lola=True),
+                exact_update(env.exact_value, theta, delta, eta, lola=False),
+                exact_update(env.exact_value, theta, delta, 0.0, lola=True))
+
+    want1, want2, naive1 = explicit(theta)
+    got, naive, no_lookahead = updates(theta)
     np.testing.assert_allclose(got[0], want1, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(got[1], want2, rtol=1e-4, atol=1e-5)
-    naive = exact_update(env.exact_value, theta, delta, eta, lola=False)
-    np.testing.assert_allclose(naive[0], t1 + delta * g1, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(exact_update(env.exact_value, theta, delta, 0.0, lola=True), naive, atol=1e-6)
+    np.testing.assert_allclose(naive[0], naive1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(no_lookahead, naive, atol=1e-6)
 
 
 def test_same_seed_same_result_and_different_seeds_differ():

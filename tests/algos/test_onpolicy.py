@@ -307,7 +307,7 @@ def test_the_scanned_trainer_vmaps_and_matches_the_update_loop():
     np.testing.assert_allclose(np.asarray(out.metrics["actor_loss"]), looped["actor_loss"], rtol=1e-5, atol=1e-7)
 
 
-def test_command_line_smoke_and_determinism(tmp_path):
+def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
     """train.py compiles the scanned trainer under vmap; a second run of the same command is compiled from the
     session's cache and must reproduce the metrics exactly."""
     argv = ["--algo", "happo", "--env", "matrix_trap", "--env-arg", "n_agents=4", "--seeds", "2", "--quiet",

@@ -14,6 +14,7 @@ import pytest
 import algos
 import envs
 from algos.lola import exact_update
+from jaxmarl_core import sweep
 
 
 @functools.lru_cache(maxsize=None)
@@ -22,7 +23,7 @@ def trained(algo_name, env_name="ipd", seeds=8, **overrides):
     algo = algos.get(algo_name)
     config = dataclasses.replace(algo.default_config(env), **overrides)
     config.validate(env)
-    out = jax.jit(jax.vmap(algo.make_train(env, config)))(jax.random.split(jax.random.PRNGKey(0), seeds))
+    out = sweep.jit(jax.vmap(algo.make_train(env, config)))(jax.random.split(jax.random.PRNGKey(0), seeds))
     return jax.tree.map(np.asarray, out.metrics)
 
 

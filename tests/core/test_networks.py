@@ -13,19 +13,20 @@ def test_shapes_and_harl_initialisation():
     resets = jnp.zeros((3, 5), bool)
     actor = Actor(6, hidden_sizes=(32, 32))
     params = jax.jit(actor.init)(jax.random.PRNGKey(1), None, x, resets)
-    seq, logits, log_std = actor.apply(params, None, x, resets)
+    seq, logits, log_std = jax.jit(actor.apply)(params, None, x, resets)
     assert seq is None and log_std is None and logits.shape == (3, 5, 6)
     head = params["params"]["Dense_0"]["kernel"]  # [32, 6]: orthogonal columns scaled by the gain 0.01
     np.testing.assert_allclose(head.T @ head, 1e-4 * np.eye(6), atol=1e-7)
     hidden = params["params"]["_Body_0"]["MLPTorso_0"]["Dense_1"]["kernel"]  # gain sqrt(2)
     np.testing.assert_allclose(hidden.T @ hidden, 2.0 * np.eye(32), atol=1e-5)
     gauss = Actor(2, continuous=True, hidden_sizes=(8,))
-    _, mean, log_std = gauss.apply(jax.jit(gauss.init)(jax.random.PRNGKey(2), None, x, resets), None, x, resets)
+    gauss_params = jax.jit(gauss.init)(jax.random.PRNGKey(2), None, x, resets)
+    _, mean, log_std = jax.jit(gauss.apply)(gauss_params, None, x, resets)
     assert mean.shape == (3, 5, 2)
     np.testing.assert_allclose(jnp.exp(log_std), 0.5 * jax.nn.sigmoid(1.0) * np.ones(2), rtol=1e-6)  # HARL's std
     critic = Critic(3, hidden_sizes=(8,), recurrent=True)
     h = initial_hidden((8,), (5,))
-    seq, values = critic.apply(jax.jit(critic.init)(jax.random.PRNGKey(3), h, x, resets), h, x, resets)
+    seq, values = jax.jit(critic.apply)(jax.jit(critic.init)(jax.random.PRNGKey(3), h, x, resets), h, x, resets)
     assert seq.shape == (3, 5, 8) and values.shape == (3, 5, 3)
 
 
@@ -36,8 +37,9 @@ def test_gru_resets_where_an_episode_starts():
     h0 = jax.random.normal(jax.random.PRNGKey(1), (2, 8))
     resets = jnp.zeros((6, 2), bool).at[3, 0].set(True)
     params = jax.jit(actor.init)(jax.random.PRNGKey(2), h0, x, resets)
-    seq, out, _ = actor.apply(params, h0, x, resets)
-    fresh_seq, fresh_out, _ = actor.apply(params, initial_hidden((8,), (2,)), x[3:], jnp.zeros((3, 2), bool))
+    apply = jax.jit(actor.apply)
+    seq, out, _ = apply(params, h0, x, resets)
+    fresh_seq, fresh_out, _ = apply(params, initial_hidden((8,), (2,)), x[3:], jnp.zeros((3, 2), bool))
     np.testing.assert_allclose(out[3:, 0], fresh_out[:, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(seq[3:, 0], fresh_seq[:, 0], rtol=1e-5, atol=1e-6)
     assert not np.allclose(out[3:, 1], fresh_out[:, 1])  # the other environment carried its state on
