@@ -111,7 +111,8 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
             config = dataclasses.replace(config, **spec.config)
         config.validate(env)
     except ValueError as e:
-        raise UsageError(f"--set: {e}") from None
+        message = str(e)
+        raise UsageError(message if message.startswith("--set") else f"--set: {message}") from None
     return algo, env, config
 
 

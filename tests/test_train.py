@@ -90,7 +90,7 @@ BAD = [
     (["--algo", "lola_exact", "--env", "nope"], ["unknown environment 'nope'", "ipd", "matrix_pd"]),
     (["--algo", "lola_exact", "--env", "ipd", "--seeds", "0"], ["--seeds"]),
     (["--algo", "lola_exact", "--env", "ipd", "--set", "lr"], ["--set", "key=value"]),
-    (["--algo", "lola_exact", "--env", "ipd", "--set", "lrr=1"], ["unknown field 'lrr'", "lookahead_lr"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--set", "lrr=1"], ["error: --set: unknown field 'lrr'", "lookahead_lr"]),
     (["--algo", "lola_exact", "--env", "ipd", "--set", "lr=fast"], ["lr", "float"]),
     (["--algo", "lola_exact", "--env", "ipd", "--set", "num_updates=-3"], ["num_updates"]),
     (["--algo", "lola_exact", "--env", "ipd", "--env-arg", "foo=1"], ["--env-arg", "foo", "num_steps"]),
