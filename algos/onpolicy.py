@@ -97,6 +97,7 @@ class OnPolicyConfig(Config):
     fixed_order: bool = False  # sequential update in the order 0..N-1 instead of a random permutation
     use_factor: bool = True  # weight each agent's surrogate by the factor M of the agents moved before it
     team_reward: bool = False  # train every agent on the sum of all agents' rewards (HARL's MPE convention)
+    lr_decay: bool = False  # HARL's use_linear_lr_decay: Adam's rates fall linearly, lr * (1 - u / num_updates)
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -258,6 +259,16 @@ def _view(env, centralised: bool) -> LearnerView:
     return LearnerView(env, obs_dim, a_max, state_dim, False, tuple(map(tuple, low)), tuple(map(tuple, high)))
 
 
+def linear_decay(lr: float, steps_per_update: int, num_updates: int) -> optax.Schedule:
+    """HARL's linear learning-rate decay as an optax schedule of the optimiser's step count: constant within an
+    update (``steps_per_update`` Adam steps), ``lr * (1 - u / num_updates)`` in update u = 0 .. num_updates - 1."""
+
+    def schedule(count):
+        return lr * (1.0 - (count // steps_per_update) / num_updates)
+
+    return schedule
+
+
 def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
     params = env.default_params if params is None else params
     cfg = config
@@ -279,11 +290,12 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         dims = jnp.asarray([s.shape[0] for s in env.action_spaces])
         dim_mask = jnp.arange(num_a)[None, :] < dims[:, None]  # [N, A]
 
-    def make_tx(lr):
+    def make_tx(lr, epochs):
         clip_tx = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
-        return optax.chain(*clip_tx, optax.adam(lr, eps=cfg.adam_eps))
+        rate = linear_decay(lr, epochs * cfg.num_minibatches, cfg.num_updates) if cfg.lr_decay else lr
+        return optax.chain(*clip_tx, optax.adam(rate, eps=cfg.adam_eps))
 
-    actor_tx, critic_tx = make_tx(cfg.lr), make_tx(cfg.critic_lr)
+    actor_tx, critic_tx = make_tx(cfg.lr, cfg.ppo_epochs), make_tx(cfg.critic_lr, cfg.critic_epochs)
 
     # -- inputs ----------------------------------------------------------------------------------------------------
     def actor_inputs(x):

@@ -175,6 +175,27 @@ def test_happo_in_fixed_order_without_factor_is_mappo_with_separate_actors():
     assert_trees_close(happo, mappo, 1e-6)
 
 
+def test_linear_lr_decay_scales_each_update_by_one_minus_its_fraction_of_the_run():
+    """HARL's linear decay: update u steps with lr * (1 - u / U). With one Adam step per update the parameters move
+    by exactly that factor times the undecayed move from the same parameters and moments."""
+    schedule = onpolicy.linear_decay(0.5, 3, 4)
+    np.testing.assert_allclose([schedule(c) for c in range(12)], 0.5 * np.repeat([1.0, 0.75, 0.5, 0.25], 3))
+    env = one_player_game()
+    one_step = dict(total_steps=32 * 4, ppo_epochs=1, critic_epochs=1, share_params=True, **EQUIV)
+    moves = {}
+    for decay in (False, True):
+        init, update, _ = compiled(env, make_config(env, "mappo", lr_decay=decay, **one_step))
+        s0 = init(jax.random.split(jax.random.PRNGKey(0), 2))
+        keys = jax.random.split(jax.random.PRNGKey(1), 2)
+        s1 = update(s0, keys)[0]
+        s2 = update(s1, jax.random.split(jax.random.PRNGKey(2), 2))[0]
+        moves[decay] = [jax.tree.map(lambda a, b: np.asarray(b - a), x.actor_params, y.actor_params)
+                        for x, y in ((s0, s1), (s1, s2))]
+    assert_trees_close(moves[True][0], moves[False][0], 1e-7)  # update 0: the full rate
+    assert_trees_close(moves[True][1], jax.tree.map(lambda m: 0.75 * m, moves[False][1]), 1e-6)  # u = 1 of 4
+    assert max(np.abs(x).max() for x in jax.tree.leaves(moves[False][1])) > 1e-3
+
+
 # -- HATRPO's pieces -------------------------------------------------------------------------------------------------
 def tiny_policy_problem():
     """A linear softmax policy on 6 states with 3 actions: theta [3 * 4] -> mean KL, surrogate."""
