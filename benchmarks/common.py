@@ -17,13 +17,16 @@ from jaxmarl_core import sweep
 from jaxmarl_core.outputs import atomic_write
 
 
-def time_compiled(fn: Callable, args: tuple, repeats: int) -> tuple[float, list[float], Any]:
-    """AOT-compile ``fn(*args)`` (with the training jits' ``compiler_options``), warm up once, time ``repeats`` calls
+def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True) -> tuple[float, list[float], Any]:
+    """AOT-compile ``fn(*args)`` (with the training jits' ``compiler_options``), warm up once (unless ``warmup`` is
+    False: long trainings, where a second run would only double the wall time), time ``repeats`` calls
     -> (compile_s, [run_s], last output)."""
     start = time.perf_counter()
     compiled = sweep.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - start
-    out = jax.block_until_ready(compiled(*args))
+    if warmup:
+        jax.block_until_ready(compiled(*args))
+    out = None
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -51,7 +54,8 @@ def dump(doc: dict, path: str | None = None) -> str:
     return text
 
 
-def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None) -> dict:
+def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None,
+               warmup: bool = True) -> dict:
     """Train ``seeds`` seeds of ``algo_name`` (its default config for ``env`` with ``overrides``) in one jit of
     ``vmap(train)``, seeds sharded over every visible device as ``train.py`` does (on CPU, ``XLA_FLAGS=
     --xla_force_host_platform_device_count=C`` makes C devices of C cores); -> config, timings, the output
@@ -61,7 +65,7 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
     config.validate(env)
     trainer = algo.make_train(env, config, params)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
-    compile_s, runs, out = time_compiled(jax.vmap(trainer), (keys,), repeats)
+    compile_s, runs, out = time_compiled(jax.vmap(trainer), (keys,), repeats, warmup)
     out = jax.tree.map(lambda x: x[:seeds], out)  # drop the seeds padded up to a multiple of the device count
     return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
             "median_s": float(np.median(runs)), "out": out, "metrics": jax.tree.map(np.asarray, out.metrics),

@@ -59,7 +59,7 @@ def harl_at(readings: dict, steps: int) -> float | None:
 def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict) -> dict:
     env_name, continuous, harl = TASKS[task]
     env = envs.make(env_name, continuous=continuous)
-    res = train_many(algo, env, {"team_reward": True, "total_steps": total_steps, **overrides}, seeds)
+    res = train_many(algo, env, {"team_reward": True, "total_steps": total_steps, **overrides}, seeds, warmup=False)
     team = res["metrics"]["episode_return"].sum(axis=-1)  # [S, U]: the agents' rewards summed over each episode
     last = max(1, int(round(tail * team.shape[1])))
     per_seed = team[:, -last:].mean(axis=1)
