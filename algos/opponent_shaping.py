@@ -33,7 +33,7 @@ from algos.lola import exact_update
 from jaxmarl_core import linalg
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.dice import dice_objective
-from jaxmarl_core.policies import FlatPolicy, MemoryOnePolicy, RecurrentPolicy, sample_categorical
+from jaxmarl_core.policies import FlatPolicy, MemoryOnePolicy, RecurrentPolicy, categorical_from_uniform
 from jaxmarl_core.returns import discounted_returns
 from jaxmarl_core.rollout import reset_carry, rollout
 from jaxmarl_core.training import Trainer
@@ -125,16 +125,11 @@ def default_config(env, variant: str) -> ShapingConfig:
 
 @struct.dataclass
 class Batch:
-    obs: jax.Array  # [T, B, 2, ...]
+    inputs: jax.Array  # [T, B, 2, ...] the observations as the policy encodes them (``FlatPolicy.encode``)
     actions: jax.Array  # [T, B, 2]
     rewards: jax.Array  # [T, B, 2]
+    baselines: jax.Array  # [T, B, 2] each agent's baseline (state value) of each step
     info: dict  # the environment's per-step info, [T, B, ...]
-
-    @property
-    def features(self) -> jax.Array:
-        """[T, B, 2, F]: each agent's flattened observation and a constant, the baseline's features."""
-        flat = self.obs.reshape(self.obs.shape[:3] + (-1,))
-        return jnp.concatenate([flat, jnp.ones(flat.shape[:-1] + (1,), flat.dtype)], axis=-1)
 
 
 def make_train(env, config: ShapingConfig, params=None) -> Trainer:
@@ -144,32 +139,40 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     policy_net = make_policy(env, config)
     exact_values = hasattr(env, "exact_value")
 
-    def sample(key, theta) -> Batch:
-        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch."""
+    def sample(key, theta, values) -> Batch:
+        """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch, with
+        the policies' uniforms drawn up front; values [2, F]: the linear baselines to evaluate on them."""
         theta = jax.lax.stop_gradient(theta)
 
-        def policy(k, obs, policy_state):
+        def policy(u, obs, policy_state):
             logits, policy_state = policy_net.batch_step(theta, policy_state, obs)
-            return sample_categorical(k, logits), None, policy_state
+            inputs = policy_net.encode(obs)
+            baselines = jnp.einsum("bnf,nf->bn", policy_net.features(inputs, 2), values)
+            return categorical_from_uniform(u, logits), (inputs, baselines), policy_state
 
         initial = jax.tree.map(lambda x: jnp.broadcast_to(x, (config.batch_size, 2) + x.shape),
                                policy_net.initial_state())
-        k_reset, k_run = jax.random.split(key)
+        k_reset, k_run, k_noise = jax.random.split(key, 3)
         carry = reset_carry(k_reset, env, params, initial, batch_size=config.batch_size)
-        tr = rollout(k_run, env, params, policy, carry, horizon, batched=True)[1]
-        return Batch(obs=tr.obs, actions=tr.action, rewards=tr.reward, info=tr.info)
+        noise = jax.random.uniform(k_noise, (horizon, config.batch_size, 2, 1))
+        tr = rollout(k_run, env, params, policy, carry, horizon, batched=True, policy_noise=noise)[1]
+        return Batch(inputs=tr.extras[0], actions=tr.action, rewards=tr.reward, baselines=tr.extras[1], info=tr.info)
 
-    def surrogate(batch: Batch, theta: jax.Array, values: jax.Array, i: int) -> jax.Array:
+    def features(batch: Batch) -> jax.Array:
+        """[T, B, 2, F]: the baselines' features of each agent's observations."""
+        return policy_net.features(batch.inputs, 3)
+
+    def surrogate(batch: Batch, theta: jax.Array, i: int) -> jax.Array:
         """Agent i's DiCE objective under the joint parameters theta [2, P] (scalar)."""
-        logp = sum(policy_net.log_probs(theta[a], batch.obs[:, :, a], batch.actions[:, :, a]) for a in range(2))
-        baseline = None if config.baseline == "none" else batch.features[:, :, i] @ values[i]
+        logp = sum(policy_net.log_probs(theta[a], batch.inputs[:, :, a], batch.actions[:, :, a]) for a in range(2))
+        baseline = None if config.baseline == "none" else batch.baselines[:, :, i]
         return dice_objective(logp, batch.rewards[:, :, i], gamma, baseline, config.baseline == "any_order")
 
-    def objectives(batch, theta, values):
+    def objectives(batch, theta):
         """[2]: both agents' objectives, sampled (DiCE) or exact."""
         if config.exact:
             return env.exact_value(theta, params)
-        return jnp.stack([surrogate(batch, theta, values, i) for i in range(2)])
+        return jnp.stack([surrogate(batch, theta, i) for i in range(2)])
 
     def lookahead_objective(theta_i, theta_j, i, values, first_batch, key):
         """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable).
@@ -180,22 +183,22 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             return jnp.stack([ti, tj]) if i == 0 else jnp.stack([tj, ti])
 
         def opponent_step(tj, batch):
-            grad_j = jax.grad(lambda t: objectives(batch, joint(theta_i, t), values)[1 - i])(tj)
+            grad_j = jax.grad(lambda t: objectives(batch, joint(theta_i, t))[1 - i])(tj)
             return tj + config.lookahead_lr * grad_j
 
         def inner(tj, k):
-            return opponent_step(tj, None if config.exact else sample(k, joint(theta_i, tj))), None
+            return opponent_step(tj, None if config.exact else sample(k, joint(theta_i, tj), values)), None
 
         keys = jax.random.split(key, config.lookahead)
         theta_j = opponent_step(theta_j, first_batch)
         theta_j, _ = jax.lax.scan(inner, theta_j, keys[:-1])
-        batch = None if config.exact else sample(keys[-1], joint(theta_i, theta_j))
-        return objectives(batch, joint(theta_i, theta_j), values)[i]
+        batch = None if config.exact else sample(keys[-1], joint(theta_i, theta_j), values)
+        return objectives(batch, joint(theta_i, theta_j))[i]
 
     def fit_model(model, batch):
         """Each agent's maximum-likelihood estimate of the other's logits from its observed actions: per memory
         state, the logit of the smoothed frequency of cooperating; states the batch never visited keep the old one."""
-        other_obs = batch.obs[:, :, ::-1]  # [T, B, 2, 5]: agent i looks at agent 1 - i
+        other_obs = features(batch)[:, :, ::-1, :-1]  # [T, B, 2, 5]: agent i looks at agent 1 - i
         visits = other_obs.sum(axis=(0, 1))  # [2, 5]
         coop = jnp.einsum("tbis,tbi->is", other_obs, (batch.actions[:, :, ::-1] == 0).astype(jnp.float32))
         fitted = jnp.log(coop + config.om_prior) - jnp.log(visits - coop + config.om_prior)
@@ -206,13 +209,14 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
     def fit_baselines(batch: Batch) -> jax.Array:
         """[2, F]: each agent's linear baseline, fitted to the batch's discounted returns-to-go."""
-        return _fit_linear(batch.features, discounted_returns(batch.rewards, no_end, no_end, gamma))
+        return _fit_linear(features(batch), discounted_returns(batch.rewards, no_end, no_end, gamma))
 
     def init(key):
         k_theta, k_batch = jax.random.split(key)
         theta = jax.vmap(policy_net.init)(jax.random.split(k_theta, 2))
-        num_features = int(np.prod(env.observation_spaces[0].shape)) + 1
-        values = jnp.zeros((2, num_features)) if config.exact else fit_baselines(sample(k_batch, theta))
+        values = jnp.zeros((2, int(np.prod(env.observation_spaces[0].shape)) + 1))
+        if not config.exact:
+            values = fit_baselines(sample(k_batch, theta, values))
         return ShapingState(theta=theta, values=values, model=jnp.zeros_like(theta), opt_state=policy_opt.init(theta))
 
     def update(state, key):
@@ -220,7 +224,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         episodes it samples first (which also give its first estimates and the next update's baselines)."""
         k_batch, k_look = jax.random.split(key)
         theta, values, model = state.theta, state.values, state.model
-        batch = sample(k_batch, theta)
+        batch = sample(k_batch, theta, values)
         estimate_batch = None if config.exact else batch
         if config.variant == "lola_dice":
             direction = jnp.stack([jax.grad(lookahead_objective)(theta[i], theta[1 - i], i, values, estimate_batch,
@@ -229,7 +233,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             lola = config.variant != "nl_pg"
 
             def value_fn(th):
-                return objectives(estimate_batch, th, values)
+                return objectives(estimate_batch, th)
 
             if config.variant == "lola_om" and not config.exact:
                 model = fit_model(model, batch)
@@ -254,7 +258,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
     samples_per_update = {"nl_pg": 1, "lola_pg": 1, "lola_om": 1, "lola_dice": 2 * config.lookahead + 1}
     steps = 0 if config.exact else samples_per_update[config.variant] * config.batch_size * horizon
-    return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps)
+    return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps,
+                   seed_batch=0 if config.exact else 1)
 
 
 def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) -> jax.Array:

@@ -18,7 +18,11 @@ from jax.flatten_util import ravel_pytree
 def sample_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
     """Draw from softmax(logits [..., A]) by inverting the CDF: one uniform per draw (``jax.random.categorical``
     draws A Gumbels), which matters where sampling dominates the cost. -> int32 [...]."""
-    u = jax.random.uniform(key, logits.shape[:-1] + (1,))
+    return categorical_from_uniform(jax.random.uniform(key, logits.shape[:-1] + (1,)), logits)
+
+
+def categorical_from_uniform(u: jax.Array, logits: jax.Array) -> jax.Array:
+    """The draw of ``sample_categorical`` from given uniforms u [..., 1] in [0, 1). -> int32 [...]."""
     if logits.shape[-1] == 2:  # P(a = 0) = sigmoid(l0 - l1): no softmax, no cumulative sum
         return (u[..., 0] >= jax.nn.sigmoid(logits[..., 0] - logits[..., 1])).astype(jnp.int32)
     cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)
@@ -53,9 +57,21 @@ class FlatPolicy:
 
         return jax.lax.scan(body, self.initial_state(), obs)[1]
 
-    def log_probs(self, params: jax.Array, obs: jax.Array, actions: jax.Array) -> jax.Array:
-        """Time-major episodes obs [T, B, ...], actions [T, B] -> [T, B] log-probabilities of the actions."""
-        logits = jax.vmap(self.sequence_logits, in_axes=(None, 1), out_axes=1)(params, obs)
+    def encode(self, obs: jax.Array) -> jax.Array:
+        """What a stored episode keeps of each observation [..., *obs_shape], the input of ``log_probs`` and
+        ``features`` (default: all of it)."""
+        return obs
+
+    def features(self, inputs: jax.Array, batch_dims: int) -> jax.Array:
+        """Encoded observations with ``batch_dims`` leading axes -> [..., F] features of a linear baseline: the
+        flattened observation and a constant."""
+        flat = inputs.reshape(inputs.shape[:batch_dims] + (-1,)).astype(jnp.float32)
+        return jnp.concatenate([flat, jnp.ones(flat.shape[:-1] + (1,), flat.dtype)], axis=-1)
+
+    def log_probs(self, params: jax.Array, inputs: jax.Array, actions: jax.Array) -> jax.Array:
+        """Time-major episodes of encoded observations inputs [T, B, ...] and actions [T, B] -> [T, B]
+        log-probabilities of the actions."""
+        logits = jax.vmap(self.sequence_logits, in_axes=(None, 1), out_axes=1)(params, inputs)
         logp = jax.nn.log_softmax(logits, axis=-1)
         return jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
@@ -86,8 +102,17 @@ class MemoryOnePolicy(FlatPolicy):
         logit = obs @ params
         return jnp.stack([logit, jnp.zeros_like(logit)], axis=-1)
 
-    def log_probs(self, params, obs, actions):
-        logit = obs @ params  # [T, B]: log P(a = 0) = log sigmoid(logit), log P(a = 1) = log sigmoid(-logit)
+    def encode(self, obs):
+        """One-hot states [..., S] -> int32 state indices [...]: a fifth of the memory, and ``log_probs`` gathers
+        instead of contracting."""
+        return jnp.argmax(obs, axis=-1).astype(jnp.int32)
+
+    def features(self, inputs, batch_dims):
+        one_hot = jax.nn.one_hot(inputs, self.num_states, dtype=jnp.float32)
+        return jnp.concatenate([one_hot, jnp.ones(one_hot.shape[:-1] + (1,), jnp.float32)], axis=-1)
+
+    def log_probs(self, params, inputs, actions):
+        logit = params[inputs]  # [T, B]: log P(a = 0) = log sigmoid(logit), log P(a = 1) = log sigmoid(-logit)
         return jax.nn.log_sigmoid(jnp.where(actions == 0, logit, -logit))
 
 

@@ -68,7 +68,8 @@ POLICY = MemoryOnePolicy()
 
 def per_episode_objective(theta, ep, i, kind):
     """Agent i's DiCE objective of one episode (obs [T, 2, 5], ...), with the baseline ``kind``."""
-    logp = sum(POLICY.log_probs(theta[a], ep.obs[:, None, a], ep.action[:, None, a])[:, 0] for a in range(2))
+    logp = sum(POLICY.log_probs(theta[a], POLICY.encode(ep.obs[:, None, a]), ep.action[:, None, a])[:, 0]
+               for a in range(2))
     base = None if kind == "none" else (ep.obs[:, i] @ BASELINES[i])[:, None]
     return dice_objective(logp[:, None], ep.reward[:, i:i + 1], GAMMA, base, any_order=kind == "any_order")
 
