@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxmarl_core import linalg
 from jaxmarl_core.env import EnvParams, Environment, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
@@ -132,7 +133,7 @@ class IteratedMatrixGame(Environment):
         p0 = joint(x[0], y[0])  # [4]
         transition = joint(x[1:], y[1:])  # [4, 4]: row = previous joint action
         gamma = params.discount
-        occupancy = jnp.linalg.solve(jnp.eye(4) - gamma * transition.T, p0)  # (I - gamma P)^-T p0
+        occupancy = linalg.solve(jnp.eye(4) - gamma * transition.T, p0)  # (I - gamma P)^-T p0
         value = params.payoffs.reshape(2, 4) @ occupancy
         return value * (1.0 - gamma) if per_step else value
 
