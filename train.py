@@ -50,6 +50,10 @@ def _parser(algo_names, env_names) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--plot", action="store_true", help="write curves.png")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--seed-batch", type=int, default=None, metavar="B",
+                   help="seeds vectorised together on each device, the rest in sequence; 0: all (default: the "
+                        "algorithm's choice on CPU, all on GPU/TPU). Speed only: the numbers agree up to float "
+                        "rounding")
     p.add_argument("--list", action="store_true", help="list algorithms, environments and compatible pairs")
     return p
 
@@ -160,6 +164,8 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
     if args.list:
         print(_list(algos.list_algos(), envs.list_envs()))
         raise SystemExit(0)
+    if args.seed_batch is not None and args.seed_batch < 0:
+        raise UsageError(f"--seed-batch must be >= 0 (0: all seeds at once), got {args.seed_batch}")
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out, the directory of the run to continue")
@@ -220,8 +226,10 @@ class _Progress:
         self.shown = True
 
 
-def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, quiet: bool) -> dict:
-    """Train, checkpoint and write outputs; returns the summary."""
+def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, quiet: bool,
+        seed_batch: int | None = None) -> dict:
+    """Train, checkpoint and write outputs; returns the summary. ``seed_batch``: seeds vectorised together per
+    device (None: ``sweep.default_seed_batch``)."""
     import jax
     import numpy as np
 
@@ -238,7 +246,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     n = spec.seeds
     n_pad = sweep.padded_size(n)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n), n_pad))
-    init_fn = sweep.jit(jax.vmap(trainer.init_state))
+    seed_batch = sweep.default_seed_batch(trainer) if seed_batch is None else seed_batch
+    init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
 
@@ -246,8 +255,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         nonlocal compile_time
         if length not in chunk_fns:
             t0 = time.perf_counter()
-            fn = sweep.jit(jax.vmap(lambda s, k, start: trainer.run(s, k, start, length), in_axes=(0, 0, None)))
-            chunk_fns[length] = fn.lower(state, keys, np.int32(0)).compile()
+            fn = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch))
+            chunk_fns[length] = fn.lower((state, keys), np.int32(0)).compile()
             compile_time += time.perf_counter() - t0
         return chunk_fns[length]
 
@@ -283,7 +292,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             length = min(chunk, num_updates - t)
             fn = compiled_chunk(length, state)
             t0 = time.perf_counter()
-            state, m = fn(state, keys, np.int32(t))
+            state, m = fn((state, keys), np.int32(t))
             m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))
             t_run += time.perf_counter() - t0
             metrics_host.append(m)
@@ -321,6 +330,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         "env_steps_per_second": (total_updates * trainer.env_steps_per_update / t_run
                                  if t_run > 0 and trainer.env_steps_per_update else None),
         "devices": [str(d) for d in jax.devices()],
+        "seed_batch": seed_batch,
     }
     outputs.atomic_write_json(os.path.join(out, "summary.json"), summary)
     if plot:
@@ -356,7 +366,7 @@ def main(argv=None) -> int:
     if not args.resume:
         outputs.atomic_write_json(os.path.join(out, "config.json"), {"run": dataclasses.asdict(spec)})
     try:
-        summary = run(spec, out, config, algo, env, args.resume, args.plot, args.quiet)
+        summary = run(spec, out, config, algo, env, args.resume, args.plot, args.quiet, args.seed_batch)
     except UsageError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return USAGE_ERROR

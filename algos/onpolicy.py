@@ -580,4 +580,5 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
             metrics["expected_reward"] = expected_reward(actor_params)
         return new_state, metrics
 
-    return Trainer(init=init, update=update, num_updates=cfg.num_updates, env_steps_per_update=cfg.steps_per_update)
+    return Trainer(init=init, update=update, num_updates=cfg.num_updates, env_steps_per_update=cfg.steps_per_update,
+                   seed_batch=1)

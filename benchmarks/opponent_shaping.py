@@ -3,6 +3,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
 
     python benchmarks/opponent_shaping.py --json --out-dir runs/opponent_shaping      # the comparison (64 seeds)
     python benchmarks/opponent_shaping.py --throughput --json                          # seeds x updates per second
+    python benchmarks/opponent_shaping.py --throughput --seed-batch 1,0 --json        # ... one seed at a time, and all
     python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
 
 Every method trains with its published settings (``default_config``) vmapped over ``--seeds`` seeds inside one jit;
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import itertools
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,23 +78,26 @@ def plot(curves: dict, env_name: str, seeds: int, path: str) -> None:
     outputs.save_figure(fig, path, dpi=110)
 
 
-def throughput(seed_counts: list[int], overrides: dict, repeats: int) -> dict:
-    """``lola_dice`` on ``ipd`` with the published settings (``overrides`` aside); each row also projects the wall
+def throughput(seed_counts: list[int], overrides: dict, repeats: int, seed_batches: list[int | None]) -> dict:
+    """``lola_dice`` on ``ipd`` with the published settings (``overrides`` aside), for every seed count and seed
+    batch (seeds vectorised together per device; None: the algorithm's default); each row also projects the wall
     time of a full run of the published number of updates from the measured rate (every update costs the same)."""
     env = envs.make("ipd")
     published_updates = algos.get("lola_dice").default_config(env).num_updates
     rows = []
-    for seeds in seed_counts:
-        res = train_many("lola_dice", env, overrides, seeds, repeats)
+    for seeds, seed_batch in itertools.product(seed_counts, seed_batches):
+        res = train_many("lola_dice", env, overrides, seeds, repeats, seed_batch=seed_batch)
         updates = res["num_updates"]
         rate = seeds * updates / res["median_s"]
-        rows.append({"algo": "lola_dice", "env": "ipd", "seeds": seeds, "num_updates": updates,
+        rows.append({"algo": "lola_dice", "env": "ipd", "seeds": seeds, "seed_batch": res["seed_batch"],
+                     "num_updates": updates,
                      "compile_s": res["compile_s"], "median_s": res["median_s"], "runs_s": res["runs_s"],
                      "seed_updates_per_s": rate,
                      "env_steps_per_s": seeds * updates * res["env_steps_per_update"] / res["median_s"],
                      "published_num_updates": published_updates,
                      "projected_published_run_s": seeds * published_updates / rate})
-        print(f"lola_dice x{seeds} seeds: {rate:.1f} seed-updates/s, compile {res['compile_s']:.1f}s, run "
+        print(f"lola_dice x{seeds} seeds (seed batch {res['seed_batch']}): {rate:.1f} seed-updates/s, "
+              f"compile {res['compile_s']:.1f}s, run "
               f"{res['median_s']:.1f}s for {updates} updates; {published_updates} updates would take "
               f"{rows[-1]['projected_published_run_s']:.0f}s", file=sys.stderr)
     return {"benchmark": "opponent_shaping_throughput", **machine_info(), "results": rows}
@@ -104,6 +109,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=64)
     p.add_argument("--throughput", action="store_true", help="measure lola_dice seeds x updates per second")
     p.add_argument("--seed-counts", default="1,64,512")
+    p.add_argument("--seed-batch", default=None,
+                   help="comma-separated seed batches to measure (seeds vectorised together per device; 0: all; "
+                        "default: the algorithm's choice)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per throughput row (median)")
     p.add_argument("--num-updates", type=int, default=None,
                    help="override the number of updates (all methods; --throughput defaults to 20)")
@@ -113,6 +121,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.seeds <= 0 or args.repeats <= 0:
         p.error("--seeds and --repeats must be positive")
+    try:
+        seed_batches = [None] if args.seed_batch is None else [int(b) for b in args.seed_batch.split(",")]
+        counts = [int(c) for c in args.seed_counts.split(",")]
+    except ValueError:
+        p.error("--seed-batch and --seed-counts take comma-separated integers")
+    if any(b < 0 for b in seed_batches if b is not None) or any(c <= 0 for c in counts):
+        p.error("--seed-batch values must be >= 0 and --seed-counts positive")
     overrides = {"num_updates": 20, "batch_size": 16} if args.quick else {}
     if args.num_updates is not None:
         if args.num_updates <= 0:
@@ -120,10 +135,9 @@ def main(argv=None) -> int:
         overrides["num_updates"] = args.num_updates
     if args.throughput:
         overrides.setdefault("num_updates", 20)
-        counts = [int(c) for c in args.seed_counts.split(",")]
         if args.quick:
             counts = [c for c in counts if c <= 64]
-        doc = throughput(counts, overrides, args.repeats)
+        doc = throughput(counts, overrides, args.repeats, seed_batches)
     else:
         doc = comparison(args.env, 8 if args.quick else args.seeds, overrides, args.out_dir)
     if args.json:

@@ -27,6 +27,7 @@ class Trainer:
     update: Callable[[Any, jax.Array], tuple[Any, dict]]
     num_updates: int
     env_steps_per_update: int = 0  # environment steps one update takes per seed (0 for exact-gradient learners)
+    seed_batch: int = 0  # seeds vectorised together per CPU device in sweeps (0: all; ``sweep.map_seeds``)
 
     @staticmethod
     def split_seed(key: jax.Array) -> tuple[jax.Array, jax.Array]:

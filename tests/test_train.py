@@ -60,6 +60,16 @@ def test_same_seed_same_metrics(tmp_path):
     assert open(os.path.join(a, "metrics.csv")).read() != open(os.path.join(c, "metrics.csv")).read()
 
 
+def test_seed_batch_changes_speed_not_numbers(tmp_path):
+    outs = {b: str(tmp_path / f"b{b}") for b in (0, 1, 2)}  # all seeds vectorised, one by one, in pairs (3 seeds)
+    for b, out in outs.items():
+        assert train.main([*SMALL, "--out", out, "--seed-batch", str(b)]) == 0
+        assert json.load(open(os.path.join(out, "summary.json")))["seed_batch"] == b
+    want = read_theta(outs[0], 20)["state"]["theta"]
+    for b in (1, 2):  # XLA may order a vectorised reduction differently: float rounding, grown over 20 updates
+        np.testing.assert_allclose(read_theta(outs[b], 20)["state"]["theta"], want, rtol=1e-3, atol=1e-4)
+
+
 def test_resume_after_interruption_reproduces_the_run(tmp_path):
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
     args = [*SMALL, "--checkpoint-every", "5"]
@@ -99,6 +109,7 @@ BAD = [
     (["--algo", "lola_exact", "--env", "matrix_trap", "--env-arg", "n_agents=3"], ["n_agents"]),
     (["--resume", "--out", "/nonexistent-dir-xyz"], ["--resume", "config.json"]),
     (["--env", "ipd"], ["--algo"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--seed-batch", "-1"], ["--seed-batch", ">= 0"]),
 ]
 
 

@@ -71,6 +71,15 @@ def test_seed_keys_are_prefix_stable_and_run_seeds_is_vmap():
     np.testing.assert_array_equal(padded, [0, 1, 2, 0, 0])
 
 
+@pytest.mark.parametrize("seed_batch", [0, 1, 2, 5])
+def test_map_seeds_runs_groups_in_sequence_like_vmap(seed_batch):
+    keys = sweep.seed_keys(0, 5)
+    fn = lambda seeded, scale: {"y": jax.random.normal(seeded[0], (3,)) * scale + seeded[1]}  # noqa: E731
+    seeded = (keys, jnp.arange(5.0))
+    got = jax.jit(sweep.map_seeds(fn, seed_batch))(seeded, 2.0)
+    np.testing.assert_allclose(got["y"], jax.vmap(fn, in_axes=(0, None))(seeded, 2.0)["y"], rtol=1e-6)
+
+
 SCRIPT = """
 import jax, jax.numpy as jnp, numpy as np
 from jaxmarl_core import sweep
@@ -81,6 +90,7 @@ placed = sweep.shard_seeds(sweep.pad_seeds(keys, sweep.padded_size(6)))
 assert placed.shape[0] == 8 and len(placed.sharding.device_set) == 4
 out = sweep.run_seeds(fn, keys)
 assert out.shape == (6,)
+np.testing.assert_allclose(sweep.run_seeds(fn, keys, seed_batch=1), out, rtol=1e-6)
 np.save("out.npy", np.asarray(out))
 """
 
