@@ -4,6 +4,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --json --out-dir runs/opponent_shaping      # the comparison (64 seeds)
     python benchmarks/opponent_shaping.py --throughput --json                          # seeds x updates per second
     python benchmarks/opponent_shaping.py --throughput --seed-batch 1,0 --json        # ... one seed at a time, and all
+    python benchmarks/opponent_shaping.py --coin-game nl_pg,lola_pg --seeds 4 --out-dir DIR   # own-coin fractions
     python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
 
 Every method trains with its published settings (``default_config``) vmapped over ``--seeds`` seeds inside one jit;
@@ -57,11 +58,44 @@ def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) 
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         dump(doc, os.path.join(out_dir, f"{env_name}_comparison.json"))
-        plot(curves, env_name, seeds, os.path.join(out_dir, f"{env_name}_comparison.png"))
+        plot(curves, f"{env_name.upper()}: opponent shaping ({seeds} seeds, mean and 95% band)",
+             "average reward per step", os.path.join(out_dir, f"{env_name}_comparison.png"))
     return doc
 
 
-def plot(curves: dict, env_name: str, seeds: int, path: str) -> None:
+COIN_METHODS = {"nl_pg": "NL-PG", "lola_pg": "LOLA-PG", "lola_dice": "LOLA-DiCE K=1"}
+
+
+def coin_game(algo_names: list[str], seeds: int, overrides: dict, tail: float, out_dir: str | None) -> dict:
+    """The LOLA paper's Coin Game result: the fraction of the coins an agent picks up that are its own colour
+    (both agents averaged; per seed, the mean over the last ``tail`` share of updates)."""
+    env = envs.make("coin_game")
+    rows, curves = [], {}
+    for algo_name in algo_names:
+        res = train_many(algo_name, env, overrides, seeds, warmup=False)
+        own = res["metrics"]["own_coin_fraction"].mean(-1)  # [S, U]
+        last = max(1, int(round(tail * own.shape[1])))
+        final = own[:, -last:].mean(1)
+        label = COIN_METHODS[algo_name]
+        curves[label] = own
+        rows.append({"method": label, "algo": algo_name, **outputs.mean_ci95(final),
+                     "per_seed": final.tolist(), "tail_updates": last,
+                     "reward_per_step": float(res["metrics"]["reward_per_step"][:, -last:].mean()),
+                     "num_updates": res["num_updates"], "batch_size": res["config"]["batch_size"],
+                     "compile_s": res["compile_s"], "run_s": res["median_s"], "curve_mean": own.mean(0).tolist()})
+        print(f"{label:14s} own-coin fraction {rows[-1]['mean']:.3f} [{rows[-1]['ci95_low']:.3f}, "
+              f"{rows[-1]['ci95_high']:.3f}] over the last {last} updates; run {res['median_s']:.0f}s",
+              file=sys.stderr)
+    doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), "results": rows}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        dump(doc, os.path.join(out_dir, "coin_game.json"))
+        plot(curves, f"Coin Game: own-coin fraction ({seeds} seeds, mean and 95% band)", "own-coin fraction",
+             os.path.join(out_dir, "coin_game.png"))
+    return doc
+
+
+def plot(curves: dict, title: str, ylabel: str, path: str) -> None:
     plt = outputs.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, v in curves.items():
@@ -71,8 +105,8 @@ def plot(curves: dict, env_name: str, seeds: int, path: str) -> None:
         ax.plot(x, mean, label=label, lw=1.3, ls="--" if label.endswith("-Ex") else "-")
         ax.fill_between(x, mean - half, mean + half, alpha=0.15)
     ax.set_xlabel("update")
-    ax.set_ylabel("average reward per step")
-    ax.set_title(f"{env_name.upper()}: opponent shaping ({seeds} seeds, mean and 95% band)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     outputs.save_figure(fig, path, dpi=110)
@@ -115,6 +149,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1, help="timed runs per throughput row (median)")
     p.add_argument("--num-updates", type=int, default=None,
                    help="override the number of updates (all methods; --throughput defaults to 20)")
+    p.add_argument("--coin-game", default=None, metavar="ALGOS",
+                   help="the Coin Game's own-coin fractions of these learners (comma-separated: nl_pg, lola_pg, "
+                        "lola_dice) instead of the IPD comparison")
+    p.add_argument("--tail", type=float, default=0.1, help="--coin-game: share of the last updates averaged")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
@@ -138,6 +176,11 @@ def main(argv=None) -> int:
         if args.quick:
             counts = [c for c in counts if c <= 64]
         doc = throughput(counts, overrides, args.repeats, seed_batches)
+    elif args.coin_game:
+        names = args.coin_game.split(",")
+        if any(n not in COIN_METHODS for n in names) or not 0 < args.tail <= 1:
+            p.error(f"--coin-game takes some of {', '.join(COIN_METHODS)}; --tail lies in (0, 1]")
+        doc = coin_game(names, 2 if args.quick else args.seeds, overrides, args.tail, args.out_dir)
     else:
         doc = comparison(args.env, 8 if args.quick else args.seeds, overrides, args.out_dir)
     if args.json:

@@ -50,6 +50,7 @@ def test_training_benchmarks_json_smoke(tmp_path):
     (row,) = doc["results"]
     assert row["env_steps"] == 8000 and len(row["curve"]) == 2 and row["harl_return"] is None  # before 3M steps
     assert row["final_return"] < 0 and "team_reward" in doc["reward_convention"]
+    assert len(row["eval_curve"]) == 2 and row["final_eval_return"] < 0  # greedy evaluation, on by default
 
 
 def test_training_benchmarks_reject_bad_flags():
@@ -57,3 +58,21 @@ def test_training_benchmarks_reject_bad_flags():
                  ["benchmarks/onpolicy_mpe.py", "--tasks", "nope"]):
         proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "valid" in proc.stderr, proc.stderr
+
+
+def test_opponent_shaping_benchmark_json_smoke(tmp_path):
+    def run(*args):
+        proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--quick", "--num-updates", "2",
+                               "--json", *args], cwd=ROOT, env=FAST_COMPILE, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    doc = run("--coin-game", "nl_pg", "--out-dir", str(tmp_path))
+    (row,) = doc["results"]
+    assert row["method"] == "NL-PG" and row["num_updates"] == 2 and len(row["per_seed"]) == 2
+    assert 0.0 <= row["mean"] <= 1.0 and len(row["curve_mean"]) == 2
+    assert json.loads((tmp_path / "coin_game.json").read_text()) == doc and (tmp_path / "coin_game.png").exists()
+    doc = run("--throughput", "--seed-counts", "2", "--seed-batch", "1,0")
+    assert [(r["seeds"], r["seed_batch"], r["num_updates"]) for r in doc["results"]] == [(2, 1, 2), (2, 0, 2)]
+    assert all(r["seed_updates_per_s"] > 0 for r in doc["results"])
