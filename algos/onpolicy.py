@@ -98,6 +98,8 @@ class OnPolicyConfig(Config):
     use_factor: bool = True  # weight each agent's surrogate by the factor M of the agents moved before it
     team_reward: bool = False  # train every agent on the sum of all agents' rewards (HARL's MPE convention)
     lr_decay: bool = False  # HARL's use_linear_lr_decay: Adam's rates fall linearly, lr * (1 - u / num_updates)
+    eval_envs: int = 0  # HARL's evaluation each update: environments acting on each actor's most likely action
+    eval_steps: int = 25  # steps each evaluation environment runs; the episodes it completes give ``eval_return``
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -114,8 +116,10 @@ class OnPolicyConfig(Config):
     def validate(self, env) -> None:
         super().validate(env)
         for name in ("ppo_epochs", "critic_epochs", "num_minibatches", "hidden_size", "hidden_layers",
-                     "cg_iters", "ls_steps"):
+                     "cg_iters", "ls_steps", "eval_steps"):
             require_positive_int(self, name)
+        if isinstance(self.eval_envs, bool) or not isinstance(self.eval_envs, int) or self.eval_envs < 0:
+            raise ValueError(f"eval_envs must be a non-negative integer (0: no evaluation), got {self.eval_envs!r}")
         for name in ("lr", "critic_lr", "adam_eps", "kl_threshold"):
             require_positive(self, name)
         for name in ("clip_eps", "entropy_coef", "value_coef", "max_grad_norm", "huber_delta", "cg_damping",
@@ -372,17 +376,44 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
                              running_return=jnp.zeros((b, n)), last_return=jnp.zeros((n,)))
 
     # -- acting ------------------------------------------------------------------------------------------------------
-    def make_policy(aparams):
+    def make_policy(aparams, greedy: bool = False):
+        """The actors as a rollout policy: sampling, or (``greedy``) each one's most likely action."""
         def policy(key, x, h):
             obs, mask, first = actor_inputs(x[None])
             seq, out, log_std = actor_all(aparams, h, obs, first)
             out, mask = out[0], mask[0]
             if discrete:
-                action = distributions.masked_categorical(out, mask).sample(seed=key)
+                dist = distributions.masked_categorical(out, mask)
+                action = dist.mode() if greedy else dist.sample(seed=key)
+            elif greedy:
+                action = jnp.where(mask, out, 0.0)
             else:
                 action = distributions.sample_gaussian(key, out, jnp.broadcast_to(log_std, out.shape), mask)
             return action, None, None if seq is None else seq[0]
         return policy
+
+    def episode_returns(running, traj):
+        """Sum rewards [T, B, N] into the running returns [B, N] -> (running returns after the last step, mean
+        return [N] of the episodes that ended, their count)."""
+        def accumulate(running, step):
+            reward, done = step
+            running = running + reward
+            return jnp.where(done[:, None], 0.0, running), (running, done)
+
+        done = jnp.logical_or(traj.terminated, traj.truncated)
+        running, (totals, dones) = jax.lax.scan(accumulate, running, (traj.reward, done))
+        count = jnp.sum(dones)
+        return running, jnp.sum(jnp.where(dones[..., None], totals, 0.0), axis=(0, 1)) / jnp.maximum(count, 1), count
+
+    def evaluate(aparams, key):
+        """HARL's evaluation: ``eval_envs`` fresh environments run ``eval_steps`` steps on the actors' most likely
+        actions -> mean return [N] of the episodes they complete (NaN if none)."""
+        k_reset, k_run = jax.random.split(key)
+        h = initial_hidden(hidden_sizes, (cfg.eval_envs, n)) if recurrent else None
+        carry = reset_carry(k_reset, view, params, h, batch_size=cfg.eval_envs)
+        traj = rollout(k_run, view, params, make_policy(aparams, greedy=True), carry, cfg.eval_steps, batched=True)[1]
+        _, mean, count = episode_returns(jnp.zeros((cfg.eval_envs, n)), traj)
+        return jnp.where(count > 0, mean, jnp.nan)
 
     # -- the actor update of one agent (or of all agents with shared parameters) ------------------------------------
     def actor_forward(aparams, batch):
@@ -558,16 +589,7 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         critic_params, critic_opt, critic_metrics = update_critic(state.critic_params, state.critic_opt,
                                                                   critic_batch, k_critic)
 
-        # episode returns
-        def accumulate(running, step):
-            reward, done = step
-            running = running + reward
-            return jnp.where(done[:, None], 0.0, running), (running, done)
-
-        done = jnp.logical_or(traj.terminated, traj.truncated)
-        running, (totals, dones) = jax.lax.scan(accumulate, state.running_return, (traj.reward, done))
-        count = jnp.sum(dones)
-        finished = jnp.sum(jnp.where(dones[..., None], totals, 0.0), axis=(0, 1)) / jnp.maximum(count, 1)
+        running, finished, count = episode_returns(state.running_return, traj)
         last_return = jnp.where(count > 0, finished, state.last_return)
 
         new_h_c = None if seq_c is None else seq_c[-1]
@@ -578,6 +600,8 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
                    **actor_metrics, **critic_metrics}
         if exact:
             metrics["expected_reward"] = expected_reward(actor_params)
+        if cfg.eval_envs:
+            metrics["eval_return"] = evaluate(actor_params, jax.random.fold_in(key, 1))
         return new_state, metrics
 
     return Trainer(init=init, update=update, num_updates=cfg.num_updates, env_steps_per_update=cfg.steps_per_update,

@@ -4,7 +4,9 @@ HARL's MPE setting, reproduced here: every agent is trained on the sum of all ag
 25-step episodes, HARL's tuned MPE hyperparameters (the algorithms' defaults: 20 environments x 200 steps per
 update, 5 epochs, one minibatch, Adam 5e-4, hidden layers 128-128, value normalisation). HARL reports the episode
 return as the sum of the agents' rewards over the 25 steps; so does this script (``episode_return`` summed over
-agents, averaged over the last ``--tail`` share of updates and over seeds).
+agents, averaged over the last ``--tail`` share of updates and over seeds). HARL's runner also evaluates its actors
+with ``deterministic=True`` (each one's most likely action) on 20 episodes; with ``--eval-envs 20`` (the default)
+every update does the same (``eval_return``) and rows carry both the training and the evaluation returns.
 
     python benchmarks/onpolicy_mpe.py --tasks spread_discrete,spread_continuous --seeds 2 --json \\
         --out benchmarks/results/cpu/onpolicy_mpe.json --plot benchmarks/results/cpu/onpolicy_mpe.png
@@ -63,6 +65,10 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
     team = res["metrics"]["episode_return"].sum(axis=-1)  # [S, U]: the agents' rewards summed over each episode
     last = max(1, int(round(tail * team.shape[1])))
     per_seed = team[:, -last:].mean(axis=1)
+    evaluated = "eval_return" in res["metrics"]
+    if evaluated:
+        team_eval = res["metrics"]["eval_return"].sum(axis=-1)  # [S, U]: greedy actors' episodes
+        eval_per_seed = np.nanmean(team_eval[:, -last:], axis=1)
     steps = res["num_updates"] * res["env_steps_per_update"]
     offset = SPREAD_SELF_COLLISION if env_name == "mpe_spread" else 0.0
     row = {"task": task, "env": env_name, "continuous": continuous, "algo": algo, "seeds": seeds,
@@ -72,8 +78,13 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
            "env_steps_per_s": seeds * steps / res["median_s"],
            "curve_steps": ((np.arange(team.shape[1]) + 1) * res["env_steps_per_update"]).tolist(),
            "curve": team.mean(axis=0).tolist()}
+    if evaluated:
+        row.update(final_eval_return=float(eval_per_seed.mean()), final_eval_return_per_seed=eval_per_seed.tolist(),
+                   final_eval_return_harl_convention=float(eval_per_seed.mean()) + offset,
+                   eval_curve=np.nanmean(team_eval, axis=0).tolist())
+    greedy = f", greedy {row['final_eval_return_harl_convention']:.1f}" if evaluated else ""
     print(f"{algo} on {task}: {row['final_return']:.1f} after {steps:,} steps, "
-          f"{row['final_return_harl_convention']:.1f} in HARL's convention (HARL ~{row['harl_return']}); "
+          f"{row['final_return_harl_convention']:.1f} in HARL's convention{greedy} (HARL ~{row['harl_return']}); "
           f"{row['env_steps_per_s']:,.0f} env steps/s", file=sys.stderr)
     return row
 
@@ -85,7 +96,10 @@ def plot(rows: list[dict], path: str) -> None:
     for ax, task in zip(axes[0], tasks):
         for r in (r for r in rows if r["task"] == task):
             line, = ax.plot(r["curve_steps"], np.asarray(r["curve"]) + r["harl_convention_offset"],
-                            label=f"{r['algo']} (ours)")
+                            label=f"{r['algo']} (ours, training)")
+            if "eval_curve" in r:
+                ax.plot(r["curve_steps"], np.asarray(r["eval_curve"]) + r["harl_convention_offset"], ":",
+                        color=line.get_color(), label=f"{r['algo']} (ours, greedy evaluation)")
             harl = TASKS[task][2][r["algo"]]
             ax.plot(sorted(harl), [harl[s] for s in sorted(harl)], "o--", color=line.get_color(),
                     label=f"{r['algo']} (HARL, read off)")
@@ -101,6 +115,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--total-steps", type=float, default=10_000_000)
     p.add_argument("--tail", type=float, default=0.02, help="share of the last updates averaged for the result")
+    p.add_argument("--eval-envs", type=int, default=20,
+                   help="greedy evaluation episodes per update, as HARL's evaluation (0: none)")
     p.add_argument("--quick", action="store_true", help="one seed, at most 40,000 steps, small networks")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
@@ -113,12 +129,12 @@ def main(argv=None) -> int:
     for algo in algo_names:
         if algo not in ("happo", "mappo"):
             p.error(f"--algos: HARL's figure gives happo and mappo, got {algo!r}")
-    if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1:
-        p.error("--seeds and --total-steps must be positive and --tail in (0, 1]")
-    overrides = {}
+    if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1 or args.eval_envs < 0:
+        p.error("--seeds and --total-steps must be positive, --eval-envs >= 0 and --tail in (0, 1]")
+    overrides = {"eval_envs": args.eval_envs}
     if args.quick:
         args.seeds, args.total_steps = 1, min(args.total_steps, 40_000)
-        overrides = {"hidden_size": 32}
+        overrides["hidden_size"] = 32
     rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides)
             for task in tasks for algo in algo_names]
     doc = {"benchmark": "onpolicy_mpe", **machine_info(),

@@ -168,6 +168,20 @@ def test_happo_with_one_agent_is_single_agent_ppo_and_deterministic():
     assert not np.allclose(seeds[0], seeds[1])  # different seeds differ
 
 
+def test_evaluation_acts_on_the_most_likely_action():
+    """HARL's deterministic evaluation: in the one-player game [1, 0, 0.5] every evaluation episode of a policy that
+    prefers action 0 pays exactly 1, while sampled play still pays less."""
+    env = one_player_game()
+    cfg = make_config(env, "happo", eval_envs=5, eval_steps=3, **TRAP)
+    metrics = train_seeds(env, cfg, 4, 3)[1]
+    assert metrics["eval_return"].shape == (4, 3, 1)
+    expected = metrics["expected_reward"][:, :, 0]  # [S, U] exact expected payoff of the sampling policy
+    assert np.all((expected > 0.5) & (expected < 0.95)), expected  # prefers action 0, still mixed
+    np.testing.assert_array_equal(metrics["eval_return"][:, :, 0], 1.0)
+    assert np.all(metrics["reward_per_step"][:, :, 0] < 1.0)
+    assert np.all(np.isin(metrics["eval_return"], [0.0, 0.5, 1.0]))  # one deterministic action per seed and update
+
+
 def test_happo_in_fixed_order_without_factor_is_mappo_with_separate_actors():
     env = envs.make("matrix_climbing")
     happo = final_params(env, "happo", fixed_order=True, use_factor=False, num_minibatches=2)
@@ -352,6 +366,8 @@ def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
     (dict(share_params=True), "share_params"),
     (dict(recurrent=True, num_minibatches=3, rollout_len=3), "num_envs"),
     (dict(lr=0.0), "lr"),
+    (dict(eval_envs=-1), "eval_envs"),
+    (dict(eval_steps=0), "eval_steps"),
 ])
 def test_bad_configs_name_the_field(changes, fragment):
     env = envs.make("matrix_trap", n_agents=4)
