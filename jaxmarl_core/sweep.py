@@ -76,7 +76,9 @@ def map_seeds(fn: Callable[..., Any], seed_batch: int = 0) -> Callable[..., Any]
     of the device count) on every leaf of ``seeded``: each device runs its slice of the seeds in groups of
     ``seed_batch`` (0: one group), ``shared`` is passed whole to every seed."""
     def local(seeded, *shared):
-        one = lambda x: fn(x, *shared)  # noqa: E731
+        def one(x):
+            return fn(x, *shared)
+
         if seed_batch <= 0:
             return jax.vmap(one)(seeded)
         return jax.lax.map(one, seeded, batch_size=seed_batch)
