@@ -229,7 +229,7 @@ class _Progress:
 def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, quiet: bool,
         seed_batch: int | None = None) -> dict:
     """Train, checkpoint and write outputs; returns the summary. ``seed_batch``: seeds vectorised together per
-    device (None: ``sweep.default_seed_batch``)."""
+    device (None: the algorithm's choice, ``sweep.resolve_seed_batch``)."""
     import jax
     import numpy as np
 
@@ -246,7 +246,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     n = spec.seeds
     n_pad = sweep.padded_size(n)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n), n_pad))
-    seed_batch = sweep.default_seed_batch(trainer) if seed_batch is None else seed_batch
+    seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
     init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0

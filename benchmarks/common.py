@@ -65,7 +65,7 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
     config.validate(env)
     trainer = algo.make_train(env, config, params)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
-    seed_batch = sweep.default_seed_batch(trainer) if seed_batch is None else seed_batch
+    seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
     compile_s, runs, out = time_compiled(sweep.map_seeds(trainer, seed_batch), (keys,), repeats, warmup)
     out = jax.tree.map(lambda x: x[:seeds], out)  # drop the seeds padded up to a multiple of the device count
     return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,

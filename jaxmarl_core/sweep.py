@@ -65,9 +65,11 @@ def jit(fn: Callable, **kwargs) -> Callable:
     return jax.jit(fn, compiler_options=compiler_options(), **kwargs)
 
 
-def default_seed_batch(trainer: Any) -> int:
-    """The trainer's preferred number of seeds vectorised together per device on CPU (0: all of them); other
-    backends vectorise all seeds."""
+def resolve_seed_batch(trainer: Any, requested: int | None = None) -> int:
+    """Seeds vectorised together per device: ``requested`` if given, else the trainer's choice on CPU
+    (``Trainer.seed_batch``; 0: all of them) and all seeds on other backends."""
+    if requested is not None:
+        return requested
     return trainer.seed_batch if jax.default_backend() == "cpu" else 0
 
 
