@@ -7,15 +7,15 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --coin-game nl_pg,lola_pg --seeds 4 --out-dir DIR   # own-coin fractions
     python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
 
-Every method trains with its published settings (``default_config``) vmapped over ``--seeds`` seeds inside one jit;
+Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
 compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
 ``ipd_comparison.json`` to ``--out-dir``; ``--json`` prints the JSON document on stdout.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import itertools
+import os
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

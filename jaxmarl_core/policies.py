@@ -21,6 +21,11 @@ def sample_categorical(key: jax.Array, logits: jax.Array) -> jax.Array:
     return categorical_from_uniform(jax.random.uniform(key, logits.shape[:-1] + (1,)), logits)
 
 
+def _with_constant(x: jax.Array) -> jax.Array:
+    """[..., F] -> [..., F + 1]: the features and a constant 1."""
+    return jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
+
+
 def categorical_from_uniform(u: jax.Array, logits: jax.Array) -> jax.Array:
     """The draw of ``sample_categorical`` from given uniforms u [..., 1] in [0, 1). -> int32 [...]."""
     if logits.shape[-1] == 2:  # P(a = 0) = sigmoid(l0 - l1): no softmax, no cumulative sum
@@ -65,8 +70,7 @@ class FlatPolicy:
     def features(self, inputs: jax.Array, batch_dims: int) -> jax.Array:
         """Encoded observations with ``batch_dims`` leading axes -> [..., F] features of a linear baseline: the
         flattened observation and a constant."""
-        flat = inputs.reshape(inputs.shape[:batch_dims] + (-1,)).astype(jnp.float32)
-        return jnp.concatenate([flat, jnp.ones(flat.shape[:-1] + (1,), flat.dtype)], axis=-1)
+        return _with_constant(inputs.reshape(inputs.shape[:batch_dims] + (-1,)).astype(jnp.float32))
 
     def log_probs(self, params: jax.Array, inputs: jax.Array, actions: jax.Array) -> jax.Array:
         """Time-major episodes of encoded observations inputs [T, B, ...] and actions [T, B] -> [T, B]
@@ -108,8 +112,7 @@ class MemoryOnePolicy(FlatPolicy):
         return jnp.argmax(obs, axis=-1).astype(jnp.int32)
 
     def features(self, inputs, batch_dims):
-        one_hot = jax.nn.one_hot(inputs, self.num_states, dtype=jnp.float32)
-        return jnp.concatenate([one_hot, jnp.ones(one_hot.shape[:-1] + (1,), jnp.float32)], axis=-1)
+        return _with_constant(jax.nn.one_hot(inputs, self.num_states, dtype=jnp.float32))
 
     def log_probs(self, params, inputs, actions):
         logit = params[inputs]  # [T, B]: log P(a = 0) = log sigmoid(logit), log P(a = 1) = log sigmoid(-logit)
