@@ -2,9 +2,12 @@
 et al., 2022; Zhong et al., 2024, reference code PKU-MARL/HARL) on one code path.
 
 One update: ``rollout_len`` steps in ``num_envs`` environments (``jaxmarl_core.rollout``), values of the observations
-acted on and reached (``final_obs``/the state before the reset, so truncations bootstrap), GAE
-(``jaxmarl_core.returns.gae``) with optional value normalisation, normalised advantages, the actors' update, then
-the critic's (``critic_epochs`` x ``num_minibatches`` steps of the clipped Huber value loss).
+acted on and reached (``final_obs``/the state before the reset), GAE (``jaxmarl_core.returns.gae``) with optional
+value normalisation, normalised advantages, the actors' update, then the critic's (``critic_epochs`` x
+``num_minibatches`` steps of the clipped Huber value loss). A truncated step is treated as HARL's
+``use_proper_time_limits`` does (``truncation="harl"``: advantage 0, its own value as target, the steps before it
+bootstrapping from the value of its observation) or bootstraps from the value of ``final_obs``
+(``truncation="bootstrap"``); terminations never bootstrap.
 
 How the variants differ (fields of ``OnPolicyConfig``):
 - critic: ``centralised_critic`` (MAPPO/HA*: one network on ``env.global_state`` with one value head per agent's
@@ -54,6 +57,7 @@ VARIANTS = {  # name -> (centralised_critic, sequential, actor_update)
     "haa2c": (True, True, "a2c"),
 }
 ACTOR_UPDATES = ("ppo", "a2c", "trpo")
+TRUNCATIONS = ("bootstrap", "harl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +104,8 @@ class OnPolicyConfig(Config):
     lr_decay: bool = False  # HARL's use_linear_lr_decay: Adam's rates fall linearly, lr * (1 - u / num_updates)
     eval_envs: int = 0  # HARL's evaluation each update: environments acting on each actor's most likely action
     eval_steps: int = 25  # steps each evaluation environment runs; the episodes it completes give ``eval_return``
+    truncation: str = "harl"  # "harl": HARL's use_proper_time_limits, a truncated step gets advantage 0 and the
+    # steps before it bootstrap from the value of its observation; "bootstrap": it bootstraps from V(final_obs)
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -131,6 +137,8 @@ class OnPolicyConfig(Config):
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         if self.actor_update not in ACTOR_UPDATES:
             raise ValueError(f"actor_update must be one of {ACTOR_UPDATES}, got {self.actor_update!r}")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
         if self.num_updates < 1:
             raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
                              f"({self.steps_per_update})")
@@ -558,7 +566,7 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         reward = jnp.broadcast_to(traj.reward.sum(-1, keepdims=True), traj.reward.shape) if cfg.team_reward \
             else traj.reward
         adv, targets = gae(reward, denorm(v_norm), denorm(next_v_norm), traj.terminated, traj.truncated,
-                           cfg.gamma, cfg.gae_lambda)
+                           cfg.gamma, cfg.gae_lambda, drop_truncated=cfg.truncation == "harl")
         if cfg.use_value_norm:
             vn = vn.update(targets.reshape(-1, n))
             targets = vn.normalize(targets)

@@ -31,7 +31,9 @@ import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from algos.onpolicy import OnPolicyConfig  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
+from jaxmarl_core.config import parse_overrides  # noqa: E402
 
 # HARL's spread (PettingZoo 1.22.2) minus mpe2's: the self-collision penalty, -1 x local_ratio x N agents x 25 steps
 SPREAD_SELF_COLLISION = -1.0 * 0.5 * 3 * 25
@@ -117,6 +119,8 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=0.02, help="share of the last updates averaged for the result")
     p.add_argument("--eval-envs", type=int, default=20,
                    help="greedy evaluation episodes per update, as HARL's evaluation (0: none)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the on-policy config (e.g. truncation=harl)")
     p.add_argument("--quick", action="store_true", help="one seed, at most 40,000 steps, small networks")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
@@ -132,6 +136,10 @@ def main(argv=None) -> int:
     if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1 or args.eval_envs < 0:
         p.error("--seeds and --total-steps must be positive, --eval-envs >= 0 and --tail in (0, 1]")
     overrides = {"eval_envs": args.eval_envs}
+    try:
+        overrides.update(parse_overrides(OnPolicyConfig, args.set))
+    except ValueError as e:
+        p.error(str(e))
     if args.quick:
         args.seeds, args.total_steps = 1, min(args.total_steps, 40_000)
         overrides["hidden_size"] = 32
@@ -141,7 +149,7 @@ def main(argv=None) -> int:
            "harl_source": "PKU-MARL/HARL README figure assets/mpe_learning_curve.jpg, read by eye (+-2)",
            "reward_convention": "episode return = sum over agents and over the 25 steps of mpe2's rewards; "
                                 "agents trained on the summed reward (team_reward=True), as HARL's MPE wrapper",
-           "results": rows}
+           "config_overrides": overrides, "results": rows}
     text = dump(doc, args.out)
     if args.plot:
         plot(rows, args.plot)

@@ -93,14 +93,19 @@ def split_assignment(text: str, flag: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def override(config: Config, assignments: list[str]) -> Config:
-    """Apply ``field=value`` texts to a frozen config (returns a new one); unknown fields list the valid ones."""
-    types = type(config).field_types()
+def parse_overrides(config_type: type[Config], assignments: list[str]) -> dict[str, Any]:
+    """``field=value`` texts -> {field: typed value} for ``config_type``; unknown fields list the valid ones."""
+    types = config_type.field_types()
     changes = {}
     for text in assignments:
         key, value = split_assignment(text, "--set")
         if key not in types:
-            raise ValueError(f"--set: unknown field {key!r} of {type(config).__name__}; "
+            raise ValueError(f"--set: unknown field {key!r} of {config_type.__name__}; "
                              f"valid fields: {', '.join(types)}")
         changes[key] = parse_value(value, types[key], key)
-    return dataclasses.replace(config, **changes)
+    return changes
+
+
+def override(config: Config, assignments: list[str]) -> Config:
+    """Apply ``field=value`` texts to a frozen config (returns a new one); unknown fields list the valid ones."""
+    return dataclasses.replace(config, **parse_overrides(type(config), assignments))

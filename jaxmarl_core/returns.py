@@ -36,24 +36,29 @@ def discounted_returns(rewards: jax.Array, terminated: jax.Array, truncated: jax
 
 
 def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminated: jax.Array,
-        truncated: jax.Array, gamma: float, lam: float) -> tuple[jax.Array, jax.Array]:
+        truncated: jax.Array, gamma: float, lam: float, drop_truncated: bool = False) -> tuple[jax.Array, jax.Array]:
     """Generalised advantage estimation.
 
     rewards, values, next_values: [T, ...] (``values`` of the observations acted on, ``next_values`` of the
     observations reached, i.e. of ``final_obs`` at episode ends); -> (advantages [T, ...], targets [T, ...]).
+    ``drop_truncated`` is HARL's ``use_proper_time_limits``: a truncated (and not terminated) step gets advantage 0
+    and its own value as target, so the steps before it bootstrap from the value of the state it was taken in and
+    ``next_values`` at truncations is not used. Without it a truncated step bootstraps from ``next_values``.
     """
     terminated = expand_flags(terminated, rewards)
     truncated = expand_flags(truncated, rewards)
     not_term = 1.0 - terminated.astype(rewards.dtype)
     cont = 1.0 - jnp.logical_or(terminated, truncated).astype(rewards.dtype)
+    keep = jnp.ones_like(cont) if not drop_truncated else \
+        1.0 - jnp.logical_and(truncated, jnp.logical_not(terminated)).astype(rewards.dtype)
     deltas = rewards + gamma * not_term * next_values - values
 
     def body(a_next, x):
-        d, c = x
-        a = d + gamma * lam * c * a_next
+        d, c, k = x
+        a = k * (d + gamma * lam * c * a_next)
         return a, a
 
-    adv = _reverse_scan(body, jnp.zeros_like(rewards[0]), (deltas, cont))
+    adv = _reverse_scan(body, jnp.zeros_like(rewards[0]), (deltas, cont, jnp.broadcast_to(keep, deltas.shape)))
     return adv, adv + values
 
 

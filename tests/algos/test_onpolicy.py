@@ -368,6 +368,7 @@ def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
     (dict(lr=0.0), "lr"),
     (dict(eval_envs=-1), "eval_envs"),
     (dict(eval_steps=0), "eval_steps"),
+    (dict(truncation="drop"), "truncation"),
 ])
 def test_bad_configs_name_the_field(changes, fragment):
     env = envs.make("matrix_trap", n_agents=4)

@@ -77,3 +77,41 @@ def test_gae_and_returns_match_loops_with_terminations_and_truncations():
                       0.9, 1.0)
     ret1 = discounted_returns(jnp.asarray(rewards), terminated, truncated, 0.9, jnp.asarray(consistent))
     np.testing.assert_allclose(targets1, ret1, rtol=1e-4, atol=1e-4)
+
+
+def harl_proper_time_limits_gae(rewards, value_preds, masks, bad_masks, gamma, lam):
+    """HARL's OnPolicyCriticBufferEP.compute_returns (use_proper_time_limits, use_gae, no ValueNorm), transcribed:
+    value_preds, masks, bad_masks [T + 1, ...] where index t + 1 describes the step taken at t."""
+    returns = np.zeros_like(rewards)
+    g = 0.0
+    for step in reversed(range(rewards.shape[0])):
+        delta = rewards[step] + gamma * value_preds[step + 1] * masks[step + 1] - value_preds[step]
+        g = delta + gamma * lam * masks[step + 1] * g
+        g = bad_masks[step + 1] * g
+        returns[step] = g + value_preds[step]
+    return returns
+
+
+def test_gae_drop_truncated_matches_harls_proper_time_limits():
+    rng = np.random.default_rng(1)
+    t_len, n = 50, 2
+    rewards = rng.normal(size=(t_len, n)).astype(np.float32)
+    value_preds = rng.normal(size=(t_len + 1, n)).astype(np.float32)
+    terminated = np.zeros(t_len, bool)
+    truncated = np.zeros(t_len, bool)
+    terminated[[9, 30]] = True
+    truncated[[19, 44]] = True
+    masks = np.ones((t_len + 1, 1), np.float32)
+    masks[1:][terminated | truncated] = 0.0
+    bad_masks = np.ones((t_len + 1, 1), np.float32)
+    bad_masks[1:][truncated] = 0.0
+    want = harl_proper_time_limits_gae(rewards, value_preds, masks, bad_masks, 0.95, 0.9)
+    # ours takes the value of the observation reached; at episode ends that value is of final_obs, which HARL
+    # never uses: random numbers there must not change the result
+    next_values = value_preds[1:].copy()
+    next_values[terminated | truncated] = rng.normal(size=(4, n))
+    adv, targets = gae(jnp.asarray(rewards), jnp.asarray(value_preds[:-1]), jnp.asarray(next_values), terminated,
+                       truncated, 0.95, 0.9, drop_truncated=True)
+    np.testing.assert_allclose(targets, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(adv[truncated], 0.0, atol=1e-6)
+    np.testing.assert_allclose(adv[18], rewards[18] + 0.95 * value_preds[19] - value_preds[18], rtol=1e-5)
