@@ -72,22 +72,6 @@ class RunSpec:
     log_every: int
 
 
-def _parse_env_args(env_name: str, texts: list[str]) -> dict:
-    import envs
-    from jaxmarl_core.config import parse_value, split_assignment
-
-    defaults = envs.env_args(env_name)
-    out = {}
-    for text in texts:
-        key, value = split_assignment(text, "--env-arg")
-        if key not in defaults:
-            valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-            raise UsageError(f"--env-arg: {env_name} has no argument {key!r}; valid arguments: {valid}")
-        typ = type(defaults[key]) if defaults[key] is not None else str
-        out[key] = parse_value(value, typ, f"--env-arg {key}")
-    return out
-
-
 def _build(spec: RunSpec, set_texts: list[str] | None = None):
     """-> (algorithm, env, config); every check happens here, before anything is traced."""
     import algos
@@ -194,7 +178,7 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
     if args.env not in envs.list_envs():
         raise UsageError(f"--env: unknown environment {args.env!r}; valid names: {', '.join(envs.list_envs())}")
     try:
-        env_args = _parse_env_args(args.env, args.env_arg)
+        env_args = envs.parse_env_args(args.env, args.env_arg)
     except ValueError as e:
         raise UsageError(f"--env-arg: {e}") from None
     spec = RunSpec(algo=args.algo, env=args.env, env_args=env_args, config={}, seeds=args.seeds, seed=args.seed,

@@ -60,9 +60,10 @@ def harl_at(readings: dict, steps: int) -> float | None:
     return float(np.interp(steps, points, [readings[p] for p in points]))
 
 
-def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict) -> dict:
+def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict,
+        env_args: dict | None = None) -> dict:
     env_name, continuous, harl = TASKS[task]
-    env = envs.make(env_name, continuous=continuous)
+    env = envs.make(env_name, continuous=continuous, **(env_args or {}))
     res = train_many(algo, env, {"team_reward": True, "total_steps": total_steps, **overrides}, seeds, warmup=False)
     team = res["metrics"]["episode_return"].sum(axis=-1)  # [S, U]: the agents' rewards summed over each episode
     last = max(1, int(round(tail * team.shape[1])))
@@ -73,8 +74,9 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
         eval_per_seed = np.nanmean(team_eval[:, -last:], axis=1)
     steps = res["num_updates"] * res["env_steps_per_update"]
     offset = SPREAD_SELF_COLLISION if env_name == "mpe_spread" else 0.0
-    row = {"task": task, "env": env_name, "continuous": continuous, "algo": algo, "seeds": seeds,
-           "env_steps": steps, "final_return": float(per_seed.mean()), "final_return_per_seed": per_seed.tolist(),
+    row = {"task": task, "env": env_name, "continuous": continuous, "env_args": env_args or {}, "algo": algo,
+           "seeds": seeds, "env_steps": steps, "final_return": float(per_seed.mean()),
+           "final_return_per_seed": per_seed.tolist(),
            "final_return_harl_convention": float(per_seed.mean()) + offset, "harl_convention_offset": offset,
            "harl_return": harl_at(harl[algo], steps), "compile_s": res["compile_s"], "run_s": res["median_s"],
            "env_steps_per_s": seeds * steps / res["median_s"],
@@ -121,6 +123,8 @@ def main(argv=None) -> int:
                    help="greedy evaluation episodes per update, as HARL's evaluation (0: none)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field of the on-policy config (e.g. truncation=harl)")
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment argument of every task (e.g. integration=pettingzoo_1_22, HARL's MPE physics)")
     p.add_argument("--quick", action="store_true", help="one seed, at most 40,000 steps, small networks")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
@@ -138,12 +142,13 @@ def main(argv=None) -> int:
     overrides = {"eval_envs": args.eval_envs}
     try:
         overrides.update(parse_overrides(OnPolicyConfig, args.set))
+        env_args = {task: envs.parse_env_args(TASKS[task][0], args.env_arg) for task in tasks}
     except ValueError as e:
         p.error(str(e))
     if args.quick:
         args.seeds, args.total_steps = 1, min(args.total_steps, 40_000)
         overrides["hidden_size"] = 32
-    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides)
+    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides, env_args[task])
             for task in tasks for algo in algo_names]
     doc = {"benchmark": "onpolicy_mpe", **machine_info(),
            "harl_source": "PKU-MARL/HARL README figure assets/mpe_learning_curve.jpg, read by eye (+-2)",

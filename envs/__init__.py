@@ -10,6 +10,7 @@ from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
+from jaxmarl_core.config import parse_value, split_assignment
 from jaxmarl_core.env import Environment
 
 _REGISTRY: dict[str, Callable[..., Environment]] = {}
@@ -45,6 +46,21 @@ def env_args(name: str) -> dict:
     """The constructor arguments of a registered environment with their defaults."""
     sig = inspect.signature(_REGISTRY[name])
     return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def parse_env_args(name: str, texts: list[str]) -> dict:
+    """``KEY=VALUE`` texts -> constructor arguments of ``name``, typed as their defaults (str where None);
+    ``ValueError`` names an unknown key (listing the valid ones) or a value of the wrong type."""
+    defaults = env_args(name)
+    out = {}
+    for text in texts:
+        key, value = split_assignment(text, "--env-arg")
+        if key not in defaults:
+            valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+            raise ValueError(f"{name} has no argument {key!r}; valid arguments: {valid}")
+        typ = type(defaults[key]) if defaults[key] is not None else str
+        out[key] = parse_value(value, typ, key)
+    return out
 
 
 def _matrix(game: str):
@@ -100,5 +116,5 @@ register("grid_game_2", _grid_game(2))
 for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=False, max_cycles=25, mpe2's own arguments)
     register(_scenario.env_name, _scenario)
 
-__all__ = ["make", "list_envs", "register", "env_args", "Environment", "MatrixGame", "IteratedMatrixGame", "CoinGame",
-           "Soccer", "GridGame"]
+__all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
+           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame"]

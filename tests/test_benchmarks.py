@@ -46,9 +46,11 @@ def test_training_benchmarks_json_smoke(tmp_path):
     assert row["env_steps_per_seed"] == 4000 and row["seeds"] == 1 and len(row["runs_s"]) == 2
     assert abs(row["env_steps_per_s"] - 4000 / row["median_s"]) < 1e-6 * row["env_steps_per_s"]
     doc = run_json(["benchmarks/onpolicy_mpe.py", "--quick", "--tasks", "speaker_listener_discrete", "--algos",
-                    "mappo", "--total-steps", "8000", "--set", "truncation=bootstrap"], tmp_path)
+                    "mappo", "--total-steps", "8000", "--set", "truncation=bootstrap", "--env-arg",
+                    "integration=pettingzoo_1_22"], tmp_path)
     (row,) = doc["results"]
     assert doc["config_overrides"]["truncation"] == "bootstrap"
+    assert row["env_args"] == {"integration": "pettingzoo_1_22"}
     assert row["env_steps"] == 8000 and len(row["curve"]) == 2 and row["harl_return"] is None  # before 3M steps
     assert row["final_return"] < 0 and "team_reward" in doc["reward_convention"]
     assert len(row["eval_curve"]) == 2 and row["final_eval_return"] < 0  # greedy evaluation, on by default
@@ -57,7 +59,8 @@ def test_training_benchmarks_json_smoke(tmp_path):
 def test_training_benchmarks_reject_bad_flags():
     for args in (["benchmarks/train_throughput.py", "--algos", "nope"],
                  ["benchmarks/onpolicy_mpe.py", "--tasks", "nope"],
-                 ["benchmarks/onpolicy_mpe.py", "--set", "nope=1"]):
+                 ["benchmarks/onpolicy_mpe.py", "--set", "nope=1"],
+                 ["benchmarks/onpolicy_mpe.py", "--env-arg", "nope=1"]):
         proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "valid" in proc.stderr, proc.stderr
 

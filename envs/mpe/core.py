@@ -9,7 +9,8 @@ followed by the landmarks; positions and velocities are ``[E, 2]``. One world st
    ``contact_force * (p_a - p_b) / |p_a - p_b| * k * log(1 + exp(-(|p_a - p_b| - (size_a + size_b)) / k))``
    with ``k = contact_margin`` (a softplus penetration), on movable entities only;
 3. integration of movable entities in mpe2's order: ``pos += vel * dt`` (with the old velocity), then
-   ``vel *= 1 - damping``, ``vel += force / mass * dt`` and a clip of the speed to ``max_speed``;
+   ``vel *= 1 - damping``, ``vel += force / mass * dt`` and a clip of the speed to ``max_speed``
+   (``integration="pettingzoo_1_22"``: PettingZoo <= 1.22's order, the velocity first, then ``pos += vel * dt``);
 4. communication: a speaking agent's state ``c`` becomes its message (a one-hot of the discrete choice, or the
    continuous values), a silent agent's is zero.
 
@@ -34,6 +35,7 @@ from jaxmarl_core.spaces import Box, Discrete
 
 DEFAULT_ACCEL = 5.0
 MOVE_DIM = 5  # no-op, -x, +x, -y, +y
+INTEGRATIONS = ("mpe2", "pettingzoo_1_22")
 MOVES = np.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]], np.float32)
 
 
@@ -147,8 +149,13 @@ def _set(x: jax.Array, idx: np.ndarray, value: jax.Array) -> jax.Array:
     return x.at[idx].set(value)
 
 
-def world_step(layout: Layout, p_pos: jax.Array, p_vel: jax.Array, u: jax.Array, params: MPEParams):
-    """mpe2's ``World.step`` physics: p_pos, p_vel [E, 2], u [N, 2] (scaled action forces) -> (p_pos, p_vel)."""
+def world_step(layout: Layout, p_pos: jax.Array, p_vel: jax.Array, u: jax.Array, params: MPEParams,
+               position_first: bool = True):
+    """mpe2's ``World.step`` physics: p_pos, p_vel [E, 2], u [N, 2] (scaled action forces) -> (p_pos, p_vel).
+
+    mpe2 moves each entity by its old velocity, then damps and accelerates it (``position_first``), as PettingZoo has
+    since 1.23 (PR 970); PettingZoo 1.22 and before (the MPE of HARL's published runs) updated the velocity first and
+    moved by the new one."""
     movable = np.flatnonzero(layout.movable)  # agents that move (landmarks never do)
     if movable.size == 0:
         return p_pos, p_vel
@@ -170,12 +177,15 @@ def world_step(layout: Layout, p_pos: jax.Array, p_vel: jax.Array, u: jax.Array,
         force = force + contact if rows.size == movable.size else force.at[rows].add(contact)
     pos = _index(p_pos, movable)
     vel = _index(p_vel, movable)
-    pos = pos + vel * params.dt
+    if position_first:
+        pos = pos + vel * params.dt
     vel = vel * (1.0 - params.damping)
     vel = vel + force / _index(params.mass, movable)[:, None] * params.dt
     max_speed = _index(params.max_speed, movable)[:, None]
     speed = jnp.sqrt(jnp.square(vel[:, :1]) + jnp.square(vel[:, 1:]))
     vel = jnp.where(speed > max_speed, vel / speed * max_speed, vel)
+    if not position_first:
+        pos = pos + vel * params.dt
     return _set(p_pos, movable, pos), _set(p_vel, movable, vel)
 
 
@@ -192,6 +202,7 @@ class MPEEnv(Environment):
 
     continuous: bool = False
     max_cycles: int = 25
+    integration: str = "mpe2"  # "mpe2", or "pettingzoo_1_22": velocity first, then position (see ``world_step``)
     env_name: ClassVar[str] = "mpe"
     num_goals: ClassVar[int] = 0  # landmark indices drawn at reset into ``state.goal``
     landmark_limit: ClassVar[float] = 1.0  # landmarks start uniform in [-limit, limit]^2, agents in [-1, 1]^2
@@ -204,6 +215,8 @@ class MPEEnv(Environment):
         positive_int(self.name, max_cycles=self.max_cycles)
         if not isinstance(self.continuous, bool):
             raise ValueError(f"{self.name}: continuous must be a bool, got {self.continuous!r}")
+        if self.integration not in INTEGRATIONS:
+            raise ValueError(f"{self.name}: integration must be one of {INTEGRATIONS}, got {self.integration!r}")
 
     # -- to implement ---------------------------------------------------------------------------------------------
     @property
@@ -307,7 +320,7 @@ class MPEEnv(Environment):
 
     def step_env(self, key, state, actions, params):
         u, c = self.decode_actions(actions, params)
-        p_pos, p_vel = world_step(self.layout, state.p_pos, state.p_vel, u, params)
+        p_pos, p_vel = world_step(self.layout, state.p_pos, state.p_vel, u, params, self.integration == "mpe2")
         state = state.replace(p_pos=p_pos, p_vel=p_vel, c=c if self.layout.dim_c else None, t=state.t + 1)
         return TimeStep(obs=self.observations(state, params), state=state,
                         reward=self.rewards(state, params).astype(jnp.float32), terminated=jnp.asarray(False),

@@ -245,6 +245,33 @@ def test_contact_force_by_hand():
         jnp.linalg.norm(agents[:, None] - state.p_pos[3:][None], axis=-1), axis=0))), abs=1e-5)
 
 
+def test_pettingzoo_1_22_integration_runs_one_step_ahead_of_mpe2():
+    """PettingZoo <= 1.22 moved entities by their updated velocity. Without contact forces velocities do not depend
+    on positions, so from the same state under the same actions its positions after step t are mpe2's (checked
+    against mpe2 above) after step t + 1, whatever the action of step t + 1; its first step moves an agent at rest
+    by (0.1 * 5 * direction) * 0.1."""
+    old = envs.make("mpe_speaker_listener")  # nothing collides in speaker-listener
+    new = envs.make("mpe_speaker_listener", integration="pettingzoo_1_22")
+    params = old.default_params
+    state = old.initial_state(jnp.array([[0.0, 0.0], [0.1, -0.2]]), jnp.array([[0.5, 0.5], [-0.5, 0.2], [0.0, 0.9]]),
+                              goal=[1])
+    actions = jax.random.randint(jax.random.PRNGKey(3), (9, 2), 0, jnp.array([3, 5]))  # speaker says, listener moves
+    actions = actions.at[0].set(jnp.array([1, 2]))  # listener: +x
+
+    def run(env, steps):
+        def body(s, a):
+            ts = env.step_env(jax.random.PRNGKey(0), s, a, params)
+            return ts.state, ts.state.p_pos
+        return jax.lax.scan(body, state, steps)[1]
+
+    pos_new, pos_old = run(new, actions[:8]), run(old, actions)
+    np.testing.assert_allclose(pos_new, pos_old[1:], atol=1e-6)
+    np.testing.assert_allclose(pos_new[0, 1], [0.1 + 0.05, -0.2], atol=1e-7)
+    np.testing.assert_allclose(pos_old[0, 1], [0.1, -0.2], atol=0)
+    with pytest.raises(ValueError, match="integration"):
+        envs.make("mpe_spread", integration="verlet")
+
+
 @pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])
 def test_episode_has_exactly_max_cycles_steps_with_auto_reset(continuous):
     """Under jit and vmap, ``step`` truncates on the 25th step of each episode (never terminates) and resets."""
