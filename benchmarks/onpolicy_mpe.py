@@ -30,8 +30,8 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from algos.onpolicy import OnPolicyConfig  # noqa: E402
+from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
 from jaxmarl_core.config import parse_overrides  # noqa: E402
 

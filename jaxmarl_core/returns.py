@@ -49,8 +49,7 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
     truncated = expand_flags(truncated, rewards)
     not_term = 1.0 - terminated.astype(rewards.dtype)
     cont = 1.0 - jnp.logical_or(terminated, truncated).astype(rewards.dtype)
-    keep = jnp.ones_like(cont) if not drop_truncated else \
-        1.0 - jnp.logical_and(truncated, jnp.logical_not(terminated)).astype(rewards.dtype)
+    keep = 1.0 - drop_truncated * jnp.logical_and(truncated, jnp.logical_not(terminated)).astype(rewards.dtype)
     deltas = rewards + gamma * not_term * next_values - values
 
     def body(a_next, x):
@@ -58,7 +57,7 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
         a = k * (d + gamma * lam * c * a_next)
         return a, a
 
-    adv = _reverse_scan(body, jnp.zeros_like(rewards[0]), (deltas, cont, jnp.broadcast_to(keep, deltas.shape)))
+    adv = _reverse_scan(body, jnp.zeros_like(rewards[0]), (deltas, cont, keep))
     return adv, adv + values
 
 
