@@ -2,15 +2,18 @@
 
 HARL's MPE setting, reproduced here: every agent is trained on the sum of all agents' rewards (``team_reward``),
 25-step episodes, HARL's tuned MPE hyperparameters (the algorithms' defaults: 20 environments x 200 steps per
-update, 5 epochs, one minibatch, Adam 5e-4, hidden layers 128-128, value normalisation). HARL reports the episode
-return as the sum of the agents' rewards over the 25 steps; so does this script (``episode_return`` summed over
-agents, averaged over the last ``--tail`` share of updates and over seeds). HARL's runner also evaluates its actors
-with ``deterministic=True`` (each one's most likely action) on 20 episodes; with ``--eval-envs 20`` (the default)
-every update does the same (``eval_return``) and rows carry both the training and the evaluation returns.
+update, 5 epochs, one minibatch, Adam 5e-4, hidden layers 128-128, value normalisation, truncated steps as HARL's
+use_proper_time_limits treats them). HARL reports the episode return as the sum of the agents' rewards over the
+25 steps; so does this script (``episode_return`` summed over agents, averaged over the last ``--tail`` share of
+updates and over seeds). HARL's runner also evaluates its actors with ``deterministic=True`` (each one's most
+likely action) on 20 episodes; with ``--eval-envs 20`` (the default) every update does the same (``eval_return``)
+and rows carry both the training and the evaluation returns.
 
     python benchmarks/onpolicy_mpe.py --tasks spread_discrete,spread_continuous --seeds 2 --json \\
         --out benchmarks/results/cpu/onpolicy_mpe.json --plot benchmarks/results/cpu/onpolicy_mpe.png
     python benchmarks/onpolicy_mpe.py --quick          # a short smoke run
+    python benchmarks/onpolicy_mpe.py --tasks spread_discrete --algos happo --env-arg integration=pettingzoo_1_22 \
+        --set truncation=bootstrap                     # PettingZoo 1.22's physics; the other truncation rule
 
 HARL's numbers are read off the README figure (``assets/mpe_learning_curve.jpg``) by eye, about +-2. HARL ran
 PettingZoo 1.22.2's ``simple_spread_v2``, in which every agent also "collided" with itself: -1 per agent per step
