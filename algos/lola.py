@@ -7,8 +7,8 @@ Each agent i has policy parameters theta_i and the closed-form value V_i(theta) 
     LOLA:  theta_i <- theta_i + delta * grad_i V_i + delta * eta * sum_{j != i} (grad_j V_i)^T grad_i grad_j V_j
 
 The LOLA term is the gradient in theta_i of sum_j sg(grad_j V_i) . grad_j V_j(theta), a derivative through a
-derivative taken with ``jax.grad``/``jax.jacrev``: the first-order Taylor expansion of the look-ahead value
-V_i(theta_i, theta_-i + eta grad_-i V_-i). With ``taylor=False`` the look-ahead value itself is differentiated
+derivative (Hessian-vector products, ``jax.jvp`` of ``jax.grad``): the first-order Taylor expansion of the look-ahead
+value V_i(theta_i, theta_-i + eta grad_-i V_-i). With ``taylor=False`` the look-ahead value itself is differentiated
 (what LOLA-DiCE computes with exact values and one look-ahead step); it adds the term LOLA drops,
 eta * grad_i grad_j V_i . grad_j V_j, plus O(eta^2). Paper defaults: IPD delta = eta = 1 with 200 updates; IMP
 delta = 0.1, eta = 1 with 1,000 updates; theta ~ N(0, 1).
@@ -83,12 +83,13 @@ def exact_update(value_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, l
     jac = jax.jacrev(value_fn)(theta)  # [N, N, P]: jac[i, j] = grad_j V_i
     step = jac[diag, diag]
     if lola:
-        weights = jax.lax.stop_gradient(jac) * (1.0 - jnp.eye(n))[:, :, None]  # sg(grad_j V_i), j != i
+        weights = jax.lax.stop_gradient(jac)
 
-        def shaping(th):  # [N]: sum_{j != i} sg(grad_j V_i) . grad_j V_j(th)
-            return jnp.einsum("ijp,jp->i", weights, own_grads(th))
+        def hvp(i, j):  # grad_i (sg(grad_j V_i) . grad_j V_j): a Hessian-vector product of V_j, forward over reverse
+            tangent = jnp.zeros_like(theta).at[j].set(weights[i, j])
+            return jax.jvp(jax.grad(lambda th: value_fn(th)[j]), (theta,), (tangent,))[1][i]
 
-        step = step + lookahead_lr * jax.jacrev(shaping)(theta)[diag, diag]
+        step = step + lookahead_lr * jnp.stack([sum(hvp(i, j) for j in range(n) if j != i) for i in range(n)])
     return theta + lr * step
 
 
