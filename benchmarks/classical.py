@@ -1,9 +1,11 @@
 """Classical multi-agent learners: throughput of thousands of vmapped learners, the policy trajectories of PHC
-against WoLF-PHC (Bowling & Veloso, 2002), and Littman's (1994) soccer experiment.
+against WoLF-PHC (Bowling & Veloso, 2002), Littman's (1994) soccer experiment, and Hu & Wellman's (2003) offline
+comparison of Nash-Q with single-agent Q-learning in their grid games.
 
     python benchmarks/classical.py --throughput --json          # 10,000 wolf_phc (RPS), 1,024 minimax_q (soccer)
     python benchmarks/classical.py --trajectories --out-dir runs/classical   # phase plots + JSON
     python benchmarks/classical.py --soccer --out-dir runs/classical         # minimax_q vs iql_tabular on soccer
+    python benchmarks/classical.py --grid-games --out-dir runs/classical     # nash_q vs iql_tabular, grid games
 
 Every run is one jit of ``vmap(train)`` over seeds; compile time is reported apart from run time (median of
 ``--repeats`` runs). ``--json`` prints the JSON document on stdout.
@@ -162,14 +164,56 @@ def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> 
     return doc
 
 
+GRID_LEARNERS = (  # (name in the table, algorithm, overrides): Hu & Wellman's offline protocol explores uniformly
+    ("nash_q", "nash_q", {}),
+    ("nash_q, alpha = 1/n^0.6", "nash_q", {"count_power": 0.6}),
+    ("ffq, friend", "ffq", {"backup": "friend", "epsilon": 1.0, "count_lr": True, "q_init": 0.0}),
+    ("iql_tabular", "iql_tabular", {"epsilon": 1.0}),
+)
+
+
+def grid_games(seeds: int, total_steps: int, out_dir: str | None, games=("grid_game_1", "grid_game_2"),
+               learners=GRID_LEARNERS) -> dict:
+    """Hu & Wellman's (2003) offline comparison in Grid Game 1 and 2: both agents learn while acting uniformly at
+    random for ``total_steps`` steps, then play their learned policies (nash_q: the stage games' equilibria; ffq
+    (friend): its part of the best joint action; iql_tabular: greedy on its own Q). A run succeeds when the learned joint policy is a Nash equilibrium of the
+    game from its start (NashConv below 0.01, goal rewards being 100; exact, by value iteration)."""
+    rows = []
+    for game in games:
+        env = envs.make(game)
+        model = env.tabular_model(env.default_params)
+        conv = jax.jit(jax.vmap(lambda pi: tabular.nash_conv(model, pi[0], pi[1], env.discount)))
+        for name, algo_name, extra in learners:
+            overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 10, **extra}
+            res = train_many(algo_name, env, overrides, seeds)
+            nash_conv = np.asarray(conv(res["out"].state.pi))
+            rows.append({"env": game, "learner": name, "algo": algo_name, "overrides": overrides, "seeds": seeds,
+                         "equilibrium_rate": float(np.mean(nash_conv < 1e-2)),
+                         "nash_conv_per_seed": np.round(nash_conv, 4).tolist(),
+                         "compile_s": res["compile_s"], "run_s": res["median_s"]})
+            print(f"{game} {name:24s} equilibrium in {rows[-1]['equilibrium_rate']:.0%} of {seeds} runs "
+                  f"(compile {res['compile_s']:.1f}s, run {res['median_s']:.1f}s)", file=sys.stderr)
+    doc = {"benchmark": "hu_wellman_grid_games", **machine_info(), "paper": {
+        "source": "Hu & Wellman (2003), abstract: Nash-Q learning 'consistently converges' in Grid Game 1 and "
+                  "'sometimes fails to converge' in Grid Game 2; agents 'are more likely to reach a joint optimal "
+                  "path with Nash Q-learning than with a single-agent Q-learning method'",
+        "note": "the paper's per-game rates (its section-5 tables) could not be read here"}, "results": rows}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        dump(doc, os.path.join(out_dir, "grid_games.json"))
+    return doc
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--throughput", action="store_true", help="learner steps per second of many vmapped learners")
     p.add_argument("--trajectories", action="store_true", help="PHC vs WoLF-PHC policy trajectories")
     p.add_argument("--soccer", action="store_true", help="Littman's soccer: minimax_q against iql_tabular")
+    p.add_argument("--grid-games", action="store_true", help="Hu & Wellman's grid games: nash_q against iql_tabular")
+    p.add_argument("--grid-steps", type=int, default=50_000, help="training steps per seed of --grid-games")
     p.add_argument("--soccer-steps", type=int, default=1_000_000, help="training steps per seed of --soccer")
     p.add_argument("--episodes", type=int, default=10_000, help="test games per evaluation of --soccer")
-    p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories and --soccer")
+    p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories, --soccer, --grid-games")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per throughput row (median)")
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     p.add_argument("--out-dir", default=None, help="where JSON documents and plots go")
@@ -177,10 +221,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.seeds <= 0 or args.repeats <= 0:
         p.error("--seeds and --repeats must be positive")
-    if not (args.throughput or args.trajectories or args.soccer):
-        p.error("choose --throughput, --trajectories or --soccer")
+    if not (args.throughput or args.trajectories or args.soccer or args.grid_games):
+        p.error("choose --throughput, --trajectories, --soccer or --grid-games")
     if args.soccer_steps < 100 or args.soccer_steps % 100 or args.episodes <= 0:
         p.error("--soccer-steps must be a positive multiple of 100 and --episodes positive")
+    if args.grid_steps < 10 or args.grid_steps % 10:
+        p.error("--grid-steps must be a positive multiple of 10")
     docs = {}
     if args.throughput:
         spec = THROUGHPUT
@@ -195,6 +241,11 @@ def main(argv=None) -> int:
     if args.soccer:
         docs["soccer"] = soccer(4 if args.quick else args.seeds, 2_000 if args.quick else args.soccer_steps,
                                 200 if args.quick else args.episodes, args.out_dir)
+    if args.grid_games:
+        if args.quick:
+            docs["grid_games"] = grid_games(4, 1_000, args.out_dir, ("grid_game_2",), (GRID_LEARNERS[0], GRID_LEARNERS[-1]))
+        else:
+            docs["grid_games"] = grid_games(args.seeds, args.grid_steps, args.out_dir)
     if args.json:
         print(dump(docs if len(docs) > 1 else next(iter(docs.values()))))
     return 0

@@ -81,3 +81,16 @@ def test_opponent_shaping_benchmark_json_smoke(tmp_path):
     doc = run("--throughput", "--seed-counts", "2", "--seed-batch", "1,0")
     assert [(r["seeds"], r["seed_batch"], r["num_updates"]) for r in doc["results"]] == [(2, 1, 2), (2, 0, 2)]
     assert all(r["seed_updates_per_s"] > 0 for r in doc["results"])
+
+
+def test_classical_grid_games_benchmark_json_smoke(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmarks/classical.py", "--grid-games", "--quick", "--json", "--out-dir",
+                           str(tmp_path)], cwd=ROOT, env=FAST_COMPILE, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert json.loads((tmp_path / "grid_games.json").read_text()) == doc
+    assert [(r["env"], r["learner"], r["seeds"]) for r in doc["results"]] == [("grid_game_2", "nash_q", 4),
+                                                                              ("grid_game_2", "iql_tabular", 4)]
+    for row in doc["results"]:
+        conv = row["nash_conv_per_seed"]
+        assert len(conv) == 4 and min(conv) > -1e-3 and row["equilibrium_rate"] == sum(c < 1e-2 for c in conv) / 4

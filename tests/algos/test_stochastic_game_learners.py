@@ -59,9 +59,9 @@ def test_minimax_q_learns_soccer_and_resists_a_best_response_that_fully_exploits
     assert q_rate.max() < 0.02, q_rate  # a deterministic policy is fully exploited
 
 
-def nash_conv_of_learned(env_name, steps, seeds, **overrides):
+def nash_conv_of_learned(env_name, steps, seeds, algo="nash_q", **overrides):
     env = envs.make(env_name)
-    state = train("nash_q", env, seeds, total_steps=steps, steps_per_update=steps // 5, **overrides).state
+    state = train(algo, env, seeds, total_steps=steps, steps_per_update=steps // 5, **overrides).state
     model = env.tabular_model(env.default_params)
     return np.asarray(jax.jit(jax.vmap(lambda pi: tabular.nash_conv(model, pi[0], pi[1], env.discount)))(state.pi))
 
@@ -69,6 +69,11 @@ def nash_conv_of_learned(env_name, steps, seeds, **overrides):
 def test_nash_q_learns_equilibria_of_grid_game_2():
     nash_conv = nash_conv_of_learned("grid_game_2", 20_000, 4)  # about 1,700 episodes of uniform exploration
     assert np.all(nash_conv < 1e-2), nash_conv  # measured: every one of 8 seeds (goal rewards are 100)
+    # Hu & Wellman: single-agent Q-learners reach a joint optimal path less often than Nash-Q learners. With the
+    # same uniform exploration, greedy independent Q-learners here never do (0 of 16 seeds at 50k and 200k steps):
+    # each best-responds to a uniformly random opponent: both avoid the barriers, step into the bottom centre, collide.
+    single = nash_conv_of_learned("grid_game_2", 20_000, 4, "iql_tabular", epsilon=1.0)
+    assert np.all(single > 1.0), single
 
 
 @pytest.mark.slow
