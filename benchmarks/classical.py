@@ -176,8 +176,9 @@ def grid_games(seeds: int, total_steps: int, out_dir: str | None, games=("grid_g
                learners=GRID_LEARNERS) -> dict:
     """Hu & Wellman's (2003) offline comparison in Grid Game 1 and 2: both agents learn while acting uniformly at
     random for ``total_steps`` steps, then play their learned policies (nash_q: the stage games' equilibria; ffq
-    (friend): its part of the best joint action; iql_tabular: greedy on its own Q). A run succeeds when the learned joint policy is a Nash equilibrium of the
-    game from its start (NashConv below 0.01, goal rewards being 100; exact, by value iteration)."""
+    (friend): its part of the best joint action; iql_tabular: greedy on its own Q). A run succeeds when the learned
+    joint policy is a Nash equilibrium of the game from its start (NashConv below 0.01, goal rewards being 100;
+    exact, by value iteration)."""
     rows = []
     for game in games:
         env = envs.make(game)
@@ -243,7 +244,8 @@ def main(argv=None) -> int:
                                 200 if args.quick else args.episodes, args.out_dir)
     if args.grid_games:
         if args.quick:
-            docs["grid_games"] = grid_games(4, 1_000, args.out_dir, ("grid_game_2",), (GRID_LEARNERS[0], GRID_LEARNERS[-1]))
+            learners = (GRID_LEARNERS[0], GRID_LEARNERS[-1])  # nash_q and iql_tabular
+            docs["grid_games"] = grid_games(4, 1_000, args.out_dir, ("grid_game_2",), learners)
         else:
             docs["grid_games"] = grid_games(args.seeds, args.grid_steps, args.out_dir)
     if args.json:
