@@ -5,6 +5,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --throughput --json                          # seeds x updates per second
     python benchmarks/opponent_shaping.py --throughput --seed-batch 1,0 --json        # ... one seed at a time, and all
     python benchmarks/opponent_shaping.py --coin-game nl_pg,lola_pg --seeds 4 --out-dir DIR   # own-coin fractions
+    python benchmarks/opponent_shaping.py --coin-game-runs RUN1,RUN2 --out-dir DIR  # ... of train.py output dirs
     python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 
@@ -74,18 +76,55 @@ def coin_game(algo_names: list[str], seeds: int, overrides: dict, tail: float, o
     for algo_name in algo_names:
         res = train_many(algo_name, env, overrides, seeds, warmup=False)
         own = res["metrics"]["own_coin_fraction"].mean(-1)  # [S, U]
-        last = max(1, int(round(tail * own.shape[1])))
-        final = own[:, -last:].mean(1)
-        label = COIN_METHODS[algo_name]
-        curves[label] = own
-        rows.append({"method": label, "algo": algo_name, **outputs.mean_ci95(final),
-                     "per_seed": final.tolist(), "tail_updates": last,
-                     "reward_per_step": float(res["metrics"]["reward_per_step"][:, -last:].mean()),
-                     "num_updates": res["num_updates"], "batch_size": res["config"]["batch_size"],
-                     "compile_s": res["compile_s"], "run_s": res["median_s"], "curve_mean": own.mean(0).tolist()})
-        print(f"{label:14s} own-coin fraction {rows[-1]['mean']:.3f} [{rows[-1]['ci95_low']:.3f}, "
-              f"{rows[-1]['ci95_high']:.3f}] over the last {last} updates; run {res['median_s']:.0f}s",
-              file=sys.stderr)
+        reward = res["metrics"]["reward_per_step"]  # [S, U, 2]
+        rows.append(coin_row(algo_name, own, reward, tail, res["num_updates"], res["config"]["batch_size"],
+                             compile_s=res["compile_s"], run_s=res["median_s"]))
+        curves[rows[-1]["method"]] = own
+    return coin_doc(rows, curves, seeds, out_dir)
+
+
+def coin_game_from_runs(run_dirs: list[str], tail: float, out_dir: str | None) -> dict:
+    """``coin_game``'s summary of finished ``train.py --env coin_game`` runs (config.json and metrics.csv in each
+    directory; e.g. long runs resumed from their checkpoints)."""
+    rows, curves, seeds = [], {}, set()
+    for run_dir in run_dirs:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            run = json.load(f)["run"]
+        if run["env"] != "coin_game" or run["algo"] not in COIN_METHODS:
+            raise ValueError(f"{run_dir}: a train.py run of {', '.join(COIN_METHODS)} on coin_game is needed, "
+                             f"found {run['algo']} on {run['env']}")
+        table = np.genfromtxt(os.path.join(run_dir, "metrics.csv"), delimiter=",", names=True, deletechars="")
+        table = table[np.lexsort((table["update"], table["seed"]))]
+        num_seeds, updates = int(table["seed"].max()) + 1, np.unique(table["update"])
+        if table.size != num_seeds * updates.size or updates[-1] != run["config"]["num_updates"]:
+            raise ValueError(f"{run_dir}: metrics.csv does not hold every seed up to the last update")
+
+        def column(name):  # [S, U]
+            return np.asarray(table[name], float).reshape(num_seeds, updates.size)
+
+        own = (column("own_coin_fraction/0") + column("own_coin_fraction/1")) / 2
+        reward = np.stack([column("reward_per_step/0"), column("reward_per_step/1")], axis=-1)
+        rows.append(coin_row(run["algo"], own, reward, tail, run["config"]["num_updates"],
+                             run["config"]["batch_size"], run_dir=run_dir, logged_updates=int(updates.size)))
+        curves[rows[-1]["method"]] = own
+        seeds.add(num_seeds)
+    return coin_doc(rows, curves, max(seeds), out_dir)
+
+
+def coin_row(algo_name: str, own: np.ndarray, reward: np.ndarray, tail: float, num_updates: int, batch_size: int,
+             **extra) -> dict:
+    """One learner's row: own [S, U] own-coin fractions (both agents averaged), reward [S, U, 2] per step."""
+    last = max(1, int(round(tail * own.shape[1])))
+    final = own[:, -last:].mean(1)
+    row = {"method": COIN_METHODS[algo_name], "algo": algo_name, **outputs.mean_ci95(final),
+           "per_seed": final.tolist(), "tail_updates": last, "reward_per_step": float(reward[:, -last:].mean()),
+           "num_updates": num_updates, "batch_size": batch_size, **extra, "curve_mean": own.mean(0).tolist()}
+    print(f"{row['method']:14s} own-coin fraction {row['mean']:.3f} [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}] "
+          f"over the last {last} logged updates ({own.shape[0]} seeds)", file=sys.stderr)
+    return row
+
+
+def coin_doc(rows: list, curves: dict, seeds: int, out_dir: str | None) -> dict:
     doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), "results": rows}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
@@ -152,6 +191,9 @@ def main(argv=None) -> int:
     p.add_argument("--coin-game", default=None, metavar="ALGOS",
                    help="the Coin Game's own-coin fractions of these learners (comma-separated: nl_pg, lola_pg, "
                         "lola_dice) instead of the IPD comparison")
+    p.add_argument("--coin-game-runs", default=None, metavar="DIRS",
+                   help="summarise finished train.py Coin Game runs (comma-separated output directories) as "
+                        "--coin-game does, without training")
     p.add_argument("--tail", type=float, default=0.1, help="--coin-game: share of the last updates averaged")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
@@ -176,6 +218,13 @@ def main(argv=None) -> int:
         if args.quick:
             counts = [c for c in counts if c <= 64]
         doc = throughput(counts, overrides, args.repeats, seed_batches)
+    elif args.coin_game_runs:
+        if not 0 < args.tail <= 1:
+            p.error("--tail lies in (0, 1]")
+        try:
+            doc = coin_game_from_runs(args.coin_game_runs.split(","), args.tail, args.out_dir)
+        except (OSError, ValueError, KeyError) as e:
+            p.error(f"--coin-game-runs: {e}")
     elif args.coin_game:
         names = args.coin_game.split(",")
         if any(n not in COIN_METHODS for n in names) or not 0 < args.tail <= 1:

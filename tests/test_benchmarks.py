@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # smoke runs, not measurements: XLA's lowest optimisation level halves their compile time
 FAST_COMPILE = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
@@ -94,3 +96,29 @@ def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     for row in doc["results"]:
         conv = row["nash_conv_per_seed"]
         assert len(conv) == 4 and min(conv) > -1e-3 and row["equilibrium_rate"] == sum(c < 1e-2 for c in conv) / 4
+
+
+def test_coin_game_summary_of_train_runs(tmp_path):
+    """--coin-game-runs reads train.py's config.json and metrics.csv (rows in any order) and averages the last
+    updates of each seed over both agents."""
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"algo": "lola_pg", "env": "coin_game", "config": {"num_updates": 4, "batch_size": 8}}
+    (run / "config.json").write_text(json.dumps({"run": config}))
+    rows = ["seed,update,coins_per_step,own_coin_fraction/0,own_coin_fraction/1,reward_per_step/0,reward_per_step/1"]
+    for seed, update in [(1, 4), (0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2), (1, 3)]:
+        own = 0.5 + 0.1 * seed + 0.01 * update
+        rows.append(f"{seed},{update},0.2,{own},{own + 0.02},0.1,-0.1")
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--coin-game-runs", str(run), "--tail",
+                           "0.5", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["results"]
+    assert row["method"] == "LOLA-PG" and row["tail_updates"] == 2 and row["num_updates"] == 4
+    np.testing.assert_allclose(row["per_seed"], [0.545, 0.645])  # updates 3 and 4, both agents
+    np.testing.assert_allclose(row["curve_mean"], [0.56 + 0.01 * u for u in range(1, 5)])
+    config["algo"] = "nash_q"
+    (run / "config.json").write_text(json.dumps({"run": config}))
+    proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--coin-game-runs", str(run)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "coin_game" in proc.stderr, proc.stderr
