@@ -178,19 +178,27 @@ def grid_games(seeds: int, total_steps: int, out_dir: str | None, games=("grid_g
     random for ``total_steps`` steps, then play their learned policies (nash_q: the stage games' equilibria; ffq
     (friend): its part of the best joint action; iql_tabular: greedy on its own Q). A run succeeds when the learned
     joint policy is a Nash equilibrium of the game from its start (NashConv below 0.01, goal rewards being 100;
-    exact, by value iteration)."""
+    exact, by value iteration). Each run's start values tell which equilibrium it found: in Grid Game 1 both players
+    reaching their goals in four steps is worth 97.03 each, and one player winning the race, (97.03, 0), is an
+    equilibrium too under these rules."""
     rows = []
     for game in games:
         env = envs.make(game)
         model = env.tabular_model(env.default_params)
-        conv = jax.jit(jax.vmap(lambda pi: tabular.nash_conv(model, pi[0], pi[1], env.discount)))
+        @jax.jit
+        @jax.vmap
+        def judge(pi):  # the learned joint policy [2, S, A] -> (NashConv, both players' values from the start)
+            values = tabular.policy_values(model, pi[0], pi[1], env.discount)
+            return tabular.nash_conv(model, pi[0], pi[1], env.discount), model.initial @ values
+
         for name, algo_name, extra in learners:
             overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 10, **extra}
             res = train_many(algo_name, env, overrides, seeds)
-            nash_conv = np.asarray(conv(res["out"].state.pi))
+            nash_conv, values = map(np.asarray, judge(res["out"].state.pi))
             rows.append({"env": game, "learner": name, "algo": algo_name, "overrides": overrides, "seeds": seeds,
                          "equilibrium_rate": float(np.mean(nash_conv < 1e-2)),
                          "nash_conv_per_seed": np.round(nash_conv, 4).tolist(),
+                         "start_values_per_seed": np.round(values, 2).tolist(),
                          "compile_s": res["compile_s"], "run_s": res["median_s"]})
             print(f"{game} {name:24s} equilibrium in {rows[-1]['equilibrium_rate']:.0%} of {seeds} runs "
                   f"(compile {res['compile_s']:.1f}s, run {res['median_s']:.1f}s)", file=sys.stderr)

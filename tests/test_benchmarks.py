@@ -96,6 +96,7 @@ def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     for row in doc["results"]:
         conv = row["nash_conv_per_seed"]
         assert len(conv) == 4 and min(conv) > -1e-3 and row["equilibrium_rate"] == sum(c < 1e-2 for c in conv) / 4
+        assert np.shape(row["start_values_per_seed"]) == (4, 2) and np.max(row["start_values_per_seed"]) <= 100
 
 
 def test_coin_game_summary_of_train_runs(tmp_path):
