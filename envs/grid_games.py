@@ -27,6 +27,10 @@ and the game ends. Note that it is possible for both agents to score 100 points 
   that tries the barrier while the other walks up the centre scores 50 on average (Greenwald & Hall).
 - Hu & Wellman discount with 0.99 (``discount``, which learners default to); ``max_steps`` (100) bounds an episode
   (``truncated``; not in the papers).
+- Under these rules Grid Game 1 has equilibria beside the one where both agents arrive in four steps (97.03 each
+  from the start): one agent can win the race, e.g. agent 1 moving left, up, up, left collides with every shortest
+  path of agent 0, which then scores 0 (exact NashConv 0). Hu & Wellman call Grid Game 1's equilibrium Q-function
+  unique, so a rule of their section 5 (not readable here) may differ from this restatement.
 
 Observations ``[2, 18]`` in each agent's perspective: its own cell one-hot (9), then the other's (9). The tabular
 view indexes the pair of cells, ``state_index = 9 * cell_0 + cell_1`` (``num_states`` = 81); pairs with an agent

@@ -237,3 +237,17 @@ def test_gg2_the_agent_trying_the_barrier_gets_half():
     values = tabular.policy_values(MODELS[2], x, y, GG2.discount)
     start = int(GG2.state_index(board(START[0], START[1])))
     np.testing.assert_allclose(values[start], [100 * 0.99 ** 2, 50 * 0.99 ** 2], rtol=1e-5)
+
+
+def test_grid_game_1_has_an_equilibrium_where_one_agent_wins_the_race():
+    """Agent 1 walking left, up, up, left collides with every shortest path of agent 0, which can then do no better
+    than 0: with its best response this is an equilibrium worth (0, 100 * 0.99^3) from the start, beside the one
+    where both arrive together (see the module docstring on Hu & Wellman's uniqueness claim)."""
+    model = GG1.tabular_model(PARAMS)
+    path = {(2, 2): LEFT, (2, 1): UP, (1, 1): UP, (0, 1): LEFT}  # elsewhere: up, then left along the top row
+    own = [path.get(divmod(cell, 3), UP if cell >= 3 else LEFT) for cell in range(9)]
+    pi1 = jax.nn.one_hot(jnp.array([own[s % 9] for s in range(81)]), 4)  # state = 9 * cell_0 + cell_1
+    pi0 = tabular.best_response(model, pi1, 0, GG1.discount)[1]
+    start = model.initial @ tabular.policy_values(model, pi0, pi1, GG1.discount)
+    assert float(tabular.nash_conv(model, pi0, pi1, GG1.discount)) < 1e-3
+    np.testing.assert_allclose(start, [0.0, 100 * 0.99 ** 3], atol=1e-3)
