@@ -185,6 +185,7 @@ def grid_games(seeds: int, total_steps: int, out_dir: str | None, games=("grid_g
     for game in games:
         env = envs.make(game)
         model = env.tabular_model(env.default_params)
+
         @jax.jit
         @jax.vmap
         def judge(pi):  # the learned joint policy [2, S, A] -> (NashConv, both players' values from the start)
