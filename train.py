@@ -39,6 +39,9 @@ def _parser(algo_names, env_names) -> argparse.ArgumentParser:
     p.add_argument("--env", help="environment name")
     p.add_argument("--seeds", type=int, default=8, help="number of seeds trained in parallel (default 8)")
     p.add_argument("--seed", type=int, default=0, help="base seed: seed i uses fold_in(PRNGKey(seed), i)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="K",
+                   help="train seeds K, ..., K + SEEDS - 1 (default 0): a study split into runs over machines or "
+                        "sessions has the seeds of one run")
     p.add_argument("--out", help="output directory (default runs/ALGO-ENV-TIMESTAMP)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -70,6 +73,7 @@ class RunSpec:
     seed: int
     checkpoint_every: int
     log_every: int
+    first_seed: int = 0
 
 
 def _build(spec: RunSpec, set_texts: list[str] | None = None):
@@ -169,6 +173,8 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
         raise UsageError("--algo and --env are required (see --help, or --list for compatible pairs)")
     if args.seeds <= 0:
         raise UsageError(f"--seeds must be a positive integer, got {args.seeds}")
+    if args.first_seed < 0:
+        raise UsageError(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.checkpoint_every < 0:
         raise UsageError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.log_every < 0:
@@ -182,7 +188,7 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
     except ValueError as e:
         raise UsageError(f"--env-arg: {e}") from None
     spec = RunSpec(algo=args.algo, env=args.env, env_args=env_args, config={}, seeds=args.seeds, seed=args.seed,
-                   checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+                   checkpoint_every=args.checkpoint_every, log_every=args.log_every, first_seed=args.first_seed)
     return spec, args, list(args.set)
 
 
@@ -229,7 +235,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
 
     n = spec.seeds
     n_pad = sweep.padded_size(n)
-    keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n), n_pad))
+    keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n, spec.first_seed), n_pad))
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
     init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
@@ -298,12 +304,12 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     logged = np.arange(log_every - 1, num_updates, log_every)
     if logged.size == 0 or logged[-1] != num_updates - 1:
         logged = np.append(logged, num_updates - 1)
-    seeds = np.arange(n)
+    seeds = spec.first_seed + np.arange(n)
     outputs.atomic_write(os.path.join(out, "metrics.csv"),
                          outputs.metrics_csv({k: v[:, logged] for k, v in metrics.items()}, logged + 1, seeds))
     total_updates = n * (num_updates - start)
     summary = {
-        "algo": spec.algo, "env": spec.env, "seeds": n, "num_updates": num_updates,
+        "algo": spec.algo, "env": spec.env, "seeds": n, "first_seed": spec.first_seed, "num_updates": num_updates,
         "resumed_from_update": start if resume else None,
         "final": outputs.summarize({k: v[:, -1] for k, v in metrics.items()}),
         "wall_time_s": time.perf_counter() - t_wall,

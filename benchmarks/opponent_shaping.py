@@ -6,6 +6,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --throughput --seed-batch 1,0 --json        # ... one seed at a time, and all
     python benchmarks/opponent_shaping.py --coin-game nl_pg,lola_pg --seeds 4 --out-dir DIR   # own-coin fractions
     python benchmarks/opponent_shaping.py --coin-game-runs RUN1,RUN2 --out-dir DIR  # ... of train.py output dirs
+    python benchmarks/opponent_shaping.py --coin-game-runs A/coin_game.json,RUN3     # ... with earlier summaries
     python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
@@ -44,7 +45,7 @@ def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) 
         res = train_many(algo_name, env, {**extra, **(overrides if algo_name.endswith(("_pg", "_om", "_dice"))
                                                        else {})}, seeds)
         per_step = res["metrics"]["reward_per_step"].mean(-1)  # [S, U]: averaged over the two agents
-        curves[label] = per_step
+        curves[label] = band(per_step)
         p_coop = res["metrics"]["p_coop"][:, -1]  # [S, 2, 5]
         rows.append({"method": label, "algo": algo_name, **outputs.mean_ci95(per_step[:, -1]),
                      "mean_abs_p_coop_minus_half": float(np.abs(p_coop - 0.5).mean()),
@@ -72,77 +73,141 @@ def coin_game(algo_names: list[str], seeds: int, overrides: dict, tail: float, o
     """The LOLA paper's Coin Game result: the fraction of the coins an agent picks up that are its own colour
     (both agents averaged; per seed, the mean over the last ``tail`` share of updates)."""
     env = envs.make("coin_game")
-    rows, curves = [], {}
+    rows = []
     for algo_name in algo_names:
         res = train_many(algo_name, env, overrides, seeds, warmup=False)
         own = res["metrics"]["own_coin_fraction"].mean(-1)  # [S, U]
         reward = res["metrics"]["reward_per_step"]  # [S, U, 2]
         rows.append(coin_row(algo_name, own, reward, tail, res["num_updates"], res["config"]["batch_size"],
-                             compile_s=res["compile_s"], run_s=res["median_s"]))
-        curves[rows[-1]["method"]] = own
-    return coin_doc(rows, curves, seeds, out_dir)
+                             np.arange(seeds), logged_updates=res["num_updates"], compile_s=res["compile_s"],
+                             run_s=res["median_s"]))
+    return coin_doc(rows, out_dir)
 
 
-def coin_game_from_runs(run_dirs: list[str], tail: float, out_dir: str | None) -> dict:
-    """``coin_game``'s summary of finished ``train.py --env coin_game`` runs (config.json and metrics.csv in each
-    directory; e.g. long runs resumed from their checkpoints)."""
-    rows, curves, seeds = [], {}, set()
-    for run_dir in run_dirs:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            run = json.load(f)["run"]
-        if run["env"] != "coin_game" or run["algo"] not in COIN_METHODS:
-            raise ValueError(f"{run_dir}: a train.py run of {', '.join(COIN_METHODS)} on coin_game is needed, "
-                             f"found {run['algo']} on {run['env']}")
-        table = np.genfromtxt(os.path.join(run_dir, "metrics.csv"), delimiter=",", names=True, deletechars="")
-        table = table[np.lexsort((table["update"], table["seed"]))]
-        num_seeds, updates = int(table["seed"].max()) + 1, np.unique(table["update"])
-        if table.size != num_seeds * updates.size or updates[-1] != run["config"]["num_updates"]:
-            raise ValueError(f"{run_dir}: metrics.csv does not hold every seed up to the last update")
+def coin_game_from_runs(sources: list[str], tail: float, out_dir: str | None) -> dict:
+    """``coin_game``'s summary of finished ``train.py --env coin_game`` runs. A source is a run directory
+    (config.json and metrics.csv; e.g. a long run resumed from its checkpoints) or a JSON document this script
+    wrote; the parts of one algorithm on disjoint seeds (a study split with ``train.py --first-seed``) make one
+    row."""
+    parts: dict[str, list[dict]] = {}
+    for source in sources:
+        for row in _coin_json_rows(source) if source.endswith(".json") else [_coin_run_row(source, tail)]:
+            parts.setdefault(row["algo"], []).append(row)
+    return coin_doc([merge_coin_rows(group) for group in parts.values()], out_dir)
 
-        def column(name):  # [S, U]
-            return np.asarray(table[name], float).reshape(num_seeds, updates.size)
 
-        own = (column("own_coin_fraction/0") + column("own_coin_fraction/1")) / 2
-        reward = np.stack([column("reward_per_step/0"), column("reward_per_step/1")], axis=-1)
-        rows.append(coin_row(run["algo"], own, reward, tail, run["config"]["num_updates"],
-                             run["config"]["batch_size"], run_dir=run_dir, logged_updates=int(updates.size)))
-        curves[rows[-1]["method"]] = own
-        seeds.add(num_seeds)
-    return coin_doc(rows, curves, max(seeds), out_dir)
+def _coin_run_row(run_dir: str, tail: float) -> dict:
+    with open(os.path.join(run_dir, "config.json")) as f:
+        run = json.load(f)["run"]
+    if run["env"] != "coin_game" or run["algo"] not in COIN_METHODS:
+        raise ValueError(f"{run_dir}: a train.py run of {', '.join(COIN_METHODS)} on coin_game is needed, "
+                         f"found {run['algo']} on {run['env']}")
+    table = np.genfromtxt(os.path.join(run_dir, "metrics.csv"), delimiter=",", names=True, deletechars="")
+    table = table[np.lexsort((table["update"], table["seed"]))]
+    seed_ids, updates = np.unique(table["seed"]).astype(int), np.unique(table["update"])
+    if table.size != seed_ids.size * updates.size or updates[-1] != run["config"]["num_updates"]:
+        raise ValueError(f"{run_dir}: metrics.csv does not hold every seed up to the last update")
+
+    def column(name):  # [S, U]
+        return np.asarray(table[name], float).reshape(seed_ids.size, updates.size)
+
+    own = (column("own_coin_fraction/0") + column("own_coin_fraction/1")) / 2
+    reward = np.stack([column("reward_per_step/0"), column("reward_per_step/1")], axis=-1)
+    return coin_row(run["algo"], own, reward, tail, run["config"]["num_updates"], run["config"]["batch_size"],
+                    seed_ids, sources=[run_dir], logged_updates=int(updates.size))
+
+
+def _coin_json_rows(path: str) -> list[dict]:
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("benchmark") != "coin_game_own_coins":
+        raise ValueError(f"{path}: not a Coin Game summary of this script")
+    for row in doc["results"]:
+        if "seed_ids" not in row:
+            raise ValueError(f"{path}: the {row['algo']} row does not say which seeds it holds (seed_ids)")
+        row.setdefault("sources", [path])
+    return doc["results"]
 
 
 def coin_row(algo_name: str, own: np.ndarray, reward: np.ndarray, tail: float, num_updates: int, batch_size: int,
-             **extra) -> dict:
-    """One learner's row: own [S, U] own-coin fractions (both agents averaged), reward [S, U, 2] per step."""
+             seed_ids: np.ndarray, **extra) -> dict:
+    """One learner's row: own [S, U] own-coin fractions (both agents averaged), reward [S, U, 2] per step,
+    seed_ids [S] the seeds' indices (train.py's seed i)."""
     last = max(1, int(round(tail * own.shape[1])))
     final = own[:, -last:].mean(1)
     row = {"method": COIN_METHODS[algo_name], "algo": algo_name, **outputs.mean_ci95(final),
-           "per_seed": final.tolist(), "tail_updates": last, "reward_per_step": float(reward[:, -last:].mean()),
-           "num_updates": num_updates, "batch_size": batch_size, **extra, "curve_mean": own.mean(0).tolist()}
-    print(f"{row['method']:14s} own-coin fraction {row['mean']:.3f} [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}] "
-          f"over the last {last} logged updates ({own.shape[0]} seeds)", file=sys.stderr)
+           "per_seed": final.tolist(), "seed_ids": [int(i) for i in seed_ids], "tail_updates": last,
+           "reward_per_step": float(reward[:, -last:].mean()), "num_updates": num_updates, "batch_size": batch_size,
+           **extra, "curve_mean": own.mean(0).tolist(),
+           "curve_std": (own.std(0, ddof=1) if own.shape[0] > 1 else 0 * own[0]).tolist()}
+    _report(row)
     return row
 
 
-def coin_doc(rows: list, curves: dict, seeds: int, out_dir: str | None) -> dict:
+def merge_coin_rows(parts: list[dict]) -> dict:
+    """One row of one algorithm from rows on disjoint seeds: the seeds' tail values are joined (sorted by seed) and
+    the per-update curves pooled exactly (mean and sample standard deviation over all seeds)."""
+    if len(parts) == 1:
+        return parts[0]
+    algo_name = parts[0]["algo"]
+    for key in ("num_updates", "batch_size", "tail_updates", "logged_updates"):
+        if len({p.get(key) for p in parts}) > 1:
+            raise ValueError(f"{algo_name}: the parts to merge differ in {key} ({[p.get(key) for p in parts]})")
+    if any(p.get("curve_std") is None for p in parts):
+        raise ValueError(f"{algo_name}: a part without curve_std cannot be pooled")
+    ids = np.concatenate([p["seed_ids"] for p in parts])
+    repeated = sorted({int(i) for i in ids if (ids == i).sum() > 1})
+    if repeated:
+        raise ValueError(f"{algo_name}: seeds {repeated} appear in more than one part")
+    order = np.argsort(ids)
+    final = np.concatenate([p["per_seed"] for p in parts])[order]
+    n = np.array([p["n"] for p in parts], float)[:, None]  # [P, 1]
+    means, stds = np.array([p["curve_mean"] for p in parts]), np.array([p["curve_std"] for p in parts])  # [P, U]
+    mean = (n * means).sum(0) / n.sum()
+    var = ((n - 1) * stds**2 + n * (means - mean) ** 2).sum(0) / max(n.sum() - 1, 1)
+    row = {"method": parts[0]["method"], "algo": algo_name, **outputs.mean_ci95(final), "per_seed": final.tolist(),
+           "seed_ids": ids[order].tolist(), "tail_updates": parts[0]["tail_updates"],
+           "reward_per_step": float((n[:, 0] * [p["reward_per_step"] for p in parts]).sum() / n.sum()),
+           "num_updates": parts[0]["num_updates"], "batch_size": parts[0]["batch_size"],
+           "logged_updates": parts[0].get("logged_updates"), "sources": sum((p["sources"] for p in parts), []),
+           "curve_mean": mean.tolist(), "curve_std": np.sqrt(var).tolist()}
+    _report(row)
+    return row
+
+
+def _report(row: dict) -> None:
+    print(f"{row['method']:14s} own-coin fraction {row['mean']:.3f} [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}] "
+          f"over the last {row['tail_updates']} logged updates ({row['n']} seeds)", file=sys.stderr)
+
+
+def coin_doc(rows: list, out_dir: str | None) -> dict:
+    seeds = max(r["n"] for r in rows)
     doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), "results": rows}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         dump(doc, os.path.join(out_dir, "coin_game.json"))
-        plot(curves, f"Coin Game: own-coin fraction ({seeds} seeds, mean and 95% band)", "own-coin fraction",
+        bands = {r["method"]: (np.array(r["curve_mean"]), None if r.get("curve_std") is None else
+                               1.96 * np.array(r["curve_std"]) / np.sqrt(r["n"])) for r in rows}
+        plot(bands, f"Coin Game: own-coin fraction (up to {seeds} seeds, mean and 95% band)", "own-coin fraction",
              os.path.join(out_dir, "coin_game.png"))
     return doc
 
 
-def plot(curves: dict, title: str, ylabel: str, path: str) -> None:
+def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v [S, U] -> mean [U] and the half-width [U] of a normal 95% band of the mean over seeds."""
+    half = 1.96 * v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else 0 * v[0]
+    return v.mean(0), half
+
+
+def plot(bands: dict, title: str, ylabel: str, path: str) -> None:
+    """bands: {label: (mean [U], half-width [U] or None for no band)}."""
     plt = outputs.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, v in curves.items():
-        mean = v.mean(0)
-        half = 1.96 * v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else 0 * mean
+    for label, (mean, half) in bands.items():
         x = np.arange(1, mean.size + 1)
         ax.plot(x, mean, label=label, lw=1.3, ls="--" if label.endswith("-Ex") else "-")
-        ax.fill_between(x, mean - half, mean + half, alpha=0.15)
+        if half is not None:
+            ax.fill_between(x, mean - half, mean + half, alpha=0.15)
     ax.set_xlabel("update")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -192,8 +257,9 @@ def main(argv=None) -> int:
                    help="the Coin Game's own-coin fractions of these learners (comma-separated: nl_pg, lola_pg, "
                         "lola_dice) instead of the IPD comparison")
     p.add_argument("--coin-game-runs", default=None, metavar="DIRS",
-                   help="summarise finished train.py Coin Game runs (comma-separated output directories) as "
-                        "--coin-game does, without training")
+                   help="summarise finished train.py Coin Game runs (comma-separated output directories, or "
+                        "coin_game.json summaries written earlier) as --coin-game does, without training; runs of "
+                        "one algorithm on disjoint seeds (train.py --first-seed) are merged into one row")
     p.add_argument("--tail", type=float, default=0.1, help="--coin-game: share of the last updates averaged")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")

@@ -20,10 +20,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
-def seed_keys(seed: int, num_seeds: int) -> jax.Array:
-    """[num_seeds, 2] uint32 keys, prefix-stable in ``num_seeds``."""
+def seed_keys(seed: int, num_seeds: int, first: int = 0) -> jax.Array:
+    """[num_seeds, 2] uint32 keys of seeds first, ..., first + num_seeds - 1: seed i is fold_in(PRNGKey(seed), i),
+    so a study split into runs of consecutive seeds has the keys of one big run."""
     base = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(num_seeds))
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(first + jnp.arange(num_seeds))
 
 
 def padded_size(num_seeds: int, num_devices: int | None = None) -> int:

@@ -1,4 +1,5 @@
 """Smoke tests of the benchmark scripts through their command lines (JSON output, flags)."""
+import itertools
 import json
 import os
 import subprocess
@@ -99,27 +100,49 @@ def test_classical_grid_games_benchmark_json_smoke(tmp_path):
         assert np.shape(row["start_values_per_seed"]) == (4, 2) and np.max(row["start_values_per_seed"]) <= 100
 
 
-def test_coin_game_summary_of_train_runs(tmp_path):
-    """--coin-game-runs reads train.py's config.json and metrics.csv (rows in any order) and averages the last
-    updates of each seed over both agents."""
-    run = tmp_path / "run"
-    run.mkdir()
-    config = {"algo": "lola_pg", "env": "coin_game", "config": {"num_updates": 4, "batch_size": 8}}
-    (run / "config.json").write_text(json.dumps({"run": config}))
+def _coin_run(path, seeds, algo="lola_pg"):
+    """A synthetic train.py Coin Game run of 4 updates: seed s, update u has own-coin fractions 0.5 + 0.1 s +
+    0.01 u and 0.02 more (rows out of order)."""
+    path.mkdir()
+    config = {"algo": algo, "env": "coin_game", "config": {"num_updates": 4, "batch_size": 8}}
+    (path / "config.json").write_text(json.dumps({"run": config}))
     rows = ["seed,update,coins_per_step,own_coin_fraction/0,own_coin_fraction/1,reward_per_step/0,reward_per_step/1"]
-    for seed, update in [(1, 4), (0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2), (1, 3)]:
+    for update, seed in itertools.product([4, 1, 2, 3], seeds):
         own = 0.5 + 0.1 * seed + 0.01 * update
-        rows.append(f"{seed},{update},0.2,{own},{own + 0.02},0.1,-0.1")
-    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
-    proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--coin-game-runs", str(run), "--tail",
-                           "0.5", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        rows.append(f"{seed},{update},0.2,{own},{own + 0.02},{0.1 * seed},-0.1")
+    (path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def _coin_runs_cli(*args):
+    return subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--coin-game-runs", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_coin_game_summary_of_train_runs(tmp_path):
+    """--coin-game-runs reads train.py's config.json and metrics.csv and averages the last updates of each seed
+    over both agents; a study split over runs (train.py --first-seed), one of them summarised earlier, gives the
+    row of the whole study; overlapping seeds and other algorithms are rejected."""
+    whole = _coin_run(tmp_path / "whole", [0, 1, 2])
+    proc = _coin_runs_cli(whole, "--tail", "0.5", "--json")
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)["results"]
     assert row["method"] == "LOLA-PG" and row["tail_updates"] == 2 and row["num_updates"] == 4
-    np.testing.assert_allclose(row["per_seed"], [0.545, 0.645])  # updates 3 and 4, both agents
-    np.testing.assert_allclose(row["curve_mean"], [0.56 + 0.01 * u for u in range(1, 5)])
-    config["algo"] = "nash_q"
-    (run / "config.json").write_text(json.dumps({"run": config}))
-    proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--coin-game-runs", str(run)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    np.testing.assert_allclose(row["per_seed"], [0.545, 0.645, 0.745])  # updates 3 and 4, both agents
+    np.testing.assert_allclose(row["curve_mean"], [0.61 + 0.01 * u for u in range(1, 5)])
+    np.testing.assert_allclose(row["curve_std"], [0.1] * 4)
+    first = _coin_run(tmp_path / "first", [0])
+    assert _coin_runs_cli(first, "--tail", "0.5", "--out-dir", str(tmp_path / "s")).returncode == 0
+    summary = str(tmp_path / "s" / "coin_game.json")
+    proc = _coin_runs_cli(f"{_coin_run(tmp_path / 'rest', [2, 1])},{summary}", "--tail", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (merged,) = json.loads(proc.stdout)["results"]
+    assert merged["seed_ids"] == [0, 1, 2] and merged["n"] == 3
+    for key in ("per_seed", "curve_mean", "curve_std", "mean", "ci95_low", "ci95_high", "reward_per_step"):
+        np.testing.assert_allclose(merged[key], row[key], rtol=1e-12, err_msg=key)
+    proc = _coin_runs_cli(f"{whole},{summary}", "--tail", "0.5")
+    assert proc.returncode == 2 and "seeds [0] appear in more than one part" in proc.stderr, proc.stderr
+    proc = _coin_runs_cli(f"{tmp_path / 'rest'},{summary}", "--tail", "0.25")
+    assert proc.returncode == 2 and "tail_updates" in proc.stderr, proc.stderr
+    proc = _coin_runs_cli(_coin_run(tmp_path / "other", [0], algo="nash_q"))
     assert proc.returncode == 2 and "coin_game" in proc.stderr, proc.stderr

@@ -58,6 +58,12 @@ def test_same_seed_same_metrics(tmp_path):
     c = str(tmp_path / "c")
     assert train.main([*SMALL, "--out", c, "--seed", "1"]) == 0
     assert open(os.path.join(a, "metrics.csv")).read() != open(os.path.join(c, "metrics.csv")).read()
+    d = str(tmp_path / "d")  # seeds 1 and 2 on their own: the same rows as in the 3-seed run
+    assert train.main([*SMALL, "--out", d, "--seeds", "2", "--first-seed", "1"]) == 0
+    whole = open(os.path.join(a, "metrics.csv")).read().splitlines()
+    part = open(os.path.join(d, "metrics.csv")).read().splitlines()
+    assert part[0] == whole[0] and part[1].startswith("1,")
+    assert part[1:] == [row for row in whole[1:] if row.split(",")[0] in ("1", "2")]
 
 
 def test_seed_batch_changes_speed_not_numbers(tmp_path):
@@ -110,6 +116,7 @@ BAD = [
     (["--resume", "--out", "/nonexistent-dir-xyz"], ["--resume", "config.json"]),
     (["--env", "ipd"], ["--algo"]),
     (["--algo", "lola_exact", "--env", "ipd", "--seed-batch", "-1"], ["--seed-batch", ">= 0"]),
+    (["--algo", "lola_exact", "--env", "ipd", "--first-seed", "-1"], ["--first-seed", ">= 0"]),
 ]
 
 
