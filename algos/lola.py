@@ -86,8 +86,10 @@ def exact_update(value_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, l
         weights = jax.lax.stop_gradient(jac)
 
         def hvp(i, j):  # grad_i (sg(grad_j V_i) . grad_j V_j): a Hessian-vector product of V_j, forward over reverse
-            tangent = jnp.zeros_like(theta).at[j].set(weights[i, j])
-            return jax.jvp(jax.grad(lambda th: value_fn(th)[j]), (theta,), (tangent,))[1][i]
+            def grad_i(theta_j):  # grad_i V_j at (theta_i, theta_j), the other agents held fixed
+                return jax.grad(lambda theta_i: value_fn(theta.at[i].set(theta_i).at[j].set(theta_j))[j])(theta[i])
+
+            return jax.jvp(grad_i, (theta[j],), (weights[i, j],))[1]
 
         step = step + lookahead_lr * jnp.stack([sum(hvp(i, j) for j in range(n) if j != i) for i in range(n)])
     return theta + lr * step

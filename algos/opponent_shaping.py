@@ -162,17 +162,14 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         """[T, B, 2, F]: the baselines' features of each agent's observations."""
         return policy_net.features(batch.inputs, 3)
 
-    def surrogate(batch: Batch, theta: jax.Array, i: int) -> jax.Array:
-        """Agent i's DiCE objective under the joint parameters theta [2, P] (scalar)."""
-        logp = sum(policy_net.log_probs(theta[a], batch.inputs[:, :, a], batch.actions[:, :, a]) for a in range(2))
-        baseline = None if config.baseline == "none" else batch.baselines[:, :, i]
-        return dice_objective(logp, batch.rewards[:, :, i], gamma, baseline, config.baseline == "any_order")
-
     def objectives(batch, theta):
-        """[2]: both agents' objectives, sampled (DiCE) or exact."""
+        """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
         if config.exact:
             return env.exact_value(theta, params)
-        return jnp.stack([surrogate(batch, theta, i) for i in range(2)])
+        logp = sum(policy_net.log_probs(theta[a], batch.inputs[:, :, a], batch.actions[:, :, a]) for a in range(2))
+        return jnp.stack([dice_objective(logp, batch.rewards[:, :, i], gamma,
+                                         None if config.baseline == "none" else batch.baselines[:, :, i],
+                                         config.baseline == "any_order") for i in range(2)])
 
     def lookahead_objective(theta_i, theta_j, i, values, first_batch, key):
         """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable).
