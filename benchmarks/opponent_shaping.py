@@ -186,9 +186,10 @@ def coin_doc(rows: list, out_dir: str | None) -> dict:
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         dump(doc, os.path.join(out_dir, "coin_game.json"))
-        bands = {r["method"]: (np.array(r["curve_mean"]), None if r.get("curve_std") is None else
-                               1.96 * np.array(r["curve_std"]) / np.sqrt(r["n"])) for r in rows}
-        plot(bands, f"Coin Game: own-coin fraction (up to {seeds} seeds, mean and 95% band)", "own-coin fraction",
+        bands = {f"{r['method']} ({r['n']} seeds)": (np.array(r["curve_mean"]), None if r.get("curve_std") is None
+                                                      else 1.96 * np.array(r["curve_std"]) / np.sqrt(r["n"]))
+                 for r in rows}
+        plot(bands, "Coin Game: own-coin fraction (mean and 95% band)", "own-coin fraction",
              os.path.join(out_dir, "coin_game.png"))
     return doc
 
@@ -205,9 +206,9 @@ def plot(bands: dict, title: str, ylabel: str, path: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, (mean, half) in bands.items():
         x = np.arange(1, mean.size + 1)
-        ax.plot(x, mean, label=label, lw=1.3, ls="--" if label.endswith("-Ex") else "-")
+        (line,) = ax.plot(x, mean, label=label, lw=1.3, ls="--" if label.endswith("-Ex") else "-")
         if half is not None:
-            ax.fill_between(x, mean - half, mean + half, alpha=0.15)
+            ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("update")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
