@@ -261,7 +261,8 @@ def main(argv=None) -> int:
                    help="summarise finished train.py Coin Game runs (comma-separated output directories, or "
                         "coin_game.json summaries written earlier) as --coin-game does, without training; runs of "
                         "one algorithm on disjoint seeds (train.py --first-seed) are merged into one row")
-    p.add_argument("--tail", type=float, default=0.1, help="--coin-game: share of the last updates averaged")
+    p.add_argument("--tail", type=float, default=0.1,
+                   help="--coin-game, --coin-game-runs: share of the last updates averaged")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
