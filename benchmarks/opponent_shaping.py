@@ -156,7 +156,8 @@ def merge_coin_rows(parts: list[dict]) -> dict:
     if any(p.get("curve_std") is None for p in parts):
         raise ValueError(f"{algo_name}: a part without curve_std cannot be pooled")
     ids = np.concatenate([p["seed_ids"] for p in parts])
-    repeated = sorted({int(i) for i in ids if (ids == i).sum() > 1})
+    unique, counts = np.unique(ids, return_counts=True)
+    repeated = unique[counts > 1].tolist()
     if repeated:
         raise ValueError(f"{algo_name}: seeds {repeated} appear in more than one part")
     order = np.argsort(ids)
@@ -182,7 +183,8 @@ def _report(row: dict) -> None:
 
 def coin_doc(rows: list, out_dir: str | None) -> dict:
     seeds = max(r["n"] for r in rows)
-    doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), "results": rows}
+    doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), "results": rows,
+           "against_nl_pg": against_naive(rows)}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         dump(doc, os.path.join(out_dir, "coin_game.json"))
@@ -192,6 +194,28 @@ def coin_doc(rows: list, out_dir: str | None) -> dict:
         plot(bands, "Coin Game: own-coin fraction (mean and 95% band)", "own-coin fraction",
              os.path.join(out_dir, "coin_game.png"))
     return doc
+
+
+def against_naive(rows: list) -> list[dict]:
+    """Each other learner against NL-PG: the paired difference of the seeds' own-coin fractions on the seeds both
+    rows hold (mean, 95% t interval, on how many seeds it is higher) and Welch's t over all seeds of each."""
+    from scipy import stats
+
+    naive = next((r for r in rows if r["algo"] == "nl_pg"), None)
+    out = []
+    for row in rows:
+        if naive is None or row is naive or "seed_ids" not in row or "seed_ids" not in naive:
+            continue
+        mine, theirs = (dict(zip(r["seed_ids"], r["per_seed"])) for r in (row, naive))
+        shared = sorted(set(mine) & set(theirs))
+        diff = np.array([mine[i] - theirs[i] for i in shared])
+        welch = stats.ttest_ind(row["per_seed"], naive["per_seed"], equal_var=False) if min(
+            row["n"], naive["n"]) > 1 else None
+        out.append({"method": row["method"], "shared_seeds": len(shared),
+                    "paired_difference": outputs.mean_ci95(diff) if shared else None,
+                    "higher_on": int((diff > 0).sum()), "welch_t": None if welch is None else float(welch.statistic),
+                    "welch_p": None if welch is None else float(welch.pvalue)})
+    return out
 
 
 def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from scipy import stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # smoke runs, not measurements: XLA's lowest optimisation level halves their compile time
@@ -100,15 +101,15 @@ def test_classical_grid_games_benchmark_json_smoke(tmp_path):
         assert np.shape(row["start_values_per_seed"]) == (4, 2) and np.max(row["start_values_per_seed"]) <= 100
 
 
-def _coin_run(path, seeds, algo="lola_pg"):
+def _coin_run(path, seeds, algo="lola_pg", lower=0.0):
     """A synthetic train.py Coin Game run of 4 updates: seed s, update u has own-coin fractions 0.5 + 0.1 s +
-    0.01 u and 0.02 more (rows out of order)."""
+    0.01 u - lower and 0.02 more (rows out of order)."""
     path.mkdir()
     config = {"algo": algo, "env": "coin_game", "config": {"num_updates": 4, "batch_size": 8}}
     (path / "config.json").write_text(json.dumps({"run": config}))
     rows = ["seed,update,coins_per_step,own_coin_fraction/0,own_coin_fraction/1,reward_per_step/0,reward_per_step/1"]
     for update, seed in itertools.product([4, 1, 2, 3], seeds):
-        own = 0.5 + 0.1 * seed + 0.01 * update
+        own = 0.5 + 0.1 * seed + 0.01 * update - lower
         rows.append(f"{seed},{update},0.2,{own},{own + 0.02},{0.1 * seed},-0.1")
     (path / "metrics.csv").write_text("\n".join(rows) + "\n")
     return str(path)
@@ -140,6 +141,17 @@ def test_coin_game_summary_of_train_runs(tmp_path):
     assert merged["seed_ids"] == [0, 1, 2] and merged["n"] == 3
     for key in ("per_seed", "curve_mean", "curve_std", "mean", "ci95_low", "ci95_high", "reward_per_step"):
         np.testing.assert_allclose(merged[key], row[key], rtol=1e-12, err_msg=key)
+    naive = _coin_run(tmp_path / "naive", [1, 2, 3], algo="nl_pg", lower=0.05)
+    proc = _coin_runs_cli(f"{whole},{naive}", "--tail", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    (paired,) = doc["against_nl_pg"]  # LOLA-PG is 0.05 higher on the shared seeds 1 and 2
+    assert paired["method"] == "LOLA-PG" and paired["shared_seeds"] == 2 and paired["higher_on"] == 2
+    np.testing.assert_allclose([paired["paired_difference"][k] for k in ("mean", "ci95_low", "ci95_high")],
+                               [0.05] * 3, atol=1e-12)
+    lola_pg, nl_pg = (r["per_seed"] for r in doc["results"])
+    welch = stats.ttest_ind(lola_pg, nl_pg, equal_var=False)
+    np.testing.assert_allclose([paired["welch_t"], paired["welch_p"]], [welch.statistic, welch.pvalue])
     proc = _coin_runs_cli(f"{whole},{summary}", "--tail", "0.5")
     assert proc.returncode == 2 and "seeds [0] appear in more than one part" in proc.stderr, proc.stderr
     proc = _coin_runs_cli(f"{tmp_path / 'rest'},{summary}", "--tail", "0.25")
