@@ -11,7 +11,8 @@ bootstrapping from the value of its observation) or bootstraps from the value of
 
 How the variants differ (fields of ``OnPolicyConfig``):
 - critic: ``centralised_critic`` (MAPPO/HA*: one network on ``env.global_state`` with one value head per agent's
-  reward) or each agent's critic on its own observation (IPPO);
+  reward, a single head under ``team_reward`` as HARL's EP critic) or each agent's critic on its own observation
+  (IPPO); value targets enter the ValueNorm minibatch by minibatch before they are normalised, as in HARL's critic;
 - actor objective ``actor_update``: "ppo" (clipped surrogate, ``ppo_epochs`` x ``num_minibatches``), "a2c" (the
   unclipped importance-weighted surrogate), "trpo" (natural gradient by conjugate gradient on Fisher-vector products
   and a backtracking line search; one step on the whole batch);
@@ -292,7 +293,9 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
     clip = None if cfg.actor_update != "ppo" else cfg.clip_eps
     value_clip = cfg.clip_eps if cfg.clip_value_loss else None
     actor_net = Actor(num_a, not discrete, hidden_sizes, recurrent, cfg.feature_norm)
-    critic_outputs = n if cfg.centralised_critic else 1
+    # a centralised critic values the state for each agent; under a team reward all agents' values are one (HARL's EP
+    # critic: a single head)
+    critic_outputs = n if cfg.centralised_critic and not cfg.team_reward else 1
     critic_net = Critic(critic_outputs, hidden_sizes, recurrent, cfg.feature_norm)
     separate_critics = not cfg.centralised_critic and not cfg.share_params
     agent_ids = jnp.eye(n, dtype=jnp.float32)
@@ -340,7 +343,9 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
 
     def critic_apply(cparams, h, x, resets):
         seq, v = critic_net.apply(cparams, h, x, resets)
-        return seq, (v if cfg.centralised_critic else v[..., 0])
+        if not cfg.centralised_critic:
+            return seq, v[..., 0]
+        return seq, jnp.broadcast_to(v, v.shape[:-1] + (n,))
 
     def critic_all(cparams, h, x, resets):
         """-> (hidden seq, normalised values [L, B, N])."""
@@ -432,7 +437,7 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
     def log_probs_entropy(aparams, batch):
         return dist_stats(*actor_forward(aparams, batch), batch["action"], batch["mask"])
 
-    def actor_loss(aparams, mb):
+    def actor_loss(aparams, mb, _):
         logp, ent = log_probs_entropy(aparams, mb)
         policy_loss = -jnp.mean(actor_critic.surrogate_terms(logp, mb["old_logp"], mb["adv"], mb["log_factor"], clip))
         entropy = jnp.mean(ent)
@@ -478,8 +483,9 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         if cfg.actor_update == "trpo":
             aparams, metrics = trpo_update(aparams, batch)
             return aparams, opt_state, metrics
-        return actor_critic.minibatch_sgd(actor_loss, actor_tx, aparams, opt_state, batch, key, cfg.ppo_epochs,
-                                          cfg.num_minibatches)
+        aparams, opt_state, _, metrics = actor_critic.minibatch_sgd(actor_loss, actor_tx, aparams, opt_state, batch,
+                                                                    key, cfg.ppo_epochs, cfg.num_minibatches)
+        return aparams, opt_state, metrics
 
     def update_actors(aparams, opt_state, batch, key):
         """batch leaves [L, M, N, ...]; -> (params, opt states, metrics averaged over agents)."""
@@ -513,25 +519,30 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         return aparams, opt_state, jax.tree.map(jnp.mean, metrics)
 
     # -- the critic update ------------------------------------------------------------------------------------------
-    def critic_loss(cparams, mb):
+    def critic_loss(cparams, mb, vn):
         h0 = mb["h0"][0] if recurrent else None
         _, v = critic_apply(cparams, h0, mb["x"], mb["first"])
-        loss = actor_critic.value_loss(v, mb["old_v"], mb["target"], value_clip, cfg.huber_delta)
+        target = vn.normalize(mb["target"]) if cfg.use_value_norm else mb["target"]
+        loss = actor_critic.value_loss(v, mb["old_v"], target, value_clip, cfg.huber_delta)
         return cfg.value_coef * loss, {"value_loss": loss}
 
-    def train_critic(cparams, opt_state, batch, key):
-        return actor_critic.minibatch_sgd(critic_loss, critic_tx, cparams, opt_state, batch, key,
-                                          cfg.critic_epochs, cfg.num_minibatches)
+    def fold_targets(vn, mb):
+        """HARL's critic: every minibatch's returns [L, m, (N)] enter the ValueNorm before they are normalised."""
+        return vn.update(mb["target"].reshape((-1,) + vn.mean.shape))
 
-    def update_critic(cparams, opt_state, batch, key):
-        """batch: x [L, M, (N,) ...], first [L, M, (N)], old_v/target [L, M, N], h0 [1, M, (N,) H]."""
-        if cfg.centralised_critic:
-            return train_critic(cparams, opt_state, batch, key)
-        if cfg.share_params:
-            merged = jax.tree.map(actor_critic.merge_agents, batch)
-            return train_critic(cparams, opt_state, merged, key)
-        p, o, m = jax.vmap(train_critic, in_axes=(0, 0, 2, 0))(cparams, opt_state, batch, jax.random.split(key, n))
-        return p, o, jax.tree.map(jnp.mean, m)
+    def train_critic(cparams, opt_state, batch, vn, key):
+        return actor_critic.minibatch_sgd(critic_loss, critic_tx, cparams, opt_state, batch, key, cfg.critic_epochs,
+                                          cfg.num_minibatches, vn, fold_targets if cfg.use_value_norm else None)
+
+    def update_critic(cparams, opt_state, batch, vn, key):
+        """batch: x [L, M, (N,) ...], first [L, M, (N)], old_v [L, M, N] normalised values, target [L, M, N]
+        returns, h0 [1, M, (N,) H]; vn: ValueNorm [N] -> (params, opt states, ValueNorm, metrics)."""
+        if cfg.centralised_critic or cfg.share_params:
+            return train_critic(cparams, opt_state, batch, vn, key)
+        per_agent_vn = vn.replace(mean=0, mean_sq=0, debias=None)  # vmap axes: the statistics, not the weight
+        p, o, vn, m = jax.vmap(train_critic, in_axes=(0, 0, 2, per_agent_vn, 0), out_axes=(0, 0, per_agent_vn, 0))(
+            cparams, opt_state, batch, vn, jax.random.split(key, n))
+        return p, o, vn, jax.tree.map(jnp.mean, m)
 
     # -- exact expected rewards of matrix games ----------------------------------------------------------------------
     exact = discrete and hasattr(env, "expected_payoffs")
@@ -567,9 +578,6 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
             else traj.reward
         adv, targets = gae(reward, denorm(v_norm), denorm(next_v_norm), traj.terminated, traj.truncated,
                            cfg.gamma, cfg.gae_lambda, drop_truncated=cfg.truncation == "harl")
-        if cfg.use_value_norm:
-            vn = vn.update(targets.reshape(-1, n))
-            targets = vn.normalize(targets)
         adv = (adv - jnp.mean(adv)) / (jnp.std(adv) + 1e-5)
 
         # actors
@@ -594,8 +602,8 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
         critic_batch = {"x": seq(x_c), "first": seq(first_c), "old_v": seq(v_norm), "target": seq(targets)}
         if recurrent:
             critic_batch["h0"] = h_c0[None]
-        critic_params, critic_opt, critic_metrics = update_critic(state.critic_params, state.critic_opt,
-                                                                  critic_batch, k_critic)
+        critic_params, critic_opt, vn, critic_metrics = update_critic(state.critic_params, state.critic_opt,
+                                                                      critic_batch, vn, k_critic)
 
         running, finished, count = episode_returns(state.running_return, traj)
         last_return = jnp.where(count > 0, finished, state.last_return)

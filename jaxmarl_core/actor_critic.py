@@ -43,11 +43,14 @@ def value_loss(pred: jax.Array, old_pred: jax.Array, target: jax.Array, clip_eps
     return jnp.mean(loss)
 
 
-def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, epochs: int, num_minibatches: int):
-    """``epochs`` passes of ``num_minibatches`` Adam steps on ``loss_fn(params, minibatch) -> (loss, aux)``.
+def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, epochs: int, num_minibatches: int,
+                  stats=None, fold=None):
+    """``epochs`` passes of ``num_minibatches`` Adam steps on ``loss_fn(params, minibatch, stats) -> (loss, aux)``.
 
     batch: leaves [L, M, ...] (L = 1 for feed-forward networks); minibatches split the M axis, reshuffled every
-    epoch (no shuffle with one minibatch) -> (params, opt_state, mean aux)."""
+    epoch (no shuffle with one minibatch). ``stats``: a state carried through the steps; with ``fold``, each step
+    first sets ``stats = fold(stats, minibatch)`` (HARL's critic folds every minibatch's returns into its ValueNorm
+    before normalising them) -> (params, opt_state, stats, mean aux)."""
     m = jax.tree.leaves(batch)[0].shape[1]
     size = m // num_minibatches
 
@@ -60,15 +63,16 @@ def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, e
                            shuffled)
 
         def step(c, mb):
-            p, o = c
-            grads, aux = jax.grad(loss_fn, has_aux=True)(p, mb)
+            p, o, s = c
+            s = s if fold is None else fold(s, mb)
+            grads, aux = jax.grad(loss_fn, has_aux=True)(p, mb, s)
             updates, o = tx.update(grads, o, p)
-            return (optax.apply_updates(p, updates), o), aux
+            return (optax.apply_updates(p, updates), o, s), aux
 
         return jax.lax.scan(step, carry, mbs)
 
-    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, epochs))
-    return params, opt_state, jax.tree.map(jnp.mean, aux)
+    (params, opt_state, stats), aux = jax.lax.scan(epoch, (params, opt_state, stats), jax.random.split(key, epochs))
+    return params, opt_state, stats, jax.tree.map(jnp.mean, aux)
 
 
 def sequence_layout(x: jax.Array, recurrent: bool) -> jax.Array:

@@ -146,12 +146,16 @@ def assert_trees_close(a, b, atol):
 
 
 def test_team_reward_turns_prisoners_dilemma_defection_into_cooperation():
-    """Own rewards: defection dominates; the summed reward (HARL's MPE convention) makes (C, C) the best outcome."""
+    """Own rewards: defection dominates; the summed reward (HARL's MPE convention) makes (C, C) the best outcome.
+    The centralised critic has one value head per agent, one under the team reward (HARL's EP critic), and every
+    critic minibatch folds its targets into the ValueNorm (15 updates x 5 epochs x 1 minibatch)."""
     env = envs.make("matrix_pd")
     coop = {}
     for team in (False, True):
-        metrics = train_seeds(env, make_config(env, "happo", team_reward=team, **TRAP), 4, 15)[1]
+        state, metrics = train_seeds(env, make_config(env, "happo", team_reward=team, **TRAP), 4, 15)
         coop[team] = metrics["expected_reward"][:, -1]  # [S, 2]: each player's expected payoff
+        assert state.critic_params["params"]["Dense_0"]["kernel"].shape[-1] == (1 if team else 2)
+        np.testing.assert_allclose(state.value_norm.debias, 1.0 - 0.99999 ** 75, rtol=1e-3)
     assert np.all(coop[False] < -1.8), coop[False]  # mutual defection pays -2
     assert np.all(coop[True] > -1.2), coop[True]  # mutual cooperation pays -1
 
