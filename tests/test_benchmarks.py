@@ -69,6 +69,15 @@ def test_training_benchmarks_reject_bad_flags():
         assert proc.returncode == 2 and "valid" in proc.stderr, proc.stderr
 
 
+def test_reference_comparisons_name_the_missing_reference_code(tmp_path):
+    """The comparisons with HARL's code and PettingZoo 1.22 need a checkout of each; without one they say so."""
+    for script, flag in (("benchmarks/harl_equivalence.py", "--harl-dir"),
+                         ("benchmarks/pettingzoo_1_22_equivalence.py", "--pettingzoo-src")):
+        proc = subprocess.run([sys.executable, script, flag, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 2 and flag in proc.stderr, proc.stderr
+
+
 def test_opponent_shaping_benchmark_json_smoke(tmp_path):
     def run(*args):
         proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--quick", "--num-updates", "2",
