@@ -43,7 +43,7 @@ from algos import onpolicy  # noqa: E402
 from benchmarks.common import dump, machine_info  # noqa: E402
 from jaxmarl_core import networks  # noqa: E402
 
-# flax path (below the network's "params") -> the name of the same tensor in HARL's torch modules; "T": transposed
+# flax path (below the network's "params") -> the name of the same tensor in HARL's torch modules (two hidden layers)
 TORSO = {("LayerNorm_0", "scale"): "base.feature_norm.weight", ("LayerNorm_0", "bias"): "base.feature_norm.bias"}
 for _i in range(2):
     TORSO[(f"Dense_{_i}", "kernel")] = f"base.mlp.fc.{3 * _i}.weight"
@@ -70,16 +70,12 @@ def to_harl(params: dict, names: dict) -> dict[str, np.ndarray]:
     """One network's flax parameters -> HARL's state dict (kernels transposed to torch's [out, in])."""
     out = {}
     for path, name in names.items():
-        value = np.asarray(params["params"][path[0]] if len(path) == 1 else
-                           _get(params["params"], path), np.float32)
+        value = params["params"]
+        for key in path:
+            value = value[key]
+        value = np.asarray(value, np.float32)
         out[name] = value.T if path[-1] == "kernel" else value
     return out
-
-
-def _get(tree, path):
-    for key in path:
-        tree = tree[key]
-    return tree
 
 
 def flat(state_dict: dict) -> np.ndarray:
