@@ -55,16 +55,17 @@ def dump(doc: dict, path: str | None = None) -> str:
 
 
 def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None,
-               warmup: bool = True, seed_batch: int | None = None) -> dict:
-    """Train ``seeds`` seeds of ``algo_name`` (its default config for ``env`` with ``overrides``) in one jit,
-    seeds split over every visible device and vectorised in groups of ``seed_batch`` (None: the algorithm's
-    default) as ``train.py`` does (on CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=C`` makes C devices
-    of C cores); -> config, timings, the output (``out``: final states and metrics) and its metrics as numpy."""
+               warmup: bool = True, seed_batch: int | None = None, first_seed: int = 0) -> dict:
+    """Train seeds ``first_seed``, ..., ``first_seed + seeds - 1`` of ``algo_name`` (its default config for ``env``
+    with ``overrides``) in one jit, seeds split over every visible device and vectorised in groups of ``seed_batch``
+    (None: the algorithm's default) as ``train.py`` does (on CPU,
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=C`` makes C devices of C cores); -> config, timings, the
+    output (``out``: final states and metrics) and its metrics as numpy."""
     algo = algos.get(algo_name)
     config = dataclasses.replace(algo.default_config(env), **overrides)
     config.validate(env)
     trainer = algo.make_train(env, config, params)
-    keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
+    keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds, first_seed), sweep.padded_size(seeds)))
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
     compile_s, runs, out = time_compiled(sweep.map_seeds(trainer, seed_batch), (keys,), repeats, warmup)
     out = jax.tree.map(lambda x: x[:seeds], out)  # drop the seeds padded up to a multiple of the device count

@@ -64,10 +64,11 @@ def harl_at(readings: dict, steps: int) -> float | None:
 
 
 def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict,
-        env_args: dict | None = None) -> dict:
+        env_args: dict | None = None, first_seed: int = 0) -> dict:
     env_name, continuous, harl = TASKS[task]
     env = envs.make(env_name, continuous=continuous, **(env_args or {}))
-    res = train_many(algo, env, {"team_reward": True, "total_steps": total_steps, **overrides}, seeds, warmup=False)
+    res = train_many(algo, env, {"team_reward": True, "total_steps": total_steps, **overrides}, seeds, warmup=False,
+                     first_seed=first_seed)
     team = res["metrics"]["episode_return"].sum(axis=-1)  # [S, U]: the agents' rewards summed over each episode
     last = max(1, int(round(tail * team.shape[1])))
     per_seed = team[:, -last:].mean(axis=1)
@@ -78,7 +79,8 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
     steps = res["num_updates"] * res["env_steps_per_update"]
     offset = SPREAD_SELF_COLLISION if env_name == "mpe_spread" else 0.0
     row = {"task": task, "env": env_name, "continuous": continuous, "env_args": env_args or {}, "algo": algo,
-           "seeds": seeds, "env_steps": steps, "final_return": float(per_seed.mean()),
+           "seeds": seeds, "seed_ids": list(range(first_seed, first_seed + seeds)), "env_steps": steps,
+           "final_return": float(per_seed.mean()),
            "final_return_per_seed": per_seed.tolist(),
            "final_return_harl_convention": float(per_seed.mean()) + offset, "harl_convention_offset": offset,
            "harl_return": harl_at(harl[algo], steps), "compile_s": res["compile_s"], "run_s": res["median_s"],
@@ -120,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", default="spread_discrete,spread_continuous")
     p.add_argument("--algos", default="happo,mappo")
     p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--first-seed", type=int, default=0, metavar="K",
+                   help="train seeds K, ..., K + seeds - 1 (as train.py), to extend an earlier study")
     p.add_argument("--total-steps", type=float, default=10_000_000)
     p.add_argument("--tail", type=float, default=0.02, help="share of the last updates averaged for the result")
     p.add_argument("--eval-envs", type=int, default=20,
@@ -140,6 +144,8 @@ def main(argv=None) -> int:
     for algo in algo_names:
         if algo not in ("happo", "mappo"):
             p.error(f"--algos: HARL's figure gives happo and mappo, got {algo!r}")
+    if args.first_seed < 0:
+        p.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1 or args.eval_envs < 0:
         p.error("--seeds and --total-steps must be positive, --eval-envs >= 0 and --tail in (0, 1]")
     overrides = {"eval_envs": args.eval_envs}
@@ -151,8 +157,8 @@ def main(argv=None) -> int:
     if args.quick:
         args.seeds, args.total_steps = 1, min(args.total_steps, 40_000)
         overrides["hidden_size"] = 32
-    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides, env_args[task])
-            for task in tasks for algo in algo_names]
+    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides, env_args[task],
+                args.first_seed) for task in tasks for algo in algo_names]
     doc = {"benchmark": "onpolicy_mpe", **machine_info(),
            "harl_source": "PKU-MARL/HARL README figure assets/mpe_learning_curve.jpg, read by eye (+-2)",
            "reward_convention": "episode return = sum over agents and over the 25 steps of mpe2's rewards; "

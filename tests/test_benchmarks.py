@@ -51,10 +51,10 @@ def test_training_benchmarks_json_smoke(tmp_path):
     assert abs(row["env_steps_per_s"] - 4000 / row["median_s"]) < 1e-6 * row["env_steps_per_s"]
     doc = run_json(["benchmarks/onpolicy_mpe.py", "--quick", "--tasks", "speaker_listener_discrete", "--algos",
                     "mappo", "--total-steps", "8000", "--set", "truncation=bootstrap", "--env-arg",
-                    "integration=pettingzoo_1_22"], tmp_path)
+                    "integration=pettingzoo_1_22", "--first-seed", "3"], tmp_path)
     (row,) = doc["results"]
     assert doc["config_overrides"]["truncation"] == "bootstrap"
-    assert row["env_args"] == {"integration": "pettingzoo_1_22"}
+    assert row["env_args"] == {"integration": "pettingzoo_1_22"} and row["seed_ids"] == [3]
     assert row["env_steps"] == 8000 and len(row["curve"]) == 2 and row["harl_return"] is None  # before 3M steps
     assert row["final_return"] < 0 and "team_reward" in doc["reward_convention"]
     assert len(row["eval_curve"]) == 2 and row["final_eval_return"] < 0  # greedy evaluation, on by default
