@@ -67,13 +67,13 @@ def test_same_seed_same_metrics(tmp_path):
 
 
 def test_seed_batch_changes_speed_not_numbers(tmp_path):
-    outs = {b: str(tmp_path / f"b{b}") for b in (0, 1, 2)}  # all seeds vectorised, one by one, in pairs (3 seeds)
+    outs = {b: str(tmp_path / f"b{b}") for b in (0, 2)}  # all 3 seeds vectorised; in pairs, the last one padded
     for b, out in outs.items():
         assert train.main([*SMALL, "--out", out, "--seed-batch", str(b)]) == 0
         assert json.load(open(os.path.join(out, "summary.json")))["seed_batch"] == b
     want = read_theta(outs[0], 20)["state"]["theta"]
-    for b in (1, 2):  # XLA may order a vectorised reduction differently: float rounding, grown over 20 updates
-        np.testing.assert_allclose(read_theta(outs[b], 20)["state"]["theta"], want, rtol=1e-3, atol=1e-4)
+    # XLA may order a vectorised reduction differently: float rounding, grown over 20 updates
+    np.testing.assert_allclose(read_theta(outs[2], 20)["state"]["theta"], want, rtol=1e-3, atol=1e-4)
 
 
 def test_resume_after_interruption_reproduces_the_run(tmp_path):
