@@ -11,7 +11,7 @@ is reported apart; then it runs once to warm up and ``--repeats`` timed times (e
     agent-steps/s = steps/s * num_agents
 
 Observations, states and summed rewards are carried through the scan and returned, so XLA cannot drop any of the
-work. Peers (DESIGN.md section 5): when the ``jaxmarl`` package is importable, the JaxMARL equivalents of the
+work. Peers (docs/design.md, "Benchmarks"): when the ``jaxmarl`` package is importable, the JaxMARL equivalents of the
 selected environments (``PEER_ENVS``) are measured the same way in the same run. For the MPE scenarios, PettingZoo's
 ``mpe2`` (the reference implementation, numpy) is measured too when installed: a Python loop over its parallel API at
 batch size 1 (random ``action_space(agent).sample()`` actions, a reset when the episode ends, ``--steps`` steps per

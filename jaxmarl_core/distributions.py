@@ -1,4 +1,4 @@
-"""Action distributions with masking, for agents padded to a common action space (DESIGN.md section 2).
+"""Action distributions with masking, for agents padded to a common action space (docs/design.md, "Environments").
 
 Discrete: a ``distrax.Categorical`` whose unavailable actions (``avail_actions`` False) get probability 0.
 Continuous: a diagonal Gaussian whose padded action dimensions (``dim_mask`` False) count neither in the

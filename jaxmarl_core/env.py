@@ -1,4 +1,4 @@
-"""The environment contract (DESIGN.md section 2).
+"""The environment contract (docs/design.md, "Environments").
 
 An environment is a frozen dataclass holding only static structure (agent counts, horizons); the numbers a study
 may vmap over live in an ``EnvParams`` pytree passed to every method. Agents are a leading axis: ``obs`` is

@@ -1,7 +1,7 @@
 """Tabular games: exact models of small two-player stochastic games, value iteration on them, and the online
 loop that tabular learners (Q-learning, PHC, Minimax-Q, ...) share.
 
-A tabular stochastic game (DESIGN.md section 2) exposes ``num_states``, ``state_index(state) -> int32`` and
+A tabular stochastic game (docs/design.md, "Capabilities") exposes ``num_states``, ``state_index(state) -> int32`` and
 ``tabular_model(params) -> TabularModel``: the transition and expected-reward tensors over the state indices.
 The episode's end is the probability mass missing from ``transition`` (goals, a draw, a terminal step), so values
 are expected discounted sums up to the end of the episode. A one-shot matrix game is the tabular game with one state.

@@ -1,4 +1,4 @@
-"""The algorithm contract (DESIGN.md section 3): ``make_train(env, config) -> Trainer``.
+"""The algorithm contract (docs/design.md, "Trainer"): ``make_train(env, config) -> Trainer``.
 
 A Trainer holds ``init(key) -> state`` and ``update(state, key) -> (state, metrics)``; calling it runs the whole
 training as one ``lax.scan`` and returns ``TrainOutput(state, metrics)`` with metrics stacked on a leading

@@ -1,4 +1,4 @@
-"""The environment contract (DESIGN.md section 2) for every registered environment, under jit and vmap."""
+"""The environment contract (docs/design.md, "Environments") for every registered environment, under jit and vmap."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +22,7 @@ def horizon(env):
 
 
 def padded_shape(spaces):
-    """Heterogeneous agents' observations are zero-padded to the largest size (DESIGN.md section 2)."""
+    """Heterogeneous agents' observations are zero-padded to the largest size (docs/design.md, "Environments")."""
     return tuple(max(dims) for dims in zip(*(s.shape for s in spaces)))
 
 
