@@ -10,12 +10,15 @@ q [L, ..., A])``. Layers: the MLP torso of ``networks.MLPTorso``, then, if recur
 either one shared network (optionally with a one-hot agent id appended to each agent's input) or N networks whose
 parameters are stacked on a leading agent axis and applied with ``vmap``.
 
-Masks: ``avail`` is bool[..., A], True where an action is available, with at least one True per row.
+Masks: ``avail`` is bool[..., A], True where an action is available. Unavailable actions get the dtype's lowest
+finite value, so a row without any available action (a terminal step in some environments) gives a finite max that
+a TD target's (1 - done) factor removes, never a NaN.
 
     greedy:           a = argmax_{a: avail} Q(a)
     epsilon-greedy:   with probability epsilon a uniform available action, otherwise the greedy one, so every
                       available non-greedy action has probability epsilon / |avail|
     TD target's max:  max_{a: avail'} Q_target(s', a)
+    double Q:         Q_target(s', argmax_{a: avail'} Q_online(s', a))
 """
 from __future__ import annotations
 
@@ -97,8 +100,8 @@ class AgentQNetworks:
 
 
 def masked_q(q: jax.Array, avail: jax.Array) -> jax.Array:
-    """q [..., A] with unavailable actions (avail bool[..., A] False) set to -inf."""
-    return jnp.where(avail, q, -jnp.inf)
+    """q [..., A] with unavailable actions (avail bool[..., A] False) set to the dtype's lowest finite value."""
+    return jnp.where(avail, q, jnp.finfo(q.dtype).min)
 
 
 def greedy_action(q: jax.Array, avail: jax.Array) -> jax.Array:
@@ -111,12 +114,23 @@ def masked_max(q: jax.Array, avail: jax.Array) -> jax.Array:
     return jnp.max(masked_q(q, avail), axis=-1)
 
 
+def action_values(q: jax.Array, actions: jax.Array) -> jax.Array:
+    """The values of the chosen actions: q [..., A], actions int[...] -> [...]."""
+    return jnp.take_along_axis(q, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
+def double_q_max(q_online: jax.Array, q_target: jax.Array, avail: jax.Array) -> jax.Array:
+    """Double Q-learning's bootstrap value: the target network's value of the online network's masked greedy
+    action; q_online, q_target [..., A], avail bool[..., A] -> [...]."""
+    return action_values(q_target, greedy_action(q_online, avail))
+
+
 def epsilon_greedy(key: jax.Array, q: jax.Array, avail: jax.Array, epsilon: float | jax.Array) -> jax.Array:
     """With probability epsilon a uniform available action, otherwise the greedy one, independently per row:
     q [..., A], avail bool[..., A] -> int32[...]."""
     k_explore, k_action = jax.random.split(key)
     explore = jax.random.uniform(k_explore, q.shape[:-1]) < epsilon
-    uniform = jax.random.categorical(k_action, jnp.where(avail, 0.0, -jnp.inf)).astype(jnp.int32)
+    uniform = jax.random.categorical(k_action, masked_q(jnp.zeros_like(q), avail)).astype(jnp.int32)
     return jnp.where(explore, uniform, greedy_action(q, avail))
 
 

@@ -6,7 +6,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmarl_core.qnetworks import AgentQNetworks, QNetwork, epsilon_greedy, epsilon_schedule, greedy_action, masked_max
+from jaxmarl_core.qnetworks import (
+    AgentQNetworks,
+    QNetwork,
+    action_values,
+    double_q_max,
+    epsilon_greedy,
+    epsilon_schedule,
+    greedy_action,
+    masked_max,
+)
 from jaxmarl_core.targets import periodic_update, polyak_update
 
 
@@ -102,6 +111,11 @@ def test_masked_greedy_and_max_only_see_available_actions():
     assert np.mean(a != qa.argmax(-1)) > 0.3  # the mask changed many choices
     explore = np.asarray(jax.jit(epsilon_greedy)(jax.random.PRNGKey(1), q, avail, 1.0))
     assert av[np.arange(len(explore)), explore].all()
+    np.testing.assert_allclose(action_values(q, a), qa[np.arange(len(a)), want])
+    q_target = q[::-1]  # double Q: the target's value of the online network's masked greedy action
+    np.testing.assert_allclose(jax.jit(double_q_max)(q, q_target, avail), np.asarray(q_target)[np.arange(len(a)), want])
+    none = jnp.zeros((1, q.shape[1]), bool)  # no available action (a terminal step): finite, so 0 * max is 0
+    assert np.isfinite(masked_max(q[:1], none)).all() and float(0.0 * masked_max(q[:1], none)[0]) == 0.0
 
 
 def test_epsilon_greedy_frequencies():
