@@ -3,8 +3,9 @@ available-action masks.
 
 A ``QNetwork`` follows the calling convention of ``jaxmarl_core.networks`` (time-major sequences, episode-start
 resets): ``(hidden [..., H] | None, x [L, ..., D], resets bool[L, ...]) -> (hidden seq [L, ..., H] | None,
-q [L, ..., A])``. Layers: the MLP torso of ``networks.MLPTorso``, then, if recurrent, the resetting GRU of
-``networks.ScannedGRU`` (DRQN's and pymarl's recurrent agent), then a linear head with one output per action.
+q [L, ..., A])``. Layers: ``networks.MLPTorso`` (optional input LayerNorm, then Dense -> ReLU -> LayerNorm per hidden
+size), then, if recurrent, the resetting GRU ``networks.ScannedGRU`` (the layout of DRQN's and pymarl's recurrent
+agent, with the torso's LayerNorms added), then a linear head with one output per action.
 
 ``AgentQNetworks`` applies one for all N agents on the layout ``[L, B, N, ...]`` (steps, environments, agents):
 either one shared network (optionally with a one-hot agent id appended to each agent's input) or N networks whose
