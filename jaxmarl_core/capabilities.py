@@ -1,8 +1,8 @@
 """Optional environment capabilities, declared as runtime-checkable protocols.
 
 The environment contract (``jaxmarl_core.env.Environment``) is ``reset``/``step`` and the spaces. Everything else a
-learner may need is a capability an environment has or lacks; learners test for it with ``isinstance(env, Cap)``
-(never with ``hasattr`` or a concrete environment class), and ``algos.compatible`` reports the missing one by name.
+learner may need is a capability an environment has or lacks; learners test for it with ``has(env, Cap)`` (never
+with ``hasattr`` or a concrete environment class), and ``algos.compatible`` names a missing one (``missing``).
 ``isinstance`` on a runtime-checkable protocol checks that the members exist, not their signatures: the signatures
 below are the contract.
 
@@ -79,6 +79,11 @@ class FixedHorizon(Protocol):
     @property
     def num_steps(self) -> int:
         """Every episode lasts exactly this many steps."""
+
+
+def has(env: Any, *capabilities: type) -> bool:
+    """True where ``env`` has every one of ``capabilities``."""
+    return all(isinstance(env, cap) for cap in capabilities)
 
 
 def missing(env: Any, *capabilities: type) -> str | None:
