@@ -13,11 +13,12 @@ import io
 import json
 import os
 import tempfile
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from jaxmarl_core.spaces import AgentGroup
+if TYPE_CHECKING:
+    from jaxmarl_core.spaces import AgentGroup
 
 PER_AGENT_COLUMNS_MAX = 16  # groups up to this size keep one column per agent; larger ones are aggregated
 GROUP_STATISTICS = (("mean", np.mean), ("min", np.min), ("max", np.max))
