@@ -306,12 +306,13 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         logged = np.append(logged, num_updates - 1)
     seeds = spec.first_seed + np.arange(n)
     outputs.atomic_write(os.path.join(out, "metrics.csv"),
-                         outputs.metrics_csv({k: v[:, logged] for k, v in metrics.items()}, logged + 1, seeds))
+                         outputs.metrics_csv({k: v[:, logged] for k, v in metrics.items()}, logged + 1, seeds,
+                                             env.groups))
     total_updates = n * (num_updates - start)
     summary = {
         "algo": spec.algo, "env": spec.env, "seeds": n, "first_seed": spec.first_seed, "num_updates": num_updates,
         "resumed_from_update": start if resume else None,
-        "final": outputs.summarize({k: v[:, -1] for k, v in metrics.items()}),
+        "final": outputs.summarize({k: v[:, -1] for k, v in metrics.items()}, env.groups),
         "wall_time_s": time.perf_counter() - t_wall,
         "compile_time_s": compile_time,
         "run_time_s": t_run,
@@ -325,7 +326,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     outputs.atomic_write_json(os.path.join(out, "summary.json"), summary)
     if plot:
         outputs.plot_curves({k: v[:, logged] for k, v in metrics.items()}, logged + 1,
-                            os.path.join(out, "curves.png"), title=f"{spec.algo} on {spec.env} ({n} seeds)")
+                            os.path.join(out, "curves.png"), title=f"{spec.algo} on {spec.env} ({n} seeds)",
+                            groups=env.groups)
     return summary
 
 

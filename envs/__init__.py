@@ -8,6 +8,7 @@ from envs.coin_game import CoinGame
 from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
+from envs.mean_field import GaussianSqueeze
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
 from jaxmarl_core.config import parse_value, split_assignment
@@ -113,8 +114,14 @@ def _grid_game(game: int):
 register("grid_game_1", _grid_game(1))
 register("grid_game_2", _grid_game(2))
 
+def _gaussian_squeeze(n_agents: int = 100, mu: float = 400.0, sigma: float = 200.0, num_choices: int = 10):
+    return GaussianSqueeze(n_agents=n_agents, mu=mu, sigma=sigma, num_choices=num_choices)
+
+
+register("gaussian_squeeze", _gaussian_squeeze)
+
 for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=False, max_cycles=25, mpe2's own arguments)
     register(_scenario.env_name, _scenario)
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
-           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame"]
+           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze"]

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmarl_core.spaces import Discrete, Space
+from jaxmarl_core.spaces import AgentGroup, Discrete, Space, group_agents
 
 
 @struct.dataclass
@@ -68,6 +68,13 @@ class Environment:
     @property
     def action_spaces(self) -> tuple[Space, ...]:
         raise NotImplementedError
+
+    @property
+    def groups(self) -> tuple[AgentGroup, ...]:
+        """Groups of identical agents, in order and contiguous on the agent axis (sizes sum to N). By default the
+        runs of consecutive agents with equal spaces; a large population declares its groups and derives the
+        per-agent tuples from them (``spaces.per_agent_spaces``)."""
+        return group_agents(self.observation_spaces, self.action_spaces)
 
     # -- to implement -------------------------------------------------------------------------------------------
     def reset_env(self, key: jax.Array, params: EnvParams) -> tuple[jax.Array, Any]:

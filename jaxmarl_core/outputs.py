@@ -1,7 +1,10 @@
 """Run outputs: atomic file writes, ``metrics.csv``, ``summary.json`` statistics over seeds, and curve plots.
 
 Metrics are dicts of arrays shaped ``[seeds, updates, ...]``; trailing axes (agents, states) become columns
-``name/i/j``.
+``name/i/j``. Given the environment's agent groups, a metric whose first trailing axis has one entry per agent is
+written per group: a group of at most ``PER_AGENT_COLUMNS_MAX`` agents keeps one column per agent (``name/i/j``, i
+the agent's index), a larger one gets its statistics over agents (``name/GROUP/mean/j``, ``.../min/j``,
+``.../max/j``), so the width of ``metrics.csv`` and ``summary.json`` does not grow with the population.
 """
 from __future__ import annotations
 
@@ -10,9 +13,15 @@ import io
 import json
 import os
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from jaxmarl_core.spaces import AgentGroup
+
+PER_AGENT_COLUMNS_MAX = 16  # groups up to this size keep one column per agent; larger ones are aggregated
+GROUP_STATISTICS = (("mean", np.mean), ("min", np.min), ("max", np.max))
 
 
 def atomic_write(path: str, data: str | bytes) -> None:
@@ -51,23 +60,52 @@ def _json_default(x):
     raise TypeError(f"not JSON serialisable: {type(x)}")
 
 
-def flatten_metrics(metrics: dict[str, Any], lead: int) -> dict[str, np.ndarray]:
-    """{name: [*lead_axes, ...]} -> {column: [*lead_axes]}, one column per trailing index ('name/i/j')."""
+def flatten_metrics(metrics: dict[str, Any], lead: int, groups: Sequence[AgentGroup] = (),
+                    per_agent_max: int = PER_AGENT_COLUMNS_MAX) -> dict[str, np.ndarray]:
+    """{name: [*lead_axes, ...]} -> {column: [*lead_axes]}: one column per trailing index ('name/i/j'), except that
+    per-agent metrics [*lead_axes, N, ...] of groups larger than ``per_agent_max`` give the group's mean, min and
+    max over its agents ('name/GROUP/mean/j'). Without groups, or with none that large, every index is a column."""
+    num_agents = sum(g.size for g in groups)
+    aggregate = any(g.size > per_agent_max for g in groups)
     columns = {}
     for name, value in metrics.items():
         value = np.asarray(value)
-        trailing = value.shape[lead:]
-        if not trailing:
-            columns[name] = value
-            continue
-        for idx in np.ndindex(*trailing):
-            columns[name + "/" + "/".join(map(str, idx))] = value[(Ellipsis,) + idx]
+        if aggregate and value.ndim > lead and value.shape[lead] == num_agents:
+            columns.update(_group_columns(name, value, lead, groups, per_agent_max))
+        else:
+            columns.update(_index_columns(name, value, lead))
     return columns
 
 
-def metrics_csv(metrics: dict[str, Any], updates: np.ndarray, seeds: np.ndarray) -> str:
-    """CSV text with one row per (seed, logged update). metrics: {name: [S, U, ...]}; updates: [U]; seeds: [S]."""
-    cols = flatten_metrics(metrics, lead=2)
+def _index_columns(name: str, value: np.ndarray, lead: int) -> dict[str, np.ndarray]:
+    trailing = value.shape[lead:]
+    if not trailing:
+        return {name: value}
+    return {name + "/" + "/".join(map(str, idx)): value[(Ellipsis,) + idx] for idx in np.ndindex(*trailing)}
+
+
+def _group_columns(name: str, value: np.ndarray, lead: int, groups: Sequence[AgentGroup],
+                   per_agent_max: int) -> dict[str, np.ndarray]:
+    """value [*lead_axes, N, ...] -> the columns of each group in agent order."""
+    columns = {}
+    start = 0
+    for group in groups:
+        part = np.take(value, np.arange(start, start + group.size), axis=lead)  # [*lead_axes, size, ...]
+        if group.size <= per_agent_max:
+            for i in range(group.size):
+                columns.update(_index_columns(f"{name}/{start + i}", np.take(part, i, axis=lead), lead))
+        else:
+            for stat, fn in GROUP_STATISTICS:
+                columns.update(_index_columns(f"{name}/{group.name}/{stat}", fn(part, axis=lead), lead))
+        start += group.size
+    return columns
+
+
+def metrics_csv(metrics: dict[str, Any], updates: np.ndarray, seeds: np.ndarray, groups: Sequence[AgentGroup] = (),
+                per_agent_max: int = PER_AGENT_COLUMNS_MAX) -> str:
+    """CSV text with one row per (seed, logged update). metrics: {name: [S, U, ...]}; updates: [U]; seeds: [S];
+    groups: the environment's agent groups (columns as ``flatten_metrics``)."""
+    cols = flatten_metrics(metrics, 2, groups, per_agent_max)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["seed", "update", *cols])
@@ -95,9 +133,11 @@ def mean_ci95(values: np.ndarray) -> dict[str, float]:
     return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "std": std, "n": n}
 
 
-def summarize(final_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """{name: [S, ...]} (metrics after the last update) -> {column: mean and 95% interval over seeds}."""
-    return {col: mean_ci95(v) for col, v in flatten_metrics(final_metrics, lead=1).items()}
+def summarize(final_metrics: dict[str, Any], groups: Sequence[AgentGroup] = (),
+              per_agent_max: int = PER_AGENT_COLUMNS_MAX) -> dict[str, dict[str, float]]:
+    """{name: [S, ...]} (metrics after the last update) -> {column: mean and 95% interval over seeds}; columns as
+    ``flatten_metrics`` with the environment's agent groups."""
+    return {col: mean_ci95(v) for col, v in flatten_metrics(final_metrics, 1, groups, per_agent_max).items()}
 
 
 def pyplot():
@@ -118,8 +158,10 @@ def save_figure(fig, path: str, dpi: int = 100) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def plot_curves(metrics: dict[str, Any], updates: np.ndarray, path: str, title: str = "") -> None:
-    """One panel per metric: the mean over seeds of each column with its 95% band; saved atomically as PNG."""
+def plot_curves(metrics: dict[str, Any], updates: np.ndarray, path: str, title: str = "",
+                groups: Sequence[AgentGroup] = ()) -> None:
+    """One panel per metric: the mean over seeds of each column (as ``flatten_metrics`` with the environment's agent
+    groups) with its 95% band; saved atomically as PNG."""
     from scipy import stats
 
     plt = pyplot()
@@ -128,7 +170,7 @@ def plot_curves(metrics: dict[str, Any], updates: np.ndarray, path: str, title: 
     nrows = -(-len(names) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.5 * nrows), squeeze=False)
     for ax, name in zip(axes.flat, names):
-        for col, v in flatten_metrics({name: metrics[name]}, lead=2).items():
+        for col, v in flatten_metrics({name: metrics[name]}, 2, groups).items():
             v = np.asarray(v, np.float64)  # [S, U]
             mean = v.mean(0)
             ax.plot(updates, mean, label=col, lw=1.2)

@@ -1,4 +1,8 @@
-"""Jittable spaces: ``sample(key)`` draws an element, ``contains(x)`` returns a boolean array (no Python branching)."""
+"""Jittable spaces: ``sample(key)`` draws an element, ``contains(x)`` returns a boolean array (no Python branching).
+
+``AgentGroup`` describes a run of identical agents by its spaces, once for the whole group: an environment with
+10,000 identical agents declares one group rather than 10,000 spaces.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +11,8 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxmarl_core.config import require_positive_int
 
 
 class Space:
@@ -116,3 +122,41 @@ class Box(Space):
         if x.shape != self.shape:
             return jnp.asarray(False)
         return jnp.all((x >= self.low) & (x <= self.high))
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentGroup:
+    """``size`` identical agents sharing one observation and one action space. An environment's groups lie in
+    order and contiguously on the leading agent axis: group k holds agents ``start_k .. start_k + size - 1``."""
+
+    name: str
+    size: int
+    observation_space: Space
+    action_space: Space
+
+    def __post_init__(self):
+        if not self.name or "/" in self.name:
+            raise ValueError(f"AgentGroup name must be non-empty without '/', got {self.name!r}")
+        require_positive_int(self, "size")
+
+
+def group_agents(observation_spaces: Sequence[Space], action_spaces: Sequence[Space]) -> tuple[AgentGroup, ...]:
+    """Per-agent spaces [N] -> the runs of consecutive agents with equal spaces: one group ``agents`` when all
+    agents are alike, else ``group0``, ``group1``, ... in agent order."""
+    pairs = list(zip(observation_spaces, action_spaces, strict=True))
+    runs: list[tuple[Space, Space, int]] = []
+    for pair in pairs:
+        if runs and runs[-1][:2] == pair:
+            runs[-1] = (*pair, runs[-1][2] + 1)
+        else:
+            runs.append((*pair, 1))
+    if len(runs) == 1:
+        return (AgentGroup("agents", runs[0][2], runs[0][0], runs[0][1]),)
+    return tuple(AgentGroup(f"group{k}", size, obs, act) for k, (obs, act, size) in enumerate(runs))
+
+
+def per_agent_spaces(groups: Sequence[AgentGroup]) -> tuple[tuple[Space, ...], tuple[Space, ...]]:
+    """Groups -> (observation spaces [N], action spaces [N]), one entry per agent (references, not copies)."""
+    obs = tuple(s for g in groups for s in (g.observation_space,) * g.size)
+    act = tuple(s for g in groups for s in (g.action_space,) * g.size)
+    return obs, act
