@@ -4,9 +4,9 @@
 Episodes last a fixed number of steps (the ``FixedHorizon`` capability). Where the environment has tabular states
 (``TabularStates``: the iterated games) each agent has a memory-one policy, one logit of its first action per
 one-hot observed state (5 logits of cooperating, as in ``env.exact_value``); otherwise (the Coin Game) a recurrent
-(GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's
-baseline is linear in its observation (tabular state values in the iterated games), refitted by least squares to the
-returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of
+(GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's baseline is linear in its
+observation (tabular state values in the iterated games), refitted by least squares to the returns of every fresh
+batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of
 the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline
 and whose cross second derivative is the LOLA paper's estimator
 sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
@@ -16,6 +16,9 @@ sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 - ``lola_om``:  ``lola_pg`` where agent i replaces theta_j by a maximum-likelihood fit of j's observed actions
 - ``lola_dice``: agent i unrolls K naive DiCE steps of j on fresh samples, theta_j' <- theta_j' + eta grad_j' L_j,
   and ascends its own DiCE objective on samples under (theta_i, theta_j'), differentiating through the unroll.
+
+The first three directions are ``jaxmarl_core.game_gradients.naive`` and ``.lola`` of the sampled objectives; the
+optimiser (``optimizer``: SGD or Adam with step delta) is applied to each variant's direction.
 
 With ``exact=True`` the closed-form values of ``env.exact_value`` replace the sampled surrogates (for studies and
 tests: then ``lola_dice`` with K = 1 is exactly ``lola_exact`` with ``taylor=False``).
