@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxmarl_core.capabilities import DeviationGains, MatrixPayoffs, missing
 from jaxmarl_core.config import Config, require_nonnegative, require_positive
 from jaxmarl_core.solvers import bimatrix_nash, project_simplex
 from jaxmarl_core.training import Trainer
@@ -53,8 +54,9 @@ class GradientPlayState:
 
 
 def check_env(env, variant: str) -> str | None:
-    if not hasattr(env, "expected_payoffs"):
-        return f"needs a one-shot matrix game (exact expected payoffs); {env.name} is not one"
+    reason = missing(env, MatrixPayoffs, DeviationGains)
+    if reason:
+        return f"{reason} (a one-shot matrix game's exact expected payoffs)"
     if env.num_agents != 2:
         return f"needs a two-player game; {env.name} has {env.num_agents} players"
     if variant == "lagging_anchor":

@@ -26,9 +26,11 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import tabular
+from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, missing_any
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.solvers import bimatrix_nash, zero_sum_value
+from jaxmarl_core.spaces import Discrete
 from jaxmarl_core.training import Trainer
 
 BACKUPS = ("minimax", "foe", "friend", "nash")  # "foe" is another name for "minimax"
@@ -73,15 +75,16 @@ class JointQState:
 def check_env(env, variant: str) -> str | None:
     if env.num_agents != 2:
         return f"needs a two-player game; {env.name} has {env.num_agents} players"
-    if not (hasattr(env, "state_index") or hasattr(env, "expected_payoffs")):
-        return f"needs a tabular game (a matrix game or state_index/num_states); {env.name} has neither"
-    if any(not hasattr(space, "n") for space in env.action_spaces) or len({s.n for s in env.action_spaces}) != 1:
+    reason = missing_any(env, TabularStates, MatrixPayoffs)
+    if reason:
+        return f"{reason} (a tabular game: a stochastic game's state index or a one-shot matrix game)"
+    if not all(isinstance(s, Discrete) for s in env.action_spaces) or len({s.n for s in env.action_spaces}) != 1:
         return f"needs the same discrete actions for both players; {env.name} has others"
     return None
 
 
 def default_config(env, variant: str) -> JointQConfig:
-    gamma = float(getattr(env, "discount", 0.9))
+    gamma = float(env.discount) if isinstance(env, Discounted) else 0.9
     if variant == "nash_q":
         return JointQConfig(backup="nash", gamma=gamma, count_lr=True, epsilon=1.0, q_init=0.0)
     if variant == "ffq":
@@ -140,7 +143,7 @@ def make_train(env, config: JointQConfig, params=None) -> Trainer:
                                                     config.steps_per_update)
         ls = ls.replace(env_state=env_state)
         metrics = {**metrics, "policy": ls.pi[:, s0], "value": ls.value[:, s0]}
-        if hasattr(env, "deviation_gains"):
+        if isinstance(env, DeviationGains):
             metrics["nash_conv"] = jnp.sum(env.deviation_gains(ls.pi[:, s0], params))
         return ls, metrics
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmarl_core import tabular
+from jaxmarl_core.capabilities import DeviationGains, MatrixPayoffs, missing
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.training import Trainer
@@ -39,9 +40,8 @@ class AutomataConfig(OnlineConfig):
 
 
 def check_env(env) -> str | None:
-    if not hasattr(env, "expected_payoffs"):
-        return f"needs a one-shot matrix game (payoffs to scale rewards to [0, 1]); {env.name} is not one"
-    return None
+    reason = missing(env, MatrixPayoffs, DeviationGains)
+    return reason and f"{reason} (a one-shot matrix game's payoffs scale rewards to [0, 1])"
 
 
 def default_config(env, variant: str) -> AutomataConfig:

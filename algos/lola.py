@@ -7,8 +7,9 @@ Each agent i has policy parameters theta_i and the closed-form value V_i(theta) 
     LOLA:  theta_i <- theta_i + delta * grad_i V_i + delta * eta * sum_{j != i} (grad_j V_i)^T grad_i grad_j V_j
 
 The LOLA term is the gradient in theta_i of sum_j sg(grad_j V_i) . grad_j V_j(theta), a derivative through a
-derivative (Hessian-vector products, ``jax.jvp`` of ``jax.grad``): the first-order Taylor expansion of the look-ahead
-value V_i(theta_i, theta_-i + eta grad_-i V_-i). With ``taylor=False`` the look-ahead value itself is differentiated
+derivative (Hessian-vector products, ``jax.jvp`` of ``jax.grad``): the first-order Taylor expansion of the
+look-ahead value V_i(theta_i, theta_-i + eta grad_-i V_-i). The directions are ``jaxmarl_core.game_gradients``'s;
+this learner applies plain gradient ascent to them. With ``taylor=False`` the look-ahead value itself is differentiated
 (what LOLA-DiCE computes with exact values and one look-ahead step); it adds the term LOLA drops,
 eta * grad_i grad_j V_i . grad_j V_j, plus O(eta^2). Paper defaults: IPD delta = eta = 1 with 200 updates; IMP
 delta = 0.1, eta = 1 with 1,000 updates; theta ~ N(0, 1).
@@ -16,12 +17,12 @@ delta = 0.1, eta = 1 with 1,000 updates; theta ~ N(0, 1).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
+from jaxmarl_core import game_gradients
+from jaxmarl_core.capabilities import ExactValue, missing
 from jaxmarl_core.config import Config, require_nonnegative, require_positive
 from jaxmarl_core.training import Trainer
 
@@ -49,8 +50,9 @@ class ExactState:
 
 def check_env(env) -> str | None:
     """Why this algorithm cannot run on ``env`` (None if it can)."""
-    if not (hasattr(env, "exact_value") and hasattr(env, "policy_param_shape")):
-        return f"needs an environment with closed-form values (exact_value); {env.name} has none"
+    reason = missing(env, ExactValue)
+    if reason:
+        return f"{reason} (closed-form values from exact_value)"
     if env.num_agents < 2:
         return f"needs at least two agents; {env.name} has {env.num_agents}"
     return None
@@ -63,36 +65,11 @@ def default_config(env, lola: bool = True) -> ExactConfig:
     return ExactConfig(lola=lola)
 
 
-def exact_update(value_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, lr: float, lookahead_lr: float,
-                 lola: bool, taylor: bool = True) -> jax.Array:
-    """One simultaneous NL or LOLA step. value_fn: [N, P] -> [N]; theta: [N, P] -> new theta [N, P]."""
-    n = theta.shape[0]
-    diag = jnp.arange(n)
-
-    def own_grads(th):  # [N, P]: grad_i V_i
-        return jax.jacrev(value_fn)(th)[diag, diag]
-
-    if lola and not taylor:
-        def lookahead_value(th, i):  # V_i after every other agent takes its naive step
-            others = (diag != i).astype(th.dtype)[:, None]
-            return value_fn(th + lookahead_lr * others * own_grads(th))[i]
-
-        step = jax.vmap(lambda i: jax.grad(lookahead_value)(theta, i)[i])(diag)
-        return theta + lr * step
-
-    jac = jax.jacrev(value_fn)(theta)  # [N, N, P]: jac[i, j] = grad_j V_i
-    step = jac[diag, diag]
-    if lola:
-        weights = jax.lax.stop_gradient(jac)
-
-        def hvp(i, j):  # grad_i (sg(grad_j V_i) . grad_j V_j): a Hessian-vector product of V_j, forward over reverse
-            def grad_i(theta_j):  # grad_i V_j at (theta_i, theta_j), the other agents held fixed
-                return jax.grad(lambda theta_i: value_fn(theta.at[i].set(theta_i).at[j].set(theta_j))[j])(theta[i])
-
-            return jax.jvp(grad_i, (theta[j],), (weights[i, j],))[1]
-
-        step = step + lookahead_lr * jnp.stack([sum(hvp(i, j) for j in range(n) if j != i) for i in range(n)])
-    return theta + lr * step
+def direction(value_fn: game_gradients.ValueFn, config: ExactConfig) -> game_gradients.Direction:
+    """The configured ascent direction theta [N, P] -> [N, P]: NL's own gradients or LOLA's corrected ones."""
+    if config.lola:
+        return game_gradients.lola(value_fn, config.lookahead_lr, config.taylor)
+    return game_gradients.naive(value_fn)
 
 
 def make_train(env, config: ExactConfig, params=None) -> Trainer:
@@ -102,11 +79,13 @@ def make_train(env, config: ExactConfig, params=None) -> Trainer:
     def value_fn(theta):
         return env.exact_value(theta, params)
 
+    ascent = direction(value_fn, config)
+
     def init(key):
         return ExactState(theta=config.init_std * jax.random.normal(key, (n,) + shape))
 
     def update(state, key):
-        theta = exact_update(value_fn, state.theta, config.lr, config.lookahead_lr, config.lola, config.taylor)
+        theta = state.theta + config.lr * ascent(state.theta)  # plain gradient ascent with step delta
         metrics = {"reward_per_step": env.exact_value(theta, params, per_step=True),
                    **env.exact_policy_metrics(theta)}
         return ExactState(theta=theta), metrics

@@ -1,10 +1,12 @@
 """Opponent shaping from samples: NL-PG, LOLA-PG, LOLA-OM (Foerster et al., 2018) and LOLA-DiCE (Foerster et al.,
 2018, "DiCE"), on the iterated games and the Coin Game.
 
-In the iterated games each agent has a memory-one policy (5 logits of cooperating, as in ``env.exact_value``); in
-the Coin Game a recurrent (GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's
-baseline is linear in its observation (tabular state values in the iterated games), refitted by least squares to the
-returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of
+Episodes last a fixed number of steps (the ``FixedHorizon`` capability). Where the environment has tabular states
+(``TabularStates``: the iterated games) each agent has a memory-one policy, one logit of its first action per
+one-hot observed state (5 logits of cooperating, as in ``env.exact_value``); otherwise (the Coin Game) a recurrent
+(GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's baseline is linear in its
+observation (tabular state values in the iterated games), refitted by least squares to the returns of every fresh
+batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of
 the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline
 and whose cross second derivative is the LOLA paper's estimator
 sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
@@ -14,6 +16,9 @@ sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 - ``lola_om``:  ``lola_pg`` where agent i replaces theta_j by a maximum-likelihood fit of j's observed actions
 - ``lola_dice``: agent i unrolls K naive DiCE steps of j on fresh samples, theta_j' <- theta_j' + eta grad_j' L_j,
   and ascends its own DiCE objective on samples under (theta_i, theta_j'), differentiating through the unroll.
+
+The first three directions are ``jaxmarl_core.game_gradients.naive`` and ``.lola`` of the sampled objectives; the
+optimiser (``optimizer``: SGD or Adam with step delta) is applied to each variant's direction.
 
 With ``exact=True`` the closed-form values of ``env.exact_value`` replace the sampled surrogates (for studies and
 tests: then ``lola_dice`` with K = 1 is exactly ``lola_exact`` with ``taylor=False``).
@@ -29,13 +34,14 @@ import numpy as np
 import optax
 from flax import struct
 
-from algos.lola import exact_update
-from jaxmarl_core import linalg
+from jaxmarl_core import game_gradients, linalg
+from jaxmarl_core.capabilities import Discounted, ExactValue, FixedHorizon, TabularStates, missing
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.dice import dice_objective
 from jaxmarl_core.policies import FlatPolicy, MemoryOnePolicy, RecurrentPolicy, categorical_from_uniform
 from jaxmarl_core.returns import discounted_returns
 from jaxmarl_core.rollout import reset_carry, rollout
+from jaxmarl_core.spaces import Discrete
 from jaxmarl_core.training import Trainer
 
 VARIANTS = ("nl_pg", "lola_pg", "lola_om", "lola_dice")
@@ -69,8 +75,9 @@ class ShapingConfig(Config):
         require_positive_int(self, "hidden")
         if not 0.0 <= self.gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma!r}")
-        if self.exact and not hasattr(env, "exact_value"):
-            raise ValueError(f"exact=True needs closed-form values; {env.name} has none")
+        reason = missing(env, ExactValue)
+        if self.exact and reason:
+            raise ValueError(f"exact=True {reason}")
         require_positive(self, "lr")
         require_positive(self, "om_prior")
         for name in ("lookahead_lr", "init_std"):
@@ -88,35 +95,35 @@ class ShapingState:
 
 
 def check_env(env, variant: str = "lola_dice") -> str | None:
-    from envs.coin_game import CoinGame
-    from envs.iterated import IteratedMatrixGame
-
-    if isinstance(env, IteratedMatrixGame):
-        return None
-    if isinstance(env, CoinGame):
-        if variant == "lola_om":
-            return "opponent modelling is implemented for memory-one policies (ipd, imp), not for coin_game"
-        return None
-    return f"needs an iterated game (ipd, imp) or the Coin Game; {env.name} is neither"
+    reason = missing(env, FixedHorizon)
+    if reason:
+        return f"{reason} (batches of whole episodes of one length, as in the iterated games and the Coin Game)"
+    if env.num_agents != 2 or not all(isinstance(s, Discrete) for s in env.action_spaces):
+        return f"needs two agents with discrete actions; {env.name} has others"
+    if variant == "lola_om" and not isinstance(env, TabularStates):
+        return f"opponent modelling is implemented for memory-one policies: {missing(env, TabularStates)}"
+    if isinstance(env, TabularStates):
+        one_hot = (env.num_states,)
+        if env.num_actions != 2 or any(tuple(s.shape) != one_hot for s in env.observation_spaces):
+            return (f"memory-one policies need two actions and one-hot observed states of size {env.num_states}; "
+                    f"{env.name} has others")
+    return None
 
 
 def make_policy(env, config: "ShapingConfig") -> FlatPolicy:
-    """Memory-one policies for the iterated games, a GRU policy network for the Coin Game."""
-    from envs.iterated import IteratedMatrixGame
-
-    if isinstance(env, IteratedMatrixGame):
-        return MemoryOnePolicy(init_std=config.init_std)
+    """Memory-one policies where the environment has tabular states (the iterated games), a GRU policy network
+    otherwise (the Coin Game)."""
+    if isinstance(env, TabularStates):
+        return MemoryOnePolicy(num_states=env.num_states, init_std=config.init_std)
     return RecurrentPolicy(obs_shape=tuple(env.observation_spaces[0].shape), num_actions=env.num_actions,
                            hidden=config.hidden)
 
 
 def default_config(env, variant: str) -> ShapingConfig:
-    """Iterated games: LOLA-DiCE's published settings (Adam with delta 0.2, eta 0.3, 128 episodes of 150 steps);
-    the PG learners use the LOLA paper's plain gradient steps of size 1. Coin Game: Adam with the LOLA paper's
-    step size 0.005 and a small look-ahead step for the network."""
-    from envs.coin_game import CoinGame
-
-    if isinstance(env, CoinGame):
+    """Memory-one policies (the iterated games): LOLA-DiCE's published settings (Adam with delta 0.2, eta 0.3, 128
+    episodes of 150 steps); the PG learners use the LOLA paper's plain gradient steps of size 1. Policy networks
+    (the Coin Game): Adam with the LOLA paper's step size 0.005 and a small look-ahead step for the network."""
+    if not isinstance(env, TabularStates):
         return ShapingConfig(variant=variant, optimizer="adam", lr=0.005, lookahead_lr=0.05, num_updates=500)
     if variant == "lola_dice":
         return ShapingConfig(variant=variant, optimizer="adam")
@@ -134,10 +141,10 @@ class Batch:
 
 def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     params = env.default_params if params is None else params
-    gamma = params.discount if hasattr(params, "discount") else config.gamma
+    gamma = params.discount if isinstance(params, Discounted) else config.gamma
     horizon = env.num_steps
     policy_net = make_policy(env, config)
-    exact_values = hasattr(env, "exact_value")
+    exact_values = isinstance(env, ExactValue)
 
     def sample(key, theta, values) -> Batch:
         """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch, with
@@ -227,18 +234,19 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             direction = jnp.stack([jax.grad(lookahead_objective)(theta[i], theta[1 - i], i, values, estimate_batch,
                                                                  jax.random.fold_in(k_look, i)) for i in range(2)])
         else:
-            lola = config.variant != "nl_pg"
-
             def value_fn(th):
                 return objectives(estimate_batch, th)
 
+            if config.variant == "nl_pg":
+                ascent = game_gradients.naive(value_fn)
+            else:
+                ascent = game_gradients.lola(value_fn, config.lookahead_lr)
             if config.variant == "lola_om" and not config.exact:
                 model = fit_model(model, batch)
                 views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
-                direction = jnp.stack([exact_update(value_fn, views[i], 1.0, config.lookahead_lr, lola)[i]
-                                       for i in range(2)]) - theta
+                direction = jnp.stack([ascent(views[i])[i] for i in range(2)])
             else:
-                direction = exact_update(value_fn, theta, 1.0, config.lookahead_lr, lola) - theta
+                direction = ascent(theta)
         updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises
         new_theta = optax.apply_updates(theta, updates)
         new_values = values if config.baseline == "none" else fit_baselines(batch)
@@ -247,7 +255,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             both = (batch.actions[:, :, 0] == 0) & (batch.actions[:, :, 1] == 0)
             metrics.update(exact_reward_per_step=env.exact_value(theta, params, per_step=True),
                            mutual_cooperation=both.mean(), **env.exact_policy_metrics(theta))
-        else:  # the Coin Game
+        elif "own_coin" in batch.info:  # the Coin Game
             own, other = batch.info["own_coin"].sum(axis=(0, 1)), batch.info["other_coin"].sum(axis=(0, 1))
             metrics.update(own_coin_fraction=own / jnp.maximum(own + other, 1),
                            coins_per_step=(own + other).sum() / (horizon * config.batch_size))

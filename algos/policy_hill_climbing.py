@@ -23,8 +23,10 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import tabular
+from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, missing_any
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
+from jaxmarl_core.spaces import Discrete
 from jaxmarl_core.training import Trainer
 
 
@@ -73,9 +75,10 @@ class PHCState:
 
 
 def check_env(env) -> str | None:
-    if not (hasattr(env, "state_index") or hasattr(env, "expected_payoffs")):
-        return f"needs a tabular game (a matrix game or state_index/num_states); {env.name} has neither"
-    if any(not hasattr(space, "n") for space in env.action_spaces):
+    reason = missing_any(env, TabularStates, MatrixPayoffs)
+    if reason:
+        return f"{reason} (a tabular game: a stochastic game's state index or a one-shot matrix game)"
+    if not all(isinstance(space, Discrete) for space in env.action_spaces):
         return f"needs discrete actions; {env.name} has continuous ones"
     if len(set(space.n for space in env.action_spaces)) != 1:
         return f"needs the same number of actions for every agent; {env.name} has different ones"
@@ -83,7 +86,7 @@ def check_env(env) -> str | None:
 
 
 def default_config(env, variant: str) -> TabularQConfig:
-    gamma = float(getattr(env, "discount", 0.9))  # the game's own discount where it has one
+    gamma = float(env.discount) if isinstance(env, Discounted) else 0.9  # the game's own discount where it has one
     if variant == "iql_tabular":
         return TabularQConfig(gamma=gamma)
     return PHCConfig(gamma=gamma, wolf=variant == "wolf_phc")
@@ -147,7 +150,7 @@ def make_train(env, config: TabularQConfig, params=None) -> Trainer:
         ls = ls.replace(env_state=env_state)
         policy = ls.pi[:, s0]
         metrics = {**metrics, "policy": policy, "avg_policy": ls.avg_pi[:, s0]}
-        if hasattr(env, "deviation_gains"):
+        if isinstance(env, DeviationGains):
             metrics["nash_conv"] = jnp.sum(env.deviation_gains(policy, params))
         return ls, metrics
 

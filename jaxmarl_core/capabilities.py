@@ -12,10 +12,17 @@ below are the contract.
 | ``GlobalState`` | ``global_state(state, params) -> [S]`` | centralised critics and mixers |
 | ``TabularStates`` | ``num_states``, ``state_index(state) -> int32`` | tabular learners, memory-one policies |
 | ``TabularModel`` | ``tabular_model(params) -> jaxmarl_core.tabular.TabularModel`` | value iteration, NashConv |
-| ``MatrixPayoffs`` | ``expected_payoffs(probs [N, A], params) -> [N]`` | payoff-gradient learners, exact metrics |
+| ``MatrixPayoffs`` | ``payoff_array``, ``expected_payoffs(probs [N, A], params) -> [N]`` | payoff-gradient learners |
 | ``DeviationGains`` | ``deviation_gains(probs [N, A], params) -> [N]`` | NashConv of matrix-game strategies |
 | ``ExactValue`` | ``policy_param_shape``, ``exact_value(theta [N, *shape], params) -> [N]`` | exact-gradient learners |
 | ``FixedHorizon`` | ``num_steps`` (every episode lasts exactly this many steps) | episodic batch learners |
+| ``Discounted`` | ``discount``: the discount the game is defined with | learners' default gamma |
+
+A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
+an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
+``Discounted`` is also the protocol of an ``EnvParams`` pytree that carries the discount as a (vmappable) float32
+field (the iterated games): ``isinstance(params, Discounted)``; the environment's own ``discount`` is then the float
+its default params are built from.
 """
 from __future__ import annotations
 
@@ -54,6 +61,10 @@ class TabularModel(Protocol):
 
 @runtime_checkable
 class MatrixPayoffs(Protocol):
+    @property
+    def payoff_array(self) -> Any:
+        """numpy [N, A, ..., A]: payoff_array[i, a_0, ..., a_{N-1}] is player i's payoff."""
+
     def expected_payoffs(self, probs: jax.Array, params: Any = None) -> jax.Array:
         """[N, A] mixed strategies -> [N] expected payoffs."""
 
@@ -73,12 +84,22 @@ class ExactValue(Protocol):
     def exact_value(self, policy_params: jax.Array, params: Any = None, per_step: bool = False) -> jax.Array:
         """[N, *policy_param_shape] -> [N] closed-form values (per step if ``per_step``)."""
 
+    def exact_policy_metrics(self, policy_params: jax.Array) -> dict:
+        """Readable per-agent summaries of the policies [N, *policy_param_shape] (e.g. action probabilities)."""
+
 
 @runtime_checkable
 class FixedHorizon(Protocol):
     @property
     def num_steps(self) -> int:
         """Every episode lasts exactly this many steps."""
+
+
+@runtime_checkable
+class Discounted(Protocol):
+    @property
+    def discount(self) -> Any:
+        """The discount factor in [0, 1) the game is defined with (float; float32 scalar on params)."""
 
 
 def has(env: Any, *capabilities: type) -> bool:
@@ -90,5 +111,16 @@ def missing(env: Any, *capabilities: type) -> str | None:
     """None if ``env`` has every capability, else a sentence naming the first one it lacks."""
     for cap in capabilities:
         if not isinstance(env, cap):
-            return f"needs the {cap.__name__} capability, which {getattr(env, 'name', type(env).__name__)} lacks"
+            return _lacks(env, cap.__name__)
     return None
+
+
+def missing_any(env: Any, *capabilities: type) -> str | None:
+    """None if ``env`` has at least one of the capabilities, else a sentence naming them."""
+    if any(isinstance(env, cap) for cap in capabilities):
+        return None
+    return _lacks(env, " or ".join(cap.__name__ for cap in capabilities))
+
+
+def _lacks(env: Any, names: str) -> str:
+    return f"needs the {names} capability, which {getattr(env, 'name', type(env).__name__)} lacks"

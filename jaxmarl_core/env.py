@@ -1,4 +1,5 @@
-"""The environment contract (docs/design.md, "Environments").
+"""The environment contract (docs/design.md, "Environments"); optional features are the protocols of
+``jaxmarl_core.capabilities``.
 
 An environment is a frozen dataclass holding only static structure (agent counts, horizons); the numbers a study
 may vmap over live in an ``EnvParams`` pytree passed to every method. Agents are a leading axis: ``obs`` is
@@ -110,16 +111,16 @@ class Environment:
         return ts.replace(obs=obs, state=new_state, info=info), ts.state
 
     def avail_actions(self, state: Any, params: EnvParams | None = None) -> jax.Array:
-        """bool[N, A]: legal (and not padded) actions; all True by default for discrete action spaces."""
+        """bool[N, A]: legal (and not padded) actions. This default serves environments whose agents all have
+        discrete action spaces (every action legal, ``False`` only on the padding of smaller spaces); it raises
+        ``NotImplementedError`` for other spaces. Environments with illegal actions or continuous actions that
+        still mask a padded axis override it. (The centralised state is the ``GlobalState`` capability of
+        ``jaxmarl_core.capabilities``, which the base class does not provide.)"""
         sizes = [s.n for s in self.action_spaces if isinstance(s, Discrete)]
         if len(sizes) != self.num_agents:
             raise NotImplementedError(f"{self.name}: avail_actions is defined for discrete action spaces")
         a_max = max(sizes)
         return jnp.arange(a_max)[None, :] < jnp.asarray(sizes)[:, None]
-
-    def global_state(self, state: Any, params: EnvParams | None = None) -> jax.Array:
-        """[S]: a flat view of the state for centralised critics; by default the concatenated observations."""
-        raise NotImplementedError
 
     @property
     def num_actions(self) -> int:

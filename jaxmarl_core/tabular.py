@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import linalg
+from jaxmarl_core.capabilities import TabularStates
 from jaxmarl_core.solvers import zero_sum_value
 
 
@@ -84,13 +85,13 @@ def nash_conv(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float) -> 
 
 
 def num_states(env) -> int:
-    """Number of tabular states of ``env`` (1 for a one-shot matrix game)."""
-    return int(getattr(env, "num_states", 1))
+    """Number of tabular states of ``env`` (1 without the ``TabularStates`` capability: a one-shot matrix game)."""
+    return int(env.num_states) if isinstance(env, TabularStates) else 1
 
 
 def state_index(env, state: Any) -> jax.Array:
     """int32 scalar index of ``state`` in [0, num_states(env))."""
-    if hasattr(env, "state_index"):
+    if isinstance(env, TabularStates):
         return jnp.asarray(env.state_index(state), jnp.int32)
     return jnp.zeros((), jnp.int32)
 

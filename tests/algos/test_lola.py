@@ -9,7 +9,7 @@ import pytest
 
 import algos
 import envs
-from algos.lola import exact_update
+from algos.lola import ExactConfig, direction
 
 SEEDS = 64
 
@@ -69,10 +69,11 @@ def test_lola_step_matches_explicit_second_order_formula():
         return want1, want2, t1 + delta * g1
 
     @jax.jit
-    def updates(theta):
-        return (exact_update(env.exact_value, theta, delta, eta, lola=True),
-                exact_update(env.exact_value, theta, delta, eta, lola=False),
-                exact_update(env.exact_value, theta, delta, 0.0, lola=True))
+    def updates(theta):  # the learner's step: plain ascent along its configured direction
+        def step(**config):
+            return theta + delta * direction(env.exact_value, ExactConfig(**config))(theta)
+
+        return step(lookahead_lr=eta, lola=True), step(lookahead_lr=eta, lola=False), step(lookahead_lr=0.0, lola=True)
 
     want1, want2, naive1 = explicit(theta)
     got, naive, no_lookahead = updates(theta)

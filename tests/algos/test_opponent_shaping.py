@@ -13,8 +13,7 @@ import pytest
 
 import algos
 import envs
-from algos.lola import exact_update
-from jaxmarl_core import sweep
+from jaxmarl_core import game_gradients, sweep
 
 
 @functools.lru_cache(maxsize=None)
@@ -79,7 +78,7 @@ def test_taylor_lola_differs_from_exact_lookahead_by_the_dropped_term():
     theta = jax.random.normal(jax.random.PRNGKey(0), (2, 5))
     g22 = jax.grad(lambda t: value(t)[1])(theta)[1]
     dropped = jax.grad(lambda t: jnp.dot(jax.grad(lambda u: value(u)[0])(t)[1], g22))(theta)[0]
-    step = jax.jit(lambda th, eta, taylor: exact_update(value, th, 1.0, eta, True, taylor), static_argnums=2)
+    step = jax.jit(lambda th, eta, taylor: game_gradients.lola(value, eta, taylor)(th), static_argnums=2)
     errors = []
     for eta in (0.1, 0.05, 0.025):
         taylor, lookahead = step(theta, eta, True), step(theta, eta, False)
@@ -101,7 +100,7 @@ def test_lookahead_depths_change_the_update_and_are_validated():
 
 
 def test_shaping_learners_reject_other_envs():
-    assert "iterated game" in algos.compatible("lola_dice", envs.make("matrix_pd"))
+    assert "FixedHorizon" in algos.compatible("lola_dice", envs.make("matrix_pd"))
     assert algos.compatible("lola_dice", envs.make("imp")) is None
 
 

@@ -1,0 +1,123 @@
+"""Game-gradient directions against explicit Hessians and finite differences on a small random differentiable
+game (3 agents, 2 parameters each), where every value depends on every agent's parameters non-linearly."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmarl_core import game_gradients as gg
+
+N, P, ETA = 3, 2, 0.3
+_KW, _KC, _KT = jax.random.split(jax.random.PRNGKey(7), 3)
+W = jax.random.normal(_KW, (N, N, P, P))
+C = jax.random.normal(_KC, (N, N * P))
+THETA = 0.7 * jax.random.normal(_KT, (N, P))
+V = jax.random.normal(jax.random.PRNGKey(8), (N, P))
+
+
+def value_fn(theta):
+    """[N, P] -> [N]: V_i = sum_j tanh(theta_i . W_ij theta_j) + sin(C_i . theta)."""
+    pairs = jnp.tanh(jnp.einsum("ip,ijpq,jq->ij", theta, W, theta)).sum(axis=1)
+    return pairs + jnp.sin(C @ theta.reshape(-1))
+
+
+@functools.lru_cache(maxsize=None)
+def directions():
+    @jax.jit
+    def all_of_them(theta):
+        return {"naive": gg.naive(value_fn)(theta),
+                "shaping": gg.shaping_correction(value_fn)(theta),
+                "lookahead_correction": gg.lookahead_correction(value_fn)(theta),
+                "lola": gg.lola(value_fn, ETA)(theta),
+                "lookahead": gg.lookahead(value_fn, ETA)(theta),
+                "hv": gg.hessian_vector(value_fn, theta, V),
+                "htv": gg.hessian_t_vector(value_fn, theta, V),
+                "zero": gg.add(gg.naive(value_fn), gg.scale(-1.0, gg.naive(value_fn)))(theta)}
+
+    return jax.tree.map(np.asarray, all_of_them(THETA))
+
+
+@functools.lru_cache(maxsize=None)
+def explicit():
+    """Per-agent gradients and full Hessians of each V_k over the flattened parameters (fine at this size)."""
+
+    def v(x):  # [N * P] -> [N]
+        return value_fn(x.reshape(N, P))
+
+    jac, hess = jax.jit(lambda x: (jax.jacrev(v)(x), jax.hessian(v)(x)))(THETA.reshape(-1))
+    grads, hess = np.asarray(jac).reshape(N, N, P), np.asarray(hess).reshape(N, N, P, N, P)
+    return grads, hess  # grads[k, j] = grad_j V_k; hess[k, i, :, j, :] = grad_i grad_j V_k
+
+
+def test_naive_is_each_agents_own_gradient():
+    grads, _ = explicit()
+    np.testing.assert_allclose(directions()["naive"], grads[np.arange(N), np.arange(N)], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(directions()["zero"], 0.0, atol=1e-7)
+
+
+def test_corrections_match_explicit_hessians():
+    grads, hess = explicit()
+    shaping = np.zeros((N, P))
+    look = np.zeros((N, P))
+    for i in range(N):
+        for j in range(N):
+            if j != i:
+                shaping[i] += hess[j, i, :, j, :] @ grads[i, j]  # (grad_i grad_j V_j) grad_j V_i
+                look[i] += hess[i, i, :, j, :] @ grads[j, j]  # (grad_i grad_j V_i) grad_j V_j
+    d = directions()
+    assert np.abs(shaping).max() > 0.1 and np.abs(look).max() > 0.1  # the game couples every pair of agents
+    np.testing.assert_allclose(d["shaping"], shaping, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(d["lookahead_correction"], look, rtol=1e-4, atol=1e-5)
+    naive = grads[np.arange(N), np.arange(N)]
+    np.testing.assert_allclose(d["lola"], naive + ETA * shaping, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(d["lookahead"], naive + ETA * look, rtol=1e-4, atol=1e-5)
+
+
+def central_differences(f, theta, h=1e-2):
+    """[N, P]: d f(theta)[i] / d theta[i, p] by central differences, all perturbations in one vmapped call.
+    f: [N, P] -> [N]."""
+    steps = h * jnp.eye(N * P).reshape(N * P, N, P)
+    diff = jax.jit(lambda t: (jax.vmap(f)(t + steps) - jax.vmap(f)(t - steps)) / (2 * h))(theta)  # [N * P, N]
+    return np.asarray(diff).reshape(N, P, N)[np.arange(N), :, np.arange(N)]
+
+
+def test_game_hessian_products_match_the_explicit_hessian():
+    _, hess = explicit()
+    game_h = hess[np.arange(N), np.arange(N)].reshape(N * P, N * P)  # rows: grad_i V_i, columns: theta_j
+    v = np.asarray(V).reshape(-1)
+    np.testing.assert_allclose(directions()["hv"].reshape(-1), game_h @ v, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(directions()["htv"].reshape(-1), game_h.T @ v, rtol=1e-4, atol=1e-5)
+    assert np.abs(game_h - game_h.T).max() > 0.1  # a general game: H is not symmetric
+
+
+def test_lola_direction_is_the_derivative_of_the_shaped_objective():
+    """Finite differences: LOLA's correction for agent i is d/dtheta_i of sum_{j != i} w_ij . grad_j V_j(theta),
+    the weights w_ij = grad_j V_i held at the current theta."""
+    grads, _ = explicit()
+    off = jnp.asarray(grads * (1.0 - np.eye(N))[:, :, None])  # [i, j, P]: w_ij, zero for j = i
+
+    def shaped(theta):  # [N]
+        return jnp.einsum("ijp,jp->i", off, gg.naive(value_fn)(theta))
+
+    fd = central_differences(shaped, THETA)
+    np.testing.assert_allclose(directions()["shaping"], fd, rtol=2e-3, atol=2e-3)
+
+
+def test_exact_lookahead_gradient_and_its_taylor_expansion():
+    """``lola(taylor=False)`` is the gradient of V_i(theta_i, theta_-i + eta grad_-i V_-i) (finite differences) and
+    equals naive + eta * (shaping + lookahead corrections) up to O(eta^2)."""
+
+    def lookahead_values(theta):  # [N]: each agent's value after the others' naive steps
+        g = gg.naive(value_fn)(theta)
+        others = 1.0 - jnp.eye(N)
+        return jax.vmap(lambda i: value_fn(theta + ETA * others[i][:, None] * g)[i])(jnp.arange(N))
+
+    fd = central_differences(lookahead_values, THETA)
+    exact = jax.jit(jax.vmap(lambda eta: gg.lola(value_fn, eta, taylor=False)(THETA)))(jnp.array([ETA, 0.04, 0.02]))
+    np.testing.assert_allclose(exact[0], fd, rtol=2e-3, atol=2e-3)
+
+    d = directions()
+    first_order = d["shaping"] + d["lookahead_correction"]
+    errors = [np.abs(np.asarray(exact[k]) - d["naive"] - eta * first_order).max() for k, eta in ((1, 0.04), (2, 0.02))]
+    assert 3.0 < errors[0] / errors[1] < 5.0, errors  # the remainder is quadratic in eta
