@@ -80,7 +80,7 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
     """-> (algorithm, env, config); every check happens here, before anything is traced."""
     import algos
     import envs
-    from jaxmarl_core.config import override
+    from jaxmarl_core.config import override, replace
 
     try:
         algo = algos.get(spec.algo)
@@ -100,7 +100,7 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
         if set_texts is not None:
             config = override(config, set_texts)
         else:
-            config = dataclasses.replace(config, **spec.config)
+            config = replace(config, spec.config)
         config.validate(env)
     except ValueError as e:
         message = str(e)
@@ -134,7 +134,7 @@ def _list(algo_names, env_names) -> str:
         env = next((built[e] for e in env_names if algos.compatible(a, built[e]) is None), None)
         if env is not None:
             cfg = algo.default_config(env)
-            fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(cfg).items())
+            fields = ", ".join(f"{k}={v!r}" for k, v in cfg.flat_items())
             lines.append(f"  {a}: {fields}")
     lines.append("\nenvironment arguments (--env-arg KEY=VALUE)")
     for e in env_names:

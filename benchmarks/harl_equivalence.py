@@ -39,7 +39,8 @@ import numpy as np  # noqa: E402
 
 import algos  # noqa: E402
 import envs  # noqa: E402
-from algos import onpolicy  # noqa: E402
+from algos.onpolicy import learner as onpolicy_learner  # noqa: E402
+from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 from benchmarks.common import dump, machine_info  # noqa: E402
 from jaxmarl_core import networks  # noqa: E402
 
@@ -122,21 +123,21 @@ def compare(harl_dir: str, algo_name: str, env_name: str, continuous: bool, upda
     cfg.validate(env)
     if len(set(env.observation_spaces)) != 1 or len(set(env.action_spaces)) != 1:
         raise ValueError(f"{env_name}: HARL's EP buffers need agents with one observation and action space")
-    view = onpolicy._view(env, True)
+    view = LearnerView(env, with_state=True)
     n, shared = env.num_agents, cfg.share_params
 
     def agent_params(params, i):
         return params if shared else jax.tree.map(lambda x: x[i], params)
 
     captured = []  # the rollouts our update collects: (carry after the rollout, trajectory)
-    real_rollout = onpolicy.rollout
+    real_rollout = onpolicy_learner.rollout
 
     def recording_rollout(*args, **kwargs):
         out = real_rollout(*args, **kwargs)
         captured.append(out)
         return out
 
-    onpolicy.rollout = recording_rollout
+    onpolicy_learner.rollout = recording_rollout
     try:
         trainer = algo.make_train(env, cfg)
         key = jax.random.PRNGKey(seed)
@@ -174,7 +175,7 @@ def compare(harl_dir: str, algo_name: str, env_name: str, continuous: bool, upda
             state, metrics = trainer.update(state, jax.random.fold_in(key, u))
             carry, traj = captured[-1]
             harl_out = fill_buffers(runner, view, carry, traj, continuous)
-            obs = view.split(traj.obs)[0]  # [T, B, N, D]
+            obs = traj.obs.obs  # [T, B, N, D]
             ours_out = [np.asarray(actor_net.apply(agent_params(params_before, i), None, obs[:, :, i], None)[1])
                         for i in range(n)]
             if not continuous:
@@ -198,7 +199,7 @@ def compare(harl_dir: str, algo_name: str, env_name: str, continuous: bool, upda
                   f"{max(a['relative_to_update'] for a in row['actors']):.2e}, critic's "
                   f"{row['critic']['relative_to_update']:.2e}", file=sys.stderr)
     finally:
-        onpolicy.rollout = real_rollout
+        onpolicy_learner.rollout = real_rollout
     return {"algo": algo_name, "env": env_name, "continuous": continuous, "use_factor": use_factor,
             "updates": updates, "num_envs": num_envs, "rollout_len": rollout_len, "seed": seed, "rows": rows,
             "max_relative_actor": max(a["relative_to_update"] for r in rows for a in r["actors"]),
@@ -219,15 +220,17 @@ def fill_buffers(runner, view, carry, traj, continuous: bool) -> list[np.ndarray
     before the update (to check the weight copy against ours)."""
     import torch
 
-    obs, avail, gs, _ = (np.asarray(x) if x is not None else None for x in view.split(traj.obs))
-    end_obs, end_avail, end_gs, _ = (np.asarray(x) if x is not None else None for x in view.split(carry.obs))
+    obs, avail, gs = (None if x is None else np.asarray(x) for x in (traj.obs.obs, traj.obs.avail,
+                                                                     traj.obs.global_state))
+    end_obs, end_avail, end_gs = (None if x is None else np.asarray(x) for x in (carry.obs.obs, carry.obs.avail,
+                                                                                 carry.obs.global_state))
     done = np.asarray(jnp.logical_or(traj.terminated, traj.truncated), np.float32)  # [T, B]
     truncated = np.asarray(traj.truncated, np.float32)
     action = np.asarray(traj.action)
     cb = runner.critic_buffer
     cb.masks[0] = cb.masks[-1].copy()
     cb.bad_masks[0] = cb.bad_masks[-1].copy()
-    cb.share_obs[:-1], cb.share_obs[-1] = gs[:, :, 0], end_gs[:, 0]
+    cb.share_obs[:-1], cb.share_obs[-1] = gs, end_gs
     cb.masks[1:] = 1.0 - done[..., None]
     cb.bad_masks[1:] = 1.0 - truncated[..., None]
     cb.rewards[:] = np.asarray(traj.reward).sum(-1, keepdims=True)

@@ -1,8 +1,13 @@
-"""Typed, frozen configuration dataclasses and parsing of ``field=value`` overrides."""
+"""Typed, frozen configuration dataclasses and parsing of ``field=value`` overrides.
+
+A config may nest another (a field whose type is a ``Config`` subclass, e.g. HATRPO's ``trpo: TRPOConfig``); its
+fields are named with a dot, ``trpo.kl_threshold``, in overrides and in ``replace``.
+"""
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -22,7 +27,19 @@ class Config:
         return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
     def to_dict(self) -> dict[str, Any]:
+        """Fields as a dict (nested configs as nested dicts: what ``config.json`` keeps and ``replace`` reads)."""
         return dataclasses.asdict(self)
+
+    def flat_items(self) -> list[tuple[str, Any]]:
+        """(name, value) of every leaf field, nested ones named ``group.field``."""
+        items = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Config):
+                items.extend((f"{f.name}.{k}", v) for k, v in value.flat_items())
+            else:
+                items.append((f.name, value))
+        return items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,19 +110,65 @@ def split_assignment(text: str, flag: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _is_config(typ: Any) -> bool:
+    return isinstance(typ, type) and issubclass(typ, Config)
+
+
+def field_type(config_type: type[Config], name: str) -> type:
+    """The type of field ``name`` (``group.field`` inside a nested config); ``ValueError`` for an unknown name lists
+    the valid ones of the config it was looked up in, and for a group names its fields."""
+    parts = name.split(".")
+    typ: Any = config_type
+    for i, part in enumerate(parts):
+        types = typ.field_types()
+        if part not in types:
+            where = ".".join(parts[:i])
+            prefix = f"{where}." if where else ""
+            raise ValueError(f"--set: unknown field {name!r} of {typ.__name__}; valid fields: "
+                             f"{', '.join(prefix + t for t in types)}")
+        typ = types[part]
+        if i < len(parts) - 1 and not _is_config(typ):
+            raise ValueError(f"--set: {'.'.join(parts[:i + 1])!r} of {config_type.__name__} has no fields "
+                             f"(it is a {getattr(typ, '__name__', typ)})")
+    if _is_config(typ):
+        raise ValueError(f"--set: {name!r} is a group of fields; set one of them: "
+                         f"{', '.join(f'{name}.{t}' for t in typ.field_types())}")
+    return typ
+
+
 def parse_overrides(config_type: type[Config], assignments: list[str]) -> dict[str, Any]:
-    """``field=value`` texts -> {field: typed value} for ``config_type``; unknown fields list the valid ones."""
-    types = config_type.field_types()
+    """``field=value`` (or ``group.field=value``) texts -> {name: typed value} for ``config_type``; unknown fields
+    list the valid ones."""
     changes = {}
     for text in assignments:
         key, value = split_assignment(text, "--set")
-        if key not in types:
-            raise ValueError(f"--set: unknown field {key!r} of {config_type.__name__}; "
-                             f"valid fields: {', '.join(types)}")
-        changes[key] = parse_value(value, types[key], key)
+        changes[key] = parse_value(value, field_type(config_type, key), key)
     return changes
 
 
+def replace(config: Config, changes: Mapping[str, Any], _prefix: str = "") -> Config:
+    """A copy of ``config`` with ``changes``: {field: value}, {"group.field": value} or {group: {field: value}} (as
+    ``to_dict`` writes nested configs); ``ValueError`` names an unknown field."""
+    types = type(config).field_types()
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in changes.items():
+        head, _, rest = key.partition(".")
+        if head not in types:
+            raise ValueError(f"unknown field {_prefix + key!r} of {type(config).__name__}; valid fields: "
+                             f"{', '.join(_prefix + t for t in types)}")
+        if rest or (_is_config(types[head]) and isinstance(value, Mapping)):
+            if not _is_config(types[head]):
+                raise ValueError(f"{_prefix + head!r} of {type(config).__name__} has no fields, got {_prefix + key!r}")
+            nested.setdefault(head, {}).update({rest: value} if rest else value)
+        else:
+            direct[head] = value
+    for head, sub in nested.items():
+        direct[head] = replace(direct.get(head, getattr(config, head)), sub, f"{_prefix}{head}.")
+    return dataclasses.replace(config, **direct)
+
+
 def override(config: Config, assignments: list[str]) -> Config:
-    """Apply ``field=value`` texts to a frozen config (returns a new one); unknown fields list the valid ones."""
-    return dataclasses.replace(config, **parse_overrides(type(config), assignments))
+    """Apply ``field=value`` (``group.field=value``) texts to a frozen config (returns a new one); unknown fields list
+    the valid ones."""
+    return replace(config, parse_overrides(type(config), assignments))

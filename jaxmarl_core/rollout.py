@@ -5,7 +5,8 @@ its state returns to the policy's initial state (``RolloutCarry.initial_policy_s
 whenever an episode ends, also in rollouts that continue a carry across updates (feed-forward policies pass
 ``None``). With ``batched=True`` the carry holds a batch of B environments (``reset_carry(..., batch_size=B)``), the
 environments step under ``vmap`` inside one scan, and the policy acts on the whole batch at once (one key per step
-for all B environments: far fewer random-number calls than a ``vmap`` of unbatched rollouts).
+for all B environments: far fewer random-number calls than a ``vmap`` of unbatched rollouts). Observations may be
+arrays or pytrees of arrays (e.g. ``jaxmarl_core.learner_view.LearnerObs``), each leaf with the leading axes above.
 """
 from __future__ import annotations
 
@@ -23,17 +24,18 @@ from jaxmarl_core.returns import expand_flags
 class Transition:
     """One step of experience; a trajectory stacks these on a leading [T] axis.
 
-    obs: [N, ...] the observation acted on; action: [N] or [N, A]; reward: [N]; terminated, truncated: []; next_obs:
-    [N, ...] the observation the step reached (``info["final_obs"]``, before any reset); extras: whatever the policy
-    returned beside its actions (log-probabilities, values, ...); info: the step's other ``info`` entries.
+    obs: [N, ...] the observation acted on (or a pytree of such leaves); action: [N] or [N, A]; reward: [N];
+    terminated, truncated: []; next_obs: [N, ...] the observation the step reached (``info["final_obs"]``, before
+    any reset); extras: whatever the policy returned beside its actions (log-probabilities, values, ...); info: the
+    step's other ``info`` entries.
     """
 
-    obs: jax.Array
+    obs: Any
     action: jax.Array
     reward: jax.Array
     terminated: jax.Array
     truncated: jax.Array
-    next_obs: jax.Array
+    next_obs: Any
     extras: Any
     info: dict
 
@@ -43,13 +45,13 @@ class RolloutCarry:
     """Where a rollout resumes: observations, environment state, the policy's current state and the state it
     restarts from at each new episode."""
 
-    obs: jax.Array
+    obs: Any
     state: Any
     policy_state: Any = None
     initial_policy_state: Any = None
 
 
-Policy = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Any, Any]]
+Policy = Callable[[jax.Array, Any, Any], tuple[jax.Array, Any, Any]]
 
 
 def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy, carry: RolloutCarry,
@@ -64,7 +66,8 @@ def rollout(key: jax.Array, env: Environment, params: EnvParams, policy: Policy,
     def step(c: RolloutCarry, xs):
         k_act, k_env = jax.random.split(xs[0])
         action, extras, policy_state = policy(k_act if policy_noise is None else xs[1], c.obs, c.policy_state)
-        env_keys = jax.random.split(k_env, c.obs.shape[0]) if batched and not shared_key else k_env
+        batch = jax.tree.leaves(c.obs)[0].shape[0]
+        env_keys = jax.random.split(k_env, batch) if batched and not shared_key else k_env
         ts = env_step(env_keys, c.state, action, params)
         info = {name: value for name, value in ts.info.items() if name != "final_obs"}
         tr = Transition(obs=c.obs, action=action, reward=ts.reward, terminated=ts.terminated,

@@ -373,6 +373,8 @@ def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
     (dict(eval_envs=-1), "eval_envs"),
     (dict(eval_steps=0), "eval_steps"),
     (dict(truncation="drop"), "truncation"),
+    (dict(trpo=onpolicy.TRPOConfig(kl_threshold=0.0)), "kl_threshold"),
+    (dict(trpo=onpolicy.TRPOConfig(backtrack_coef=1.5)), "backtrack_coef"),
 ])
 def test_bad_configs_name_the_field(changes, fragment):
     env = envs.make("matrix_trap", n_agents=4)
@@ -388,8 +390,7 @@ def test_share_params_needs_identical_agents_and_bad_envs_are_rejected():
     assert not onpolicy.default_config(env, "mappo").share_params  # heterogeneous agents: separate by default
 
     class NoState(Reach):
-        def global_state(self, state, params=None):
-            raise NotImplementedError
+        global_state = None  # no GlobalState capability
 
     assert "global_state" in onpolicy.check_env(NoState(), "mappo")
     assert onpolicy.check_env(NoState(), "ippo") is None
@@ -409,3 +410,30 @@ def _cli_error(argv):
     with contextlib.redirect_stderr(err):
         assert train.main(argv) == 2
     return err.getvalue()
+
+
+def test_trpo_fields_are_nested_and_survive_overrides_resume_and_list():
+    """``--set trpo.kl_threshold=...`` reaches the nested config; config.json's nested dict rebuilds it (--resume)."""
+    spec = train.RunSpec(algo="hatrpo", env="matrix_trap", env_args={}, config={}, seeds=1, seed=0,
+                         checkpoint_every=0, log_every=1)
+    _, env, cfg = train._build(spec, ["trpo.kl_threshold=0.02", "trpo.ls_steps=3"])
+    assert (cfg.trpo.kl_threshold, cfg.trpo.ls_steps, cfg.trpo.cg_iters) == (0.02, 3, 10)
+    saved = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    assert train._build(dataclasses.replace(spec, config=saved))[2] == cfg
+    assert "trpo.kl_threshold=0.01" in train._list(["hatrpo"], ["matrix_trap"])
+    error = _cli_error(["--algo", "hatrpo", "--env", "matrix_trap", "--set", "trpo.kl=1"])
+    assert "'trpo.kl'" in error and "trpo.kl_threshold" in error
+    assert "kl_threshold" in _cli_error(["--algo", "hatrpo", "--env", "matrix_trap", "--set", "trpo.kl_threshold=0"])
+
+
+def test_default_budgets_follow_the_kind_of_environment():
+    """One-shot matrix games, fixed-horizon games (whole episodes per rollout), other tabular games, and HARL's MPE
+    setting otherwise; the short budgets run a few hundred updates at most."""
+    kinds = {"matrix_trap": (64, 4), "ipd": (16, 150), "coin_game": (16, 150), "soccer": (16, 100)}
+    for name, (num_envs, rollout_len) in kinds.items():
+        cfg = onpolicy.default_config(envs.make(name), "happo")
+        assert (cfg.num_envs, cfg.rollout_len) == (num_envs, rollout_len), name
+        assert 50 <= cfg.num_updates <= 200 and cfg.total_steps <= 300_000, name
+    if "mpe_spread" in envs.list_envs():
+        cfg = onpolicy.default_config(envs.make("mpe_spread"), "happo")
+        assert (cfg.num_envs, cfg.rollout_len, cfg.total_steps) == (20, 200, 10_000_000)
