@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import tabular
-from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, missing_any
+from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, has, missing_any
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.solvers import bimatrix_nash, zero_sum_value
@@ -84,7 +84,7 @@ def check_env(env, variant: str) -> str | None:
 
 
 def default_config(env, variant: str) -> JointQConfig:
-    gamma = float(env.discount) if isinstance(env, Discounted) else 0.9
+    gamma = float(env.discount) if has(env, Discounted) else 0.9
     if variant == "nash_q":
         return JointQConfig(backup="nash", gamma=gamma, count_lr=True, epsilon=1.0, q_init=0.0)
     if variant == "ffq":
@@ -143,7 +143,7 @@ def make_train(env, config: JointQConfig, params=None) -> Trainer:
                                                     config.steps_per_update)
         ls = ls.replace(env_state=env_state)
         metrics = {**metrics, "policy": ls.pi[:, s0], "value": ls.value[:, s0]}
-        if isinstance(env, DeviationGains):
+        if has(env, DeviationGains):
             metrics["nash_conv"] = jnp.sum(env.deviation_gains(ls.pi[:, s0], params))
         return ls, metrics
 

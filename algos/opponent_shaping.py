@@ -35,7 +35,7 @@ import optax
 from flax import struct
 
 from jaxmarl_core import game_gradients, linalg
-from jaxmarl_core.capabilities import Discounted, ExactValue, FixedHorizon, TabularStates, missing
+from jaxmarl_core.capabilities import Discounted, ExactValue, FixedHorizon, TabularStates, has, missing
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.dice import dice_objective
 from jaxmarl_core.policies import FlatPolicy, MemoryOnePolicy, RecurrentPolicy, categorical_from_uniform
@@ -100,9 +100,9 @@ def check_env(env, variant: str = "lola_dice") -> str | None:
         return f"{reason} (batches of whole episodes of one length, as in the iterated games and the Coin Game)"
     if env.num_agents != 2 or not all(isinstance(s, Discrete) for s in env.action_spaces):
         return f"needs two agents with discrete actions; {env.name} has others"
-    if variant == "lola_om" and not isinstance(env, TabularStates):
+    if variant == "lola_om" and not has(env, TabularStates):
         return f"opponent modelling is implemented for memory-one policies: {missing(env, TabularStates)}"
-    if isinstance(env, TabularStates):
+    if has(env, TabularStates):
         one_hot = (env.num_states,)
         if env.num_actions != 2 or any(tuple(s.shape) != one_hot for s in env.observation_spaces):
             return (f"memory-one policies need two actions and one-hot observed states of size {env.num_states}; "
@@ -113,7 +113,7 @@ def check_env(env, variant: str = "lola_dice") -> str | None:
 def make_policy(env, config: "ShapingConfig") -> FlatPolicy:
     """Memory-one policies where the environment has tabular states (the iterated games), a GRU policy network
     otherwise (the Coin Game)."""
-    if isinstance(env, TabularStates):
+    if has(env, TabularStates):
         return MemoryOnePolicy(num_states=env.num_states, init_std=config.init_std)
     return RecurrentPolicy(obs_shape=tuple(env.observation_spaces[0].shape), num_actions=env.num_actions,
                            hidden=config.hidden)
@@ -123,7 +123,7 @@ def default_config(env, variant: str) -> ShapingConfig:
     """Memory-one policies (the iterated games): LOLA-DiCE's published settings (Adam with delta 0.2, eta 0.3, 128
     episodes of 150 steps); the PG learners use the LOLA paper's plain gradient steps of size 1. Policy networks
     (the Coin Game): Adam with the LOLA paper's step size 0.005 and a small look-ahead step for the network."""
-    if not isinstance(env, TabularStates):
+    if not has(env, TabularStates):
         return ShapingConfig(variant=variant, optimizer="adam", lr=0.005, lookahead_lr=0.05, num_updates=500)
     if variant == "lola_dice":
         return ShapingConfig(variant=variant, optimizer="adam")
@@ -144,7 +144,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     gamma = params.discount if isinstance(params, Discounted) else config.gamma
     horizon = env.num_steps
     policy_net = make_policy(env, config)
-    exact_values = isinstance(env, ExactValue)
+    exact_values = has(env, ExactValue)
 
     def sample(key, theta, values) -> Batch:
         """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch, with

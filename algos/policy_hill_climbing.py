@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core import tabular
-from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, missing_any
+from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, has, missing_any
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
 from jaxmarl_core.spaces import Discrete
@@ -86,7 +86,7 @@ def check_env(env) -> str | None:
 
 
 def default_config(env, variant: str) -> TabularQConfig:
-    gamma = float(env.discount) if isinstance(env, Discounted) else 0.9  # the game's own discount where it has one
+    gamma = float(env.discount) if has(env, Discounted) else 0.9  # the game's own discount where it has one
     if variant == "iql_tabular":
         return TabularQConfig(gamma=gamma)
     return PHCConfig(gamma=gamma, wolf=variant == "wolf_phc")
@@ -150,7 +150,7 @@ def make_train(env, config: TabularQConfig, params=None) -> Trainer:
         ls = ls.replace(env_state=env_state)
         policy = ls.pi[:, s0]
         metrics = {**metrics, "policy": policy, "avg_policy": ls.avg_pi[:, s0]}
-        if isinstance(env, DeviationGains):
+        if has(env, DeviationGains):
             metrics["nash_conv"] = jnp.sum(env.deviation_gains(policy, params))
         return ls, metrics
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaxmarl_core.capabilities import FixedHorizon, GlobalState, MatrixPayoffs, TabularStates, missing
+from jaxmarl_core.capabilities import FixedHorizon, GlobalState, MatrixPayoffs, TabularStates, has, missing
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.spaces import Box, Discrete
 
@@ -128,7 +128,7 @@ class OnPolicyConfig(Config):
         if self.steps_per_update % self.num_minibatches:
             raise ValueError(f"num_minibatches ({self.num_minibatches}) must divide num_envs * rollout_len "
                              f"({self.steps_per_update})")
-        if self.centralised_critic and not isinstance(env, GlobalState):
+        if self.centralised_critic and not has(env, GlobalState):
             raise ValueError(f"centralised_critic needs env.global_state, which {env.name} does not implement")
         if self.sequential and self.share_params:
             raise ValueError("share_params must be False for the sequential (heterogeneous-agent) update: every "
@@ -158,11 +158,11 @@ def default_budget(env) -> dict[str, int]:
     setting by default; one-shot matrix games: 64 games of 4 rounds an update, 200 updates; fixed-horizon games
     (iterated matrix games, the coin game): 16 whole episodes an update, 100 updates; other tabular games: 16
     environments of 100 steps, 100 updates."""
-    if isinstance(env, MatrixPayoffs):
+    if has(env, MatrixPayoffs):
         return dict(num_envs=64, rollout_len=4, total_steps=64 * 4 * 200)
-    if isinstance(env, FixedHorizon):
+    if has(env, FixedHorizon):
         return dict(num_envs=16, rollout_len=env.num_steps, total_steps=16 * env.num_steps * 100)
-    if isinstance(env, TabularStates):
+    if has(env, TabularStates):
         return dict(num_envs=16, rollout_len=100, total_steps=16 * 100 * 100)
     return {}
 

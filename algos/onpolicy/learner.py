@@ -26,7 +26,7 @@ from algos.onpolicy.critic import update_critic
 from algos.onpolicy.model import (Model, actor_all, actor_inputs, build_model, critic_all, critic_inputs,
                                   dist_stats, init_params, leading, make_policy)
 from jaxmarl_core import actor_critic, distributions
-from jaxmarl_core.capabilities import MatrixPayoffs
+from jaxmarl_core.capabilities import MatrixPayoffs, has
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.networks import initial_hidden
 from jaxmarl_core.returns import gae
@@ -186,7 +186,7 @@ def update(view: LearnerView, model: Model, cfg: OnPolicyConfig, params, actor_t
                               last_return=last_return)
     metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
                **actor_metrics, **critic_metrics}
-    if model.discrete and isinstance(view.env, MatrixPayoffs):
+    if model.discrete and has(view.env, MatrixPayoffs):
         metrics["expected_reward"] = expected_reward(view, model, params, actor_params)
     if cfg.eval_envs:
         metrics["eval_return"] = evaluate(view, model, cfg, params, actor_params, jax.random.fold_in(key, 1))
