@@ -352,7 +352,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
 
     first = _first_chunk(num_updates - start, ckpt_every)
     later = None  # chosen from the first chunk's time
-    compiled_chunk(min(first, num_updates - start), state, announce=False)
+    if start < num_updates:
+        compiled_chunk(min(first, num_updates - start), state, announce=False)
     progress.compiled(since)
     progress.begin(start)
     t_run = 0.0

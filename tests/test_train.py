@@ -92,6 +92,8 @@ def test_resume_after_interruption_reproduces_the_run(tmp_path):
     np.testing.assert_array_equal(got["state"]["theta"], want["state"]["theta"])
     assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
     assert json.load(open(os.path.join(cut, "summary.json")))["resumed_from_update"] == 10
+    assert train.main(["--resume", "--out", cut, "--quiet"]) == 0  # nothing left to train: outputs rewritten
+    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
 
 
 def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path, capsys):
