@@ -1,7 +1,7 @@
 """Start-up cost of each algorithm's default run: cold compile, warm compile, speed after compile, end to end.
 
     python benchmarks/compile_time.py                          # every algorithm on its default environment
-    python benchmarks/compile_time.py --only happo,lola_exact --updates 20
+    python benchmarks/compile_time.py --only happo,lola_exact --updates 10
 
 For each algorithm, on the first environment of ``PREFERENCE`` it can train on, two ``train.py`` processes run the
 same short command (its default config with ``--updates`` updates, ``--seeds`` seeds):
@@ -83,7 +83,7 @@ def measure(algo_name: str, updates: int, seeds: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated algorithm names (default: all)")
-    p.add_argument("--updates", type=int, default=20, help="updates per run (default 20)")
+    p.add_argument("--updates", type=int, default=5, help="updates per run (default 5: runs of seconds)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per run (default 8, train.py's default)")
     p.add_argument("--out", default=OUT, help="JSON document to write (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
