@@ -7,6 +7,11 @@
 Outputs in --out: config.json, metrics.csv (one row per logged update per seed), summary.json (final metrics with
 mean and 95% interval over seeds, wall/compile/run time, updates per second), curves.png (--plot) and orbax
 checkpoints/. Bad input exits with status 2 and a one-line message before anything is compiled.
+
+Compiled functions are kept in a persistent XLA compilation cache, so running the same command again starts in
+seconds: ``--compile-cache DIR|off``, else ``$JAXMARL_COMPILE_CACHE``, else the per-user cache directory
+(``~/.cache/jaxmarl-core/xla`` on Linux; see ``jaxmarl_core/compile_cache.py``). Progress goes to stderr: a line
+when compiling starts and ends, then one at least every ``PROGRESS_EVERY_S`` seconds or so (``--quiet``: none).
 """
 from __future__ import annotations
 
@@ -52,7 +57,11 @@ def _parser(algo_names, env_names) -> argparse.ArgumentParser:
                    help="write metrics of every K-th update to metrics.csv (default: at most 1000 rows per seed)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     p.add_argument("--plot", action="store_true", help="write curves.png")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--compile-cache", metavar="DIR|off",
+                   help="persistent XLA compilation cache: a second run of the same command skips most of its "
+                        "compile (default: $JAXMARL_COMPILE_CACHE, else the per-user cache directory, "
+                        "~/.cache/jaxmarl-core/xla on Linux); 'off' compiles everything afresh")
     p.add_argument("--seed-batch", type=int, default=None, metavar="B",
                    help="seeds vectorised together on each device, the rest in sequence; 0: all (default: the "
                         "algorithm's choice on CPU, all on GPU/TPU). Speed only: the numbers agree up to float "
@@ -192,34 +201,98 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
     return spec, args, list(args.set)
 
 
+PROGRESS_EVERY_S = 10.0  # chunks of about this long at most: a progress line (and Ctrl-C) at least this often
+FIRST_CHUNKS = 200  # the first chunk is about 1/FIRST_CHUNKS of the run
+
+
+def _divisor_at_most(n: int, limit: int) -> int:
+    """The largest divisor of ``n`` that is at most ``limit`` (at least 1)."""
+    d = max(1, min(n, limit))
+    while n % d:
+        d -= 1
+    return d
+
+
+def _first_chunk(remaining: int, checkpoint_every: int) -> int:
+    """Length of the first chunk of a run with ``remaining`` updates to go: ``checkpoint_every`` if checkpoints are
+    saved (chunks end at checkpoints), else a divisor of ``remaining`` near ``remaining / FIRST_CHUNKS``, so that
+    chunks of that one length cover the run and the first progress line comes early."""
+    if checkpoint_every > 0:
+        return checkpoint_every
+    return _divisor_at_most(remaining, remaining // FIRST_CHUNKS)
+
+
+def _later_chunk(first: int, seconds: float, remaining: int, checkpoint_every: int) -> int:
+    """Length of the chunks after the first (``first`` updates that ran in ``seconds``), with ``remaining`` updates
+    still to go. At most one length besides ``first`` (each is one more compile), and only where ``first`` is far
+    off: a divisor of ``first`` when its chunks take over ``PROGRESS_EVERY_S`` (every chunk boundary stays one of
+    ``first``'s); a multiple ``k * first`` of at most ``PROGRESS_EVERY_S`` when ``first`` would take over
+    4 ``FIRST_CHUNKS`` calls (an awkward divisor: per-call overhead), the tail then in chunks of ``first``."""
+    if checkpoint_every > 0 or remaining <= 0:
+        return first
+    per_update = seconds / first
+    if seconds > PROGRESS_EVERY_S:
+        return _divisor_at_most(first, int(PROGRESS_EVERY_S / per_update))
+    if remaining > 4 * FIRST_CHUNKS * first:
+        k = min(int(PROGRESS_EVERY_S / max(seconds, 1e-9)), -(-remaining // (FIRST_CHUNKS * first)))
+        return max(1, k) * first
+    return first
+
+
+def _chunk_length(t: int, total: int, first: int, later: int | None) -> int:
+    """Length of the chunk starting at update ``t``: ``later`` while it fits, else ``first`` (or what is left)."""
+    return later if later is not None and total - t >= later else min(first, total - t)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
 class _Progress:
-    """A progress line on stderr, shown once a run has lasted a couple of seconds."""
+    """Progress lines on stderr: compiling (start, end), then training at most ``every`` seconds apart (one line
+    rewritten in place on a terminal) and at the end; nothing when ``quiet``."""
 
     def __init__(self, label: str, total: int, quiet: bool):
         self.label, self.total, self.quiet = label, total, quiet
-        self.start = time.perf_counter()
         self.tty = sys.stderr.isatty()
-        self.shown = False
+        self.every = 0.5 if self.tty else PROGRESS_EVERY_S / 2
+        self.t_start, self.start, self.last = time.perf_counter(), 0, None
+
+    def _write(self, line: str, in_place: bool = False) -> None:
+        if not self.quiet:
+            sys.stderr.write(("\r" + line) if in_place and self.tty else (line + "\n"))
+            sys.stderr.flush()
+
+    def compiling(self, what: str) -> float:
+        self._write(f"{self.label}: compiling {what} ...")
+        return time.perf_counter()
+
+    def compiled(self, since: float) -> None:
+        self._write(f"{self.label}: compiled in {_duration(time.perf_counter() - since)}")
+
+    def begin(self, start: int) -> None:
+        """Training starts at update ``start`` (compiling is done)."""
+        self.t_start, self.start, self.last = time.perf_counter(), start, None
 
     def __call__(self, done: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        if self.quiet or (elapsed < 2.0 and done < self.total) or (elapsed < 2.0 and not self.shown):
+        now = time.perf_counter()
+        if done < self.total and self.last is not None and now - self.last < self.every:
             return
-        rate = done / max(elapsed, 1e-9)
+        self.last = now
+        elapsed = now - self.t_start
+        rate = (done - self.start) / max(elapsed, 1e-9)
         eta = (self.total - done) / max(rate, 1e-9)
-        line = f"{self.label}: update {done}/{self.total} ({100 * done / self.total:.0f}%), " \
-               f"{elapsed:.1f}s elapsed, ~{eta:.1f}s left"
-        sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
+        self._write(f"{self.label}: update {done}/{self.total} ({100 * done / self.total:.0f}%), {rate:.3g} "
+                    f"updates/s, {_duration(elapsed)} elapsed, ~{_duration(eta)} left", in_place=True)
         if self.tty and done >= self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-        self.shown = True
+            self._write("")
 
 
 def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, quiet: bool,
-        seed_batch: int | None = None) -> dict:
+        seed_batch: int | None = None, compile_cache: str | None = None) -> dict:
     """Train, checkpoint and write outputs; returns the summary. ``seed_batch``: seeds vectorised together per
-    device (None: the algorithm's choice, ``sweep.resolve_seed_batch``)."""
+    device (None: the algorithm's choice, ``sweep.resolve_seed_batch``); ``compile_cache``: the persistent cache
+    directory in use (recorded in the summary)."""
     import jax
     import numpy as np
 
@@ -230,7 +303,6 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     trainer = algo.make_train(env, config)
     num_updates = trainer.num_updates
     ckpt_every = spec.checkpoint_every
-    chunk = ckpt_every if ckpt_every > 0 else max(1, -(-num_updates // 20))
     log_every = spec.log_every or max(1, -(-num_updates // 1000))
 
     n = spec.seeds
@@ -240,16 +312,20 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
+    progress = _Progress(f"{spec.algo} on {spec.env} x{n} seeds", num_updates, quiet)
 
-    def compiled_chunk(length, state):
+    def compiled_chunk(length, state, announce=True):
         nonlocal compile_time
         if length not in chunk_fns:
-            t0 = time.perf_counter()
+            t0 = progress.compiling(f"chunks of {length} updates") if announce else time.perf_counter()
             fn = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch))
             chunk_fns[length] = fn.lower((state, keys), np.int32(0)).compile()
             compile_time += time.perf_counter() - t0
+            if announce:
+                progress.compiled(t0)
         return chunk_fns[length]
 
+    since = progress.compiling("initialisation and training step")
     t0 = time.perf_counter()
     init_compiled = init_fn.lower(keys).compile()
     compile_time += time.perf_counter() - t0
@@ -274,19 +350,27 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         merged = _concat(metrics_host)
         ckpts.save(step, {"state": jax.tree.map(lambda x: x[:n], state), "metrics": merged})
 
-    progress = _Progress(f"{spec.algo} on {spec.env} x{n} seeds", num_updates, quiet)
+    first = _first_chunk(num_updates - start, ckpt_every)
+    later = None  # chosen from the first chunk's time
+    if start < num_updates:
+        compiled_chunk(min(first, num_updates - start), state, announce=False)
+    progress.compiled(since)
+    progress.begin(start)
     t_run = 0.0
     t = start
     try:
         while t < num_updates:
-            length = min(chunk, num_updates - t)
+            length = _chunk_length(t, num_updates, first, later)
             fn = compiled_chunk(length, state)
             t0 = time.perf_counter()
             state, m = fn((state, keys), np.int32(t))
             m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))
-            t_run += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            t_run += seconds
             metrics_host.append(m)
             t += length
+            if later is None:
+                later = _later_chunk(length, seconds, num_updates - t, ckpt_every)
             if ckpt_every > 0 and t % ckpt_every == 0 and t < num_updates:
                 snapshot(t)
             progress(t)
@@ -322,6 +406,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
                                  if t_run > 0 and trainer.env_steps_per_update else None),
         "devices": [str(d) for d in jax.devices()],
         "seed_batch": seed_batch,
+        "compile_cache": compile_cache,
     }
     outputs.atomic_write_json(os.path.join(out, "summary.json"), summary)
     if plot:
@@ -353,12 +438,13 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return USAGE_ERROR
-    from jaxmarl_core import outputs
+    from jaxmarl_core import compile_cache, outputs
 
+    cache = compile_cache.enable(args.compile_cache)
     if not args.resume:
         outputs.atomic_write_json(os.path.join(out, "config.json"), {"run": dataclasses.asdict(spec)})
     try:
-        summary = run(spec, out, config, algo, env, args.resume, args.plot, args.quiet, args.seed_batch)
+        summary = run(spec, out, config, algo, env, args.resume, args.plot, args.quiet, args.seed_batch, cache)
     except UsageError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return USAGE_ERROR

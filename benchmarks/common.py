@@ -1,4 +1,8 @@
-"""Shared benchmark plumbing: ahead-of-time compilation timed apart from runs, machine facts, JSON output."""
+"""Shared benchmark plumbing: ahead-of-time compilation timed apart from runs, machine facts, JSON output.
+
+Importing it turns on the persistent compilation cache as ``train.py`` does (``jaxmarl_core.compile_cache``; every
+benchmark script imports this module before it compiles anything): a compile time measured with the cache holding
+the function is a warm one. ``JAXMARL_COMPILE_CACHE=off`` measures cold compiles; ``machine_info`` records which."""
 from __future__ import annotations
 
 import json
@@ -13,8 +17,10 @@ import jax
 import numpy as np
 
 import algos
-from jaxmarl_core import sweep
+from jaxmarl_core import compile_cache, sweep
 from jaxmarl_core.outputs import atomic_write
+
+COMPILE_CACHE = compile_cache.enable()  # the directory in use, or None
 
 
 def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True) -> tuple[float, list[float], Any]:
@@ -36,14 +42,14 @@ def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True) 
 
 
 def machine_info() -> dict:
-    """Backend, device, versions and CPU count of this run."""
+    """Backend, device, versions, CPU count and compilation cache directory (None: off) of this run."""
     import jaxlib
 
     device = jax.devices()[0]
     return {"backend": jax.default_backend(), "device": f"{device.platform}:{device.device_kind}",
             "num_devices": jax.device_count(), "jax_version": jax.__version__,
             "jaxlib_version": getattr(jaxlib, "__version__", None), "cpu_count": os.cpu_count(),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "compile_cache": COMPILE_CACHE}
 
 
 def dump(doc: dict, path: str | None = None) -> str:

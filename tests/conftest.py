@@ -1,7 +1,11 @@
 """Test-session set-up: one persistent XLA compilation cache for the whole run (a fresh directory per session, shared
-by pytest-xdist workers, removed at the end), so tests that build the same training function again (the command
-line, resumed runs, repeated seeds) skip the compile, subprocesses included. ``-n auto`` (pyproject) runs at most
-four workers: the suite is mostly XLA compiles, one CPU core each."""
+by pytest-xdist workers, removed at the end, never the user's own cache), so tests that build the same training
+function again (the command line, resumed runs, repeated seeds) skip the compile, subprocesses included. ``-n auto``
+(pyproject) runs at most four workers: the suite is mostly XLA compiles, one CPU core each.
+
+The tests' fast-compile settings are defined here once: ``FAST_COMPILE`` (XLA's lowest optimisation level, about
+half the compile time of tiny smoke runs whose run time is negligible), applied by the ``fast_compile`` fixture to
+the training jits of a test and by ``fast_compile_env`` to a subprocess's environment."""
 import os
 import shutil
 import tempfile
@@ -12,19 +16,29 @@ import pytest
 _OWNER = "JAXMARL_TEST_CACHE" not in os.environ  # the controlling process (or a run without xdist)
 _CACHE = os.environ.setdefault("JAXMARL_TEST_CACHE", tempfile.mkdtemp(prefix="jaxmarl-xla-cache-"))
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by the train.py subprocesses
+os.environ["JAXMARL_COMPILE_CACHE"] = _CACHE  # what train.py and the benchmarks use, in process and in subprocesses
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
+FAST_COMPILE = {"xla_backend_optimization_level": 0}  # XLA compiler options
+
 
 @pytest.fixture
 def fast_compile(monkeypatch):
-    """Training jits of this test compile at XLA's lowest optimisation level: about half the compile time of the
-    tiny smoke runs, whose run time is negligible (``train.py`` in process)."""
+    """Training jits of this test (``sweep.jit``: ``train.py`` in process, the benchmarks) compile with
+    ``FAST_COMPILE``."""
     from jaxmarl_core import sweep
 
     options = sweep.compiler_options
-    monkeypatch.setattr(sweep, "compiler_options", lambda: {**(options() or {}), "xla_backend_optimization_level": 0})
+    monkeypatch.setattr(sweep, "compiler_options", lambda: {**(options() or {}), **FAST_COMPILE})
+
+
+@pytest.fixture
+def fast_compile_env():
+    """An environment for subprocesses (``train.py``, benchmark scripts) whose jits compile with ``FAST_COMPILE``."""
+    flags = " ".join(f"--{k}={v}" for k, v in FAST_COMPILE.items())
+    return dict(os.environ, XLA_FLAGS=" ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags])))
 
 
 def pytest_xdist_auto_num_workers(config):

@@ -92,6 +92,8 @@ def test_resume_after_interruption_reproduces_the_run(tmp_path):
     np.testing.assert_array_equal(got["state"]["theta"], want["state"]["theta"])
     assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
     assert json.load(open(os.path.join(cut, "summary.json")))["resumed_from_update"] == 10
+    assert train.main(["--resume", "--out", cut, "--quiet"]) == 0  # nothing left to train: outputs rewritten
+    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
 
 
 def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path, capsys):
@@ -213,3 +215,46 @@ def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path, 
 def test_opponent_shaping_bad_input(argv, fragment, capsys):
     assert train.main(argv) == 2
     assert fragment in capsys.readouterr().err
+
+
+def chunk_lengths(total, seconds_per_update, start=0, checkpoint_every=0):
+    """The chunk lengths ``train.run`` uses from ``start`` on, updates timed at ``seconds_per_update``."""
+    first = train._first_chunk(total - start, checkpoint_every)
+    lengths, later, t = [], None, start
+    while t < total:
+        length = train._chunk_length(t, total, first, later)
+        lengths.append(length)
+        t += length
+        if later is None:
+            later = train._later_chunk(length, length * seconds_per_update, total - t, checkpoint_every)
+    return lengths
+
+
+@pytest.mark.parametrize("total,seconds_per_update,want", [
+    (20, 1e-3, {1}),  # a short run: one compile
+    (4000, 1e-3, {20}),  # chunks of 1/FIRST_CHUNKS of the run
+    (4000, 1.0, {20, 10}),  # 20 s chunks: halved, every boundary still one of the first length's
+    (4000, 100.0, {20, 1}),  # updates too slow for any chunk to be short enough: one at a time
+    (100_003, 1e-4, {1, 501}),  # a prime: a multiple of the first length, the tail in chunks of the first length
+])
+def test_chunks_cover_the_run_with_at_most_two_lengths_and_progress_every_few_seconds(total, seconds_per_update, want):
+    for start in (0, 3):
+        lengths = chunk_lengths(total, seconds_per_update, start)
+        assert sum(lengths) == total - start and len(set(lengths)) <= 2
+        if start == 0:
+            assert set(lengths) == want, set(lengths)
+        slow = [n for n in lengths[1:] if n * seconds_per_update > train.PROGRESS_EVERY_S]
+        assert not slow or set(slow) == {1}
+    assert set(chunk_lengths(total, seconds_per_update, checkpoint_every=7)) <= {7, total % 7}  # end at checkpoints
+
+
+def test_progress_lines_compiling_then_updates_and_none_when_quiet(tmp_path, capfd):
+    args = [arg for arg in SMALL if arg != "--quiet"]
+    assert train.main([*args, "--out", str(tmp_path / "loud")]) == 0
+    err = capfd.readouterr().err.splitlines()
+    label = "lola_exact on ipd x3 seeds: "
+    assert err[0] == label + "compiling initialisation and training step ..."
+    assert err[1].startswith(label + "compiled in ")
+    assert err[2].startswith(label + "update 1/20 (5%)") and err[-1].startswith(label + "update 20/20 (100%)")
+    assert train.main([*SMALL, "--out", str(tmp_path / "quiet")]) == 0
+    assert capfd.readouterr().err == ""

@@ -1,0 +1,112 @@
+"""Start-up cost of each algorithm's default run: cold compile, warm compile, speed after compile, end to end.
+
+    python benchmarks/compile_time.py                          # every algorithm on its default environment
+    python benchmarks/compile_time.py --only happo,lola_exact --updates 10
+
+For each algorithm, on the first environment of ``PREFERENCE`` it can train on, two ``train.py`` processes run the
+same short command (its default config with ``--updates`` updates, ``--seeds`` seeds):
+
+- cold: a fresh, empty compilation cache directory;
+- warm: the same command again, with the cache the cold run filled.
+
+Each row gives, per process, ``compile_s`` (``summary.json``'s ``compile_time_s``: tracing, lowering and compiling
+or loading the initialisation and training-chunk functions), ``run_s``, ``updates_per_s`` and ``env_steps_per_s``
+after compile, ``wall_s`` (``train.py``'s own wall time) and ``process_s`` (the whole process, imports included,
+timed from outside). The document is written to ``--out`` (default ``benchmarks/results/cpu/compile_time.json``);
+rows of algorithms not measured in this call are kept from the file already there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import algos  # noqa: E402
+import envs  # noqa: E402
+from benchmarks.common import dump, machine_info  # noqa: E402
+
+ROOT = os.path.dirname(_HERE)
+OUT = os.path.join(_HERE, "results", "cpu", "compile_time.json")
+# An algorithm's default environment: the first of these it can train on.
+PREFERENCE = ("mpe_spread", "soccer", "ipd", "matrix_mp")
+
+
+def default_env(algo_name: str) -> str:
+    return next(e for e in PREFERENCE if algos.compatible(algo_name, envs.make(e)) is None)
+
+
+def budget(algo_name: str, env_name: str, updates: int) -> list[str]:
+    """``--set`` arguments that shorten the default config to ``updates`` updates."""
+    fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
+    if "num_updates" in fields:
+        return ["--set", f"num_updates={updates}"]
+    if "rollout_len" in fields:  # on-policy: updates of num_envs * rollout_len environment steps
+        return ["--set", f"total_steps={updates * fields['num_envs'] * fields['rollout_len']}"]
+    return ["--set", f"total_steps={updates * fields['steps_per_update']}"]
+
+
+def run_once(cmd: list[str], out: str) -> dict:
+    """One ``train.py`` process; -> its timings."""
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "--out", out], cwd=ROOT, capture_output=True, text=True, check=False)
+    process_s = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    with open(os.path.join(out, "summary.json")) as f:
+        s = json.load(f)
+    return {"compile_s": s["compile_time_s"], "run_s": s["run_time_s"], "updates_per_s": s["updates_per_second"],
+            "env_steps_per_s": s["env_steps_per_second"], "wall_s": s["wall_time_s"], "process_s": process_s}
+
+
+def measure(algo_name: str, updates: int, seeds: int) -> dict:
+    env_name = default_env(algo_name)
+    sets = budget(algo_name, env_name, updates)
+    with tempfile.TemporaryDirectory(prefix="compile-time-") as tmp:
+        cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--algo", algo_name, "--env", env_name,
+               "--seeds", str(seeds), *sets, "--quiet", "--compile-cache", os.path.join(tmp, "xla")]
+        cold = run_once(cmd, os.path.join(tmp, "cold"))
+        warm = run_once(cmd, os.path.join(tmp, "warm"))
+    print(f"{algo_name} on {env_name}: compile cold {cold['compile_s']:.1f}s, warm {warm['compile_s']:.1f}s; "
+          f"process cold {cold['process_s']:.1f}s, warm {warm['process_s']:.1f}s", file=sys.stderr, flush=True)
+    return {"algo": algo_name, "env": env_name, "seeds": seeds, "updates": updates, "set": sets[1::2],
+            "cold": cold, "warm": warm, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="", help="comma-separated algorithm names (default: all)")
+    p.add_argument("--updates", type=int, default=5, help="updates per run (default 5: runs of seconds)")
+    p.add_argument("--seeds", type=int, default=8, help="seeds per run (default 8, train.py's default)")
+    p.add_argument("--out", default=OUT, help="JSON document to write (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
+    args = p.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or algos.list_algos()
+    unknown = sorted(set(names) - set(algos.list_algos()))
+    if unknown:
+        p.error(f"--only: unknown algorithm(s) {', '.join(unknown)}; valid: {', '.join(algos.list_algos())}")
+    if args.updates <= 0 or args.seeds <= 0:
+        p.error("--updates and --seeds must be positive")
+    rows = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            rows = {r["algo"]: r for r in json.load(f).get("results", [])}
+    rows.update({name: measure(name, args.updates, args.seeds) for name in names})
+    doc = {"benchmark": "compile_time", **machine_info(),
+           "compile_cache": "cold: a fresh directory per algorithm; warm: the same directory, second process",
+           "default_env_preference": list(PREFERENCE), "results": [rows[n] for n in sorted(rows)]}
+    text = dump(doc, args.out)
+    if args.json:
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

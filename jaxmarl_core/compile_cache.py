@@ -1,0 +1,122 @@
+"""The persistent XLA compilation cache of training runs: compiled executables are kept on disk, so a second run of
+the same command (same functions, shapes, compiler options and JAX version) loads them instead of compiling.
+
+Where (first that applies):
+
+1. ``enable(requested)`` with a directory or ``"off"`` (``train.py --compile-cache DIR|off``);
+2. the environment variable ``JAXMARL_COMPILE_CACHE=DIR|off``;
+3. a directory JAX was already given (``JAX_COMPILATION_CACHE_DIR``, or ``jax_compilation_cache_dir`` set in
+   the process, as the test session does);
+4. the per-user default, ``default_dir()``: ``$XDG_CACHE_HOME/jaxmarl-core/xla`` or ``~/.cache/jaxmarl-core/xla``
+   on Linux, ``~/Library/Caches/jaxmarl-core/xla`` on macOS, ``%LOCALAPPDATA%\\jaxmarl-core\\xla`` on Windows.
+
+Runs may share a directory: each entry is a file named by a hash of what was compiled, written once and never
+changed; JAX checks nothing else. A directory that cannot be written is not used, and an entry that cannot be
+read (corrupt, or caught half written by another process) is compiled again; either way one warning line goes to
+stderr, once per process, and the run goes on. The cache is never cleaned: delete the directory to reclaim it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+
+ENV_VAR = "JAXMARL_COMPILE_CACHE"
+OFF = "off"
+# Functions compiling faster than this are not written (JAX's default is 1 s): a training run's initialisation
+# compiles in well under a second, and a warm start should skip it too.
+MIN_COMPILE_SECS = 0.1
+_MIN_COMPILE_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
+_JAX_ERRORS = ("Error reading persistent compilation cache entry", "Error writing persistent compilation cache entry")
+
+_warned = False
+
+
+def default_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> str:
+    """The platform's per-user cache location, ``.../jaxmarl-core/xla``."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    home = environ.get("HOME") or os.path.expanduser("~")
+    if platform.startswith("win"):
+        base = environ.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+    elif platform == "darwin":
+        base = os.path.join(home, "Library", "Caches")
+    else:
+        base = environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    return os.path.join(base, "jaxmarl-core", "xla")
+
+
+def choose(requested: str | None, environ: Mapping[str, str] | None = None,
+           jax_dir: str | None = None) -> str | None:
+    """The directory to use (None: off) by the precedence in the module docstring; ``jax_dir``: the directory
+    JAX is configured with, if any."""
+    environ = os.environ if environ is None else environ
+    for choice in (requested, environ.get(ENV_VAR), jax_dir):
+        if choice:
+            return None if choice.strip().lower() == OFF else os.path.abspath(os.path.expanduser(choice))
+    return default_dir(environ)
+
+
+def _writable(path: str) -> str | None:
+    """None if ``path`` can be created and written, else why not."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".write-test-{os.getpid()}")
+        with open(probe, "wb") as f:
+            f.write(b"")
+        os.unlink(probe)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
+def _warn_once(path: str, reason: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        sys.stderr.write(f"warning: XLA compilation cache {path}: {reason}; compiling instead\n")
+        sys.stderr.flush()
+
+
+def _install_warning_hook() -> None:
+    """Route JAX's per-entry cache warnings (two lines each, one per entry) to ``_warn_once``."""
+    show = warnings.showwarning
+    if getattr(show, "_jaxmarl_compile_cache", False):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text.startswith(_JAX_ERRORS):
+            import jax
+
+            _warn_once(jax.config.jax_compilation_cache_dir or "", text.splitlines()[0])
+            return
+        show(message, category, filename, lineno, file, line)
+
+    showwarning._jaxmarl_compile_cache = True
+    warnings.showwarning = showwarning
+
+
+def enable(requested: str | None = None) -> str | None:
+    """Point JAX's persistent compilation cache at ``choose(requested)``, before anything is compiled; -> the
+    directory in use, or None (off, or not writable: then one warning line on stderr)."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    current = jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
+    path = choose(requested, jax_dir=current or None)
+    if path is not None:
+        reason = _writable(path)
+        if reason is not None:
+            _warn_once(path, reason)
+            path = None
+    if path != (current or None):
+        cc.reset_cache()
+        jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_enable_compilation_cache", path is not None)
+    if path is not None:
+        if _MIN_COMPILE_ENV not in os.environ:
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECS)
+        _install_warning_hook()
+    return path
