@@ -27,6 +27,7 @@ EXPECTED = {
     "ipd": ITERATED, "imp": ITERATED,
     **{name: MATRIX for name in envs.list_envs() if name.startswith("matrix_")},
     **{name: BASE for name in envs.list_envs() if name.startswith("mpe_")},
+    "gaussian_squeeze": BASE | {"TabularStates"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 
