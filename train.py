@@ -280,7 +280,9 @@ class _Progress:
         return time.perf_counter()
 
     def compiled(self, since: float) -> None:
-        self._write(f"{self.label}: compiled in {_duration(time.perf_counter() - since)}")
+        seconds = time.perf_counter() - since
+        self.t_start += seconds  # the training rate leaves compiles out
+        self._write(f"{self.label}: compiled in {_duration(seconds)}")
 
     def begin(self, start: int) -> None:
         """Training starts at update ``start`` (compiling is done)."""
