@@ -257,18 +257,32 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.every = 0.5 if self.tty else PROGRESS_EVERY_S / 2
         self.t_start, self.start, self.last = time.perf_counter(), 0, None
+        self.line_open = False  # a line rewritten in place has no newline yet
 
     def _write(self, line: str, in_place: bool = False) -> None:
-        if not self.quiet:
-            sys.stderr.write(("\r" + line) if in_place and self.tty else (line + "\n"))
-            sys.stderr.flush()
+        if self.quiet:
+            return
+        if in_place and self.tty:
+            sys.stderr.write("\r" + line)
+        else:
+            self._end_line()
+            sys.stderr.write(line + "\n")
+        self.line_open = in_place and self.tty
+        sys.stderr.flush()
+
+    def _end_line(self) -> None:
+        if self.line_open:
+            sys.stderr.write("\n")
+            self.line_open = False
 
     def compiling(self, what: str) -> float:
         self._write(f"{self.label}: compiling {what} ...")
         return time.perf_counter()
 
     def compiled(self, since: float) -> None:
-        self._write(f"{self.label}: compiled in {_duration(time.perf_counter() - since)}")
+        seconds = time.perf_counter() - since
+        self.t_start += seconds  # the training rate leaves compiles out
+        self._write(f"{self.label}: compiled in {_duration(seconds)}")
 
     def begin(self, start: int) -> None:
         """Training starts at update ``start`` (compiling is done)."""
@@ -284,8 +298,8 @@ class _Progress:
         eta = (self.total - done) / max(rate, 1e-9)
         self._write(f"{self.label}: update {done}/{self.total} ({100 * done / self.total:.0f}%), {rate:.3g} "
                     f"updates/s, {_duration(elapsed)} elapsed, ~{_duration(eta)} left", in_place=True)
-        if self.tty and done >= self.total:
-            self._write("")
+        if done >= self.total:
+            self._end_line()
 
 
 def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, quiet: bool,

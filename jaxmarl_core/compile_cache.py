@@ -10,10 +10,12 @@ Where (first that applies):
 4. the per-user default, ``default_dir()``: ``$XDG_CACHE_HOME/jaxmarl-core/xla`` or ``~/.cache/jaxmarl-core/xla``
    on Linux, ``~/Library/Caches/jaxmarl-core/xla`` on macOS, ``%LOCALAPPDATA%\\jaxmarl-core\\xla`` on Windows.
 
-Runs may share a directory: each entry is a file named by a hash of what was compiled, written once and never
-changed; JAX checks nothing else. A directory that cannot be written is not used, and an entry that cannot be
-read (corrupt, or caught half written by another process) is compiled again; either way one warning line goes to
-stderr, once per process, and the run goes on. The cache is never cleaned: delete the directory to reclaim it.
+Runs may share a directory: each entry is a file named by a hash of what was compiled (program, compiler options,
+devices, JAX version), written once and never changed. JAX writes an entry in place, not by rename, so a run may
+catch one half written by another: it cannot read it and compiles that function itself. A directory that cannot be
+written is not used, and an entry that cannot be read (corrupt, or half written) is compiled again; either way one
+warning line goes to stderr, once per process, and the run goes on. The cache is never cleaned: delete the
+directory to reclaim it.
 """
 from __future__ import annotations
 
@@ -90,7 +92,8 @@ def _install_warning_hook() -> None:
         if text.startswith(_JAX_ERRORS):
             import jax
 
-            _warn_once(jax.config.jax_compilation_cache_dir or "", text.splitlines()[0])
+            _warn_once(jax.config.jax_compilation_cache_dir or "",
+                       f"{text.splitlines()[0]} (delete the directory if this repeats)")
             return
         show(message, category, filename, lineno, file, line)
 

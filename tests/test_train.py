@@ -42,6 +42,7 @@ def test_run_writes_all_outputs(tmp_path):
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["seeds"] == 3 and summary["num_updates"] == 20
     assert summary["compile_time_s"] > 0 and summary["updates_per_second"] > 0
+    assert summary["compile_cache"] == os.environ["JAXMARL_COMPILE_CACHE"]  # the test session's (conftest)
     final = summary["final"]["reward_per_step/0"]
     assert final["ci95_low"] <= final["mean"] <= final["ci95_high"]
     config = json.load(open(os.path.join(out, "config.json")))["run"]
@@ -248,7 +249,7 @@ def test_chunks_cover_the_run_with_at_most_two_lengths_and_progress_every_few_se
     assert set(chunk_lengths(total, seconds_per_update, checkpoint_every=7)) <= {7, total % 7}  # end at checkpoints
 
 
-def test_progress_lines_compiling_then_updates_and_none_when_quiet(tmp_path, capfd):
+def test_progress_lines_compiling_then_updates_and_none_when_quiet(tmp_path, capfd, monkeypatch):
     args = [arg for arg in SMALL if arg != "--quiet"]
     assert train.main([*args, "--out", str(tmp_path / "loud")]) == 0
     err = capfd.readouterr().err.splitlines()
@@ -258,3 +259,8 @@ def test_progress_lines_compiling_then_updates_and_none_when_quiet(tmp_path, cap
     assert err[2].startswith(label + "update 1/20 (5%)") and err[-1].startswith(label + "update 20/20 (100%)")
     assert train.main([*SMALL, "--out", str(tmp_path / "quiet")]) == 0
     assert capfd.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: one line rewritten in place
+    assert train.main([*args, "--out", str(tmp_path / "tty")]) == 0
+    err = capfd.readouterr().err
+    assert err.count("\n") == 3 and err.split("\n")[2].startswith("\r" + label + "update 1/20 (5%)"), err
+    assert err.split("\r")[-1].startswith(label + "update 20/20 (100%)") and err.endswith("\n")
