@@ -11,11 +11,11 @@ Where (first that applies):
    on Linux, ``~/Library/Caches/jaxmarl-core/xla`` on macOS, ``%LOCALAPPDATA%\\jaxmarl-core\\xla`` on Windows.
 
 Runs may share a directory: each entry is a file named by a hash of what was compiled (program, compiler options,
-devices, JAX version), written once and never changed. JAX writes an entry in place, not by rename, so a run may
-catch one half written by another: it cannot read it and compiles that function itself. A directory that cannot be
-written is not used, and an entry that cannot be read (corrupt, or half written) is compiled again; either way one
-warning line goes to stderr, once per process, and the run goes on. The cache is never cleaned: delete the
-directory to reclaim it.
+devices, JAX version), written once and never changed. With a size limit set (``MAX_BYTES``, or JAX's own
+``JAX_COMPILATION_CACHE_MAX_SIZE``), JAX takes a file lock (``filelock``) around every read and write of the
+directory, so no run reads an entry another is still writing, and it evicts the least recently used entries beyond
+the limit. A directory that cannot be written is not used, and an entry that cannot be read (corrupt) is compiled
+again; either way one warning line goes to stderr, once per process, and the run goes on.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ OFF = "off"
 # compiles in well under a second, and a warm start should skip it too.
 MIN_COMPILE_SECS = 0.1
 _MIN_COMPILE_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
+MAX_BYTES = 4 << 30  # the cache's size limit: least recently used entries beyond it are evicted
+_MAX_SIZE_ENV = "JAX_COMPILATION_CACHE_MAX_SIZE"
 _JAX_ERRORS = ("Error reading persistent compilation cache entry", "Error writing persistent compilation cache entry")
 
 _warned = False
@@ -121,5 +123,7 @@ def enable(requested: str | None = None) -> str | None:
     if path is not None:
         if _MIN_COMPILE_ENV not in os.environ:
             jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECS)
+        if _MAX_SIZE_ENV not in os.environ:
+            jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
         _install_warning_hook()
     return path
