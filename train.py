@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import sys
@@ -161,6 +162,8 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
     if args.list:
         print(_list(algos.list_algos(), envs.list_envs()))
         raise SystemExit(0)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--plot needs matplotlib, which is not installed: pip install -e .[plot]")
     if args.seed_batch is not None and args.seed_batch < 0:
         raise UsageError(f"--seed-batch must be >= 0 (0: all seeds at once), got {args.seed_batch}")
     if args.resume:
@@ -393,7 +396,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             snapshot(t)
         ckpts.close()
         sys.stderr.write(f"\ninterrupted after update {t}; continue with: python train.py --resume --out {out}\n")
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     if t > start:
         snapshot(num_updates)
     ckpts.close()

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
-from algos import (gradient_play, joint_action_q, learning_automata, lola, onpolicy, opponent_shaping,
-                   policy_hill_climbing)
+from algos import (
+    gradient_play,
+    joint_action_q,
+    learning_automata,
+    lola,
+    onpolicy,
+    opponent_shaping,
+    policy_hill_climbing,
+)
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
 

@@ -110,7 +110,7 @@ def check_env(env, variant: str = "lola_dice") -> str | None:
     return None
 
 
-def make_policy(env, config: "ShapingConfig") -> FlatPolicy:
+def make_policy(env, config: ShapingConfig) -> FlatPolicy:
     """Memory-one policies where the environment has tabular states (the iterated games), a GRU policy network
     otherwise (the Coin Game)."""
     if has(env, TabularStates):

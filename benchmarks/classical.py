@@ -28,7 +28,6 @@ import envs  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs, tabular  # noqa: E402
 
-
 THROUGHPUT = [  # (algorithm, environment, seeds, config overrides)
     ("wolf_phc", "matrix_rps", 10_000, {"total_steps": 20_000, "steps_per_update": 1_000}),
     ("minimax_q", "soccer", 1_024, {"total_steps": 2_000, "steps_per_update": 1_000}),

@@ -5,13 +5,13 @@ benchmark script imports this module before it compiles anything): a compile tim
 the function is a warm one. ``JAXMARL_COMPILE_CACHE=off`` measures cold compiles; ``machine_info`` records which."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import time
-from typing import Any, Callable
-
-import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np

@@ -33,7 +33,8 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 # Run as ``python benchmarks/envs.py``, this file's directory would come first on sys.path and ``import envs`` would
 # find this script instead of the environment package: put the repository root there instead.

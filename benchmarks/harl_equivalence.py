@@ -40,9 +40,9 @@ import numpy as np  # noqa: E402
 import algos  # noqa: E402
 import envs  # noqa: E402
 from algos.onpolicy import learner as onpolicy_learner  # noqa: E402
-from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 from benchmarks.common import dump, machine_info  # noqa: E402
 from jaxmarl_core import networks  # noqa: E402
+from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 
 # flax path (below the network's "params") -> the name of the same tensor in HARL's torch modules (two hidden layers)
 TORSO = {("LayerNorm_0", "scale"): "base.feature_norm.weight", ("LayerNorm_0", "bias"): "base.feature_norm.bias"}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from envs.coin_game import CoinGame
 from envs.grid_games import GridGame

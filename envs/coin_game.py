@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmarl_core.env import EnvParams, Environment, TimeStep
+from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
 MOVES = jnp.array([[0, 1], [0, -1], [1, 0], [-1, 0]], jnp.int32)

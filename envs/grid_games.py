@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmarl_core.env import EnvParams, Environment, TimeStep
+from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 from jaxmarl_core.tabular import TabularModel
 

@@ -19,7 +19,7 @@ import numpy as np
 from flax import struct
 
 from jaxmarl_core import linalg
-from jaxmarl_core.env import EnvParams, Environment, TimeStep
+from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
 NUM_STATES = 5

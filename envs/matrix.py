@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxmarl_core.env import EnvParams, Environment, TimeStep
+from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
 
@@ -86,7 +86,7 @@ class MatrixGame(Environment):
     table: tuple  # nested tuples [N, A, ..., A]: the default payoffs
 
     @classmethod
-    def from_array(cls, game: str, payoffs: np.ndarray) -> "MatrixGame":
+    def from_array(cls, game: str, payoffs: np.ndarray) -> MatrixGame:
         payoffs = np.asarray(payoffs, np.float32)
         n = payoffs.shape[0]
         if payoffs.ndim != n + 1 or len(set(payoffs.shape[1:])) != 1:

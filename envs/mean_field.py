@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxmarl_core.config import require_positive, require_positive_int
-from jaxmarl_core.env import EnvParams, Environment, TimeStep
+from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import AgentGroup, Box, Discrete, per_agent_spaces
 
 

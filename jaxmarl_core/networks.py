@@ -14,7 +14,7 @@ biases) followed by LayerNorm, then a linear head (orthogonal, gain 0.01 for the
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

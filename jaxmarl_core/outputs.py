@@ -13,7 +13,8 @@ import io
 import json
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def summarize(final_metrics: dict[str, Any], groups: Sequence[AgentGroup] = (),
 
 
 def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend."""
+    """matplotlib.pyplot on the non-interactive Agg backend (the ``plot`` extra: ``pip install -e .[plot]``)."""
     import matplotlib
 
     matplotlib.use("Agg")

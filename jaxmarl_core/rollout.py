@@ -10,7 +10,8 @@ arrays or pytrees of arrays (e.g. ``jaxmarl_core.learner_view.LearnerObs``), eac
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

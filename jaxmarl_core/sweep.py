@@ -12,7 +12,8 @@ vectorising seeds on top only costs: one seed at a time ran 2.2x faster (``Train
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

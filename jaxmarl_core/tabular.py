@@ -8,7 +8,8 @@ are expected discounted sums up to the end of the episode. A one-shot matrix gam
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

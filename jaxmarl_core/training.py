@@ -8,7 +8,8 @@ training as one ``lax.scan`` and returns ``TrainOutput(state, metrics)`` with me
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -5,7 +5,7 @@ linear prediction). Parameters are flat vectors (``jax.flatten_util.ravel_pytree
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -22,11 +22,11 @@ class ValueNorm:
     epsilon: float = struct.field(pytree_node=False, default=1e-5)
 
     @classmethod
-    def create(cls, shape: tuple[int, ...] = (), beta: float = 0.99999, epsilon: float = 1e-5) -> "ValueNorm":
+    def create(cls, shape: tuple[int, ...] = (), beta: float = 0.99999, epsilon: float = 1e-5) -> ValueNorm:
         zeros = jnp.zeros(shape, jnp.float32)
         return cls(mean=zeros, mean_sq=zeros, debias=jnp.zeros((), jnp.float32), beta=beta, epsilon=epsilon)
 
-    def update(self, x: jax.Array, norm_axes: int = 1) -> "ValueNorm":
+    def update(self, x: jax.Array, norm_axes: int = 1) -> ValueNorm:
         """Fold in a batch x [B_1 .. B_norm_axes, ...], averaged over its first ``norm_axes`` axes."""
         axes = tuple(range(norm_axes))
         x = jnp.asarray(x, jnp.float32)

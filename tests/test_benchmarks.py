@@ -26,7 +26,7 @@ def test_env_benchmark_json_smoke(tmp_path):
     assert doc["settings"]["steps"] == 100 and doc["settings"]["repeats"] == 3
     rows = {(r["env"], r["batch_size"]): r for r in doc["results"]}
     assert sorted(rows) == [("ipd", 1), ("ipd", 4), ("matrix_pd", 1), ("matrix_pd", 4)]
-    for (env, batch), r in rows.items():
+    for (_env, batch), r in rows.items():
         assert r["steps_per_s"] > 0 and r["compile_s"] > 0 and len(r["runs_s"]) == 3
         assert r["num_agents"] == 2 and r["agent_steps_per_s"] == 2 * r["steps_per_s"]
         assert abs(r["steps_per_s"] - batch * r["steps"] / r["median_s"]) < 1e-6 * r["steps_per_s"]

@@ -23,8 +23,18 @@ from flax import struct
 from algos.onpolicy.actor import update_actors
 from algos.onpolicy.config import OnPolicyConfig
 from algos.onpolicy.critic import update_critic
-from algos.onpolicy.model import (Model, actor_all, actor_inputs, build_model, critic_all, critic_inputs,
-                                  dist_stats, init_params, leading, make_policy)
+from algos.onpolicy.model import (
+    Model,
+    actor_all,
+    actor_inputs,
+    build_model,
+    critic_all,
+    critic_inputs,
+    dist_stats,
+    init_params,
+    leading,
+    make_policy,
+)
 from jaxmarl_core import actor_critic, distributions
 from jaxmarl_core.capabilities import MatrixPayoffs, has
 from jaxmarl_core.learner_view import LearnerView

@@ -24,8 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.mpe.core import (MPEEnv, MPEParams, MPEState, agent_layout, bound_penalty, dist, members_except, others,
-                           positive_int)
+from envs.mpe.core import (
+    MPEEnv,
+    MPEParams,
+    MPEState,
+    agent_layout,
+    bound_penalty,
+    dist,
+    members_except,
+    others,
+    positive_int,
+)
 
 
 def _rel(pos: jax.Array, rows, cols) -> jax.Array:

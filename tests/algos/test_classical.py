@@ -18,7 +18,7 @@ from jaxmarl_core import solvers
 SEEDS = 16
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run(algo: str, env_name: str, **overrides):
     """Train ``algo`` on ``env_name`` over SEEDS seeds -> metrics as numpy arrays [seeds, updates, ...]."""
     env = envs.make(env_name)

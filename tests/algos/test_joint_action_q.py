@@ -12,7 +12,7 @@ import envs
 SEEDS = 8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run(algo: str, env_name: str, **overrides):
     env = envs.make(env_name)
     config = dataclasses.replace(algos.get(algo).default_config(env), total_steps=5000, steps_per_update=500,

@@ -14,7 +14,7 @@ from algos.lola import ExactConfig, direction
 SEEDS = 64
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(algo_name: str, env_name: str):
     """Metrics of 64 seeds trained with the paper's settings: {name: [S, U, ...]} as numpy."""
     env = envs.make(env_name)

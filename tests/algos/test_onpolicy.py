@@ -38,7 +38,7 @@ def make_config(env, variant, **kw):
 FAST_COMPILE = {"xla_backend_optimization_level": 0}  # half the compile time of these small, short runs on CPU
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(env, cfg):
     """(jit(vmap(init)), jit(vmap(update))) of one (env, config), shared between tests."""
     trainer = onpolicy.make_train(env, cfg)
@@ -403,8 +403,8 @@ def test_share_params_needs_identical_agents_and_bad_envs_are_rejected():
 
 
 def _cli_error(argv):
-    import io
     import contextlib
+    import io
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):

@@ -16,7 +16,7 @@ import envs
 from jaxmarl_core import game_gradients, sweep
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(algo_name, env_name="ipd", seeds=8, **overrides):
     env = envs.make(env_name)
     algo = algos.get(algo_name)

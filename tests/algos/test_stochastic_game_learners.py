@@ -13,7 +13,6 @@ import envs
 from jaxmarl_core import tabular
 
 
-
 def train(algo, env, seeds, params=None, **overrides):
     config = dataclasses.replace(algos.get(algo).default_config(env), **overrides)
     config.validate(env)

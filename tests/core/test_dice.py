@@ -27,12 +27,14 @@ THETA = jnp.array([[0.5, 1.0, -1.0, 0.3, -0.5], [-0.2, 0.8, 0.4, -1.2, 0.1]])
 def test_magic_box_value_and_derivatives():
     x = jnp.float32(0.7)
     assert float(magic_box(x)) == 1.0
-    f = lambda a: magic_box(a * a)  # d/da = 2a, d2/da2 = 2 + 4a^2 (the derivatives of exp(a^2 - sg) at 1)
+    def f(a):  # d/da = 2a, d2/da2 = 2 + 4a^2 (the derivatives of exp(a^2 - sg) at 1)
+        return magic_box(a * a)
+
     assert np.isclose(jax.grad(f)(x), 2 * 0.7)
     assert np.isclose(jax.grad(jax.grad(f))(x), 2 + 4 * 0.49, rtol=1e-5)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def episodes():
     """EPISODES trajectories of THETA, time-major: obs [T, E, 2, 5], actions [T, E, 2], rewards [T, E, 2]."""
     def policy(k, obs, _):
@@ -51,7 +53,9 @@ def state_values(theta):
     p = np.asarray(jax.nn.sigmoid(theta), np.float64)
     swap = [0, 2, 1, 3]
     x, y = p[0], np.concatenate([p[1, :1], p[1, 1:][swap]])
-    joint = lambda a, b: np.stack([a * b, a * (1 - b), (1 - a) * b, (1 - a) * (1 - b)], -1)
+    def joint(a, b):
+        return np.stack([a * b, a * (1 - b), (1 - a) * b, (1 - a) * (1 - b)], -1)
+
     trans = joint(x[1:], y[1:])
     r = np.asarray(PARAMS.payoffs).reshape(2, 4)
     future = np.linalg.solve(np.eye(4) - GAMMA * trans, r.T)  # [4, 2]: value from the joint action's next step
@@ -95,7 +99,9 @@ def test_first_derivatives_match_exact_gradient(kind):
 def test_cross_second_derivative_matches_exact_hvp(kind):
     """The LOLA term: grad_1 (v . grad_2 V_2) with v = grad_2 V_1 (and symmetrically for agent 2)."""
     eps = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), episodes())
-    exact_v = lambda t, i: ENV.exact_value(t, PARAMS)[i]
+    def exact_v(t, i):
+        return ENV.exact_value(t, PARAMS)[i]
+
     for i in range(2):
         j = 1 - i
         v = jax.grad(exact_v)(THETA, i)[j]  # grad_j V_i, a fixed vector

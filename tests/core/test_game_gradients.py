@@ -22,7 +22,7 @@ def value_fn(theta):
     return pairs + jnp.sin(C @ theta.reshape(-1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def directions():
     @jax.jit
     def all_of_them(theta):
@@ -38,7 +38,7 @@ def directions():
     return jax.tree.map(np.asarray, all_of_them(THETA))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def explicit():
     """Per-agent gradients and full Hessians of each V_k over the flattened parameters (fine at this size)."""
 

@@ -15,8 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from mpe2 import (simple_adversary_v3, simple_crypto_v3, simple_push_v3, simple_reference_v3,
-                  simple_speaker_listener_v4, simple_spread_v3, simple_tag_v3, simple_v3, simple_world_comm_v3)
+from mpe2 import (
+    simple_adversary_v3,
+    simple_crypto_v3,
+    simple_push_v3,
+    simple_reference_v3,
+    simple_speaker_listener_v4,
+    simple_spread_v3,
+    simple_tag_v3,
+    simple_v3,
+    simple_world_comm_v3,
+)
 
 import envs
 from envs.mpe import MPEState
@@ -113,7 +122,7 @@ CASES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(name: str, continuous: bool):
     """(env, step) of one scenario and action mode, compiled once per session: ``step(state, actions)`` returns the
     observation of ``state``, ``step_env``'s TimeStep and the global state reached."""
