@@ -12,6 +12,7 @@ vectorising seeds on top only costs: one seed at a time ran 2.2x faster (``Train
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -56,10 +57,22 @@ def shard_seeds(tree: Any) -> Any:
 
 
 def compiler_options() -> dict | None:
-    """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off: they run the small
-    per-agent reductions and dots of these workloads (a few actions, a few states) 1.5-1.7x slower than XLA's own
-    loops (``lola_dice`` on ``ipd``, ``benchmarks/opponent_shaping.py --throughput``)."""
-    return {"xla_cpu_experimental_ynn_fusion_type": ""} if jax.default_backend() == "cpu" else None
+    """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off where this jaxlib has
+    them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
+    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``)."""
+    return _cpu_options() if jax.default_backend() == "cpu" else None
+
+
+@functools.cache
+def _cpu_options() -> dict | None:
+    """``{"xla_cpu_experimental_ynn_fusion_type": ""}`` if this jaxlib knows the option (older ones have no YNNPACK
+    fusions and reject it), else None."""
+    options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=options).lower(jnp.zeros((), jnp.float32)).compile()
+    except jax.errors.JaxRuntimeError:
+        return None
+    return options
 
 
 def jit(fn: Callable, **kwargs) -> Callable:
