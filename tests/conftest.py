@@ -34,11 +34,15 @@ def fast_compile(monkeypatch):
     monkeypatch.setattr(sweep, "compiler_options", lambda: {**(options() or {}), **FAST_COMPILE})
 
 
-@pytest.fixture
-def fast_compile_env():
+def fast_compile_environ() -> dict:
     """An environment for subprocesses (``train.py``, benchmark scripts) whose jits compile with ``FAST_COMPILE``."""
     flags = " ".join(f"--{k}={v}" for k, v in FAST_COMPILE.items())
     return dict(os.environ, XLA_FLAGS=" ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags])))
+
+
+@pytest.fixture
+def fast_compile_env():
+    return fast_compile_environ()
 
 
 def pytest_xdist_auto_num_workers(config):

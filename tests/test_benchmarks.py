@@ -8,16 +8,18 @@ import sys
 import numpy as np
 from scipy import stats
 
+from tests.conftest import fast_compile_environ
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # smoke runs, not measurements: XLA's lowest optimisation level halves their compile time
-FAST_COMPILE = dict(os.environ, XLA_FLAGS="--xla_backend_optimization_level=0")
+FAST_COMPILE_ENV = fast_compile_environ()
 
 
 def test_env_benchmark_json_smoke(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "benchmarks/envs.py", "--json", "--quick", "--envs", "ipd,matrix_pd",
            "--batch-sizes", "1,4", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # stdout holds the JSON document and nothing else
     assert json.loads(out.read_text()) == doc
@@ -35,7 +37,7 @@ def test_env_benchmark_json_smoke(tmp_path):
 
 def run_json(args, tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, env=FAST_COMPILE,
+    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, env=FAST_COMPILE_ENV,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -81,7 +83,7 @@ def test_reference_comparisons_name_the_missing_reference_code(tmp_path):
 def test_opponent_shaping_benchmark_json_smoke(tmp_path):
     def run(*args):
         proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--quick", "--num-updates", "2",
-                               "--json", *args], cwd=ROOT, env=FAST_COMPILE, capture_output=True, text=True,
+                               "--json", *args], cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
@@ -98,7 +100,7 @@ def test_opponent_shaping_benchmark_json_smoke(tmp_path):
 
 def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/classical.py", "--grid-games", "--quick", "--json", "--out-dir",
-                           str(tmp_path)], cwd=ROOT, env=FAST_COMPILE, capture_output=True, text=True, timeout=300)
+                           str(tmp_path)], cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads((tmp_path / "grid_games.json").read_text()) == doc

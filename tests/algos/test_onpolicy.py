@@ -24,6 +24,7 @@ from envs.matrix import MatrixGame
 from jaxmarl_core import actor_critic, distributions, trpo
 from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.spaces import Box
+from tests.conftest import FAST_COMPILE
 
 SMALL = dict(hidden_size=16, hidden_layers=1)
 TRAP = dict(num_envs=64, rollout_len=4, lr=0.02, critic_lr=0.02)  # 256 one-shot games per update
@@ -35,7 +36,6 @@ def make_config(env, variant, **kw):
     return cfg
 
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0}  # half the compile time of these small, short runs on CPU
 
 
 @functools.cache
