@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxmarl_core import compile_cache
+
 
 def seed_keys(seed: int, num_seeds: int, first: int = 0) -> jax.Array:
     """[num_seeds, 2] uint32 keys of seeds first, ..., first + num_seeds - 1: seed i is fold_in(PRNGKey(seed), i),
@@ -112,7 +114,9 @@ def map_seeds(fn: Callable[..., Any], seed_batch: int = 0) -> Callable[..., Any]
 
 
 def run_seeds(fn: Callable[[jax.Array], Any], keys: jax.Array, seed_batch: int = 0) -> Any:
-    """``jit(map_seeds(fn, seed_batch))(keys)`` over all devices; results keep exactly ``len(keys)`` seeds."""
+    """``jit(map_seeds(fn, seed_batch))(keys)`` over all devices; results keep exactly ``len(keys)`` seeds. The
+    persistent compilation cache is on (``compile_cache.enable``: a rerun loads what an earlier one compiled)."""
+    compile_cache.enable()
     n = keys.shape[0]
     out = jit(map_seeds(fn, seed_batch))(shard_seeds(pad_seeds(keys, padded_size(n))))
     return jax.tree.map(lambda x: x[:n], out)
