@@ -15,7 +15,8 @@ devices, JAX version), written once and never changed. With a size limit set (``
 ``JAX_COMPILATION_CACHE_MAX_SIZE``), JAX takes a file lock (``filelock``) around every read and write of the
 directory, so no run reads an entry another is still writing, and it evicts the least recently used entries beyond
 the limit. A directory that cannot be written is not used, and an entry that cannot be read (corrupt) is compiled
-again; either way one warning line goes to stderr, once per process, and the run goes on.
+again; either way one warning line goes to stderr, once per process, and the run goes on. (A directory that plain
+JAX filled without a size limit lacks the access times the limit needs: JAX then cannot add to it, and warns.)
 """
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def enable(requested: str | None = None) -> str | None:
     if path is not None:
         if _MIN_COMPILE_ENV not in os.environ:
             jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECS)
-        if _MAX_SIZE_ENV not in os.environ:
+        if _MAX_SIZE_ENV not in os.environ:  # else JAX has read it
             jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
         _install_warning_hook()
     return path

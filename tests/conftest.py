@@ -10,16 +10,18 @@ import os
 import shutil
 import tempfile
 
-import jax
 import pytest
+
+from jaxmarl_core import compile_cache
 
 _OWNER = "JAXMARL_TEST_CACHE" not in os.environ  # the controlling process (or a run without xdist)
 _CACHE = os.environ.setdefault("JAXMARL_TEST_CACHE", tempfile.mkdtemp(prefix="jaxmarl-xla-cache-"))
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by the train.py subprocesses
 os.environ["JAXMARL_COMPILE_CACHE"] = _CACHE  # what train.py and the benchmarks use, in process and in subprocesses
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
-jax.config.update("jax_compilation_cache_dir", _CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# every process writes the cache with the same size limit (JAX then locks it and keeps each entry's access time)
+os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(compile_cache.MAX_BYTES)
+compile_cache.enable(_CACHE)
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0}  # XLA compiler options
 
