@@ -28,6 +28,7 @@ EXPECTED = {
     **{name: MATRIX for name in envs.list_envs() if name.startswith("matrix_")},
     **{name: BASE for name in envs.list_envs() if name.startswith("mpe_")},
     "gaussian_squeeze": BASE | {"TabularStates"},
+    "two_step": TABULAR_GAME | {"FixedHorizon"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 
