@@ -6,7 +6,7 @@ import functools
 from typing import Callable
 
 from algos import (gradient_play, joint_action_q, learning_automata, lola, onpolicy, opponent_shaping,
-                   policy_hill_climbing)
+                   policy_hill_climbing, value_decomposition)
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
 
@@ -83,5 +83,10 @@ register_variants(onpolicy, (
     ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
     ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
     ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
+register_variants(value_decomposition, (
+    ("iql", "independent deep Q-learning: each agent's Q-network on its own observation, replay, target networks"),
+    ("vdn", "value decomposition networks: the team's Q as the sum of the agents' (Sunehag et al., 2018)"),
+    ("qmix", "QMIX: the agents' Q-values mixed monotonically by hypernetworks on the global state (Rashid et al., "
+             "2018)")))
 
 __all__ = ["Algorithm", "register", "register_variants", "list_algos", "get", "compatible"]

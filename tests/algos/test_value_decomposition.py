@@ -1,0 +1,193 @@
+"""Value-based learners (IQL, VDN, QMIX): the QMIX paper's two-step game in its full-exploration regime (every action
+uniform, epsilon = 1 throughout: the greedy policy read from the learned values), what independent learners learn
+there, available-action masking in acting and in the TD target, termination versus truncation in the target, bad
+input, and the command line.
+
+Each (environment, config) is trained by one compiled ``jit(vmap(trainer))`` over seeds, shared between tests.
+"""
+import contextlib
+import dataclasses
+import functools
+import io
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algos
+import envs
+import train
+from algos import value_decomposition as vd
+from algos.value_decomposition.learner import Sample
+from algos.value_decomposition.model import build_model
+from envs.matrix import MatrixGame
+from jaxmarl_core.learner_view import LearnerObs, LearnerView
+
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
+UNIFORM = dict(epsilon_start=1.0, epsilon_end=1.0)  # the paper's full exploration: every joint action uniform
+SEEDS = 8
+
+
+def make_config(env, variant, **kw):
+    cfg = dataclasses.replace(vd.default_config(env, variant), **kw)
+    cfg.validate(env)
+    return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def trained(env, cfg, seeds=SEEDS):
+    """The final state and metrics {name: [S, U, ...]} of ``seeds`` seeds (keys split from PRNGKey(0))."""
+    out = jax.jit(jax.vmap(vd.make_train(env, cfg)), compiler_options=FAST_COMPILE)(
+        jax.random.split(jax.random.PRNGKey(0), seeds))
+    return out.state, jax.tree.map(np.asarray, out.metrics)
+
+
+TWO_STEP = envs.make("two_step")
+ONE_HOT = jnp.eye(3)  # the observations of the first state, 2A and 2B
+
+
+def agent_q(cfg, params):
+    """Each seed's agents' Q-values [S, 3 states, N, A] at the two-step game's three states."""
+    model = build_model(LearnerView(TWO_STEP, with_state=cfg.mixer == "qmix"), cfg)
+    obs = jnp.broadcast_to(ONE_HOT[:, None, :], (3, 2, 3))
+    return np.asarray(jax.vmap(lambda p: model.q_values(p, obs))(params))
+
+
+# -- the two-step game ------------------------------------------------------------------------------------------------
+def test_two_step_qmix_finds_the_optimum_vdn_cannot():
+    """QMIX's greedy joint policy goes to 2B and plays (1, 1) for 8; VDN's additive fit of 2B's payoffs under uniform
+    play values (1, 1) at 2.5 + 2 + 2 = 6.5 < 7, so it takes 2A for 7."""
+    qmix = trained(TWO_STEP, make_config(TWO_STEP, "qmix", **UNIFORM))[1]
+    vdn = trained(TWO_STEP, make_config(TWO_STEP, "vdn", **UNIFORM))[1]
+    assert np.sum(qmix["greedy_return"][:, -1, 0] == 8.0) >= SEEDS - 1, qmix["greedy_return"][:, -1, 0]
+    assert np.sum(vdn["greedy_return"][:, -1, 0] == 7.0) >= SEEDS - 1, vdn["greedy_return"][:, -1, 0]
+    np.testing.assert_array_equal(qmix["epsilon"][:, -1], 1.0)
+    assert np.all(qmix["learning"][:, -1] == 1) and np.all(np.isfinite(qmix["td_loss"]))
+    # the team return under uniform play: 0.5 * 7 + 0.5 * (0 + 1 + 1 + 8) / 4
+    np.testing.assert_allclose(np.mean(qmix["episode_return"][:, -50:, 0]), 4.75, atol=0.35)
+
+
+def test_two_step_independent_learners_fit_their_expected_values():
+    """Under uniform play each independent learner's Q is its expected return over the other's uniform action: in 2B
+    Q(0) = 0.5 and Q(1) = 4.5, in 2A 7; in the first state agent 0's Q(A) = 0.99 * 7 and Q(B) = 0.99 * 4.5 (it
+    bootstraps from its own max), while agent 1's action does not matter: 0.99 * (7 + 4.5) / 2. Greedy: 2A, 7."""
+    cfg = make_config(TWO_STEP, "iql", **UNIFORM)
+    state, metrics = trained(TWO_STEP, cfg)
+    q = agent_q(cfg, state.params)  # [S, 3, 2, 2]
+    want = np.array([[[0.99 * 7, 0.99 * 4.5], [0.99 * 5.75, 0.99 * 5.75]],
+                     [[7, 7], [7, 7]],
+                     [[0.5, 4.5], [0.5, 4.5]]])
+    np.testing.assert_allclose(np.median(q, axis=0), want, atol=0.6)
+    np.testing.assert_array_equal(metrics["greedy_return"][:, -1], 7.0)
+
+
+# -- available actions --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class NoFirstAction(MatrixGame):
+    """A common-payoff game whose optimum (0, 0) pays 11, with action 0 unavailable to both agents: (1, 1), paying
+    7, is the best joint action left."""
+
+    def avail_actions(self, state, params=None):
+        return jnp.array([[False, True, True]] * 2)
+
+
+def test_masked_actions_are_never_taken_nor_valued():
+    payoff = np.array([[11, -5, -5], [-5, 7, 0], [-5, 0, 3]], np.float32)
+    env = NoFirstAction.from_array("masked", np.stack([payoff, payoff]))
+    for variant, kw in (("iql", UNIFORM), ("qmix", {})):
+        state, metrics = trained(env, make_config(env, variant, **kw), seeds=2)
+        actions = state.buffer.items.action[:, :int(state.buffer.size[0])]
+        assert not np.any(np.asarray(actions) == 0) and np.any(np.asarray(actions) == 2), variant
+        greedy = metrics["greedy_return"][:, :, 0]
+        assert np.all(greedy <= 7.0), variant  # 11 needs the masked action
+        np.testing.assert_array_equal(greedy[:, -1], 7.0, err_msg=variant)
+
+
+def _batch(q_next_avail, terminated, reward=1.0):
+    """A one-transition batch of the two-step game's 2B state with next available actions [2, 2]."""
+    obs = LearnerObs(obs=jnp.broadcast_to(ONE_HOT[2], (1, 2, 3)), avail=jnp.ones((1, 2, 2), bool),
+                     global_state=ONE_HOT[2][None], first=jnp.zeros((1,), bool))
+    nxt = obs.replace(avail=jnp.asarray(q_next_avail)[None])
+    return Sample(obs=obs, action=jnp.zeros((1, 2), jnp.int32), reward=jnp.full((1, 2), reward),
+                  terminated=jnp.asarray([terminated]), next_obs=nxt)
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_td_target_masks_the_max_and_bootstraps_only_without_termination(double_q):
+    """target = r + gamma * max over available next actions, for a transition that did not terminate (a truncated
+    one included: it is stored with terminated False and its pre-reset next observation); r alone when it did."""
+    cfg = make_config(TWO_STEP, "iql", double_q=double_q, gamma=0.5)
+    model = build_model(LearnerView(TWO_STEP), cfg)
+    params = model.init(jax.random.PRNGKey(3))
+    q = np.asarray(model.q_values(params, jnp.broadcast_to(ONE_HOT[2], (1, 2, 3))))[0]  # [N, A]
+    only_worse = (q < q.max(axis=1, keepdims=True))  # each agent's non-greedy action only
+    for avail, terminated in ((np.ones((2, 2), bool), False), (only_worse, False), (only_worse, True)):
+        got = float(vd.td_loss(model, cfg, params, params, _batch(avail, terminated)))
+        nxt = np.where(avail, q, -np.inf).max(axis=1)
+        target = 1.0 + (0.0 if terminated else 0.5 * nxt)
+        np.testing.assert_allclose(got, np.mean((q[:, 0] - target) ** 2), rtol=1e-5)
+
+
+def test_team_rewards():
+    r = jnp.array([[1.0, 3.0]])
+    np.testing.assert_array_equal(vd.team_reward(r, "none"), r)
+    assert float(vd.team_reward(r, "common")[0]) == 1.0 and float(vd.team_reward(r, "sum")[0]) == 4.0
+    assert float(vd.team_reward(r, "mean")[0]) == 2.0
+
+
+# -- bad input ------------------------------------------------------------------------------------------------------------
+def _cli_error(argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert train.main(argv) == 2
+    return err.getvalue()
+
+
+def test_bad_environments_are_one_line_errors():
+    message = _cli_error(["--algo", "qmix", "--env", "mpe_spread", "--env-arg", "continuous=true"])
+    assert "discrete" in message and message.count("\n") == 1
+    assert "cooperative" in _cli_error(["--algo", "vdn", "--env", "matrix_pd"])
+    assert "cooperative" in algos.compatible("qmix", envs.make("matrix_bos"))
+    assert algos.compatible("iql", envs.make("matrix_pd")) is None  # independent learners need no shared reward
+    assert "team_reward" in _cli_error(["--algo", "vdn", "--env", "mpe_spread", "--set", "team_reward=common"])
+    for name in ("two_step", "matrix_climbing", "matrix_nonmonotonic", "matrix_penalty", "mpe_spread"):
+        for variant in ("iql", "vdn", "qmix"):
+            assert algos.compatible(variant, envs.make(name)) is None, (variant, name)
+    assert vd.reward_structure(envs.make("two_step")) == "common"
+    assert vd.reward_structure(envs.make("mpe_spread")) == "unknown"
+    assert vd.default_config(envs.make("mpe_spread"), "qmix").team_reward == "sum"
+
+
+@pytest.mark.parametrize("changes,fragment", [
+    (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=10_000), "batch_size"),
+    (dict(buffer_size=16), "buffer_size"),
+    (dict(learning_starts=10), "learning_starts"),
+    (dict(target_update=0), "target_update"),
+    (dict(num_sgd=-1), "num_sgd"),
+    (dict(epsilon_end=1.5), "epsilon_end"),
+    (dict(mixer="qtran"), "mixer"),
+    (dict(team_reward="none"), "team_reward"),
+    (dict(optimiser="sgd"), "optimiser"),
+    (dict(total_steps=8), "total_steps"),
+    (dict(eval_steps=-1), "eval_steps"),
+])
+def test_bad_configs_name_the_field(changes, fragment):
+    cfg = dataclasses.replace(vd.default_config(TWO_STEP, "qmix"), **changes)
+    with pytest.raises(ValueError, match=fragment):
+        cfg.validate(TWO_STEP)
+
+
+# -- the command line ---------------------------------------------------------------------------------------------------
+def test_command_line_reports_the_greedy_return(tmp_path, fast_compile):
+    out = str(tmp_path / "run")
+    argv = ["--algo", "qmix", "--env", "two_step", "--seeds", "2", "--quiet", "--out", out,
+            "--set", "total_steps=320", "--set", "hidden_size=16", "--set", "target_update=2"]
+    assert train.main(argv) == 0
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["num_updates"] == 10
+    final = summary["final"]
+    assert any(k.startswith("greedy_return") for k in final) and any(k.startswith("td_loss") for k in final)
