@@ -38,6 +38,11 @@ class ValueDecompositionConfig(Config):
     One update collects ``rollout_len`` steps in each of ``num_envs`` environments with epsilon-greedy actions, adds
     the ``num_envs * rollout_len`` transitions to a replay buffer of ``buffer_size`` transitions, then takes
     ``num_sgd`` gradient steps on batches of ``batch_size`` transitions once the buffer holds ``learning_starts``.
+    Recurrent agents (``recurrent``, DRQN: Hausknecht & Stone, 2015, with pymarl's whole-episode replay) instead
+    start ``num_envs`` fresh episodes each update, run them for ``rollout_len`` steps (the steps after an episode's
+    end are masked out; one still running at the end counts as truncated), store them whole in a buffer of
+    ``episode_buffer_size`` episodes and learn on batches of ``episode_batch_size`` episodes, the GRU run over each
+    from its first step, once the buffer holds that many.
     """
 
     mixer: str = "qmix"  # "none" (IQL: one TD loss per agent), "vdn" (Q_tot = sum of Q_i), "qmix"
@@ -57,6 +62,9 @@ class ValueDecompositionConfig(Config):
     epsilon_decay_steps: int = 50_000  # environment steps (per seed) of the linear anneal
     target_update: int = 200  # updates between copies of the online networks into the targets
     double_q: bool = True  # bootstrap from the target's value of the online greedy action
+    recurrent: bool = False  # GRU agents on whole-episode replay (DRQN; pymarl's RNN agent)
+    episode_buffer_size: int = 5_000  # episodes (recurrent agents; pymarl's buffer_size)
+    episode_batch_size: int = 32  # episodes per gradient step (recurrent agents; pymarl's batch_size)
     hidden_size: int = 64  # pymarl's agent width
     hidden_layers: int = 1
     feature_norm: bool = False
@@ -81,7 +89,8 @@ class ValueDecompositionConfig(Config):
     def validate(self, env) -> None:
         super().validate(env)
         for name in ("buffer_size", "batch_size", "learning_starts", "num_sgd", "epsilon_decay_steps",
-                     "target_update", "hidden_size", "hidden_layers", "mixing_embed", "hypernet_embed"):
+                     "target_update", "hidden_size", "hidden_layers", "mixing_embed", "hypernet_embed",
+                     "episode_buffer_size", "episode_batch_size"):
             require_positive_int(self, name)
         require_positive(self, "lr")
         require_nonnegative(self, "max_grad_norm")
@@ -98,12 +107,19 @@ class ValueDecompositionConfig(Config):
         if self.num_updates < 1:
             raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
                              f"({self.steps_per_update})")
-        if self.steps_per_update > self.buffer_size:
+        if self.recurrent:
+            if self.num_envs > self.episode_buffer_size:
+                raise ValueError(f"episode_buffer_size ({self.episode_buffer_size}) must hold one update's episodes, "
+                                 f"num_envs ({self.num_envs})")
+            if self.episode_batch_size > self.episode_buffer_size:
+                raise ValueError(f"episode_batch_size ({self.episode_batch_size}) must be at most "
+                                 f"episode_buffer_size ({self.episode_buffer_size})")
+        elif self.steps_per_update > self.buffer_size:
             raise ValueError(f"buffer_size ({self.buffer_size}) must hold one update's transitions, num_envs * "
                              f"rollout_len ({self.steps_per_update})")
-        if self.batch_size > self.buffer_size:
+        elif self.batch_size > self.buffer_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be at most buffer_size ({self.buffer_size})")
-        if not self.batch_size <= self.learning_starts <= self.buffer_size:
+        elif not self.batch_size <= self.learning_starts <= self.buffer_size:
             raise ValueError(f"learning_starts ({self.learning_starts}) must lie between batch_size "
                              f"({self.batch_size}) and buffer_size ({self.buffer_size})")
         if self.mixer == "qmix" and not has(env, GlobalState):
@@ -139,14 +155,14 @@ def default_budget(env) -> dict:
     """Rollout shape, replay and exploration of a run for each kind of environment (told apart by its capabilities):
     pymarl-like defaults; one-shot matrix games and fixed-horizon games of at most ``SHORT_HORIZON`` steps (the
     two-step game): 16 environments, whole episodes per
-    update, a replay of the latest 100 updates, epsilon annealed over the first half of 200 updates, and a greedy
+    update, a replay of the latest 100 updates' transitions (or episodes), epsilon annealed over the first half of 200 updates, and a greedy
     rollout of one episode each update."""
     if has(env, MatrixPayoffs) or (has(env, FixedHorizon) and env.num_steps <= SHORT_HORIZON):
         horizon = env.num_steps if has(env, FixedHorizon) else 1
         steps = 16 * horizon
         return dict(num_envs=16, rollout_len=horizon, total_steps=steps * 200, buffer_size=steps * 100,
                     batch_size=64, learning_starts=64 * ((steps + 63) // 64), epsilon_decay_steps=steps * 100,
-                    target_update=10, eval_steps=horizon)
+                    target_update=10, eval_steps=horizon, episode_buffer_size=16 * 100)
     return {}
 
 

@@ -5,16 +5,18 @@ One update, for IQL, VDN and QMIX alike (the mixer is the only difference, ``mod
 1. epsilon from the schedule at the environment steps taken so far (``qnetworks.epsilon_schedule``);
 2. collect ``rollout_len`` steps in ``num_envs`` environments, each agent epsilon-greedy on its own Q-values over its
    available actions (``jaxmarl_core.rollout`` over the learner's view, which records the available actions, the
-   global state and the state each step reached before any reset);
-3. add the transitions to the replay buffer;
+   global state and the state each step reached before any reset); recurrent agents start fresh episodes;
+3. add the transitions to the replay buffer (recurrent agents: the episodes, masked after their end);
 4. ``num_sgd`` gradient steps on batches drawn uniformly from the buffer, taken only once it holds
-   ``learning_starts`` transitions. The TD target of a transition (o, a, r, o'):
+   ``learning_starts`` transitions (``episode_batch_size`` episodes). The TD target of a transition (o, a, r, o'):
 
        y = r + gamma * (1 - terminated) * mix_target(max_{a' in avail(o')} Q_target(o', a'), s')
 
    with double Q the online network picks a' and the target network values it; a truncated step (a time limit)
    bootstraps from o', the observation it reached, and a terminated one never does. The loss is the mean squared
-   TD error mix(Q(o, a), s) - y, per agent for IQL;
+   TD error mix(Q(o, a), s) - y over the unmasked steps, per agent for IQL. A batch is a set of sequences [L, B]:
+   L = 1 for feed-forward agents; recurrent agents run their GRU over each episode from its start, and value o'
+   by one more GRU step from the state after o (their target network over the episode with its own parameters);
 5. copy the online parameters into the targets every ``target_update`` updates (``targets.periodic_update``);
 6. metrics: the return of the episodes completed, the TD loss, epsilon, and the greedy policy's return.
 """
@@ -33,7 +35,7 @@ from algos.value_decomposition.config import ValueDecompositionConfig
 from algos.value_decomposition.model import Model, build_model
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import action_values, double_q_max, epsilon_greedy, epsilon_schedule, masked_max
-from jaxmarl_core.replay import ReplayBuffer
+from jaxmarl_core.replay import Episode, ReplayBuffer, episode_buffer
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
 from jaxmarl_core.targets import periodic_update
 from jaxmarl_core.training import Trainer
@@ -56,8 +58,8 @@ class ValueState:
     params: Any  # {"agent": ..., "mixer": ...}
     target_params: Any
     opt_state: Any
-    buffer: ReplayBuffer  # of Sample
-    carry: RolloutCarry  # learner records (leaves [B, ...]) and environment states
+    buffer: ReplayBuffer  # of Sample, or of Episode(Sample [T, ...], mask [T]) for recurrent agents
+    carry: RolloutCarry  # learner records (leaves [B, ...]), environment states, agents' hidden [B, N, H] (or None)
     running_return: jax.Array  # [B, N] rewards so far in each environment's current episode
     last_return: jax.Array  # [N] mean return of the episodes completed in the latest update that had any
     step: jax.Array  # int32: updates done
@@ -82,86 +84,121 @@ def team_reward(reward: jax.Array, mode: str) -> jax.Array:
 
 
 def make_policy(model: Model, params, epsilon):
-    """The agents acting epsilon-greedily (epsilon 0: greedily) on a batch of records [B, ...] -> actions [B, N]."""
+    """The agents acting epsilon-greedily (epsilon 0: greedily) on a batch of records [B, ...] -> actions [B, N];
+    the policy state is the agents' hidden state [B, N, H] (None for feed-forward agents)."""
 
-    def policy(key, obs: LearnerObs, policy_state):
-        q = model.q_values(params, obs.obs)
-        action = epsilon_greedy(key, q, obs.avail, epsilon)
-        return action, None, policy_state
+    def policy(key, obs: LearnerObs, hidden):
+        seq, q = model.apply(params, hidden, obs.obs[None], obs.first[None])
+        action = epsilon_greedy(key, q[0], obs.avail, epsilon)
+        return action, None, None if seq is None else seq[0]
 
     return policy
 
 
-def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, batch: Sample) -> jax.Array:
-    """The mean squared TD error of a batch of transitions (leaves [B, ...]); module step 4."""
-    q = model.q_values(params, batch.obs.obs)  # [B, N, A]
-    chosen = action_values(q, batch.action)  # [B, N]
-    next_avail = batch.next_obs.avail
-    q_next = model.q_values(target_params, batch.next_obs.obs)
+def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, steps: Sample,
+            mask: jax.Array) -> jax.Array:
+    """The mean squared TD error over the steps of a batch of sequences (leaves [L, B, ...]) where mask bool[L, B]
+    is True; module step 4."""
+    obs, next_obs = steps.obs, steps.next_obs
+    h0 = model.initial_hidden(mask.shape[1])
+    seq, q = model.apply(params, h0, obs.obs, obs.first)  # q [L, B, N, A]
+    target_seq = model.apply(target_params, h0, obs.obs, obs.first)[0] if model.recurrent else None
+    chosen = action_values(q, steps.action)  # [L, B, N]
+    q_next = model.next_q_values(target_params, target_seq, next_obs.obs)
     if cfg.double_q:
-        next_v = double_q_max(model.q_values(params, batch.next_obs.obs), q_next, next_avail)
+        next_v = double_q_max(model.next_q_values(params, seq, next_obs.obs), q_next, next_obs.avail)
     else:
-        next_v = masked_max(q_next, next_avail)
-    next_v = jnp.where(jnp.any(next_avail, axis=-1), next_v, 0.0)  # an agent without actions adds nothing
-    q_mix = model.mix(params, chosen, batch.obs.global_state)
-    next_mix = model.mix(target_params, next_v, batch.next_obs.global_state)
-    reward = team_reward(batch.reward, cfg.team_reward)
+        next_v = masked_max(q_next, next_obs.avail)
+    next_v = jnp.where(jnp.any(next_obs.avail, axis=-1), next_v, 0.0)  # an agent without actions adds nothing
+    q_mix = model.mix(params, chosen, obs.global_state)  # [L, B] ([L, B, N] for IQL)
+    next_mix = model.mix(target_params, next_v, next_obs.global_state)
+    reward = team_reward(steps.reward, cfg.team_reward)
     if cfg.mixer == "none" and cfg.team_reward != "none":
         reward = jnp.broadcast_to(reward[..., None], q_mix.shape)
-    terminated = batch.terminated.reshape(batch.terminated.shape + (1,) * (q_mix.ndim - 1))
-    target = reward + cfg.gamma * jnp.where(terminated, 0.0, next_mix)
-    return jnp.mean(jnp.square(q_mix - jax.lax.stop_gradient(target)))
+    extra = (1,) * (q_mix.ndim - 2)
+    target = reward + cfg.gamma * jnp.where(steps.terminated.reshape(mask.shape + extra), 0.0, next_mix)
+    weight = jnp.broadcast_to(mask.reshape(mask.shape + extra), q_mix.shape)
+    sq = jnp.square(q_mix - jax.lax.stop_gradient(target))
+    return jnp.sum(jnp.where(weight, sq, 0.0)) / jnp.maximum(jnp.sum(weight), 1)
 
 
 def greedy_return(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, params, key):
     """The greedy joint policy's return [N] over ``eval_steps`` steps of one fresh episode (the rewards up to its
     end; exact for deterministic games whose episodes end within ``eval_steps``)."""
-    carry = reset_carry(key, view, env_params, None, batch_size=1)
+    carry = reset_carry(key, view, env_params, model.initial_hidden(1), batch_size=1)
     traj = rollout(key, view, env_params, make_policy(model, params, 0.0), carry, cfg.eval_steps, batched=True)[1]
-    done = jnp.logical_or(traj.terminated, traj.truncated)[:, 0]  # [T]
-    before_end = jnp.cumsum(done) - done == 0  # steps up to and including the first end
+    before_end = until_first_end(traj)[:, 0]  # [T]
     return jnp.sum(jnp.where(before_end[:, None], traj.reward[:, 0], 0.0), axis=0)
+
+
+def until_first_end(traj) -> jax.Array:
+    """bool [T, B]: the steps of a rollout up to and including each environment's first episode end."""
+    done = jnp.logical_or(traj.terminated, traj.truncated)
+    return jnp.cumsum(done, axis=0) - done == 0
+
+
+def make_buffer(cfg: ValueDecompositionConfig, example: Sample) -> ReplayBuffer:
+    """Transitions (feed-forward agents) or episodes of ``rollout_len`` steps (recurrent agents)."""
+    if cfg.recurrent:
+        return episode_buffer(example, cfg.episode_buffer_size, cfg.rollout_len)
+    return ReplayBuffer.create(example, cfg.buffer_size)
 
 
 def init(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, key) -> ValueState:
     """Fresh networks (targets equal to them), optimiser, an empty replay buffer and ``num_envs`` fresh episodes."""
     k_env, k_net = jax.random.split(key)
-    carry = reset_carry(k_env, view, env_params, None, batch_size=cfg.num_envs)
+    carry = reset_carry(k_env, view, env_params, model.initial_hidden(cfg.num_envs), batch_size=cfg.num_envs)
     params = model.init(k_net)
     one = jax.tree.map(lambda x: x[0], carry.obs)
     n = view.num_agents
     example = Sample(obs=one, action=jnp.zeros((n,), jnp.int32), reward=jnp.zeros((n,), jnp.float32),
                      terminated=jnp.zeros((), bool), next_obs=one)
     return ValueState(params=params, target_params=params, opt_state=tx.init(params),
-                      buffer=ReplayBuffer.create(example, cfg.buffer_size), carry=carry,
+                      buffer=make_buffer(cfg, example), carry=carry,
                       running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
                       step=jnp.zeros((), jnp.int32))
 
 
 def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, state: ValueState, key):
     """One update (the module's steps 1-6) -> (new state, metrics)."""
-    k_roll, k_sgd, k_eval = jax.random.split(key, 3)
+    k_roll, k_sgd, k_eval, k_reset = jax.random.split(key, 4)
 
     # 1. epsilon at the environment steps taken so far
     epsilon = epsilon_schedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_decay_steps)(
         state.step * cfg.steps_per_update)
 
-    # 2. collect: traj leaves [T, B, ...]
-    carry, traj = rollout(k_roll, view, env_params, make_policy(model, state.params, epsilon), state.carry,
+    # 2. collect: traj leaves [T, B, ...] (recurrent agents: from fresh episodes)
+    carry, running = state.carry, state.running_return
+    if cfg.recurrent:
+        carry = reset_carry(k_reset, view, env_params, model.initial_hidden(cfg.num_envs), batch_size=cfg.num_envs)
+        running = jnp.zeros_like(running)
+    carry, traj = rollout(k_roll, view, env_params, make_policy(model, state.params, epsilon), carry,
                           cfg.rollout_len, batched=True)
 
-    # 3. store the T * B transitions
+    # 3. store the T * B transitions, or the B episodes
     samples = Sample(obs=traj.obs, action=traj.action, reward=traj.reward, terminated=traj.terminated,
                      next_obs=traj.next_obs)
-    buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
+    if cfg.recurrent:
+        episodes = Episode(steps=samples, mask=until_first_end(traj)).time_major()  # [T, B] -> [B, T]
+        buffer = state.buffer.add(episodes)
+    else:
+        buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
+
+    def draw(k):
+        """A batch of sequences: (steps [L, B, ...], mask [L, B])."""
+        if cfg.recurrent:
+            batch = buffer.sample(k, cfg.episode_batch_size).time_major()
+            return batch.steps, batch.mask
+        batch = buffer.sample(k, cfg.batch_size)
+        return jax.tree.map(lambda x: x[None], batch), jnp.ones((1, cfg.batch_size), bool)
 
     # 4. gradient steps on sampled batches, once the buffer holds enough
-    learn = buffer.can_sample(cfg.learning_starts)
+    learn = buffer.can_sample(cfg.episode_batch_size if cfg.recurrent else cfg.learning_starts)
 
     def sgd_step(carry, k):
         params, opt_state = carry
-        batch = buffer.sample(k, cfg.batch_size)
-        loss, grads = jax.value_and_grad(td_loss, argnums=2)(model, cfg, params, state.target_params, batch)
+        steps, mask = draw(k)
+        loss, grads = jax.value_and_grad(td_loss, argnums=2)(model, cfg, params, state.target_params, steps, mask)
         updates, new_opt = tx.update(grads, opt_state, params)
         new = (optax.apply_updates(params, updates), new_opt)
         return jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, (params, opt_state)), loss
@@ -174,7 +211,7 @@ def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_p
     target_params = periodic_update(params, state.target_params, step, cfg.target_update)
 
     # 6. metrics
-    running, finished, count = episode_returns(state.running_return, traj)
+    running, finished, count = episode_returns(running, traj)
     last_return = jnp.where(count > 0, finished, state.last_return)
     metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
                "td_loss": jnp.mean(losses), "epsilon": epsilon, "learning": learn.astype(jnp.int32)}
