@@ -85,6 +85,7 @@ register_variants(onpolicy, (
     ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
 register_variants(value_decomposition, (
     ("iql", "independent deep Q-learning: each agent's Q-network on its own observation, replay, target networks"),
+    ("drqn", "deep recurrent Q-learning: IQL with GRU agents on whole-episode replay (Hausknecht & Stone, 2015)"),
     ("vdn", "value decomposition networks: the team's Q as the sum of the agents' (Sunehag et al., 2018)"),
     ("qmix", "QMIX: the agents' Q-values mixed monotonically by hypernetworks on the global state (Rashid et al., "
              "2018)")))

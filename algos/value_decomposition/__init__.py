@@ -1,5 +1,6 @@
-"""Value-based multi-agent learners: independent deep Q-learning (IQL), value decomposition networks (VDN, Sunehag
-et al., 2018) and QMIX (Rashid et al., 2018, reference code oxwhirl/pymarl) on one code path, read in this order:
+"""Value-based multi-agent learners: independent deep Q-learning (IQL; DRQN, its recurrent form, Hausknecht & Stone,
+2015), value decomposition networks (VDN, Sunehag et al., 2018) and QMIX (Rashid et al., 2018, reference code
+oxwhirl/pymarl) on one code path, read in this order:
 
 - ``config``: the variants, ``ValueDecompositionConfig``, the environments accepted (a cooperative game for VDN and
   QMIX: ``reward_structure``) and each kind of environment's default budget;
@@ -11,7 +12,8 @@ Q_tot = mix(Q_1, ..., Q_N) to the team's TD target, the team reward being the re
 (``team_reward="common"``, checked on games that declare their payoffs) or the sum or mean of the agents' rewards.
 Each agent acts on its own Q-values, so the joint greedy action of a monotonic mixer is each agent's greedy action.
 
-Replay holds transitions (feed-forward agents), and the TD targets come from target networks copied every
+Replay holds transitions (feed-forward agents) or whole episodes (``recurrent``: GRU agents, the default of
+``drqn``; any variant may set it), and the TD targets come from target networks copied every
 ``target_update`` updates, with double Q by default; available actions mask both action selection and the target's
 max; a truncated step bootstraps from the observation it reached, a terminated one never does.
 """

@@ -11,7 +11,8 @@ from jaxmarl_core.capabilities import (Discounted, FixedHorizon, GlobalState, Ma
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.spaces import Box, Discrete
 
-VARIANTS = {"iql": "none", "vdn": "vdn", "qmix": "qmix"}  # name -> mixer
+VARIANTS = {"iql": ("none", False), "drqn": ("none", True), "vdn": ("vdn", False),
+            "qmix": ("qmix", False)}  # name -> (mixer, recurrent)
 MIXERS = ("none", "vdn", "qmix")
 TEAM_REWARDS = ("none", "common", "sum", "mean")
 OPTIMISERS = ("rmsprop", "adam")
@@ -141,11 +142,12 @@ def check_env(env, variant: str = "qmix") -> str | None:
         return f"needs discrete (Discrete) action spaces; {env.name} has {env.action_spaces}"
     if not all(isinstance(s, Box) for s in env.observation_spaces):
         return f"needs Box observation spaces; {env.name} has {env.observation_spaces}"
-    if VARIANTS[variant] == "qmix":
+    mixer = VARIANTS[variant][0]
+    if mixer == "qmix":
         reason = missing(env, GlobalState)
         if reason:
             return f"the mixer's global state {reason}"
-    if VARIANTS[variant] != "none" and reward_structure(env) == "mixed":
+    if mixer != "none" and reward_structure(env) == "mixed":
         return (f"{variant} needs a cooperative game (one reward shared by all agents); {env.name}'s agents' rewards "
                 "differ")
     return None
@@ -167,8 +169,9 @@ def default_budget(env) -> dict:
 
 
 def default_config(env, variant: str = "qmix") -> ValueDecompositionConfig:
-    mixer = VARIANTS[variant]
+    mixer, recurrent = VARIANTS[variant]
     structure = reward_structure(env)
     team = "none" if mixer == "none" else ("common" if structure == "common" else "sum")
     gamma = float(env.discount) if has(env, Discounted) else 0.99
-    return ValueDecompositionConfig(mixer=mixer, team_reward=team, gamma=gamma, **default_budget(env))
+    return ValueDecompositionConfig(mixer=mixer, recurrent=recurrent, team_reward=team, gamma=gamma,
+                                    **default_budget(env))

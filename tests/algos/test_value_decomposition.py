@@ -182,7 +182,8 @@ class Cue(Environment):
 
 def test_recurrent_agents_recall_what_they_saw():
     env = Cue()
-    cfg = make_config(env, "iql", recurrent=True, hidden_size=32)
+    cfg = make_config(env, "drqn", hidden_size=32)
+    assert cfg.recurrent and cfg.mixer == "none"
     state, metrics = trained(env, cfg)
     model = build_model(LearnerView(env), cfg)
     obs = jnp.stack([jnp.stack([env._obs(c, t) for c in (0, 1)]) for t in (0, 1)])  # [T, cues, N, D]
