@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from jaxmarl_core.capabilities import (Discounted, FixedHorizon, GlobalState, MatrixPayoffs, TabularModel, has,
-                                       missing)
+from jaxmarl_core.capabilities import (Discounted, FixedHorizon, GlobalState, MatrixPayoffs, TabularModel,
+                                       TeamReward, has, missing)
 from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.spaces import Box, Discrete
 
@@ -20,11 +20,14 @@ SHORT_HORIZON = 10
 
 
 def reward_structure(env) -> str:
-    """"common" if every agent's reward provably equals every other's (a matrix game's payoff table, or a tabular
-    game's expected rewards, equal across players), "mixed" if provably not, "unknown" for other environments."""
+    """How the agents' rewards form a team objective: the environment's ``TeamReward`` declaration ("common": one
+    reward shared by all; "sum": a cooperative game whose agents' rewards differ), else, from a matrix game's payoff
+    table or a tabular game's expected rewards, "common" if equal across players and "mixed" if not; "unknown" for
+    other environments."""
+    if has(env, TeamReward):
+        return env.team_reward
     if has(env, MatrixPayoffs):
-        rewards = np.asarray(env.payoff_array)
-        rewards = np.moveaxis(rewards, 0, -1)  # [A, ..., A, N]
+        rewards = np.moveaxis(np.asarray(env.payoff_array), 0, -1)  # [A, ..., A, N]
     elif has(env, TabularModel):
         rewards = np.asarray(env.tabular_model(env.default_params).reward)  # [S, A, A, N]
     else:
@@ -130,7 +133,7 @@ class ValueDecompositionConfig(Config):
                              f"{self.mixer} learns one team value: set team_reward to common, sum or mean")
         if self.team_reward == "common" and reward_structure(env) != "common":
             raise ValueError(f"team_reward=common needs a game whose agents share one reward, which {env.name} does "
-                             "not declare (a common-payoff matrix game or tabular model): set team_reward=sum or "
+                             "not declare (TeamReward \"common\", or a common payoff table): set team_reward=sum or "
                              "mean")
         if len({s.shape for s in env.observation_spaces}) != 1 and not self.share_params:
             raise ValueError(f"share_params=false stacks one network per agent and needs equal observation shapes; "
@@ -147,9 +150,13 @@ def check_env(env, variant: str = "qmix") -> str | None:
         reason = missing(env, GlobalState)
         if reason:
             return f"the mixer's global state {reason}"
-    if mixer != "none" and reward_structure(env) == "mixed":
+    structure = reward_structure(env) if mixer != "none" else None
+    if structure == "mixed":
         return (f"{variant} needs a cooperative game (one reward shared by all agents); {env.name}'s agents' rewards "
                 "differ")
+    if structure == "unknown":
+        return (f"{variant} needs a cooperative game: a common payoff table, or the TeamReward capability, which "
+                f"{env.name} lacks")
     return None
 
 

@@ -200,6 +200,19 @@ def test_recurrent_agents_recall_what_they_saw():
     np.testing.assert_allclose(np.mean(metrics["episode_return"][:, -20:]), 0.95 + 0.05 * 0.5, atol=0.1)
 
 
+@pytest.mark.parametrize("name", ["mpe_simple", "mpe_speaker_listener", "gaussian_squeeze"])
+def test_games_declaring_a_common_team_reward_pay_every_agent_alike(name):
+    env = envs.make(name, **({"n_agents": 8} if name == "gaussian_squeeze" else {}))
+    assert vd.reward_structure(env) == "common"
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    for t in range(3):
+        actions = jax.random.randint(jax.random.PRNGKey(t), (env.num_agents,), 0, env.num_actions)
+        ts = step(jax.random.PRNGKey(10 + t), state, actions)
+        np.testing.assert_array_equal(ts.reward, np.full(env.num_agents, ts.reward[0]))
+        state = ts.state
+
+
 # -- bad input ------------------------------------------------------------------------------------------------------------
 def _cli_error(argv):
     err = io.StringIO()
@@ -213,13 +226,16 @@ def test_bad_environments_are_one_line_errors():
     assert "discrete" in message and message.count("\n") == 1
     assert "cooperative" in _cli_error(["--algo", "vdn", "--env", "matrix_pd"])
     assert "cooperative" in algos.compatible("qmix", envs.make("matrix_bos"))
+    for name in ("ipd", "coin_game", "mpe_tag", "mpe_adversary"):  # general-sum or competitive
+        assert "TeamReward" in algos.compatible("vdn", envs.make(name)), name
     assert algos.compatible("iql", envs.make("matrix_pd")) is None  # independent learners need no shared reward
     assert "team_reward" in _cli_error(["--algo", "vdn", "--env", "mpe_spread", "--set", "team_reward=common"])
     for name in ("two_step", "matrix_climbing", "matrix_nonmonotonic", "matrix_penalty", "mpe_spread"):
         for variant in ("iql", "vdn", "qmix"):
             assert algos.compatible(variant, envs.make(name)) is None, (variant, name)
     assert vd.reward_structure(envs.make("two_step")) == "common"
-    assert vd.reward_structure(envs.make("mpe_spread")) == "unknown"
+    assert vd.reward_structure(envs.make("mpe_spread")) == "sum"
+    assert vd.reward_structure(envs.make("mpe_tag")) == "unknown"
     assert vd.default_config(envs.make("mpe_spread"), "qmix").team_reward == "sum"
 
 
