@@ -9,7 +9,8 @@ oxwhirl/pymarl) on one code path, read in this order:
 
 How the variants differ (``mixer``): IQL fits each agent's Q_i(o_i, a_i) to its own TD target; VDN and QMIX fit
 Q_tot = mix(Q_1, ..., Q_N) to the team's TD target, the team reward being the reward all agents share
-(``team_reward="common"``, checked on games that declare their payoffs) or the sum or mean of the agents' rewards.
+(``team_reward="common"``) or the sum or mean of the agents' rewards; a cooperative game is one that declares the
+``TeamReward`` capability or has a common payoff table (``config.reward_structure``).
 Each agent acts on its own Q-values, so the joint greedy action of a monotonic mixer is each agent's greedy action.
 
 Replay holds transitions (feed-forward agents) or whole episodes (``recurrent``: GRU agents, the default of

@@ -77,7 +77,7 @@ class ValueDecompositionConfig(Config):
     mixing_embed: int = 32  # QMIX's mixing network width
     hypernet_embed: int = 64  # QMIX's hypernetworks' hidden width
     team_reward: str = "common"  # "none": each agent's own reward (IQL only); "common": the reward all agents share;
-    # "sum" / "mean" over agents (environments whose agents' rewards differ or cannot be checked, e.g. MPE)
+    # "sum" / "mean" over agents (cooperative games whose agents' rewards differ, e.g. mpe_spread)
     eval_steps: int = 0  # >0: each update a greedy rollout of this many steps from a fresh episode: greedy_return
 
     @property
