@@ -30,6 +30,7 @@ EXPECTED = {
     **{name: BASE | {"TeamReward"} for name in ("mpe_simple", "mpe_spread", "mpe_reference", "mpe_speaker_listener")},
     "gaussian_squeeze": BASE | {"TabularStates", "TeamReward"},
     "two_step": TABULAR_GAME | {"FixedHorizon"},
+    "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 
