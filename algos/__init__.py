@@ -13,6 +13,7 @@ from algos import (
     onpolicy,
     opponent_shaping,
     policy_hill_climbing,
+    value_decomposition,
 )
 from jaxmarl_core.config import Config
 from jaxmarl_core.training import Trainer
@@ -90,5 +91,11 @@ register_variants(onpolicy, (
     ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
     ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
     ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
+register_variants(value_decomposition, (
+    ("iql", "independent deep Q-learning: each agent's Q-network on its own observation, replay, target networks"),
+    ("drqn", "deep recurrent Q-learning: IQL with GRU agents on whole-episode replay (Hausknecht & Stone, 2015)"),
+    ("vdn", "value decomposition networks: the team's Q as the sum of the agents' (Sunehag et al., 2018)"),
+    ("qmix", "QMIX: the agents' Q-values mixed monotonically by hypernetworks on the global state (Rashid et al., "
+             "2018)")))
 
 __all__ = ["Algorithm", "register", "register_variants", "list_algos", "get", "compatible"]

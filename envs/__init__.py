@@ -11,6 +11,8 @@ from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
+from envs.two_step import TwoStepGame
+from envs.wrappers import Flicker, flicker
 from jaxmarl_core.config import parse_value, split_assignment
 from jaxmarl_core.env import Environment
 
@@ -119,9 +121,21 @@ def _gaussian_squeeze(n_agents: int = 100, mu: float = 400.0, sigma: float = 200
 
 
 register("gaussian_squeeze", _gaussian_squeeze)
+register("two_step", TwoStepGame)
+
+
+def _flicker(env: str = "mpe_spread", prob: float = 0.5):
+    """``env`` (a registered name, default arguments) with observations blanked with probability ``prob``."""
+    if env == "flicker":
+        raise ValueError("flicker: env must name another environment")
+    return flicker(make(env), prob)
+
+
+register("flicker", _flicker)
 
 for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=False, max_cycles=25, mpe2's own arguments)
     register(_scenario.env_name, _scenario)
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
-           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze"]
+           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze",
+           "TwoStepGame", "Flicker", "flicker"]

@@ -69,6 +69,9 @@ GAMES = {
     "rps": lambda: _bimatrix([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]),
     # Climbing game (Claus & Boutilier, 1998), common payoff.
     "climbing": lambda: _common([[11, -30, 0], [-30, 7, 6], [0, 0, 5]]),
+    # The non-monotonic game of QTRAN (Son et al., 2019) and Weighted QMIX (Rashid et al., 2020), common payoff: the
+    # optimum (0, 0) is surrounded by penalties, so no additive (VDN) value ranks it first.
+    "nonmonotonic": lambda: _common([[8, -12, -12], [-12, 0, 0], [-12, 0, 0]]),
 }
 
 

@@ -40,6 +40,7 @@ class GaussianSqueeze(Environment):
     """N identical agents in one group ``agents``; ``mu`` and ``sigma`` are static defaults of ``SqueezeParams``."""
 
     deterministic: ClassVar[bool] = True
+    team_reward: ClassVar[str] = "common"  # every agent receives the shared reward
     n_agents: int = 100
     mu: float = 400.0
     sigma: float = 200.0

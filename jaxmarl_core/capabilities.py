@@ -17,6 +17,7 @@ below are the contract.
 | ``ExactValue`` | ``policy_param_shape``, ``exact_value(theta [N, *shape], params) -> [N]`` | exact-gradient learners |
 | ``FixedHorizon`` | ``num_steps`` (every episode lasts exactly this many steps) | episodic batch learners |
 | ``Discounted`` | ``discount``: the discount the game is defined with | learners' default gamma |
+| ``TeamReward`` | ``team_reward``: "common" (all agents get one reward) or "sum" (the team's is the sum) | VDN, QMIX |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
@@ -100,6 +101,14 @@ class Discounted(Protocol):
     @property
     def discount(self) -> Any:
         """The discount factor in [0, 1) the game is defined with (float; float32 scalar on params)."""
+
+
+@runtime_checkable
+class TeamReward(Protocol):
+    @property
+    def team_reward(self) -> str:
+        """How a cooperative game's agents form one team objective: "common" (every agent receives the same reward)
+        or "sum" (their rewards differ, and the team's objective is their sum)."""
 
 
 def has(env: Any, *capabilities: type) -> bool:

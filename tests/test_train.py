@@ -183,7 +183,7 @@ SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c"}
 def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast_compile):
     import algos
 
-    preferred = ["ipd"] + envs.list_envs()  # the cheapest compatible environment
+    preferred = ["ipd", "two_step"] + envs.list_envs()  # the cheapest compatible environment (cooperative: two_step)
     env_name = next(e for e in preferred if algos.compatible(algo_name, envs.make(e)) is None)
     fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
     if "num_updates" in fields:

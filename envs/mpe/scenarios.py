@@ -67,6 +67,7 @@ class Simple(MPEEnv):
     """``simple_v3``: one agent, one landmark; reward ``-|agent - landmark|^2``. No ``goal``."""
 
     env_name: ClassVar[str] = "mpe_simple"
+    team_reward: ClassVar[str] = "common"  # one agent
 
     @property
     def layout(self):
@@ -88,6 +89,7 @@ class Spread(MPEEnv):
     N: int = 3
     local_ratio: float = 0.5
     env_name: ClassVar[str] = "mpe_spread"
+    team_reward: ClassVar[str] = "sum"  # cooperative; local collision penalties make the rewards differ
 
     def __post_init__(self):
         super().__post_init__()
@@ -246,6 +248,7 @@ class Reference(MPEEnv):
 
     local_ratio: float = 0.5
     env_name: ClassVar[str] = "mpe_reference"
+    team_reward: ClassVar[str] = "sum"  # cooperative; each agent's local term differs
     num_goals: ClassVar[int] = 2
     LANDMARK_COLOURS: ClassVar[np.ndarray] = np.array([[0.75, 0.25, 0.25], [0.25, 0.75, 0.25], [0.25, 0.25, 0.75]],
                                                       np.float32)
@@ -278,6 +281,7 @@ class SpeakerListener(MPEEnv):
     ``-|listener - goal|^2``."""
 
     env_name: ClassVar[str] = "mpe_speaker_listener"
+    team_reward: ClassVar[str] = "common"
     num_goals: ClassVar[int] = 1
     LANDMARK_COLOURS: ClassVar[np.ndarray] = np.array([[0.65, 0.15, 0.15], [0.15, 0.65, 0.15], [0.15, 0.15, 0.65]],
                                                       np.float32)

@@ -16,7 +16,7 @@ from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
 ALL = (caps.AvailableActions, caps.GlobalState, caps.TabularStates, caps.TabularModel, caps.MatrixPayoffs,
-       caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted)
+       caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted, caps.TeamReward)
 BASE = {"AvailableActions", "GlobalState"}  # every built-in environment
 TABULAR_GAME = BASE | {"TabularStates", "TabularModel", "Discounted"}
 MATRIX = BASE | {"MatrixPayoffs", "DeviationGains", "ExactValue"}
@@ -27,7 +27,10 @@ EXPECTED = {
     "ipd": ITERATED, "imp": ITERATED,
     **{name: MATRIX for name in envs.list_envs() if name.startswith("matrix_")},
     **{name: BASE for name in envs.list_envs() if name.startswith("mpe_")},
-    "gaussian_squeeze": BASE | {"TabularStates"},
+    **{name: BASE | {"TeamReward"} for name in ("mpe_simple", "mpe_spread", "mpe_reference", "mpe_speaker_listener")},
+    "gaussian_squeeze": BASE | {"TabularStates", "TeamReward"},
+    "two_step": TABULAR_GAME | {"FixedHorizon"},
+    "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 
@@ -107,6 +110,7 @@ def test_the_base_class_provides_available_actions_but_no_global_state():
     ("lola_om", "coin_game", "TabularStates"),
     ("wolf_phc", "coin_game", "TabularStates or MatrixPayoffs"),
     ("minimax_q", "coin_game", "TabularStates or MatrixPayoffs"),
+    ("vdn", "mpe_tag", "TeamReward"),
 ])
 def test_compatible_names_the_missing_capability(algo, env, capability):
     reason = algos.compatible(algo, envs.make(env))

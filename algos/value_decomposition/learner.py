@@ -1,0 +1,232 @@
+"""The value-based training loop: the learner state (networks, targets, optimiser, replay buffer, environments),
+one update (act, store, learn, copy the targets, log) and the ``Trainer`` that runs it.
+
+One update, for IQL, VDN and QMIX alike (the mixer is the only difference, ``model.Model.mix``):
+1. epsilon from the schedule at the environment steps taken so far (``qnetworks.epsilon_schedule``);
+2. collect ``rollout_len`` steps in ``num_envs`` environments, each agent epsilon-greedy on its own Q-values over its
+   available actions (``jaxmarl_core.rollout`` over the learner's view, which records the available actions, the
+   global state and the state each step reached before any reset); recurrent agents start fresh episodes;
+3. add the transitions to the replay buffer (recurrent agents: the episodes, masked after their end);
+4. ``num_sgd`` gradient steps on batches drawn uniformly from the buffer, taken only once it holds
+   ``learning_starts`` transitions (``episode_batch_size`` episodes). The TD target of a transition (o, a, r, o'):
+
+       y = r + gamma * (1 - terminated) * mix_target(max_{a' in avail(o')} Q_target(o', a'), s')
+
+   with double Q the online network picks a' and the target network values it; a truncated step (a time limit)
+   bootstraps from o', the observation it reached, and a terminated one never does. The loss is the mean squared
+   TD error mix(Q(o, a), s) - y over the unmasked steps, per agent for IQL. A batch is a set of sequences [L, B]:
+   L = 1 for feed-forward agents; recurrent agents run their GRU over each episode from its start, and value o'
+   by one more GRU step from the state after o (their target network over the episode with its own parameters);
+5. copy the online parameters into the targets every ``target_update`` updates (``targets.periodic_update``);
+6. metrics: the return of the episodes completed, the TD loss, epsilon, and the greedy policy's return.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from algos.onpolicy.learner import episode_returns
+from algos.value_decomposition.config import ValueDecompositionConfig
+from algos.value_decomposition.model import Model, build_model
+from jaxmarl_core.learner_view import LearnerObs, LearnerView
+from jaxmarl_core.qnetworks import action_values, double_q_max, epsilon_greedy, epsilon_schedule, masked_max
+from jaxmarl_core.replay import Episode, ReplayBuffer, episode_buffer
+from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
+from jaxmarl_core.targets import periodic_update
+from jaxmarl_core.training import Trainer
+
+
+@struct.dataclass
+class Sample:
+    """One stored transition: obs, next_obs ``LearnerObs`` records ([N, D] observations, [N, A] available actions,
+    [S] global state), action int32 [N], reward [N], terminated bool []."""
+
+    obs: LearnerObs
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    next_obs: LearnerObs
+
+
+@struct.dataclass
+class ValueState:
+    params: Any  # {"agent": ..., "mixer": ...}
+    target_params: Any
+    opt_state: Any
+    buffer: ReplayBuffer  # of Sample, or of Episode(Sample [T, ...], mask [T]) for recurrent agents
+    carry: RolloutCarry  # learner records (leaves [B, ...]), environment states, agents' hidden [B, N, H] (or None)
+    running_return: jax.Array  # [B, N] rewards so far in each environment's current episode
+    last_return: jax.Array  # [N] mean return of the episodes completed in the latest update that had any
+    step: jax.Array  # int32: updates done
+
+
+def optimiser(cfg: ValueDecompositionConfig) -> optax.GradientTransformation:
+    """pymarl's RMSprop (alpha 0.99, eps 1e-5) or Adam, after global-norm clipping."""
+    clip = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
+    opt = (optax.rmsprop(cfg.lr, decay=0.99, eps=1e-5) if cfg.optimiser == "rmsprop"
+           else optax.adam(cfg.lr))
+    return optax.chain(*clip, opt)
+
+
+def team_reward(reward: jax.Array, mode: str) -> jax.Array:
+    """reward [..., N] -> each agent's own [..., N] ("none") or the team's [...] ("common": agent 0's, which every
+    agent shares; "sum"; "mean")."""
+    if mode == "none":
+        return reward
+    if mode == "common":
+        return reward[..., 0]
+    return jnp.sum(reward, axis=-1) if mode == "sum" else jnp.mean(reward, axis=-1)
+
+
+def make_policy(model: Model, params, epsilon):
+    """The agents acting epsilon-greedily (epsilon 0: greedily) on a batch of records [B, ...] -> actions [B, N];
+    the policy state is the agents' hidden state [B, N, H] (None for feed-forward agents)."""
+
+    def policy(key, obs: LearnerObs, hidden):
+        seq, q = model.apply(params, hidden, obs.obs[None], obs.first[None])
+        action = epsilon_greedy(key, q[0], obs.avail, epsilon)
+        return action, None, None if seq is None else seq[0]
+
+    return policy
+
+
+def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, steps: Sample,
+            mask: jax.Array) -> jax.Array:
+    """The mean squared TD error over the steps of a batch of sequences (leaves [L, B, ...]) where mask bool[L, B]
+    is True; module step 4."""
+    obs, next_obs = steps.obs, steps.next_obs
+    h0 = model.initial_hidden(mask.shape[1])
+    seq, q = model.apply(params, h0, obs.obs, obs.first)  # q [L, B, N, A]
+    target_seq = model.apply(target_params, h0, obs.obs, obs.first)[0] if model.recurrent else None
+    chosen = action_values(q, steps.action)  # [L, B, N]
+    q_next = model.next_q_values(target_params, target_seq, next_obs.obs)
+    if cfg.double_q:
+        next_v = double_q_max(model.next_q_values(params, seq, next_obs.obs), q_next, next_obs.avail)
+    else:
+        next_v = masked_max(q_next, next_obs.avail)
+    next_v = jnp.where(jnp.any(next_obs.avail, axis=-1), next_v, 0.0)  # an agent without actions adds nothing
+    q_mix = model.mix(params, chosen, obs.global_state)  # [L, B] ([L, B, N] for IQL)
+    next_mix = model.mix(target_params, next_v, next_obs.global_state)
+    reward = team_reward(steps.reward, cfg.team_reward)
+    if cfg.mixer == "none" and cfg.team_reward != "none":
+        reward = jnp.broadcast_to(reward[..., None], q_mix.shape)
+    extra = (1,) * (q_mix.ndim - 2)
+    target = reward + cfg.gamma * jnp.where(steps.terminated.reshape(mask.shape + extra), 0.0, next_mix)
+    weight = jnp.broadcast_to(mask.reshape(mask.shape + extra), q_mix.shape)
+    sq = jnp.square(q_mix - jax.lax.stop_gradient(target))
+    return jnp.sum(jnp.where(weight, sq, 0.0)) / jnp.maximum(jnp.sum(weight), 1)
+
+
+def greedy_return(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, params, key):
+    """The greedy joint policy's return [N] over ``eval_steps`` steps of one fresh episode (the rewards up to its
+    end; exact for deterministic games whose episodes end within ``eval_steps``)."""
+    carry = reset_carry(key, view, env_params, model.initial_hidden(1), batch_size=1)
+    traj = rollout(key, view, env_params, make_policy(model, params, 0.0), carry, cfg.eval_steps, batched=True)[1]
+    before_end = until_first_end(traj)[:, 0]  # [T]
+    return jnp.sum(jnp.where(before_end[:, None], traj.reward[:, 0], 0.0), axis=0)
+
+
+def until_first_end(traj) -> jax.Array:
+    """bool [T, B]: the steps of a rollout up to and including each environment's first episode end."""
+    done = jnp.logical_or(traj.terminated, traj.truncated)
+    return jnp.cumsum(done, axis=0) - done == 0
+
+
+def make_buffer(cfg: ValueDecompositionConfig, example: Sample) -> ReplayBuffer:
+    """Transitions (feed-forward agents) or episodes of ``rollout_len`` steps (recurrent agents)."""
+    if cfg.recurrent:
+        return episode_buffer(example, cfg.episode_buffer_size, cfg.rollout_len)
+    return ReplayBuffer.create(example, cfg.buffer_size)
+
+
+def init(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, key) -> ValueState:
+    """Fresh networks (targets equal to them), optimiser, an empty replay buffer and ``num_envs`` fresh episodes."""
+    k_env, k_net = jax.random.split(key)
+    carry = reset_carry(k_env, view, env_params, model.initial_hidden(cfg.num_envs), batch_size=cfg.num_envs)
+    params = model.init(k_net)
+    one = jax.tree.map(lambda x: x[0], carry.obs)
+    n = view.num_agents
+    example = Sample(obs=one, action=jnp.zeros((n,), jnp.int32), reward=jnp.zeros((n,), jnp.float32),
+                     terminated=jnp.zeros((), bool), next_obs=one)
+    return ValueState(params=params, target_params=params, opt_state=tx.init(params),
+                      buffer=make_buffer(cfg, example), carry=carry,
+                      running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
+                      step=jnp.zeros((), jnp.int32))
+
+
+def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, state: ValueState, key):
+    """One update (the module's steps 1-6) -> (new state, metrics)."""
+    k_roll, k_sgd, k_eval, k_reset = jax.random.split(key, 4)
+
+    # 1. epsilon at the environment steps taken so far
+    epsilon = epsilon_schedule(cfg.epsilon_start, cfg.epsilon_end, cfg.epsilon_decay_steps)(
+        state.step * cfg.steps_per_update)
+
+    # 2. collect: traj leaves [T, B, ...] (recurrent agents: from fresh episodes)
+    carry, running = state.carry, state.running_return
+    if cfg.recurrent:
+        carry = reset_carry(k_reset, view, env_params, model.initial_hidden(cfg.num_envs), batch_size=cfg.num_envs)
+        running = jnp.zeros_like(running)
+    carry, traj = rollout(k_roll, view, env_params, make_policy(model, state.params, epsilon), carry,
+                          cfg.rollout_len, batched=True)
+
+    # 3. store the T * B transitions, or the B episodes
+    samples = Sample(obs=traj.obs, action=traj.action, reward=traj.reward, terminated=traj.terminated,
+                     next_obs=traj.next_obs)
+    if cfg.recurrent:
+        episodes = Episode(steps=samples, mask=until_first_end(traj)).time_major()  # [T, B] -> [B, T]
+        buffer = state.buffer.add(episodes)
+    else:
+        buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
+
+    def draw(k):
+        """A batch of sequences: (steps [L, B, ...], mask [L, B])."""
+        if cfg.recurrent:
+            batch = buffer.sample(k, cfg.episode_batch_size).time_major()
+            return batch.steps, batch.mask
+        batch = buffer.sample(k, cfg.batch_size)
+        return jax.tree.map(lambda x: x[None], batch), jnp.ones((1, cfg.batch_size), bool)
+
+    # 4. gradient steps on sampled batches, once the buffer holds enough
+    learn = buffer.can_sample(cfg.episode_batch_size if cfg.recurrent else cfg.learning_starts)
+
+    def sgd_step(carry, k):
+        params, opt_state = carry
+        steps, mask = draw(k)
+        loss, grads = jax.value_and_grad(td_loss, argnums=2)(model, cfg, params, state.target_params, steps, mask)
+        updates, new_opt = tx.update(grads, opt_state, params)
+        new = (optax.apply_updates(params, updates), new_opt)
+        return jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, (params, opt_state)), loss
+
+    (params, opt_state), losses = jax.lax.scan(sgd_step, (state.params, state.opt_state),
+                                               jax.random.split(k_sgd, cfg.num_sgd))
+
+    # 5. the targets: a copy every target_update updates
+    step = state.step + 1
+    target_params = periodic_update(params, state.target_params, step, cfg.target_update)
+
+    # 6. metrics
+    running, finished, count = episode_returns(running, traj)
+    last_return = jnp.where(count > 0, finished, state.last_return)
+    metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
+               "td_loss": jnp.mean(losses), "epsilon": epsilon, "learning": learn.astype(jnp.int32)}
+    if cfg.eval_steps:
+        metrics["greedy_return"] = greedy_return(view, model, cfg, env_params, params, k_eval)
+    new_state = ValueState(params=params, target_params=target_params, opt_state=opt_state, buffer=buffer,
+                           carry=carry, running_return=running, last_return=last_return, step=step)
+    return new_state, metrics
+
+
+def make_train(env, config: ValueDecompositionConfig, params=None) -> Trainer:
+    env_params = env.default_params if params is None else params
+    view = LearnerView(env, with_state=config.mixer == "qmix")
+    model = build_model(view, config)
+    tx = optimiser(config)
+    statics = (view, model, config, env_params, tx)
+    return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
