@@ -61,6 +61,13 @@ def dump(doc: dict, path: str | None = None) -> str:
     return text
 
 
+def emit(doc: dict, path: str | None, as_json: bool) -> None:
+    """``dump`` the document to ``path`` and, with ``as_json``, print it on stdout (the scripts' ``--json``)."""
+    text = dump(doc, path)
+    if as_json:
+        print(text, end="")
+
+
 def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None,
                warmup: bool = True, seed_batch: int | None = None, first_seed: int = 0) -> dict:
     """Train seeds ``first_seed``, ..., ``first_seed + seeds - 1`` of ``algo_name`` (its default config for ``env``

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info  # noqa: E402
+from benchmarks.common import emit, machine_info  # noqa: E402
 
 ROOT = os.path.dirname(_HERE)
 OUT = os.path.join(_HERE, "results", "cpu", "compile_time.json")
@@ -102,9 +102,7 @@ def main(argv=None) -> int:
     doc = {"benchmark": "compile_time", **machine_info(),
            "compile_cache": "cold: a fresh directory per algorithm; warm: the same directory, second process",
            "default_env_preference": list(PREFERENCE), "results": [rows[n] for n in sorted(rows)]}
-    text = dump(doc, args.out)
-    if args.json:
-        print(text, end="")
+    emit(doc, args.out, args.json)
     return 0
 
 

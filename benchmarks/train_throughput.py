@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from benchmarks.common import emit, machine_info, train_many  # noqa: E402
 from jaxmarl_core.config import override  # noqa: E402
 
 
@@ -83,9 +83,7 @@ def main(argv=None) -> int:
             overrides = dataclasses.asdict(config)
             rows.extend(measure(algo_name, env_name, seeds, overrides, args.repeats) for seeds in seed_counts)
     doc = {"benchmark": "train_throughput", **machine_info(), "results": rows}
-    text = dump(doc, args.out)
-    if args.json:
-        print(text, end="")
+    emit(doc, args.out, args.json)
     return 0
 
 
