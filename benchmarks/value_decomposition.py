@@ -11,6 +11,14 @@ seeds; Q_i for IQL), to read beside the paper's Table 1 (full exploration). The 
 ceiling of an additive fit: the payoff of the joint action that maximises the least-squares fit Q_1(a_1) + Q_2(a_2)
 of the payoffs under uniform play (the row and column means), which VDN's greedy policy reaches under uniform
 exploration.
+
+The flicker group (``--only flicker``, 8 seeds by default there): feed-forward ``iql`` and recurrent ``drqn`` on
+``mpe_simple`` (one agent, 25-step episodes, observing its velocity and the landmark's relative position) as it is
+and under ``flicker`` (every step's observation blanked with probability ``--flicker-prob``, default
+``FLICKER_PROB``), at equal environment steps. A seed's score is its greedy policy's return (``eval_steps``: one
+fresh episode after each update) averaged over the last tenth of the updates; each (learner, variant) reports the
+mean and 95% Student-t interval of the scores over seeds, and the flickered task the interval of the per-seed
+differences DRQN - IQL (seed i of each; the two runs are independent, so the pairs are too).
 """
 from __future__ import annotations
 
@@ -31,9 +39,14 @@ from algos.value_decomposition.config import ValueDecompositionConfig  # noqa: E
 from algos.value_decomposition.model import build_model  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core.learner_view import LearnerView  # noqa: E402
+from jaxmarl_core.outputs import mean_ci95  # noqa: E402
 
 REGIMES = {"uniform": {"epsilon_start": 1.0, "epsilon_end": 1.0}, "annealed": {}}
 MATRIX_GAMES = (("matrix_climbing", {}), ("matrix_penalty", {"k": -100.0}), ("matrix_nonmonotonic", {}))
+FLICKER_TASK = "mpe_simple"
+FLICKER_PROB = 0.5
+FLICKER_STEPS = 400_000  # environment steps per seed
+FLICKER_HORIZON = 25  # mpe_simple's episode length
 
 def additive_ceiling(payoff: np.ndarray) -> float:
     """The payoff of the joint action maximising the least-squares additive fit of a 2-player common payoff [A, A]
@@ -103,17 +116,52 @@ def matrix_games(seeds: int) -> list[dict]:
     return rows
 
 
+def flicker(seeds: int, prob: float = FLICKER_PROB, steps: int = FLICKER_STEPS) -> dict:
+    """iql and drqn on FLICKER_TASK unflickered and flickered: each run's scores over seeds, and the flickered
+    difference drqn - iql."""
+    overrides = {"total_steps": steps, "epsilon_decay_steps": steps // 2,
+                 "eval_steps": FLICKER_HORIZON}
+    variants = {"unflickered": envs.make(FLICKER_TASK),
+                "flickered": envs.make("flicker", env=FLICKER_TASK, prob=prob)}
+    rows, scores = [], {}
+    for variant, env in variants.items():
+        for algo in ("iql", "drqn"):
+            res = train_many(algo, env, overrides, seeds, warmup=False)
+            greedy = res["metrics"]["greedy_return"][..., 0]  # [S, U] (one agent)
+            tail = max(1, greedy.shape[1] // 10)
+            scores[algo, variant] = greedy[:, -tail:].mean(axis=1)
+            summary = mean_ci95(scores[algo, variant])
+            rows.append({"algo": algo, "variant": variant, "seeds": seeds,
+                         "env_steps": res["num_updates"] * res["env_steps_per_update"],
+                         "greedy_return_last_tenth": summary, "updates_averaged": tail,
+                         "per_seed": np.round(scores[algo, variant], 3).tolist(),
+                         "final_episode_return": mean_ci95(res["metrics"]["episode_return"][:, -1, 0]),
+                         "compile_s": res["compile_s"], "run_s": res["median_s"]})
+            print(f"flicker {variant} {algo}: {summary['mean']:.2f} [{summary['ci95_low']:.2f}, "
+                  f"{summary['ci95_high']:.2f}] ({res['median_s']:.1f} s)", file=sys.stderr)
+    diff = mean_ci95(scores["drqn", "flickered"] - scores["iql", "flickered"])
+    print(f"flicker drqn - iql (flickered): {diff['mean']:.2f} [{diff['ci95_low']:.2f}, {diff['ci95_high']:.2f}]",
+          file=sys.stderr)
+    return {"task": FLICKER_TASK, "prob": prob, "overrides": overrides, "runs": rows,
+            "drqn_minus_iql_flickered": diff}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=16)
+    p.add_argument("--seeds", type=int, help="seeds per run (default 16; 8 for --only flicker)")
     p.add_argument("--out", help="write the JSON document here")
-    p.add_argument("--only", choices=("two_step", "matrix"), help="run one group of checks")
+    p.add_argument("--flicker-prob", type=float, default=FLICKER_PROB, help="the flicker group's blanking probability")
+    p.add_argument("--flicker-steps", type=int, default=FLICKER_STEPS, help="the flicker group's steps per seed")
+    p.add_argument("--only", choices=("two_step", "matrix", "flicker"), help="run one group of checks")
     args = p.parse_args(argv)
-    doc = {"machine": machine_info(), "seeds": args.seeds}
+    seeds = args.seeds or (8 if args.only == "flicker" else 16)
+    doc = {"machine": machine_info(), "seeds": seeds}
     if args.only in (None, "two_step"):
-        doc["two_step"] = two_step(args.seeds)
+        doc["two_step"] = two_step(seeds)
     if args.only in (None, "matrix"):
-        doc["matrix_games"] = matrix_games(args.seeds)
+        doc["matrix_games"] = matrix_games(seeds)
+    if args.only in (None, "flicker"):
+        doc["flicker"] = flicker(seeds, args.flicker_prob, args.flicker_steps)
     text = dump(doc, args.out)
     if not args.out:
         print(text)
