@@ -18,6 +18,7 @@ below are the contract.
 | ``FixedHorizon`` | ``num_steps`` (every episode lasts exactly this many steps) | episodic batch learners |
 | ``Discounted`` | ``discount``: the discount the game is defined with | learners' default gamma |
 | ``TeamReward`` | ``team_reward``: "common" (all agents get one reward) or "sum" (the team's is the sum) | VDN, QMIX |
+| ``NeighbourMeanAction`` | ``neighbour_mean_action(state, actions [N], params) -> [N, A]`` | mean-field learners |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
@@ -109,6 +110,14 @@ class TeamReward(Protocol):
     def team_reward(self) -> str:
         """How a cooperative game's agents form one team objective: "common" (every agent receives the same reward)
         or "sum" (their rewards differ, and the team's objective is their sum)."""
+
+
+@runtime_checkable
+class NeighbourMeanAction(Protocol):
+    def neighbour_mean_action(self, state: Any, actions: jax.Array, params: Any = None) -> jax.Array:
+        """float32[N, A]: each agent's mean one-hot discrete action over its neighbours (the agents its environment
+        defines as near it, itself excluded; absent or dead agents count as no one), zeros where it has none.
+        ``actions``: int32[N], the joint action the mean is taken of (e.g. the previous step's)."""
 
 
 def has(env: Any, *capabilities: type) -> bool:

@@ -16,7 +16,8 @@ from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
 ALL = (caps.AvailableActions, caps.GlobalState, caps.TabularStates, caps.TabularModel, caps.MatrixPayoffs,
-       caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted, caps.TeamReward)
+       caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted, caps.TeamReward,
+       caps.NeighbourMeanAction)
 BASE = {"AvailableActions", "GlobalState"}  # every built-in environment
 TABULAR_GAME = BASE | {"TabularStates", "TabularModel", "Discounted"}
 MATRIX = BASE | {"MatrixPayoffs", "DeviationGains", "ExactValue"}
