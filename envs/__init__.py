@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+from envs.battle import Battle
 from envs.coin_game import CoinGame
 from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
@@ -121,6 +122,13 @@ def _gaussian_squeeze(n_agents: int = 100, mu: float = 400.0, sigma: float = 200
 
 
 register("gaussian_squeeze", _gaussian_squeeze)
+
+
+def _battle(map_size: int = 40, n_per_side: int = 64, max_cycles: int = 1000):
+    return Battle(map_size=map_size, n_per_side=n_per_side, max_cycles=max_cycles)
+
+
+register("battle", _battle)
 register("two_step", TwoStepGame)
 
 
@@ -138,4 +146,4 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze",
-           "TwoStepGame", "Flicker", "flicker"]
+           "TwoStepGame", "Flicker", "flicker", "Battle"]
