@@ -116,6 +116,20 @@ def block_positions(map_size: int, n_per_side: int) -> np.ndarray | None:
     return pos if (pos.min() >= 1 and pos.max() <= map_size - 2) else None
 
 
+def fixed_point(update, start: jax.Array, aux):
+    """Iterate ``x <- update(x)`` (``update(x) -> (new x, aux)``) from ``start`` (bool [N]) until x stops changing
+    -> (x, the aux of x). For a triangular update (x_i depends only on the x_j earlier in some order) the fixed
+    point is unique, so it is the one-at-a-time result, reached after as many rounds as the longest chain."""
+
+    def body(carry):
+        x, _, _ = carry
+        new, out = update(x)
+        return new, x, out
+
+    x, _, aux = jax.lax.while_loop(lambda c: jnp.any(c[0] != c[1]), body, (start, ~start, aux))
+    return x, aux
+
+
 def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """[..., 13 * 13 * 7 + 34] -> (view [..., 13, 13, 7], features [..., 34])."""
     size = VIEW * VIEW * VIEW_CHANNELS
@@ -262,15 +276,11 @@ class Battle(Environment):
             return jnp.min(jnp.where(killer, r, _NONE), axis=1), place
 
         def update(acted):
-            return attacking & (death_rank(acted)[0] > rank)
+            died_at, place = death_rank(acted)
+            return attacking & (died_at > rank), (died_at, place)
 
-        def body(carry):
-            acted, _ = carry
-            return update(acted), acted
-
-        acted, _ = jax.lax.while_loop(lambda c: jnp.any(c[0] != c[1]), body,
-                                      (update(attacking), attacking))
-        died_at, place = death_rank(acted)
+        start = (rank, jnp.zeros(on_me.shape, jnp.int32))
+        acted, (died_at, place) = fixed_point(update, attacking, start)
         killed = alive & (died_at < _NONE)
         target_cell = (pos[:, 1] + offsets[slot, 1]) * size + pos[:, 0] + offsets[slot, 0]
         target = occ[jnp.clip(target_cell, 0, size * size - 1)]
@@ -320,14 +330,9 @@ class Battle(Environment):
         def update(moved):
             first_in = jnp.full((size * size,), _NONE, jnp.int32).at[cell].min(jnp.where(moved, order, _NONE))
             free = (occupant < 0) | (moved[k] & left_in_time)
-            return tries & free & (first_in[cell] >= order)
+            return tries & free & (first_in[cell] >= order), ()
 
-        def body(carry):
-            moved, _ = carry
-            return update(moved), moved
-
-        none = jnp.zeros_like(tries)
-        moved, _ = jax.lax.while_loop(lambda c: jnp.any(c[0] != c[1]), body, (update(none), none))
+        moved, _ = fixed_point(update, jnp.zeros_like(tries), ())
         return jnp.where(moved[:, None], target, pos)
 
     # -- observations ------------------------------------------------------------------------------------------
@@ -352,15 +357,11 @@ class Battle(Environment):
         n, size, r = self.num_agents, self.map_size, VIEW_RADIUS
         team = jnp.asarray(self.team)
         base = self.map_channels(state, params, pad=r)
-        empty = jnp.zeros_like(base[..., :1])
-        red_view = jnp.concatenate([base[..., :3], empty, base[..., 3:5], empty], -1)
-        blue_view = jnp.concatenate([base[..., :1], base[..., 3:5], empty, base[..., 1:3], empty], -1)
-        grids = jnp.stack([red_view, blue_view])  # [2, S, S, 7]: each team's own channels first
-
-        def window(p, k):
-            return jax.lax.dynamic_slice(grids, (k, p[1], p[0], 0), (1, VIEW, VIEW, VIEW_CHANNELS))[0]
-
-        view = jax.vmap(window)(state.pos, team) * jnp.asarray(VIEW_MASK, jnp.float32)[None, :, :, None]
+        window = jax.vmap(lambda p: jax.lax.dynamic_slice(base, (p[1], p[0], 0), (VIEW, VIEW, 5)))(state.pos)
+        window = window * jnp.asarray(VIEW_MASK, jnp.float32)[None, :, :, None]  # [N, 13, 13, 5]
+        red = (team == 0)[:, None, None]
+        own = [jnp.where(red, window[..., c], window[..., c + 2]) for c in (1, 2)]
+        other = [jnp.where(red, window[..., c + 2], window[..., c]) for c in (1, 2)]
 
         scale = (size + VIEW - 1) // VIEW
         mini = state.pos // scale  # (x, y) minimap cells
@@ -371,7 +372,7 @@ class Battle(Environment):
         own_cell = (jnp.arange(VIEW)[None, :, None] == mini[:, 1, None, None]) & (
             jnp.arange(VIEW)[None, None, :] == mini[:, 0, None, None])
         own_cell = own_cell.astype(jnp.float32)  # [N, 13, 13]
-        view = view.at[..., 3].add(density[team] + own_cell).at[..., 6].add(density[1 - team] + own_cell)
+        view = jnp.stack([window[..., 0], *own, density[team] + own_cell, *other, density[1 - team] + own_cell], -1)
 
         ids = jnp.arange(n, dtype=jnp.int32)
         embedding = ((ids[:, None] >> jnp.arange(EMBEDDING_SIZE)) & 1).astype(jnp.float32)

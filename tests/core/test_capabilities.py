@@ -32,6 +32,7 @@ EXPECTED = {
     "gaussian_squeeze": BASE | {"TabularStates", "TeamReward"},
     "two_step": TABULAR_GAME | {"FixedHorizon"},
     "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
+    "battle": BASE | {"NeighbourMeanAction"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 

@@ -12,8 +12,9 @@ SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_st
 SHORT.update({name: {"max_cycles": 7} for name in envs.list_envs() if name.startswith("mpe_")})
 SHORT["gaussian_squeeze"] = {"n_agents": 8}  # the per-agent loops below cost a dispatch per agent
 SHORT["flicker"] = {"env": "two_step"}
+SHORT["battle"] = {"map_size": 12, "n_per_side": 1, "max_cycles": 7}
 # episodes can also end (terminated) before the time limit, or end terminated at it (two_step)
-ENDS_EARLY = {"soccer", "grid_game_1", "grid_game_2", "two_step", "flicker"}
+ENDS_EARLY = {"soccer", "grid_game_1", "grid_game_2", "two_step", "flicker", "battle"}
 
 
 def build(name):

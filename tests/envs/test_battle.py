@@ -1,0 +1,323 @@
+"""MAgent battle (envs/battle.py): hand-built rule scenarios, the parallel fixed points against one-at-a-time loops,
+the mean action over the view, bad input, and step-for-step equality with magent2's C++ engine where it is
+installed (pip ``magent2``)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from envs.battle import ATTACK_OFFSETS, MOVE_OFFSETS, NUM_ACTIONS, STAY, Battle, block_positions, split_observation
+
+NUM_MOVES = len(MOVE_OFFSETS)
+F = np.float32
+
+
+def move(dx, dy):
+    return int(np.flatnonzero((MOVE_OFFSETS == (dx, dy)).all(1))[0])
+
+
+def attack(dx, dy):
+    return NUM_MOVES + int(np.flatnonzero((ATTACK_OFFSETS == (dx, dy)).all(1))[0])
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 16 x 16 map with 2 agents a side placed by hand; one jitted step shared by the scenarios."""
+    env = Battle(map_size=16, n_per_side=2, max_cycles=50)
+    return env, jax.jit(env.step)
+
+
+def play(small, pos, actions_per_step, alive=None, key=0):
+    """Steps from agents at ``pos`` [4, 2] -> the list of TimeSteps."""
+    env, step = small
+    state = env.initial_state(np.asarray(pos), alive=alive)
+    out = []
+    for t, actions in enumerate(actions_per_step):
+        ts = step(jax.random.PRNGKey(key + t), state, jnp.asarray(actions, jnp.int32))
+        out.append(ts)
+        state = ts.state
+    return out
+
+
+def test_action_layout_is_magent2s():
+    assert NUM_ACTIONS == 21 and MOVE_OFFSETS.shape == (13, 2) and ATTACK_OFFSETS.shape == (8, 2)
+    assert tuple(MOVE_OFFSETS[STAY]) == (0, 0) and STAY == 6
+    assert tuple(MOVE_OFFSETS[0]) == (0, -2) and tuple(MOVE_OFFSETS[12]) == (0, 2)
+    assert tuple(ATTACK_OFFSETS[0]) == (-1, -1) and tuple(ATTACK_OFFSETS[7]) == (1, 1)
+
+
+def test_default_blocks_are_the_papers_8_by_8_every_other_cell():
+    pos = block_positions(40, 64)
+    red, blue = pos[:64], pos[64:]
+    assert sorted(set(red[:, 0])) == list(range(1, 16, 2)) and sorted(set(blue[:, 0])) == list(range(23, 38, 2))
+    assert sorted(set(red[:, 1])) == sorted(set(blue[:, 1])) == list(range(12, 27, 2))
+    assert len({tuple(p) for p in pos}) == 128
+
+
+def test_moves_one_at_a_time_in_agent_order(small):
+    right = move(1, 0)
+    # red 0 walks into red 1's cell before red 1 has left it: blocked; red 1 then moves on
+    ts = play(small, [(5, 5), (6, 5), (10, 10), (12, 12)], [[right, right, STAY, STAY]])[0]
+    np.testing.assert_array_equal(ts.state.pos[:2], [(5, 5), (7, 5)])
+    # the other way round red 0 leaves first and red 1 follows into its cell
+    ts = play(small, [(6, 5), (5, 5), (10, 10), (12, 12)], [[right, right, STAY, STAY]])[0]
+    np.testing.assert_array_equal(ts.state.pos[:2], [(7, 5), (6, 5)])
+    # two agents aiming at one empty cell: the earlier takes it; a move by 2 jumps over an occupied cell
+    ts = play(small, [(5, 5), (7, 5), (5, 8), (5, 9)], [[right, move(-1, 0), move(0, 2), STAY]])[0]
+    np.testing.assert_array_equal(ts.state.pos, [(6, 5), (7, 5), (5, 10), (5, 9)])
+    # walls: the border cells are never entered
+    ts = play(small, [(1, 5), (14, 14), (5, 1), (8, 8)], [[move(-1, 0), move(1, 1), move(0, -2), STAY]])[0]
+    np.testing.assert_array_equal(ts.state.pos, [(1, 5), (14, 14), (5, 1), (8, 8)])
+
+
+def test_attack_damage_recovery_rewards_and_the_kill_on_the_6th_hit(small):
+    env, _ = small
+    hit = attack(1, 0)
+    pos = [(5, 5), (10, 10), (6, 5), (12, 12)]  # red 0 beside blue 0 (agent 2), which stays put
+    steps = play(small, pos, [[hit, STAY, STAY, STAY]] * 7)
+    hp = F(10)
+    for ts in steps[:5]:
+        hp = min(F(hp - F(2)) + F(0.1), F(10))
+        assert float(ts.state.hp[2]) == hp and float(ts.state.hp[0]) == 10.0
+        assert bool(ts.state.alive[2])
+        np.testing.assert_array_equal(ts.reward, [F(F(-0.005) + F(-0.1)) + F(0.2), F(-0.005), F(-0.005), F(-0.005)])
+    kill = steps[5]
+    assert not bool(kill.state.alive[2]) and bool(kill.info["alive"][0])
+    np.testing.assert_array_equal(kill.reward, [F(-0.005) + F(F(5) + F(-0.1)), F(-0.005), F(-0.1), F(-0.005)])
+    after = steps[6]  # the dead: no reward, zero observation, only staying put; the attacker now hits nothing
+    np.testing.assert_array_equal(after.reward, [F(-0.005) + F(-0.1), F(-0.005), 0.0, F(-0.005)])
+    assert not bool(jnp.any(after.obs[2]))
+    avail = env.avail_actions(after.state)
+    assert avail[2].tolist() == [a == STAY for a in range(NUM_ACTIONS)] and bool(jnp.all(avail[0]))
+    view, features = split_observation(steps[5].obs[0])
+    assert float(view[6, 6, 2]) == 1.0 and float(features[10 + hit]) == 1.0 and float(features[31]) == float(
+        kill.reward[0])
+
+
+def test_attacks_on_teammates_or_empty_cells_cost_the_penalty_only(small):
+    ts = play(small, [(5, 5), (6, 5), (10, 10), (12, 12)], [[attack(1, 0), attack(0, 1), STAY, STAY]])[0]
+    penalty = F(F(-0.005) + F(-0.1))
+    np.testing.assert_array_equal(ts.reward, [penalty, penalty, F(-0.005), F(-0.005)])
+    np.testing.assert_array_equal(ts.state.hp, [10, 10, 10, 10])
+
+
+def test_the_attack_order_is_random_and_decides_a_mutual_kill(small):
+    """Red 0 and blue 0 (agent 2) can each kill the other: whoever attacks first in the step survives."""
+    env, step = small
+    state = env.initial_state(np.array([(5, 5), (10, 10), (6, 5), (12, 12)]))
+    state = state.replace(hp=jnp.array([1.0, 10, 1.5, 10]))
+    actions = jnp.array([attack(1, 0), STAY, attack(-1, 0), STAY])
+    survivors = set()
+    for k in range(40):
+        ts = step(jax.random.PRNGKey(k), state, actions)
+        alive = np.asarray(ts.state.alive)
+        assert alive[0] != alive[2]  # exactly one dies
+        winner = 0 if alive[0] else 2
+        survivors.add(winner)
+        assert float(ts.reward[winner]) == F(-0.005) + F(F(5) + F(-0.1)) and float(ts.reward[2 - winner]) == F(-0.1)
+    assert survivors == {0, 2}
+
+
+def test_episode_ends_when_a_team_is_wiped_out_or_at_max_cycles(small):
+    env, step = small
+    state = env.initial_state(np.array([(5, 5), (10, 10), (6, 5), (12, 12)]), alive=np.array([1, 1, 1, 0], bool))
+    state = state.replace(hp=jnp.array([10.0, 10, 0.5, 10]))
+    ts = step(jax.random.PRNGKey(0), state, jnp.array([attack(1, 0), STAY, STAY, STAY]))
+    assert bool(ts.terminated) and not bool(ts.truncated)
+    np.testing.assert_array_equal(ts.info["num_alive"], [2, 0])
+    _, s = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    stay = jnp.full((4,), STAY)
+    ts = step(jax.random.PRNGKey(1), s.replace(t=jnp.int32(48)), stay)
+    assert not bool(ts.truncated) and int(ts.state.t) == 49
+    ts = step(jax.random.PRNGKey(2), ts.state, stay)
+    assert bool(ts.truncated) and not bool(ts.terminated) and int(ts.state.t) == 0
+
+
+# -- the parallel fixed points against one-at-a-time loops -----------------------------------------------------------
+def sequential_moves(pos, alive, actions, order, size):
+    pos = pos.copy()
+    cells = {tuple(p): i for i, p in enumerate(pos) if alive[i]}
+    for i in np.argsort(order, kind="stable"):
+        if not alive[i] or actions[i] >= NUM_MOVES:
+            continue
+        x, y = pos[i] + MOVE_OFFSETS[actions[i]]
+        if 1 <= x <= size - 2 and 1 <= y <= size - 2 and cells.get((x, y), i) == i:
+            del cells[tuple(pos[i])]
+            cells[(x, y)] = i
+            pos[i] = (x, y)
+    return pos
+
+
+def sequential_attacks(pos, hp, alive, actions, rank, team):
+    hp = hp.copy()
+    cells = {tuple(p): i for i, p in enumerate(pos) if alive[i]}
+    hit, kill, acted, killed = (np.zeros(len(pos), bool) for _ in range(4))
+    for a in np.argsort(rank):
+        if not alive[a] or killed[a] or actions[a] < NUM_MOVES:
+            continue
+        acted[a] = True
+        cell = tuple(pos[a] + ATTACK_OFFSETS[actions[a] - NUM_MOVES])
+        t = cells.get(cell)
+        if t is None or team[t] == team[a]:
+            continue
+        hit[a] = True
+        hp[t] = F(hp[t] - F(2))
+        if hp[t] < 0:
+            kill[a] = killed[t] = True
+            del cells[cell]
+    return hit, kill, acted, killed, hp
+
+
+@pytest.mark.parametrize("size", [28, 120])  # 120: magent2's large-map move order (parallel bands)
+def test_parallel_rules_equal_one_agent_at_a_time(size):
+    """Crowded random scenarios (agents on a third of the cells, low hp, random orders): the fixed points give
+    exactly the sequential loops' outcome."""
+    n = 20 if size == 28 else 600
+    env = Battle(map_size=size, n_per_side=n)
+    rng = np.random.default_rng(size)
+    batch = 16
+    inner = np.array([(x, y) for x in range(1, size - 1) for y in range(1, size - 1)])
+    crowd = (inner[:, 0] < 11) & (inner[:, 1] < 11) if size == 28 else (inner[:, 0] > 10) & (inner[:, 0] < 50)
+    inner = inner[crowd]  # against the walls; around band edges on the large map
+    pos = np.stack([inner[rng.choice(len(inner), 2 * n, replace=False)] for _ in range(batch)])
+    alive = rng.random((batch, 2 * n)) < 0.9
+    hp = rng.choice(np.array([0.5, 1.5, 2.5, 3.9, 10.0], F), (batch, 2 * n))
+    actions = np.where(rng.random((batch, 2 * n)) < 0.6, rng.integers(NUM_MOVES, NUM_ACTIONS, (batch, 2 * n)),
+                       rng.integers(0, NUM_MOVES, (batch, 2 * n)))
+    rank = np.stack([rng.permutation(2 * n) for _ in range(batch)])
+    params = env.default_params
+    moves = jax.jit(jax.vmap(env.resolve_moves))(pos, alive, actions)
+    attacks = jax.jit(jax.vmap(lambda *a: env.resolve_attacks(*a, params)))(pos, hp, alive, actions, rank)
+    orders = jax.jit(jax.vmap(env.move_order))(pos)
+    kills = lost = 0
+    for b in range(batch):
+        np.testing.assert_array_equal(moves[b], sequential_moves(pos[b], alive[b], actions[b], orders[b], size))
+        expected = sequential_attacks(pos[b], hp[b], alive[b], actions[b], rank[b], env.team)
+        for got, want in zip(attacks[:4], expected[:4]):
+            np.testing.assert_array_equal(got[b], want)
+        np.testing.assert_array_equal(np.asarray(attacks[4][b])[alive[b]], expected[4][alive[b]])
+        kills += int(expected[3].sum())
+        lost += int(np.sum(alive[b] & (actions[b] >= NUM_MOVES) & ~expected[2]))
+    assert kills > batch and lost > 0  # the scenarios kill, also attackers before their turn
+    if size > 28:
+        assert not np.array_equal(orders, np.broadcast_to(np.arange(2 * n), orders.shape))
+
+
+def test_neighbour_mean_action_over_the_view_circle():
+    env = Battle(map_size=40, n_per_side=40)
+    rng = np.random.default_rng(0)
+    cells = np.array([(x, y) for x in range(1, 25) for y in range(1, 25)])
+    pos = cells[rng.choice(len(cells), 80, replace=False)]
+    alive = rng.random(80) < 0.8
+    actions = rng.integers(0, NUM_ACTIONS, 80)
+    got = np.asarray(env.neighbour_mean_action(env.initial_state(pos, alive=alive), jnp.asarray(actions)))
+    team = env.team
+    for i in range(80):
+        d = pos - pos[i]
+        mates = alive & (team == team[i]) & (np.sum(d ** 2, 1) <= 36) & (np.arange(80) != i)
+        want = np.eye(NUM_ACTIONS)[actions[mates]].mean(0) if alive[i] and mates.any() else np.zeros(NUM_ACTIONS)
+        np.testing.assert_allclose(got[i], want, rtol=1e-6, atol=1e-7)
+
+
+def test_bad_sizes_are_one_line_errors():
+    with pytest.raises(ValueError, match=r"map_size=30 is too small for n_per_side=64 .*map_size >= 40\)$"):
+        envs.make("battle", map_size=30)
+    with pytest.raises(ValueError, match="n_per_side must be a positive integer"):
+        envs.make("battle", n_per_side=0)
+    with pytest.raises(ValueError, match="max_cycles"):
+        envs.make("battle", max_cycles=-1)
+    assert envs.make("battle", map_size=300, n_per_side=5000).num_agents == 10_000
+
+
+@pytest.mark.slow
+def test_ten_thousand_agents_step_inside_jit():
+    env = envs.make("battle", map_size=300, n_per_side=5000)
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    actions = jax.random.randint(jax.random.PRNGKey(1), (10_000,), 0, NUM_ACTIONS)
+    ts = jax.jit(env.step)(jax.random.PRNGKey(2), state, actions)
+    assert ts.obs.shape == (10_000, 13 * 13 * 7 + 34) and bool(jnp.all(jnp.isfinite(ts.obs)))
+    assert not bool(jnp.array_equal(ts.state.pos, state.pos))
+
+
+# -- step for step against magent2 --------------------------------------------------------------------------------
+def scripted_actions(env, state, rng):
+    """Attack an adjacent opponent that no one else attacks this step (80%), else move (half the time towards the
+    enemy). A victim one hit from death does not attack, so no outcome depends on the random attack order."""
+    pos, alive, hp, team = np.asarray(state.pos), np.asarray(state.alive), np.asarray(state.hp), env.team
+    cells = {tuple(p): i for i, p in enumerate(pos) if alive[i]}
+    actions = np.full(len(pos), STAY, np.int32)
+    targeted, victims = set(), {}
+    for i in rng.permutation(len(pos)):
+        if not alive[i]:
+            continue
+        near = [k for k, d in enumerate(ATTACK_OFFSETS) if (j := cells.get(tuple(pos[i] + d))) is not None
+                and team[j] != team[i] and j not in targeted]
+        if near and rng.random() < 0.8:
+            k = near[rng.integers(len(near))]
+            victims[i] = cells[tuple(pos[i] + ATTACK_OFFSETS[k])]
+            targeted.add(victims[i])
+            actions[i] = NUM_MOVES + k
+        else:
+            forward = [k for k, (dx, _) in enumerate(MOVE_OFFSETS) if dx != 0 and (dx > 0) == (team[i] == 0)]
+            actions[i] = rng.choice(forward) if rng.random() < 0.5 else rng.integers(NUM_MOVES)
+    for j in victims.values():
+        if hp[j] - F(2) < 0 and j in victims:
+            actions[j] = STAY
+    return actions
+
+
+def assert_steps_like_magent2(env, pos, steps, rng, script=scripted_actions):
+    from benchmarks.magent2_battle import Magent2Battle
+
+    state, ref = env.initial_state(pos), Magent2Battle(env.map_size, pos)
+    step, observe = jax.jit(env.step_env), jax.jit(env.observe)
+    deaths = 0
+    for t in range(steps):
+        view, features = split_observation(observe(state))
+        ref_view, ref_features = ref.observe()
+        # equal up to the rounding of x / y: XLA's CPU backend divides by a scalar through its reciprocal
+        np.testing.assert_allclose(view, ref_view, rtol=1e-6, atol=0, err_msg=f"view, step {t}")
+        np.testing.assert_allclose(features, ref_features, rtol=1e-6, atol=0, err_msg=f"features, step {t}")
+        actions = script(env, state, rng)
+        ts = step(jax.random.PRNGKey(t), state, jnp.asarray(actions), env.default_params)
+        reward, alive, done = ref.step(actions)
+        np.testing.assert_array_equal(ts.reward, reward, err_msg=f"reward, step {t}")
+        np.testing.assert_array_equal(ts.state.alive, alive, err_msg=f"deaths, step {t}")
+        np.testing.assert_array_equal(np.asarray(ts.state.pos)[alive], ref.positions()[alive], err_msg=f"step {t}")
+        assert bool(ts.terminated) == done
+        deaths += int(np.sum(np.asarray(state.alive) & ~alive))
+        state = ts.state
+    return deaths
+
+
+@pytest.fixture(scope="module")
+def default_battle():
+    pytest.importorskip("magent2")
+    return envs.make("battle")
+
+
+def test_equals_magent2_step_for_step(default_battle):
+    """64 v 64 on the 40 x 40 map: positions, hp (the view's own-cell hp channel), rewards, deaths, observations."""
+    deaths = assert_steps_like_magent2(default_battle, block_positions(40, 64), 80, np.random.default_rng(0))
+    assert deaths >= 20
+
+
+def test_equals_magent2_on_the_kill_at_the_6th_attack(default_battle):
+    pos = block_positions(40, 64)
+    pos[0], pos[64] = (20, 20), (21, 20)  # red 0 beside blue 0, away from the blocks
+
+    def script(env, state, rng):
+        actions = np.full(128, STAY, np.int32)
+        actions[0] = attack(1, 0)
+        return actions
+
+    assert assert_steps_like_magent2(default_battle, pos, 7, None, script) == 1
+
+
+@pytest.mark.slow
+def test_equals_magent2_on_a_large_map():
+    """magent2 moves agents near its parallel bands' edges last on maps larger than 99 x 99."""
+    pytest.importorskip("magent2")
+    env = envs.make("battle", map_size=120, n_per_side=144)
+    assert assert_steps_like_magent2(env, block_positions(120, 144), 30, np.random.default_rng(1)) > 0
