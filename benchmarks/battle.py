@@ -17,7 +17,7 @@ fresh game when one ends.
 The two sides' timed runs alternate (ours, magent2, ours, ...), so a load shared with other processes falls on both.
 
     python benchmarks/battle.py --json --out benchmarks/results/cpu/battle.json
-    python benchmarks/battle.py --quick --batch-sizes 2 --no-large
+    python benchmarks/battle.py --quick --batch-sizes 2 --no-large --small 12,1
 """
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ from envs.battle import NUM_ACTIONS, block_positions  # noqa: E402
 
 SMALL = (40, 64)  # (map_size, n_per_side): the mean-field paper's battle
 LARGE = ((160, 1024), (360, 5184))
-DEFAULT_BATCH_SIZES = (1, 16, 64, 256, 1024)
-DEFAULT_STEPS, DEFAULT_REPEATS = 200, 5
+DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
+DEFAULT_STEPS, DEFAULT_REPEATS = 100, 5
 QUICK_STEPS, QUICK_REPEATS = 5, 2
 
 
@@ -128,11 +128,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES),
-                        help="batch sizes of vmapped 64 v 64 battles (default: 1,16,64,256,1024)")
+                        help="batch sizes of vmapped 64 v 64 battles (default: 1,8,32,128,512)")
     parser.add_argument("--steps", type=int, help=f"steps per run (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
     parser.add_argument("--repeats", type=int, help=f"timed runs of each side (default {DEFAULT_REPEATS})")
     parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} "
                                                              "repeats")
+    parser.add_argument("--small", type=_int_list, default=list(SMALL),
+                        help="MAP_SIZE,N_PER_SIDE of the vmapped battles (default: 40,64)")
     parser.add_argument("--no-large", action="store_true", help="skip the 1,024 and 5,184 a side battles")
     parser.add_argument("--no-magent2", action="store_true", help="skip magent2 even when installed")
     parser.add_argument("--seed", type=int, default=0)
@@ -143,13 +145,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
     if args.steps <= 0 or args.repeats <= 0:
         parser.error("--steps and --repeats must be positive")
+    if len(args.small) != 2:
+        parser.error(f"--small takes MAP_SIZE,N_PER_SIDE, got {args.small}")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with_magent2 = magent2_available() and not args.no_magent2
-    configs = [(*SMALL, b) for b in args.batch_sizes] + ([] if args.no_large else [(*c, 1) for c in LARGE])
+    configs = [(*args.small, b) for b in args.batch_sizes] + ([] if args.no_large else [(*c, 1) for c in LARGE])
     start = time.perf_counter()
     results = []
     for map_size, n, batch in configs:
@@ -164,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         ref = "skipped (--no-magent2)" if args.no_magent2 else "not installed"
     doc = {"benchmark": "battle", **machine_info(),
            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "settings": {"batch_sizes": args.batch_sizes, "steps": args.steps, "repeats": args.repeats,
-                        "quick": args.quick, "large": not args.no_large, "seed": args.seed},
+           "settings": {"small": args.small, "batch_sizes": args.batch_sizes, "steps": args.steps,
+                        "repeats": args.repeats, "quick": args.quick, "large": not args.no_large, "seed": args.seed},
            "magent2": ref, "results": results, "total_wall_s": time.perf_counter() - start}
     text = dump(doc, args.out)
     print(text if args.json else format_table(doc), end="" if args.json else "\n")

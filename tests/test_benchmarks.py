@@ -169,3 +169,15 @@ def test_coin_game_summary_of_train_runs(tmp_path):
     assert proc.returncode == 2 and "tail_updates" in proc.stderr, proc.stderr
     proc = _coin_runs_cli(_coin_run(tmp_path / "other", [0], algo="nash_q"))
     assert proc.returncode == 2 and "coin_game" in proc.stderr, proc.stderr
+
+
+def test_battle_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/battle.py", "--quick", "--batch-sizes", "2", "--no-large", "--small", "12,1"], tmp_path)
+    (row,) = doc["results"]
+    assert (row["map_size"], row["n_per_side"], row["batch_size"], row["steps"]) == (12, 1, 2, 5)
+    assert len(row["runs_s"]) == 2 and row["compile_s"] > 0
+    assert abs(row["agent_steps_per_s"] - 2 * 2 * 5 / row["median_s"]) < 1e-6 * row["agent_steps_per_s"]
+    if doc["magent2"].startswith("magent2 "):  # measured beside ours when installed
+        assert row["magent2"]["agent_steps_per_s"] > 0 and row["ratio"] > 0
+    else:
+        assert doc["magent2"] == "not installed" and "magent2" not in row
