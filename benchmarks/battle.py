@@ -10,7 +10,7 @@ magent2's maps for those team sizes (its ``generate_map`` puts (0.2 map_size)^2 
 magent2: one game (it has no batched API) with the same map and blocks (``benchmarks.magent2_battle``), a Python
 loop of: uniform random actions (``numpy`` ``integers(0, 21)`` per living agent), ``set_action`` per team,
 ``step``, ``get_reward``, ``clear_dead``, and both teams' observations (``get_observation``) fetched every step; a
-fresh game when one ends.
+fresh game when one ends. Each of its timed runs plays ``batch * steps`` steps, the agent-steps of one of ours.
 
     agent-steps/s = batch * 2n * steps / median wall time  (agent slots, living or not, as for magent2's 2n at start)
 
@@ -86,7 +86,7 @@ def measure(map_size: int, n_per_side: int, batch_size: int, steps: int, repeats
             with_magent2: bool) -> dict:
     """One configuration: both sides' runs alternating after a warm-up of each -> a result row."""
     compile_s, run_ours = ours(map_size, n_per_side, batch_size, steps, seed)
-    run_ref = magent2(map_size, n_per_side, steps, seed) if with_magent2 else None
+    run_ref = magent2(map_size, n_per_side, batch_size * steps, seed) if with_magent2 else None
     run_ours()
     if run_ref:
         run_ref()
@@ -104,7 +104,7 @@ def measure(map_size: int, n_per_side: int, batch_size: int, steps: int, repeats
            "compile_s": compile_s, "runs_s": times_ours, "median_s": statistics.median(times_ours),
            "agent_steps_per_s": batch_size * agents * steps / statistics.median(times_ours)}
     if run_ref:
-        ref = agents * steps / statistics.median(times_ref)
+        ref = agents * batch_size * steps / statistics.median(times_ref)
         row["magent2"] = {"runs_s": times_ref, "median_s": statistics.median(times_ref), "agent_steps_per_s": ref}
         row["ratio"] = row["agent_steps_per_s"] / ref
     return row

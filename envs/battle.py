@@ -2,7 +2,9 @@
 
 Two teams ("red", agents ``0 .. n-1``, and "blue", agents ``n .. 2n-1``) of identical soldiers on a square grid
 whose border cells are walls. The default is the mean-field paper's game: a 40 x 40 map, 64 against 64 placed in two
-8 x 8 blocks (every other cell, magent2's ``generate_map``), max hp 10. Cells are (x, y) = (column, row).
+8 x 8 blocks (every other cell, magent2's ``generate_map``), max hp 10, and the episode cut at magent2's
+``max_cycles`` of 1000 steps (the mean-field code stops at 400). Cells are (x, y) = (column, row). (magent2's
+PettingZoo ``battle_v4`` plays the same rules on a 45 x 45 map and by default without the minimap channels.)
 
 Actions (21, magent2's order): 13 moves, the offsets (dx, dy) with dx^2 + dy^2 <= 4 listed row by row (``6`` is
 staying put), then 8 attacks on the neighbouring cells, row by row (``MOVE_OFFSETS``, ``ATTACK_OFFSETS``).
@@ -29,12 +31,14 @@ earlier in the order), so iterating the parallel update until it stops changing 
 sequential result exactly, in as many rounds as the longest chain of agents waiting on each other.
 
 Observations (mean-field code / magent2 ``GridWorld.get_observation`` with ``minimap_mode``), flattened
-``[N, 13 * 13 * 7 + 34]``: a 13 x 13 view centred on the agent (cells within distance 6) with channels (wall, own
-team's presence, own team's hp / max hp, own team's minimap, the same three for the opponents), then 34 features
+``[N, 13 * 13 * 7 + 34]``: a 13 x 13 view centred on the agent (cells within distance 6) with channels (wall (the
+border cells; cells off the map read 0, as in magent2), own team's presence, own team's hp / max hp, own team's
+minimap, the same three for the opponents), then 34 features
 (the agent's id in 10 binary digits, its last action one-hot (zeros before its first), its last reward, x / width,
 y / height). The minimap channels hold the team's density over the map scaled to 13 x 13 cells of
-``ceil(size / 13)`` map cells (each cell's count over the team's number of living agents), plus 1 at the agent's
-own minimap cell. ``split_observation`` cuts the flat vector into (view, features).
+``ceil(size / 13)`` map cells (each cell's count over the team's number of living agents; magent2 divides 0 by 0
+once a team is gone, here the channel is then 0), plus 1 at the agent's own minimap cell. ``split_observation``
+cuts the flat vector into (view, features).
 
 Dead agents keep their slot (fixed capacity): their observations and rewards are zero and only staying put is
 available to them (``avail_actions``); ``info["alive"]`` holds who lives after the step.
