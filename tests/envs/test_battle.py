@@ -300,7 +300,7 @@ def default_battle():
 def test_equals_magent2_step_for_step(default_battle):
     """64 v 64 on the 40 x 40 map: positions, hp (the view's own-cell hp channel), rewards, deaths, observations."""
     deaths = assert_steps_like_magent2(default_battle, block_positions(40, 64), 80, np.random.default_rng(0))
-    assert deaths >= 20
+    assert deaths >= 50
 
 
 def test_equals_magent2_on_the_kill_at_the_6th_attack(default_battle):
@@ -320,4 +320,4 @@ def test_equals_magent2_on_a_large_map():
     """magent2 moves agents near its parallel bands' edges last on maps larger than 99 x 99."""
     pytest.importorskip("magent2")
     env = envs.make("battle", map_size=120, n_per_side=144)
-    assert assert_steps_like_magent2(env, block_positions(120, 144), 30, np.random.default_rng(1)) > 0
+    assert assert_steps_like_magent2(env, block_positions(120, 144), 30, np.random.default_rng(1)) >= 40
