@@ -24,13 +24,15 @@ from jaxmarl_core.capabilities import SimplexActions, has
 from jaxmarl_core.distributions import block_one_hot, block_softmax, gumbel_softmax
 from jaxmarl_core.learner_view import LearnerView, padded_action_mask
 from jaxmarl_core.networks import PlainMLP
+from jaxmarl_core.spaces import Discrete
 
 
 def action_blocks(view: LearnerView) -> np.ndarray:
-    """int [N, A]: each action entry's soft one-hot block (from ``SimplexActions``; a Discrete agent's actions are
-    block 0), -1 for padding."""
+    """int [N, A]: each action entry's soft one-hot block (from ``SimplexActions``; a Discrete agent's actions, or a
+    Box without that capability, are block 0), -1 for padding."""
     spaces = view.env.action_spaces
-    sizes = view.env.action_simplices if has(view.env, SimplexActions) else tuple((s.n,) for s in spaces)
+    sizes = view.env.action_simplices if has(view.env, SimplexActions) else tuple(
+        (s.n,) if isinstance(s, Discrete) else s.shape for s in spaces)
     blocks = -np.ones((len(spaces), view.num_actions), np.int32)
     for i, agent in enumerate(sizes):
         blocks[i, :sum(agent)] = np.repeat(np.arange(len(agent)), agent)
