@@ -21,6 +21,10 @@ RELAXATIONS = ("gumbel", "tanh")
 PAPER = ("ddpg", "maddpg")  # MADDPG's paper settings; the others take HARL's
 
 
+def discrete_actions(env) -> bool:
+    return all(isinstance(space, Discrete) for space in env.action_spaces)
+
+
 @dataclasses.dataclass(frozen=True)
 class OffPolicyConfig(Config):
     """One update takes ``rollout_len`` steps in each of ``num_envs`` environments, stores the transitions in a
@@ -102,7 +106,7 @@ class OffPolicyConfig(Config):
         if self.critic == "local" and self.team_reward:
             raise ValueError("critic=local (each agent's critic on its own observation and action) needs each "
                              "agent's own reward: set team_reward=false")
-        discrete = isinstance(env.action_spaces[0], Discrete)
+        discrete = discrete_actions(env)
         if discrete and self.relaxation != "gumbel":
             raise ValueError(f"relaxation=tanh needs continuous (Box) actions; {env.name}'s are discrete: use "
                              "relaxation=gumbel")
@@ -115,7 +119,7 @@ class OffPolicyConfig(Config):
 
 def check_env(env, variant: str = "maddpg") -> str | None:
     spaces = env.action_spaces
-    discrete = all(isinstance(s, Discrete) for s in spaces)
+    discrete = discrete_actions(env)
     if not discrete and not all(isinstance(s, Box) and len(s.shape) == 1 for s in spaces):
         return f"needs all-Discrete or all-Box (vector) action spaces; {env.name} has {spaces}"
     if not all(isinstance(s, Box) for s in env.observation_spaces):
@@ -142,7 +146,7 @@ def default_config(env, variant: str = "maddpg") -> OffPolicyConfig:
         fields.update(harl_defaults())
         if twin:
             fields.update(target_noise=0.2, policy_delay=2)
-    discrete = isinstance(env.action_spaces[0], Discrete)
+    discrete = discrete_actions(env)
     if discrete:
         fields["relaxation"] = "gumbel"
     elif fields.get("relaxation", "gumbel") == "gumbel" and not has(env, SimplexActions):

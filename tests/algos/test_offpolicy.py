@@ -42,7 +42,8 @@ def parts(env, cfg, seed=0):
     view = LearnerView(env)
     model = learner.build_model(view, cfg)
     atx, ctx = learner.optimiser(cfg.actor_lr, cfg.max_grad_norm), learner.optimiser(cfg.critic_lr, cfg.max_grad_norm)
-    state = learner.init(view, model, cfg, env.default_params, atx, ctx, jax.random.PRNGKey(seed))
+    state = jax.jit(functools.partial(learner.init, view, model, cfg, env.default_params, atx, ctx))(
+        jax.random.PRNGKey(seed))
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), 5)
     b, n = 32, model.num_agents
     low, high = np.asarray(model.low), np.asarray(model.high)
