@@ -91,12 +91,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
     args = p.parse_args(argv)
     tasks, algo_names = args.tasks.split(","), args.algos.split(",")
-    for task in tasks:
-        if task not in TASKS:
-            p.error(f"--tasks: unknown task {task!r}; valid: {', '.join(TASKS)}")
-    for algo in algo_names:
-        if algo not in ALGOS:
-            p.error(f"--algos: HARL's table gives {', '.join(ALGOS)}, got {algo!r}")
+    for flag, given, valid in (("--tasks", tasks, tuple(TASKS)), ("--algos", algo_names, ALGOS)):
+        unknown = [name for name in given if name not in valid]
+        if unknown:
+            p.error(f"{flag}: {unknown[0]!r} is not in HARL's table; valid: {', '.join(valid)}")
     if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1 or args.eval_envs < 0:
         p.error("--seeds and --total-steps must be positive, --eval-envs >= 0 and --tail in (0, 1]")
     overrides = {"eval_envs": args.eval_envs}
