@@ -62,6 +62,7 @@ class OffPolicyConfig(Config):
     policy_delay: int = 1  # actor and target updates every this many critic updates (TD3: 2)
     eval_envs: int = 0  # >0: each update, environments acting deterministically for eval_steps: eval_return
     eval_steps: int = 25
+    ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
 
     @property
     def steps_per_update(self) -> int:
@@ -79,7 +80,7 @@ class OffPolicyConfig(Config):
     def validate(self, env) -> None:
         super().validate(env)
         for name in ("num_sgd", "buffer_size", "batch_size", "learning_starts", "hidden_size", "hidden_layers",
-                     "policy_delay", "eval_steps"):
+                     "policy_delay", "eval_steps", "ensemble"):
             require_positive_int(self, name)
         for name in ("actor_lr", "critic_lr", "temperature"):
             require_positive(self, name)
@@ -103,6 +104,9 @@ class OffPolicyConfig(Config):
         if not self.batch_size <= self.learning_starts <= self.buffer_size:
             raise ValueError(f"learning_starts ({self.learning_starts}) must lie between batch_size "
                              f"({self.batch_size}) and buffer_size ({self.buffer_size})")
+        if self.ensemble > 1 and self.sequential:
+            raise ValueError("ensemble > 1 (MADDPG's policy ensembles) needs the simultaneous update: set "
+                             "sequential=false")
         if self.critic == "local" and self.team_reward:
             raise ValueError("critic=local (each agent's critic on its own observation and action) needs each "
                              "agent's own reward: set team_reward=false")

@@ -42,13 +42,15 @@ from jaxmarl_core.training import Trainer
 @struct.dataclass
 class Sample:
     """One stored transition: obs, next_obs ``LearnerObs`` records ([N, D] observations, [N, A] available actions of
-    discrete agents), action float32 [N, A] (the soft or one-hot vector the critics see), reward [N], terminated."""
+    discrete agents), action float32 [N, A] (the soft or one-hot vector the critics see), reward [N], terminated,
+    policy int32 [N] (each agent's sub-policy; 0 without an ensemble)."""
 
     obs: LearnerObs
     action: jax.Array
     reward: jax.Array
     terminated: jax.Array
     next_obs: LearnerObs
+    policy: jax.Array = None
 
 
 @struct.dataclass
@@ -88,7 +90,7 @@ def critic_rewards(cfg: OffPolicyConfig, reward: jax.Array) -> jax.Array:
 def critic_step(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, batch: Sample, key):
     """Module steps 1-2 -> (critic params, optimiser states, mean loss, mean Q)."""
     k_act, k_noise = jax.random.split(key)
-    next_raw = model.raw(nets.actor_target, batch.next_obs.obs)
+    next_raw = model.raw_of(nets.actor_target, batch.next_obs.obs, batch.policy)
     next_action = model.action(next_raw, slice(None), batch.next_obs.avail, k_act if model.relaxation == "gumbel"
                                else None)
     next_action = model.explore(next_action, k_noise, cfg.target_noise, cfg.noise_clip)
@@ -136,19 +138,35 @@ def policy_actions(model: Model, actors, obs: LearnerObs, key) -> jax.Array:
                         key if model.relaxation == "gumbel" else None)
 
 
+def parallel_actor_update(model: Model, cfg: OffPolicyConfig, tx, actors, opts, critic, batches: Sample, keys,
+                          batch_axis=None):
+    """All agents at once, each against its batch's replayed actions of the others (MADDPG, MATD3, DDPG):
+    actors, opts [N, ...]; batches: one for all (``batch_axis`` None) or one per agent (leaves [N, B, ...], 0)."""
+
+    def one(p_i, opt_i, agent, batch, k):
+        return actor_step(model, cfg, tx, critic, p_i, opt_i, agent, batch.obs, batch.action, k)
+
+    p, opt, losses = jax.vmap(one, in_axes=(0, 0, 0, batch_axis, 0))(actors, opts, jnp.arange(model.num_agents),
+                                                                       batches, keys)
+    return p, opt, jnp.mean(losses)
+
+
 def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, batch: Sample, key,
-                  order=None, refresh: bool = True):
+                  order=None, refresh: bool = True, sub_batches: Sample | None = None):
     """Module step 3 -> (actor params, optimiser states, mean loss). ``order`` (int [N]) overrides the sequential
-    update's random order; ``refresh=False`` keeps every agent's first action (the identity with MADDPG's step)."""
+    update's random order; ``refresh=False`` keeps every agent's first action (the identity with MADDPG's step).
+    An ensemble's sub-policy k of agent i learns on ``sub_batches`` (leaves [K, N, B, ...]), transitions in which
+    agent i played sub-policy k."""
     n = model.num_agents
     k_perm, k_joint, k_agents = jax.random.split(key, 3)
     keys = jax.random.split(k_agents, n)
-    if not cfg.sequential:
-        def one(p_i, opt_i, agent, k):
-            return actor_step(model, cfg, tx, critic, p_i, opt_i, agent, batch.obs, batch.action, k)
-
-        p, opt, losses = jax.vmap(one)(nets.actor, nets.actor_opt, jnp.arange(n), keys)
+    if model.ensemble > 1:
+        update_k = functools.partial(parallel_actor_update, model, cfg, tx, critic=critic, keys=keys, batch_axis=0)
+        p, opt, losses = jax.vmap(lambda a, o, b: update_k(actors=a, opts=o, batches=b))(
+            nets.actor, nets.actor_opt, sub_batches)
         return p, opt, jnp.mean(losses)
+    if not cfg.sequential:
+        return parallel_actor_update(model, cfg, tx, nets.actor, nets.actor_opt, critic, batch, keys)
     if order is None:
         order = jnp.arange(n) if cfg.fixed_order else jax.random.permutation(k_perm, n)
     joint = jax.lax.stop_gradient(policy_actions(model, nets.actor, batch.obs, k_joint))
@@ -170,12 +188,14 @@ def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, ba
     return p, opt, jnp.mean(losses)
 
 
-def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Nets, batch: Sample, key):
-    """One gradient step (module steps 1-4) -> (nets, metrics)."""
+def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Nets, batch: Sample, key,
+               sub_batches: Sample | None = None):
+    """One gradient step (module steps 1-4) -> (nets, metrics); ``sub_batches``: an ensemble's (``update_actors``)."""
     k_critic, k_actor = jax.random.split(key)
     critic, critic_opt, critic_loss, q_mean = critic_step(model, cfg, critic_tx, nets, batch, k_critic)
     it = nets.it + 1
-    actor, actor_opt, a_loss = update_actors(model, cfg, actor_tx, nets, critic, batch, k_actor)
+    actor, actor_opt, a_loss = update_actors(model, cfg, actor_tx, nets, critic, batch, k_actor,
+                                             sub_batches=sub_batches)
     policy_step = it % cfg.policy_delay == 0
     keep = jax.tree.map(lambda new, old: jnp.where(policy_step, new, old), (actor, actor_opt),
                         (nets.actor, nets.actor_opt))
@@ -188,13 +208,16 @@ def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Ne
 
 def make_policy(model: Model, cfg: OffPolicyConfig, actors, random: jax.Array | bool = False,
                 deterministic: bool = False):
-    """The actors as a rollout policy on records [B, N, ...] -> (environment actions, critic actions [B, N, A],
-    None): exploring (gumbel samples, or tanh actions plus noise), uniformly random Box actions where ``random``,
-    or (``deterministic``) the actions without noise."""
+    """The actors as a rollout policy on records [B, N, ...] -> (environment actions, (critic actions [B, N, A],
+    sub-policies [B, N]), sub-policies): exploring (gumbel samples, or tanh actions plus noise), uniformly random Box
+    actions where ``random``, or (``deterministic``) the actions without noise. An ensemble draws each agent's
+    sub-policy uniformly at every episode's first step and keeps it to the episode's end."""
 
-    def policy(key, rec: LearnerObs, _):
-        k_act, k_noise, k_rand = jax.random.split(key, 3)
-        action = model.action(model.raw(actors, rec.obs), slice(None), rec.avail,
+    def policy(key, rec: LearnerObs, playing):
+        k_act, k_noise, k_rand, k_sub = jax.random.split(key, 4)
+        drawn = jax.random.randint(k_sub, playing.shape, 0, model.ensemble)
+        playing = jnp.where(rec.first[:, None], drawn, playing)
+        action = model.action(model.raw_of(actors, rec.obs, playing), slice(None), rec.avail,
                               None if deterministic else k_act)
         if not deterministic:
             action = model.explore(action, k_noise, cfg.expl_noise)
@@ -202,16 +225,33 @@ def make_policy(model: Model, cfg: OffPolicyConfig, actors, random: jax.Array | 
             low, high = jnp.asarray(model.low), jnp.asarray(model.high)
             uniform = low + jax.random.uniform(k_rand, action.shape) * (high - low)
             action = jnp.where(random, uniform, action)
-        return model.env_action(action), action, None
+        return model.env_action(action), (action, playing), playing
 
     return policy
+
+
+def sub_policy_batches(model: Model, cfg: OffPolicyConfig, buffer: ReplayBuffer, key) -> Sample:
+    """For each sub-policy k and agent i, ``batch_size`` transitions drawn uniformly from those in which agent i
+    played k (its replay buffer D_i^(k); all stored transitions while it has none) -> leaves [K, N, B, ...]."""
+    filled = jnp.arange(buffer.capacity) < buffer.size
+
+    def draw(k, agent, key):
+        mine = filled & (buffer.items.policy[:, agent] == k)
+        weights = jnp.where(jnp.any(mine), mine, filled).astype(jnp.float32)
+        slots = jax.random.choice(key, buffer.capacity, (cfg.batch_size,), p=weights / jnp.sum(weights))
+        return jax.tree.map(lambda store: store[slots], buffer.items)
+
+    ks, agents = jnp.meshgrid(jnp.arange(model.ensemble), jnp.arange(model.num_agents), indexing="ij")
+    keys = jax.random.split(key, model.ensemble * model.num_agents).reshape(ks.shape + (-1,))
+    return jax.vmap(jax.vmap(draw))(ks, agents, keys)
 
 
 def evaluate(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actors, key):
     """Mean return [N] of the episodes completed by ``eval_envs`` fresh environments acting deterministically for
     ``eval_steps`` steps (NaN if none)."""
     k_reset, k_run = jax.random.split(key)
-    carry = reset_carry(k_reset, view, env_params, batch_size=cfg.eval_envs)
+    carry = reset_carry(k_reset, view, env_params, jnp.zeros((cfg.eval_envs, model.num_agents), jnp.int32),
+                        batch_size=cfg.eval_envs)
     traj = rollout(k_run, view, env_params, make_policy(model, cfg, actors, deterministic=True), carry,
                    cfg.eval_steps, batched=True)[1]
     _, mean, count = episode_returns(jnp.zeros((cfg.eval_envs, model.num_agents)), traj)
@@ -221,14 +261,16 @@ def evaluate(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, 
 def init(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actor_tx, critic_tx, key):
     """Fresh actors and critics (targets equal to them), optimisers, an empty buffer and ``num_envs`` episodes."""
     k_env, k_actor, k_critic = jax.random.split(key, 3)
-    carry = reset_carry(k_env, view, env_params, batch_size=cfg.num_envs)
+    carry = reset_carry(k_env, view, env_params, jnp.zeros((cfg.num_envs, model.num_agents), jnp.int32),
+                        batch_size=cfg.num_envs)
     actor, critic = model.init_actors(k_actor), model.init_critics(k_critic)
     one = jax.tree.map(lambda x: x[0], carry.obs)
     n = model.num_agents
     example = Sample(obs=one, action=jnp.zeros((n, model.num_actions)), reward=jnp.zeros((n,)),
-                     terminated=jnp.zeros((), bool), next_obs=one)
+                     terminated=jnp.zeros((), bool), next_obs=one, policy=jnp.zeros((n,), jnp.int32))
+    init_actor_opt = jax.vmap(jax.vmap(actor_tx.init)) if model.ensemble > 1 else jax.vmap(actor_tx.init)
     nets = Nets(actor=actor, critic=critic, actor_target=actor, critic_target=critic,
-                actor_opt=jax.vmap(actor_tx.init)(actor), critic_opt=jax.vmap(critic_tx.init)(critic),
+                actor_opt=init_actor_opt(actor), critic_opt=jax.vmap(critic_tx.init)(critic),
                 it=jnp.zeros((), jnp.int32))
     return OffPolicyState(nets=nets, buffer=ReplayBuffer.create(example, cfg.buffer_size), carry=carry,
                           running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
@@ -246,17 +288,18 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
                           state.carry, cfg.rollout_len, batched=True)
 
     # 2. store the T * B transitions
-    samples = Sample(obs=traj.obs, action=traj.extras, reward=traj.reward, terminated=traj.terminated,
-                     next_obs=traj.next_obs)
+    samples = Sample(obs=traj.obs, action=traj.extras[0], reward=traj.reward, terminated=traj.terminated,
+                     next_obs=traj.next_obs, policy=traj.extras[1])
     buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
 
     # 3. gradient steps once the buffer holds learning_starts transitions
     learn = buffer.can_sample(cfg.learning_starts)
 
     def sgd(nets, k):
-        k_draw, k_step = jax.random.split(k)
+        k_draw, k_step, k_sub = jax.random.split(k, 3)
+        subs = sub_policy_batches(model, cfg, buffer, k_sub) if model.ensemble > 1 else None
         new, metrics = learn_step(model, cfg, actor_tx, critic_tx, nets, buffer.sample(k_draw, cfg.batch_size),
-                                  k_step)
+                                  k_step, subs)
         return jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, nets), metrics
 
     nets, losses = jax.lax.scan(sgd, state.nets, jax.random.split(k_learn, cfg.num_sgd))

@@ -59,11 +59,15 @@ class Model:
     low: tuple
     high: tuple
     dim_mask: tuple
+    ensemble: int = 1
 
     # -- parameters ---------------------------------------------------------------------------------------------
     def init_actors(self, key) -> dict:
-        """N actors, leaves stacked [N, ...]."""
+        """N actors, leaves stacked [N, ...] ([K, N, ...] for an ensemble of K sub-policies per agent)."""
         x = jnp.zeros((1, self.obs_dim))
+        if self.ensemble > 1:
+            keys = jax.random.split(key, self.ensemble * self.num_agents).reshape(self.ensemble, self.num_agents, -1)
+            return jax.vmap(jax.vmap(lambda k: self.actor.init(k, x)))(keys)
         return jax.vmap(lambda k: self.actor.init(k, x))(jax.random.split(key, self.num_agents))
 
     def init_critics(self, key) -> dict:
@@ -77,6 +81,14 @@ class Model:
     def raw(self, aparams, obs: jax.Array) -> jax.Array:
         """All actors: obs [B, N, D] -> raw outputs [B, N, A]."""
         return jax.vmap(self.actor.apply, in_axes=(0, 1), out_axes=1)(aparams, obs)
+
+    def raw_of(self, aparams, obs: jax.Array, policy: jax.Array) -> jax.Array:
+        """The playing sub-policies' raw outputs [B, N, A] (``policy`` int [B, N]: each agent's sub-policy; ignored
+        without an ensemble)."""
+        if self.ensemble == 1:
+            return self.raw(aparams, obs)
+        every = jax.vmap(self.raw, in_axes=(0, None))(aparams, obs)  # [K, B, N, A]
+        return jnp.take_along_axis(every, policy[None, ..., None], axis=0)[0]
 
     def action(self, raw: jax.Array, agent, avail: jax.Array | None, key: jax.Array | None) -> jax.Array:
         """Raw outputs [B, A] of agent ``agent`` (an int or a traced index; ``slice(None)`` with raw [B, N, A] for
@@ -141,4 +153,5 @@ def build_model(view: LearnerView, cfg: OffPolicyConfig) -> Model:
                  num_q=2 if cfg.twin else 1, blocks=tuple(map(tuple, blocks.tolist())),
                  num_blocks=int(blocks.max()) + 1, low=tuple(map(tuple, low.tolist())),
                  high=tuple(map(tuple, high.tolist())),
-                 dim_mask=tuple(map(tuple, padded_action_mask(view.env.action_spaces).tolist())))
+                 dim_mask=tuple(map(tuple, padded_action_mask(view.env.action_spaces).tolist())),
+                 ensemble=cfg.ensemble)

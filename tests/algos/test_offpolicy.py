@@ -223,6 +223,34 @@ def test_haddpg_agents_see_the_already_updated_actions_before_them(spread_actor_
     assert gap > 1e-4
 
 
+# -- policy ensembles -------------------------------------------------------------------------------------------------
+def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_episodes():
+    env = envs.make("mpe_simple", continuous=True, max_cycles=5)
+    cfg = make(env, "maddpg", ensemble=3)
+    view = LearnerView(env)
+    model = learner.build_model(view, cfg)
+    assert jax.tree.leaves(model.init_actors(jax.random.PRNGKey(0)))[0].shape[:2] == (3, 1)
+    _, _, _, nets, _ = parts(env, cfg)
+    carry = learner.reset_carry(jax.random.PRNGKey(1), view, env.default_params, jnp.zeros((6, 1), jnp.int32),
+                                batch_size=6)
+    policy = learner.make_policy(model, cfg, nets.actor)
+    traj = jax.jit(lambda c: learner.rollout(jax.random.PRNGKey(2), view, env.default_params, policy, c, 40,
+                                             batched=True)[1])(carry)
+    playing = np.asarray(traj.extras[1][..., 0])  # [T, B]: 8 episodes of 5 steps in each of 6 environments
+    episodes = playing.reshape(8, 5, 6)
+    assert np.all(episodes == episodes[:, :1])  # one sub-policy for a whole episode
+    assert set(np.unique(episodes)) == {0, 1, 2}  # 48 draws of 3
+    # each sub-policy's batch holds only transitions it played
+    samples = learner.Sample(obs=traj.obs, action=traj.extras[0], reward=traj.reward, terminated=traj.terminated,
+                             next_obs=traj.next_obs, policy=traj.extras[1])
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples)
+    buffer = learner.ReplayBuffer.create(jax.tree.map(lambda x: x[0], flat), 512).add(flat)
+    subs = jax.jit(lambda b: learner.sub_policy_batches(model, cfg, b, jax.random.PRNGKey(3)))(buffer)
+    assert subs.policy.shape == (3, 1, cfg.batch_size, 1)
+    for k in range(3):
+        assert np.all(np.asarray(subs.policy[k, 0]) == k)
+
+
 # -- learning ---------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Meeting(Environment):
@@ -307,6 +335,9 @@ def test_ha_variants_run_through_the_command_line_on_continuous_spread(algo_name
     (["--algo", "maddpg", "--env", "ipd", "--set", "relaxation=tanh"], "relaxation=tanh needs continuous"),
     (["--algo", "ddpg", "--env", "ipd", "--set", "team_reward=true"], "critic=local"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "tau=2"], "tau must lie in [0, 1]"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "ensemble=0"], "ensemble must be a positive integer"),
+    (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
+     "needs the simultaneous update"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, fragment, capsys):
     assert train.main([*argv, "--quiet"]) == 2
