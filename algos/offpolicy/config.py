@@ -63,6 +63,8 @@ class OffPolicyConfig(Config):
     eval_envs: int = 0  # >0: each update, environments acting deterministically for eval_steps: eval_return
     eval_steps: int = 25
     ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
+    infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
+    infer_entropy: float = 1e-3  # the entropy bonus of those fits
 
     @property
     def steps_per_update(self) -> int:
@@ -85,7 +87,7 @@ class OffPolicyConfig(Config):
         for name in ("actor_lr", "critic_lr", "temperature"):
             require_positive(self, name)
         for name in ("max_grad_norm", "logit_reg", "expl_noise", "target_noise", "noise_clip", "warmup_steps",
-                     "eval_envs"):
+                     "eval_envs", "infer_entropy"):
             require_nonnegative(self, name)
         for name in ("gamma", "tau"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -107,6 +109,10 @@ class OffPolicyConfig(Config):
         if self.ensemble > 1 and self.sequential:
             raise ValueError("ensemble > 1 (MADDPG's policy ensembles) needs the simultaneous update: set "
                              "sequential=false")
+        if self.infer_policies and (self.relaxation != "gumbel" or self.critic != "joint" or self.team_reward
+                                    or self.sequential or self.ensemble > 1):
+            raise ValueError("infer_policies=true (MADDPG's inferred policies) needs relaxation=gumbel, critic=joint, "
+                             "team_reward=false, sequential=false and ensemble=1")
         if self.critic == "local" and self.team_reward:
             raise ValueError("critic=local (each agent's critic on its own observation and action) needs each "
                              "agent's own reward: set team_reward=false")

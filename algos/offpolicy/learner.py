@@ -32,6 +32,7 @@ from flax import struct
 from algos.offpolicy.config import OffPolicyConfig
 from algos.offpolicy.model import Model, build_model
 from algos.onpolicy.learner import episode_returns
+from jaxmarl_core.distributions import block_softmax
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.replay import ReplayBuffer
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
@@ -65,6 +66,9 @@ class Nets:
     actor_opt: Any
     critic_opt: Any
     it: jax.Array
+    approx: Any = None  # inferred policies: agent i's fits of agent j's policy, leaves [N, N, ...]
+    approx_target: Any = None
+    approx_opt: Any = None
 
 
 @struct.dataclass
@@ -94,7 +98,10 @@ def critic_step(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, batch: Sampl
     next_action = model.action(next_raw, slice(None), batch.next_obs.avail, k_act if model.relaxation == "gumbel"
                                else None)
     next_action = model.explore(next_action, k_noise, cfg.target_noise, cfg.noise_clip)
-    next_q = jnp.min(model.q_values(nets.critic_target, batch.next_obs.obs, next_action), axis=1)  # [C, B]
+    if cfg.infer_policies:
+        next_q = jnp.min(inferred_next_q(model, nets, batch, next_action, jax.random.fold_in(k_act, 1)), axis=1)
+    else:
+        next_q = jnp.min(model.q_values(nets.critic_target, batch.next_obs.obs, next_action), axis=1)  # [C, B]
     target = critic_rewards(cfg, batch.reward) + cfg.gamma * jnp.where(batch.terminated, 0.0, next_q)
     x = model.critic_inputs(batch.obs.obs, batch.action)
 
@@ -109,6 +116,51 @@ def critic_step(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, batch: Sampl
 
     cp, opt, losses, qs = jax.vmap(one)(nets.critic, nets.critic_opt, x, target)
     return cp, opt, jnp.mean(losses), jnp.mean(qs)
+
+
+def inferred_next_q(model: Model, nets: Nets, batch: Sample, own: jax.Array, key) -> jax.Array:
+    """Target values [C, K, B] of critics c = i on the next joint action in which every other agent j acts by agent
+    i's target fit of its policy (a Gumbel-softmax sample) and agent i by its own target actor (``own`` [B, N, A])."""
+    n = model.num_agents
+    logits = model.approx_raw(nets.approx_target, batch.next_obs.obs)  # [N, B, N, A]
+    avail = batch.next_obs.avail
+    fitted = jax.vmap(lambda raw, k: model.action(raw, slice(None), avail, k))(logits, jax.random.split(key, n))
+    joint = jnp.where(jnp.eye(n, dtype=bool)[:, None, :, None], own[None], fitted)  # [C = N, B, N, A]
+
+    def one(cp, action, c):
+        return model.q_one(cp, model.critic_inputs(batch.next_obs.obs, action)[c])
+
+    return jax.vmap(one)(nets.critic_target, joint, jnp.arange(n))
+
+
+def approximation_loss(model: Model, cfg: OffPolicyConfig, approx_ij, agent_j, obs: LearnerObs, action):
+    """-(mean log-likelihood of agent j's stored soft action + infer_entropy * mean entropy) of agent i's fit of
+    agent j: the categorical log-likelihood sum_a a_j[a] log softmax(logits)[a] within each soft one-hot block."""
+    logits = model.actor.apply(approx_ij, obs.obs[:, agent_j])
+    blocks = jnp.asarray(model.blocks)[agent_j]
+    if obs.avail is not None:
+        blocks = jnp.where(obs.avail[:, agent_j], blocks, -1)
+    probs = block_softmax(logits, blocks, model.num_blocks)
+    logp = jnp.where(blocks >= 0, jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny)), 0.0)
+    loglik = jnp.sum(action[:, agent_j] * logp, axis=-1)
+    entropy = -jnp.sum(probs * logp, axis=-1)
+    return -jnp.mean(loglik + cfg.infer_entropy * entropy)
+
+
+def approximation_step(model: Model, cfg: OffPolicyConfig, tx, approx, opt, batch: Sample):
+    """One Adam step of every fit (i, j), j != i, on the batch's actions -> (params, opt states, mean loss)."""
+    n = model.num_agents
+
+    def one(p_ij, opt_ij, i, j):
+        value, grads = jax.value_and_grad(approximation_loss, argnums=2)(model, cfg, p_ij, j, batch.obs,
+                                                                         batch.action)
+        updates, new_opt = tx.update(grads, opt_ij, p_ij)
+        moved = (optax.apply_updates(p_ij, updates), new_opt)
+        return jax.tree.map(lambda a, b: jnp.where(i == j, b, a), moved, (p_ij, opt_ij)), value
+
+    i, j = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
+    (p, opt), losses = jax.vmap(jax.vmap(one))(approx, opt, i, j)
+    return p, opt, jnp.sum(jnp.where(i != j, losses, 0.0)) / max(n * (n - 1), 1)
 
 
 def actor_loss(model: Model, cfg: OffPolicyConfig, critic, p_i, agent, obs: LearnerObs, joint: jax.Array, key):
@@ -200,10 +252,16 @@ def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Ne
     keep = jax.tree.map(lambda new, old: jnp.where(policy_step, new, old), (actor, actor_opt),
                         (nets.actor, nets.actor_opt))
     tau = jnp.where(policy_step, cfg.tau, 0.0)
+    metrics = {"critic_loss": critic_loss, "actor_loss": a_loss, "q_mean": q_mean}
+    approx = {}
+    if cfg.infer_policies:
+        fit, fit_opt, metrics["approx_loss"] = approximation_step(model, cfg, actor_tx, nets.approx, nets.approx_opt,
+                                                                  batch)
+        approx = dict(approx=fit, approx_opt=fit_opt, approx_target=polyak_update(fit, nets.approx_target, tau))
     new = Nets(actor=keep[0], critic=critic, actor_opt=keep[1], critic_opt=critic_opt,
                actor_target=polyak_update(keep[0], nets.actor_target, tau),
-               critic_target=polyak_update(critic, nets.critic_target, tau), it=it)
-    return new, {"critic_loss": critic_loss, "actor_loss": a_loss, "q_mean": q_mean}
+               critic_target=polyak_update(critic, nets.critic_target, tau), it=it, **approx)
+    return new, metrics
 
 
 def make_policy(model: Model, cfg: OffPolicyConfig, actors, random: jax.Array | bool = False,
@@ -272,6 +330,9 @@ def init(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, acto
     nets = Nets(actor=actor, critic=critic, actor_target=actor, critic_target=critic,
                 actor_opt=init_actor_opt(actor), critic_opt=jax.vmap(critic_tx.init)(critic),
                 it=jnp.zeros((), jnp.int32))
+    if cfg.infer_policies:
+        approx = model.init_approximations(jax.random.fold_in(k_actor, 1))
+        nets = nets.replace(approx=approx, approx_target=approx, approx_opt=jax.vmap(jax.vmap(actor_tx.init))(approx))
     return OffPolicyState(nets=nets, buffer=ReplayBuffer.create(example, cfg.buffer_size), carry=carry,
                           running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
                           step=jnp.zeros((), jnp.int32))

@@ -82,6 +82,17 @@ class Model:
         """All actors: obs [B, N, D] -> raw outputs [B, N, A]."""
         return jax.vmap(self.actor.apply, in_axes=(0, 1), out_axes=1)(aparams, obs)
 
+    def init_approximations(self, key) -> dict:
+        """Agent i's approximation of agent j's policy for every (i, j), leaves stacked [N, N, ...]."""
+        x = jnp.zeros((1, self.obs_dim))
+        n = self.num_agents
+        keys = jax.random.split(key, n * n).reshape(n, n, -1)
+        return jax.vmap(jax.vmap(lambda k: self.actor.init(k, x)))(keys)
+
+    def approx_raw(self, approx, obs: jax.Array) -> jax.Array:
+        """Every agent's fits of every agent's policy: obs [B, N, D] -> logits [N (who fits), B, N (whose), A]."""
+        return jax.vmap(self.raw)(approx, jnp.broadcast_to(obs, (self.num_agents,) + obs.shape))
+
     def raw_of(self, aparams, obs: jax.Array, policy: jax.Array) -> jax.Array:
         """The playing sub-policies' raw outputs [B, N, A] (``policy`` int [B, N]: each agent's sub-policy; ignored
         without an ensemble)."""

@@ -251,6 +251,39 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
         assert np.all(np.asarray(subs.policy[k, 0]) == k)
 
 
+# -- inferred policies ------------------------------------------------------------------------------------------------
+def test_inferred_policies_reach_the_maximum_likelihood_fit():
+    """With no entropy bonus the fit of a policy that ignores the observation is the empirical frequency of the
+    replayed (one-hot) actions; every agent's fit of every other agent reaches it."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "maddpg", infer_policies=True, infer_entropy=0.0, actor_lr=0.05, max_grad_norm=0.0)
+    model, atx, _, nets, batch = parts(env, cfg)
+    b = 256
+    probs = jnp.array([[0.5, 0.2, 0.15, 0.1, 0.05], [0.1, 0.1, 0.6, 0.1, 0.1], [0.3, 0.3, 0.2, 0.1, 0.1]])
+    draws = jax.random.categorical(jax.random.PRNGKey(5), jnp.log(probs), shape=(b, 3))
+    actions = jax.nn.one_hot(draws, model.num_actions)
+    rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (b,) + x.shape[1:]), batch.obs)
+    fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=actions)
+
+    @jax.jit
+    def fit(approx, opt):
+        def body(carry, _):
+            p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
+            return (p, o), None
+
+        return jax.lax.scan(body, (approx, opt), None, length=300)[0][0]
+
+    approx = fit(nets.approx, nets.approx_opt)
+    logits = model.approx_raw(approx, fixed.obs.obs)[:, 0]  # [N (who fits), N (whose), A]
+    freq = np.asarray(actions.mean(0))  # [N, A]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                np.testing.assert_allclose(np.asarray(jax.nn.softmax(logits[i, j])), freq[j], atol=0.01)
+    # the fit of an agent by itself is never trained
+    allclose(jax.tree.map(lambda x: x[1, 1], approx), jax.tree.map(lambda x: x[1, 1], nets.approx))
+
+
 # -- learning ---------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Meeting(Environment):
@@ -317,14 +350,18 @@ CLI_SETS = ["--set", "total_steps=100", "--set", "num_envs=2", "--set", "rollout
             "warmup_steps=50", "--set", "num_sgd=2"]
 
 
-@pytest.mark.parametrize("algo_name", ["hatd3", pytest.param("haddpg", marks=pytest.mark.slow)])
-def test_ha_variants_run_through_the_command_line_on_continuous_spread(algo_name, tmp_path, fast_compile):
+@pytest.mark.parametrize("algo_name,sets", [
+    ("hatd3", []), pytest.param("haddpg", [], marks=pytest.mark.slow),
+    pytest.param("maddpg", ["--set", "infer_policies=true", "--set", "relaxation=gumbel"], marks=pytest.mark.slow),
+    pytest.param("maddpg", ["--set", "ensemble=2", "--set", "relaxation=gumbel"], marks=pytest.mark.slow)])
+def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, sets, tmp_path, fast_compile):
     out = str(tmp_path / algo_name)
     argv = ["--algo", algo_name, "--env", "mpe_spread", "--env-arg", "continuous=true", "--seeds", "2", "--out", out,
-            "--quiet", *CLI_SETS]
+            "--quiet", *CLI_SETS, *sets]
     assert train.main(argv) == 0
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["num_updates"] == 2 and summary["final"]["learning"]["mean"] == 1.0
+    assert ("approx_loss" in summary["final"]) == ("infer_policies=true" in sets)
 
 
 @pytest.mark.parametrize("argv,fragment", [
@@ -336,6 +373,8 @@ def test_ha_variants_run_through_the_command_line_on_continuous_spread(algo_name
     (["--algo", "ddpg", "--env", "ipd", "--set", "team_reward=true"], "critic=local"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "tau=2"], "tau must lie in [0, 1]"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "ensemble=0"], "ensemble must be a positive integer"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "infer_policies=true", "--set", "team_reward=true"],
+     "infer_policies=true (MADDPG's inferred policies) needs"),
     (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
      "needs the simultaneous update"),
 ])
