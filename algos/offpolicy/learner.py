@@ -15,6 +15,12 @@ One gradient step on a batch (o, a, r, o') drawn uniformly from replay, all agen
    minus MADDPG's penalty ``logit_reg`` * mean(raw^2) on the gumbel actors' logits;
 4. on those same steps, the targets: theta' <- tau theta + (1 - tau) theta' (actors and critics).
 
+MADDPG's extensions. ``ensemble`` K: sub-policy k of agent i takes its actor step on a batch drawn from the
+transitions in which agent i played k; the critics' targets act each agent by the target of the sub-policy it played.
+``infer_policies``: agent i fits phi_i^j to each other agent's stored actions, minimising
+-E[log phi_i^j(a_j | o_j)] - infer_entropy * H(phi_i^j), and critic i's target takes a_j' ~ phi'_i^j(o_j') for every
+j != i (a Gumbel-softmax sample of the fit's Polyak target).
+
 One update: act for ``rollout_len`` steps in ``num_envs`` environments (uniformly random Box actions for the first
 ``warmup_steps`` steps; then gumbel samples, or tanh actions with Gaussian exploration noise), store them, take
 ``num_sgd`` gradient steps once the buffer holds ``learning_starts`` transitions, and log.
