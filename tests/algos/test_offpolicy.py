@@ -224,6 +224,7 @@ def test_haddpg_agents_see_the_already_updated_actions_before_them(spread_actor_
 
 
 # -- policy ensembles -------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # about 20 s of compiling on 2 cores
 def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_episodes():
     env = envs.make("mpe_simple", continuous=True, max_cycles=5)
     cfg = make(env, "maddpg", ensemble=3)
