@@ -48,9 +48,10 @@ def tail_mean(curve: np.ndarray, tail: float) -> np.ndarray:
     return np.nanmean(curve[:, -last:], axis=1)
 
 
-def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict) -> dict:
+def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict,
+        env_args: dict | None = None) -> dict:
     env_name, harl = TASKS[task]
-    env = envs.make(env_name, continuous=True)
+    env = envs.make(env_name, continuous=True, **(env_args or {}))
     harl_like = harl_defaults() if algo == "maddpg" else {}  # HARL's MADDPG: HARL's settings, not the paper's
     res = train_many(algo, env, {**harl_like, "total_steps": total_steps, **overrides}, seeds, warmup=False)
     metrics = res["metrics"]
@@ -58,7 +59,7 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
     steps = res["num_updates"] * res["env_steps_per_update"]
     offset = SPREAD_SELF_COLLISION if env_name == "mpe_spread" else 0.0
     per_seed = tail_mean(team, tail)
-    row = {"task": task, "env": env_name, "algo": algo, "seeds": seeds, "env_steps": steps,
+    row = {"task": task, "env": env_name, "env_args": env_args or {}, "algo": algo, "seeds": seeds, "env_steps": steps,
            "final_return": float(per_seed.mean()), "final_return_per_seed": per_seed.tolist(),
            "final_return_harl_convention": float(per_seed.mean()) + offset, "harl_convention_offset": offset,
            "harl_return_5m": harl[algo], "compile_s": res["compile_s"], "run_s": res["median_s"],
@@ -86,6 +87,8 @@ def main(argv=None) -> int:
     p.add_argument("--tail", type=float, default=0.05, help="share of the last updates averaged for the result")
     p.add_argument("--eval-envs", type=int, default=20, help="deterministic evaluation environments per update")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment argument of every task (e.g. integration=pettingzoo_1_22, HARL's MPE physics)")
     p.add_argument("--quick", action="store_true", help="one seed, 4,000 steps, small networks and batches")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
@@ -104,9 +107,10 @@ def main(argv=None) -> int:
                          learning_starts=500, warmup_steps=500, eval_envs=min(args.eval_envs, 2))
     try:
         overrides.update(parse_overrides(OffPolicyConfig, args.set))
+        env_args = {task: envs.parse_env_args(TASKS[task][0], args.env_arg) for task in tasks}
     except ValueError as e:
         p.error(str(e))
-    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides)
+    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides, env_args[task])
             for task in tasks for algo in algo_names]
     doc = {"benchmark": "offpolicy_mpe", **machine_info(),
            "harl_source": "PKU-MARL/HARL README MPE curves (continuous, 5M steps), as quoted in issue 20",

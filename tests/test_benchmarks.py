@@ -81,7 +81,7 @@ def test_offpolicy_mpe_benchmark_json_smoke(tmp_path):
 
 
 def test_offpolicy_mpe_benchmark_rejects_bad_flags():
-    for args in (["--tasks", "nope"], ["--algos", "ddpg"], ["--set", "nope=1"]):
+    for args in (["--tasks", "nope"], ["--algos", "ddpg"], ["--set", "nope=1"], ["--env-arg", "nope=1"]):
         proc = subprocess.run([sys.executable, "benchmarks/offpolicy_mpe.py", *args], cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 2 and ("valid" in proc.stderr or "HARL's table" in proc.stderr), proc.stderr
