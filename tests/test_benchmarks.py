@@ -80,11 +80,14 @@ def test_offpolicy_mpe_benchmark_json_smoke(tmp_path):
     assert row["final_return"] < 0 and row["harl_convention_offset"] == -37.5 and row["final_eval_return"] < 0
 
 
-def test_offpolicy_mpe_benchmark_rejects_bad_flags():
+def test_offpolicy_mpe_benchmark_rejects_bad_flags(capsys):
+    from benchmarks import offpolicy_mpe
+
     for args in (["--tasks", "nope"], ["--algos", "ddpg"], ["--set", "nope=1"], ["--env-arg", "nope=1"]):
-        proc = subprocess.run([sys.executable, "benchmarks/offpolicy_mpe.py", *args], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120)
-        assert proc.returncode == 2 and ("valid" in proc.stderr or "HARL's table" in proc.stderr), proc.stderr
+        with pytest.raises(SystemExit) as exit_info:
+            offpolicy_mpe.main(args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "valid" in err, err
 
 
 def test_reference_comparisons_name_the_missing_reference_code(tmp_path):
