@@ -27,6 +27,7 @@ from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.spaces import Box
 from tests.conftest import FAST_COMPILE
 
+jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
 TINY = dict(hidden_size=16, hidden_layers=2, buffer_size=256, batch_size=32, learning_starts=64, warmup_steps=0,
             num_envs=2, rollout_len=5, num_sgd=1)
 
@@ -42,7 +43,7 @@ def parts(env, cfg, seed=0):
     view = LearnerView(env)
     model = learner.build_model(view, cfg)
     atx, ctx = learner.optimiser(cfg.actor_lr, cfg.max_grad_norm), learner.optimiser(cfg.critic_lr, cfg.max_grad_norm)
-    state = jax.jit(functools.partial(learner.init, view, model, cfg, env.default_params, atx, ctx))(
+    state = jit(functools.partial(learner.init, view, model, cfg, env.default_params, atx, ctx))(
         jax.random.PRNGKey(seed))
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), 5)
     b, n = 32, model.num_agents
@@ -69,8 +70,8 @@ LOGITS = jnp.array([0.3, -1.0, 1.2, 0.0, 0.5, 2.0, -0.5, 0.1, 7.0])
 def test_hard_gumbel_samples_follow_the_blocks_categoricals():
     n = 40_000
     keys = jax.random.split(jax.random.PRNGKey(0), n)
-    hard = jax.jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2, hard=True)))(keys)
-    soft = jax.jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2)))(keys)
+    hard = jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2, hard=True)))(keys)
+    soft = jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2)))(keys)
     for block in (0, 1):
         inside = np.asarray(BLOCKS == block)
         probs = np.asarray(jax.nn.softmax(LOGITS[inside]))
@@ -126,7 +127,7 @@ def test_one_agent_hatd3_is_td3():
     env = envs.make("mpe_simple", continuous=True)
     cfg = make(env, "hatd3")
     model, atx, ctx, nets, batch = parts(env, cfg)
-    step = jax.jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
+    step = jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
     low, high = jnp.asarray(model.low[0]), jnp.asarray(model.high[0])
     half = (high - low) / 2
 
@@ -147,7 +148,7 @@ def test_one_agent_hatd3_is_td3():
     def pair(ps, k):
         return jax.tree.map(lambda leaf: leaf[k], ps)
 
-    @jax.jit
+    @jit
     def critic_update(critics, critics_t, actor_t, opt_c, key):
         # Algorithm 1: target smoothing (learn_step draws the noise from its critic key's second half)
         k_noise = jax.random.split(jax.random.split(key)[0])[1]
@@ -159,7 +160,7 @@ def test_one_agent_hatd3_is_td3():
         upd, opt_c = adam_c.update(grads, opt_c, critics)
         return optax.apply_updates(critics, upd), opt_c
 
-    @jax.jit
+    @jit
     def actor_update(actor, critics, opt_a):  # the delayed actor step on Q_1
         grads = jax.grad(lambda p: -jnp.mean(q(pair(critics, 0), o, mu(p, o))))(actor)
         upd, opt_a = adam_a.update(grads, opt_a, actor)
@@ -191,7 +192,7 @@ def spread_actor_updates():
     batch = batch.replace(action=learner.policy_actions(model, nets.actor, batch.obs, None))
     key = jax.random.PRNGKey(7)
 
-    @functools.partial(jax.jit, static_argnums=(0, 2))
+    @functools.partial(jit, static_argnums=(0, 2))
     def run(cfg, batch, refresh):
         return learner.update_actors(model, cfg, atx, nets, nets.critic, batch, key, refresh=refresh)
 
@@ -235,7 +236,7 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
     carry = learner.reset_carry(jax.random.PRNGKey(1), view, env.default_params, jnp.zeros((6, 1), jnp.int32),
                                 batch_size=6)
     policy = learner.make_policy(model, cfg, nets.actor)
-    traj = jax.jit(lambda c: learner.rollout(jax.random.PRNGKey(2), view, env.default_params, policy, c, 40,
+    traj = jit(lambda c: learner.rollout(jax.random.PRNGKey(2), view, env.default_params, policy, c, 40,
                                              batched=True)[1])(carry)
     playing = np.asarray(traj.extras[1][..., 0])  # [T, B]: 8 episodes of 5 steps in each of 6 environments
     episodes = playing.reshape(8, 5, 6)
@@ -246,7 +247,7 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
                              next_obs=traj.next_obs, policy=traj.extras[1])
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples)
     buffer = learner.ReplayBuffer.create(jax.tree.map(lambda x: x[0], flat), 512).add(flat)
-    subs = jax.jit(lambda b: learner.sub_policy_batches(model, cfg, b, jax.random.PRNGKey(3)))(buffer)
+    subs = jit(lambda b: learner.sub_policy_batches(model, cfg, b, jax.random.PRNGKey(3)))(buffer)
     assert subs.policy.shape == (3, 1, cfg.batch_size, 1)
     for k in range(3):
         assert np.all(np.asarray(subs.policy[k, 0]) == k)
@@ -266,7 +267,7 @@ def test_inferred_policies_reach_the_maximum_likelihood_fit():
     rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (b,) + x.shape[1:]), batch.obs)
     fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=actions)
 
-    @jax.jit
+    @jit
     def fit(approx, opt):
         def body(carry, _):
             p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
@@ -319,8 +320,8 @@ class Meeting(Environment):
 
 def train_seeds(env, cfg, seeds):
     trainer = offpolicy.make_train(env, cfg)
-    init = jax.jit(jax.vmap(trainer.init_state), compiler_options=FAST_COMPILE)
-    update = jax.jit(jax.vmap(trainer.update), compiler_options=FAST_COMPILE)
+    init = jit(jax.vmap(trainer.init_state))
+    update = jit(jax.vmap(trainer.update))
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     run_keys = jax.vmap(lambda k: trainer.split_seed(k)[1])(keys)
     state = init(keys)
