@@ -10,6 +10,7 @@ from algos import (
     joint_action_q,
     learning_automata,
     lola,
+    offpolicy,
     onpolicy,
     opponent_shaping,
     policy_hill_climbing,
@@ -91,6 +92,13 @@ register_variants(onpolicy, (
     ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
     ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
     ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
+register_variants(offpolicy, (
+    ("ddpg", "independent DDPG: each agent's critic on its own observation and action (MADDPG paper's baseline)"),
+    ("maddpg", "MADDPG: a centralised critic per agent on all observations and actions, Gumbel-softmax or tanh "
+               "deterministic actors (Lowe et al., 2017)"),
+    ("matd3", "MATD3: MADDPG with twin critics, target smoothing and a delayed actor (HARL's settings)"),
+    ("haddpg", "heterogeneous-agent DDPG: actors updated one after another on the updated actions before them"),
+    ("hatd3", "heterogeneous-agent TD3: HADDPG with twin critics, target smoothing and a delayed actor")))
 register_variants(value_decomposition, (
     ("iql", "independent deep Q-learning: each agent's Q-network on its own observation, replay, target networks"),
     ("drqn", "deep recurrent Q-learning: IQL with GRU agents on whole-episode replay (Hausknecht & Stone, 2015)"),

@@ -19,6 +19,7 @@ below are the contract.
 | ``Discounted`` | ``discount``: the discount the game is defined with | learners' default gamma |
 | ``TeamReward`` | ``team_reward``: "common" (all agents get one reward) or "sum" (the team's is the sum) | VDN, QMIX |
 | ``NeighbourMeanAction`` | ``neighbour_mean_action(state, actions [N], params) -> [N, A]`` | mean-field learners |
+| ``SimplexActions`` | ``action_simplices``: per agent, its action's soft one-hot block sizes | MADDPG (Gumbel) |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
@@ -118,6 +119,15 @@ class NeighbourMeanAction(Protocol):
         """float32[N, A]: each agent's mean one-hot discrete action over its neighbours (the agents its environment
         defines as near it, itself excluded; absent or dead agents count as no one), zeros where it has none.
         ``actions``: int32[N], the joint action the mean is taken of (e.g. the previous step's)."""
+
+
+@runtime_checkable
+class SimplexActions(Protocol):
+    @property
+    def action_simplices(self) -> tuple[tuple[int, ...], ...]:
+        """Per agent, the sizes of the consecutive blocks of its action vector that are each a probability vector
+        (a soft one-hot: MPE's continuous movement and message), summing to its Box width; a Discrete agent's single
+        block is its number of actions."""
 
 
 def has(env: Any, *capabilities: type) -> bool:

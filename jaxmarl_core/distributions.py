@@ -3,6 +3,13 @@
 Discrete: a ``distrax.Categorical`` whose unavailable actions (``avail_actions`` False) get probability 0.
 Continuous: a diagonal Gaussian whose padded action dimensions (``dim_mask`` False) count neither in the
 log-probability nor in the entropy.
+Relaxed: the Gumbel-softmax (Jang et al., 2017; Maddison et al., 2017) over blocks of an action vector, each block a
+soft one-hot (MADDPG's actions):
+
+    y = softmax((logits + g) / temperature) within each block,  g = -log(-log u),  u ~ U(0, 1)
+
+``hard`` gives the straight-through version: the forward value is the one-hot of each block's argmax (a sample of
+the categorical softmax(logits)), the gradient that of the soft y.
 """
 from __future__ import annotations
 
@@ -61,3 +68,38 @@ def gaussian_kl(mean_p: jax.Array, log_std_p: jax.Array, mean_q: jax.Array, log_
     if dim_mask is not None:
         per_dim = jnp.where(dim_mask, per_dim, 0.0)
     return jnp.sum(per_dim, axis=-1)
+
+
+def block_softmax(x: jax.Array, blocks: jax.Array, num_blocks: int) -> jax.Array:
+    """Softmax of x [..., A] within each block: ``blocks`` int [..., A] gives each entry's block 0..num_blocks-1, or
+    -1 (padding or unavailable: output 0)."""
+    out = jnp.zeros_like(x)
+    for b in range(num_blocks):
+        inside = blocks == b
+        z = jnp.where(inside, x, -jnp.inf)
+        z = z - jax.lax.stop_gradient(jnp.max(jnp.where(inside, x, jnp.finfo(x.dtype).min), axis=-1, keepdims=True))
+        e = jnp.where(inside, jnp.exp(z), 0.0)
+        out = out + e / jnp.maximum(jnp.sum(e, axis=-1, keepdims=True), jnp.finfo(x.dtype).tiny)
+    return out
+
+
+def block_one_hot(x: jax.Array, blocks: jax.Array, num_blocks: int) -> jax.Array:
+    """The one-hot [..., A] of each block's argmax of x [..., A] (blocks as in ``block_softmax``)."""
+    out = jnp.zeros_like(x)
+    for b in range(num_blocks):
+        inside = blocks == b
+        best = jnp.argmax(jnp.where(inside, x, -jnp.inf), axis=-1)
+        out = out + jnp.where(inside, jax.nn.one_hot(best, x.shape[-1], dtype=x.dtype), 0.0)
+    return out
+
+
+def gumbel_softmax(key: jax.Array, logits: jax.Array, blocks: jax.Array, num_blocks: int, temperature: float = 1.0,
+                   hard: bool = False) -> jax.Array:
+    """A relaxed sample [..., A] of the blocks' categoricals softmax(logits) (module docstring); entries of block -1
+    are 0."""
+    u = jax.random.uniform(key, logits.shape, logits.dtype, minval=jnp.finfo(logits.dtype).tiny, maxval=1.0)
+    noisy = (logits - jnp.log(-jnp.log(u))) / temperature
+    soft = block_softmax(noisy, blocks, num_blocks)
+    if not hard:
+        return soft
+    return soft + jax.lax.stop_gradient(block_one_hot(noisy, blocks, num_blocks) - soft)

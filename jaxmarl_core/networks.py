@@ -149,3 +149,19 @@ class Critic(nn.Module):
 def initial_hidden(hidden_sizes: Sequence[int], batch_shape: tuple[int, ...]) -> jax.Array:
     """Zeros [*batch_shape, hidden_sizes[-1]]: the recurrent state at an episode's start."""
     return jnp.zeros(tuple(batch_shape) + (hidden_sizes[-1],), jnp.float32)
+
+
+class PlainMLP(nn.Module):
+    """x [..., D] -> [..., out_dim]: ``Dense -> ReLU`` per hidden size, then a linear layer and, with ``tanh``, a tanh
+    (HARL's ``PlainMLP``, the off-policy actors and Q-networks; flax's default initialisers, no normalisation)."""
+
+    out_dim: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    tanh: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for size in self.hidden_sizes:
+            x = nn.relu(nn.Dense(size)(x))
+        x = nn.Dense(self.out_dim)(x)
+        return jnp.tanh(x) if self.tanh else x

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from tests.conftest import fast_compile_environ
@@ -69,6 +70,24 @@ def test_training_benchmarks_reject_bad_flags():
                  ["benchmarks/onpolicy_mpe.py", "--env-arg", "nope=1"]):
         proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "valid" in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # about 30 s of compiling on 2 cores
+def test_offpolicy_mpe_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/offpolicy_mpe.py", "--quick", "--algos", "hatd3", "--total-steps", "2000"], tmp_path)
+    (row,) = doc["results"]
+    assert row["env_steps"] == 2000 and len(row["curve"]) == 20 and row["harl_return_5m"] == -63
+    assert row["final_return"] < 0 and row["harl_convention_offset"] == -37.5 and row["final_eval_return"] < 0
+
+
+def test_offpolicy_mpe_benchmark_rejects_bad_flags(capsys):
+    from benchmarks import offpolicy_mpe
+
+    for args in (["--tasks", "nope"], ["--algos", "ddpg"], ["--set", "nope=1"], ["--env-arg", "nope=1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            offpolicy_mpe.main(args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "valid" in err, err
 
 
 def test_reference_comparisons_name_the_missing_reference_code(tmp_path):

@@ -281,6 +281,16 @@ class MPEEnv(Environment):
             return tuple(Box(0.0, 1.0, (d,)) for d in self.action_dims)
         return tuple(Discrete(d) for d in self.action_dims)
 
+    @functools.cached_property
+    def action_simplices(self) -> tuple[tuple[int, ...], ...]:
+        """Per agent, the blocks of its continuous action that are soft one-hots (``SimplexActions``): the 5 movement
+        values, then the ``dim_c`` message values of a speaker; a discrete agent's one block of all its actions."""
+        if not self.continuous:
+            return tuple((d,) for d in self.action_dims)
+        lay = self.layout
+        return tuple(((MOVE_DIM,) if movable else ()) + (() if silent else (lay.dim_c,))
+                     for movable, silent in zip(lay.movable, lay.silent))
+
     @property
     def num_actions(self) -> int:
         """Width of the padded action axis (discrete choices or continuous dimensions)."""

@@ -17,7 +17,7 @@ from jaxmarl_core.spaces import Box, Discrete
 
 ALL = (caps.AvailableActions, caps.GlobalState, caps.TabularStates, caps.TabularModel, caps.MatrixPayoffs,
        caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted, caps.TeamReward,
-       caps.NeighbourMeanAction)
+       caps.NeighbourMeanAction, caps.SimplexActions)
 BASE = {"AvailableActions", "GlobalState"}  # every built-in environment
 TABULAR_GAME = BASE | {"TabularStates", "TabularModel", "Discounted"}
 MATRIX = BASE | {"MatrixPayoffs", "DeviationGains", "ExactValue"}
@@ -27,8 +27,9 @@ EXPECTED = {
     "grid_game_1": TABULAR_GAME, "grid_game_2": TABULAR_GAME, "soccer": TABULAR_GAME,
     "ipd": ITERATED, "imp": ITERATED,
     **{name: MATRIX for name in envs.list_envs() if name.startswith("matrix_")},
-    **{name: BASE for name in envs.list_envs() if name.startswith("mpe_")},
-    **{name: BASE | {"TeamReward"} for name in ("mpe_simple", "mpe_spread", "mpe_reference", "mpe_speaker_listener")},
+    **{name: BASE | {"SimplexActions"} for name in envs.list_envs() if name.startswith("mpe_")},
+    **{name: BASE | {"TeamReward", "SimplexActions"}
+       for name in ("mpe_simple", "mpe_spread", "mpe_reference", "mpe_speaker_listener")},
     "gaussian_squeeze": BASE | {"TabularStates", "TeamReward"},
     "two_step": TABULAR_GAME | {"FixedHorizon"},
     "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default

@@ -1,0 +1,394 @@
+"""The off-policy training loop: the learner state, one gradient step (critics, actors, targets), one update
+(act, store, learn, log) and the ``Trainer``.
+
+One gradient step on a batch (o, a, r, o') drawn uniformly from replay, all agents at once:
+1. target actions a'_j = mu'_j(o'_j) of the target actors (gumbel: a relaxed sample; TD3: plus the clipped smoothing
+   noise clip(N(0, sigma^2), -c, c), then clipped to the Box);
+2. critics: y_c = r_c + gamma (1 - terminated) min_k Q'_{c,k}(o', a'), r_c agent c's reward (or the team's sum);
+   each critic c minimises sum_k mean (Q_{c,k}(o, a) - y_c)^2 with its own Adam (gradient norm clipped per critic);
+   a truncated step bootstraps from o', a terminated one never does;
+3. every ``policy_delay`` steps, the actors: agent i ascends Q_{c(i),1}(o, a_1 .. mu_i(o_i) .. a_N), with
+   - MADDPG, MATD3, DDPG: the others' actions a_j from the batch, all agents at once;
+   - HADDPG, HATD3 (HARL): the others' actions from their current policies, agents moving one after another in a
+     random order (``fixed_order``: 0..N-1), each agent after its step replacing its action by its updated policy's,
+     so agent i_m sees the already-updated actions of i_1 .. i_{m-1};
+   minus MADDPG's penalty ``logit_reg`` * mean(raw^2) on the gumbel actors' logits;
+4. on those same steps, the targets: theta' <- tau theta + (1 - tau) theta' (actors and critics).
+
+MADDPG's extensions. ``ensemble`` K: sub-policy k of agent i takes its actor step on a batch drawn from the
+transitions in which agent i played k; the critics' targets act each agent by the target of the sub-policy it played.
+``infer_policies``: agent i fits phi_i^j to each other agent's stored actions, minimising
+-E[log phi_i^j(a_j | o_j)] - infer_entropy * H(phi_i^j), and critic i's target takes a_j' ~ phi'_i^j(o_j') for every
+j != i (a Gumbel-softmax sample of the fit's Polyak target).
+
+One update: act for ``rollout_len`` steps in ``num_envs`` environments (uniformly random Box actions for the first
+``warmup_steps`` steps; then gumbel samples, or tanh actions with Gaussian exploration noise), store them, take
+``num_sgd`` gradient steps once the buffer holds ``learning_starts`` transitions, and log.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from algos.offpolicy.config import OffPolicyConfig
+from algos.offpolicy.model import Model, build_model
+from algos.onpolicy.learner import episode_returns
+from jaxmarl_core.distributions import block_softmax
+from jaxmarl_core.learner_view import LearnerObs, LearnerView
+from jaxmarl_core.replay import ReplayBuffer
+from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
+from jaxmarl_core.targets import polyak_update
+from jaxmarl_core.training import Trainer
+
+
+@struct.dataclass
+class Sample:
+    """One stored transition: obs, next_obs ``LearnerObs`` records ([N, D] observations, [N, A] available actions of
+    discrete agents), action float32 [N, A] (the soft or one-hot vector the critics see), reward [N], terminated,
+    policy int32 [N] (each agent's sub-policy; 0 without an ensemble)."""
+
+    obs: LearnerObs
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    next_obs: LearnerObs
+    policy: jax.Array = None
+
+
+@struct.dataclass
+class Nets:
+    """Parameters (actors stacked [N, ...], critics [C, K, ...]), their targets and optimiser states; ``it`` counts
+    gradient steps (TD3's delay)."""
+
+    actor: Any
+    critic: Any
+    actor_target: Any
+    critic_target: Any
+    actor_opt: Any
+    critic_opt: Any
+    it: jax.Array
+    approx: Any = None  # inferred policies: agent i's fits of agent j's policy, leaves [N, N, ...]
+    approx_target: Any = None
+    approx_opt: Any = None
+
+
+@struct.dataclass
+class OffPolicyState:
+    nets: Nets
+    buffer: ReplayBuffer
+    carry: RolloutCarry
+    running_return: jax.Array  # [B, N]
+    last_return: jax.Array  # [N]
+    step: jax.Array  # int32: updates done
+
+
+def optimiser(lr: float, max_grad_norm: float) -> optax.GradientTransformation:
+    clip = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm > 0 else []
+    return optax.chain(*clip, optax.adam(lr))
+
+
+def critic_rewards(cfg: OffPolicyConfig, reward: jax.Array) -> jax.Array:
+    """reward [B, N] -> each critic's [C, B] (the team's sum under ``team_reward``)."""
+    return jnp.sum(reward, axis=-1)[None] if cfg.team_reward else reward.T
+
+
+def critic_step(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, batch: Sample, key):
+    """Module steps 1-2 -> (critic params, optimiser states, mean loss, mean Q)."""
+    k_act, k_noise = jax.random.split(key)
+    next_raw = model.raw_of(nets.actor_target, batch.next_obs.obs, batch.policy)
+    next_action = model.action(next_raw, slice(None), batch.next_obs.avail, k_act if model.relaxation == "gumbel"
+                               else None)
+    next_action = model.explore(next_action, k_noise, cfg.target_noise, cfg.noise_clip)
+    if cfg.infer_policies:
+        next_q = jnp.min(inferred_next_q(model, nets, batch, next_action, jax.random.fold_in(k_act, 1)), axis=1)
+    else:
+        next_q = jnp.min(model.q_values(nets.critic_target, batch.next_obs.obs, next_action), axis=1)  # [C, B]
+    target = critic_rewards(cfg, batch.reward) + cfg.gamma * jnp.where(batch.terminated, 0.0, next_q)
+    x = model.critic_inputs(batch.obs.obs, batch.action)
+
+    def loss(cp, x_c, y_c):
+        q = model.q_one(cp, x_c)  # [K, B]
+        return jnp.sum(jnp.mean(jnp.square(q - jax.lax.stop_gradient(y_c)), axis=-1)), jnp.mean(q)
+
+    def one(cp, opt, x_c, y_c):
+        (value, q), grads = jax.value_and_grad(loss, has_aux=True)(cp, x_c, y_c)
+        updates, opt = tx.update(grads, opt, cp)
+        return optax.apply_updates(cp, updates), opt, value, q
+
+    cp, opt, losses, qs = jax.vmap(one)(nets.critic, nets.critic_opt, x, target)
+    return cp, opt, jnp.mean(losses), jnp.mean(qs)
+
+
+def inferred_next_q(model: Model, nets: Nets, batch: Sample, own: jax.Array, key) -> jax.Array:
+    """Target values [C, K, B] of critics c = i on the next joint action in which every other agent j acts by agent
+    i's target fit of its policy (a Gumbel-softmax sample) and agent i by its own target actor (``own`` [B, N, A])."""
+    n = model.num_agents
+    logits = model.approx_raw(nets.approx_target, batch.next_obs.obs)  # [N, B, N, A]
+    avail = batch.next_obs.avail
+    fitted = jax.vmap(lambda raw, k: model.action(raw, slice(None), avail, k))(logits, jax.random.split(key, n))
+    joint = jnp.where(jnp.eye(n, dtype=bool)[:, None, :, None], own[None], fitted)  # [C = N, B, N, A]
+
+    def one(cp, action, c):
+        return model.q_one(cp, model.critic_inputs(batch.next_obs.obs, action)[c])
+
+    return jax.vmap(one)(nets.critic_target, joint, jnp.arange(n))
+
+
+def approximation_loss(model: Model, cfg: OffPolicyConfig, approx_ij, agent_j, obs: LearnerObs, action):
+    """-(mean log-likelihood of agent j's stored soft action + infer_entropy * mean entropy) of agent i's fit of
+    agent j: the categorical log-likelihood sum_a a_j[a] log softmax(logits)[a] within each soft one-hot block."""
+    logits = model.actor.apply(approx_ij, obs.obs[:, agent_j])
+    blocks = jnp.asarray(model.blocks)[agent_j]
+    if obs.avail is not None:
+        blocks = jnp.where(obs.avail[:, agent_j], blocks, -1)
+    probs = block_softmax(logits, blocks, model.num_blocks)
+    logp = jnp.where(blocks >= 0, jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny)), 0.0)
+    loglik = jnp.sum(action[:, agent_j] * logp, axis=-1)
+    entropy = -jnp.sum(probs * logp, axis=-1)
+    return -jnp.mean(loglik + cfg.infer_entropy * entropy)
+
+
+def approximation_step(model: Model, cfg: OffPolicyConfig, tx, approx, opt, batch: Sample):
+    """One Adam step of every fit (i, j), j != i, on the batch's actions -> (params, opt states, mean loss)."""
+    n = model.num_agents
+
+    def one(p_ij, opt_ij, i, j):
+        value, grads = jax.value_and_grad(approximation_loss, argnums=2)(model, cfg, p_ij, j, batch.obs,
+                                                                         batch.action)
+        updates, new_opt = tx.update(grads, opt_ij, p_ij)
+        moved = (optax.apply_updates(p_ij, updates), new_opt)
+        return jax.tree.map(lambda a, b: jnp.where(i == j, b, a), moved, (p_ij, opt_ij)), value
+
+    i, j = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
+    (p, opt), losses = jax.vmap(jax.vmap(one))(approx, opt, i, j)
+    return p, opt, jnp.sum(jnp.where(i != j, losses, 0.0)) / max(n * (n - 1), 1)
+
+
+def actor_loss(model: Model, cfg: OffPolicyConfig, critic, p_i, agent, obs: LearnerObs, joint: jax.Array, key):
+    """Agent ``agent``'s loss: -mean Q_{c,1}(o, a with a_agent = its policy's action) + logit_reg * mean(raw^2)."""
+    raw = model.actor.apply(p_i, obs.obs[:, agent])
+    avail = None if obs.avail is None else obs.avail[:, agent]
+    own = model.action(raw, agent, avail, key if model.relaxation == "gumbel" else None)
+    joint = joint.at[:, agent].set(own)
+    c = 0 if cfg.team_reward else agent
+    x = model.critic_inputs(obs.obs, joint)[c]
+    q = model.q_one(jax.tree.map(lambda leaf: leaf[c], critic), x)[0]
+    mask = jnp.asarray(model.dim_mask)[agent]
+    reg = jnp.sum(jnp.where(mask, jnp.square(raw), 0.0)) / (raw.shape[0] * jnp.sum(mask))
+    return -jnp.mean(q) + cfg.logit_reg * reg
+
+
+def actor_step(model: Model, cfg: OffPolicyConfig, tx, critic, p_i, opt_i, agent, obs, joint, key):
+    """One Adam step of agent ``agent``'s actor against the others' actions ``joint`` [B, N, A]."""
+    value, grads = jax.value_and_grad(actor_loss, argnums=3)(model, cfg, critic, p_i, agent, obs, joint, key)
+    updates, opt_i = tx.update(grads, opt_i, p_i)
+    return optax.apply_updates(p_i, updates), opt_i, value
+
+
+def policy_actions(model: Model, actors, obs: LearnerObs, key) -> jax.Array:
+    """The current policies' actions [B, N, A] without exploration noise (gumbel: a relaxed sample)."""
+    return model.action(model.raw(actors, obs.obs), slice(None), obs.avail,
+                        key if model.relaxation == "gumbel" else None)
+
+
+def parallel_actor_update(model: Model, cfg: OffPolicyConfig, tx, actors, opts, critic, batches: Sample, keys,
+                          batch_axis=None):
+    """All agents at once, each against its batch's replayed actions of the others (MADDPG, MATD3, DDPG):
+    actors, opts [N, ...]; batches: one for all (``batch_axis`` None) or one per agent (leaves [N, B, ...], 0)."""
+
+    def one(p_i, opt_i, agent, batch, k):
+        return actor_step(model, cfg, tx, critic, p_i, opt_i, agent, batch.obs, batch.action, k)
+
+    p, opt, losses = jax.vmap(one, in_axes=(0, 0, 0, batch_axis, 0))(actors, opts, jnp.arange(model.num_agents),
+                                                                       batches, keys)
+    return p, opt, jnp.mean(losses)
+
+
+def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, batch: Sample, key,
+                  order=None, refresh: bool = True, sub_batches: Sample | None = None):
+    """Module step 3 -> (actor params, optimiser states, mean loss). ``order`` (int [N]) overrides the sequential
+    update's random order; ``refresh=False`` keeps every agent's first action (the identity with MADDPG's step).
+    An ensemble's sub-policy k of agent i learns on ``sub_batches`` (leaves [K, N, B, ...]), transitions in which
+    agent i played sub-policy k."""
+    n = model.num_agents
+    k_perm, k_joint, k_agents = jax.random.split(key, 3)
+    keys = jax.random.split(k_agents, n)
+    if model.ensemble > 1:
+        update_k = functools.partial(parallel_actor_update, model, cfg, tx, critic=critic, keys=keys, batch_axis=0)
+        p, opt, losses = jax.vmap(lambda a, o, b: update_k(actors=a, opts=o, batches=b))(
+            nets.actor, nets.actor_opt, sub_batches)
+        return p, opt, jnp.mean(losses)
+    if not cfg.sequential:
+        return parallel_actor_update(model, cfg, tx, nets.actor, nets.actor_opt, critic, batch, keys)
+    if order is None:
+        order = jnp.arange(n) if cfg.fixed_order else jax.random.permutation(k_perm, n)
+    joint = jax.lax.stop_gradient(policy_actions(model, nets.actor, batch.obs, k_joint))
+
+    def move(carry, agent):
+        actors, opts, joint = carry
+        p_i, opt_i = jax.tree.map(lambda leaf: leaf[agent], (actors, opts))
+        p_i, opt_i, value = actor_step(model, cfg, tx, critic, p_i, opt_i, agent, batch.obs, joint, keys[agent])
+        actors, opts = jax.tree.map(lambda leaf, new: leaf.at[agent].set(new), (actors, opts), (p_i, opt_i))
+        if refresh:
+            raw = model.actor.apply(p_i, batch.obs.obs[:, agent])
+            avail = None if batch.obs.avail is None else batch.obs.avail[:, agent]
+            own = model.action(raw, agent, avail, jax.random.fold_in(keys[agent], 1)
+                               if model.relaxation == "gumbel" else None)
+            joint = joint.at[:, agent].set(jax.lax.stop_gradient(own))
+        return (actors, opts, joint), value
+
+    (p, opt, _), losses = jax.lax.scan(move, (nets.actor, nets.actor_opt, joint), order)
+    return p, opt, jnp.mean(losses)
+
+
+def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Nets, batch: Sample, key,
+               sub_batches: Sample | None = None):
+    """One gradient step (module steps 1-4) -> (nets, metrics); ``sub_batches``: an ensemble's (``update_actors``)."""
+    k_critic, k_actor = jax.random.split(key)
+    critic, critic_opt, critic_loss, q_mean = critic_step(model, cfg, critic_tx, nets, batch, k_critic)
+    it = nets.it + 1
+    actor, actor_opt, a_loss = update_actors(model, cfg, actor_tx, nets, critic, batch, k_actor,
+                                             sub_batches=sub_batches)
+    policy_step = it % cfg.policy_delay == 0
+    keep = jax.tree.map(lambda new, old: jnp.where(policy_step, new, old), (actor, actor_opt),
+                        (nets.actor, nets.actor_opt))
+    tau = jnp.where(policy_step, cfg.tau, 0.0)
+    metrics = {"critic_loss": critic_loss, "actor_loss": a_loss, "q_mean": q_mean}
+    approx = {}
+    if cfg.infer_policies:
+        fit, fit_opt, metrics["approx_loss"] = approximation_step(model, cfg, actor_tx, nets.approx, nets.approx_opt,
+                                                                  batch)
+        approx = dict(approx=fit, approx_opt=fit_opt, approx_target=polyak_update(fit, nets.approx_target, tau))
+    new = Nets(actor=keep[0], critic=critic, actor_opt=keep[1], critic_opt=critic_opt,
+               actor_target=polyak_update(keep[0], nets.actor_target, tau),
+               critic_target=polyak_update(critic, nets.critic_target, tau), it=it, **approx)
+    return new, metrics
+
+
+def make_policy(model: Model, cfg: OffPolicyConfig, actors, random: jax.Array | bool = False,
+                deterministic: bool = False):
+    """The actors as a rollout policy on records [B, N, ...] -> (environment actions, (critic actions [B, N, A],
+    sub-policies [B, N]), sub-policies): exploring (gumbel samples, or tanh actions plus noise), uniformly random Box
+    actions where ``random``, or (``deterministic``) the actions without noise. An ensemble draws each agent's
+    sub-policy uniformly at every episode's first step and keeps it to the episode's end."""
+
+    def policy(key, rec: LearnerObs, playing):
+        k_act, k_noise, k_rand, k_sub = jax.random.split(key, 4)
+        drawn = jax.random.randint(k_sub, playing.shape, 0, model.ensemble)
+        playing = jnp.where(rec.first[:, None], drawn, playing)
+        action = model.action(model.raw_of(actors, rec.obs, playing), slice(None), rec.avail,
+                              None if deterministic else k_act)
+        if not deterministic:
+            action = model.explore(action, k_noise, cfg.expl_noise)
+        if model.relaxation == "tanh":
+            low, high = jnp.asarray(model.low), jnp.asarray(model.high)
+            uniform = low + jax.random.uniform(k_rand, action.shape) * (high - low)
+            action = jnp.where(random, uniform, action)
+        return model.env_action(action), (action, playing), playing
+
+    return policy
+
+
+def sub_policy_batches(model: Model, cfg: OffPolicyConfig, buffer: ReplayBuffer, key) -> Sample:
+    """For each sub-policy k and agent i, ``batch_size`` transitions drawn uniformly from those in which agent i
+    played k (its replay buffer D_i^(k); all stored transitions while it has none) -> leaves [K, N, B, ...]."""
+    filled = jnp.arange(buffer.capacity) < buffer.size
+
+    def draw(k, agent, key):
+        mine = filled & (buffer.items.policy[:, agent] == k)
+        weights = jnp.where(jnp.any(mine), mine, filled).astype(jnp.float32)
+        slots = jax.random.choice(key, buffer.capacity, (cfg.batch_size,), p=weights / jnp.sum(weights))
+        return jax.tree.map(lambda store: store[slots], buffer.items)
+
+    ks, agents = jnp.meshgrid(jnp.arange(model.ensemble), jnp.arange(model.num_agents), indexing="ij")
+    keys = jax.random.split(key, model.ensemble * model.num_agents).reshape(ks.shape + (-1,))
+    return jax.vmap(jax.vmap(draw))(ks, agents, keys)
+
+
+def evaluate(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actors, key):
+    """Mean return [N] of the episodes completed by ``eval_envs`` fresh environments acting deterministically for
+    ``eval_steps`` steps (NaN if none)."""
+    k_reset, k_run = jax.random.split(key)
+    carry = reset_carry(k_reset, view, env_params, jnp.zeros((cfg.eval_envs, model.num_agents), jnp.int32),
+                        batch_size=cfg.eval_envs)
+    traj = rollout(k_run, view, env_params, make_policy(model, cfg, actors, deterministic=True), carry,
+                   cfg.eval_steps, batched=True)[1]
+    _, mean, count = episode_returns(jnp.zeros((cfg.eval_envs, model.num_agents)), traj)
+    return jnp.where(count > 0, mean, jnp.nan)
+
+
+def init(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actor_tx, critic_tx, key):
+    """Fresh actors and critics (targets equal to them), optimisers, an empty buffer and ``num_envs`` episodes."""
+    k_env, k_actor, k_critic = jax.random.split(key, 3)
+    carry = reset_carry(k_env, view, env_params, jnp.zeros((cfg.num_envs, model.num_agents), jnp.int32),
+                        batch_size=cfg.num_envs)
+    actor, critic = model.init_actors(k_actor), model.init_critics(k_critic)
+    one = jax.tree.map(lambda x: x[0], carry.obs)
+    n = model.num_agents
+    example = Sample(obs=one, action=jnp.zeros((n, model.num_actions)), reward=jnp.zeros((n,)),
+                     terminated=jnp.zeros((), bool), next_obs=one, policy=jnp.zeros((n,), jnp.int32))
+    init_actor_opt = jax.vmap(jax.vmap(actor_tx.init)) if model.ensemble > 1 else jax.vmap(actor_tx.init)
+    nets = Nets(actor=actor, critic=critic, actor_target=actor, critic_target=critic,
+                actor_opt=init_actor_opt(actor), critic_opt=jax.vmap(critic_tx.init)(critic),
+                it=jnp.zeros((), jnp.int32))
+    if cfg.infer_policies:
+        approx = model.init_approximations(jax.random.fold_in(k_actor, 1))
+        nets = nets.replace(approx=approx, approx_target=approx, approx_opt=jax.vmap(jax.vmap(actor_tx.init))(approx))
+    return OffPolicyState(nets=nets, buffer=ReplayBuffer.create(example, cfg.buffer_size), carry=carry,
+                          running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
+                          step=jnp.zeros((), jnp.int32))
+
+
+def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actor_tx, critic_tx,
+           state: OffPolicyState, key):
+    """One update (act, store, learn, log) -> (new state, metrics)."""
+    k_roll, k_learn, k_eval = jax.random.split(key, 3)
+
+    # 1. act: uniformly random Box actions during the warm-up
+    warm = state.step * cfg.steps_per_update < cfg.warmup_steps
+    carry, traj = rollout(k_roll, view, env_params, make_policy(model, cfg, state.nets.actor, random=warm),
+                          state.carry, cfg.rollout_len, batched=True)
+
+    # 2. store the T * B transitions
+    samples = Sample(obs=traj.obs, action=traj.extras[0], reward=traj.reward, terminated=traj.terminated,
+                     next_obs=traj.next_obs, policy=traj.extras[1])
+    buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
+
+    # 3. gradient steps once the buffer holds learning_starts transitions
+    learn = buffer.can_sample(cfg.learning_starts)
+
+    def sgd(nets, k):
+        k_draw, k_step, k_sub = jax.random.split(k, 3)
+        subs = sub_policy_batches(model, cfg, buffer, k_sub) if model.ensemble > 1 else None
+        new, metrics = learn_step(model, cfg, actor_tx, critic_tx, nets, buffer.sample(k_draw, cfg.batch_size),
+                                  k_step, subs)
+        return jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, nets), metrics
+
+    nets, losses = jax.lax.scan(sgd, state.nets, jax.random.split(k_learn, cfg.num_sgd))
+
+    # 4. metrics
+    running, finished, count = episode_returns(state.running_return, traj)
+    last_return = jnp.where(count > 0, finished, state.last_return)
+    metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
+               **jax.tree.map(jnp.mean, losses), "learning": learn.astype(jnp.int32)}
+    if cfg.eval_envs:
+        metrics["eval_return"] = evaluate(view, model, cfg, env_params, nets.actor, k_eval)
+    new_state = OffPolicyState(nets=nets, buffer=buffer, carry=carry, running_return=running,
+                               last_return=last_return, step=state.step + 1)
+    return new_state, metrics
+
+
+def make_train(env, config: OffPolicyConfig, params=None) -> Trainer:
+    env_params = env.default_params if params is None else params
+    view = LearnerView(env)
+    model = build_model(view, config)
+    actor_tx = optimiser(config.actor_lr, config.max_grad_norm)
+    critic_tx = optimiser(config.critic_lr, config.max_grad_norm)
+    statics = (view, model, config, env_params, actor_tx, critic_tx)
+    return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)

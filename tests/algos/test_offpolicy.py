@@ -1,0 +1,415 @@
+"""Off-policy actor-critics (DDPG, MADDPG, MATD3, HADDPG, HATD3): the Gumbel-softmax relaxation against its sampling
+distribution and closed-form Jacobian, the sequential-update identities (one agent: HATD3 is TD3, checked against a
+TD3 step written here from Fujimoto et al.'s Algorithm 1; fixed order with frozen actions: HADDPG's actor step is
+MADDPG's), learning a one-step continuous game with a known optimum, the command line and bad input.
+
+Training runs ``jit(vmap(trainer.update))`` in a Python loop over updates with the keys ``Trainer`` uses.
+"""
+import dataclasses
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import algos
+import envs
+import train
+from algos import offpolicy
+from algos.offpolicy import learner
+from jaxmarl_core.distributions import block_softmax, gumbel_softmax
+from jaxmarl_core.env import Environment, TimeStep
+from jaxmarl_core.learner_view import LearnerView
+from jaxmarl_core.spaces import Box
+from tests.conftest import FAST_COMPILE
+
+jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+TINY = dict(hidden_size=16, hidden_layers=2, buffer_size=256, batch_size=32, learning_starts=64, warmup_steps=0,
+            num_envs=2, rollout_len=5, num_sgd=1)
+
+
+def make(env, variant, **kw):
+    cfg = dataclasses.replace(offpolicy.default_config(env, variant), **{**TINY, **kw})
+    cfg.validate(env)
+    return cfg
+
+
+def parts(env, cfg, seed=0):
+    """(model, actor tx, critic tx, nets, a random batch of 32 transitions) for one config."""
+    view = LearnerView(env)
+    model = learner.build_model(view, cfg)
+    atx, ctx = learner.optimiser(cfg.actor_lr, cfg.max_grad_norm), learner.optimiser(cfg.critic_lr, cfg.max_grad_norm)
+    state = jit(functools.partial(learner.init, view, model, cfg, env.default_params, atx, ctx))(
+        jax.random.PRNGKey(seed))
+    keys = jax.random.split(jax.random.PRNGKey(seed + 1), 5)
+    b, n = 32, model.num_agents
+    low, high = np.asarray(model.low), np.asarray(model.high)
+    rec = jax.tree.map(lambda x: jnp.broadcast_to(x[0], (b,) + x.shape[1:]), state.carry.obs)
+    obs = rec.replace(obs=jax.random.normal(keys[0], rec.obs.shape))
+    next_obs = rec.replace(obs=jax.random.normal(keys[1], rec.obs.shape))
+    action = low + jax.random.uniform(keys[2], (b, n, model.num_actions)) * (high - low)
+    batch = learner.Sample(obs=obs, action=action, reward=jax.random.normal(keys[3], (b, n)),
+                           terminated=jax.random.bernoulli(keys[4], 0.2, (b,)), next_obs=next_obs)
+    return model, atx, ctx, state.nets, batch
+
+
+def allclose(a, b, **kw):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), **{"rtol": 1e-5, "atol": 1e-6, **kw})
+
+
+# -- the Gumbel-softmax relaxation ------------------------------------------------------------------------------------
+BLOCKS = jnp.array([0, 0, 0, 0, 0, 1, 1, 1, -1])  # MPE's 5 movement values, a 3-way message, one padded entry
+LOGITS = jnp.array([0.3, -1.0, 1.2, 0.0, 0.5, 2.0, -0.5, 0.1, 7.0])
+
+
+def test_hard_gumbel_samples_follow_the_blocks_categoricals():
+    n = 40_000
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+    hard = jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2, hard=True)))(keys)
+    soft = jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2)))(keys)
+    for block in (0, 1):
+        inside = np.asarray(BLOCKS == block)
+        probs = np.asarray(jax.nn.softmax(LOGITS[inside]))
+        freq = np.asarray(hard[:, inside]).mean(0)
+        assert np.all(np.abs(freq - probs) <= 4 * np.sqrt(probs * (1 - probs) / n)), (freq, probs)  # 4 std errors
+        np.testing.assert_allclose(np.asarray(hard[:, inside]).sum(1), 1.0)
+        np.testing.assert_allclose(np.asarray(soft[:, inside]).sum(1), 1.0, rtol=1e-5)
+        # the soft sample's argmax is the hard sample (same noise)
+        np.testing.assert_array_equal(np.argmax(np.asarray(soft[:, inside]), 1),
+                                      np.argmax(np.asarray(hard[:, inside]), 1))
+    assert float(jnp.max(jnp.abs(hard[:, -1]))) == 0.0 and float(jnp.max(jnp.abs(soft[:, -1]))) == 0.0
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_gumbel_softmax_gradient_is_the_softmax_jacobian(temperature):
+    """d y / d logits = (diag(y) - y y^T) / temperature within each block, 0 across blocks; the straight-through
+    sample has the soft sample's gradient; both agree with central finite differences."""
+    key, w = jax.random.PRNGKey(3), jnp.linspace(-1.0, 2.0, 9)
+
+    def f(logits, hard):
+        return jnp.dot(w, gumbel_softmax(key, logits, BLOCKS, 2, temperature, hard))
+
+    y = np.asarray(gumbel_softmax(key, LOGITS, BLOCKS, 2, temperature), np.float64)
+    jac = np.zeros((9, 9))
+    for block in (0, 1):
+        idx = np.flatnonzero(np.asarray(BLOCKS) == block)
+        yb = y[idx]
+        jac[np.ix_(idx, idx)] = (np.diag(yb) - np.outer(yb, yb)) / temperature
+    want = np.asarray(w, np.float64) @ jac
+    np.testing.assert_allclose(np.asarray(jax.grad(f)(LOGITS, False)), want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.grad(f)(LOGITS, True)), want, rtol=1e-4, atol=1e-6)
+    eps = 1e-2
+    fd = [(f(LOGITS.at[i].add(eps), False) - f(LOGITS.at[i].add(-eps), False)) / (2 * eps) for i in range(9)]
+    np.testing.assert_allclose(np.asarray(fd), want, rtol=2e-2, atol=2e-4)
+
+
+def test_mpe_action_blocks_and_softmax_mode():
+    env = envs.make("mpe_speaker_listener", continuous=True)
+    assert env.action_simplices == ((3,), (5,))
+    assert envs.make("mpe_reference", continuous=True).action_simplices == ((5, 10), (5, 10))
+    model = learner.build_model(LearnerView(env), make(env, "maddpg"))
+    np.testing.assert_array_equal(np.asarray(model.blocks), [[0, 0, 0, -1, -1], [0, 0, 0, 0, 0]])
+    raw = jnp.arange(10.0).reshape(1, 2, 5)
+    mode = model.action(raw, slice(None), None, None)
+    np.testing.assert_allclose(np.asarray(mode[0, 0, :3]), np.asarray(jax.nn.softmax(raw[0, 0, :3])), rtol=1e-6)
+    assert float(jnp.abs(mode[0, 0, 3:]).max()) == 0.0
+    np.testing.assert_allclose(np.asarray(block_softmax(raw[0, 1], jnp.zeros(5, int), 1)),
+                               np.asarray(jax.nn.softmax(raw[0, 1])), rtol=1e-6)
+
+
+# -- the sequential-update identities ---------------------------------------------------------------------------------
+def test_one_agent_hatd3_is_td3():
+    env = envs.make("mpe_simple", continuous=True)
+    cfg = make(env, "hatd3")
+    model, atx, ctx, nets, batch = parts(env, cfg)
+    step = jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
+    low, high = jnp.asarray(model.low[0]), jnp.asarray(model.high[0])
+    half = (high - low) / 2
+
+    def mu(p, o):
+        return low + (model.actor.apply(p, o) + 1.0) * 0.5 * (high - low)
+
+    def q(p, o, a):
+        return model.critic.apply(p, jnp.concatenate([o, a], -1))[:, 0]
+
+    first = functools.partial(jax.tree.map, lambda leaf: leaf[0])
+    # the reference TD3's own state: actor, critics (Q_1, Q_2 as a pair), targets, one Adam each
+    actor, critics = first(nets.actor), first(nets.critic)
+    actor_t, critics_t = actor, critics
+    adam_a, adam_c = optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr)
+    opt_a, opt_c = adam_a.init(actor), adam_c.init(critics)
+    o, a, o2 = batch.obs.obs[:, 0], batch.action[:, 0], batch.next_obs.obs[:, 0]
+
+    def pair(ps, k):
+        return jax.tree.map(lambda leaf: leaf[k], ps)
+
+    @jit
+    def critic_update(critics, critics_t, actor_t, opt_c, key):
+        # Algorithm 1: target smoothing (learn_step draws the noise from its critic key's second half)
+        k_noise = jax.random.split(jax.random.split(key)[0])[1]
+        eps = jax.random.normal(k_noise, (o.shape[0], 1, model.num_actions))[:, 0] * cfg.target_noise * half
+        a2 = jnp.clip(mu(actor_t, o2) + jnp.clip(eps, -cfg.noise_clip * half, cfg.noise_clip * half), low, high)
+        y = batch.reward[:, 0] + cfg.gamma * (1.0 - batch.terminated) * jnp.minimum(
+            q(pair(critics_t, 0), o2, a2), q(pair(critics_t, 1), o2, a2))
+        grads = jax.grad(lambda cs: sum(jnp.mean((q(pair(cs, k), o, a) - y) ** 2) for k in (0, 1)))(critics)
+        upd, opt_c = adam_c.update(grads, opt_c, critics)
+        return optax.apply_updates(critics, upd), opt_c
+
+    @jit
+    def actor_update(actor, critics, opt_a):  # the delayed actor step on Q_1
+        grads = jax.grad(lambda p: -jnp.mean(q(pair(critics, 0), o, mu(p, o))))(actor)
+        upd, opt_a = adam_a.update(grads, opt_a, actor)
+        return optax.apply_updates(actor, upd), opt_a
+
+    for it in (1, 2, 3, 4):
+        key = jax.random.PRNGKey(10 + it)
+        nets, _ = step(nets, key)
+        critics, opt_c = critic_update(critics, critics_t, actor_t, opt_c, key)
+        if it % cfg.policy_delay == 0:  # the actor and the targets
+            actor, opt_a = actor_update(actor, critics, opt_a)
+            actor_t = optax.incremental_update(actor, actor_t, cfg.tau)
+            critics_t = optax.incremental_update(critics, critics_t, cfg.tau)
+        allclose(first(nets.critic), critics, rtol=2e-4, atol=2e-6)
+        allclose(first(nets.actor), actor, rtol=2e-4, atol=2e-6)
+        allclose(first(nets.critic_target), critics_t, rtol=2e-4, atol=2e-6)
+        allclose(first(nets.actor_target), actor_t, rtol=2e-4, atol=2e-6)
+    assert int(nets.it) == 4
+
+
+@pytest.fixture(scope="module")
+def spread_actor_updates():
+    """HADDPG on continuous spread in the fixed order 0, 1, 2, and the same actor update all at once against the
+    batch's actions (MADDPG's), on a batch whose actions are the current policies' (no noise)."""
+    env = envs.make("mpe_spread", continuous=True)
+    ha = make(env, "haddpg", fixed_order=True, actor_lr=0.05)
+    ma = dataclasses.replace(ha, sequential=False)
+    model, atx, _, nets, batch = parts(env, ha)
+    batch = batch.replace(action=learner.policy_actions(model, nets.actor, batch.obs, None))
+    key = jax.random.PRNGKey(7)
+
+    @functools.partial(jit, static_argnums=(0, 2))
+    def run(cfg, batch, refresh):
+        return learner.update_actors(model, cfg, atx, nets, nets.critic, batch, key, refresh=refresh)
+
+    return model, nets, batch, lambda cfg, b=batch, refresh=True: run(cfg, b, refresh), ha, ma
+
+
+def test_fixed_order_frozen_actions_haddpg_actor_step_is_maddpgs(spread_actor_updates):
+    _, nets, batch, run, ha, ma = spread_actor_updates
+    frozen, parallel = run(ha, refresh=False), run(ma)
+    allclose(frozen[0], parallel[0])
+    allclose(frozen[1], parallel[1])
+    for agent in range(3):  # every actor moved
+        diff = jax.tree.map(lambda x, y: float(jnp.max(jnp.abs(x[agent] - y[agent]))), frozen[0], nets.actor)
+        assert max(jax.tree.leaves(diff)) > 1e-3
+
+
+def test_haddpg_agents_see_the_already_updated_actions_before_them(spread_actor_updates):
+    """Agent 1 (second in the order) steps against agent 0's updated action and agent 2's current one: MADDPG's
+    step on a batch holding those actions, and not the step on the old actions."""
+    model, nets, batch, run, ha, ma = spread_actor_updates
+    seq = run(ha)
+    actor0 = jax.tree.map(lambda leaf: leaf[0], seq[0])
+    new0 = model.action(model.actor.apply(actor0, batch.obs.obs[:, 0]), 0, None, None)
+    moved = run(ma, batch.replace(action=batch.action.at[:, 0].set(new0)))
+    second = functools.partial(jax.tree.map, lambda leaf: leaf[1])
+    allclose(second(seq[0]), second(moved[0]))
+    stale = second(run(ma)[0])
+    gap = max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(second(seq[0])), jax.tree.leaves(stale)))
+    assert gap > 1e-4
+
+
+# -- policy ensembles -------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # about 20 s of compiling on 2 cores
+def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_episodes():
+    env = envs.make("mpe_simple", continuous=True, max_cycles=5)
+    cfg = make(env, "maddpg", ensemble=3)
+    view = LearnerView(env)
+    model = learner.build_model(view, cfg)
+    assert jax.tree.leaves(model.init_actors(jax.random.PRNGKey(0)))[0].shape[:2] == (3, 1)
+    _, _, _, nets, _ = parts(env, cfg)
+    carry = learner.reset_carry(jax.random.PRNGKey(1), view, env.default_params, jnp.zeros((6, 1), jnp.int32),
+                                batch_size=6)
+    policy = learner.make_policy(model, cfg, nets.actor)
+    traj = jit(lambda c: learner.rollout(jax.random.PRNGKey(2), view, env.default_params, policy, c, 40,
+                                             batched=True)[1])(carry)
+    playing = np.asarray(traj.extras[1][..., 0])  # [T, B]: 8 episodes of 5 steps in each of 6 environments
+    episodes = playing.reshape(8, 5, 6)
+    assert np.all(episodes == episodes[:, :1])  # one sub-policy for a whole episode
+    assert set(np.unique(episodes)) == {0, 1, 2}  # 48 draws of 3
+    # each sub-policy's batch holds only transitions it played
+    samples = learner.Sample(obs=traj.obs, action=traj.extras[0], reward=traj.reward, terminated=traj.terminated,
+                             next_obs=traj.next_obs, policy=traj.extras[1])
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples)
+    buffer = learner.ReplayBuffer.create(jax.tree.map(lambda x: x[0], flat), 512).add(flat)
+    subs = jit(lambda b: learner.sub_policy_batches(model, cfg, b, jax.random.PRNGKey(3)))(buffer)
+    assert subs.policy.shape == (3, 1, cfg.batch_size, 1)
+    for k in range(3):
+        assert np.all(np.asarray(subs.policy[k, 0]) == k)
+
+
+# -- inferred policies ------------------------------------------------------------------------------------------------
+def test_inferred_policies_reach_the_maximum_likelihood_fit():
+    """With no entropy bonus the fit of a policy that ignores the observation is the empirical frequency of the
+    replayed (one-hot) actions; every agent's fit of every other agent reaches it."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "maddpg", infer_policies=True, infer_entropy=0.0, actor_lr=0.05, max_grad_norm=0.0)
+    model, atx, _, nets, batch = parts(env, cfg)
+    b = 256
+    probs = jnp.array([[0.5, 0.2, 0.15, 0.1, 0.05], [0.1, 0.1, 0.6, 0.1, 0.1], [0.3, 0.3, 0.2, 0.1, 0.1]])
+    draws = jax.random.categorical(jax.random.PRNGKey(5), jnp.log(probs), shape=(b, 3))
+    actions = jax.nn.one_hot(draws, model.num_actions)
+    rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (b,) + x.shape[1:]), batch.obs)
+    fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=actions)
+
+    @jit
+    def fit(approx, opt):
+        def body(carry, _):
+            p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
+            return (p, o), None
+
+        return jax.lax.scan(body, (approx, opt), None, length=300)[0][0]
+
+    approx = fit(nets.approx, nets.approx_opt)
+    logits = model.approx_raw(approx, fixed.obs.obs)[:, 0]  # [N (who fits), N (whose), A]
+    freq = np.asarray(actions.mean(0))  # [N, A]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                np.testing.assert_allclose(np.asarray(jax.nn.softmax(logits[i, j])), freq[j], atol=0.01)
+    # the fit of an agent by itself is never trained
+    allclose(jax.tree.map(lambda x: x[1, 1], approx), jax.tree.map(lambda x: x[1, 1], nets.approx))
+
+
+# -- learning ---------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Meeting(Environment):
+    """A one-step cooperative game on [-1, 1]^2: both agents receive r = -(a_1 + a_2 - 1)^2 - (a_1 - a_2)^2 / 2 (each
+    the first entry of its action), whose unique maximum is a_1 = a_2 = 0.5; the episode then terminates."""
+
+    @property
+    def name(self):
+        return "meeting"
+
+    @property
+    def num_agents(self):
+        return 2
+
+    @property
+    def observation_spaces(self):
+        return (Box(0.0, 1.0, (1,)),) * 2
+
+    @property
+    def action_spaces(self):
+        return (Box(-1.0, 1.0, (1,)),) * 2
+
+    def reset_env(self, key, params):
+        return jnp.ones((2, 1)), jnp.zeros((), jnp.int32)
+
+    def step_env(self, key, state, actions, params):
+        a1, a2 = actions[0, 0], actions[1, 0]
+        r = -jnp.square(a1 + a2 - 1.0) - 0.5 * jnp.square(a1 - a2)
+        return TimeStep(obs=jnp.ones((2, 1)), state=state, reward=jnp.full((2,), r), terminated=jnp.asarray(True),
+                        truncated=jnp.asarray(False), info={})
+
+
+def train_seeds(env, cfg, seeds):
+    trainer = offpolicy.make_train(env, cfg)
+    init = jit(jax.vmap(trainer.init_state))
+    update = jit(jax.vmap(trainer.update))
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    run_keys = jax.vmap(lambda k: trainer.split_seed(k)[1])(keys)
+    state = init(keys)
+    for t in range(trainer.num_updates):
+        state, metrics = update(state, jax.vmap(lambda k: jax.random.fold_in(k, t))(run_keys))
+    return state, metrics
+
+
+@pytest.mark.parametrize("variant", ["hatd3", pytest.param("maddpg", marks=pytest.mark.slow),
+                                     pytest.param("matd3", marks=pytest.mark.slow)])
+def test_one_step_game_reaches_its_known_optimum(variant):
+    """From actors near a = 0 (return about -1), 3200 environment steps bring every seed's deterministic actions
+    within 0.12 of the optimum (0.5, 0.5)."""
+    env = Meeting()
+    cfg = make(env, variant, total_steps=3200, num_envs=8, rollout_len=5, num_sgd=16, buffer_size=3200,
+               learning_starts=64, actor_lr=3e-3, critic_lr=1e-2, gamma=0.0, tau=0.05, expl_noise=0.2,
+               hidden_size=32)
+    state, _ = train_seeds(env, cfg, 4)
+    model = learner.build_model(LearnerView(env), cfg)
+    obs = learner.LearnerObs(obs=jnp.ones((1, 2, 1)), avail=None, global_state=None, first=jnp.ones((1,), bool))
+    actions = jax.vmap(lambda actors: learner.policy_actions(model, actors, obs, None))(state.nets.actor)[:, 0, :, 0]
+    np.testing.assert_allclose(np.asarray(actions), 0.5, atol=0.12)
+
+
+@pytest.mark.slow  # about a minute on 2 cores
+def test_maddpg_gumbel_learns_simple():
+    """MADDPG's Gumbel-softmax actors on continuous ``mpe_simple`` (the soft vector fed to the environment, the
+    paper's learning rate 1e-2): the deterministic policy's return rises from below -25 (the untrained actors) to above
+    -15 over the last tenth of 40,000 steps, mean over 4 seeds."""
+    env = envs.make("mpe_simple", continuous=True)
+    cfg = make(env, "maddpg", total_steps=40_000, buffer_size=50_000, batch_size=256, learning_starts=1000,
+               num_envs=4, rollout_len=25, hidden_size=64, eval_envs=8)
+    assert cfg.relaxation == "gumbel"
+    trainer = offpolicy.make_train(env, cfg)
+    metrics = jax.jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), 4)).metrics
+    curve = np.asarray(metrics["eval_return"][..., 0]).mean(0)  # [U]
+    assert curve[:5].mean() < -25 and curve[-40:].mean() > -15, (curve[:5], curve[-40:])
+
+
+# -- the command line and bad input ---------------------------------------------------------------------------------
+CLI_SETS = ["--set", "total_steps=100", "--set", "num_envs=2", "--set", "rollout_len=25", "--set", "hidden_size=8",
+            "--set", "buffer_size=200", "--set", "batch_size=16", "--set", "learning_starts=50", "--set",
+            "warmup_steps=50", "--set", "num_sgd=2"]
+
+
+@pytest.mark.parametrize("algo_name,sets", [
+    ("hatd3", []), pytest.param("haddpg", [], marks=pytest.mark.slow),
+    pytest.param("maddpg", ["--set", "infer_policies=true", "--set", "relaxation=gumbel"], marks=pytest.mark.slow),
+    pytest.param("maddpg", ["--set", "ensemble=2", "--set", "relaxation=gumbel"], marks=pytest.mark.slow)])
+def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, sets, tmp_path, fast_compile):
+    out = str(tmp_path / algo_name)
+    argv = ["--algo", algo_name, "--env", "mpe_spread", "--env-arg", "continuous=true", "--seeds", "2", "--out", out,
+            "--quiet", *CLI_SETS, *sets]
+    assert train.main(argv) == 0
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["num_updates"] == 2 and summary["final"]["learning"]["mean"] == 1.0
+    assert ("approx_loss" in summary["final"]) == ("infer_policies=true" in sets)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--algo", "hatd3", "--env", "mpe_spread"], "hatd3 needs continuous (Box) actions"),
+    (["--algo", "haddpg", "--env", "ipd"], "haddpg needs continuous (Box) actions"),
+    (["--algo", "maddpg", "--env", "mpe_spread", "--set", "buffer_size=100", "--set", "batch_size=1024"],
+     "buffer_size (100) must hold a batch"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "relaxation=tanh"], "relaxation=tanh needs continuous"),
+    (["--algo", "ddpg", "--env", "ipd", "--set", "team_reward=true"], "critic=local"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "tau=2"], "tau must lie in [0, 1]"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "ensemble=0"], "ensemble must be a positive integer"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "infer_policies=true", "--set", "team_reward=true"],
+     "infer_policies=true (MADDPG's inferred policies) needs"),
+    (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
+     "needs the simultaneous update"),
+])
+def test_bad_input_is_one_line_exit_2(argv, fragment, capsys):
+    assert train.main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_defaults_are_the_papers():
+    spread = envs.make("mpe_spread", continuous=True)
+    m = offpolicy.default_config(envs.make("mpe_speaker_listener"), "maddpg")
+    assert (m.actor_lr, m.critic_lr, m.gamma, m.batch_size, m.hidden_sizes, m.tau, m.max_grad_norm, m.rollout_len,
+            m.relaxation, m.critic) == (1e-2, 1e-2, 0.95, 1024, (64, 64), 0.01, 0.5, 100, "gumbel", "joint")
+    h = offpolicy.default_config(spread, "hatd3")
+    assert (h.batch_size, h.tau, h.gamma, h.actor_lr, h.critic_lr, h.hidden_sizes, h.policy_delay, h.relaxation,
+            h.num_envs * h.rollout_len / h.num_sgd, h.twin, h.sequential) == (
+        1000, 0.005, 0.99, 5e-4, 1e-3, (128, 128), 2, "tanh", 20, True, True)
+    assert offpolicy.default_config(spread, "haddpg").policy_delay == 1
+    assert offpolicy.default_config(spread, "ddpg").critic == "local"
+    assert algos.compatible("maddpg", envs.make("mpe_spread")) is None
