@@ -227,16 +227,17 @@ def peer_config(repo: str, steps: int) -> dict:
 
 def matched_overrides(cfg: dict) -> dict:
     """Our config fields set to JaxMARL's values (recurrent agents on whole-episode replay, as its RNN scripts): the
-    rollout shape, replay, networks, exploration (its epsilon anneals over a share of the updates, ours over
-    environment steps), optimiser (RAdam, clipped, its rate falling linearly), targets, discount, the summed team
-    reward, and a greedy episode after each update."""
+    rollout shape, replay, networks (QMIX's mixer initialised as theirs), exploration (its epsilon anneals over a
+    share of the updates, ours over environment steps), optimiser (RAdam, clipped, its rate falling linearly),
+    targets, discount, the summed team reward, and a greedy episode after each update."""
     updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
     per_update = int(cfg["NUM_STEPS"]) * int(cfg["NUM_ENVS"])
     return dict(recurrent=True, total_steps=updates * per_update, num_envs=int(cfg["NUM_ENVS"]),
                 rollout_len=int(cfg["NUM_STEPS"]), episode_buffer_size=int(cfg["BUFFER_SIZE"]),
                 episode_batch_size=int(cfg["BUFFER_BATCH_SIZE"]), hidden_size=int(cfg["HIDDEN_SIZE"]),
                 hidden_layers=1, mixing_embed=int(cfg["MIXER_EMBEDDING_DIM"]),
-                hypernet_embed=int(cfg["MIXER_HYPERNET_HIDDEN_DIM"]), epsilon_start=float(cfg["EPS_START"]),
+                hypernet_embed=int(cfg["MIXER_HYPERNET_HIDDEN_DIM"]),
+                mixer_init_scale=float(cfg.get("MIXER_INIT_SCALE", 0.0)), epsilon_start=float(cfg["EPS_START"]),
                 epsilon_end=float(cfg["EPS_FINISH"]),
                 epsilon_decay_steps=max(1, int(cfg["EPS_DECAY"] * updates)) * per_update,
                 max_grad_norm=float(cfg["MAX_GRAD_NORM"]), target_update=int(cfg["TARGET_UPDATE_INTERVAL"]),
@@ -289,7 +290,7 @@ def at_points(values: np.ndarray, points: list[int], window: int) -> np.ndarray:
     return np.stack([values[:, max(0, n - window):n].mean(axis=1) for n in points], axis=1)
 
 
-def jaxmarl_side_by_side(repo: str, seeds: int, steps: int) -> dict:
+def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS)) -> dict:
     """Each algorithm on both sides with JaxMARL's settings, timed runs interleaved (JaxMARL's, then ours, per
     algorithm): greedy returns at JaxMARL's test points (ours: the mean of the greedy episodes after each of the
     half test interval of updates ending there, one episode per update and seed) and wall-clock times."""
@@ -297,7 +298,7 @@ def jaxmarl_side_by_side(repo: str, seeds: int, steps: int) -> dict:
     overrides = matched_overrides(cfg)
     env = envs.make(PEER_TASK)
     rows = []
-    for algo in PEER_SCRIPTS:
+    for algo in learners:
         peer = run_peer(import_peer(repo, algo), cfg, seeds)
         res = train_many(algo, env, overrides, seeds, warmup=False)
         interval = peer["updates"][1] - peer["updates"][0]
@@ -342,6 +343,7 @@ def plot_side_by_side(doc: dict, path: str) -> None:
                                                  f"{row[side]['run_s']:.0f} s)")
             ax.fill_between(x, [p[side]["ci95_low"] for p in row["points"]],
                             [p[side]["ci95_high"] for p in row["points"]], color=line.get_color(), alpha=0.2)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.set(title=f"{row['algo']} on {doc['task']} ({row['seeds']} seeds)", xlabel="environment steps per seed",
                ylabel="greedy team return")
         ax.legend(fontsize=7)
@@ -360,7 +362,8 @@ def main(argv=None) -> int:
                         "with --only jaxmarl or beside the others when given (needs jaxmarl and flashbax)")
     p.add_argument("--jaxmarl-steps", type=int, default=PEER_STEPS, help="the side-by-side's steps per seed")
     p.add_argument("--plot", help="write the side-by-side's curves here (PNG)")
-    p.add_argument("--learners", help="comma-separated learners of the two-step and matrix groups (default: all)")
+    p.add_argument("--learners", help="comma-separated learners of the two-step, matrix and side-by-side groups "
+                                      "(default: all)")
     p.add_argument("--updates", type=int, help="the two-step and matrix groups' updates per run (default: the "
                                                "default config's)")
     args = p.parse_args(argv)
@@ -378,7 +381,8 @@ def main(argv=None) -> int:
     if args.only in (None, "flicker"):
         doc["flicker"] = flicker(seeds, args.flicker_prob, args.flicker_steps)
     if args.jaxmarl_repo and args.only in (None, "jaxmarl"):
-        doc["jaxmarl"] = jaxmarl_side_by_side(args.jaxmarl_repo, seeds, args.jaxmarl_steps)
+        learners = [v for v in PEER_SCRIPTS if chosen is None or v in chosen]
+        doc["jaxmarl"] = jaxmarl_side_by_side(args.jaxmarl_repo, seeds, args.jaxmarl_steps, learners)
         if args.plot:
             plot_side_by_side(doc["jaxmarl"], args.plot)
     text = dump(doc, args.out)

@@ -197,7 +197,8 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     (folder / "config.yaml").write_text('"NUM_SEEDS": 1\n"SEED": 0\n"WANDB_MODE": "disabled"\n"SAVE_PATH": "models"\n')
     (folder / "alg" / vdb.PEER_CONFIG).write_text(
         '"TOTAL_TIMESTEPS": 1e7\n"NUM_ENVS": 8\n"NUM_STEPS": 26\n"BUFFER_SIZE": 5000\n"BUFFER_BATCH_SIZE": 32\n'
-        '"HIDDEN_SIZE": 64\n"MIXER_EMBEDDING_DIM": 32\n"MIXER_HYPERNET_HIDDEN_DIM": 128\n"EPS_START": 1.0\n'
+        '"HIDDEN_SIZE": 64\n"MIXER_EMBEDDING_DIM": 32\n"MIXER_HYPERNET_HIDDEN_DIM": 128\n"MIXER_INIT_SCALE": 0.001\n'
+        '"EPS_START": 1.0\n'
         '"EPS_FINISH": 0.05\n"EPS_DECAY": 0.1\n"MAX_GRAD_NORM": 25\n"TARGET_UPDATE_INTERVAL": 200\n"NUM_EPOCHS": 1\n'
         '"LR": 0.005\n"LR_LINEAR_DECAY": True\n"GAMMA": 0.9\n"ENV_NAME": "MPE_simple_spread_v3"\n')
     cfg = vdb.peer_config(str(tmp_path), 41_600)
@@ -208,4 +209,5 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     assert ours.num_updates == 41_600 // (26 * 8) == 200 and ours.steps_per_update == 208
     assert ours.epsilon_decay_steps == 20 * 208 and ours.episode_buffer_size == 5000 and ours.episode_batch_size == 32
     assert (ours.lr, ours.lr_decay, ours.optimiser, ours.gamma, ours.max_grad_norm) == (0.005, True, "radam", 0.9, 25)
-    assert ours.recurrent and ours.hypernet_embed == 128 and ours.target_update == 200 and ours.team_reward == "sum"
+    assert ours.recurrent and ours.hypernet_embed == 128 and ours.mixer_init_scale == 0.001
+    assert ours.target_update == 200 and ours.team_reward == "sum"

@@ -86,6 +86,7 @@ class ValueDecompositionConfig(Config):
     agent_id: bool = True
     mixing_embed: int = 32  # QMIX's mixing network width
     hypernet_embed: int = 64  # QMIX's hypernetworks' hidden width
+    mixer_init_scale: float = 0.0  # >0: QMIX's mixer starts from orthogonal weights of this scale (JaxMARL: 0.001)
     team_reward: str = "common"  # "none": each agent's own reward (IQL only); "common": the reward all agents share;
     # "sum" / "mean" over agents (cooperative games whose agents' rewards differ, e.g. mpe_spread)
     eval_steps: int = 0  # >0: each update a greedy rollout of this many steps from a fresh episode: greedy_return
@@ -108,6 +109,7 @@ class ValueDecompositionConfig(Config):
             require_positive_int(self, name)
         require_positive(self, "lr")
         require_nonnegative(self, "max_grad_norm")
+        require_nonnegative(self, "mixer_init_scale")
         if isinstance(self.eval_steps, bool) or not isinstance(self.eval_steps, int) or self.eval_steps < 0:
             raise ValueError(f"eval_steps must be a non-negative integer (0: no greedy rollout), got "
                              f"{self.eval_steps!r}")

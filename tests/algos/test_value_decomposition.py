@@ -286,6 +286,7 @@ def test_bad_environments_are_one_line_errors():
     (dict(recurrent=True, episode_batch_size=5000), "episode_batch_size"),
     (dict(recurrent=True, episode_buffer_size=8), "episode_buffer_size"),
     (dict(td_lambda=0.6), "td_lambda"),
+    (dict(mixer_init_scale=-1.0), "mixer_init_scale"),
     (dict(recurrent=True, td_lambda=1.5), "td_lambda"),
 ])
 def test_bad_configs_name_the_field(changes, fragment):
