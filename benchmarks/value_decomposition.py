@@ -19,6 +19,14 @@ and under ``flicker`` (every step's observation blanked with probability ``--fli
 fresh episode after each update) averaged over the last tenth of the updates; each (learner, variant) reports the
 mean and 95% Student-t interval of the scores over seeds, and the flickered task the interval of the per-seed
 differences DRQN - IQL (seed i of each; the two runs are independent, so the pairs are too).
+
+The side-by-side group (``--only jaxmarl --jaxmarl-repo PATH``, 4 seeds by default there; needs ``jaxmarl`` and
+``flashbax`` installed): JaxMARL's own QMIX and VDN (``baselines/QLearning/qmix_rnn.py`` and ``vdn_rnn.py`` of a
+checkout of its repository, never part of this project) and ours with the same settings (``matched_overrides`` of
+its ``ql_rnn_mpe.yaml``) on MPE spread, run in turn in one process: greedy team returns at JaxMARL's test points
+(mean and 95% interval over seeds, its seeds' range), run and compile times, and both tasks' random-policy returns.
+
+    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json --plot r.png
 """
 from __future__ import annotations
 
