@@ -7,7 +7,7 @@ Two exploration regimes: "uniform" (epsilon 1 throughout: every joint action equ
 full-exploration data, the greedy policy read from the learned values) and "annealed" (the default config: epsilon
 1 -> 0.05 over the first half of the run). For each learner and game: how many seeds' greedy joint policy earns each
 return (``greedy_return`` at the end of training), and on the two-step game the learned Q_tot table (median over
-seeds; Q_i for IQL), to read beside the paper's Table 1 (full exploration). The matrix games also report the
+seeds; Q_i for IQL) beside the paper's Table 1 (full exploration; ``PAPER_Q_TABLES``). The matrix games also report the
 ceiling of an additive fit: the payoff of the joint action that maximises the least-squares fit Q_1(a_1) + Q_2(a_2)
 of the payoffs under uniform play (the row and column means), which VDN's greedy policy reaches under uniform
 exploration.
@@ -19,12 +19,23 @@ and under ``flicker`` (every step's observation blanked with probability ``--fli
 fresh episode after each update) averaged over the last tenth of the updates; each (learner, variant) reports the
 mean and 95% Student-t interval of the scores over seeds, and the flickered task the interval of the per-seed
 differences DRQN - IQL (seed i of each; the two runs are independent, so the pairs are too).
+
+The side-by-side group (``--only jaxmarl --jaxmarl-repo PATH``, 4 seeds by default there; needs ``jaxmarl`` and
+``flashbax`` installed): JaxMARL's own QMIX and VDN (``baselines/QLearning/qmix_rnn.py`` and ``vdn_rnn.py`` of a
+checkout of its repository, never part of this project) and ours with the same settings (``matched_overrides`` of
+its ``ql_rnn_mpe.yaml``) on MPE spread, run in turn in one process: greedy team returns at JaxMARL's test points
+(mean and 95% interval over seeds, its seeds' range), run and compile times, and both tasks' random-policy returns.
+
+    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json --plot r.png
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
 import os
 import sys
+import types
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -34,10 +45,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+import algos  # noqa: E402
 import envs  # noqa: E402
 from algos.value_decomposition.config import ValueDecompositionConfig  # noqa: E402
 from algos.value_decomposition.model import build_model  # noqa: E402
-from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from benchmarks.common import dump, machine_info, time_compiled, train_many  # noqa: E402
+from benchmarks.envs import make_jaxmarl_rollout, make_rollout  # noqa: E402
+from jaxmarl_core import outputs  # noqa: E402
 from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 from jaxmarl_core.outputs import mean_ci95  # noqa: E402
 
@@ -47,6 +61,22 @@ FLICKER_TASK = "mpe_simple"
 FLICKER_PROB = 0.5
 FLICKER_STEPS = 400_000  # environment steps per seed
 FLICKER_HORIZON = 25  # mpe_simple's episode length
+PEER_TASK, PEER_ENV = "mpe_spread", "MPE_simple_spread_v3"  # ours and JaxMARL's (the same scenario)
+PEER_SCRIPTS = {"qmix": "qmix_rnn.py", "vdn": "vdn_rnn.py"}  # in JaxMARL's baselines/QLearning
+PEER_CONFIG = "ql_rnn_mpe.yaml"  # its MPE config of iql, vdn and qmix (config/alg/)
+PEER_STEPS = 150_000  # environment steps per seed (the recorded run's budget)
+PEER_SEEDS = 4
+PEER_HORIZON = 25  # MPE's episode length
+WANDB_LOG: list[dict] = []  # what JaxMARL's training function hands to wandb.log (the stub below)
+
+# The QMIX paper's Table 1 (Rashid et al., 2018): Q_tot [a_0][a_1] learned on the two-step game from uniform data
+PAPER_Q_TABLES = {
+    "vdn": {"first": [[6.94, 6.94], [6.35, 6.36]], "2A": [[6.99, 7.02], [6.99, 7.02]],
+            "2B": [[-1.87, 2.31], [2.33, 6.51]]},
+    "qmix": {"first": [[6.93, 6.93], [7.92, 7.92]], "2A": [[7.00, 7.00], [7.00, 7.00]],
+             "2B": [[0.00, 1.00], [1.00, 8.00]]},
+}
+
 
 def additive_ceiling(payoff: np.ndarray) -> float:
     """The payoff of the joint action maximising the least-squares additive fit of a 2-player common payoff [A, A]
@@ -81,31 +111,42 @@ def q_table(env, cfg: dict, variant: str, params) -> dict[str, list]:
     return out
 
 
-def two_step(seeds: int) -> list[dict]:
+def shortened(variant: str, env, overrides: dict, updates: int | None) -> dict:
+    """``overrides`` with the run cut to ``updates`` updates of the default rollout (None: the default length)."""
+    if updates is None:
+        return overrides
+    return {**overrides, "total_steps": updates * algos.get(variant).default_config(env).steps_per_update}
+
+
+def two_step(seeds: int, learners=("iql", "vdn", "qmix"), updates: int | None = None) -> list[dict]:
     env = envs.make("two_step")
     rows = []
     for regime, overrides in REGIMES.items():
-        for variant in ("iql", "vdn", "qmix"):
-            res = train_many(variant, env, overrides, seeds)
+        for variant in learners:
+            res = train_many(variant, env, shortened(variant, env, overrides, updates), seeds)
             final = res["metrics"]["greedy_return"][:, -1, 0]
             row = {"game": "two_step", "algo": variant, "regime": regime, "seeds": seeds,
                    "greedy_return_counts": counts(final), "compile_s": res["compile_s"], "run_s": res["median_s"],
                    "env_steps": res["num_updates"] * res["env_steps_per_update"]}
             if regime == "uniform":
                 row["q_table"] = q_table(env, res["config"], variant, res["out"].state.params)
+                if variant in PAPER_Q_TABLES:
+                    row["paper_q_table"] = PAPER_Q_TABLES[variant]
+                    print(f"two_step {variant} Q_tot: {row['q_table']}; paper {PAPER_Q_TABLES[variant]}",
+                          file=sys.stderr)
             rows.append(row)
             print(f"two_step {variant} {regime}: {row['greedy_return_counts']}", file=sys.stderr)
     return rows
 
 
-def matrix_games(seeds: int) -> list[dict]:
+def matrix_games(seeds: int, learners=("vdn", "qmix"), updates: int | None = None) -> list[dict]:
     rows = []
     for name, kwargs in MATRIX_GAMES:
         env = envs.make(name, **kwargs)
         payoff = np.asarray(env.payoff_array[0])
         for regime, overrides in REGIMES.items():
-            for variant in ("vdn", "qmix"):
-                res = train_many(variant, env, overrides, seeds)
+            for variant in learners:
+                res = train_many(variant, env, shortened(variant, env, overrides, updates), seeds)
                 final = res["metrics"]["greedy_return"][:, -1, 0]
                 rows.append({"game": name, "env_args": kwargs, "algo": variant, "regime": regime, "seeds": seeds,
                              "optimum": float(payoff.max()), "additive_ceiling": additive_ceiling(payoff),
@@ -146,22 +187,212 @@ def flicker(seeds: int, prob: float = FLICKER_PROB, steps: int = FLICKER_STEPS) 
             "drqn_minus_iql_flickered": diff}
 
 
+def import_peer(repo: str, algo: str) -> types.ModuleType:
+    """JaxMARL's training script of ``algo`` (``PEER_SCRIPTS``) from the checkout ``repo``, imported as a module. Its
+    command-line entry point's packages that the training function does not use are stubbed in this process when
+    absent (hydra, omegaconf), and wandb always, by a recorder: the training function returns no metrics, and with
+    ``WANDB_MODE`` other than "disabled" hands each update's metrics of each seed to ``wandb.log`` through a host
+    callback, which appends them to ``WANDB_LOG``."""
+    if "hydra" not in sys.modules and importlib.util.find_spec("hydra") is None:
+        hydra = types.ModuleType("hydra")
+        hydra.main = lambda **kwargs: (lambda fn: fn)
+        sys.modules["hydra"] = hydra
+    if "omegaconf" not in sys.modules and importlib.util.find_spec("omegaconf") is None:
+        omegaconf = types.ModuleType("omegaconf")
+        omegaconf.OmegaConf = None
+        sys.modules["omegaconf"] = omegaconf
+    wandb = types.ModuleType("wandb")
+    wandb.log = lambda metrics, **kwargs: WANDB_LOG.append(dict(metrics))
+    sys.modules["wandb"] = wandb
+    path = os.path.join(repo, "baselines", "QLearning", PEER_SCRIPTS[algo])
+    spec = importlib.util.spec_from_file_location(f"jaxmarl_baseline_{algo}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def peer_config(repo: str, steps: int) -> dict:
+    """JaxMARL's config of its QLearning baselines on MPE spread, merged as its entry point merges them
+    (``config.yaml``, then ``alg/PEER_CONFIG``), at ``steps`` environment steps per seed, logging to the stub."""
+    import yaml
+
+    folder = os.path.join(repo, "baselines", "QLearning", "config")
+    cfg = {}
+    for name in ("config.yaml", os.path.join("alg", PEER_CONFIG)):
+        with open(os.path.join(folder, name)) as f:
+            cfg.update(yaml.safe_load(f))
+    for key, value in cfg.items():  # YAML 1.1 reads 1e7 as a string; hydra as a number
+        if isinstance(value, str):
+            try:
+                cfg[key] = float(value)
+            except ValueError:
+                pass
+    if cfg["ENV_NAME"] != PEER_ENV:
+        raise ValueError(f"{PEER_CONFIG} trains on {cfg['ENV_NAME']}, not {PEER_ENV}")
+    cfg.update(TOTAL_TIMESTEPS=steps, WANDB_MODE="stub", WANDB_LOG_ALL_SEEDS=True, SAVE_PATH=None)
+    return cfg
+
+
+def matched_overrides(cfg: dict) -> dict:
+    """Our config fields set to JaxMARL's values (recurrent agents on whole-episode replay, as its RNN scripts): the
+    rollout shape, replay, networks (QMIX's mixer initialised as theirs), exploration (its epsilon anneals over a
+    share of the updates, ours over environment steps), optimiser (RAdam, clipped, its rate falling linearly),
+    targets, discount, the summed team reward, and a greedy episode after each update."""
+    updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
+    per_update = int(cfg["NUM_STEPS"]) * int(cfg["NUM_ENVS"])
+    return dict(recurrent=True, total_steps=updates * per_update, num_envs=int(cfg["NUM_ENVS"]),
+                rollout_len=int(cfg["NUM_STEPS"]), episode_buffer_size=int(cfg["BUFFER_SIZE"]),
+                episode_batch_size=int(cfg["BUFFER_BATCH_SIZE"]), hidden_size=int(cfg["HIDDEN_SIZE"]),
+                hidden_layers=1, mixing_embed=int(cfg["MIXER_EMBEDDING_DIM"]),
+                hypernet_embed=int(cfg["MIXER_HYPERNET_HIDDEN_DIM"]),
+                mixer_init_scale=float(cfg.get("MIXER_INIT_SCALE", 0.0)), epsilon_start=float(cfg["EPS_START"]),
+                epsilon_end=float(cfg["EPS_FINISH"]),
+                epsilon_decay_steps=max(1, int(cfg["EPS_DECAY"] * updates)) * per_update,
+                max_grad_norm=float(cfg["MAX_GRAD_NORM"]), target_update=int(cfg["TARGET_UPDATE_INTERVAL"]),
+                num_sgd=int(cfg["NUM_EPOCHS"]), lr=float(cfg["LR"]), lr_decay=bool(cfg["LR_LINEAR_DECAY"]),
+                optimiser="radam", gamma=float(cfg["GAMMA"]), double_q=True, team_reward="sum",
+                eval_steps=PEER_HORIZON)
+
+
+def run_peer(module: types.ModuleType, cfg: dict, seeds: int) -> dict:
+    """JaxMARL's ``make_train`` jitted and vmapped over ``seeds`` seeds as its ``single_run`` does, compiled ahead of
+    time and run once -> timings and, per seed, its greedy test return (the mean over ``TEST_NUM_ENVS`` episodes of
+    the agents' returns times the number of agents, i.e. their sum) at each test point (every ``TEST_INTERVAL`` of
+    the updates)."""
+    env = module.env_from_config(copy.deepcopy(cfg))[0]
+    train = jax.vmap(module.make_train(dict(cfg), env))
+    rngs = jax.random.split(jax.random.PRNGKey(int(cfg["SEED"])), seeds)
+    WANDB_LOG.clear()
+    compile_s, runs, _ = time_compiled(train, (rngs,), repeats=1, warmup=False)
+    updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
+    interval = int(updates * cfg["TEST_INTERVAL"])
+    by_seed: dict[str, dict[int, float]] = {}
+    for record in WANDB_LOG:
+        for key, value in record.items():
+            seed, _, name = key.partition("/")
+            if name == "test_returned_episode_returns":
+                n = int(record[f"{seed}/update_steps"])
+                if n % interval == 0:
+                    by_seed.setdefault(seed, {})[n] = float(value)
+    points = sorted(set.intersection(*(set(v) for v in by_seed.values())))
+    returns = np.array([[by_seed[seed][n] for n in points] for seed in sorted(by_seed)])  # [S, P]
+    return {"compile_s": compile_s, "run_s": runs[0], "updates": points, "test_return": returns,
+            "logged_seeds": len(by_seed)}
+
+
+def random_policy_returns(episodes: int = 1024) -> dict:
+    """The team return (the agents' returns summed) of uniformly random actions over one episode in our
+    ``PEER_TASK`` and in JaxMARL's ``PEER_ENV``: the two tasks' scales side by side."""
+    import jaxmarl
+
+    ours_env = envs.make(PEER_TASK)
+    ours = jax.jit(make_rollout(ours_env, episodes, PEER_HORIZON))(jax.random.PRNGKey(0), ours_env.default_params)[2]
+    peer = jax.jit(make_jaxmarl_rollout(jaxmarl.make(PEER_ENV), episodes, PEER_HORIZON))(jax.random.PRNGKey(0))[2]
+    return {"episodes": episodes, "ours": mean_ci95(np.asarray(ours).sum(axis=1)),
+            "jaxmarl": mean_ci95(np.asarray(sum(peer.values())))}
+
+
+def at_points(values: np.ndarray, points: list[int], window: int) -> np.ndarray:
+    """Per-update values [S, U] (index u: after update u + 1) averaged over the ``window`` updates ending at each
+    point (an update count) -> [S, P]."""
+    return np.stack([values[:, max(0, n - window):n].mean(axis=1) for n in points], axis=1)
+
+
+def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS)) -> dict:
+    """Each algorithm on both sides with JaxMARL's settings, timed runs interleaved (JaxMARL's, then ours, per
+    algorithm): greedy returns at JaxMARL's test points (ours: the mean of the greedy episodes after each of the
+    half test interval of updates ending there, one episode per update and seed) and wall-clock times."""
+    cfg = peer_config(repo, steps)
+    overrides = matched_overrides(cfg)
+    env = envs.make(PEER_TASK)
+    rows = []
+    for algo in learners:
+        peer = run_peer(import_peer(repo, algo), cfg, seeds)
+        res = train_many(algo, env, overrides, seeds, warmup=False)
+        interval = peer["updates"][1] - peer["updates"][0]
+        ours = at_points(res["metrics"]["greedy_return"].sum(axis=-1), peer["updates"], max(1, interval // 2))
+        per_update = res["env_steps_per_update"]
+        points = []
+        for i, n in enumerate(peer["updates"]):
+            theirs = peer["test_return"][:, i]
+            points.append({"update": n, "env_steps": n * per_update, "ours": mean_ci95(ours[:, i]),
+                           "jaxmarl": mean_ci95(theirs), "jaxmarl_min": float(theirs.min()),
+                           "jaxmarl_max": float(theirs.max()),
+                           "ours_within_or_above_jaxmarl_spread": bool(ours[:, i].mean() >= theirs.min())})
+        final = points[-1]
+        row = {"algo": algo, "seeds": seeds, "env_steps": res["num_updates"] * per_update,
+               "jaxmarl_script": f"baselines/QLearning/{PEER_SCRIPTS[algo]}", "points": points,
+               "final_ours_per_seed": np.round(ours[:, -1], 3).tolist(),
+               "final_jaxmarl_per_seed": np.round(peer["test_return"][:, -1], 3).tolist(),
+               "ours": {"compile_s": res["compile_s"], "run_s": res["median_s"]},
+               "jaxmarl": {"compile_s": peer["compile_s"], "run_s": peer["run_s"]},
+               "speedup_run": peer["run_s"] / res["median_s"],
+               "speedup_compile_and_run": (peer["run_s"] + peer["compile_s"]) / (res["median_s"] + res["compile_s"])}
+        rows.append(row)
+        print(f"{algo}: ours {final['ours']['mean']:.1f} [{final['ours']['ci95_low']:.1f}, "
+              f"{final['ours']['ci95_high']:.1f}], JaxMARL {final['jaxmarl']['mean']:.1f} "
+              f"[{final['jaxmarl']['ci95_low']:.1f}, {final['jaxmarl']['ci95_high']:.1f}] at {final['env_steps']:,} "
+              f"steps; run {res['median_s']:.0f} s vs {peer['run_s']:.0f} s ({row['speedup_run']:.1f}x)",
+              file=sys.stderr)
+    return {"task": PEER_TASK, "jaxmarl_env": PEER_ENV, "jaxmarl_config": {k: v for k, v in cfg.items()},
+            "our_overrides": overrides, "random_policy": random_policy_returns(), "runs": rows}
+
+
+def plot_side_by_side(doc: dict, path: str) -> None:
+    """Greedy return against environment steps, mean and 95% interval over seeds, ours and JaxMARL's."""
+    plt = outputs.pyplot()
+    runs = doc["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.5), squeeze=False)
+    for ax, row in zip(axes[0], runs):
+        x = [p["env_steps"] for p in row["points"]]
+        for side, style in (("ours", "-"), ("jaxmarl", "--")):
+            mean = [p[side]["mean"] for p in row["points"]]
+            line, = ax.plot(x, mean, style, label=f"{row['algo']} ({'ours' if side == 'ours' else 'JaxMARL'}, "
+                                                 f"{row[side]['run_s']:.0f} s)")
+            ax.fill_between(x, [p[side]["ci95_low"] for p in row["points"]],
+                            [p[side]["ci95_high"] for p in row["points"]], color=line.get_color(), alpha=0.2)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        ax.set(title=f"{row['algo']} on {doc['task']} ({row['seeds']} seeds)", xlabel="environment steps per seed",
+               ylabel="greedy team return")
+        ax.legend(fontsize=7)
+    outputs.save_figure(fig, path)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, help="seeds per run (default 16; 8 for --only flicker)")
     p.add_argument("--out", help="write the JSON document here")
     p.add_argument("--flicker-prob", type=float, default=FLICKER_PROB, help="the flicker group's blanking probability")
     p.add_argument("--flicker-steps", type=int, default=FLICKER_STEPS, help="the flicker group's steps per seed")
-    p.add_argument("--only", choices=("two_step", "matrix", "flicker"), help="run one group of checks")
+    p.add_argument("--only", choices=("two_step", "matrix", "flicker", "jaxmarl"), help="run one group of checks")
+    p.add_argument("--jaxmarl-repo", metavar="PATH",
+                   help="a checkout of JaxMARL's repository (its baselines/QLearning): the side-by-side group, run "
+                        "with --only jaxmarl or beside the others when given (needs jaxmarl and flashbax)")
+    p.add_argument("--jaxmarl-steps", type=int, default=PEER_STEPS, help="the side-by-side's steps per seed")
+    p.add_argument("--plot", help="write the side-by-side's curves here (PNG)")
+    p.add_argument("--learners", help="comma-separated learners of the two-step, matrix and side-by-side groups "
+                                      "(default: all)")
+    p.add_argument("--updates", type=int, help="the two-step and matrix groups' updates per run (default: the "
+                                               "default config's)")
     args = p.parse_args(argv)
-    seeds = args.seeds or (8 if args.only == "flicker" else 16)
+    if args.only == "jaxmarl" and not args.jaxmarl_repo:
+        p.error("--only jaxmarl needs --jaxmarl-repo PATH")
+    seeds = args.seeds or {"flicker": 8, "jaxmarl": PEER_SEEDS}.get(args.only, 16)
     doc = {"machine": machine_info(), "seeds": seeds}
+    chosen = set(args.learners.split(",")) if args.learners else None
     if args.only in (None, "two_step"):
-        doc["two_step"] = two_step(seeds)
+        learners = [v for v in ("iql", "vdn", "qmix") if chosen is None or v in chosen]
+        doc["two_step"] = two_step(seeds, learners, args.updates)
     if args.only in (None, "matrix"):
-        doc["matrix_games"] = matrix_games(seeds)
+        learners = [v for v in ("vdn", "qmix") if chosen is None or v in chosen]
+        doc["matrix_games"] = matrix_games(seeds, learners, args.updates)
     if args.only in (None, "flicker"):
         doc["flicker"] = flicker(seeds, args.flicker_prob, args.flicker_steps)
+    if args.jaxmarl_repo and args.only in (None, "jaxmarl"):
+        learners = [v for v in PEER_SCRIPTS if chosen is None or v in chosen]
+        doc["jaxmarl"] = jaxmarl_side_by_side(args.jaxmarl_repo, seeds, args.jaxmarl_steps, learners)
+        if args.plot:
+            plot_side_by_side(doc["jaxmarl"], args.plot)
     text = dump(doc, args.out)
     if not args.out:
         print(text)

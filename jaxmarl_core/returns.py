@@ -61,6 +61,28 @@ def gae(rewards: jax.Array, values: jax.Array, next_values: jax.Array, terminate
     return adv, adv + values
 
 
+def lambda_returns(rewards: jax.Array, next_values: jax.Array, terminated: jax.Array, cut: jax.Array, gamma: float,
+                   lam: float) -> jax.Array:
+    """TD(lambda) targets over sequences [T, ...] (as pymarl2's ``build_td_lambda_targets``, without its masking):
+
+        G_t = r_t + gamma * (1 - terminated_t) * ((1 - lam) * v_t + lam * (G_{t+1} if not cut_t else v_t))
+
+    with v_t = ``next_values[t]``, the value of the observation step t reached, and ``cut_t`` where the sequence
+    stops after step t (an episode end, a truncation, the last stored step: forced at t = T - 1). lam = 0 gives the
+    one-step targets r_t + gamma * (1 - terminated_t) * v_t; lam = 1 the discounted return bootstrapped at cuts.
+    """
+    terminated = expand_flags(terminated, rewards)
+    cut = expand_flags(cut, rewards).at[-1].set(True)
+    not_term = 1.0 - terminated.astype(rewards.dtype)
+
+    def body(g_next, x):
+        r, nt, c, v = x
+        g = r + gamma * nt * ((1.0 - lam) * v + lam * jnp.where(c, v, g_next))
+        return g, g
+
+    return _reverse_scan(body, next_values[-1], (rewards, not_term, cut, next_values))
+
+
 def expand_flags(flags: jax.Array, like: jax.Array) -> jax.Array:
     """Broadcast flags [T] (or [B], []) against an array [T, ...] by appending axes."""
     flags = jnp.asarray(flags)

@@ -200,3 +200,45 @@ def test_battle_benchmark_json_smoke(tmp_path):
         assert row["magent2"]["agent_steps_per_s"] > 0 and row["ratio"] > 0
     else:
         assert doc["magent2"] == "not installed" and "magent2" not in row
+
+
+def test_value_decomposition_benchmark_smoke(tmp_path):
+    out = tmp_path / "vd.json"
+    cmd = [sys.executable, "benchmarks/value_decomposition.py", "--only", "two_step", "--learners", "vdn", "--seeds",
+           "2", "--updates", "3", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["two_step"]
+    assert [(r["algo"], r["regime"]) for r in rows] == [("vdn", "uniform"), ("vdn", "annealed")]
+    for r in rows:
+        assert r["env_steps"] == 3 * 16 * 2 and sum(r["greedy_return_counts"].values()) == 2
+    assert np.shape(rows[0]["q_table"]["2B"]) == (2, 2)
+    assert rows[0]["paper_q_table"]["2B"] == [[-1.87, 2.31], [2.33, 6.51]] and "paper_q_table" not in rows[1]
+
+
+def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
+    """JaxMARL's QLearning config files (their keys, YAML 1.1 spelling) -> our config with the same settings."""
+    import envs
+    from algos.value_decomposition import default_config
+    from benchmarks import value_decomposition as vdb
+    from jaxmarl_core.config import replace
+
+    folder = tmp_path / "baselines" / "QLearning" / "config"
+    (folder / "alg").mkdir(parents=True)
+    (folder / "config.yaml").write_text('"NUM_SEEDS": 1\n"SEED": 0\n"WANDB_MODE": "disabled"\n"SAVE_PATH": "models"\n')
+    (folder / "alg" / vdb.PEER_CONFIG).write_text(
+        '"TOTAL_TIMESTEPS": 1e7\n"NUM_ENVS": 8\n"NUM_STEPS": 26\n"BUFFER_SIZE": 5000\n"BUFFER_BATCH_SIZE": 32\n'
+        '"HIDDEN_SIZE": 64\n"MIXER_EMBEDDING_DIM": 32\n"MIXER_HYPERNET_HIDDEN_DIM": 128\n"MIXER_INIT_SCALE": 0.001\n'
+        '"EPS_START": 1.0\n'
+        '"EPS_FINISH": 0.05\n"EPS_DECAY": 0.1\n"MAX_GRAD_NORM": 25\n"TARGET_UPDATE_INTERVAL": 200\n"NUM_EPOCHS": 1\n'
+        '"LR": 0.005\n"LR_LINEAR_DECAY": True\n"GAMMA": 0.9\n"ENV_NAME": "MPE_simple_spread_v3"\n')
+    cfg = vdb.peer_config(str(tmp_path), 41_600)
+    assert cfg["TOTAL_TIMESTEPS"] == 41_600 and cfg["SAVE_PATH"] is None and cfg["WANDB_MODE"] != "disabled"
+    env = envs.make(vdb.PEER_TASK)
+    ours = replace(default_config(env, "qmix"), vdb.matched_overrides(cfg))
+    ours.validate(env)
+    assert ours.num_updates == 41_600 // (26 * 8) == 200 and ours.steps_per_update == 208
+    assert ours.epsilon_decay_steps == 20 * 208 and ours.episode_buffer_size == 5000 and ours.episode_batch_size == 32
+    assert (ours.lr, ours.lr_decay, ours.optimiser, ours.gamma, ours.max_grad_norm) == (0.005, True, "radam", 0.9, 25)
+    assert ours.recurrent and ours.hypernet_embed == 128 and ours.mixer_init_scale == 0.001
+    assert ours.target_update == 200 and ours.team_reward == "sum"

@@ -23,7 +23,7 @@ VARIANTS = {"iql": ("none", False), "drqn": ("none", True), "vdn": ("vdn", False
             "qmix": ("qmix", False)}  # name -> (mixer, recurrent)
 MIXERS = ("none", "vdn", "qmix")
 TEAM_REWARDS = ("none", "common", "sum", "mean")
-OPTIMISERS = ("rmsprop", "adam")
+OPTIMISERS = ("rmsprop", "adam", "radam")
 SHORT_HORIZON = 10
 
 
@@ -66,7 +66,8 @@ class ValueDecompositionConfig(Config):
     learning_starts: int = 1_000  # transitions stored before the first gradient step
     num_sgd: int = 1  # gradient steps per update
     lr: float = 5e-4
-    optimiser: str = "rmsprop"  # pymarl's RMSprop (alpha 0.99, eps 1e-5), or "adam" (pymarl2)
+    optimiser: str = "rmsprop"  # pymarl's RMSprop (alpha 0.99, eps 1e-5), "adam" (pymarl2) or "radam" (JaxMARL)
+    lr_decay: bool = False  # the rate falls linearly from lr to 0 over num_updates * num_sgd gradient steps
     max_grad_norm: float = 10.0  # 0: no clipping
     gamma: float = 0.99
     epsilon_start: float = 1.0
@@ -74,6 +75,7 @@ class ValueDecompositionConfig(Config):
     epsilon_decay_steps: int = 50_000  # environment steps (per seed) of the linear anneal
     target_update: int = 200  # updates between copies of the online networks into the targets
     double_q: bool = True  # bootstrap from the target's value of the online greedy action
+    td_lambda: float = 0.0  # >0: TD(lambda) targets along replayed episodes (recurrent agents; pymarl2's 0.6)
     recurrent: bool = False  # GRU agents on whole-episode replay (DRQN; pymarl's RNN agent)
     episode_buffer_size: int = 5_000  # episodes (recurrent agents; pymarl's buffer_size)
     episode_batch_size: int = 32  # episodes per gradient step (recurrent agents; pymarl's batch_size)
@@ -84,6 +86,7 @@ class ValueDecompositionConfig(Config):
     agent_id: bool = True
     mixing_embed: int = 32  # QMIX's mixing network width
     hypernet_embed: int = 64  # QMIX's hypernetworks' hidden width
+    mixer_init_scale: float = 0.0  # >0: QMIX's mixer starts from orthogonal weights of this scale (JaxMARL: 0.001)
     team_reward: str = "common"  # "none": each agent's own reward (IQL only); "common": the reward all agents share;
     # "sum" / "mean" over agents (cooperative games whose agents' rewards differ, e.g. mpe_spread)
     eval_steps: int = 0  # >0: each update a greedy rollout of this many steps from a fresh episode: greedy_return
@@ -106,10 +109,11 @@ class ValueDecompositionConfig(Config):
             require_positive_int(self, name)
         require_positive(self, "lr")
         require_nonnegative(self, "max_grad_norm")
+        require_nonnegative(self, "mixer_init_scale")
         if isinstance(self.eval_steps, bool) or not isinstance(self.eval_steps, int) or self.eval_steps < 0:
             raise ValueError(f"eval_steps must be a non-negative integer (0: no greedy rollout), got "
                              f"{self.eval_steps!r}")
-        for name in ("gamma", "epsilon_start", "epsilon_end"):
+        for name in ("gamma", "epsilon_start", "epsilon_end", "td_lambda"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
@@ -119,6 +123,9 @@ class ValueDecompositionConfig(Config):
         if self.num_updates < 1:
             raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
                              f"({self.steps_per_update})")
+        if self.td_lambda > 0 and not self.recurrent:
+            raise ValueError("td_lambda > 0 needs whole-episode replay (recurrent=true): feed-forward agents replay "
+                             "single transitions")
         if self.recurrent:
             if self.num_envs > self.episode_buffer_size:
                 raise ValueError(f"episode_buffer_size ({self.episode_buffer_size}) must hold one update's episodes, "

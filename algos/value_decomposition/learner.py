@@ -13,7 +13,8 @@ One update, for IQL, VDN and QMIX alike (the mixer is the only difference, ``mod
        y = r + gamma * (1 - terminated) * mix_target(max_{a' in avail(o')} Q_target(o', a'), s')
 
    with double Q the online network picks a' and the target network values it; a truncated step (a time limit)
-   bootstraps from o', the observation it reached, and a terminated one never does. The loss is the mean squared
+   bootstraps from o', the observation it reached, and a terminated one never does (``td_lambda`` > 0: the
+   TD(lambda) target along the replayed episode instead, ``returns.lambda_returns``). The loss is the mean squared
    TD error mix(Q(o, a), s) - y over the unmasked steps, per agent for IQL. A batch is a set of sequences [L, B]:
    L = 1 for feed-forward agents; recurrent agents run their GRU over each episode from its start, and value o'
    by one more GRU step from the state after o (their target network over the episode with its own parameters);
@@ -36,6 +37,7 @@ from algos.value_decomposition.model import Model, build_model
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import action_values, double_q_max, epsilon_greedy, epsilon_schedule, masked_max
 from jaxmarl_core.replay import Episode, ReplayBuffer, episode_buffer
+from jaxmarl_core.returns import lambda_returns
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
 from jaxmarl_core.targets import periodic_update
 from jaxmarl_core.training import Trainer
@@ -66,10 +68,14 @@ class ValueState:
 
 
 def optimiser(cfg: ValueDecompositionConfig) -> optax.GradientTransformation:
-    """pymarl's RMSprop (alpha 0.99, eps 1e-5) or Adam, after global-norm clipping."""
+    """pymarl's RMSprop (alpha 0.99, eps 1e-5), Adam or RAdam (JaxMARL's baselines), after global-norm clipping;
+    with ``lr_decay`` the rate falls linearly to 0 over the run's gradient steps (counted once learning starts)."""
     clip = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
-    opt = (optax.rmsprop(cfg.lr, decay=0.99, eps=1e-5) if cfg.optimiser == "rmsprop"
-           else optax.adam(cfg.lr))
+    lr = optax.linear_schedule(cfg.lr, 0.0, cfg.num_updates * cfg.num_sgd) if cfg.lr_decay else cfg.lr
+    if cfg.optimiser == "rmsprop":
+        opt = optax.rmsprop(lr, decay=0.99, eps=1e-5)
+    else:
+        opt = optax.adam(lr) if cfg.optimiser == "adam" else optax.radam(lr)
     return optax.chain(*clip, opt)
 
 
@@ -116,7 +122,11 @@ def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, 
     if cfg.mixer == "none" and cfg.team_reward != "none":
         reward = jnp.broadcast_to(reward[..., None], q_mix.shape)
     extra = (1,) * (q_mix.ndim - 2)
-    target = reward + cfg.gamma * jnp.where(steps.terminated.reshape(mask.shape + extra), 0.0, next_mix)
+    if cfg.td_lambda > 0:
+        cut = ~jnp.concatenate([mask[1:], jnp.zeros_like(mask[:1])])  # the sequence stops after step t
+        target = lambda_returns(reward, next_mix, steps.terminated, cut, cfg.gamma, cfg.td_lambda)
+    else:
+        target = reward + cfg.gamma * jnp.where(steps.terminated.reshape(mask.shape + extra), 0.0, next_mix)
     weight = jnp.broadcast_to(mask.reshape(mask.shape + extra), q_mix.shape)
     sq = jnp.square(q_mix - jax.lax.stop_gradient(target))
     return jnp.sum(jnp.where(weight, sq, 0.0)) / jnp.maximum(jnp.sum(weight), 1)
@@ -125,8 +135,9 @@ def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, 
 def greedy_return(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, params, key):
     """The greedy joint policy's return [N] over ``eval_steps`` steps of one fresh episode (the rewards up to its
     end; exact for deterministic games whose episodes end within ``eval_steps``)."""
-    carry = reset_carry(key, view, env_params, model.initial_hidden(1), batch_size=1)
-    traj = rollout(key, view, env_params, make_policy(model, params, 0.0), carry, cfg.eval_steps, batched=True)[1]
+    k_reset, k_run = jax.random.split(key)
+    carry = reset_carry(k_reset, view, env_params, model.initial_hidden(1), batch_size=1)
+    traj = rollout(k_run, view, env_params, make_policy(model, params, 0.0), carry, cfg.eval_steps, batched=True)[1]
     before_end = until_first_end(traj)[:, 0]  # [T]
     return jnp.sum(jnp.where(before_end[:, None], traj.reward[:, 0], 0.0), axis=0)
 

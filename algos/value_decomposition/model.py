@@ -32,17 +32,23 @@ class QMixer(nn.Module):
     num_agents: int
     embed: int = 32
     hypernet_embed: int = 64
+    init_scale: float = 0.0  # >0: orthogonal weights of this scale and zero biases (JaxMARL's); 0: flax's defaults
 
     @nn.compact
     def __call__(self, q: jax.Array, state: jax.Array) -> jax.Array:
+        def dense(width):
+            if self.init_scale > 0:
+                return nn.Dense(width, kernel_init=nn.initializers.orthogonal(self.init_scale))
+            return nn.Dense(width)
+
         def hyper(width):
-            return jnp.abs(nn.Dense(width)(nn.relu(nn.Dense(self.hypernet_embed)(state))))
+            return jnp.abs(dense(width)(nn.relu(dense(self.hypernet_embed)(state))))
 
         w1 = hyper(self.embed * self.num_agents).reshape(*state.shape[:-1], self.num_agents, self.embed)
-        b1 = nn.Dense(self.embed)(state)
+        b1 = dense(self.embed)(state)
         hidden = nn.elu(jnp.einsum("...n,...ne->...e", q, w1) + b1)  # [..., embed]
         w2 = hyper(self.embed)
-        v = nn.Dense(1)(nn.relu(nn.Dense(self.embed)(state)))[..., 0]
+        v = dense(1)(nn.relu(dense(self.embed)(state)))[..., 0]
         return jnp.sum(hidden * w2, axis=-1) + v
 
 
@@ -105,5 +111,6 @@ def build_model(view: LearnerView, cfg: ValueDecompositionConfig) -> Model:
     net = QNetwork(action_dim=view.num_actions, hidden_sizes=(cfg.hidden_size,) * cfg.hidden_layers,
                    recurrent=cfg.recurrent, feature_norm=cfg.feature_norm)
     agents = AgentQNetworks(net, view.num_agents, shared=cfg.share_params, agent_id=cfg.share_params and cfg.agent_id)
-    qmixer = (QMixer(view.num_agents, cfg.mixing_embed, cfg.hypernet_embed) if cfg.mixer == "qmix" else None)
+    qmixer = (QMixer(view.num_agents, cfg.mixing_embed, cfg.hypernet_embed, cfg.mixer_init_scale)
+              if cfg.mixer == "qmix" else None)
     return Model(agents=agents, mixer=cfg.mixer, qmixer=qmixer, obs_dim=view.obs_dim, state_dim=view.state_dim)

@@ -134,6 +134,37 @@ def test_td_target_masks_the_max_and_bootstraps_only_without_termination(double_
         np.testing.assert_allclose(got, np.mean((q[:, 0] - target) ** 2), rtol=1e-5)
 
 
+def test_td_lambda_follows_the_episode_and_stops_at_its_end():
+    """Two-step sequences of QMIX's recurrent agents: with the episode cut after its first step, TD(lambda)'s loss is
+    the one-step loss; over both steps it is the loss of the targets r_0 + gamma * ((1 - lam) * v_0 + lam * G_1),
+    G_1 = r_1 + gamma * v_1, v_t the target mixer's value of the observation step t reached (double Q)."""
+    base = make_config(TWO_STEP, "qmix", recurrent=True, gamma=0.9)
+    lam = dataclasses.replace(base, td_lambda=0.6)
+    model = build_model(LearnerView(TWO_STEP, with_state=True), base)
+    params, target = model.init(jax.random.PRNGKey(5)), model.init(jax.random.PRNGKey(6))
+    step0, step1 = _batch(np.ones((2, 2), bool), False, reward=1.0), _batch(np.ones((2, 2), bool), False, reward=3.0)
+    step0 = step0.replace(obs=step0.obs.replace(first=jnp.ones((1,), bool)))
+    steps = jax.tree.map(lambda a, b: jnp.stack([a, b]), step0, step1)  # [L = 2, B = 1, ...]
+    cut = jnp.array([[True], [False]])
+    np.testing.assert_allclose(float(vd.td_loss(model, lam, params, target, steps, cut)),
+                               float(vd.td_loss(model, base, params, target, steps, cut)), rtol=1e-6)
+    # over both steps: v_t and Q_tot from the networks, as td_loss forms them (recurrent agents, double Q)
+    obs, nxt = steps.obs, steps.next_obs
+    h0 = model.initial_hidden(1)
+    seq, q = model.apply(params, h0, obs.obs, obs.first)
+    target_seq = model.apply(target, h0, obs.obs, obs.first)[0]
+    greedy = jnp.argmax(model.next_q_values(params, seq, nxt.obs), axis=-1)
+    v_i = jnp.take_along_axis(model.next_q_values(target, target_seq, nxt.obs), greedy[..., None], -1)[..., 0]
+    v = np.asarray(model.mix(target, v_i, nxt.global_state))[:, 0]  # [L]
+    q_tot = np.asarray(model.mix(params, jnp.take_along_axis(q, steps.action[..., None], -1)[..., 0],
+                                 obs.global_state))[:, 0]
+    g1 = 3.0 + 0.9 * v[1]
+    g0 = 1.0 + 0.9 * (0.4 * v[0] + 0.6 * g1)
+    want = np.mean((q_tot - np.array([g0, g1])) ** 2)
+    np.testing.assert_allclose(float(vd.td_loss(model, lam, params, target, steps, jnp.ones((2, 1), bool))), want,
+                               rtol=1e-5)
+
+
 def test_team_rewards():
     r = jnp.array([[1.0, 3.0]])
     np.testing.assert_array_equal(vd.team_reward(r, "none"), r)
@@ -254,6 +285,9 @@ def test_bad_environments_are_one_line_errors():
     (dict(eval_steps=-1), "eval_steps"),
     (dict(recurrent=True, episode_batch_size=5000), "episode_batch_size"),
     (dict(recurrent=True, episode_buffer_size=8), "episode_buffer_size"),
+    (dict(td_lambda=0.6), "td_lambda"),
+    (dict(mixer_init_scale=-1.0), "mixer_init_scale"),
+    (dict(recurrent=True, td_lambda=1.5), "td_lambda"),
 ])
 def test_bad_configs_name_the_field(changes, fragment):
     cfg = dataclasses.replace(vd.default_config(TWO_STEP, "qmix"), **changes)

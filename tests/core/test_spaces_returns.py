@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmarl_core.returns import discounted_returns, gae
+from jaxmarl_core.returns import discounted_returns, gae, lambda_returns
 from jaxmarl_core.spaces import Box, Discrete, MultiDiscrete
 
 
@@ -115,3 +115,40 @@ def test_gae_drop_truncated_matches_harls_proper_time_limits():
     np.testing.assert_allclose(targets, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(adv[truncated], 0.0, atol=1e-6)
     np.testing.assert_allclose(adv[18], rewards[18] + 0.95 * value_preds[19] - value_preds[18], rtol=1e-5)
+
+
+def forward_view_lambda_return(rewards, next_values, terminated, cut, gamma, lam, t):
+    """The lambda-return of step t from its n-step returns (Sutton & Barto, eq. 12.3, truncated at the segment's
+    end e: the weight of the n-step returns past it goes to the longest one): (1 - lam) * sum_{n < m} lam^(n - 1)
+    G^(n) + lam^(m - 1) G^(m), m = e - t + 1, G^(n) = sum_{k < n} gamma^k r_{t+k} + gamma^n (1 - term) v_{t+n-1}."""
+    e = t
+    while not (terminated[e] or cut[e] or e == len(rewards) - 1):
+        e += 1
+    m = e - t + 1
+
+    def n_step(n):
+        last = t + n - 1
+        boot = 0.0 if terminated[last] else next_values[last]
+        return sum(gamma ** k * rewards[t + k] for k in range(n)) + gamma ** n * boot
+
+    return (1 - lam) * sum(lam ** (n - 1) * n_step(n) for n in range(1, m)) + lam ** (m - 1) * n_step(m)
+
+
+def test_lambda_returns_by_hand_and_from_the_forward_view():
+    # two steps, by hand: G_1 = 2 + 0.5 * 20 = 12; G_0 = 1 + 0.5 * (0.4 * 10 + 0.6 * 12) = 6.6
+    got = lambda_returns(jnp.array([1.0, 2.0]), jnp.array([10.0, 20.0]), jnp.zeros(2, bool), jnp.zeros(2, bool),
+                         0.5, 0.6)
+    np.testing.assert_allclose(got, [6.6, 12.0], rtol=1e-6)
+    rng = np.random.default_rng(1)
+    t_len = 12
+    rewards, next_values = rng.normal(size=t_len), rng.normal(size=t_len)
+    terminated, cut = np.zeros(t_len, bool), np.zeros(t_len, bool)
+    terminated[4], cut[8] = True, True  # an episode that terminates, one truncated (or masked) after step 8
+    for lam in (0.0, 0.6, 1.0):
+        got = lambda_returns(jnp.asarray(rewards, jnp.float32), jnp.asarray(next_values, jnp.float32), terminated,
+                             cut, 0.9, lam)
+        want = [forward_view_lambda_return(rewards, next_values, terminated, cut, 0.9, lam, t) for t in range(t_len)]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    one_step = rewards + 0.9 * np.where(terminated, 0.0, next_values)
+    np.testing.assert_allclose(lambda_returns(jnp.asarray(rewards), jnp.asarray(next_values), terminated, cut, 0.9,
+                                              0.0), one_step, rtol=1e-5)
