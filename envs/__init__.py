@@ -8,7 +8,7 @@ from envs.coin_game import CoinGame
 from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
-from envs.mean_field import GaussianSqueeze
+from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
 from envs.two_step import TwoStepGame
@@ -121,6 +121,13 @@ def _gaussian_squeeze(n_agents: int = 100, mu: float = 400.0, sigma: float = 200
 
 
 register("gaussian_squeeze", _gaussian_squeeze)
+
+
+def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):
+    return Ising(size=size, field=field, num_steps=num_steps)
+
+
+register("ising", _ising)
 register("two_step", TwoStepGame)
 
 
@@ -137,5 +144,5 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
     register(_scenario.env_name, _scenario)
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
-           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze",
+           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
            "TwoStepGame", "Flicker", "flicker"]
