@@ -35,6 +35,8 @@ class MeanFieldConfig(Config):
     lr: float = 1e-3
     gamma: float = 0.95
     temperature: float = 0.1  # Boltzmann temperature of the Q-learners' policies and of the mean-field value
+    temperature_start: float = 1.0  # annealed linearly to ``temperature`` over ``temperature_decay_steps``
+    temperature_decay_steps: int = 50_000  # environment steps per seed
     reward_scale: float = 1.0
     buffer_size: int = 65_536  # agent transitions per group (Q-learners)
     batch_size: int = 1_024  # agent transitions per gradient step
@@ -55,9 +57,10 @@ class MeanFieldConfig(Config):
 
     def validate(self, env) -> None:
         super().validate(env)
-        for name in ("hidden_size", "hidden_layers", "buffer_size", "batch_size", "learning_starts", "num_sgd"):
+        for name in ("hidden_size", "hidden_layers", "buffer_size", "batch_size", "learning_starts", "num_sgd",
+                     "temperature_decay_steps"):
             require_positive_int(self, name)
-        for name in ("lr", "temperature", "reward_scale", "target_tau"):
+        for name in ("lr", "temperature", "temperature_start", "reward_scale", "target_tau"):
             require_positive(self, name)
         for name in ("entropy_coef", "max_grad_norm"):
             require_nonnegative(self, name)

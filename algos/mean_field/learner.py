@@ -5,8 +5,8 @@ One update:
 1. collect ``rollout_len`` steps in ``num_envs`` environments. Agent j acts on its observation o_j and abar_j, the
    mean one-hot action of its neighbours' previous actions (``NeighbourMeanAction``; the released code's choice:
    the mean over its whole group, itself included): the Q-learners by the Boltzmann policy
-   pi(a | o, abar) = softmax_a(Q(o, a, abar) / tau) (released code: greedily), the actor-critics by the actor
-   pi(a | o). After the step, abar_j becomes the mean of its neighbours' new actions: the mean action of the
+   pi(a | o, abar) = softmax_a(Q(o, a, abar) / tau), tau annealed (released code: greedily), the actor-critics by
+   the actor pi(a | o). After the step, abar_j becomes the mean of its neighbours' new actions: the mean action of the
    transition and the one the agent acts on next (kept across episode ends, as in a repeated game);
 2. MF-Q and IL: every agent's transition (o, a, abar, r, o') goes to its group's replay; ``num_sgd`` times, a batch
    of agent transitions fits Q(o, a, abar) to
@@ -42,6 +42,7 @@ from jaxmarl_core.qnetworks import (
     boltzmann_logits,
     boltzmann_value,
     double_q_max,
+    epsilon_schedule,
     greedy_action,
     masked_max,
     masked_q,
@@ -104,8 +105,14 @@ def mean_actions(env, cfg: MeanFieldConfig, env_params, state, actions: jax.Arra
     return jnp.concatenate(parts, axis=0)
 
 
-def act(model: Model, cfg: MeanFieldConfig, slices, params: dict, obs: LearnerObs, mean: jax.Array, key):
-    """Actions [B, N] of every group's agents (module step 1)."""
+def temperature(cfg: MeanFieldConfig, step: jax.Array) -> jax.Array:
+    """The Boltzmann temperature at update ``step``: linear from ``temperature_start`` to ``temperature``."""
+    return epsilon_schedule(cfg.temperature_start, cfg.temperature, cfg.temperature_decay_steps)(
+        step * cfg.steps_per_update)
+
+
+def act(model: Model, cfg: MeanFieldConfig, slices, params: dict, obs: LearnerObs, mean: jax.Array, tau, key):
+    """Actions [B, N] of every group's agents at Boltzmann temperature tau (module step 1)."""
     actions = []
     for (name, sl), k in zip(slices, jax.random.split(key, len(slices))):
         o, m, avail = obs.obs[:, sl], mean[:, sl], obs.avail[:, sl]
@@ -116,7 +123,7 @@ def act(model: Model, cfg: MeanFieldConfig, slices, params: dict, obs: LearnerOb
             if cfg.released_code:
                 actions.append(greedy_action(q, avail))
                 continue
-            logits = boltzmann_logits(q, avail, cfg.temperature)
+            logits = boltzmann_logits(q, avail, tau)
         actions.append(jax.random.categorical(k, logits).astype(jnp.int32))
     return jnp.concatenate(actions, axis=1)
 
@@ -130,7 +137,7 @@ def collect(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, s
     def step(carry, k):
         obs, env_state, mean = carry
         k_act, k_env = jax.random.split(k)
-        actions = act(model, cfg, slices, state.params, obs, mean, k_act)
+        actions = act(model, cfg, slices, state.params, obs, mean, temperature(cfg, state.step), k_act)
         ts = jax.vmap(view.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, cfg.num_envs), env_state,
                                                           actions, env_params)
         new_mean = means(env_state, actions)
@@ -145,14 +152,14 @@ def collect(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, s
     return jax.lax.scan(step, (state.obs, state.env_state, state.mean), jax.random.split(key, cfg.rollout_len))
 
 
-def q_loss(model: Model, cfg: MeanFieldConfig, params, target_params, batch: AgentSample) -> jax.Array:
+def q_loss(model: Model, cfg: MeanFieldConfig, params, target_params, batch: AgentSample, tau) -> jax.Array:
     """The mean squared TD error of Q(o, a, abar) on a batch of agent transitions [M, ...] (module step 2)."""
     chosen = action_values(model.q(params, batch.obs, batch.mean), batch.action)
     q_next = model.q(target_params, batch.next_obs, batch.mean)
     if cfg.released_code:
         v_next = double_q_max(model.q(params, batch.next_obs, batch.mean), q_next, batch.next_avail)
     elif cfg.mean_field:
-        v_next = boltzmann_value(q_next, batch.next_avail, cfg.temperature)
+        v_next = boltzmann_value(q_next, batch.next_avail, tau)
     else:
         v_next = masked_max(q_next, batch.next_avail)
     target = cfg.reward_scale * batch.reward + cfg.gamma * jnp.where(batch.terminated, 0.0, v_next)
@@ -217,7 +224,8 @@ def update(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx
         for (name, sl), kg in zip(slices, jax.random.split(k, len(slices))):
             if cfg.family == "q":
                 batch = buffers[name].sample(kg, cfg.batch_size)
-                total = total + q_loss(model, cfg, params[name], target_params[name], batch)
+                total = total + q_loss(model, cfg, params[name], target_params[name], batch,
+                                       temperature(cfg, state.step))
             else:
                 total = total + ac_loss(model, cfg, params[name], agents_of(sl))
         return total
@@ -236,6 +244,7 @@ def update(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx
 
     metrics = {"reward": jnp.mean(traj.reward), "reward_per_step": jnp.mean(traj.reward, axis=(0, 1)),
                "loss": jnp.mean(losses), "learning": learn.astype(jnp.int32),
+               "temperature": temperature(cfg, state.step),
                **{name: jnp.mean(v) for name, v in info.items()}}
     new_state = MeanFieldState(params=params, target_params=target_params, opt_state=opt_state, buffers=buffers,
                                obs=obs, env_state=env_state, mean=mean, step=state.step + 1)
