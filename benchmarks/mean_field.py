@@ -15,6 +15,7 @@ fraction of r* (``GaussianSqueeze.optimum``), per method and N, mean over seeds 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -72,29 +73,37 @@ def squeeze(names, ns, steps, seeds, sets) -> dict:
     return {"steps": steps, "seeds": seeds, "rows": rows}
 
 
+def _bars(stats: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Means and their 95% intervals as errorbar's (y, yerr [2, K])."""
+    mean = np.array([s["mean"] for s in stats])
+    return mean, np.stack([mean - np.array([s["ci95_low"] for s in stats]),
+                           np.array([s["ci95_high"] for s in stats]) - mean])
+
+
 def plot(doc: dict, path: str) -> None:
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if doc.get("ising"):
+    parts = [part for part in ("ising", "squeeze") if doc.get(part)]
+    fig, axs = plt.subplots(1, len(parts), figsize=(5.5 * len(parts), 4), squeeze=False)
+    axes = dict(zip(parts, axs[0]))
+    if "ising" in axes:
         rows = doc["ising"]["rows"]
         taus = np.array([r["tau"] for r in rows])
         grid = np.linspace(taus.min(), taus.max(), 400)
-        axes[0].plot(grid, onsager_magnetisation(grid), "k-", label="Onsager M(tau)")
-        mean = np.array([r["order_parameter"]["mean"] for r in rows])
-        half = np.array([r["order_parameter"]["ci95"] for r in rows])
-        axes[0].errorbar(taus, mean, yerr=half, fmt="o", label=f"tabular MF-Q, {doc['ising']['size']}^2 spins")
-        axes[0].axvline(TAU_CRITICAL, ls=":", c="grey")
-        axes[0].set(xlabel="temperature tau (beta J = 1 / (2 tau))", ylabel="order parameter", title="Ising")
-        axes[0].legend()
-    if doc.get("squeeze"):
+        axes["ising"].plot(grid, onsager_magnetisation(grid), "k-", label="Onsager M(tau)")
+        label = f"tabular MF-Q, {doc['ising']['size']}^2 spins"
+        axes["ising"].errorbar(taus, *_bars([r["order_parameter"] for r in rows]), fmt="o", label=label)
+        axes["ising"].axvline(TAU_CRITICAL, ls=":", c="grey")
+        axes["ising"].set(xlabel="temperature tau (beta J = 1 / (2 tau))", ylabel="order parameter", title="Ising")
+        axes["ising"].legend()
+    if "squeeze" in axes:
         for name in SQUEEZE_ALGOS:
             rows = [r for r in doc["squeeze"]["rows"] if r["algo"] == name]
             if rows:
-                axes[1].errorbar([r["n_agents"] for r in rows], [r["fraction_of_r_star"]["mean"] for r in rows],
-                                 yerr=[r["fraction_of_r_star"]["ci95"] for r in rows], fmt="o-", label=name)
-        axes[1].axhline(0.95, ls=":", c="grey")
-        axes[1].set(xlabel="agents N", ylabel="reward / r*", title="Gaussian squeeze")
-        axes[1].legend()
+                axes["squeeze"].errorbar([r["n_agents"] for r in rows], *_bars([r["fraction_of_r_star"] for r in rows]),
+                                 fmt="o-", label=name)
+        axes["squeeze"].axhline(0.95, ls=":", c="grey")
+        axes["squeeze"].set(xlabel="agents N", ylabel="reward / r*", title="Gaussian squeeze")
+        axes["squeeze"].legend()
     save_figure(fig, path)
 
 
@@ -114,7 +123,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--out")
     p.add_argument("--plot", action="store_true", help="a PNG beside --out")
+    p.add_argument("--replot", action="store_true", help="only plot the JSON at --out (no training)")
     args = p.parse_args(argv)
+    if args.replot:
+        with open(args.out) as f:
+            plot(json.load(f), os.path.splitext(args.out)[0] + ".png")
+        return 0
     parts = set(args.parts.split(","))
     names = args.algos.split(",")
     bad = [n for n in names if n not in SQUEEZE_ALGOS] + [x for x in parts if x not in ("ising", "squeeze")]

@@ -169,3 +169,13 @@ def test_coin_game_summary_of_train_runs(tmp_path):
     assert proc.returncode == 2 and "tail_updates" in proc.stderr, proc.stderr
     proc = _coin_runs_cli(_coin_run(tmp_path / "other", [0], algo="nash_q"))
     assert proc.returncode == 2 and "coin_game" in proc.stderr, proc.stderr
+
+
+def test_mean_field_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/mean_field.py", "--quick", "--algos", "mfq,mfac"], tmp_path)
+    rows = doc["ising"]["rows"]
+    assert [r["tau"] for r in rows] == [0.5, 3.0] and rows[0]["onsager"] > 0.99 and rows[1]["onsager"] == 0.0
+    assert all(0.0 <= r["order_parameter"]["mean"] <= 1.0 and len(r["per_seed"]) == 2 for r in rows)
+    squeeze = doc["squeeze"]["rows"]
+    assert [(r["algo"], r["n_agents"]) for r in squeeze] == [("mfq", 10), ("mfac", 10)]
+    assert all(r["r_star"] > 0 and len(r["per_seed"]) == 2 for r in squeeze)
