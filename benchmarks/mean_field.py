@@ -54,12 +54,13 @@ def ising(taus, size, steps, seeds, mean_action) -> dict:
             "tau_critical": TAU_CRITICAL, "rows": rows}
 
 
-def squeeze(names, ns, steps, seeds, sets) -> dict:
+def squeeze(names, ns, steps, seeds, sets, save=None) -> dict:
+    """Each method at each N; ``save(part)`` (if given) after every row, so a long run keeps what it finished."""
     rows = []
-    for n in ns:
-        env = envs.make("gaussian_squeeze", n_agents=n)
-        r_star = float(env.optimum()[1])
-        for name in names:
+    for name in names:
+        for n in ns:
+            env = envs.make("gaussian_squeeze", n_agents=n)
+            r_star = float(env.optimum()[1])
             overrides = {**SQUEEZE_SETS, **sets, "total_steps": steps}
             fields = algos.get(name).default_config(env).to_dict()
             overrides = {k: v for k, v in overrides.items() if k in fields}
@@ -70,6 +71,8 @@ def squeeze(names, ns, steps, seeds, sets) -> dict:
                          "fraction_of_r_star": mean_ci95(late / r_star), "per_seed": late.tolist(),
                          "curve": reward.mean(axis=0).tolist(), "compile_s": res["compile_s"],
                          "run_s": res["median_s"], "config": res["config"]})
+            if save:
+                save({"steps": steps, "seeds": seeds, "rows": rows})
     return {"steps": steps, "seeds": seeds, "rows": rows}
 
 
@@ -146,7 +149,11 @@ def main(argv=None) -> int:
         doc["ising"] = ising([float(t) for t in args.taus.split(",")], args.size, args.ising_steps, args.seeds,
                              args.mean_action)
     if "squeeze" in parts:
-        doc["squeeze"] = squeeze(names, [int(n) for n in args.ns.split(",")], args.squeeze_steps, args.seeds, sets)
+        def save(part):
+            emit({**doc, "squeeze": part, "partial": True}, args.out, False)
+
+        doc["squeeze"] = squeeze(names, [int(n) for n in args.ns.split(",")], args.squeeze_steps, args.seeds, sets,
+                                 save)
     doc["wall_s"] = time.time() - start
     emit(doc, args.out, args.json)
     if args.plot and args.out:
