@@ -10,6 +10,7 @@ from algos import (
     joint_action_q,
     learning_automata,
     lola,
+    mean_field,
     offpolicy,
     onpolicy,
     opponent_shaping,
@@ -105,5 +106,12 @@ register_variants(value_decomposition, (
     ("vdn", "value decomposition networks: the team's Q as the sum of the agents' (Sunehag et al., 2018)"),
     ("qmix", "QMIX: the agents' Q-values mixed monotonically by hypernetworks on the global state (Rashid et al., "
              "2018)")))
+register_variants(mean_field, (
+    ("mfq", "mean-field Q-learning: Q(o, a, mean neighbour action), Boltzmann mean-field target (Yang et al., 2018)"),
+    ("mfac", "mean-field actor-critic: the mean neighbour action in the critic (Yang et al., 2018)"),
+    ("il", "independent Q-learning of the mean-field paper: shared per-group Q(o, a), agent-transition replay"),
+    ("ac", "independent actor-critic of the mean-field paper: shared per-group actor and critic Q(o, a)")))
+register(Algorithm("mfq_tabular", "tabular mean-field Q-learning of the Ising experiment (Yang et al., 2018)",
+                   mean_field.tabular.make_train, mean_field.tabular.default_config, mean_field.tabular.check_env))
 
 __all__ = ["Algorithm", "register", "register_variants", "list_algos", "get", "compatible"]

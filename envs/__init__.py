@@ -9,7 +9,7 @@ from envs.coin_game import CoinGame
 from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
-from envs.mean_field import GaussianSqueeze
+from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
 from envs.two_step import TwoStepGame
@@ -129,6 +129,13 @@ def _battle(map_size: int = 40, n_per_side: int = 64, max_cycles: int = 1000):
 
 
 register("battle", _battle)
+
+
+def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):
+    return Ising(size=size, field=field, num_steps=num_steps)
+
+
+register("ising", _ising)
 register("two_step", TwoStepGame)
 
 
@@ -145,5 +152,5 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
     register(_scenario.env_name, _scenario)
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
-           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze",
+           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
            "TwoStepGame", "Flicker", "flicker", "Battle"]

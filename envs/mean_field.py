@@ -1,4 +1,5 @@
-"""Games of many identical agents (Yang et al., 2018, "Mean Field Multi-Agent Reinforcement Learning").
+"""Games of many identical agents (Yang et al., 2018, "Mean Field Multi-Agent Reinforcement Learning"): the Gaussian
+squeeze and the Ising model.
 
 Gaussian squeeze: N agents each choose an amount a_i in ``0 .. num_actions - 1``; with x = sum_i a_i every agent
 receives the shared reward
@@ -9,6 +10,19 @@ largest at x* = (mu + sqrt(mu^2 + 2 sigma^2)) / 2 (where 1 = 2 x (x - mu) / sigm
 the total towards x*, which no agent sees. The game is one-shot and repeated: every step ends an episode
 (``terminated``), observations are a constant ``[N, 1]`` of ones and the game has one tabular state. All agents form
 one group (``groups``), so nothing here is built per agent: spaces and available actions come from the group.
+Every agent's neighbours are all the others (``neighbour_mean_action``).
+
+Ising: N = L x L spins on a torus, one agent each; action 0 sets the spin to -1 and action 1 to +1. With s the spins
+the step's actions set, agent i receives the reward of the released mfrl code (its Ising scenario)
+
+    r_i = 1/2 * s_i * sum_{j in nb(i)} s_j + h * s_i        (nb(i): the 4 torus neighbours; field h, 0 by default)
+
+and observes its neighbours' spins, [N, 4] in {0, 1} (up, down, left, right). The sum of the rewards (h = 0) is the
+negative Ising energy, -E = J sum_<ij> s_i s_j with J = 1. Episodes last ``num_steps`` steps (the code's time steps;
+``truncated``) from uniformly random spins, and ``info["order_parameter"]`` is |N_up - N_down| / N. A player acting
+with a Boltzmann policy at temperature tau on the exact action values Q(a | neighbours) = r_i samples its spin from
+the heat bath at beta J = 1 / (2 tau): the critical temperature is tau_c = 1 / ln(1 + sqrt 2) and Onsager's
+magnetisation below it M(tau) = (1 - sinh(1 / tau)^-4)^(1/8) (``onsager_magnetisation``).
 """
 from __future__ import annotations
 
@@ -17,6 +31,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxmarl_core.config import require_positive, require_positive_int
@@ -107,6 +122,12 @@ class GaussianSqueeze(Environment):
         """[1]: a constant (a one-shot game has no state)."""
         return jnp.ones((1,), jnp.float32)
 
+    def neighbour_mean_action(self, state, actions, params=None) -> jax.Array:
+        """float32[N, A]: the mean one-hot action of all the other agents (zeros for a lone agent)."""
+        one_hot = jax.nn.one_hot(actions, self.num_choices, dtype=jnp.float32)
+        others = jnp.sum(one_hot, axis=0, keepdims=True) - one_hot
+        return others / max(self.n_agents - 1, 1)
+
     def optimum(self, params: SqueezeParams | None = None) -> tuple[jax.Array, jax.Array]:
         """(x*, r(x*)): the best total the population can reach (the integer total nearest the real maximiser within
         ``0 .. N * (num_choices - 1)``) and its reward."""
@@ -124,4 +145,110 @@ def squeeze_reward(total: jax.Array, mu: jax.Array, sigma: jax.Array) -> jax.Arr
     return total * jnp.exp(-((total - mu) ** 2) / sigma ** 2)
 
 
-__all__ = ["GaussianSqueeze", "SqueezeParams", "SqueezeState", "squeeze_reward"]
+@struct.dataclass
+class IsingParams(EnvParams):
+    field: jax.Array  # float32 scalar: the external field h
+
+
+@struct.dataclass
+class IsingState:
+    spins: jax.Array  # int32[N]: 1 up, 0 down (row-major over the L x L torus)
+    t: jax.Array  # int32 scalar: steps taken in the current episode
+
+
+@dataclasses.dataclass(frozen=True)
+class Ising(Environment):
+    """L x L torus of spins, one agent each, in one group ``spins``; ``field`` is the default of ``IsingParams``."""
+
+    size: int = 20
+    field: float = 0.0
+    num_steps: int = 10_000
+
+    def __post_init__(self):
+        require_positive_int(self, "size")
+        require_positive_int(self, "num_steps")
+        if self.size < 2:
+            raise ValueError(f"size (the lattice side L) must be at least 2, got {self.size}")
+
+    @property
+    def name(self) -> str:
+        return "ising"
+
+    @property
+    def num_agents(self) -> int:
+        return self.size * self.size
+
+    @property
+    def num_actions(self) -> int:
+        return 2
+
+    @property
+    def default_params(self) -> IsingParams:
+        return IsingParams(field=jnp.float32(self.field))
+
+    @property
+    def groups(self) -> tuple[AgentGroup, ...]:
+        return (AgentGroup("spins", self.num_agents, Box(0.0, 1.0, (4,)), Discrete(2)),)
+
+    @property
+    def observation_spaces(self):
+        return per_agent_spaces(self.groups)[0]
+
+    @property
+    def action_spaces(self):
+        return per_agent_spaces(self.groups)[1]
+
+    @property
+    def neighbours(self) -> np.ndarray:
+        """int [N, 4]: each site's torus neighbours (up, down, left, right), row-major site indices."""
+        row, col = np.divmod(np.arange(self.num_agents), self.size)
+        moves = ((-1, 0), (1, 0), (0, -1), (0, 1))
+        return np.stack([((row + dr) % self.size) * self.size + (col + dc) % self.size for dr, dc in moves], 1)
+
+    def _observe(self, spins: jax.Array) -> jax.Array:
+        return spins[jnp.asarray(self.neighbours)].astype(jnp.float32)
+
+    def reset_env(self, key, params):
+        spins = jax.random.bernoulli(key, 0.5, (self.num_agents,)).astype(jnp.int32)
+        return self._observe(spins), IsingState(spins=spins, t=jnp.zeros((), jnp.int32))
+
+    def step_env(self, key, state, actions, params):
+        """actions [N] in {0, 1} -> r_i = s_i * (sum of the neighbours' spins / 2 + h) [N]; info: order_parameter,
+        magnetisation (mean spin)."""
+        spins = jnp.asarray(actions, jnp.int32)
+        s = 2.0 * spins.astype(jnp.float32) - 1.0
+        neighbour_sum = jnp.sum(s[jnp.asarray(self.neighbours)], axis=1)
+        reward = s * (0.5 * neighbour_sum + params.field)
+        magnetisation = jnp.mean(s)
+        t = state.t + 1
+        return TimeStep(obs=self._observe(spins), state=IsingState(spins=spins, t=t), reward=reward,
+                        terminated=jnp.asarray(False), truncated=t >= self.num_steps,
+                        info={"order_parameter": jnp.abs(magnetisation), "magnetisation": magnetisation})
+
+    def avail_actions(self, state, params=None):
+        """bool[N, 2]: both spins are always available."""
+        return jnp.ones((self.num_agents, 2), bool)
+
+    def global_state(self, state, params=None):
+        """float32[N]: the spins, 1 up and 0 down."""
+        return state.spins.astype(jnp.float32)
+
+    def neighbour_mean_action(self, state, actions, params=None) -> jax.Array:
+        """float32[N, 2]: the mean one-hot action of each agent's 4 torus neighbours."""
+        one_hot = jax.nn.one_hot(actions, 2, dtype=jnp.float32)
+        return jnp.mean(one_hot[jnp.asarray(self.neighbours)], axis=1)
+
+
+TAU_CRITICAL = 1.0 / float(np.log(1.0 + np.sqrt(2.0)))  # tau_c of the convention above
+
+
+def onsager_magnetisation(tau):
+    """Onsager's spontaneous magnetisation at Boltzmann temperature tau (heat bath at beta J = 1 / (2 tau)):
+    (1 - sinh(1 / tau)^-4)^(1/8) below tau_c, 0 above; numpy, elementwise."""
+    tau = np.asarray(tau, np.float64)
+    inner = 1.0 - np.sinh(1.0 / tau) ** -4.0
+    return np.where(inner > 0, np.abs(inner) ** 0.125, 0.0)
+
+
+__all__ = ["GaussianSqueeze", "SqueezeParams", "SqueezeState", "squeeze_reward", "Ising", "IsingParams", "IsingState",
+           "TAU_CRITICAL", "onsager_magnetisation"]

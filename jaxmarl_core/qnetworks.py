@@ -20,6 +20,7 @@ a TD target's (1 - done) factor removes, never a NaN.
                       available non-greedy action has probability epsilon / |avail|
     TD target's max:  max_{a: avail'} Q_target(s', a)
     double Q:         Q_target(s', argmax_{a: avail'} Q_online(s', a))
+    Boltzmann:        pi(a) = softmax_{a: avail}(Q(a) / tau); its value sum_a pi(a) Q(a) (the mean-field target)
 """
 from __future__ import annotations
 
@@ -124,6 +125,18 @@ def double_q_max(q_online: jax.Array, q_target: jax.Array, avail: jax.Array) -> 
     """Double Q-learning's bootstrap value: the target network's value of the online network's masked greedy
     action; q_online, q_target [..., A], avail bool[..., A] -> [...]."""
     return action_values(q_target, greedy_action(q_online, avail))
+
+
+def boltzmann_logits(q: jax.Array, avail: jax.Array, temperature: float | jax.Array) -> jax.Array:
+    """Logits of the Boltzmann policy at temperature tau: q / tau, unavailable actions masked; [..., A]."""
+    return masked_q(q / temperature, avail)
+
+
+def boltzmann_value(q: jax.Array, avail: jax.Array, temperature: float | jax.Array) -> jax.Array:
+    """sum_a pi(a) q(a) under the Boltzmann policy pi = softmax(q / tau) over the available actions:
+    q [..., A], avail bool[..., A] -> [...]."""
+    pi = jax.nn.softmax(boltzmann_logits(q, avail, temperature), axis=-1)
+    return jnp.sum(jnp.where(avail, pi * q, 0.0), axis=-1)
 
 
 def epsilon_greedy(key: jax.Array, q: jax.Array, avail: jax.Array, epsilon: float | jax.Array) -> jax.Array:

@@ -242,3 +242,13 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     assert (ours.lr, ours.lr_decay, ours.optimiser, ours.gamma, ours.max_grad_norm) == (0.005, True, "radam", 0.9, 25)
     assert ours.recurrent and ours.hypernet_embed == 128 and ours.mixer_init_scale == 0.001
     assert ours.target_update == 200 and ours.team_reward == "sum"
+
+
+def test_mean_field_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/mean_field.py", "--quick", "--algos", "mfq,mfac"], tmp_path)
+    rows = doc["ising"]["rows"]
+    assert [r["tau"] for r in rows] == [0.5, 3.0] and rows[0]["onsager"] > 0.99 and rows[1]["onsager"] == 0.0
+    assert all(0.0 <= r["order_parameter"]["mean"] <= 1.0 and len(r["per_seed"]) == 2 for r in rows)
+    squeeze = doc["squeeze"]["rows"]
+    assert [(r["algo"], r["n_agents"]) for r in squeeze] == [("mfq", 10), ("mfac", 10)]
+    assert all(r["r_star"] > 0 and len(r["per_seed"]) == 2 for r in squeeze)

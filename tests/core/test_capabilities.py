@@ -30,7 +30,8 @@ EXPECTED = {
     **{name: BASE | {"SimplexActions"} for name in envs.list_envs() if name.startswith("mpe_")},
     **{name: BASE | {"TeamReward", "SimplexActions"}
        for name in ("mpe_simple", "mpe_spread", "mpe_reference", "mpe_speaker_listener")},
-    "gaussian_squeeze": BASE | {"TabularStates", "TeamReward"},
+    "gaussian_squeeze": BASE | {"TabularStates", "TeamReward", "NeighbourMeanAction"},
+    "ising": BASE | {"FixedHorizon", "NeighbourMeanAction"},
     "two_step": TABULAR_GAME | {"FixedHorizon"},
     "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
     "battle": BASE | {"NeighbourMeanAction"},

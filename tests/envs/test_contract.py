@@ -11,6 +11,7 @@ SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_st
          "grid_game_1": {"max_steps": 7}, "grid_game_2": {"max_steps": 7}}  # short horizons keep the episode loop cheap
 SHORT.update({name: {"max_cycles": 7} for name in envs.list_envs() if name.startswith("mpe_")})
 SHORT["gaussian_squeeze"] = {"n_agents": 8}  # the per-agent loops below cost a dispatch per agent
+SHORT["ising"] = {"size": 3, "num_steps": 7}
 SHORT["flicker"] = {"env": "two_step"}
 SHORT["battle"] = {"map_size": 12, "n_per_side": 1, "max_cycles": 7}
 # episodes can also end (terminated) before the time limit, or end terminated at it (two_step)

@@ -113,3 +113,102 @@ def test_train_writes_metrics_whose_width_does_not_grow_with_the_agents(tmp_path
     rows10, _ = _train(tmp_path, 10)
     assert {f"reward_per_step/{i}" for i in range(10)} <= set(rows10[0])
     assert "policy/9/9" in rows10[0] and not any("/agents/" in col for col in rows10[0])
+
+
+# -- Ising ------------------------------------------------------------------------------------------------------------
+
+def numpy_ising_rewards(spins01: np.ndarray, size: int, field: float = 0.0) -> np.ndarray:
+    """r_i = 1/2 s_i * (sum of the 4 torus neighbours' spins) + h s_i, by an explicit loop over the sites."""
+    s = 2 * spins01.reshape(size, size) - 1
+    r = np.zeros((size, size))
+    for i in range(size):
+        for j in range(size):
+            nb = s[(i - 1) % size, j] + s[(i + 1) % size, j] + s[i, (j - 1) % size] + s[i, (j + 1) % size]
+            r[i, j] = 0.5 * s[i, j] * nb + field * s[i, j]
+    return r.reshape(-1)
+
+
+def numpy_neighbour_mean(actions: np.ndarray, neighbours, num_actions: int) -> np.ndarray:
+    out = np.zeros((len(actions), num_actions))
+    for i, nb in enumerate(neighbours):
+        for j in nb:
+            out[i, actions[j]] += 1.0 / len(nb)
+    return out
+
+
+@pytest.mark.parametrize("size,field", [(3, 0.0), (5, 0.0), (4, 0.3)])
+def test_ising_rewards_order_parameter_and_observation_match_a_loop(size, field):
+    env = envs.make("ising", size=size, field=field)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(size)
+    step = jax.jit(env.step)
+    for _ in range(4):
+        spins = rng.integers(0, 2, size * size)
+        ts = step(jax.random.PRNGKey(1), state, jnp.asarray(spins, jnp.int32))
+        np.testing.assert_allclose(np.asarray(ts.reward), numpy_ising_rewards(spins, size, field), atol=1e-6)
+        ups = spins.sum()
+        np.testing.assert_allclose(float(ts.info["order_parameter"]), abs(2 * ups - size * size) / size ** 2,
+                                   rtol=1e-6)
+        grid = spins.reshape(size, size)
+        obs = np.asarray(ts.obs).reshape(size, size, 4)
+        for i in range(size):
+            for j in range(size):
+                want = [grid[(i - 1) % size, j], grid[(i + 1) % size, j], grid[i, (j - 1) % size],
+                        grid[i, (j + 1) % size]]
+                assert list(obs[i, j]) == want
+    # all aligned: every agent's reward is 2 (+ h), the order parameter 1
+    ts = step(jax.random.PRNGKey(1), state, jnp.ones((size * size,), jnp.int32))
+    np.testing.assert_allclose(np.asarray(ts.reward), 2.0 + field, rtol=1e-6)
+    assert float(ts.info["order_parameter"]) == 1.0
+
+
+def test_ising_episode_is_truncated_at_num_steps():
+    env = envs.make("ising", size=2, num_steps=3)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    flags = []
+    for t in range(3):
+        ts = env.step(jax.random.PRNGKey(t), state, jnp.zeros((4,), jnp.int32))
+        state = ts.state
+        flags.append((bool(ts.terminated), bool(ts.truncated)))
+    assert flags == [(False, False), (False, False), (False, True)]
+
+
+@pytest.mark.parametrize("name,kwargs,num_actions", [("ising", {"size": 4}, 2), ("ising", {"size": 3}, 2),
+                                                     ("gaussian_squeeze", {"n_agents": 7, "num_choices": 4}, 4)])
+def test_neighbour_mean_action_matches_a_loop(name, kwargs, num_actions):
+    env = envs.make(name, **kwargs)
+    n = env.num_agents
+    if name == "ising":
+        size = kwargs["size"]
+        neighbours = [[((i // size - 1) % size) * size + i % size, ((i // size + 1) % size) * size + i % size,
+                       (i // size) * size + (i % size - 1) % size, (i // size) * size + (i % size + 1) % size]
+                      for i in range(n)]
+    else:
+        neighbours = [[j for j in range(n) if j != i] for i in range(n)]
+    _, state = env.reset(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        actions = rng.integers(0, num_actions, n)
+        got = np.asarray(jax.jit(env.neighbour_mean_action)(state, jnp.asarray(actions, jnp.int32)))
+        np.testing.assert_allclose(got, numpy_neighbour_mean(actions, neighbours, num_actions), atol=1e-6)
+
+
+def test_onsager_curve_matches_the_known_critical_point():
+    from envs.mean_field import TAU_CRITICAL, onsager_magnetisation
+
+    # Onsager's T_c = 2 J / ln(1 + sqrt 2) = 2.269185 J at beta J = 1 / T; here beta J = 1 / (2 tau)
+    np.testing.assert_allclose(2 * TAU_CRITICAL, 2.269185, atol=1e-6)
+    taus = np.array([0.3, 0.9, 1.1, TAU_CRITICAL * 0.999, TAU_CRITICAL * 1.001, 2.0])
+    m = onsager_magnetisation(taus)
+    beta = 1 / (2 * taus)
+    expected = np.where(taus < TAU_CRITICAL, np.clip(1 - np.sinh(2 * beta) ** -4, 0, None) ** 0.125, 0.0)
+    np.testing.assert_allclose(m, expected, atol=1e-12)
+    assert m[0] > 0.999 and 0 < m[3] < 0.6 and m[4] == 0.0 and np.all(np.diff(m) <= 0)
+
+
+@pytest.mark.parametrize("arg", ["size=1", "size=0", "num_steps=0"])
+def test_ising_bad_arguments_are_one_line_usage_errors(arg, tmp_path, capsys):
+    code = train.main(["--algo", "mfq_tabular", "--env", "ising", "--env-arg", arg, "--out", str(tmp_path / "run")])
+    assert code == train.USAGE_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train.py: error: --env-arg") and "\n" not in err and arg.split("=")[0] in err
