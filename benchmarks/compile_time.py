@@ -80,12 +80,13 @@ def measure(algo_name: str, updates: int, seeds: int) -> dict:
             "cold": cold, "warm": warm, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(doc: str, out: str, argv=None) -> tuple[argparse.Namespace, list[str]]:
+    """The command line this script shares with ``compile_profile.py`` -> (arguments, algorithm names)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated algorithm names (default: all)")
     p.add_argument("--updates", type=int, default=5, help="updates per run (default 5: runs of seconds)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per run (default 8, train.py's default)")
-    p.add_argument("--out", default=OUT, help="JSON document to write (default %(default)s)")
+    p.add_argument("--out", default=out, help="JSON document to write (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or algos.list_algos()
@@ -94,14 +95,25 @@ def main(argv=None) -> int:
         p.error(f"--only: unknown algorithm(s) {', '.join(unknown)}; valid: {', '.join(algos.list_algos())}")
     if args.updates <= 0 or args.seeds <= 0:
         p.error("--updates and --seeds must be positive")
+    return args, names
+
+
+def measure_rows(measure_one, args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """``measure_one(name, updates, seeds)`` of each algorithm named, beside the rows of the others already in
+    ``args.out`` -> rows sorted by algorithm."""
     rows = {}
     if os.path.exists(args.out):
         with open(args.out) as f:
             rows = {r["algo"]: r for r in json.load(f).get("results", [])}
-    rows.update({name: measure(name, args.updates, args.seeds) for name in names})
+    rows.update({name: measure_one(name, args.updates, args.seeds) for name in names})
+    return [rows[n] for n in sorted(rows)]
+
+
+def main(argv=None) -> int:
+    args, names = parse_args(__doc__, OUT, argv)
     doc = {"benchmark": "compile_time", **machine_info(),
            "compile_cache": "cold: a fresh directory per algorithm; warm: the same directory, second process",
-           "default_env_preference": list(PREFERENCE), "results": [rows[n] for n in sorted(rows)]}
+           "default_env_preference": list(PREFERENCE), "results": measure_rows(measure, args, names)}
     emit(doc, args.out, args.json)
     return 0
 

@@ -29,7 +29,9 @@ def orthogonal(gain: float = 1.0):
 
     def init(key, shape, dtype=jnp.float32):
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
-        a = jax.random.normal(key, (max(rows, cols), min(rows, cols)), jnp.float32)
+        m, k = max(rows, cols), min(rows, cols)
+        # drawn flat: the numbers of jax.random.normal(key, (m, k)), whose random-bit kernel compiles faster
+        a = jax.random.normal(key, (m * k,), jnp.float32).reshape(m, k)
         q = _orthonormal_columns(a)
         q = q.T if rows < cols else q
         return (gain * q).reshape(shape).astype(dtype)

@@ -252,3 +252,31 @@ def test_mean_field_benchmark_json_smoke(tmp_path):
     squeeze = doc["squeeze"]["rows"]
     assert [(r["algo"], r["n_agents"]) for r in squeeze] == [("mfq", 10), ("mfac", 10)]
     assert all(r["r_star"] > 0 and len(r["per_seed"]) == 2 for r in squeeze)
+
+
+def test_compile_profile_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/compile_profile.py", "--only", "lri,wolf_iga", "--updates", "1", "--seeds", "2"],
+                   tmp_path)
+    assert doc["times"] == "process CPU seconds" and doc["compile_cache"] == "off"
+    rows = {r["algo"]: r for r in doc["results"]}
+    assert sorted(rows) == ["lri", "wolf_iga"]
+    for r in rows.values():
+        assert r["seeds"] == 2 and r["updates"] == 1 and r["chunk_length"] == 1
+        parts = [r[f][k] for f in ("init", "chunk") for k in ("trace_s", "lower_s", "compile_s")]
+        assert min(parts) >= 0 and r["chunk"]["compile_s"] > 0
+        assert abs(r["total_cpu_s"] - sum(parts)) < 1e-9
+        assert r["chunk"]["hlo_instructions"] > r["chunk"]["fusions"] > 0
+
+
+def test_compile_profile_counts_the_optimised_program():
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.compile_profile import program_size
+
+    def loop(x):
+        return jax.lax.fori_loop(0, x[0].astype(jnp.int32), lambda i, v: jnp.sin(v) * 2.0 + v, x)
+
+    size = program_size(jax.jit(loop).lower(jnp.ones(8)).compile().as_text())
+    assert size["while_loops"] == 1 and size["fusions"] >= 1
+    assert program_size(jax.jit(lambda x: x).lower(jnp.ones(8)).compile().as_text())["while_loops"] == 0

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmarl_core import distributions
-from jaxmarl_core.networks import Actor, Critic, initial_hidden
+from jaxmarl_core.networks import Actor, Critic, initial_hidden, orthogonal
 
 
 def test_shapes_and_harl_initialisation():
@@ -28,6 +28,19 @@ def test_shapes_and_harl_initialisation():
     h = initial_hidden((8,), (5,))
     seq, values = jax.jit(critic.apply)(jax.jit(critic.init)(jax.random.PRNGKey(3), h, x, resets), h, x, resets)
     assert seq.shape == (3, 5, 8) and values.shape == (3, 5, 3)
+
+
+def test_orthogonal_is_the_q_of_the_gaussian_draw_of_flax_convention():
+    """As flax's orthogonal initialiser: Q of the QR (numpy's) of normal(key, (max, min)), R's diagonal made
+    positive, transposed for wide shapes, times the gain."""
+    for shape, gain in (((7, 3), 2.0), ((3, 7), 0.5), ((2, 3, 5), 1.0)):
+        key = jax.random.PRNGKey(sum(shape))
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        a = np.asarray(jax.random.normal(key, (max(rows, cols), min(rows, cols))), np.float64)
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        expected = gain * (q.T if rows < cols else q)
+        np.testing.assert_allclose(np.asarray(orthogonal(gain)(key, shape)).reshape(rows, cols), expected, atol=1e-5)
 
 
 def test_gru_resets_where_an_episode_starts():
