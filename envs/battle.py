@@ -55,8 +55,8 @@ import numpy as np
 from flax import struct
 
 from jaxmarl_core.config import require_positive_int
-from jaxmarl_core.env import Environment, EnvParams, TimeStep
-from jaxmarl_core.spaces import AgentGroup, Box, Discrete, per_agent_spaces
+from jaxmarl_core.env import EnvParams, GroupedEnvironment, TimeStep
+from jaxmarl_core.spaces import AgentGroup, Box, Discrete
 
 
 def circle_offsets(radius: float, inner_radius: float) -> np.ndarray:
@@ -141,7 +141,7 @@ def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Battle(Environment):
+class Battle(GroupedEnvironment):
     """Two teams of ``n_per_side`` agents on a ``map_size`` x ``map_size`` grid; reward constants and hp rules
     are ``BattleParams`` (defaults: magent2's battle)."""
 
@@ -181,14 +181,6 @@ class Battle(Environment):
     def groups(self) -> tuple[AgentGroup, ...]:
         obs = Box(-np.inf, np.inf, (VIEW * VIEW * VIEW_CHANNELS + FEATURE_SIZE,))
         return tuple(AgentGroup(team, self.n_per_side, obs, Discrete(NUM_ACTIONS)) for team in ("red", "blue"))
-
-    @property
-    def observation_spaces(self):
-        return per_agent_spaces(self.groups)[0]
-
-    @property
-    def action_spaces(self):
-        return per_agent_spaces(self.groups)[1]
 
     @property
     def team(self) -> np.ndarray:

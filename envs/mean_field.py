@@ -35,8 +35,8 @@ import numpy as np
 from flax import struct
 
 from jaxmarl_core.config import require_positive, require_positive_int
-from jaxmarl_core.env import Environment, EnvParams, TimeStep
-from jaxmarl_core.spaces import AgentGroup, Box, Discrete, per_agent_spaces
+from jaxmarl_core.env import EnvParams, GroupedEnvironment, TimeStep
+from jaxmarl_core.spaces import AgentGroup, Box, Discrete
 
 
 @struct.dataclass
@@ -51,7 +51,7 @@ class SqueezeState:
 
 
 @dataclasses.dataclass(frozen=True)
-class GaussianSqueeze(Environment):
+class GaussianSqueeze(GroupedEnvironment):
     """N identical agents in one group ``agents``; ``mu`` and ``sigma`` are static defaults of ``SqueezeParams``."""
 
     deterministic: ClassVar[bool] = True
@@ -85,14 +85,6 @@ class GaussianSqueeze(Environment):
     @property
     def groups(self) -> tuple[AgentGroup, ...]:
         return (AgentGroup("agents", self.n_agents, Box(0.0, 1.0, (1,)), Discrete(self.num_choices)),)
-
-    @property
-    def observation_spaces(self):
-        return per_agent_spaces(self.groups)[0]
-
-    @property
-    def action_spaces(self):
-        return per_agent_spaces(self.groups)[1]
 
     @property
     def num_states(self) -> int:
@@ -157,7 +149,7 @@ class IsingState:
 
 
 @dataclasses.dataclass(frozen=True)
-class Ising(Environment):
+class Ising(GroupedEnvironment):
     """L x L torus of spins, one agent each, in one group ``spins``; ``field`` is the default of ``IsingParams``."""
 
     size: int = 20
@@ -189,14 +181,6 @@ class Ising(Environment):
     @property
     def groups(self) -> tuple[AgentGroup, ...]:
         return (AgentGroup("spins", self.num_agents, Box(0.0, 1.0, (4,)), Discrete(2)),)
-
-    @property
-    def observation_spaces(self):
-        return per_agent_spaces(self.groups)[0]
-
-    @property
-    def action_spaces(self):
-        return per_agent_spaces(self.groups)[1]
 
     @property
     def neighbours(self) -> np.ndarray:

@@ -62,6 +62,21 @@ class OnlineConfig(Config):
         return self.total_steps // self.steps_per_update
 
 
+class BatchedRollouts:
+    """Mixin of configs whose update collects ``rollout_len`` steps of ``num_envs`` environments (both fields of the
+    config, with ``total_steps``)."""
+
+    @property
+    def steps_per_update(self) -> int:
+        """Environment steps per update and seed."""
+        return self.num_envs * self.rollout_len
+
+    @property
+    def num_updates(self) -> int:
+        """Updates of a run: ``total_steps`` rounded down to whole updates."""
+        return self.total_steps // self.steps_per_update
+
+
 def require_positive_int(config: Config, name: str) -> None:
     value = getattr(config, name)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmarl_core.spaces import AgentGroup, Discrete, Space, group_agents
+from jaxmarl_core.spaces import AgentGroup, Discrete, Space, group_agents, per_agent_spaces
 
 
 @struct.dataclass
@@ -126,3 +126,19 @@ class Environment:
     def num_actions(self) -> int:
         """Largest number of discrete actions over agents (the padded action axis)."""
         return max(s.n for s in self.action_spaces)
+
+
+class GroupedEnvironment(Environment):
+    """Base of large populations: a subclass declares ``groups``; the per-agent spaces derive from them."""
+
+    @property
+    def groups(self) -> tuple[AgentGroup, ...]:
+        raise NotImplementedError
+
+    @property
+    def observation_spaces(self) -> tuple[Space, ...]:
+        return per_agent_spaces(self.groups)[0]
+
+    @property
+    def action_spaces(self) -> tuple[Space, ...]:
+        return per_agent_spaces(self.groups)[1]

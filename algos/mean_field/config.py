@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxmarl_core.capabilities import NeighbourMeanAction, missing
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {"mfq": ("q", True), "il": ("q", False), "mfac": ("ac", True),
@@ -13,7 +13,7 @@ VARIANTS = {"mfq": ("q", True), "il": ("q", False), "mfac": ("ac", True),
 
 
 @dataclasses.dataclass(frozen=True)
-class MeanFieldConfig(Config):
+class MeanFieldConfig(BatchedRollouts, Config):
     """The paper's and the released code's settings where they carry over (Adam, lr 1e-4 in the code's battles,
     Boltzmann temperature 0.1, Polyak targets with tau 0.005, gamma 0.95, batches of 64 per group).
 
@@ -46,14 +46,6 @@ class MeanFieldConfig(Config):
     entropy_coef: float = 0.01  # actor-critic: entropy bonus of the actor's loss
     max_grad_norm: float = 10.0  # 0: no clipping
     released_code: bool = False  # mfq: the released code's group mean, double-Q target and greedy acting
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout_len
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
 
     def validate(self, env) -> None:
         super().validate(env)

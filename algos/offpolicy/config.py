@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxmarl_core.capabilities import SimplexActions, has
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {  # name -> (critic, twin, sequential)
@@ -26,7 +26,7 @@ def discrete_actions(env) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class OffPolicyConfig(Config):
+class OffPolicyConfig(BatchedRollouts, Config):
     """One update takes ``rollout_len`` steps in each of ``num_envs`` environments, stores the transitions in a
     replay buffer of ``buffer_size`` and, once it holds ``learning_starts``, takes ``num_sgd`` gradient steps on
     batches of ``batch_size``. The defaults are MADDPG's (``experiments/train.py`` and ``trainer/maddpg.py`` of
@@ -65,15 +65,6 @@ class OffPolicyConfig(Config):
     ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
     infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
     infer_entropy: float = 1e-3  # the entropy bonus of those fits
-
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps per update and seed."""
-        return self.num_envs * self.rollout_len
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxmarl_core.capabilities import FixedHorizon, GlobalState, MatrixPayoffs, TabularStates, has, missing
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {  # name -> (centralised_critic, sequential, actor_update)
@@ -49,7 +49,7 @@ class TRPOConfig(Config):
 
 
 @dataclasses.dataclass(frozen=True)
-class OnPolicyConfig(Config):
+class OnPolicyConfig(BatchedRollouts, Config):
     """HARL's defaults (``configs/algos_cfgs/happo.yaml`` and friends). One update takes num_envs * rollout_len
     environment steps; ``total_steps // (num_envs * rollout_len)`` updates are run."""
 
@@ -93,14 +93,6 @@ class OnPolicyConfig(Config):
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
         return (self.hidden_size,) * self.hidden_layers
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout_len
-
-    @property
-    def num_updates(self) -> int:
-        return self.total_steps // self.steps_per_update
 
     def validate(self, env) -> None:
         super().validate(env)
