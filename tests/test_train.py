@@ -197,7 +197,9 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast
     else:  # online learners: updates of steps_per_update environment steps
         sets = ["--set", "total_steps=20", "--set", "steps_per_update=10"]
     # few agents keep the per-agent columns (and the run small)
-    sets += {"gaussian_squeeze": ["--env-arg", "n_agents=8"], "ising": ["--env-arg", "size=3"]}.get(env_name, [])
+    sets += {"gaussian_squeeze": ["--env-arg", "n_agents=8"], "ising": ["--env-arg", "size=3"],
+             "battle": ["--env-arg", "map_size=12", "--env-arg", "n_per_side=1", "--env-arg", "max_cycles=7"]
+             }.get(env_name, [])
     out = str(tmp_path / algo_name)
     assert train.main(["--algo", algo_name, "--env", env_name, "--seeds", "2", "--out", out, "--quiet", *sets]) == 0
     summary = json.load(open(os.path.join(out, "summary.json")))
