@@ -237,7 +237,8 @@ def matched_overrides(cfg: dict) -> dict:
     """Our config fields set to JaxMARL's values (recurrent agents on whole-episode replay, as its RNN scripts): the
     rollout shape, replay, networks (QMIX's mixer initialised as theirs), exploration (its epsilon anneals over a
     share of the updates, ours over environment steps), optimiser (RAdam, clipped, its rate falling linearly),
-    targets, discount, the summed team reward, and a greedy episode after each update."""
+    targets, discount, the summed team reward, and its test: greedy episodes (``TEST_NUM_ENVS`` of them) after every
+    ``TEST_INTERVAL`` share of the updates."""
     updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
     per_update = int(cfg["NUM_STEPS"]) * int(cfg["NUM_ENVS"])
     return dict(recurrent=True, total_steps=updates * per_update, num_envs=int(cfg["NUM_ENVS"]),
@@ -251,7 +252,8 @@ def matched_overrides(cfg: dict) -> dict:
                 max_grad_norm=float(cfg["MAX_GRAD_NORM"]), target_update=int(cfg["TARGET_UPDATE_INTERVAL"]),
                 num_sgd=int(cfg["NUM_EPOCHS"]), lr=float(cfg["LR"]), lr_decay=bool(cfg["LR_LINEAR_DECAY"]),
                 optimiser="radam", gamma=float(cfg["GAMMA"]), double_q=True, team_reward="sum",
-                eval_steps=PEER_HORIZON)
+                eval_steps=PEER_HORIZON, eval_every=max(1, int(updates * cfg["TEST_INTERVAL"])),
+                eval_episodes=int(cfg["TEST_NUM_ENVS"]))
 
 
 def run_peer(module: types.ModuleType, cfg: dict, seeds: int) -> dict:
@@ -300,8 +302,8 @@ def at_points(values: np.ndarray, points: list[int], window: int) -> np.ndarray:
 
 def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS)) -> dict:
     """Each algorithm on both sides with JaxMARL's settings, timed runs interleaved (JaxMARL's, then ours, per
-    algorithm): greedy returns at JaxMARL's test points (ours: the mean of the greedy episodes after each of the
-    half test interval of updates ending there, one episode per update and seed) and wall-clock times."""
+    algorithm): greedy returns at JaxMARL's test points (ours: the mean of as many greedy episodes as theirs after
+    the same update, per seed) and wall-clock times."""
     cfg = peer_config(repo, steps)
     overrides = matched_overrides(cfg)
     env = envs.make(PEER_TASK)
@@ -309,8 +311,7 @@ def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_
     for algo in learners:
         peer = run_peer(import_peer(repo, algo), cfg, seeds)
         res = train_many(algo, env, overrides, seeds, warmup=False)
-        interval = peer["updates"][1] - peer["updates"][0]
-        ours = at_points(res["metrics"]["greedy_return"].sum(axis=-1), peer["updates"], max(1, interval // 2))
+        ours = at_points(res["metrics"]["greedy_return"].sum(axis=-1), peer["updates"], 1)
         per_update = res["env_steps_per_update"]
         points = []
         for i, n in enumerate(peer["updates"]):

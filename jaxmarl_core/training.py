@@ -29,6 +29,7 @@ class Trainer:
     num_updates: int
     env_steps_per_update: int = 0  # environment steps one update takes per seed (0 for exact-gradient learners)
     seed_batch: int = 0  # seeds vectorised together per CPU device in sweeps (0: all; ``sweep.map_seeds``)
+    indexed: bool = False  # update takes (state, key, t): t the update's index, the same for all vmapped seeds
 
     @staticmethod
     def split_seed(key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -44,7 +45,8 @@ class Trainer:
         k_run = self.split_seed(key)[1]
 
         def body(s, t):
-            return self.update(s, jax.random.fold_in(k_run, t))
+            k = jax.random.fold_in(k_run, t)
+            return self.update(s, k, t) if self.indexed else self.update(s, k)
 
         return jax.lax.scan(body, state, jnp.asarray(start, jnp.int32) + jnp.arange(length, dtype=jnp.int32))
 

@@ -89,7 +89,9 @@ class ValueDecompositionConfig(Config):
     mixer_init_scale: float = 0.0  # >0: QMIX's mixer starts from orthogonal weights of this scale (JaxMARL: 0.001)
     team_reward: str = "common"  # "none": each agent's own reward (IQL only); "common": the reward all agents share;
     # "sum" / "mean" over agents (cooperative games whose agents' rewards differ, e.g. mpe_spread)
-    eval_steps: int = 0  # >0: each update a greedy rollout of this many steps from a fresh episode: greedy_return
+    eval_steps: int = 0  # >0: a greedy rollout of this many steps from fresh episodes: greedy_return
+    eval_every: int = 1  # the greedy rollout after every eval_every-th update and the last (the others repeat it)
+    eval_episodes: int = 1  # episodes of each greedy rollout, run side by side (greedy_return: their mean)
 
     @property
     def num_updates(self) -> int:
@@ -105,7 +107,7 @@ class ValueDecompositionConfig(Config):
         super().validate(env)
         for name in ("buffer_size", "batch_size", "learning_starts", "num_sgd", "epsilon_decay_steps",
                      "target_update", "hidden_size", "hidden_layers", "mixing_embed", "hypernet_embed",
-                     "episode_buffer_size", "episode_batch_size"):
+                     "episode_buffer_size", "episode_batch_size", "eval_every", "eval_episodes"):
             require_positive_int(self, name)
         require_positive(self, "lr")
         require_nonnegative(self, "max_grad_norm")

@@ -16,10 +16,12 @@ One update, for IQL, VDN and QMIX alike (the mixer is the only difference, ``mod
    bootstraps from o', the observation it reached, and a terminated one never does (``td_lambda`` > 0: the
    TD(lambda) target along the replayed episode instead, ``returns.lambda_returns``). The loss is the mean squared
    TD error mix(Q(o, a), s) - y over the unmasked steps, per agent for IQL. A batch is a set of sequences [L, B]:
-   L = 1 for feed-forward agents; recurrent agents run their GRU over each episode from its start, and value o'
-   by one more GRU step from the state after o (their target network over the episode with its own parameters);
+   L = 1 for feed-forward agents; recurrent agents run their GRU once over each episode o_0, ..., o_L from its
+   start (o_{t+1} is the o' of step t), whose outputs give both Q(o_t, .) and Q(o', .) (the target network once
+   over the same inputs with its own parameters);
 5. copy the online parameters into the targets every ``target_update`` updates (``targets.periodic_update``);
-6. metrics: the return of the episodes completed, the TD loss, epsilon, and the greedy policy's return.
+6. metrics: the return of the episodes completed, the TD loss, epsilon, and the greedy policy's return (a greedy
+   rollout after every ``eval_every``-th update and the last; the updates between repeat the latest).
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ class ValueState:
     carry: RolloutCarry  # learner records (leaves [B, ...]), environment states, agents' hidden [B, N, H] (or None)
     running_return: jax.Array  # [B, N] rewards so far in each environment's current episode
     last_return: jax.Array  # [N] mean return of the episodes completed in the latest update that had any
+    greedy: jax.Array  # [N] the latest greedy rollout's mean return (0 before the first)
     step: jax.Array  # int32: updates done
 
 
@@ -106,13 +109,22 @@ def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, 
     """The mean squared TD error over the steps of a batch of sequences (leaves [L, B, ...]) where mask bool[L, B]
     is True; module step 4."""
     obs, next_obs = steps.obs, steps.next_obs
+    length = mask.shape[0]
     h0 = model.initial_hidden(mask.shape[1])
-    seq, q = model.apply(params, h0, obs.obs, obs.first)  # q [L, B, N, A]
-    target_seq = model.apply(target_params, h0, obs.obs, obs.first)[0] if model.recurrent else None
+    if model.recurrent:  # within an episode next_obs[t] is obs[t + 1]: one unroll over o_0, ..., o_L
+        inputs = jnp.concatenate([obs.obs[:1], next_obs.obs])  # [L + 1, B, N, D]
+        first = jnp.concatenate([obs.first[:1], jnp.zeros_like(obs.first)])
+        q_all = model.apply(params, h0, inputs, first)[1]  # [L + 1, B, N, A]
+        q_next = model.apply(target_params, h0, inputs, first)[1][1:]
+        q, q_next_online = q_all[:length], q_all[1:]
+    else:  # one sequence step: the online network on o and o' at once, the target on o'
+        no_reset = jnp.zeros((2 * length,) + obs.first.shape[1:], bool)
+        q_all = model.apply(params, None, jnp.concatenate([obs.obs, next_obs.obs]), no_reset)[1]
+        q_next = model.apply(target_params, None, next_obs.obs, no_reset[:length])[1]
+        q, q_next_online = q_all[:length], q_all[length:]
     chosen = action_values(q, steps.action)  # [L, B, N]
-    q_next = model.next_q_values(target_params, target_seq, next_obs.obs)
     if cfg.double_q:
-        next_v = double_q_max(model.next_q_values(params, seq, next_obs.obs), q_next, next_obs.avail)
+        next_v = double_q_max(q_next_online, q_next, next_obs.avail)
     else:
         next_v = masked_max(q_next, next_obs.avail)
     next_v = jnp.where(jnp.any(next_obs.avail, axis=-1), next_v, 0.0)  # an agent without actions adds nothing
@@ -133,13 +145,15 @@ def td_loss(model: Model, cfg: ValueDecompositionConfig, params, target_params, 
 
 
 def greedy_return(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, params, key):
-    """The greedy joint policy's return [N] over ``eval_steps`` steps of one fresh episode (the rewards up to its
-    end; exact for deterministic games whose episodes end within ``eval_steps``)."""
+    """The greedy joint policy's return [N] over ``eval_steps`` steps of ``eval_episodes`` fresh episodes, the mean
+    over them (the rewards up to each one's end; exact for deterministic games whose episodes end within
+    ``eval_steps``)."""
     k_reset, k_run = jax.random.split(key)
-    carry = reset_carry(k_reset, view, env_params, model.initial_hidden(1), batch_size=1)
+    b = cfg.eval_episodes
+    carry = reset_carry(k_reset, view, env_params, model.initial_hidden(b), batch_size=b)
     traj = rollout(k_run, view, env_params, make_policy(model, params, 0.0), carry, cfg.eval_steps, batched=True)[1]
-    before_end = until_first_end(traj)[:, 0]  # [T]
-    return jnp.sum(jnp.where(before_end[:, None], traj.reward[:, 0], 0.0), axis=0)
+    before_end = until_first_end(traj)  # [T, B]
+    return jnp.mean(jnp.sum(jnp.where(before_end[..., None], traj.reward, 0.0), axis=0), axis=0)
 
 
 def until_first_end(traj) -> jax.Array:
@@ -167,11 +181,12 @@ def init(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_par
     return ValueState(params=params, target_params=params, opt_state=tx.init(params),
                       buffer=make_buffer(cfg, example), carry=carry,
                       running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
-                      step=jnp.zeros((), jnp.int32))
+                      greedy=jnp.zeros((n,)), step=jnp.zeros((), jnp.int32))
 
 
-def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, state: ValueState, key):
-    """One update (the module's steps 1-6) -> (new state, metrics)."""
+def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, state: ValueState, key,
+           t: jax.Array):
+    """Update index t (the module's steps 1-6) -> (new state, metrics)."""
     k_roll, k_sgd, k_eval, k_reset = jax.random.split(key, 4)
 
     # 1. epsilon at the environment steps taken so far
@@ -226,10 +241,14 @@ def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_p
     last_return = jnp.where(count > 0, finished, state.last_return)
     metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
                "td_loss": jnp.mean(losses), "epsilon": epsilon, "learning": learn.astype(jnp.int32)}
-    if cfg.eval_steps:
-        metrics["greedy_return"] = greedy_return(view, model, cfg, env_params, params, k_eval)
+    greedy = state.greedy
+    if cfg.eval_steps:  # t is the same for all vmapped seeds: the branch not taken is not run
+        evaluate = ((t + 1) % cfg.eval_every == 0) | (t + 1 == cfg.num_updates)
+        greedy = jax.lax.cond(evaluate, lambda: greedy_return(view, model, cfg, env_params, params, k_eval),
+                              lambda: state.greedy)
+        metrics["greedy_return"] = greedy
     new_state = ValueState(params=params, target_params=target_params, opt_state=opt_state, buffer=buffer,
-                           carry=carry, running_return=running, last_return=last_return, step=step)
+                           carry=carry, running_return=running, last_return=last_return, greedy=greedy, step=step)
     return new_state, metrics
 
 
@@ -240,4 +259,4 @@ def make_train(env, config: ValueDecompositionConfig, params=None) -> Trainer:
     tx = optimiser(config)
     statics = (view, model, config, env_params, tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, indexed=True)

@@ -72,6 +72,19 @@ def test_two_step_qmix_finds_the_optimum_vdn_cannot():
     np.testing.assert_allclose(np.mean(qmix["episode_return"][:, -50:, 0]), 4.75, atol=0.35)
 
 
+def test_periodic_greedy_rollout_changes_only_what_is_evaluated():
+    """eval_every=7: the same learning (TD losses equal) and greedy returns equal to the every-update ones after
+    every 7th update and the last, the latest repeated in between."""
+    every = trained(TWO_STEP, make_config(TWO_STEP, "qmix", **UNIFORM))[1]
+    periodic = trained(TWO_STEP, make_config(TWO_STEP, "qmix", eval_every=7, **UNIFORM))[1]
+    np.testing.assert_array_equal(periodic["td_loss"], every["td_loss"])
+    updates = every["greedy_return"].shape[1]
+    evaluated = [u for u in range(updates) if (u + 1) % 7 == 0 or u + 1 == updates]
+    np.testing.assert_array_equal(periodic["greedy_return"][:, evaluated], every["greedy_return"][:, evaluated])
+    latest = np.maximum.accumulate(np.where(np.isin(np.arange(updates), evaluated), np.arange(updates), -1))
+    np.testing.assert_array_equal(periodic["greedy_return"][:, 6:], every["greedy_return"][:, latest[6:]])
+
+
 def test_two_step_independent_learners_fit_their_expected_values():
     """Under uniform play each independent learner's Q is its expected return over the other's uniform action: in 2B
     Q(0) = 0.5 and Q(1) = 4.5, in 2A 7; in the first state agent 0's Q(A) = 0.99 * 7 and Q(B) = 0.99 * 4.5 (it
@@ -283,6 +296,8 @@ def test_bad_environments_are_one_line_errors():
     (dict(optimiser="sgd"), "optimiser"),
     (dict(total_steps=8), "total_steps"),
     (dict(eval_steps=-1), "eval_steps"),
+    (dict(eval_every=0), "eval_every"),
+    (dict(eval_episodes=0), "eval_episodes"),
     (dict(recurrent=True, episode_batch_size=5000), "episode_batch_size"),
     (dict(recurrent=True, episode_buffer_size=8), "episode_buffer_size"),
     (dict(td_lambda=0.6), "td_lambda"),
