@@ -231,7 +231,8 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
         '"HIDDEN_SIZE": 64\n"MIXER_EMBEDDING_DIM": 32\n"MIXER_HYPERNET_HIDDEN_DIM": 128\n"MIXER_INIT_SCALE": 0.001\n'
         '"EPS_START": 1.0\n'
         '"EPS_FINISH": 0.05\n"EPS_DECAY": 0.1\n"MAX_GRAD_NORM": 25\n"TARGET_UPDATE_INTERVAL": 200\n"NUM_EPOCHS": 1\n'
-        '"LR": 0.005\n"LR_LINEAR_DECAY": True\n"GAMMA": 0.9\n"ENV_NAME": "MPE_simple_spread_v3"\n')
+        '"LR": 0.005\n"LR_LINEAR_DECAY": True\n"GAMMA": 0.9\n"ENV_NAME": "MPE_simple_spread_v3"\n'
+        '"TEST_INTERVAL": 0.05\n"TEST_NUM_ENVS": 512\n')
     cfg = vdb.peer_config(str(tmp_path), 41_600)
     assert cfg["TOTAL_TIMESTEPS"] == 41_600 and cfg["SAVE_PATH"] is None and cfg["WANDB_MODE"] != "disabled"
     env = envs.make(vdb.PEER_TASK)
@@ -242,6 +243,7 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     assert (ours.lr, ours.lr_decay, ours.optimiser, ours.gamma, ours.max_grad_norm) == (0.005, True, "radam", 0.9, 25)
     assert ours.recurrent and ours.hypernet_embed == 128 and ours.mixer_init_scale == 0.001
     assert ours.target_update == 200 and ours.team_reward == "sum"
+    assert (ours.eval_every, ours.eval_episodes, ours.eval_steps) == (10, 512, 25)
 
 
 def test_mean_field_benchmark_json_smoke(tmp_path):
