@@ -76,6 +76,34 @@ class BatchedRollouts:
         """Updates of a run: ``total_steps`` rounded down to whole updates."""
         return self.total_steps // self.steps_per_update
 
+    def validate(self, env) -> None:
+        super().validate(env)
+        if self.num_updates < 1:
+            raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
+                             f"({self.steps_per_update})")
+
+
+def require_at_most(config: Config, small: str, large: str, small_label: str | None = None) -> None:
+    """Field (or property) ``small`` at most field ``large``, e.g. a replay batch and its buffer."""
+    if getattr(config, small) > getattr(config, large):
+        raise ValueError(f"{small_label or small} ({getattr(config, small)}) must be at most {large} "
+                         f"({getattr(config, large)})")
+
+
+def require_replay_fits(config: Config) -> None:
+    """A transition replay of ``buffer_size`` holds a batch (``batch_size``), one update's transitions
+    (``steps_per_update``) and the ``learning_starts`` transitions learning waits for, which fill a batch."""
+    require_at_most(config, "batch_size", "buffer_size")
+    require_at_most(config, "steps_per_update", "buffer_size", "num_envs * rollout_len")
+    require_at_most(config, "batch_size", "learning_starts")
+    require_at_most(config, "learning_starts", "buffer_size")
+
+
+def require_unit_interval(config: Config, name: str) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
+
 
 def require_positive_int(config: Config, name: str) -> None:
     value = getattr(config, name)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from jaxmarl_core.capabilities import NeighbourMeanAction, missing
-from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import (
+    BatchedRollouts,
+    Config,
+    require_at_most,
+    require_nonnegative,
+    require_positive,
+    require_positive_int,
+)
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {"mfq": ("q", True), "il": ("q", False), "mfac": ("ac", True),
@@ -62,11 +69,7 @@ class MeanFieldConfig(BatchedRollouts, Config):
             raise ValueError(f"target_tau must lie in (0, 1], got {self.target_tau}")
         if self.family not in ("q", "ac"):
             raise ValueError(f"family must be 'q' or 'ac', got {self.family!r}")
-        if self.num_updates < 1:
-            raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
-                             f"({self.steps_per_update})")
-        if self.batch_size > self.buffer_size:
-            raise ValueError(f"batch_size ({self.batch_size}) must be at most buffer_size ({self.buffer_size})")
+        require_at_most(self, "batch_size", "buffer_size")
         if self.released_code and not (self.family == "q" and self.mean_field):
             raise ValueError("released_code=true is the released MF-Q's set of choices; it applies to mfq only")
         if self.mean_field and not self.released_code and missing(env, NeighbourMeanAction):

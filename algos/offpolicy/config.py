@@ -6,7 +6,15 @@ from __future__ import annotations
 import dataclasses
 
 from jaxmarl_core.capabilities import SimplexActions, has
-from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import (
+    BatchedRollouts,
+    Config,
+    require_nonnegative,
+    require_positive,
+    require_positive_int,
+    require_replay_fits,
+    require_unit_interval,
+)
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {  # name -> (critic, twin, sequential)
@@ -81,22 +89,11 @@ class OffPolicyConfig(BatchedRollouts, Config):
                      "eval_envs", "infer_entropy"):
             require_nonnegative(self, name)
         for name in ("gamma", "tau"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+            require_unit_interval(self, name)
         for name, valid in (("critic", CRITICS), ("relaxation", RELAXATIONS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
-        if self.num_updates < 1:
-            raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
-                             f"({self.steps_per_update})")
-        if self.batch_size > self.buffer_size:
-            raise ValueError(f"buffer_size ({self.buffer_size}) must hold a batch, batch_size ({self.batch_size})")
-        if self.steps_per_update > self.buffer_size:
-            raise ValueError(f"buffer_size ({self.buffer_size}) must hold one update's transitions, num_envs * "
-                             f"rollout_len ({self.steps_per_update})")
-        if not self.batch_size <= self.learning_starts <= self.buffer_size:
-            raise ValueError(f"learning_starts ({self.learning_starts}) must lie between batch_size "
-                             f"({self.batch_size}) and buffer_size ({self.buffer_size})")
+        require_replay_fits(self)
         if self.ensemble > 1 and self.sequential:
             raise ValueError("ensemble > 1 (MADDPG's policy ensembles) needs the simultaneous update: set "
                              "sequential=false")

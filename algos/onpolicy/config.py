@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from jaxmarl_core.capabilities import FixedHorizon, GlobalState, MatrixPayoffs, TabularStates, has, missing
-from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import (
+    BatchedRollouts,
+    Config,
+    require_nonnegative,
+    require_positive,
+    require_positive_int,
+    require_unit_interval,
+)
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {  # name -> (centralised_critic, sequential, actor_update)
@@ -18,12 +25,6 @@ VARIANTS = {  # name -> (centralised_critic, sequential, actor_update)
 }
 ACTOR_UPDATES = ("ppo", "a2c", "trpo")
 TRUNCATIONS = ("bootstrap", "harl")
-
-
-def require_unit_interval(config: Config, name: str) -> None:
-    value = getattr(config, name)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,9 +112,6 @@ class OnPolicyConfig(BatchedRollouts, Config):
             raise ValueError(f"actor_update must be one of {ACTOR_UPDATES}, got {self.actor_update!r}")
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
-        if self.num_updates < 1:
-            raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
-                             f"({self.steps_per_update})")
         if self.recurrent and self.num_envs % self.num_minibatches:
             raise ValueError(f"num_minibatches ({self.num_minibatches}) must divide num_envs ({self.num_envs}) "
                              "for recurrent networks (minibatches split environments)")

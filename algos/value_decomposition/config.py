@@ -16,7 +16,16 @@ from jaxmarl_core.capabilities import (
     has,
     missing,
 )
-from jaxmarl_core.config import Config, require_nonnegative, require_positive, require_positive_int
+from jaxmarl_core.config import (
+    BatchedRollouts,
+    Config,
+    require_at_most,
+    require_nonnegative,
+    require_positive,
+    require_positive_int,
+    require_replay_fits,
+    require_unit_interval,
+)
 from jaxmarl_core.spaces import Box, Discrete
 
 VARIANTS = {"iql": ("none", False), "drqn": ("none", True), "vdn": ("vdn", False),
@@ -44,7 +53,7 @@ def reward_structure(env) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class ValueDecompositionConfig(Config):
+class ValueDecompositionConfig(BatchedRollouts, Config):
     """pymarl's defaults (``qmix.yaml``, ``default.yaml``) where they carry over to a replay of transitions.
 
     One update collects ``rollout_len`` steps in each of ``num_envs`` environments with epsilon-greedy actions, adds
@@ -93,16 +102,6 @@ class ValueDecompositionConfig(Config):
     eval_every: int = 1  # the greedy rollout after every eval_every-th update and the last (the others repeat it)
     eval_episodes: int = 1  # episodes of each greedy rollout, run side by side (greedy_return: their mean)
 
-    @property
-    def num_updates(self) -> int:
-        """Updates of a run: ``total_steps`` rounded down to whole updates."""
-        return self.total_steps // self.steps_per_update
-
-    @property
-    def steps_per_update(self) -> int:
-        """Environment steps (transitions stored) per update and seed."""
-        return self.num_envs * self.rollout_len
-
     def validate(self, env) -> None:
         super().validate(env)
         for name in ("buffer_size", "batch_size", "learning_starts", "num_sgd", "epsilon_decay_steps",
@@ -116,33 +115,18 @@ class ValueDecompositionConfig(Config):
             raise ValueError(f"eval_steps must be a non-negative integer (0: no greedy rollout), got "
                              f"{self.eval_steps!r}")
         for name in ("gamma", "epsilon_start", "epsilon_end", "td_lambda"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+            require_unit_interval(self, name)
         for name, valid in (("mixer", MIXERS), ("team_reward", TEAM_REWARDS), ("optimiser", OPTIMISERS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
-        if self.num_updates < 1:
-            raise ValueError(f"total_steps ({self.total_steps}) must be at least num_envs * rollout_len "
-                             f"({self.steps_per_update})")
         if self.td_lambda > 0 and not self.recurrent:
             raise ValueError("td_lambda > 0 needs whole-episode replay (recurrent=true): feed-forward agents replay "
                              "single transitions")
         if self.recurrent:
-            if self.num_envs > self.episode_buffer_size:
-                raise ValueError(f"episode_buffer_size ({self.episode_buffer_size}) must hold one update's episodes, "
-                                 f"num_envs ({self.num_envs})")
-            if self.episode_batch_size > self.episode_buffer_size:
-                raise ValueError(f"episode_batch_size ({self.episode_batch_size}) must be at most "
-                                 f"episode_buffer_size ({self.episode_buffer_size})")
-        elif self.steps_per_update > self.buffer_size:
-            raise ValueError(f"buffer_size ({self.buffer_size}) must hold one update's transitions, num_envs * "
-                             f"rollout_len ({self.steps_per_update})")
-        elif self.batch_size > self.buffer_size:
-            raise ValueError(f"batch_size ({self.batch_size}) must be at most buffer_size ({self.buffer_size})")
-        elif not self.batch_size <= self.learning_starts <= self.buffer_size:
-            raise ValueError(f"learning_starts ({self.learning_starts}) must lie between batch_size "
-                             f"({self.batch_size}) and buffer_size ({self.buffer_size})")
+            require_at_most(self, "num_envs", "episode_buffer_size")
+            require_at_most(self, "episode_batch_size", "episode_buffer_size")
+        else:
+            require_replay_fits(self)
         if self.mixer == "qmix" and not has(env, GlobalState):
             raise ValueError(f"mixer=qmix mixes on the global state; {missing(env, GlobalState)}")
         if self.mixer != "none" and self.team_reward == "none":

@@ -385,7 +385,7 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
     (["--algo", "hatd3", "--env", "mpe_spread"], "hatd3 needs continuous (Box) actions"),
     (["--algo", "haddpg", "--env", "ipd"], "haddpg needs continuous (Box) actions"),
     (["--algo", "maddpg", "--env", "mpe_spread", "--set", "buffer_size=100", "--set", "batch_size=1024"],
-     "buffer_size (100) must hold a batch"),
+     "batch_size (1024) must be at most buffer_size (100)"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "relaxation=tanh"], "relaxation=tanh needs continuous"),
     (["--algo", "ddpg", "--env", "ipd", "--set", "team_reward=true"], "critic=local"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "tau=2"], "tau must lie in [0, 1]"),
