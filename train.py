@@ -90,7 +90,7 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
     """-> (algorithm, env, config); every check happens here, before anything is traced."""
     import algos
     import envs
-    from jaxmarl_core.config import override, replace
+    from jaxmarl_core.config import from_defaults, parse_overrides
 
     try:
         algo = algos.get(spec.algo)
@@ -105,12 +105,9 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
     reason = algo.check_env(env)
     if reason:
         raise UsageError(f"--algo {spec.algo} cannot run on --env {spec.env}: {reason}")
-    config = algo.default_config(env)
     try:
-        if set_texts is not None:
-            config = override(config, set_texts)
-        else:
-            config = replace(config, spec.config)
+        changes = spec.config if set_texts is None else parse_overrides(type(algo.default_config(env)), set_texts)
+        config = from_defaults(algo.default_config, env, changes)
         config.validate(env)
     except ValueError as e:
         message = str(e)

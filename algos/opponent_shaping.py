@@ -4,21 +4,26 @@
 Episodes last a fixed number of steps (the ``FixedHorizon`` capability). Where the environment has tabular states
 (``TabularStates``: the iterated games) each agent has a memory-one policy, one logit of its first action per
 one-hot observed state (5 logits of cooperating, as in ``env.exact_value``); otherwise (the Coin Game) a recurrent
-(GRU) policy network. Parameters are flat vectors stacked to ``[2, P]``. Each agent's baseline is linear in its
-observation (tabular state values in the iterated games), refitted by least squares to the returns of every fresh
-batch. Every update samples ``batch_size`` whole episodes; every estimate is a derivative of
-the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline
-and whose cross second derivative is the LOLA paper's estimator
+policy network (GRU, or the LOLA paper's conv + LSTM). Parameters are flat vectors stacked to ``[2, P]``. Each
+agent's baseline is linear in its observation (tabular state values in the iterated games), refitted by least
+squares to the returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is
+a derivative of the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE
+with a baseline and whose cross second derivative is the LOLA paper's estimator
 sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 
 - ``nl_pg``:    theta_i += delta * grad_i L_i
 - ``lola_pg``:  theta_i += delta * (grad_i L_i + eta * (grad_j L_i)^T grad_i grad_j L_j)
-- ``lola_om``:  ``lola_pg`` where agent i replaces theta_j by a maximum-likelihood fit of j's observed actions
+- ``lola_om``:  ``lola_pg`` where agent i replaces theta_j by a model fitted to j's observed actions (per-state
+  maximum likelihood for memory-one policies, gradient ascent on the log-likelihood for policy networks)
 - ``lola_dice``: agent i unrolls K naive DiCE steps of j on fresh samples, theta_j' <- theta_j' + eta grad_j' L_j,
   and ascends its own DiCE objective on samples under (theta_i, theta_j'), differentiating through the unroll.
 
 The first three directions are ``jaxmarl_core.game_gradients.naive`` and ``.lola`` of the sampled objectives; the
 optimiser (``optimizer``: SGD or Adam with step delta) is applied to each variant's direction.
+
+Presets (``default_config(env, variant, preset)``, ``--set preset=NAME`` on the command line): ``default`` (the
+settings below) and ``lola_paper``, the LOLA paper's settings for ``nl_pg``, ``lola_pg`` and ``lola_om`` as its
+reference code runs them (``lola_paper_config``).
 
 With ``exact=True`` the closed-form values of ``env.exact_value`` replace the sampled surrogates (for studies and
 tests: then ``lola_dice`` with K = 1 is exactly ``lola_exact`` with ``taylor=False``).
@@ -45,6 +50,9 @@ from jaxmarl_core.spaces import Discrete
 from jaxmarl_core.training import Trainer
 
 VARIANTS = ("nl_pg", "lola_pg", "lola_om", "lola_dice")
+PRESETS = ("default", "lola_paper")
+NETWORKS = ("gru", "conv_lstm")
+PAPER_IMP_DISCOUNT = 0.9  # the LOLA paper discounts IMP by 0.9 (the IPD and the Coin Game by 0.96)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +66,11 @@ class ShapingConfig(Config):
     baseline: str = "any_order"  # "none", "dice" (the DiCE paper's first-order baseline) or "any_order" (Mao et al.)
     om_prior: float = 0.5  # lola_om: pseudo-count of each action in the opponent model's per-state estimate
     init_std: float = 0.0  # memory-one policies: theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
-    hidden: int = 32  # recurrent policies (Coin Game): GRU width
+    hidden: int = 32  # recurrent policies (Coin Game): GRU or LSTM width
+    network: str = "gru"  # recurrent policies: "gru" (Dense + GRU) or "conv_lstm" (the LOLA paper's conv + LSTM)
+    om_lr: float = 0.025  # lola_om with policy networks: step of the model's ascent on the opponent's log-likelihood
+    om_first_steps: int = 50  # ... ascent steps on the first batch (one per update after it)
+    preset: str = "default"  # the defaults these settings started from: "default" or "lola_paper"
     gamma: float = 0.96  # discount where the environment defines none (the iterated games carry their own)
     optimizer: str = "sgd"  # "sgd" or "adam": the outer step (LOLA-DiCE uses Adam)
     exact: bool = False  # use env.exact_value instead of samples
@@ -73,6 +85,16 @@ class ShapingConfig(Config):
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         require_positive_int(self, "batch_size")
         require_positive_int(self, "hidden")
+        require_positive_int(self, "om_first_steps")
+        require_positive(self, "om_lr")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        check_preset(self.preset)
+        if self.preset == "lola_paper" and env.name == "imp":
+            discount = float(env.default_params.discount)
+            if abs(discount - PAPER_IMP_DISCOUNT) > 1e-6:
+                raise ValueError(f"preset lola_paper on imp: the LOLA paper discounts IMP by {PAPER_IMP_DISCOUNT}, "
+                                 f"this environment by {discount:g} (add --env-arg discount={PAPER_IMP_DISCOUNT})")
         if not 0.0 <= self.gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma!r}")
         reason = missing(env, ExactValue)
@@ -100,8 +122,6 @@ def check_env(env, variant: str = "lola_dice") -> str | None:
         return f"{reason} (batches of whole episodes of one length, as in the iterated games and the Coin Game)"
     if env.num_agents != 2 or not all(isinstance(s, Discrete) for s in env.action_spaces):
         return f"needs two agents with discrete actions; {env.name} has others"
-    if variant == "lola_om" and not has(env, TabularStates):
-        return f"opponent modelling is implemented for memory-one policies: {missing(env, TabularStates)}"
     if has(env, TabularStates):
         one_hot = (env.num_states,)
         if env.num_actions != 2 or any(tuple(s.shape) != one_hot for s in env.observation_spaces):
@@ -111,18 +131,55 @@ def check_env(env, variant: str = "lola_dice") -> str | None:
 
 
 def make_policy(env, config: ShapingConfig) -> FlatPolicy:
-    """Memory-one policies where the environment has tabular states (the iterated games), a GRU policy network
-    otherwise (the Coin Game)."""
+    """Memory-one policies where the environment has tabular states (the iterated games), a recurrent policy network
+    otherwise (the Coin Game; ``config.network``)."""
     if has(env, TabularStates):
         return MemoryOnePolicy(num_states=env.num_states, init_std=config.init_std)
     return RecurrentPolicy(obs_shape=tuple(env.observation_spaces[0].shape), num_actions=env.num_actions,
-                           hidden=config.hidden)
+                           hidden=config.hidden, cell=config.network)
 
 
-def default_config(env, variant: str) -> ShapingConfig:
-    """Memory-one policies (the iterated games): LOLA-DiCE's published settings (Adam with delta 0.2, eta 0.3, 128
-    episodes of 150 steps); the PG learners use the LOLA paper's plain gradient steps of size 1. Policy networks
-    (the Coin Game): Adam with the LOLA paper's step size 0.005 and a small look-ahead step for the network."""
+def check_preset(preset: str) -> None:
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+
+
+def lola_paper_config(env, variant: str) -> ShapingConfig:
+    """The LOLA paper's settings (Foerster et al., 2018, and its reference code) for ``nl_pg``, ``lola_pg`` and
+    ``lola_om``, as plain gradient steps on unscaled estimates.
+
+    The reference code multiplies each log-probability by 1/A (a mean over the A actions) and each surrogate by 2,
+    so its first-order estimates are 2/A times the gradients and its second-order one 2/A^2 times the cross
+    derivative: its step theta_i += lr * (grad_i V_i + (grad_j V_i)^T grad_i grad_j V_j), estimated so, is this
+    module's LOLA step with delta = lr * 2/A and eta = 2/A^2.
+
+    - IPD, IMP (memory-one policies, theta ~ N(0, 1)): 150 updates of 4,000 episodes of 150 steps (600,000
+      episodes), lr 1 (delta = 1, eta = 1/2); discount 0.96 (IPD) or 0.9 (IMP, the environment's ``discount``).
+    - Coin Game: two 3x3 convolutions of 20 filters, an LSTM of 32 and a linear layer (without the reference's
+      batch normalisation); 4,000 updates of 4,000 episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8),
+      discount 0.96. LOLA-OM fits each opponent model
+      by gradient ascent on the mean summed log-likelihood of the opponent's actions, step 0.1/A, 50 steps on the
+      first batch and one per update after it.
+    """
+    if variant not in ("nl_pg", "lola_pg", "lola_om"):
+        raise ValueError(f"preset lola_paper covers nl_pg, lola_pg and lola_om (the LOLA paper's sampled learners), "
+                         f"not {variant}")
+    a = env.num_actions
+    common = dict(variant=variant, preset="lola_paper", batch_size=4000, optimizer="sgd", lookahead_lr=2.0 / a**2)
+    if has(env, TabularStates):
+        return ShapingConfig(**common, num_updates=150, lr=2.0 / a, init_std=1.0)
+    return ShapingConfig(**common, num_updates=4000, lr=0.005 * 2.0 / a, network="conv_lstm", hidden=32, gamma=0.96,
+                         om_lr=0.1 / a, om_first_steps=50)
+
+
+def default_config(env, variant: str, preset: str = "default") -> ShapingConfig:
+    """``preset="default"``: memory-one policies (the iterated games): LOLA-DiCE's published settings (Adam with
+    delta 0.2, eta 0.3, 128 episodes of 150 steps); the PG learners use the LOLA paper's plain gradient steps of
+    size 1. Policy networks (the Coin Game): Adam with the LOLA paper's step size 0.005 and a small look-ahead step
+    for the network. ``preset="lola_paper"``: ``lola_paper_config``."""
+    check_preset(preset)
+    if preset == "lola_paper":
+        return lola_paper_config(env, variant)
     if not has(env, TabularStates):
         return ShapingConfig(variant=variant, optimizer="adam", lr=0.005, lookahead_lr=0.05, num_updates=500)
     if variant == "lola_dice":
@@ -199,9 +256,20 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         batch = None if config.exact else sample(keys[-1], joint(theta_i, theta_j), values)
         return objectives(batch, joint(theta_i, theta_j))[i]
 
-    def fit_model(model, batch):
-        """Each agent's maximum-likelihood estimate of the other's logits from its observed actions: per memory
-        state, the logit of the smoothed frequency of cooperating; states the batch never visited keep the old one."""
+    def fit_model(model, batch, steps=1):
+        """model [2, P]: model[i] is agent i's estimate of the other's parameters, refitted to the batch.
+        Memory-one policies: per memory state, the logit of the smoothed frequency of cooperating (the maximum-
+        likelihood estimate; states the batch never visited keep the old one). Policy networks: ``steps`` steps of
+        gradient ascent, size ``om_lr``, on the mean over episodes of the summed log-probabilities of the other's
+        actions given its observations (both are seen in these fully observed games)."""
+        if not has(env, TabularStates):
+            def log_likelihood(m, j):
+                return policy_net.log_probs(m, batch.inputs[:, :, j], batch.actions[:, :, j]).sum(0).mean()
+
+            def ascent(m, _):
+                return m + config.om_lr * jax.vmap(jax.grad(log_likelihood))(m, jnp.array([1, 0])), None
+
+            return jax.lax.scan(ascent, model, None, length=steps)[0]
         other_obs = features(batch)[:, :, ::-1, :-1]  # [T, B, 2, 5]: agent i looks at agent 1 - i
         visits = other_obs.sum(axis=(0, 1))  # [2, 5]
         coop = jnp.einsum("tbis,tbi->is", other_obs, (batch.actions[:, :, ::-1] == 0).astype(jnp.float32))
@@ -219,9 +287,14 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         k_theta, k_batch = jax.random.split(key)
         theta = jax.vmap(policy_net.init)(jax.random.split(k_theta, 2))
         values = jnp.zeros((2, int(np.prod(env.observation_spaces[0].shape)) + 1))
+        model = jnp.zeros_like(theta)
         if not config.exact:
-            values = fit_baselines(sample(k_batch, theta, values))
-        return ShapingState(theta=theta, values=values, model=jnp.zeros_like(theta), opt_state=policy_opt.init(theta))
+            batch = sample(k_batch, theta, values)
+            values = fit_baselines(batch)
+            if config.variant == "lola_om" and not has(env, TabularStates):  # fresh models, fitted to a first batch
+                model = jax.vmap(policy_net.init)(jax.random.split(jax.random.fold_in(k_theta, 1), 2))
+                model = fit_model(model, batch, config.om_first_steps)
+        return ShapingState(theta=theta, values=values, model=model, opt_state=policy_opt.init(theta))
 
     def update(state, key):
         """One step of both learners. Its metrics are those of the policies it starts from, measured on the
@@ -244,7 +317,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             if config.variant == "lola_om" and not config.exact:
                 model = fit_model(model, batch)
                 views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
-                direction = jnp.stack([ascent(views[i])[i] for i in range(2)])
+                direction = jnp.stack([game_gradients.lola_row(value_fn, config.lookahead_lr, i)(views[i])
+                                       for i in range(2)])
             else:
                 direction = ascent(theta)
         updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises

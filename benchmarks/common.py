@@ -18,7 +18,7 @@ import numpy as np
 
 import algos
 from jaxmarl_core import compile_cache, sweep
-from jaxmarl_core.config import replace
+from jaxmarl_core.config import from_defaults
 from jaxmarl_core.outputs import atomic_write
 
 COMPILE_CACHE = compile_cache.enable()  # the directory in use, or None
@@ -76,7 +76,7 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
     ``XLA_FLAGS=--xla_force_host_platform_device_count=C`` makes C devices of C cores); -> config, timings, the
     output (``out``: final states and metrics) and its metrics as numpy."""
     algo = algos.get(algo_name)
-    config = replace(algo.default_config(env), overrides)
+    config = from_defaults(algo.default_config, env, overrides)
     config.validate(env)
     trainer = algo.make_train(env, config, params)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds, first_seed), sweep.padded_size(seeds)))

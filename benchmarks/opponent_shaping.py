@@ -8,18 +8,32 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --coin-game-runs RUN1,RUN2 --out-dir DIR  # ... of train.py output dirs
     python benchmarks/opponent_shaping.py --coin-game-runs A/coin_game.json,RUN3     # ... with earlier summaries
     python benchmarks/opponent_shaping.py --quick                                      # a small smoke run
+    python benchmarks/opponent_shaping.py --lola-table --out-dir DIR                   # the LOLA paper's Table 3
+    python benchmarks/opponent_shaping.py --lola-coin nl_pg,lola_pg,lola_om --seeds 4 --checkpoint-every 50 \
+        --time-budget 3600 --out-dir DIR          # its Coin Game (resumable: rerun the same command to continue)
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
 compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
 ``ipd_comparison.json`` to ``--out-dir``; ``--json`` prints the JSON document on stdout.
+
+``--lola-table`` trains NL-Ex, LOLA-Ex, NL-PG, LOLA-PG and LOLA-OM with the LOLA paper's settings (the sampled
+learners with ``preset=lola_paper``; IMP discounted by 0.9) and classifies each agent's final memory-one policy
+with ``envs.iterated.tit_for_tat`` (IPD) and ``mixed_nash`` (IMP), beside the paper's Table 3 (``lola_table.json``,
+``.png``). ``--lola-coin`` trains the Coin Game learners at the paper's settings in chunks of ``--checkpoint-every``
+updates, round-robin over the learners, checkpointing each learner's seeds after every chunk and rewriting
+``coin_game_lola_paper.json`` (and ``.png``) with the updates done so far; the same command resumes from the
+checkpoints, ``--time-budget`` stops it cleanly, and ``--first-seed`` gives a run of other seeds (joined later
+with ``--coin-game-runs``).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
 import sys
+import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -30,7 +44,9 @@ import numpy as np  # noqa: E402
 import algos  # noqa: E402
 import envs  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from envs.iterated import mixed_nash, tit_for_tat  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
+from jaxmarl_core.config import from_defaults, parse_overrides  # noqa: E402
 
 # (label, algorithm, config overrides) in the order of the DiCE paper's figure.
 METHODS = [("NL-PG", "nl_pg", {}), ("LOLA-PG", "lola_pg", {}), ("LOLA-OM", "lola_om", {})] + [
@@ -66,7 +82,7 @@ def comparison(env_name: str, seeds: int, overrides: dict, out_dir: str | None) 
     return doc
 
 
-COIN_METHODS = {"nl_pg": "NL-PG", "lola_pg": "LOLA-PG", "lola_dice": "LOLA-DiCE K=1"}
+COIN_METHODS = {"nl_pg": "NL-PG", "lola_pg": "LOLA-PG", "lola_om": "LOLA-OM", "lola_dice": "LOLA-DiCE K=1"}
 
 
 def coin_game(algo_names: list[str], seeds: int, overrides: dict, tail: float, out_dir: str | None) -> dict:
@@ -181,18 +197,18 @@ def _report(row: dict) -> None:
           f"over the last {row['tail_updates']} logged updates ({row['n']} seeds)", file=sys.stderr)
 
 
-def coin_doc(rows: list, out_dir: str | None) -> dict:
+def coin_doc(rows: list, out_dir: str | None, name: str = "coin_game", **extra) -> dict:
     seeds = max(r["n"] for r in rows)
-    doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), "results": rows,
+    doc = {"benchmark": "coin_game_own_coins", "seeds": seeds, **machine_info(), **extra, "results": rows,
            "against_nl_pg": against_naive(rows)}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        dump(doc, os.path.join(out_dir, "coin_game.json"))
+        dump(doc, os.path.join(out_dir, f"{name}.json"))
         bands = {f"{r['method']} ({r['n']} seeds)": (np.array(r["curve_mean"]), None if r.get("curve_std") is None
                                                       else 1.96 * np.array(r["curve_std"]) / np.sqrt(r["n"]))
                  for r in rows}
         plot(bands, "Coin Game: own-coin fraction (mean and 95% band)", "own-coin fraction",
-             os.path.join(out_dir, "coin_game.png"))
+             os.path.join(out_dir, f"{name}.png"))
     return doc
 
 
@@ -216,6 +232,235 @@ def against_naive(rows: list) -> list[dict]:
                     "higher_on": int((diff > 0).sum()), "welch_t": None if welch is None else float(welch.statistic),
                     "welch_p": None if welch is None else float(welch.pvalue)})
     return out
+
+
+# The LOLA paper's Table 3 (Foerster et al., 2018): the share of agents playing TFT (IPD) or Nash (IMP) and the
+# average reward per step, R (std), at the end of training, 50 runs each. LOLA-OM is not in the table.
+PAPER_TABLE_3 = {
+    "NL-Ex": {"ipd": {"percent": 20.8, "reward": -1.98, "reward_std": 0.14},
+              "imp": {"percent": 0.0, "reward": 0.0, "reward_std": 0.37}},
+    "LOLA-Ex": {"ipd": {"percent": 81.0, "reward": -1.06, "reward_std": 0.19},
+                "imp": {"percent": 98.8, "reward": 0.0, "reward_std": 0.02}},
+    "NL-PG": {"ipd": {"percent": 0.0, "reward": -1.98, "reward_std": 0.01},
+              "imp": {"percent": 13.2, "reward": 0.0, "reward_std": 0.19}},
+    "LOLA-PG": {"ipd": {"percent": 66.4, "reward": -1.17, "reward_std": 0.34},
+                "imp": {"percent": 93.2, "reward": 0.0, "reward_std": 0.06}},
+}
+TABLE_METHODS = {"nl_exact": "NL-Ex", "lola_exact": "LOLA-Ex", "nl_pg": "NL-PG", "lola_pg": "LOLA-PG",
+                 "lola_om": "LOLA-OM"}
+# Thresholds of the criteria: the first is the table's, the others show how much the shares depend on it.
+TFT_MARGINS = (0.5, 0.25, 0.1)  # |P(C) - TFT's| below this in the four memory states
+NASH_TOLS = (0.1, 0.05, 0.2)  # |P(heads) - 1/2| below this in all five states
+PAPER_COIN = {"NL-PG": 0.5, "LOLA-PG": 0.8, "LOLA-OM": 0.6}  # own-coin fractions read off the paper's Coin Game plot
+
+
+def table_env(game: str):
+    """The game with the LOLA paper's discount (IMP 0.9; the IPD's 0.96 is the environment's default)."""
+    if game == "imp":
+        from algos.opponent_shaping import PAPER_IMP_DISCOUNT
+
+        return envs.make("imp", discount=PAPER_IMP_DISCOUNT)
+    return envs.make(game)
+
+
+def criterion(game: str, p_coop: np.ndarray, threshold: float) -> np.ndarray:
+    """bool [...]: TFT (IPD) or Nash (IMP) of memory-one policies p_coop [..., 5]."""
+    return tit_for_tat(p_coop, threshold) if game == "ipd" else mixed_nash(p_coop, threshold)
+
+
+def bootstrap_percent(hits: np.ndarray, draws: int = 2000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the percentage of True in hits [S, 2], resampling runs (the two agents of
+    a run are not independent)."""
+    rng = np.random.default_rng(0)
+    runs = hits.mean(-1)
+    means = runs[rng.integers(0, runs.size, (draws, runs.size))].mean(-1) * 100
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def table_row(game: str, algo_name: str, env, res: dict) -> dict:
+    """One method on one game: criteria of the final policies, per-step rewards, and the criterion's curve."""
+    import jax
+
+    theta = res["out"].state.theta  # [S, 2, 5]
+    p_final = np.asarray(env.policy_probs(theta))
+    params = env.default_params
+    reward = np.asarray(jax.vmap(lambda t: env.exact_value(t, params, per_step=True))(theta))  # [S, 2]
+    thresholds = TFT_MARGINS if game == "ipd" else NASH_TOLS
+    hits = criterion(game, p_final, thresholds[0])  # [S, 2]
+    low, high = bootstrap_percent(hits)
+    label = TABLE_METHODS[algo_name]
+    curve = criterion(game, res["metrics"]["p_coop"], thresholds[0]).mean((0, 2)) * 100  # [U]: before each update
+    row = {"method": label, "algo": algo_name, "game": game, "criterion": "TFT" if game == "ipd" else "Nash",
+           "threshold": thresholds[0], "percent": float(hits.mean() * 100), "percent_ci95": [low, high],
+           "percent_runs_both": float(hits.all(-1).mean() * 100),
+           "percent_at": {str(t): float(criterion(game, p_final, t).mean() * 100) for t in thresholds},
+           "reward": float(reward.mean()), "reward_std": float(reward.std(ddof=1)),
+           "reward_run_mean": outputs.mean_ci95(reward.mean(-1)), "p_coop_mean": p_final.mean(0).tolist(),
+           "p_coop_final": p_final.tolist(), "paper": PAPER_TABLE_3.get(label, {}).get(game),
+           "config": res["config"], "num_updates": res["num_updates"], "seeds": int(theta.shape[0]),
+           "compile_s": res["compile_s"], "run_s": res["median_s"], "curve_percent": curve.tolist()}
+    paper = row["paper"]
+    print(f"{game.upper()} {label:8s} {row['criterion']} {row['percent']:5.1f}% [{low:5.1f}, {high:5.1f}] "
+          f"(paper {paper['percent'] if paper else '-'})  R {row['reward']:+.3f} ({row['reward_std']:.2f}) "
+          f"(paper {paper['reward'] if paper else '-'})  compile {res['compile_s']:.0f}s run {res['median_s']:.0f}s",
+          file=sys.stderr, flush=True)
+    return row
+
+
+def lola_table(games: list[str], methods: list[str], seeds: int, pg_overrides: dict, out_dir: str | None,
+               name: str = "lola_table") -> dict:
+    """The LOLA paper's Table 3: every method on every game with its paper settings (``pg_overrides`` changes the
+    sampled learners' ``preset=lola_paper`` config); the JSON (and plot) is rewritten after each method."""
+    rows: list[dict] = []
+    doc = {"benchmark": "lola_table_3", "seeds": seeds, **machine_info(), "pg_overrides": pg_overrides,
+           "criteria": {"ipd": f"tit_for_tat, margin {TFT_MARGINS[0]} (share of agents)",
+                        "imp": f"mixed_nash, tolerance {NASH_TOLS[0]} (share of agents)"},
+           "paper": "Foerster et al. (2018), Learning with Opponent-Learning Awareness, Table 3", "results": rows}
+    for game in games:
+        env = table_env(game)
+        for algo_name in methods:
+            sampled = algo_name not in ("nl_exact", "lola_exact")
+            overrides = {"preset": "lola_paper", **pg_overrides} if sampled else {}
+            rows.append(table_row(game, algo_name, env, train_many(algo_name, env, overrides, seeds, warmup=False)))
+            if out_dir:
+                os.makedirs(out_dir, exist_ok=True)
+                dump(doc, os.path.join(out_dir, f"{name}.json"))
+                plot_table(rows, os.path.join(out_dir, f"{name}.png"))
+    return doc
+
+
+def plot_table(rows: list[dict], path: str) -> None:
+    """Per game, each method's share of agents meeting the criterion over training, its paper value dotted."""
+    plt = outputs.pyplot()
+    games = sorted({r["game"] for r in rows}, key=["ipd", "imp"].index)
+    fig, axes = plt.subplots(1, len(games), figsize=(6 * len(games), 4.2), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for r in (r for r in rows if r["game"] == game):
+            curve = np.array(r["curve_percent"])
+            x = np.linspace(0, 1, curve.size)
+            (line,) = ax.plot(x, curve, label=f"{r['method']} ({r['percent']:.1f}%)", lw=1.3,
+                              ls="--" if r["method"].endswith("-Ex") else "-")
+            if r["paper"]:
+                ax.axhline(r["paper"]["percent"], color=line.get_color(), ls=":", lw=1)
+        ax.set_xlabel("share of training")
+        ax.set_ylabel(f"% of agents playing {'TFT' if game == 'ipd' else 'Nash'}")
+        ax.set_title(f"{game.upper()} (dotted: the paper's Table 3)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    outputs.save_figure(fig, path, dpi=110)
+
+
+class CoinStudyRun:
+    """One Coin Game learner's seeds in a resumable study: a compiled chunk of ``chunk`` updates, its orbax
+    checkpoints (state and the metrics so far) in ``directory``, and the metrics on the host."""
+
+    METRICS = ("own_coin_fraction", "reward_per_step")
+
+    def __init__(self, algo_name: str, env, overrides: dict, seeds: int, first_seed: int, chunk: int,
+                 directory: str):
+        import jax
+
+        from jaxmarl_core import sweep
+        from jaxmarl_core.checkpoint import Checkpoints
+
+        algo = algos.get(algo_name)
+        self.algo_name, self.seeds, self.first_seed, self.directory = algo_name, seeds, first_seed, directory
+        self.config = from_defaults(algo.default_config, env, overrides)
+        self.config.validate(env)
+        self.trainer = algo.make_train(env, self.config)
+        self.num_updates = self.trainer.num_updates
+        if self.num_updates % chunk:
+            raise ValueError(f"--checkpoint-every ({chunk}) must divide the number of updates ({self.num_updates})")
+        self.chunk = chunk
+        settings = {"algo": algo_name, "config": dataclasses.asdict(self.config), "seeds": seeds,
+                    "first_seed": first_seed, "chunk": chunk}
+        os.makedirs(directory, exist_ok=True)
+        settings_path = os.path.join(directory, "study.json")
+        if os.path.exists(settings_path):
+            with open(settings_path) as f:
+                if json.load(f) != json.loads(json.dumps(settings)):
+                    raise ValueError(f"{directory} holds a study with other settings: choose another --out-dir")
+        else:
+            outputs.atomic_write_json(settings_path, settings)
+        self.keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds, first_seed),
+                                                      sweep.padded_size(seeds)))
+        seed_batch = sweep.resolve_seed_batch(self.trainer, None)
+        t0 = time.perf_counter()
+        self.state = sweep.jit(sweep.map_seeds(self.trainer.init_state, seed_batch))(self.keys)
+        self._chunk_fn = sweep.jit(sweep.map_seeds(lambda sk, start: self.trainer.run(*sk, start, chunk),
+                                                   seed_batch))
+        self.compile_s, self.run_s, self.done = 0.0, 0.0, 0
+        self.metrics = {k: np.zeros((seeds, 0, 2), np.float32) for k in self.METRICS}
+        self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)
+        step = self.ckpts.latest_step()
+        if step is not None:
+            like = {"state": jax.tree.map(lambda x: np.zeros((seeds,) + x.shape[1:], x.dtype), self.state),
+                    "metrics": {k: np.zeros((seeds, step, 2), np.float32) for k in self.METRICS}}
+            restored = self.ckpts.restore(step, like)
+            self.state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], sweep.padded_size(seeds)))
+            self.metrics, self.done = restored["metrics"], step
+        self.compile_s += time.perf_counter() - t0
+        self.last_chunk_s = 0.0
+
+    def advance(self) -> None:
+        """Train the next chunk of updates and checkpoint."""
+        import jax
+
+        t0 = time.perf_counter()
+        if self.last_chunk_s == 0.0:  # compile apart from the first chunk's run
+            self._chunk_fn = self._chunk_fn.lower((self.state, self.keys), np.int32(0)).compile()
+            self.compile_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+        self.state, m = self._chunk_fn((self.state, self.keys), np.int32(self.done))
+        m = jax.device_get(m)
+        self.last_chunk_s = time.perf_counter() - t0
+        self.run_s += self.last_chunk_s
+        self.metrics = {k: np.concatenate([self.metrics[k], np.asarray(m[k][:self.seeds], np.float32)], axis=1)
+                        for k in self.METRICS}
+        self.done += self.chunk
+        self.ckpts.save(self.done, {"state": jax.tree.map(lambda x: x[:self.seeds], self.state),
+                                    "metrics": self.metrics})
+
+    def row(self, tail: float) -> dict:
+        own = self.metrics["own_coin_fraction"].mean(-1)  # [S, U]
+        return coin_row(self.algo_name, own, self.metrics["reward_per_step"], tail, self.num_updates,
+                        self.config.batch_size, self.first_seed + np.arange(self.seeds), logged_updates=self.done,
+                        updates_done=self.done, compile_s=self.compile_s, run_s=self.run_s,
+                        s_per_update=self.run_s / max(self.done, 1), sources=[self.directory],
+                        paper=PAPER_COIN.get(COIN_METHODS[self.algo_name]))
+
+
+def coin_study(algo_names: list[str], seeds: int, first_seed: int, overrides: dict, env_args: dict, chunk: int,
+               budget: float, tail: float, out_dir: str) -> dict:
+    """The Coin Game at the LOLA paper's settings (``preset=lola_paper`` and ``overrides``): chunks of ``chunk``
+    updates round-robin over the learners until all are done or the next chunk would pass ``budget`` seconds; each
+    chunk is checkpointed and the summary JSON rewritten, so an interrupted study loses at most a chunk per learner."""
+    start = time.perf_counter()
+    env = envs.make("coin_game", **env_args)
+    last = first_seed + seeds - 1
+    runs = [CoinStudyRun(name, env, {"preset": "lola_paper", **overrides}, seeds, first_seed, chunk,
+                         os.path.join(out_dir, f"{name}_seeds_{first_seed}_{last}")) for name in algo_names]
+    doc: dict = {}
+    while True:
+        pending = [r for r in runs if r.done < r.num_updates]
+        progressed = False
+        for r in pending:
+            elapsed = time.perf_counter() - start
+            if elapsed + max(r.last_chunk_s, 0.0) > budget:
+                continue
+            r.advance()
+            progressed = True
+            print(f"{r.algo_name}: update {r.done}/{r.num_updates}, {r.last_chunk_s / chunk:.3g} s/update "
+                  f"(compile {r.compile_s:.0f} s), {time.perf_counter() - start:.0f} s elapsed", file=sys.stderr,
+                  flush=True)
+            rows = [x.row(tail) for x in runs if x.done > 0]
+            doc = coin_doc(rows, out_dir, "coin_game_lola_paper", env_args=env_args, overrides=overrides,
+                           budget_s=budget, elapsed_s=time.perf_counter() - start)
+        if not pending or not progressed:
+            break
+    for r in runs:
+        r.ckpts.close()
+    return doc
 
 
 def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +514,8 @@ def throughput(seed_counts: list[int], overrides: dict, repeats: int, seed_batch
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="ipd", choices=["ipd", "imp"])
-    p.add_argument("--seeds", type=int, default=64)
+    p.add_argument("--seeds", type=int, default=None,
+                   help="seeds per method (default 64; --lola-table 50; --lola-coin 4)")
     p.add_argument("--throughput", action="store_true", help="measure lola_dice seeds x updates per second")
     p.add_argument("--seed-counts", default="1,64,512")
     p.add_argument("--seed-batch", default=None,
@@ -287,10 +533,30 @@ def main(argv=None) -> int:
                         "one algorithm on disjoint seeds (train.py --first-seed) are merged into one row")
     p.add_argument("--tail", type=float, default=0.1,
                    help="--coin-game, --coin-game-runs: share of the last updates averaged")
+    p.add_argument("--lola-table", action="store_true", help="the LOLA paper's Table 3 (IPD and IMP)")
+    p.add_argument("--games", default="ipd,imp", help="--lola-table: the games (comma-separated)")
+    p.add_argument("--methods", default=",".join(TABLE_METHODS),
+                   help="--lola-table: the methods (comma-separated algorithm names)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="--lola-table, --lola-coin: change a field of the sampled learners' preset=lola_paper config")
+    p.add_argument("--name", default=None,
+                   help="--lola-table: the output files' name (default lola_table): one per setting of a sweep")
+    p.add_argument("--lola-coin", default=None, metavar="ALGOS",
+                   help="the Coin Game at the LOLA paper's settings for these learners (comma-separated: nl_pg, "
+                        "lola_pg, lola_om), resumable")
+    p.add_argument("--first-seed", type=int, default=0, help="--lola-coin: train seeds K, ..., K + SEEDS - 1")
+    p.add_argument("--checkpoint-every", type=int, default=50,
+                   help="--lola-coin: updates per chunk, each checkpointed (must divide the number of updates)")
+    p.add_argument("--time-budget", type=float, default=float("inf"),
+                   help="--lola-coin: seconds; no chunk starts that would end after them")
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="--lola-coin: Coin Game constructor arguments (e.g. num_steps for a small test)")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     args = p.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 50 if args.lola_table else 4 if args.lola_coin else 64
     if args.seeds <= 0 or args.repeats <= 0:
         p.error("--seeds and --repeats must be positive")
     try:
@@ -305,6 +571,8 @@ def main(argv=None) -> int:
         if args.num_updates <= 0:
             p.error("--num-updates must be positive")
         overrides["num_updates"] = args.num_updates
+    if args.lola_table or args.lola_coin:
+        return lola_main(p, args, overrides)
     if args.throughput:
         overrides.setdefault("num_updates", 20)
         if args.quick:
@@ -324,6 +592,43 @@ def main(argv=None) -> int:
         doc = coin_game(names, 2 if args.quick else args.seeds, overrides, args.tail, args.out_dir)
     else:
         doc = comparison(args.env, 8 if args.quick else args.seeds, overrides, args.out_dir)
+    if args.json:
+        print(dump(doc))
+    return 0
+
+
+def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
+    """--lola-table and --lola-coin: arguments checked (one-line errors) before anything compiles."""
+    from algos.opponent_shaping import ShapingConfig
+
+    try:
+        overrides = {**overrides, **parse_overrides(ShapingConfig, args.set)}
+        env_args = envs.parse_env_args("coin_game", args.env_arg)
+    except ValueError as e:
+        p.error(str(e))
+    if args.lola_table:
+        games, methods = args.games.split(","), args.methods.split(",")
+        if any(g not in ("ipd", "imp") for g in games) or any(m not in TABLE_METHODS for m in methods):
+            p.error(f"--games takes ipd, imp; --methods some of {', '.join(TABLE_METHODS)}")
+        try:
+            for g, m in itertools.product(games, methods):
+                if m not in ("nl_exact", "lola_exact"):
+                    from_defaults(algos.get(m).default_config, table_env(g),
+                                  {"preset": "lola_paper", **overrides}).validate(table_env(g))
+        except ValueError as e:
+            p.error(str(e))
+        doc = lola_table(games, methods, args.seeds, overrides, args.out_dir, args.name or "lola_table")
+    else:
+        names = args.lola_coin.split(",")
+        if any(n not in ("nl_pg", "lola_pg", "lola_om") for n in names) or not 0 < args.tail <= 1:
+            p.error("--lola-coin takes some of nl_pg, lola_pg, lola_om; --tail lies in (0, 1]")
+        if not args.out_dir or args.first_seed < 0 or args.checkpoint_every <= 0 or not args.time_budget > 0:
+            p.error("--lola-coin needs --out-dir, --first-seed >= 0, --checkpoint-every > 0 and --time-budget > 0")
+        try:
+            doc = coin_study(names, args.seeds, args.first_seed, overrides, env_args, args.checkpoint_every,
+                             args.time_budget, args.tail, args.out_dir)
+        except ValueError as e:
+            p.error(str(e))
     if args.json:
         print(dump(doc))
     return 0

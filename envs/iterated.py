@@ -139,3 +139,22 @@ class IteratedMatrixGame(Environment):
 
     def exact_policy_metrics(self, policy_params: jax.Array) -> dict:
         return {"p_coop": self.policy_probs(policy_params)}
+
+
+# -- Table 3 criteria of the LOLA paper (its thresholds are not stated; these are ours) ---------------------------
+# Memory states in each agent's own perspective: 0 start, 1 CC, 2 CD, 3 DC, 4 DD (own action first).
+TFT_TARGET = np.array([1.0, 0.0, 1.0, 0.0], np.float32)  # P(C) of tit-for-tat after CC, CD, DC, DD
+
+
+def tit_for_tat(p_coop: np.ndarray, margin: float = 0.5) -> np.ndarray:
+    """bool [...]: which memory-one IPD policies play tit-for-tat, p_coop [..., 5] (P(cooperate) per own-perspective
+    state): in each of the four memory states P(C) lies within ``margin`` of TFT's (1 after the opponent cooperated,
+    0 after it defected). ``margin=0.5`` rounds each probability to the nearer pure action. The start state is not
+    judged (it is one step of an episode; TFT's first move is a convention)."""
+    return np.all(np.abs(np.asarray(p_coop)[..., 1:] - TFT_TARGET) < margin, axis=-1)
+
+
+def mixed_nash(p_coop: np.ndarray, tol: float = 0.1) -> np.ndarray:
+    """bool [...]: which memory-one IMP policies p_coop [..., 5] play the stage game's mixed equilibrium in every
+    state (the LOLA paper's "Nash"): P(heads) within ``tol`` of 1/2 in all five states."""
+    return np.all(np.abs(np.asarray(p_coop) - 0.5) < tol, axis=-1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -209,6 +209,16 @@ def replace(config: Config, changes: Mapping[str, Any], _prefix: str = "") -> Co
     for head, sub in nested.items():
         direct[head] = replace(direct.get(head, getattr(config, head)), sub, f"{_prefix}{head}.")
     return dataclasses.replace(config, **direct)
+
+
+def from_defaults(default_config: Callable[..., Config], env, changes: Mapping[str, Any]) -> Config:
+    """``default_config(env)`` with ``changes`` ({field: value}, as ``replace`` takes them). A ``preset`` among the
+    changes first selects the named defaults, ``default_config(env, preset=NAME)``, which the other changes then
+    modify (configs with a ``preset`` field: ``--set preset=NAME``)."""
+    changes = dict(changes)
+    if "preset" in changes:
+        return replace(default_config(env, preset=changes.pop("preset")), changes)
+    return replace(default_config(env), changes)
 
 
 def override(config: Config, assignments: list[str]) -> Config:

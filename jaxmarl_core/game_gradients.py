@@ -111,6 +111,19 @@ def lookahead(value_fn: ValueFn, lookahead_lr: float) -> Direction:
     return add(naive(value_fn), scale(lookahead_lr, lookahead_correction(value_fn)))
 
 
+def lola_row(value_fn: ValueFn, lookahead_lr: float, i: int) -> Callable[[jax.Array], jax.Array]:
+    """Agent i's row [P] of ``lola(value_fn, lookahead_lr)`` alone: theta [N, P] -> grad_i V_i + eta * sum_{j != i}
+    (grad_j V_i)^T grad_i grad_j V_j, from one gradient of V_i and one mixed HVP per opponent (for agents that
+    each see their own theta, e.g. with opponent models)."""
+
+    def row(theta):
+        grads = jax.lax.stop_gradient(jax.grad(lambda th: value_fn(th)[i])(theta))  # [N, P]: grad_j V_i
+        shaping = sum(mixed_hvp(value_fn, theta, i, j, j, grads[j]) for j in range(theta.shape[0]) if j != i)
+        return grads[i] + lookahead_lr * shaping
+
+    return row
+
+
 def lola(value_fn: ValueFn, lookahead_lr: float, taylor: bool = True) -> Direction:
     """LOLA: naive + eta * shaping_correction (``taylor``), or the gradient of the exact look-ahead value."""
     if taylor:

@@ -130,16 +130,41 @@ class _GRUNet(nn.Module):
         return nn.Dense(self.num_actions)(y), state
 
 
+class _ConvLSTMNet(nn.Module):
+    hidden: int
+    num_actions: int
+    channels: int
+
+    @nn.compact
+    def __call__(self, state, obs):
+        x = obs
+        for _ in range(2):
+            x = nn.relu(nn.Conv(self.channels, (3, 3), padding="SAME")(x))
+        state, y = nn.OptimizedLSTMCell(features=self.hidden)(state, x.reshape(-1))
+        return nn.Dense(self.num_actions)(y), state
+
+
 @dataclasses.dataclass(frozen=True)
 class RecurrentPolicy(FlatPolicy):
-    """obs (flattened) -> Dense(hidden) + ReLU -> GRU(hidden) -> Dense(A) logits; the GRU state carries memory."""
+    """obs (flattened) -> Dense(hidden) + ReLU -> GRU(hidden) -> Dense(A) logits; the GRU state carries memory.
+
+    ``cell="conv_lstm"``: the LOLA paper's Coin Game network instead, obs [H, W, C] -> two 3x3 convolutions of
+    ``channels`` filters (SAME padding) with ReLU -> LSTM(hidden) -> Dense(A); its state is the LSTM's (c, h)."""
 
     obs_shape: tuple
     num_actions: int
     hidden: int = 32
+    cell: str = "gru"  # "gru" or "conv_lstm"
+    channels: int = 20  # conv_lstm: filters of each convolution
+
+    def __post_init__(self):
+        if self.cell not in ("gru", "conv_lstm"):
+            raise ValueError(f"cell must be 'gru' or 'conv_lstm', got {self.cell!r}")
 
     @property
-    def _net(self) -> _GRUNet:
+    def _net(self) -> nn.Module:
+        if self.cell == "conv_lstm":
+            return _ConvLSTMNet(hidden=self.hidden, num_actions=self.num_actions, channels=self.channels)
         return _GRUNet(hidden=self.hidden, num_actions=self.num_actions)
 
     def _variables(self, key):
@@ -160,6 +185,8 @@ class RecurrentPolicy(FlatPolicy):
         return ravel_pytree(template)[1]
 
     def initial_state(self):
+        if self.cell == "conv_lstm":
+            return jnp.zeros((self.hidden,)), jnp.zeros((self.hidden,))
         return jnp.zeros((self.hidden,))
 
     def step(self, params, state, obs):

@@ -217,7 +217,10 @@ def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path, 
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["--algo", "lola_om", "--env", "coin_game"], "opponent modelling is implemented for memory-one policies"),
+    (["--algo", "lola_pg", "--env", "ipd", "--set", "preset=bogus"], "preset must be one of default, lola_paper"),
+    (["--algo", "lola_om", "--env", "imp", "--set", "preset=lola_paper"], "add --env-arg discount=0.9"),
+    (["--algo", "lola_dice", "--env", "ipd", "--set", "preset=lola_paper"], "covers nl_pg, lola_pg and lola_om"),
+    (["--algo", "nl_exact", "--env", "ipd", "--set", "preset=lola_paper"], "unknown field 'preset'"),
     (["--algo", "lola_dice", "--env", "ipd", "--set", "lookahead=0"], "lookahead must be an integer from 1 to 5"),
     (["--algo", "lola_dice", "--env", "matrix_pd"], "cannot run on --env matrix_pd"),
 ])

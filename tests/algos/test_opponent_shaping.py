@@ -126,3 +126,62 @@ def test_paper_ipd_comparison_64_seeds():
 def test_paper_imp_lola_dice_approaches_mixed_equilibrium():
     p = trained("lola_dice", env_name="imp", seeds=64)["p_coop"][:, -1]
     assert np.abs(p - 0.5).mean() < 0.15, np.abs(p - 0.5).mean()
+
+
+# -- the LOLA paper's preset and Table 3 criteria -------------------------------------------------------------------
+def test_lola_paper_preset_holds_the_reference_settings_and_rejects_bad_names():
+    from algos.opponent_shaping import lola_paper_config
+    from jaxmarl_core.config import from_defaults
+
+    ipd, imp, coin = envs.make("ipd"), envs.make("imp", discount=0.9), envs.make("coin_game")
+    cfg = from_defaults(algos.get("lola_pg").default_config, ipd, {"preset": "lola_paper", "batch_size": 100})
+    assert cfg == dataclasses.replace(lola_paper_config(ipd, "lola_pg"), batch_size=100)  # later changes apply
+    assert (cfg.preset, cfg.num_updates, cfg.lr, cfg.lookahead_lr, cfg.init_std, cfg.optimizer) == (
+        "lola_paper", 150, 1.0, 0.5, 1.0, "sgd")
+    cfg.validate(ipd)
+    algos.get("lola_om").default_config(imp, preset="lola_paper").validate(imp)
+    net = algos.get("lola_om").default_config(coin, preset="lola_paper")
+    assert (net.network, net.hidden, net.batch_size, net.num_updates, net.lr, net.lookahead_lr, net.om_lr) == (
+        "conv_lstm", 32, 4000, 4000, 0.0025, 0.125, 0.025)
+    with pytest.raises(ValueError, match="preset must be one of default, lola_paper, got 'lola'"):
+        algos.get("nl_pg").default_config(ipd, preset="lola")
+    with pytest.raises(ValueError, match="covers nl_pg, lola_pg and lola_om"):
+        algos.get("lola_dice").default_config(ipd, preset="lola_paper")
+    with pytest.raises(ValueError, match="discounts IMP by 0.9"):
+        algos.get("nl_pg").default_config(envs.make("imp"), preset="lola_paper").validate(envs.make("imp"))
+    with pytest.raises(ValueError, match="network must be one of gru, conv_lstm"):
+        dataclasses.replace(net, network="lstm").validate(coin)
+
+
+def _logits(p):
+    return jnp.log(jnp.asarray(p)) - jnp.log1p(-jnp.asarray(p))
+
+
+def test_tit_for_tat_criterion_on_hand_made_policies():
+    from envs.iterated import tit_for_tat
+
+    tft = np.array([0.99, 0.99, 0.01, 0.99, 0.01])  # start, CC, CD, DC, DD in the agent's own perspective
+    alld, allc, wsls = np.full(5, 0.01), np.full(5, 0.99), np.array([0.99, 0.99, 0.01, 0.01, 0.99])
+    noisy = np.array([0.5, 0.9, 0.2, 0.7, 0.1])
+    assert tit_for_tat(np.stack([tft, alld, allc, wsls, noisy])).tolist() == [True, False, False, False, True]
+    assert tit_for_tat(noisy, margin=0.25).item() is False and tit_for_tat(tft, margin=0.05).item() is True
+    # The states are those of the environment's own perspective: TFT against always-defect loses the first round
+    # only (-3, then -2 for ever) and two TFT players cooperate for ever (-1): the closed forms of exact_value.
+    env, gamma = envs.make("ipd"), 0.96
+    hard_tft, hard_alld = np.array([1.0, 1.0, 0.0, 1.0, 0.0]) * 30 - 15, np.full(5, -15.0)
+    v = env.exact_value(jnp.stack([hard_tft, hard_alld]))
+    np.testing.assert_allclose(v, [-3 - 2 * gamma / (1 - gamma), 0 - 2 * gamma / (1 - gamma)], rtol=1e-4)
+    np.testing.assert_allclose(env.exact_value(jnp.stack([hard_tft, hard_tft])), [-1 / (1 - gamma)] * 2, rtol=1e-4)
+    assert tit_for_tat(np.asarray(env.policy_probs(jnp.stack([hard_tft, hard_alld])))).tolist() == [True, False]
+
+
+def test_mixed_nash_criterion_on_hand_made_policies():
+    from envs.iterated import mixed_nash
+
+    half, near, off = np.full(5, 0.5), np.array([0.55, 0.45, 0.5, 0.52, 0.58]), np.array([0.5, 0.5, 0.7, 0.5, 0.5])
+    assert mixed_nash(np.stack([half, near, off])).tolist() == [True, True, False]
+    assert mixed_nash(near, tol=0.05).item() is False and mixed_nash(off, tol=0.25).item() is True
+    # at the equilibrium every policy of the opponent earns 0 (matching pennies' value): check against exact_value
+    env = envs.make("imp", discount=0.9)
+    for other in (np.full(5, 0.9), np.array([0.1, 0.8, 0.3, 0.6, 0.2])):
+        np.testing.assert_allclose(env.exact_value(jnp.stack([_logits(half), _logits(other)])), [0, 0], atol=1e-5)

@@ -111,7 +111,6 @@ def test_the_base_class_provides_available_actions_but_no_global_state():
     ("lri", "coin_game", "MatrixPayoffs"),
     ("lola_pg", "soccer", "FixedHorizon"),
     ("lola_dice", "matrix_pd", "FixedHorizon"),
-    ("lola_om", "coin_game", "TabularStates"),
     ("wolf_phc", "coin_game", "TabularStates or MatrixPayoffs"),
     ("minimax_q", "coin_game", "TabularStates or MatrixPayoffs"),
     ("vdn", "mpe_tag", "TeamReward"),
