@@ -343,8 +343,10 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
 def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) -> jax.Array:
     """Per-agent ridge least-squares weights of a linear baseline. features: [T, B, N, F]; targets: [T, B, N] ->
-    [N, F] (with one-hot memory states: each state's mean return)."""
+    [N, F] (with one-hot memory states: each state's mean return). The normal equations are averaged over the T B
+    samples, so the ridge keeps its weight at any batch size (features may be collinear: one-hot states and a
+    constant)."""
     x = features.reshape(-1, *features.shape[2:]).swapaxes(0, 1)  # [N, TB, S]
     y = targets.reshape(-1, targets.shape[2]).T  # [N, TB]
-    gram = jnp.einsum("nks,nkr->nsr", x, x) + ridge * jnp.eye(x.shape[-1])
-    return linalg.solve(gram, jnp.einsum("nks,nk->ns", x, y))
+    gram = jnp.einsum("nks,nkr->nsr", x, x) / x.shape[1] + ridge * jnp.eye(x.shape[-1])
+    return linalg.solve(gram, jnp.einsum("nks,nk->ns", x, y) / x.shape[1])
