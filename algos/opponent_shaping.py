@@ -64,6 +64,7 @@ class ShapingConfig(Config):
     lookahead_lr: float = 0.3  # eta: the opponent's step size in the look-ahead
     lookahead: int = 1  # K, look-ahead steps of lola_dice (1 to 5)
     baseline: str = "any_order"  # "none", "dice" (the DiCE paper's first-order baseline) or "any_order" (Mao et al.)
+    baseline_fit: str = "sum"  # "sum" or "mean": the least-squares system over sums (singular for large batches)
     om_prior: float = 0.5  # lola_om: pseudo-count of each action in the opponent model's per-state estimate
     init_std: float = 0.0  # memory-one policies: theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
     hidden: int = 32  # recurrent policies (Coin Game): GRU or LSTM width
@@ -79,6 +80,8 @@ class ShapingConfig(Config):
         super().validate(env)
         if self.baseline not in ("none", "dice", "any_order"):
             raise ValueError(f"baseline must be 'none', 'dice' or 'any_order', got {self.baseline!r}")
+        if self.baseline_fit not in ("sum", "mean"):
+            raise ValueError(f"baseline_fit must be 'sum' or 'mean', got {self.baseline_fit!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.variant not in VARIANTS:
@@ -155,6 +158,8 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
 
     - IPD, IMP (memory-one policies, theta ~ N(0, 1)): 150 updates of 4,000 episodes of 150 steps (600,000
       episodes), lr 1 (delta = 1, eta = 1/2); discount 0.96 (IPD) or 0.9 (IMP, the environment's ``discount``).
+    - Both: the baselines fitted to means (``baseline_fit="mean"``: sums over 4,000 episodes make the system
+      singular in float32).
     - Coin Game: two 3x3 convolutions of 20 filters, an LSTM of 32 and a linear layer (without the reference's
       batch normalisation); 4,000 updates of 4,000 episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8),
       discount 0.96. LOLA-OM fits each opponent model
@@ -165,7 +170,8 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
         raise ValueError(f"preset lola_paper covers nl_pg, lola_pg and lola_om (the LOLA paper's sampled learners), "
                          f"not {variant}")
     a = env.num_actions
-    common = dict(variant=variant, preset="lola_paper", batch_size=4000, optimizer="sgd", lookahead_lr=2.0 / a**2)
+    common = dict(variant=variant, preset="lola_paper", batch_size=4000, optimizer="sgd", lookahead_lr=2.0 / a**2,
+                  baseline_fit="mean")
     if has(env, TabularStates):
         return ShapingConfig(**common, num_updates=150, lr=2.0 / a, init_std=1.0)
     return ShapingConfig(**common, num_updates=4000, lr=0.005 * 2.0 / a, network="conv_lstm", hidden=32, gamma=0.96,
@@ -281,7 +287,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
     def fit_baselines(batch: Batch) -> jax.Array:
         """[2, F]: each agent's linear baseline, fitted to the batch's discounted returns-to-go."""
-        return _fit_linear(features(batch), discounted_returns(batch.rewards, no_end, no_end, gamma))
+        return _fit_linear(features(batch), discounted_returns(batch.rewards, no_end, no_end, gamma),
+                           mean=config.baseline_fit == "mean")
 
     def init(key):
         k_theta, k_batch = jax.random.split(key)
@@ -341,10 +348,14 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
                    seed_batch=0 if config.exact else 1)
 
 
-def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) -> jax.Array:
+def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3, mean: bool = False) -> jax.Array:
     """Per-agent ridge least-squares weights of a linear baseline. features: [T, B, N, F]; targets: [T, B, N] ->
-    [N, F] (with one-hot memory states: each state's mean return)."""
+    [N, F] (with one-hot memory states: each state's mean return). ``mean=False`` solves (X^T X + ridge I) w =
+    X^T y, whose ridge vanishes in float32 beside sums over many samples (the one-hot features and the constant
+    are collinear, so batches of thousands of episodes give singular systems); ``mean=True`` solves
+    (X^T X / K + ridge I) w = X^T y / K over the K samples, conditioned alike at every batch size."""
     x = features.reshape(-1, *features.shape[2:]).swapaxes(0, 1)  # [N, TB, S]
     y = targets.reshape(-1, targets.shape[2]).T  # [N, TB]
-    gram = jnp.einsum("nks,nkr->nsr", x, x) + ridge * jnp.eye(x.shape[-1])
-    return linalg.solve(gram, jnp.einsum("nks,nk->ns", x, y))
+    scale = 1.0 / x.shape[1] if mean else 1.0
+    gram = scale * jnp.einsum("nks,nkr->nsr", x, x) + ridge * jnp.eye(x.shape[-1])
+    return linalg.solve(gram, scale * jnp.einsum("nks,nk->ns", x, y))
