@@ -341,7 +341,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
                    seed_batch=0 if config.exact else 1)
 
 
-def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3) -> jax.Array:
+def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3, mean: bool = False) -> jax.Array:
     """Per-agent ridge least-squares weights of a linear baseline. features: [T, B, N, F]; targets: [T, B, N] ->
     [N, F] (with one-hot memory states: each state's mean return). The normal equations are averaged over the T B
     samples, so the ridge keeps its weight at any batch size (features may be collinear: one-hot states and a

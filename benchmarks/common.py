@@ -71,10 +71,10 @@ def emit(doc: dict, path: str | None, as_json: bool) -> None:
 def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None,
                warmup: bool = True, seed_batch: int | None = None, first_seed: int = 0) -> dict:
     """Train seeds ``first_seed``, ..., ``first_seed + seeds - 1`` of ``algo_name`` (its default config for ``env``
-    with ``overrides``) in one jit, seeds split over every visible device and vectorised in groups of ``seed_batch``
-    (None: the algorithm's default) as ``train.py`` does (on CPU,
-    ``XLA_FLAGS=--xla_force_host_platform_device_count=C`` makes C devices of C cores); -> config, timings, the
-    output (``out``: final states and metrics) and its metrics as numpy."""
+    with ``overrides``; a ``preset`` among them picks those defaults, ``config.from_defaults``) in one jit, seeds
+    split over every visible device and vectorised in groups of ``seed_batch`` (None: the algorithm's default) as
+    ``train.py`` does (on CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=C`` makes C devices of C cores);
+    -> config, timings, the output (``out``: final states and metrics) and its metrics as numpy."""
     algo = algos.get(algo_name)
     config = from_defaults(algo.default_config, env, overrides)
     config.validate(env)

@@ -117,6 +117,52 @@ def test_opponent_shaping_benchmark_json_smoke(tmp_path):
     assert all(r["seed_updates_per_s"] > 0 for r in doc["results"])
 
 
+def _opponent_shaping(*args, timeout=300):
+    return subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", *args], cwd=ROOT, env=FAST_COMPILE_ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_lola_table_json_smoke(tmp_path):
+    from envs.iterated import tit_for_tat
+
+    proc = _opponent_shaping("--lola-table", "--games", "ipd", "--methods", "nl_pg", "--seeds", "2", "--set",
+                             "batch_size=4", "--set", "num_updates=2", "--json", "--out-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert json.loads((tmp_path / "lola_table.json").read_text()) == doc and (tmp_path / "lola_table.png").exists()
+    (row,) = doc["results"]
+    assert (row["method"], row["criterion"], row["paper"]) == (
+        "NL-PG", "TFT", {"percent": 0.0, "reward": -1.98, "reward_std": 0.01})
+    assert row["config"]["preset"] == "lola_paper" and row["config"]["batch_size"] == 4 and row["config"]["lr"] == 1.0
+    assert len(row["curve_percent"]) == 2 and np.shape(row["p_coop_final"]) == (2, 2, 5)
+    hits = tit_for_tat(np.array(row["p_coop_final"]))
+    assert row["percent"] == pytest.approx(100 * hits.mean()) and row["percent_at"]["0.5"] == row["percent"]
+    assert row["percent_ci95"][0] <= row["percent"] <= row["percent_ci95"][1]
+    for bad, fragment in ((["--lola-table", "--methods", "lola_dice"], "--methods some of"),
+                          (["--lola-coin", "lola_pg"], "--lola-coin needs --out-dir")):
+        proc = _opponent_shaping(*bad, timeout=120)
+        assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # about a minute: two small Coin Game studies
+def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
+    """An interrupted study (its last checkpoint removed) resumed by the same command ends where an uninterrupted
+    one does."""
+    import shutil
+
+    args = ["--lola-coin", "nl_pg", "--seeds", "2", "--checkpoint-every", "2", "--set", "num_updates=4", "--set",
+            "batch_size=4", "--set", "network=gru", "--set", "hidden=4", "--env-arg", "num_steps=5", "--out-dir"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert _opponent_shaping(*args, str(whole)).returncode == 0
+    shutil.copytree(whole, cut)
+    shutil.rmtree(cut / "nl_pg_seeds_0_1" / "checkpoints" / "4")
+    proc = _opponent_shaping(*args, str(cut))
+    assert proc.returncode == 0 and "nl_pg: update 4/4" in proc.stderr and "update 2/4" not in proc.stderr
+    (a,), (b,) = (json.loads((d / "coin_game_lola_paper.json").read_text())["results"] for d in (whole, cut))
+    assert a["updates_done"] == b["updates_done"] == 4 and a["per_seed"] == b["per_seed"]
+    assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
+
+
 def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/classical.py", "--grid-games", "--quick", "--json", "--out-dir",
                            str(tmp_path)], cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)

@@ -185,3 +185,17 @@ def test_mixed_nash_criterion_on_hand_made_policies():
     env = envs.make("imp", discount=0.9)
     for other in (np.full(5, 0.9), np.array([0.1, 0.8, 0.3, 0.6, 0.2])):
         np.testing.assert_allclose(env.exact_value(jnp.stack([_logits(half), _logits(other)])), [0, 0], atol=1e-5)
+
+
+def test_baseline_fit_gives_each_states_mean_return_at_the_papers_batch():
+    """4,000 episodes of 150 steps, with collinear features (one-hot states and a constant): the fit still gives each
+    state's mean return (the least-squares closed form)."""
+    from algos.opponent_shaping import _fit_linear
+
+    k_s, k_r = jax.random.split(jax.random.PRNGKey(3))
+    states = jax.random.randint(k_s, (150, 4000, 2), 0, 5)
+    targets = 10.0 * jax.random.normal(k_r, (150, 4000, 2)) + 3.0 * states - 40.0
+    features = jnp.concatenate([jax.nn.one_hot(states, 5), jnp.ones((150, 4000, 2, 1))], axis=-1)
+    per_state = np.array([[targets[..., n][states[..., n] == s].mean() for s in range(5)] for n in range(2)])
+    fitted = np.asarray(_fit_linear(features, targets))  # [2, 6]
+    np.testing.assert_allclose(fitted[:, :5] + fitted[:, 5:], per_state, rtol=5e-3)  # the ridge's shrinkage

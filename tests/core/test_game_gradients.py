@@ -30,6 +30,7 @@ def directions():
                 "shaping": gg.shaping_correction(value_fn)(theta),
                 "lookahead_correction": gg.lookahead_correction(value_fn)(theta),
                 "lola": gg.lola(value_fn, ETA)(theta),
+                "lola_rows": jnp.stack([gg.lola_row(value_fn, ETA, i)(theta) for i in range(N)]),
                 "lookahead": gg.lookahead(value_fn, ETA)(theta),
                 "hv": gg.hessian_vector(value_fn, theta, V),
                 "htv": gg.hessian_t_vector(value_fn, theta, V),
@@ -71,6 +72,7 @@ def test_corrections_match_explicit_hessians():
     np.testing.assert_allclose(d["lookahead_correction"], look, rtol=1e-4, atol=1e-5)
     naive = grads[np.arange(N), np.arange(N)]
     np.testing.assert_allclose(d["lola"], naive + ETA * shaping, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(d["lola_rows"], naive + ETA * shaping, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(d["lookahead"], naive + ETA * look, rtol=1e-4, atol=1e-5)
 
 
