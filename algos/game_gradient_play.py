@@ -25,6 +25,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import struct
 
@@ -109,6 +110,12 @@ def direction(value_fn: gg.ValueFn, config: GamePlayConfig) -> gg.Direction:
     return gg.aga(value_fn, config.aga_lambda)
 
 
+def initial_state(env, config: GamePlayConfig, theta: jax.Array) -> GamePlayState:
+    """The state a run starts in from chosen parameters theta [N, *policy_param_shape] (not drawn)."""
+    theta = jnp.asarray(theta, jnp.float32).reshape((env.num_agents,) + tuple(env.policy_param_shape))
+    return GamePlayState(theta=theta, opt_state=OPTIMISERS[config.optimiser](config.lr).init(theta))
+
+
 def make_train(env, config: GamePlayConfig, params=None) -> Trainer:
     params = env.default_params if params is None else params
     shape = (env.num_agents,) + tuple(env.policy_param_shape)
@@ -121,8 +128,8 @@ def make_train(env, config: GamePlayConfig, params=None) -> Trainer:
     ascent = direction(lambda flat: value_fn(flat.reshape(shape)), config)  # directions take theta [N, P]
 
     def init(key):
-        theta = jax.random.uniform(key, shape, minval=config.init_low, maxval=config.init_high)
-        return GamePlayState(theta=theta, opt_state=optimiser.init(theta))
+        return initial_state(env, config, jax.random.uniform(key, shape, minval=config.init_low,
+                                                             maxval=config.init_high))
 
     def update(state, key):
         d = ascent(state.theta.reshape(flat_shape)).reshape(shape)
@@ -135,4 +142,5 @@ def make_train(env, config: GamePlayConfig, params=None) -> Trainer:
     return Trainer(init=init, update=update, num_updates=config.num_updates)
 
 
-__all__ = ["GamePlayConfig", "GamePlayState", "METHODS", "check_env", "default_config", "direction", "make_train"]
+__all__ = ["GamePlayConfig", "GamePlayState", "METHODS", "check_env", "default_config", "direction", "initial_state",
+           "make_train"]

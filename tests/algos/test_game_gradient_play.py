@@ -10,6 +10,7 @@ import pytest
 
 import algos
 import envs
+from algos.game_gradient_play import initial_state
 
 
 def trainer(env_name, method, num_updates, **changes):
@@ -17,15 +18,15 @@ def trainer(env_name, method, num_updates, **changes):
     algo = algos.get("simul_ind")
     config = dataclasses.replace(algo.default_config(env), method=method, num_updates=num_updates, **changes)
     config.validate(env)
-    return algo.make_train(env, config)
+    return algo.make_train(env, config), config
 
 
 @functools.cache
 def trajectory(env_name, method, start, num_updates, **changes):
     """Actions [U, 2] of ``method`` from the parameters ``start`` (one run, one jit)."""
-    tr = trainer(env_name, method, num_updates, **changes)
+    tr, config = trainer(env_name, method, num_updates, **changes)
     key = jax.random.PRNGKey(0)
-    state = tr.init_state(key).replace(theta=jnp.asarray(start, jnp.float32).reshape(2, 1))
+    state = initial_state(envs.make(env_name), config, jnp.asarray(start))
     _, metrics = jax.jit(lambda s: tr.run(s, key, 0, num_updates))(state)
     return np.asarray(metrics["action"], np.float64)
 
@@ -62,7 +63,7 @@ def test_toy_game_collective_methods_reach_welfare_two_more_often_than_selfish_p
     keys = jax.random.split(jax.random.PRNGKey(0), 256)
     rates = {}
     for method in ("simul_ind", "simul_co", "aga"):
-        out = jax.jit(jax.vmap(trainer("game_aga_toy", method, 1000)))(keys)
+        out = jax.jit(jax.vmap(trainer("game_aga_toy", method, 1000)[0]))(keys)
         rates[method] = float(np.mean(np.asarray(out.metrics["social_welfare"][:, -1]) > 1.99))
     assert rates["simul_co"] > 0.8 and rates["aga"] > 0.6 and rates["simul_ind"] < 0.5, (rates, env.name)
 
