@@ -122,7 +122,7 @@ def plot(toy_doc: dict, path: str) -> None:
     welfare = np.asarray(jax.vmap(lambda a, b: env.exact_value(jnp.stack([a, b])[:, None]).sum())(x.ravel(), y.ravel()))
     fig, axes = plt.subplots(1, len(TOY_STARTS), figsize=(5.5 * len(TOY_STARTS), 5))
     for k, ax in enumerate(np.atleast_1d(axes)):
-        ax.contourf(x, y, welfare.reshape(x.shape), levels=20, cmap="Greys")
+        ax.contourf(x, y, welfare.reshape(x.shape), levels=20, cmap="Greys_r")
         for method, ps in toy_doc["paths"].items():
             ax.plot(ps[k][:, 0], ps[k][:, 1], lw=1.2, label=method)
         ax.plot(*TOY_STARTS[k], "k*", ms=10)
