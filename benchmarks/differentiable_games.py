@@ -1,7 +1,7 @@
 """Game-gradient methods on the AgA paper's differentiable games (Li et al., 2024): the toy game's rate of reaching
 social welfare 2 and trajectories, the two-player public goods table, and the speed of many games in one jit.
 
-    python benchmarks/differentiable_games.py --out-dir benchmarks/results/cpu --json   # all three, full size
+    python benchmarks/differentiable_games.py --out results.json --plot results.png   # all three, full size
     python benchmarks/differentiable_games.py --quick --json                           # smoke sizes
 
 - toy (``game_aga_toy``): every method from ``--inits`` initialisations U[-3, 3]^2 (vmapped, one jit per method),
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed speed runs per method (median)")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    p.add_argument("--out-dir", default=None, help="where differentiable_games.json and .png go")
+    p.add_argument("--out", default=None, help="where the JSON document goes")
+    p.add_argument("--plot", default=None, help="where the toy game's trajectory plot (PNG) goes")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     args = p.parse_args(argv)
     if min(args.inits, args.toy_updates, args.runs, args.instances, args.steps, args.repeats) <= 0:
@@ -160,12 +161,9 @@ def main(argv=None) -> int:
     doc = {"benchmark": "differentiable_games", **machine_info(),
            "toy": {k: v for k, v in toy_doc.items() if k != "paths"}, "public_goods": public_goods(methods, args.runs),
            "speed": speed(methods, args.instances, args.steps, args.repeats)}
-    path = None
-    if args.out_dir:
-        os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, "differentiable_games.json")
-        plot(toy_doc, os.path.join(args.out_dir, "differentiable_games.png"))
-    emit(doc, path, args.json)
+    if args.plot:
+        plot(toy_doc, args.plot)
+    emit(doc, args.out, args.json)
     return 0
 
 
