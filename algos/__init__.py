@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 
 from algos import (
+    game_gradient_play,
     gradient_play,
     joint_action_q,
     learning_automata,
@@ -67,6 +68,14 @@ register(Algorithm("nl_exact", "naive learners on exact value gradients (LOLA pa
                    functools.partial(lola.default_config, lola=False), lola.check_env))
 register(Algorithm("lola_exact", "LOLA with exact gradients and the second-order correction (LOLA-Ex)",
                    lola.make_train, functools.partial(lola.default_config, lola=True), lola.check_env))
+register_variants(game_gradient_play, (
+    ("simul_ind", "simultaneous gradient play on exact values: each player its own gradient"),
+    ("simul_co", "every player ascends the collective value (the sum of all players' values)"),
+    ("lookahead", "LookAhead: each player's gradient at the opponents' next naive step (Letcher et al., 2019)"),
+    ("sos", "Stable Opponent Shaping: LookAhead plus LOLA's shaping scaled by p (Letcher et al., 2019)"),
+    ("sga", "symplectic gradient adjustment with the alignment sign (Balduzzi et al., 2018)"),
+    ("cga", "consensus gradient adjustment: the simultaneous gradient plus gamma H^T xi (Mescheder et al., 2017)"),
+    ("aga", "altruistic gradient adjustment of the collective gradient (Li et al., 2024)")))
 register_variants(opponent_shaping, (
     ("nl_pg", "naive policy-gradient learners (REINFORCE with a baseline)"),
     ("lola_pg", "LOLA with policy-gradient estimates of the gradient and the cross second derivative"),

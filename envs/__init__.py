@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from envs.battle import Battle
 from envs.coin_game import CoinGame
+from envs.differentiable import DifferentiableGame
 from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
@@ -94,6 +95,21 @@ register("ipd", _iterated("ipd"))
 register("imp", _iterated("imp"))
 
 
+def _differentiable(game: str):
+    if game == "public_goods":
+        def build(multiplier: float = 1.5):
+            return DifferentiableGame(game=game, multiplier=multiplier)
+    else:
+        def build():
+            return DifferentiableGame(game=game)
+    return build
+
+
+for _game in ("bilinear", "tandem", "aga_toy"):
+    register(f"game_{_game}", _differentiable(_game))
+register("public_goods", _differentiable("public_goods"))
+
+
 def _coin_game(num_steps: int = 150, grid_size: int = 3):
     return CoinGame(num_steps=num_steps, grid_size=grid_size)
 
@@ -152,5 +168,5 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
     register(_scenario.env_name, _scenario)
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
-           "IteratedMatrixGame", "CoinGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
+           "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
            "TwoStepGame", "Flicker", "flicker", "Battle"]

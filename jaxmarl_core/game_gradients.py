@@ -13,11 +13,32 @@ transformations: corrections are directions too, combined with ``add`` and ``sca
     lola(eta, taylor=False): grad_i V_i(theta_i, theta_-i + eta grad_-i V_-i), the look-ahead value differentiated
                            through the opponents' naive step: naive + eta * (both corrections) + O(eta^2)
 
-Further adjusters (SGA, CGA, SOS, ...) are more directions of the same type, built from ``hessian_vector`` (H v,
-H the Jacobian of the simultaneous gradient), ``hessian_t_vector`` (H^T v) and ``mixed_hvp`` (one block of one
-player's Hessian). Every second-order term is a Hessian-vector product (forward-mode ``jax.jvp`` or reverse-mode
-``jax.vjp`` of a reverse-mode gradient), never a full Hessian; where a product is taken along gradients (the LOLA
-and look-ahead corrections), those are held constant (stopped).
+The game-gradient adjusters below follow their papers, which write games as losses l_i = -V_i to minimise: on
+losses xi is the simultaneous gradient (grad_i l_i), H = d xi / d theta, A = (H - H^T) / 2 its antisymmetric part,
+grad Ham = H^T xi the gradient of the Hamiltonian Ham = |xi|^2 / 2, l_c = sum_i l_i the collective loss with
+gradient xi_c and (symmetric) Hessian H_c. Each computes its paper's descent direction on the losses and returns it
+negated (an ascent direction on the values):
+
+    collective:   xi_c                                                                 (Simul-Co)
+    consensus:    xi + gamma H^T xi                                 (CGA: Mescheder et al., 2017)
+    sga:          xi + lam A^T xi, lam = sign(<xi, grad Ham> <A^T xi, grad Ham> / d + eps)
+                                                                    (SGA with alignment: Balduzzi et al., 2018)
+    lola_lookahead: (I - alpha H_o) xi - alpha chi, chi_i = sum_{j != i} (grad_j l_i)^T grad_i grad_j l_j
+                                                                    (LOLA as the SOS paper writes it, Letcher et
+                                                                    al., 2019: the look-ahead term kept)
+    sos:          xi_0 - p alpha chi with xi_0 = (I - alpha H_o) xi, p = min(p_1, p_2),
+                  p_1 = 1 if <-alpha chi, xi_0> >= 0 else min(1, -a |xi_0|^2 / <-alpha chi, xi_0>),
+                  p_2 = |xi|^2 if |xi| < b else 1                   (Letcher et al., 2019)
+    aga:          xi_c + lam (xi + H_c^T xi_c),
+                  lam = |lam| sign(<xi_c, grad Ham_c> (<xi, grad Ham_c> + |grad Ham_c|^2)), grad Ham_c = H_c^T xi_c
+                                                                    (Li et al., 2024, AgA)
+
+(H_o xi)_i = sum_{j != i} (grad_i grad_j l_i) grad_j l_j is the look-ahead correction of the losses, which equals the
+values' one; so do chi and every H^T xi, H xi, H_c^T xi_c (two sign flips). They are built from ``hessian_vector``
+(H v, H the Jacobian of the simultaneous gradient), ``hessian_t_vector`` (H^T v), ``collective_hvp`` (H_c v) and
+``mixed_hvp`` (one block of one player's Hessian). Every second-order term is a Hessian-vector product (forward-mode
+``jax.jvp`` or reverse-mode ``jax.vjp`` of a reverse-mode gradient), never a full Hessian; where a product is taken
+along gradients (the LOLA and look-ahead corrections), those are held constant (stopped).
 """
 from __future__ import annotations
 
@@ -139,5 +160,106 @@ def lola(value_fn: ValueFn, lookahead_lr: float, taylor: bool = True) -> Directi
             return value_fn(th + lookahead_lr * others * own(th))[i]
 
         return jax.vmap(lambda i: jax.grad(lookahead_value)(theta, i)[i])(diag)
+
+    return direction
+
+
+def losses(value_fn: ValueFn) -> ValueFn:
+    """The papers' losses l = -V of a game given by its values."""
+    return lambda theta: -value_fn(theta)
+
+
+def collective_gradient(value_fn: ValueFn) -> Direction:
+    """[N, P]: the gradient of the collective value sum_i V_i in every agent's parameters (Simul-Co's direction)."""
+    return jax.grad(lambda theta: value_fn(theta).sum())
+
+
+def collective_hvp(value_fn: ValueFn, theta: jax.Array, v: jax.Array) -> jax.Array:
+    """[N, P]: H_c v, H_c the Hessian of the collective value sum_i V_i (symmetric, so also H_c^T v)."""
+    return jax.jvp(collective_gradient(value_fn), (theta,), (v,))[1]
+
+
+def consensus(value_fn: ValueFn, gamma: float) -> Direction:
+    """CGA (consensus optimisation): the descent direction xi + gamma H^T xi on the losses, negated."""
+    loss_fn = losses(value_fn)
+
+    def direction(theta):
+        xi = naive(loss_fn)(theta)
+        return -(xi + gamma * hessian_t_vector(loss_fn, theta, xi))
+
+    return direction
+
+
+def sga(value_fn: ValueFn, epsilon: float, magnitude: float = 1.0) -> Direction:
+    """SGA with the alignment sign: xi + lam A^T xi on the losses (A^T xi = (H^T xi - H xi) / 2), negated;
+    lam = magnitude * sign(<xi, H^T xi> <A^T xi, H^T xi> / d + epsilon), d the number of parameters."""
+    loss_fn = losses(value_fn)
+
+    def direction(theta):
+        xi = naive(loss_fn)(theta)
+        grad_ham = hessian_t_vector(loss_fn, theta, xi)  # H^T xi
+        a_t_xi = (grad_ham - hessian_vector(loss_fn, theta, xi)) / 2
+        lam = magnitude * jnp.sign(jnp.vdot(xi, grad_ham) * jnp.vdot(a_t_xi, grad_ham) / theta.size + epsilon)
+        return -(xi + lam * a_t_xi)
+
+    return direction
+
+
+def _opponent_shaping_terms(value_fn: ValueFn, theta: jax.Array, alpha: float) -> tuple[jax.Array, ...]:
+    """(xi, xi_0, alpha chi) [N, P] each, on the losses: xi_0 = xi - alpha H_o xi (LookAhead's descent direction)."""
+    loss_fn = losses(value_fn)
+    xi = naive(loss_fn)(theta)
+    xi_0 = xi - alpha * lookahead_correction(loss_fn)(theta)
+    return xi, xi_0, alpha * shaping_correction(loss_fn)(theta)
+
+
+def lola_lookahead(value_fn: ValueFn, alpha: float) -> Direction:
+    """LOLA with the look-ahead term (the SOS paper's LOLA): xi_0 - alpha chi on the losses, negated; on the values
+    naive + alpha * (lookahead_correction + shaping_correction)."""
+
+    def direction(theta):
+        _, xi_0, alpha_chi = _opponent_shaping_terms(value_fn, theta, alpha)
+        return -(xi_0 - alpha_chi)
+
+    return direction
+
+
+def sos(value_fn: ValueFn, alpha: float, a: float = 0.5, b: float = 0.1) -> Direction:
+    """Stable Opponent Shaping: xi_0 - p alpha chi on the losses, negated, p = min(p_1, p_2) as in the module's
+    docstring (p_1 keeps <xi_p, xi_0> >= (1 - a) |xi_0|^2; p_2 fades the shaping out near fixed points)."""
+
+    def direction(theta):
+        xi, xi_0, alpha_chi = _opponent_shaping_terms(value_fn, theta, alpha)
+        dot = jnp.vdot(-alpha_chi, xi_0)
+        safe_dot = jnp.where(dot < 0, dot, -1.0)
+        p1 = jnp.where(dot >= 0, 1.0, jnp.minimum(1.0, -a * jnp.vdot(xi_0, xi_0) / safe_dot))
+        xi_sq = jnp.vdot(xi, xi)
+        p2 = jnp.where(jnp.sqrt(xi_sq) < b, xi_sq, 1.0)
+        return -(xi_0 - jnp.minimum(p1, p2) * alpha_chi)
+
+    return direction
+
+
+def _aga_terms(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple[jax.Array, ...]:
+    """(xi, xi_c, grad Ham_c = H_c^T xi_c) [N, P] on the losses, and AgA's signed weight lam (scalar)."""
+    loss_fn = losses(value_fn)
+    xi, xi_c = naive(loss_fn)(theta), collective_gradient(loss_fn)(theta)
+    grad_ham_c = collective_hvp(loss_fn, theta, xi_c)
+    rule = jnp.vdot(xi_c, grad_ham_c) * (jnp.vdot(xi, grad_ham_c) + jnp.vdot(grad_ham_c, grad_ham_c))
+    return xi, xi_c, grad_ham_c, jnp.abs(magnitude) * jnp.sign(rule)
+
+
+def aga_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> jax.Array:
+    """AgA's signed weight: |magnitude| * sign(<xi_c, grad Ham_c> (<xi, grad Ham_c> + |grad Ham_c|^2)), on the
+    losses, grad Ham_c = H_c^T xi_c."""
+    return _aga_terms(value_fn, theta, magnitude)[3]
+
+
+def aga(value_fn: ValueFn, magnitude: float) -> Direction:
+    """AgA: xi_c + lam (xi + H_c^T xi_c) on the losses with lam = ``aga_lambda``, negated."""
+
+    def direction(theta):
+        xi, xi_c, grad_ham_c, lam = _aga_terms(value_fn, theta, magnitude)
+        return -(xi_c + lam * (xi + grad_ham_c))
 
     return direction

@@ -328,3 +328,16 @@ def test_compile_profile_counts_the_optimised_program():
     size = program_size(jax.jit(loop).lower(jnp.ones(8)).compile().as_text())
     assert size["while_loops"] == 1 and size["fusions"] >= 1
     assert program_size(jax.jit(lambda x: x).lower(jnp.ones(8)).compile().as_text())["while_loops"] == 0
+
+
+def test_differentiable_games_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/differentiable_games.py", "--quick", "--methods", "aga"], tmp_path)
+    assert [r["method"] for r in doc["toy"]["rows"]] == ["aga"]
+    assert all(0.0 <= r["reached_welfare_2"] <= 1.0 and r["inits"] == 8 for r in doc["toy"]["rows"])
+    assert len(doc["toy"]["trajectories"]) == 3
+    for row in doc["public_goods"]["rows"]:  # welfare is the sum of the rewards; equality lies in (0, 1]
+        assert abs(row["social_welfare"]["mean"] - row["r1"]["mean"] - row["r2"]["mean"]) < 1e-5
+        assert 0.0 < row["equality"]["mean"] <= 1.0 and row["runs"] == 4
+    for row in doc["speed"]:
+        assert row["instances"] == 16 and row["steps"] == 10 and row["compile_s"] > 0
+        assert abs(row["us_per_step"] - 1e6 * row["median_s"] / 10) < 1e-6 * row["us_per_step"]

@@ -180,6 +180,7 @@ SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c"}
 # continuous actions, which no environment has by default (tests/algos/test_offpolicy.py runs them on MPE's).
 SLOW_CLI |= {"ddpg", "matd3"}
 CONTINUOUS_ONLY = {"haddpg", "hatd3"}
+GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga"}
 
 
 @pytest.mark.parametrize("algo_name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CLI else name
@@ -187,7 +188,8 @@ CONTINUOUS_ONLY = {"haddpg", "hatd3"}
 def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast_compile):
     import algos
 
-    preferred = ["ipd", "two_step"] + envs.list_envs()  # the cheapest compatible environment (cooperative: two_step)
+    # the cheapest compatible environment (cooperative: two_step; game-gradient methods: a two-number game)
+    preferred = ["game_tandem"] * (algo_name in GAME_GRADIENT_PLAY) + ["ipd", "two_step"] + envs.list_envs()
     env_name = next(e for e in preferred if algos.compatible(algo_name, envs.make(e)) is None)
     fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
     if "num_updates" in fields:

@@ -26,6 +26,7 @@ EXPECTED = {
     "coin_game": BASE | {"FixedHorizon"},
     "grid_game_1": TABULAR_GAME, "grid_game_2": TABULAR_GAME, "soccer": TABULAR_GAME,
     "ipd": ITERATED, "imp": ITERATED,
+    **{name: BASE | {"ExactValue"} for name in ("game_bilinear", "game_tandem", "game_aga_toy", "public_goods")},
     **{name: MATRIX for name in envs.list_envs() if name.startswith("matrix_")},
     **{name: BASE | {"SimplexActions"} for name in envs.list_envs() if name.startswith("mpe_")},
     **{name: BASE | {"TeamReward", "SimplexActions"}

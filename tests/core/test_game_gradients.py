@@ -123,3 +123,105 @@ def test_exact_lookahead_gradient_and_its_taylor_expansion():
     first_order = d["shaping"] + d["lookahead_correction"]
     errors = [np.abs(np.asarray(exact[k]) - d["naive"] - eta * first_order).max() for k, eta in ((1, 0.04), (2, 0.02))]
     assert 3.0 < errors[0] / errors[1] < 5.0, errors  # the remainder is quadratic in eta
+
+
+# -- the papers' adjusters (on the losses l = -V), against the explicit Hessians of the random game above ----------
+GAMMA, EPS, A_SOS = 0.7, 0.1, 0.5
+SOS_CASES = ((1.0, 1e-3), (0.05, 1e3))  # (game scale, b): p_2 = 1 (|xi| >= b), then p_2 = |xi|^2 < p_1 (|xi| < b)
+
+
+@functools.cache
+def adjusted():
+    @jax.jit
+    def all_of_them(theta):
+        out = {"collective": gg.collective_gradient(value_fn)(theta), "cga": gg.consensus(value_fn, GAMMA)(theta),
+               "sga": gg.sga(value_fn, EPS, 2.0)(theta), "aga": gg.aga(value_fn, 1.5)(theta),
+               "aga_lambda": gg.aga_lambda(value_fn, theta, 1.5),
+               "lola_lookahead": gg.lola_lookahead(value_fn, ETA)(theta)}
+        for scale, b in SOS_CASES:
+            out[f"sos_{b}"] = gg.sos(lambda t: scale * value_fn(t), ETA, A_SOS, b)(theta)
+        return out
+
+    return jax.tree.map(np.asarray, all_of_them(THETA))
+
+
+def explicit_losses(scale=1.0):
+    """The losses' xi [N P], game Hessian H [N P, N P], collective gradient and Hessian, per-agent gradients and
+    Hessians, of the game ``scale * value_fn``."""
+    grads, hess = explicit()
+    grads, hess = scale * grads, scale * hess
+    diag = np.arange(N)
+    xi = -grads[diag, diag].reshape(-1)
+    h = -hess[diag, diag].reshape(N * P, N * P)  # rows: grad_i l_i, columns: theta_j
+    xi_c = -grads.sum(axis=0).reshape(-1)
+    h_c = -hess.sum(axis=0).reshape(N * P, N * P)
+    return xi, h, xi_c, h_c, -grads, -hess
+
+
+def test_collective_consensus_and_sga_match_their_formulas():
+    xi, h, xi_c, _, _, _ = explicit_losses()
+    d = adjusted()
+    np.testing.assert_allclose(d["collective"].reshape(-1), -xi_c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d["cga"].reshape(-1), -(xi + GAMMA * h.T @ xi), rtol=1e-4, atol=1e-5)
+    grad_ham, a_t_xi = h.T @ xi, (h.T @ xi - h @ xi) / 2
+    lam = 2.0 * np.sign((xi @ grad_ham) * (a_t_xi @ grad_ham) / xi.size + EPS)
+    np.testing.assert_allclose(d["sga"].reshape(-1), -(xi + lam * a_t_xi), rtol=1e-4, atol=1e-5)
+    assert np.abs(a_t_xi).max() > 0.1
+
+
+def test_aga_matches_its_formula():
+    xi, _, xi_c, h_c, _, _ = explicit_losses()
+    np.testing.assert_allclose(h_c, h_c.T, atol=1e-5)  # the collective loss has a symmetric Hessian
+    grad_ham_c = h_c.T @ xi_c
+    lam = 1.5 * np.sign((xi_c @ grad_ham_c) * (xi @ grad_ham_c + grad_ham_c @ grad_ham_c))
+    d = adjusted()
+    assert d["aga_lambda"] == lam
+    np.testing.assert_allclose(d["aga"].reshape(-1), -(xi_c + lam * (xi + grad_ham_c)), rtol=1e-4, atol=1e-5)
+
+
+def test_lola_with_lookahead_and_sos_match_their_formulas():
+    d = adjusted()
+    p_used = []
+    for scale, b in SOS_CASES:
+        xi, h, _, _, grads_l, hess_l = explicit_losses(scale)
+        off = h * (1 - np.kron(np.eye(N), np.ones((P, P))))  # H_o: the off-diagonal blocks
+        xi_0 = xi - ETA * off @ xi
+        chi = np.stack([sum(hess_l[j, i, :, j, :] @ grads_l[i, j] for j in range(N) if j != i) for i in range(N)])
+        chi = chi.reshape(-1)
+        if scale == 1.0:
+            np.testing.assert_allclose(d["lola_lookahead"].reshape(-1), -(xi_0 - ETA * chi), rtol=1e-4, atol=1e-5)
+        dot = -ETA * chi @ xi_0
+        p1 = 1.0 if dot >= 0 else min(1.0, -A_SOS * (xi_0 @ xi_0) / dot)
+        p2 = xi @ xi if np.sqrt(xi @ xi) < b else 1.0
+        p_used.append((p1, p2))
+        np.testing.assert_allclose(d[f"sos_{b}"].reshape(-1), -(xi_0 - min(p1, p2) * ETA * chi), rtol=1e-4,
+                                   atol=1e-6)
+    assert p_used[0][1] == 1.0 and p_used[1][1] < p_used[1][0], p_used  # both branches of p_2
+
+
+def test_aga_sign_rule_on_random_quadratic_games():
+    """Quadratic games l_i = theta^T Q_i theta / 2 + c_i . theta (closed-form gradients and Hessians in numpy): the
+    sign of AgA's lam is the paper's rule sign(<xi_c, H_c xi_c> (<xi, H_c xi_c> + |H_c xi_c|^2)), both signs met."""
+    games, n, p = 256, 2, 2
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(games, n, n * p, n * p)).astype(np.float32)
+    c = rng.normal(size=(games, n, n * p)).astype(np.float32)
+    x = rng.normal(size=(games, n * p)).astype(np.float32)
+
+    def lam(q_g, c_g, x_g):
+        def values(theta):  # [N, P] -> [N]: V_i = -l_i
+            t = theta.reshape(-1)
+            return -(0.5 * jnp.einsum("a,iab,b->i", t, q_g, t) + c_g @ t)
+
+        return gg.aga_lambda(values, x_g.reshape(n, p), 1.0)
+
+    got = np.asarray(jax.jit(jax.vmap(lam))(q, c, x))
+    grads = np.einsum("giab,gb->gia", 0.5 * (q + q.transpose(0, 1, 3, 2)), x) + c  # grad of each l_i, [G, N, N P]
+    sym = 0.5 * (q + q.transpose(0, 1, 3, 2))
+    xi = np.stack([grads[:, i, i * p:(i + 1) * p] for i in range(n)], axis=1).reshape(games, -1)
+    xi_c = grads.sum(axis=1)
+    grad_ham_c = np.einsum("gab,gb->ga", sym.sum(axis=1), xi_c)
+    rule = np.einsum("ga,ga->g", xi_c, grad_ham_c) * (np.einsum("ga,ga->g", xi, grad_ham_c)
+                                                       + np.einsum("ga,ga->g", grad_ham_c, grad_ham_c))
+    np.testing.assert_array_equal(got, np.sign(rule))
+    assert (got > 0).any() and (got < 0).any()
