@@ -27,6 +27,7 @@ def state_at(env, pos, alive=None):
     return env.engine.initial_state(np.asarray(pos, np.int32), env.default_params, alive=alive)
 
 
+@pytest.mark.slow  # two compiles of battle's step
 def test_two_teams_of_equal_size_are_battles_rules():
     """The unequal-team engine with n_blue = n_per_side steps exactly as ``Battle``."""
     battle, engine = Battle(map_size=16, n_per_side=2, max_cycles=9), TwoTeams(map_size=16, n_per_side=2, n_blue=2,
@@ -148,9 +149,9 @@ def test_k_nearest_matches_a_brute_force_search():
 def test_learners_neighbourhoods_and_mean_action_come_from_the_learners_only(small):
     pos = [[1, 1], [1, 2], [8, 5], [9, 9], [1, 3], [2, 1]]
     state = state_at(small, pos)
-    idx, mask = small.neighbours(state)
+    idx, mask = jax.jit(small.neighbours)(state)
     assert np.asarray(idx)[0].tolist() == [0, 1, 2, 3] and np.asarray(mask).all()
-    mean = np.asarray(small.neighbour_mean_action(state, jnp.array([0, 3, 5, 7])))
+    mean = np.asarray(jax.jit(small.neighbour_mean_action)(state, jnp.array([0, 3, 5, 7])))
     assert mean.shape == (4, NUM_ACTIONS)
     np.testing.assert_array_equal(mean[0], np.eye(NUM_ACTIONS)[3])  # learner 1 within view; enemies never count
 
