@@ -24,7 +24,8 @@ class DGNConfig(BatchedRollouts, Config):
     ``epsilon_decay`` (0.996) every ``epsilon_period`` environment steps (the code: per episode of 300 steps), down to
     ``epsilon_end`` (0.01). ``fixed_relation`` (the paper's choice, and the code's): the Q target at s' uses the
     neighbourhoods of s; otherwise those of s'. ``relation_reg`` > 0 is DGN-R: lambda times the KL divergence
-    between the upper kernel's attention at s' under the target network and at s under the online one.
+    between the upper kernel's attention at s' under the target network and at s under the online one, over the same
+    neighbourhood (so it needs ``fixed_relation``).
 
     Differences from the code: it adds one transition in three to its replay (200,000 of them; here every step and
     a smaller default buffer: 20 agents' transitions take about 27 KB each), starts learning after 200 episodes,
@@ -75,6 +76,9 @@ class DGNConfig(BatchedRollouts, Config):
                              f"({self.steps_per_update})")
         if self.batch_size > self.buffer_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be at most buffer_size ({self.buffer_size})")
+        if self.relation_reg > 0 and not self.fixed_relation:
+            raise ValueError("relation_reg compares the attention over the same neighbourhood slot by slot at s and "
+                             "s', so it needs fixed_relation=true")
         reason = check_env(env)
         if reason:
             raise ValueError(f"dgn {reason}")

@@ -137,6 +137,13 @@ def test_dgn_loss_adds_lambda_times_the_kl_of_the_upper_layer(net):
     want_td = np.mean((y - np.asarray(q)[np.arange(N), np.arange(N) % A]) ** 2)
     assert float(td) == pytest.approx(want_td, rel=1e-5) and float(kl) == pytest.approx(want_kl, rel=1e-5)
     assert float(kl) > 0 and float(loss1) == pytest.approx(float(td) + 0.5 * want_kl, rel=1e-5)
+    # fixed_relation=False: the target network reads s' over the neighbourhoods of s'
+    other_idx, other_mask = inputs(10)[1:]
+    moved = batch.replace(next_idx=other_idx[None], next_mask=other_mask[None])
+    _, (td2, _) = jax.jit(functools.partial(dgn_loss, model, DGNConfig(fixed_relation=False)))(params, target, moved)
+    q_next2, _ = apply(target, nobs, other_idx, other_mask)
+    y2 = np.linspace(-1, 1, N) + 0.96 * np.asarray(q_next2).max(-1)
+    assert float(td2) == pytest.approx(np.mean((y2 - np.asarray(q)[np.arange(N), np.arange(N) % A]) ** 2), rel=1e-5)
     # the KL's gradient reaches the online network only
     g = jax.jit(jax.grad(lambda p, t: dgn_loss(model, DGNConfig(), p, t, batch)[1][1], argnums=(0, 1)))(
         params, target)
@@ -149,6 +156,7 @@ def test_registered_with_its_capability_and_bad_config():
     assert "Neighbourhood" in algos.compatible("dgn", envs.make("battle"))
     env = envs.make("dgn_battle", map_size=10, n_learners=4, n_enemies=2)
     for bad, fragment in [({"num_heads": 0}, "num_heads"), ({"gamma": 1.0}, "gamma"),
-                          ({"batch_size": 64, "buffer_size": 32}, "batch_size")]:
+                          ({"batch_size": 64, "buffer_size": 32}, "batch_size"),
+                          ({"relation_reg": 0.1, "fixed_relation": False}, "needs fixed_relation")]:
         with pytest.raises(ValueError, match=fragment):
             DGNConfig(**bad).validate(env)
