@@ -8,6 +8,7 @@ from collections.abc import Callable
 from algos import (
     game_gradient_play,
     gradient_play,
+    graph,
     joint_action_q,
     learning_automata,
     lola,
@@ -120,6 +121,9 @@ register_variants(mean_field, (
     ("mfac", "mean-field actor-critic: the mean neighbour action in the critic (Yang et al., 2018)"),
     ("il", "independent Q-learning of the mean-field paper: shared per-group Q(o, a), agent-transition replay"),
     ("ac", "independent actor-critic of the mean-field paper: shared per-group actor and critic Q(o, a)")))
+register_variants(graph, (
+    ("dgn", "graph convolutional RL: relation kernels (multi-head attention) over each agent's nearest neighbours, "
+            "DGN-R with --set relation_reg=LAMBDA (Jiang et al., 2020)"),))
 register(Algorithm("mfq_tabular", "tabular mean-field Q-learning of the Ising experiment (Yang et al., 2018)",
                    mean_field.tabular.make_train, mean_field.tabular.default_config, mean_field.tabular.check_env))
 

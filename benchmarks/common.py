@@ -68,6 +68,16 @@ def emit(doc: dict, path: str | None, as_json: bool) -> None:
         print(text, end="")
 
 
+def finish(doc: dict, start: float, path: str | None, as_json: bool, plot: Callable | None = None) -> int:
+    """Record the wall time since ``start``, ``emit`` the document and, with ``plot``, call ``plot(doc, PNG path
+    beside path)``; -> 0, a script's exit status."""
+    doc["wall_s"] = time.time() - start
+    emit(doc, path, as_json)
+    if plot is not None and path:
+        plot(doc, os.path.splitext(path)[0] + ".png")
+    return 0
+
+
 def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 1, params=None,
                warmup: bool = True, seed_batch: int | None = None, first_seed: int = 0) -> dict:
     """Train seeds ``first_seed``, ..., ``first_seed + seeds - 1`` of ``algo_name`` (its default config for ``env``

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from envs.battle import Battle
 from envs.coin_game import CoinGame
+from envs.dgn_battle import DGNBattle
 from envs.differentiable import DifferentiableGame
 from envs.grid_games import GridGame
 from envs.iterated import IteratedMatrixGame
@@ -147,6 +148,15 @@ def _battle(map_size: int = 40, n_per_side: int = 64, max_cycles: int = 1000):
 register("battle", _battle)
 
 
+def _dgn_battle(map_size: int = 30, n_learners: int = 20, n_enemies: int = 12, max_cycles: int = 300,
+                num_neighbours: int = 4, enemy_epsilon: float = 0.0):
+    return DGNBattle(map_size=map_size, n_learners=n_learners, n_enemies=n_enemies, max_cycles=max_cycles,
+                     num_neighbours=num_neighbours, enemy_epsilon=enemy_epsilon)
+
+
+register("dgn_battle", _dgn_battle)
+
+
 def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):
     return Ising(size=size, field=field, num_steps=num_steps)
 
@@ -169,4 +179,4 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
-           "TwoStepGame", "Flicker", "flicker", "Battle"]
+           "TwoStepGame", "Flicker", "flicker", "Battle", "DGNBattle"]

@@ -20,6 +20,7 @@ below are the contract.
 | ``TeamReward`` | ``team_reward``: "common" (all agents get one reward) or "sum" (the team's is the sum) | VDN, QMIX |
 | ``NeighbourMeanAction`` | ``neighbour_mean_action(state, actions [N], params) -> [N, A]`` | mean-field learners |
 | ``SimplexActions`` | ``action_simplices``: per agent, its action's soft one-hot block sizes | MADDPG (Gumbel) |
+| ``Neighbourhood`` | ``num_neighbours``, ``neighbours(state, params) -> (int32[N, K], bool[N, K])`` | DGN |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
@@ -128,6 +129,18 @@ class SimplexActions(Protocol):
         """Per agent, the sizes of the consecutive blocks of its action vector that are each a probability vector
         (a soft one-hot: MPE's continuous movement and message), summing to its Box width; a Discrete agent's single
         block is its number of actions."""
+
+
+@runtime_checkable
+class Neighbourhood(Protocol):
+    @property
+    def num_neighbours(self) -> int:
+        """K: the fixed size of every agent's neighbourhood, the agent itself included."""
+
+    def neighbours(self, state: Any, params: Any = None) -> tuple[jax.Array, jax.Array]:
+        """(idx int32[N, K], mask bool[N, K]): agent i's neighbourhood is agents ``idx[i, k]`` where
+        ``mask[i, k]``; ``idx[i, 0] == i`` (the agent itself first, unmasked while it lives), and masked slots hold
+        no one (their index is arbitrary and must not matter)."""
 
 
 def has(env: Any, *capabilities: type) -> bool:

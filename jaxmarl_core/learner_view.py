@@ -131,6 +131,12 @@ class LearnerView:
     def step(self, key: jax.Array, state: Any, actions: jax.Array, params: EnvParams | None = None) -> TimeStep:
         """The wrapped environment's step with ``LearnerObs`` observations; ``info["final_obs"]`` is the record of
         the state reached before any reset."""
+        return self.step_with_final_state(key, state, actions, params)[0]
+
+    def step_with_final_state(self, key: jax.Array, state: Any, actions: jax.Array,
+                              params: EnvParams | None = None) -> tuple[TimeStep, Any]:
+        """``step`` and the state the step reached before any reset (learners that query it, e.g. for the
+        neighbourhoods of the observation they bootstrap from)."""
         params = self.default_params if params is None else params
         if not self.discrete:
             low, high = self.action_bounds()
@@ -138,4 +144,4 @@ class LearnerView:
         ts, final_state = self.env.step_with_final_state(key, state, actions, params)
         info = dict(ts.info)
         info["final_obs"] = self.record(ts.info["final_obs"], final_state, params, False)
-        return ts.replace(obs=self.record(ts.obs, ts.state, params, ts.done), info=info)
+        return ts.replace(obs=self.record(ts.obs, ts.state, params, ts.done), info=info), final_state

@@ -167,3 +167,43 @@ class PlainMLP(nn.Module):
             x = nn.relu(nn.Dense(size)(x))
         x = nn.Dense(self.out_dim)(x)
         return jnp.tanh(x) if self.tanh else x
+
+
+def gather_neighbours(x: jax.Array, idx: jax.Array) -> jax.Array:
+    """Each agent's neighbours' rows: x [..., N, F], idx int [..., N, K] -> [..., N, K, F] (row [i, k] is
+    ``x[idx[i, k]]``)."""
+    return jnp.take_along_axis(x[..., None, :, :], idx[..., :, :, None].astype(jnp.int32), axis=-2)
+
+
+class MaskedMultiHeadAttention(nn.Module):
+    """Multi-head dot-product attention of each agent over its neighbourhood (DGN's relation kernel, Jiang et al.,
+    2020, eq. 1): (x [..., N, D], idx int [..., N, K], mask bool [..., N, K]) -> (out [..., N, out_dim], logits
+    [..., N, H, K]); agent i's neighbourhood is the agents ``idx[i, k]`` where ``mask[i, k]``.
+
+        q_ih = relu(W_Q x_i)_h,  k_jh = relu(W_K x_j)_h,  v_jh = relu(W_V x_j)_h      (H heads of head_dim each)
+        alpha_ihk = softmax over the unmasked k of (q_ih . k_{idx[i, k] h} / sqrt(head_dim))
+        out_i = relu(W_O concat_h sum_k alpha_ihk v_{idx[i, k] h})
+
+    Keys and values are projected once per agent and then gathered (not once per slot). ``logits`` are the scaled
+    scores with masked slots at the dtype's lowest finite value, so ``softmax(logits)`` is alpha (0 on masked slots)
+    and ``log_softmax`` its logarithm. What a masked slot points at never reaches the output (its weight is exactly
+    0); an agent whose every slot is masked gets the output of an all-zero aggregate. The projections are ReLU
+    layers, as in the released code (PKU-RL/DGN)."""
+
+    num_heads: int = 8
+    head_dim: int = 16
+    out_dim: int = 128
+
+    @nn.compact
+    def __call__(self, x: jax.Array, idx: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h, d = self.num_heads, self.head_dim
+        heads = x.shape[:-1] + (h, d)  # [..., N, H, dh]
+        q = nn.relu(nn.Dense(h * d, name="query")(x)).reshape(heads)
+        k = gather_neighbours(nn.relu(nn.Dense(h * d, name="key")(x)), idx).reshape(idx.shape + (h, d))
+        v = gather_neighbours(nn.relu(nn.Dense(h * d, name="value")(x)), idx).reshape(idx.shape + (h, d))
+        scores = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(jnp.float32(d))
+        valid = mask[..., None, :]
+        logits = jnp.where(valid, scores, jnp.finfo(scores.dtype).min)
+        weights = jnp.where(valid, jax.nn.softmax(logits, axis=-1), 0.0)
+        mixed = jnp.einsum("...hk,...khd->...hd", weights, v).reshape(x.shape[:-1] + (h * d,))
+        return nn.relu(nn.Dense(self.out_dim, name="out")(mixed)), logits

@@ -248,6 +248,14 @@ def test_battle_benchmark_json_smoke(tmp_path):
         assert doc["magent2"] == "not installed" and "magent2" not in row
 
 
+def test_graph_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/graph.py", "--quick", "--methods", "dgn_r", "--throughput-steps", "0"], tmp_path)
+    (row,) = doc["rows"]
+    assert row["method"] == "dgn_r" and row["config"]["relation_reg"] > 0 and len(row["per_seed"]["reward"]) == 2
+    assert row["kills_per_episode"]["mean"] == pytest.approx(10 * np.mean(row["per_seed"]["kills"]))
+    assert row["agent_steps_per_s"] == pytest.approx(2 * 24 * 4 / row["run_s"]) and "throughput" not in doc
+
+
 def test_value_decomposition_benchmark_smoke(tmp_path):
     out = tmp_path / "vd.json"
     cmd = [sys.executable, "benchmarks/value_decomposition.py", "--only", "two_step", "--learners", "vdn", "--seeds",

@@ -200,7 +200,11 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast
         sets = ["--set", "total_steps=20", "--set", "steps_per_update=10"]
     # few agents keep the per-agent columns (and the run small)
     sets += {"gaussian_squeeze": ["--env-arg", "n_agents=8"], "ising": ["--env-arg", "size=3"],
-             "battle": ["--env-arg", "map_size=12", "--env-arg", "n_per_side=1", "--env-arg", "max_cycles=7"]
+             "battle": ["--env-arg", "map_size=12", "--env-arg", "n_per_side=1", "--env-arg", "max_cycles=7"],
+             "dgn_battle": ["--env-arg", "map_size=10", "--env-arg", "n_learners=4", "--env-arg", "n_enemies=2",
+                            "--env-arg", "max_cycles=7", "--set", "encoder_size=16", "--set", "num_heads=2",
+                            "--set", "head_dim=4", "--set", "buffer_size=256", "--set", "batch_size=4",
+                            "--set", "learning_starts=4"],
              }.get(env_name, [])
     out = str(tmp_path / algo_name)
     assert train.main(["--algo", algo_name, "--env", env_name, "--seeds", "2", "--out", out, "--quiet", *sets]) == 0

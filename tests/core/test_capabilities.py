@@ -17,7 +17,7 @@ from jaxmarl_core.spaces import Box, Discrete
 
 ALL = (caps.AvailableActions, caps.GlobalState, caps.TabularStates, caps.TabularModel, caps.MatrixPayoffs,
        caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted, caps.TeamReward,
-       caps.NeighbourMeanAction, caps.SimplexActions)
+       caps.NeighbourMeanAction, caps.SimplexActions, caps.Neighbourhood)
 BASE = {"AvailableActions", "GlobalState"}  # every built-in environment
 TABULAR_GAME = BASE | {"TabularStates", "TabularModel", "Discounted"}
 MATRIX = BASE | {"MatrixPayoffs", "DeviationGains", "ExactValue"}
@@ -36,6 +36,7 @@ EXPECTED = {
     "two_step": TABULAR_GAME | {"FixedHorizon"},
     "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
     "battle": BASE | {"NeighbourMeanAction"},
+    "dgn_battle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 

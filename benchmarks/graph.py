@@ -1,0 +1,139 @@
+"""DGN (Jiang et al., 2020) on its battle (``dgn_battle``: 20 learners against 12 scripted enemies, respawns, 300
+steps an episode) against independent Q-learning (``il``) and mean-field Q-learning (``mfq``), DGN-R's relation
+regularisation beside plain DGN, and DGN's training throughput at the paper's size, as JSON (a PNG with --plot).
+
+Comparison (a small CPU budget): every method trains ``--steps`` environment steps per seed in updates of
+``--num-envs`` x ``--rollout-len`` steps and one gradient step, Adam at lr 1e-4, gamma 0.96, Polyak targets with
+tau 0.01; DGN (the paper's network) on batches of ``--batch`` joint transitions, IL and MF-Q (shared MLP Q-networks,
+2 x 128 units) on batches of ``--batch`` x 20 agent transitions, so every gradient step sees as many agent samples.
+Exploration is each paper's: DGN epsilon-greedy (0.6, times ``--epsilon-decay`` every 300 steps), IL and MF-Q
+Boltzmann (temperature 1 to 0.1 over the first half of the steps). A method's score is its mean over the last
+``--tail`` of the updates of the reward per agent and step and of the kills and deaths per episode (per step times
+the episode length), mean over seeds with a 95% Student-t interval.
+
+Throughput (``--throughput-steps``): DGN at the released code's settings (batch 128, a gradient step every 3
+environment steps, one environment, one seed), agent-steps (environment steps x 20) of training per second, compile
+time apart.
+
+    python benchmarks/graph.py --json --out benchmarks/results/cpu/graph.json --plot
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402
+from benchmarks.common import emit, finish, machine_info, train_many  # noqa: E402
+from jaxmarl_core.outputs import mean_ci95, pyplot, save_figure  # noqa: E402
+
+METHODS = ("dgn", "dgn_r", "il", "mfq")
+SHARED = {"lr": 1e-4, "gamma": 0.96, "target_tau": 0.01}
+
+
+def overrides(method: str, args, agents: int) -> tuple[str, dict]:
+    """(registered algorithm, its config overrides) of a method."""
+    shared = {**SHARED, "total_steps": args.steps, "num_envs": args.num_envs, "rollout_len": args.rollout_len}
+    if method in ("dgn", "dgn_r"):
+        return "dgn", {**shared, "buffer_size": args.buffer, "batch_size": args.batch,
+                       "learning_starts": args.learning_starts, "epsilon_decay": args.epsilon_decay,
+                       "relation_reg": args.relation_reg if method == "dgn_r" else 0.0}
+    return method, {**shared, "buffer_size": args.buffer * agents, "batch_size": args.batch * agents,
+                    "learning_starts": args.learning_starts * agents, "hidden_size": 128, "hidden_layers": 2,
+                    "temperature_decay_steps": max(1, args.steps // 2)}
+
+
+def throughput(env, steps: int, quick: bool) -> dict:
+    """DGN at the released code's settings for ``steps`` environment steps, one seed -> timings."""
+    sets = {"total_steps": steps, "buffer_size": 2_000, "learning_starts": 128}
+    if quick:
+        sets.update({"buffer_size": 64, "batch_size": 4, "learning_starts": 4, "encoder_size": 16})
+    res = train_many("dgn", env, sets, 1, warmup=False)
+    agent_steps = res["num_updates"] * res["env_steps_per_update"] * env.num_agents
+    return {"env_steps": res["num_updates"] * res["env_steps_per_update"], "compile_s": res["compile_s"],
+            "run_s": res["median_s"], "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
+
+
+def run(method: str, env, args) -> dict:
+    algo, sets = overrides(method, args, env.num_agents)
+    if args.quick:
+        sets = {**sets, "batch_size": 4, "learning_starts": 4, "buffer_size": 64}
+        sets.update({"encoder_size": 16, "hidden_size": 8, "num_heads": 2, "head_dim": 4} if algo == "dgn"
+                    else {"hidden_size": 8})
+    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    m = res["metrics"]
+    tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
+    late = {name: m[name][:, -tail:].mean(axis=1) for name in ("reward", "kills", "deaths")}
+    per_episode = {name: late[name] * env.max_cycles for name in ("kills", "deaths")}
+    agent_steps = args.seeds * res["num_updates"] * res["env_steps_per_update"] * env.num_agents
+    return {"method": method, "algo": algo, "reward": mean_ci95(late["reward"]),
+            "kills_per_episode": mean_ci95(per_episode["kills"]),
+            "deaths_per_episode": mean_ci95(per_episode["deaths"]),
+            "kill_death_ratio": mean_ci95(per_episode["kills"] / np.maximum(per_episode["deaths"], 1e-9)),
+            "per_seed": {k: v.tolist() for k, v in {**late, **per_episode}.items()},
+            "curve_reward": m["reward"].mean(axis=0).tolist(), "curve_kills": m["kills"].mean(axis=0).tolist(),
+            "compile_s": res["compile_s"], "run_s": res["median_s"],
+            "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
+
+
+def plot(doc: dict, path: str) -> None:
+    plt = pyplot()
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4))
+    for row in doc["rows"]:
+        for ax, key in zip(axs, ("curve_reward", "curve_kills")):
+            y = np.asarray(row[key])
+            width = max(1, len(y) // 50)
+            ax.plot(np.convolve(y, np.ones(width) / width, mode="valid"), label=row["method"])
+    axs[0].set(xlabel="update", ylabel="reward per agent and step", title="dgn_battle")
+    axs[1].set(xlabel="update", ylabel="kills per step", title="dgn_battle")
+    axs[0].legend()
+    save_figure(fig, path)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--steps", type=int, default=9_000, help="environment steps per seed")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--num-envs", type=int, default=4)
+    p.add_argument("--rollout-len", type=int, default=2)
+    p.add_argument("--batch", type=int, default=32, help="joint transitions per gradient step")
+    p.add_argument("--buffer", type=int, default=5_000, help="replay capacity in joint transitions")
+    p.add_argument("--learning-starts", type=int, default=500, help="joint transitions before learning")
+    p.add_argument("--epsilon-decay", type=float, default=0.9, help="DGN's epsilon factor every 300 steps")
+    p.add_argument("--throughput-steps", type=int, default=600, help="0: no throughput run")
+    p.add_argument("--relation-reg", type=float, default=0.1, help="lambda of DGN-R")
+    p.add_argument("--tail", type=float, default=0.2, help="fraction of the updates the scores average over")
+    p.add_argument("--quick", action="store_true", help="a smoke run: a tiny battle and networks")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out")
+    p.add_argument("--plot", action="store_true", help="a PNG beside --out")
+    args = p.parse_args(argv)
+    methods = args.methods.split(",")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        p.error(f"unknown --methods: {', '.join(bad)} (valid: {', '.join(METHODS)})")
+    env_args = {"map_size": 10, "n_learners": 4, "n_enemies": 2, "max_cycles": 10} if args.quick else {}
+    if args.quick:
+        args.steps, args.seeds, args.throughput_steps = 24, 2, 6 if args.throughput_steps else 0
+    env = envs.make("dgn_battle", **env_args)
+    start = time.time()
+    doc = {**machine_info(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "settings": vars(args), "env_args": envs.env_args("dgn_battle") | env_args, "rows": []}
+    if args.throughput_steps:
+        doc["throughput"] = throughput(envs.make("dgn_battle", **env_args), args.throughput_steps, args.quick)
+    for method in methods:
+        doc["rows"].append(run(method, env, args))
+        emit({**doc, "partial": True}, args.out, False)
+    return finish(doc, start, args.out, args.json, plot if args.plot else None)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
