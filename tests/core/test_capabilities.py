@@ -35,6 +35,7 @@ EXPECTED = {
     "two_step": TABULAR_GAME | {"FixedHorizon"},
     "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
     "battle": BASE | {"NeighbourMeanAction"},
+    "cleanup": BASE | {"FixedHorizon"}, "harvest": BASE | {"FixedHorizon"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 
