@@ -1,7 +1,7 @@
 """Sequential social dilemmas: Cleanup and Harvest (Commons Harvest: Open) with the rules of Melting Pot 2.0 as
 SocialJax (Guo et al., 2025) plays them, on SocialJax's maps.
 
-Both games: ``num_agents`` (7) agents on a grid whose outside is wall, ``num_steps`` (1000) steps a episode, ended by
+Both games: ``num_agents`` (7) agents on a grid whose outside is wall, ``num_steps`` (1000) steps an episode, ended by
 ``truncated``. An agent eats an apple by stepping on it (+1 to it alone; rewards are per agent). Orientations are
 0 north (row - 1), 1 east (col + 1), 2 south, 3 west. Actions (Melting Pot's order): 0 no-op, 1 forward,
 2 backward, 3 step left, 4 step right, 5 turn left, 6 turn right, 7 fire the tagging beam, and in Cleanup
@@ -34,8 +34,8 @@ One step, in this order:
 
 Observations ``[N, 11, 11, C]`` float32 in {0, 1}, egocentric and rotated to the agent's orientation (Melting
 Pot's 11 x 11 window: 9 cells ahead, 1 behind, 5 to each side; view row 9, column 5 is the agent): channels
-wall, apple, self, then the other agents in play one-hot by their orientation relative to the observer
-(0 facing the same way, 1 to its right, 2 facing it, 3 to its left), then in Cleanup water and dirt. An agent out
+wall, apple, self, then the other agents in play one-hot by their orientation relative to the observer's
+(0 the same, 1 turned right of it, 2 opposite, 3 turned left), then in Cleanup water and dirt. An agent out
 of play observes zeros. Off the map reads as wall. ``info``: ``apples_eaten`` [N] (this step), ``tagged`` [N]
 (this step), ``in_play`` [N], ``returns`` [N] (the episode's rewards so far, for equality measures),
 ``num_apples`` and ``dirt_fraction`` (scalars).
@@ -119,7 +119,7 @@ GROUND, GRASS, WALL, APPLE, WATER, DIRT = ([200, 190, 160], [170, 200, 140], [90
 
 @struct.dataclass
 class SocialDilemmaParams(EnvParams):
-    tag_timeout: jax.Array  # int32: steps a tagged agent stays out of play (50)
+    tag_timeout: jax.Array  # int32 >= 1: steps a tagged agent stays out of play (50)
     tag_cost: jax.Array  # float32: reward for firing the tagging beam (0)
     tagged_penalty: jax.Array  # float32: reward for being tagged (0)
     regrowth: jax.Array  # float32 [4]: Harvest's regrowth probability by neighbouring apples 0, 1, 2, 3+
@@ -374,13 +374,14 @@ class SocialDilemma(Environment):
 
     def global_state(self, state: SocialDilemmaState, params=None) -> jax.Array:
         """float32 [H * W * 6 + N + 1]: apples, dirt and the agents in play one-hot by orientation per cell, each
-        agent's steps out of play over 50 and the elapsed share of the episode."""
+        agent's steps left out of play over ``tag_timeout`` and the elapsed share of the episode."""
+        params = self.default_params if params is None else params
         h, w = self.shape
         in_play = state.out == 0
         agents = jnp.zeros((h, w, 4), jnp.float32).at[jnp.where(in_play, state.pos[:, 0], h), state.pos[:, 1],
                                                       state.orient].set(1.0, mode="drop")
         grid = jnp.concatenate([state.apples[..., None], state.dirt[..., None], agents], -1).astype(jnp.float32)
-        return jnp.concatenate([grid.ravel(), state.out.astype(jnp.float32) / 50.0,
+        return jnp.concatenate([grid.ravel(), state.out.astype(jnp.float32) / params.tag_timeout,
                                 (state.t / self.num_steps).astype(jnp.float32)[None]])
 
     # -- rendering ---------------------------------------------------------------------------------------------

@@ -245,7 +245,7 @@ def test_eating_gives_the_eater_one_and_the_view_is_rotated(harvest):
     # the apple 2 to the right of an east-facing agent (that is, south of it) shows 2 columns right of centre
     state = env.initial_state([[10, 8], [15, 0]], [1, 0], apples=apples)
     assert np.asarray(env.observe(state))[0, 9, 7, APPLE] == 1
-    # the other agent, facing the observer, shows in the "facing it" channel; outside the map reads as wall
+    # the other agent, facing the observer, shows in the "opposite orientation" channel; off the map reads as wall
     state = env.initial_state([[12, 4], [12, 6]], [1, 3], apples=apples)
     obs = np.asarray(env.observe(state))
     np.testing.assert_array_equal(obs[0, 7, 5, FACING], [0, 0, 1, 0])
@@ -323,24 +323,26 @@ def test_regrowth_statistics_match_socialjax():
     ours = Harvest(n_agents=2)
     theirs = Harvest_open(num_agents=2, shared_rewards=False, jit=False)
     m = parse_layout(sd.HARVEST_MAP)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(0)
     apples = m["apple_cell"] & (rng.random(m["apple_cell"].shape) < 0.25)
     _, their_state = theirs.reset(jax.random.PRNGKey(0))
     grid = np.asarray(their_state.grid)
     grid = np.where(m["apple_cell"], np.where(apples, 3, 0), grid)
     their_state = their_state.replace(grid=jnp.asarray(grid, their_state.grid.dtype))
     stay = jnp.array([6, 6])
-    their_grid = jax.jit(jax.vmap(lambda k: theirs.step_env(k, their_state, stay)[1].grid))(keys(games, 5))
+    their_step = jax.jit(jax.vmap(lambda k, s: theirs.step_env(k, s, stay)[1].grid, in_axes=(0, None)))
+    their_grid = their_step(keys(games, 5), their_state)
     their_grown = (np.asarray(their_grid) == 3) & m["apple_cell"] & ~apples
     our_state = ours.initial_state(np.asarray(their_state.agent_locs)[:, :2], [0, 0], apples=apples)
-    our_grown = np.asarray(jax.jit(jax.vmap(lambda k: ours.step_env(k, our_state, jnp.array([sd.NOOP, sd.NOOP]),
-                                                                     ours.default_params).state.apples))(
-        keys(games, 6))) & ~apples
+    our_step = jax.jit(jax.vmap(lambda k, s: ours.step_env(k, s, jnp.array([sd.NOOP, sd.NOOP]),
+                                                           ours.default_params).state.apples, in_axes=(0, None)))
+    our_grown = np.asarray(our_step(keys(games, 6), our_state)) & ~apples
     count = np.minimum(neighbours_by_hand(apples), 3)
     occupied = np.zeros_like(apples)
     occupied[tuple(np.asarray(their_state.agent_locs)[:, :2].T)] = True
     for n in range(4):
         cells = m["apple_cell"] & ~apples & (count == n) & ~occupied
+        assert cells.sum() > 0
         a, b = their_grown[:, cells].sum(), our_grown[:, cells].sum()
         trials = cells.sum() * games
         pooled = (a + b) / (2 * trials)
@@ -352,15 +354,16 @@ def test_regrowth_statistics_match_socialjax():
     labels = np.asarray(s.potential_dirt_and_dirt_label).copy()
     labels[np.flatnonzero(labels == 8)[:20]] = 7
     s = s.replace(potential_dirt_and_dirt_label=jnp.asarray(labels, s.potential_dirt_and_dirt_label.dtype))
-    their = jax.jit(jax.vmap(lambda k: cl_theirs.step_env(k, s, stay)[1].grid))(keys(games, 7))
+    their = jax.jit(jax.vmap(lambda k, s: cl_theirs.step_env(k, s, stay)[1].grid, in_axes=(0, None)))(
+        keys(games, 7), s)
     their_n = ((np.asarray(their) == 3) & m_cleanup_apples()).sum()
     dirt = np.zeros(cl_ours.shape, bool)
     locs = np.asarray(s.potential_dirt_and_dirt_locs)[labels == 8]
     dirt[tuple(locs.T)] = True
     state = cl_ours.initial_state(np.asarray(s.agent_locs)[:, :2], [0, 0], dirt=dirt)
-    our_n = np.asarray(jax.jit(jax.vmap(lambda k: cl_ours.step_env(k, state, jnp.array([sd.NOOP, sd.NOOP]),
-                                                                    cl_ours.default_params).state.apples))(
-        keys(games, 8))).sum()
+    our_n = np.asarray(jax.jit(jax.vmap(lambda k, s: cl_ours.step_env(k, s, jnp.array([sd.NOOP, sd.NOOP]),
+                                                                       cl_ours.default_params).state.apples,
+                                        in_axes=(0, None)))(keys(games, 8), state)).sum()
     trials = m_cleanup_apples().sum() * games
     pooled = (their_n + our_n) / (2 * trials)
     assert abs(their_n - our_n) <= Z * np.sqrt(2 * trials * pooled * (1 - pooled)), (their_n, our_n)
