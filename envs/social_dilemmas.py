@@ -1,5 +1,5 @@
-"""Sequential social dilemmas: Cleanup and Harvest (Commons Harvest: Open) with the rules of Melting Pot 2.0 as
-SocialJax (Guo et al., 2025) plays them, on SocialJax's maps.
+"""Sequential social dilemmas: Cleanup and Harvest (Commons Harvest: Open) with the rules and constants of Melting
+Pot 2.0 (Harvest's regrowth constants as SocialJax (Guo et al., 2025) has them), on Melting Pot's maps.
 
 Both games: ``num_agents`` (7) agents on a grid whose outside is wall, ``num_steps`` (1000) steps an episode, ended by
 ``truncated``. An agent eats an apple by stepping on it (+1 to it alone; rewards are per agent). Orientations are
@@ -14,23 +14,25 @@ One step, in this order:
    there. So swaps and following into a cell being vacated fail; no two agents ever share a cell. Turns always
    succeed.
 2. Eating: an agent on an apple eats it.
-3. Beams, from the positions after the moves. A beam covers three lanes (the agent's own column and the ones to its
-   left and right) from 1 to ``BEAM_LENGTH`` (3) cells ahead; a lane stops before its first wall (Melting Pot's
-   beam length 3 and radius 1, blocked by walls). The tagging beam removes every other agent in play that it
-   covers: the agent is off the map and its actions are ignored for the next ``tag_timeout`` (50) steps, and
-   reappears at the end of the last of them on a free spawn cell, facing a random way (Melting Pot's
-   ``framesTillRespawn``; SocialJax respawns at once). Firing costs ``tag_cost`` and being tagged
+3. Beams, from the positions after the moves (Melting Pot's ``Zapper`` and ``Cleaner``). A beam covers three lanes
+   (the agent's own column and the ones to its left and right) from 1 to ``BEAM_LENGTH`` (3) cells ahead (beam
+   length 3, radius 1); a lane stops before its first wall and after the first thing it hits. A beam fires only when
+   ready: after a shot it cannot fire for the next ``tag_cooldown`` (10) or ``clean_cooldown`` (2) steps in play.
+   The tagging beam hits the first agent in play in each lane: that agent is off the map and its actions are
+   ignored for the next ``tag_timeout`` (50) steps, and it reappears at the end of the last of them on a free spawn
+   cell, facing a random way (``framesTillRespawn``). Firing costs ``tag_cost`` and being tagged
    ``tagged_penalty`` (both 0 as in Melting Pot; the SSD code of Vinitsky et al. used 1 and 50). The cleaning beam
-   turns every dirty water cell it covers clean. Beams pass over agents and water.
+   cleans the first dirty cell in each lane.
 4. Regrowth, on apple cells that hold neither an apple nor an agent, each independently:
    - Harvest: with probability ``regrowth[min(n, 3)]`` = (0, 0.001, 0.005, 0.025), n the number of apples among
      the 12 cells within Euclidean distance 2 (SocialJax's constants).
    - Cleanup: with probability ``apple_growth * clip((f - depletion) / (restoration - depletion), 0, 1)``
-     = 0.05 * clip(1 - f / 0.4, 0, 1), f the fraction of water cells that are dirty (after this step's cleaning):
-     no apple grows while f >= 0.4.
+     = 0.05 * clip(1 - f / 0.4, 0, 1), f the dirty fraction of the cells that can get dirty (Melting Pot's
+     ``RiverMonitor``; with ``river_in_fraction`` of all water cells, as SocialJax counts), after this step's
+     cleaning: no apple grows while f >= 0.4.
 5. Cleanup's pollution: once ``dirt_delay`` (50) steps have been taken, each step with probability
-   ``dirt_spawn`` (0.5) one clean dirt-capable water cell, drawn uniformly, turns dirty. Only the cells of the
-   map's polluted channel can get dirty; the river cells count in f but stay clean (SocialJax).
+   ``dirt_spawn`` (0.5) one clean cell of those that can get dirty, drawn uniformly, turns dirty (``DirtSpawner``).
+   The river's other cells stay clean.
 
 Observations ``[N, 11, 11, C]`` float32 in {0, 1}, egocentric and rotated to the agent's orientation (Melting
 Pot's 11 x 11 window: 9 cells ahead, 1 behind, 5 to each side; view row 9, column 5 is the agent): channels
@@ -41,9 +43,12 @@ of play observes zeros. Off the map reads as wall. ``info``: ``apples_eaten`` [N
 ``num_apples`` and ``dirt_fraction`` (scalars).
 
 Choices where the references are silent or differ (each tested in tests/envs/test_social_dilemmas.py): moves
-resolve against the start-of-step occupancy (no following); beams are computed after all moves; there is no
-firing cooldown; agents start on distinct spawn cells drawn uniformly, facing random ways; Cleanup's apples start
-absent and Harvest's present; the maps are SocialJax's (Melting Pot's layouts) without the decorative cells.
+resolve against the start-of-step occupancy (no following); beams are computed after all moves, simultaneously;
+the beams' readiness is not observed (Melting Pot's ``READY_TO_SHOOT``); agents start on distinct spawn cells drawn
+uniformly, facing random ways; Cleanup's apples start absent and Harvest's present; the maps are Melting Pot's
+layouts as SocialJax has them, without the decorative cells; episodes last exactly ``num_steps`` (Melting Pot ends
+them at random after 1000). SocialJax differs in more: its beams cover 4 cells with no cooldown, a tagged agent
+respawns at once, and moves follow (trains allowed).
 """
 from __future__ import annotations
 
@@ -122,6 +127,8 @@ class SocialDilemmaParams(EnvParams):
     tag_timeout: jax.Array  # int32 >= 1: steps a tagged agent stays out of play (50)
     tag_cost: jax.Array  # float32: reward for firing the tagging beam (0)
     tagged_penalty: jax.Array  # float32: reward for being tagged (0)
+    tag_cooldown: jax.Array  # int32: steps after a tagging shot during which the beam cannot fire (10)
+    clean_cooldown: jax.Array  # int32: the same for the cleaning beam (2)
     regrowth: jax.Array  # float32 [4]: Harvest's regrowth probability by neighbouring apples 0, 1, 2, 3+
     apple_growth: jax.Array  # float32: Cleanup's largest apple growth probability (0.05)
     depletion: jax.Array  # float32: dirt fraction at and above which no apple grows (0.4)
@@ -135,6 +142,7 @@ class SocialDilemmaState:
     pos: jax.Array  # int32 [N, 2] (row, col) on the map (meaningless while out of play)
     orient: jax.Array  # int32 [N]
     out: jax.Array  # int32 [N]: steps left out of play (0: in play)
+    cooldown: jax.Array  # int32 [N, 2]: steps before the tagging and the cleaning beam can fire (0: ready)
     apples: jax.Array  # bool [H, W]
     dirt: jax.Array  # bool [H, W] (all False in Harvest)
     returns: jax.Array  # float32 [N]: rewards so far this episode
@@ -156,9 +164,11 @@ def parse_layout(layout: tuple[str, ...]) -> dict[str, np.ndarray]:
             "spawn": np.argwhere(grid == "P").astype(np.int32)}
 
 
-def beam_cells(pos: jax.Array, orient: jax.Array, walls: jax.Array, length: int = BEAM_LENGTH) -> jax.Array:
+def beam_cells(pos: jax.Array, orient: jax.Array, walls: jax.Array, blockers: jax.Array | None = None,
+               length: int = BEAM_LENGTH) -> jax.Array:
     """bool [N, H, W]: the cells each agent's beam covers: lanes at lateral offsets -1, 0, 1, cells 1..length ahead,
-    each lane stopping before its first wall. ``walls`` is the padded wall mask [H + 2 PAD, W + 2 PAD]."""
+    each lane stopping before its first wall and after its first ``blockers`` cell (bool [H, W], what the beam hits
+    and is absorbed by). ``walls`` is the padded wall mask [H + 2 PAD, W + 2 PAD]."""
     fwd = jnp.asarray(DIRECTIONS)[orient]  # [N, 2]
     right = jnp.asarray(DIRECTIONS)[(orient + 1) % 4]
     dist = jnp.arange(1, length + 1)
@@ -168,6 +178,10 @@ def beam_cells(pos: jax.Array, orient: jax.Array, walls: jax.Array, length: int 
     wall = walls[cells[..., 0] + PAD, cells[..., 1] + PAD]
     open_ = jnp.cumprod(~wall, axis=-1).astype(bool)  # no wall up to and including this cell
     h, w = walls.shape[0] - 2 * PAD, walls.shape[1] - 2 * PAD
+    if blockers is not None:
+        hit = jnp.pad(blockers, PAD)[cells[..., 0] + PAD, cells[..., 1] + PAD]
+        before = jnp.cumsum(hit, axis=-1) - hit  # blockers strictly nearer in the lane
+        open_ = open_ & (before == 0)
     flat = jnp.where(open_, cells[..., 0] * w + cells[..., 1], h * w).reshape(pos.shape[0], -1)
     hit = jnp.zeros((pos.shape[0], h * w), bool).at[jnp.arange(pos.shape[0])[:, None], flat].set(True, mode="drop")
     return hit.reshape(pos.shape[0], h, w)
@@ -181,6 +195,7 @@ class SocialDilemma(Environment):
     num_steps: int = 1000
     layout: tuple[str, ...] = ()
     cleaning: bool = False  # Cleanup's water, dirt and cleaning beam
+    river_in_fraction: bool = False  # SocialJax's dirt fraction: the river cells count in its denominator
 
     def __post_init__(self):
         for name in ("n_agents", "num_steps"):
@@ -209,7 +224,8 @@ class SocialDilemma(Environment):
     def default_params(self) -> SocialDilemmaParams:
         f = jnp.float32
         return SocialDilemmaParams(
-            tag_timeout=jnp.int32(50), tag_cost=f(0.0), tagged_penalty=f(0.0),
+            tag_timeout=jnp.int32(50), tag_cost=f(0.0), tagged_penalty=f(0.0), tag_cooldown=jnp.int32(10),
+            clean_cooldown=jnp.int32(2),
             regrowth=jnp.array([0.0, 0.001, 0.005, 0.025], jnp.float32), apple_growth=f(0.05), depletion=f(0.4),
             restoration=f(0.0), dirt_spawn=f(0.5), dirt_delay=jnp.int32(50))
 
@@ -234,6 +250,7 @@ class SocialDilemma(Environment):
         return SocialDilemmaState(
             pos=jnp.asarray(pos, jnp.int32), orient=jnp.asarray(orient, jnp.int32),
             out=jnp.zeros(n, jnp.int32) if out is None else jnp.asarray(out, jnp.int32),
+            cooldown=jnp.zeros((n, 2), jnp.int32),
             apples=jnp.asarray(m["apple"] if apples is None else apples, bool),
             dirt=jnp.asarray(m["dirt"] if dirt is None else dirt, bool),
             returns=jnp.zeros(n, jnp.float32), t=jnp.zeros((), jnp.int32))
@@ -259,14 +276,18 @@ class SocialDilemma(Environment):
         apples = state.apples & ~on_map
 
         walls = jnp.asarray(self.padded_walls())
-        firing = playing & (acting == FIRE_TAG)
-        covered = jnp.any(beam_cells(pos, orient, walls) & firing[:, None, None], axis=0)
+        ready = state.cooldown == 0
+        fires = playing[:, None] & ready & (acting[:, None] == jnp.array([FIRE_TAG, FIRE_CLEAN]))
+        limits = jnp.stack([params.tag_cooldown, params.clean_cooldown])
+        cooldown = jnp.where(fires, limits, jnp.where(playing[:, None] & ~ready, state.cooldown - 1, state.cooldown))
+        firing = fires[:, 0]
+        covered = jnp.any(beam_cells(pos, orient, walls, on_map) & firing[:, None, None], axis=0)
         # an agent's own beam never covers its cell, so any coverage comes from another agent
         tagged = playing & covered[pos[:, 0], pos[:, 1]]
         dirt = state.dirt
         if self.cleaning:
-            cleaning = playing & (acting == FIRE_CLEAN)
-            dirt = dirt & ~jnp.any(beam_cells(pos, orient, walls) & cleaning[:, None, None], axis=0)
+            cleaning = fires[:, 1]
+            dirt = dirt & ~jnp.any(beam_cells(pos, orient, walls, dirt) & cleaning[:, None, None], axis=0)
 
         reward = (eaten.astype(jnp.float32) + jnp.where(firing, params.tag_cost, 0.0)
                   + jnp.where(tagged, params.tagged_penalty, 0.0))
@@ -279,7 +300,7 @@ class SocialDilemma(Environment):
         occupied = jnp.zeros((h, w), bool).at[jnp.where(in_play, pos[:, 0], h), pos[:, 1]].set(True, mode="drop")
 
         apples, dirt = self.regrow(k_grow, k_dirt, apples, dirt, occupied, state.t, params)
-        new = SocialDilemmaState(pos=pos, orient=orient, out=out, apples=apples, dirt=dirt,
+        new = SocialDilemmaState(pos=pos, orient=orient, out=out, cooldown=cooldown, apples=apples, dirt=dirt,
                                  returns=state.returns + reward, t=state.t + 1)
         info = {"apples_eaten": eaten, "tagged": tagged, "in_play": in_play, "returns": new.returns,
                 "num_apples": jnp.sum(apples), "dirt_fraction": self.dirt_fraction(dirt)}
@@ -317,9 +338,10 @@ class SocialDilemma(Environment):
         return pos, jnp.where(back, jax.random.randint(k_orient, orient.shape, 0, 4), orient)
 
     def dirt_fraction(self, dirt: jax.Array) -> jax.Array:
-        """float32: the dirty share of the water cells (0 in Harvest)."""
-        water = max(int(self.map["water"].sum()), 1)
-        return jnp.sum(dirt).astype(jnp.float32) / water
+        """float32: the dirty share of the cells that can get dirty, or with ``river_in_fraction`` of all water
+        cells (0 in Harvest)."""
+        cells = max(int(self.map["water" if self.river_in_fraction else "dirt_cell"].sum()), 1)
+        return jnp.sum(dirt).astype(jnp.float32) / cells
 
     def regrowth_probability(self, apples: jax.Array, dirt: jax.Array, params) -> jax.Array:
         """float32 [H, W]: each apple cell's chance to grow an apple this step (if empty and free)."""

@@ -90,9 +90,9 @@ def test_harvest_regrowth_follows_the_number_of_neighbouring_apples():
 def test_cleanup_apples_grow_by_the_dirt_fraction_and_never_above_the_threshold(cleanup_regrow):
     env, batch = cleanup_regrow
     m = parse_layout(sd.CLEANUP_MAP)
-    water = m["water"].sum()
+    cells = m["dirt_cell"].sum()
     order = np.argwhere(m["dirt_cell"])
-    counts = (0, 30, 55, 66, 67, 100, 110, 147)  # dirt fractions 0, .18, .33, .395, .401, .6, .66, .88
+    counts = (0, 30, 50, 58, 59, 90, 110, 147)  # dirt fractions 0, .2, .34, .395, .401, .61, .75, 1
     per = GAMES // len(counts)
     dirt = np.zeros((len(counts), *m["dirt"].shape), bool)
     for i, k in enumerate(counts):
@@ -101,7 +101,7 @@ def test_cleanup_apples_grow_by_the_dirt_fraction_and_never_above_the_threshold(
     apples, _ = batch(keys(len(counts) * per), tile(m["apple"], len(dirt)), jnp.asarray(dirt), tile(0, len(dirt)))
     grown = np.asarray(apples).reshape(len(counts), per, -1).sum((1, 2))
     for k, g in zip(counts, grown):
-        p = 0.05 * min(max(1 - k / water / 0.4, 0.0), 1.0)
+        p = 0.05 * min(max(1 - k / cells / 0.4, 0.0), 1.0)
         assert within_binomial(g, m["apple_cell"].sum() * per, p), (k, g, p)
     assert grown[4:].sum() == 0  # above the depletion threshold
     np.testing.assert_allclose(env.dirt_fraction(jnp.asarray(dirt[0])), 0.0)
@@ -123,12 +123,12 @@ def test_cleanup_pollution_starts_after_the_delay_one_cell_at_a_time(cleanup_reg
 
 
 def small_cleanup():
-    """A hand-made map: dirty water above, an inner wall at (3, 3), two spawn cells."""
+    """A hand-made map: water above, dirty but for a few cells, an inner wall at (3, 3), two spawn cells."""
     layout = ("#########",
               "#DDDDDDD#",
               "#DDDDDDD#",
-              "#DD#DDDD#",
-              "#DDDDDDD#",
+              "#DD#DdDD#",
+              "#DDdddDD#",
               "#P     P#",
               "#   a   #")
     return Cleanup(n_agents=2, num_steps=10, layout=layout)
@@ -145,8 +145,17 @@ def test_cleaning_beam_removes_dirt_in_three_lanes_and_stops_at_walls(small):
     state = env.initial_state([[5, 4], [5, 7]], [0, 0])  # agent 0 faces north below the water
     ts = step(jax.random.PRNGKey(0), state, jnp.array([sd.FIRE_CLEAN, sd.NOOP]), env.default_params)
     cleaned = {tuple(c) for c in np.argwhere(np.asarray(state.dirt & ~ts.state.dirt))}
-    # lanes at columns 3, 4, 5 reach rows 4, 3, 2; the wall at (3, 3) stops lane 3 after row 4
-    assert cleaned == {(4, 3), (4, 4), (3, 4), (2, 4), (4, 5), (3, 5), (2, 5)}
+    # lanes at columns 3, 4, 5 reach up to rows 4, 3, 2, each cleaning its first dirty cell: the wall at (3, 3) ends
+    # lane 3 before any dirt, lane 4 cleans (3, 4) and stops, lane 5 passes two clean cells and cleans (2, 5)
+    assert cleaned == {(3, 4), (2, 5)}
+    # cooldown 2: the next two shots do nothing, the third cleans the next cells of lanes 4 and 5
+    assert int(ts.state.cooldown[0, 1]) == 2
+    after = ts.state.dirt
+    for t in range(3):
+        ts = step(jax.random.PRNGKey(1 + t), ts.state, jnp.array([sd.FIRE_CLEAN, sd.NOOP]), env.default_params)
+        newly = {tuple(c) for c in np.argwhere(np.asarray(after & ~ts.state.dirt))}
+        assert newly == (set() if t < 2 else {(2, 4)}), t
+    assert int(ts.state.cooldown[0, 1]) == 2
     walls = np.pad(parse_layout(env.layout)["wall"], 9, constant_values=True)
     mask = np.asarray(beam_cells(jnp.array([[4, 1]]), jnp.array([3]), jnp.asarray(walls)))[0]
     assert not mask.any()  # facing west into the outer wall: nothing
@@ -189,6 +198,14 @@ def test_tagging_removes_an_agent_for_the_timeout_and_respawns_it():
     assert not np.any(ts.obs[1]) and int(ts.state.out[1]) == 50
     ts_blocked = step(jax.random.PRNGKey(0), state, jnp.array([sd.NOOP, sd.FIRE_TAG, sd.NOOP]), params)
     assert not np.any(ts_blocked.info["tagged"])  # agent 1's beam toward agent 2 stops at the wall
+    row = env.initial_state([[0, 2], [0, 3], [0, 4]], [1, 1, 1])
+    ts_row = step(jax.random.PRNGKey(0), row, jnp.array([sd.FIRE_TAG, sd.NOOP, sd.NOOP]), params)
+    np.testing.assert_array_equal(ts_row.info["tagged"], [False, True, False])  # agent 1 shields agent 2
+    assert int(ts_row.state.cooldown[0, 0]) == 10
+    cooling = state.replace(cooldown=jnp.array([[1, 0], [0, 0], [0, 0]], jnp.int32))
+    ts_cool = step(jax.random.PRNGKey(0), cooling, jnp.array([sd.FIRE_TAG, sd.NOOP, sd.NOOP]), params)
+    assert not np.any(ts_cool.info["tagged"]) and float(ts_cool.reward[0]) == 0.0  # not ready: no shot
+    assert int(ts_cool.state.cooldown[0, 0]) == 0
     state = ts.state
     for t in range(1, 51):  # out of play, its actions ignored, for 50 steps; back at the end of the 50th
         ts = step(jax.random.PRNGKey(t), state, jnp.array([sd.NOOP, sd.FIRE_TAG, sd.NOOP]), params)
@@ -261,7 +278,8 @@ def test_eating_gives_the_eater_one_and_the_view_is_rotated(harvest):
 def test_crowded_random_play_never_stacks_agents_and_ends_at_the_horizon():
     env = Harvest(n_agents=5, num_steps=30, layout=("PP A", "PP  ", "P  A"))
     step = jax.jit(jax.vmap(env.step_env, in_axes=(0, 0, 0, None)))
-    _, state = jax.vmap(env.reset)(keys(32, 3))
+    start = env.initial_state(parse_layout(env.layout)["spawn"], [0, 1, 2, 3, 0])  # every spawn cell taken
+    state = jax.tree.map(lambda x: tile(x, 32), start)
     for t in range(30):
         actions = jax.random.randint(jax.random.PRNGKey(100 + t), (32, 5), 0, env.num_actions)
         ts = step(keys(32, 200 + t), state, actions, env.default_params)
@@ -281,8 +299,8 @@ def test_render_and_saved_frames(small, tmp_path):
     np.testing.assert_array_equal(img[6 * 8 + 4, 4 * 8 + 4], [40, 160, 40])  # the apple
     np.testing.assert_array_equal(img[5 * 8 + 6, 1 * 8 + 4], [66, 133, 244])  # agent 0's body
     assert (img[5 * 8 + 0, 1 * 8 + 4] < 100).all()  # its dark strip on the north side, which it faces
-    frames = np.asarray(record_episode(env, jax.random.PRNGKey(0),
-                                       lambda k, obs: jax.random.randint(k, (2,), 0, 9), num_steps=3))
+    frames = np.asarray(jax.jit(lambda key: record_episode(
+        env, key, lambda k, obs: jax.random.randint(k, (2,), 0, 9), num_steps=3))(jax.random.PRNGKey(0)))
     assert frames.shape == (4, 56, 72, 3)
     from PIL import Image
     save_frames(frames, tmp_path / "ep.gif")
@@ -348,7 +366,8 @@ def test_regrowth_statistics_match_socialjax():
         pooled = (a + b) / (2 * trials)
         assert abs(a - b) <= Z * np.sqrt(2 * trials * pooled * (1 - pooled)) + (pooled == 0), (n, a, b)
 
-    cl_ours, cl_theirs = Cleanup(n_agents=2), Clean_up(num_agents=2, shared_rewards=False, jit=False)
+    cl_ours = Cleanup(n_agents=2, river_in_fraction=True)
+    cl_theirs = Clean_up(num_agents=2, shared_rewards=False, jit=False)
     _, s = cl_theirs.reset(jax.random.PRNGKey(0))
     # 20 of SocialJax's initially dirty cells made clean: dirt fraction (79 - 20) / 167
     labels = np.asarray(s.potential_dirt_and_dirt_label).copy()
