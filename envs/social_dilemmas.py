@@ -179,12 +179,13 @@ def beam_cells(pos: jax.Array, orient: jax.Array, walls: jax.Array, blockers: ja
     open_ = jnp.cumprod(~wall, axis=-1).astype(bool)  # no wall up to and including this cell
     h, w = walls.shape[0] - 2 * PAD, walls.shape[1] - 2 * PAD
     if blockers is not None:
-        hit = jnp.pad(blockers, PAD)[cells[..., 0] + PAD, cells[..., 1] + PAD]
-        before = jnp.cumsum(hit, axis=-1) - hit  # blockers strictly nearer in the lane
-        open_ = open_ & (before == 0)
+        blocking = jnp.pad(blockers, PAD)[cells[..., 0] + PAD, cells[..., 1] + PAD].astype(jnp.int32)
+        nearer = jnp.cumsum(blocking, axis=-1) - blocking  # blockers strictly nearer in the lane
+        open_ = open_ & (nearer == 0)
     flat = jnp.where(open_, cells[..., 0] * w + cells[..., 1], h * w).reshape(pos.shape[0], -1)
-    hit = jnp.zeros((pos.shape[0], h * w), bool).at[jnp.arange(pos.shape[0])[:, None], flat].set(True, mode="drop")
-    return hit.reshape(pos.shape[0], h, w)
+    covered = jnp.zeros((pos.shape[0], h * w), bool).at[jnp.arange(pos.shape[0])[:, None], flat].set(
+        True, mode="drop")
+    return covered.reshape(pos.shape[0], h, w)
 
 
 @dataclasses.dataclass(frozen=True)
