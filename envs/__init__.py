@@ -14,6 +14,7 @@ from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
+from envs.social_dilemmas import Cleanup, Harvest
 from envs.two_step import TwoStepGame
 from envs.wrappers import Flicker, flicker
 from jaxmarl_core.config import parse_value, split_assignment
@@ -174,9 +175,21 @@ def _flicker(env: str = "mpe_spread", prob: float = 0.5):
 
 register("flicker", _flicker)
 
+
+def _cleanup(num_agents: int = 7, num_steps: int = 1000):
+    return Cleanup(n_agents=num_agents, num_steps=num_steps)
+
+
+def _harvest(num_agents: int = 7, num_steps: int = 1000):
+    return Harvest(n_agents=num_agents, num_steps=num_steps)
+
+
+register("cleanup", _cleanup)
+register("harvest", _harvest)
+
 for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=False, max_cycles=25, mpe2's own arguments)
     register(_scenario.env_name, _scenario)
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
-           "TwoStepGame", "Flicker", "flicker", "Battle", "DGNBattle"]
+           "TwoStepGame", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest"]

@@ -256,6 +256,22 @@ def test_graph_benchmark_json_smoke(tmp_path):
     assert row["agent_steps_per_s"] == pytest.approx(2 * 24 * 4 / row["run_s"]) and "throughput" not in doc
 
 
+def test_social_dilemmas_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/social_dilemmas.py", "--quick", "--batch-sizes", "2", "--games", "harvest",
+                    "--frames", str(tmp_path), "--frame-step", "3"], tmp_path)
+    (row,) = doc["results"]
+    assert (row["game"], row["num_agents"], row["batch_size"], row["steps"]) == ("harvest", 7, 2, 5)
+    assert len(row["ours"]["runs_s"]) == 2 and row["ours"]["compile_s"] > 0
+    assert abs(row["ours"]["env_steps_per_s"] - 2 * 5 / row["ours"]["median_s"]) < 1e-6 * row["ours"]["env_steps_per_s"]
+    if doc["socialjax"].startswith("socialjax "):  # measured beside ours when importable
+        assert row["socialjax"]["env_steps_per_s"] > 0 and row["ratio"] > 0
+    else:
+        assert doc["socialjax"] == "not installed" and "socialjax" not in row
+    from PIL import Image
+    assert Image.open(tmp_path / "harvest_frame.png").size == (22 * 8, 16 * 8)
+    assert doc["frames"] == ["harvest_frame.png"]
+
+
 def test_value_decomposition_benchmark_smoke(tmp_path):
     out = tmp_path / "vd.json"
     cmd = [sys.executable, "benchmarks/value_decomposition.py", "--only", "two_step", "--learners", "vdn", "--seeds",
