@@ -51,7 +51,7 @@ def test_minimax_q_learns_soccer_and_resists_a_best_response_that_fully_exploits
     env, model, minimax, q = soccer_learners(1_000_000, 4)
     exact, _, _ = jax.jit(tabular.minimax_values, static_argnums=1)(model, env.discount)
     starts = np.flatnonzero(np.asarray(model.initial) > 0)
-    error = np.abs(np.asarray(minimax.value[:, 0][:, starts]) - np.asarray(exact)[starts])
+    error = np.abs(np.asarray(minimax.value[:, 0, 0][:, starts]) - np.asarray(exact)[starts])
     assert error.max() < 0.05, error
     minimax_rate, q_rate = win_rates(env, model, minimax, 4), win_rates(env, model, q, 4)
     assert minimax_rate.min() > 0.3, minimax_rate  # Littman: about 35-50%
