@@ -263,7 +263,8 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
         "table10": table10, "tables11_12": pairings}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        dump(doc, os.path.join(out_dir, "grid_games.json"))
+        suffix = "" if len(games) == 2 else f"_{games[0][-1]}"
+        dump(doc, os.path.join(out_dir, f"grid_games{suffix}.json"))
     return doc
 
 
@@ -275,6 +276,7 @@ def main(argv=None) -> int:
     p.add_argument("--grid-games", action="store_true", help="Hu & Wellman's grid games: Tables 10, 11 and 12")
     p.add_argument("--grid-episodes", type=int, default=EPISODES, help="training episodes of --grid-games")
     p.add_argument("--grid-runs", type=int, default=50, help="runs of --grid-games (the paper's 50)")
+    p.add_argument("--grid-game", choices=("1", "2", "both"), default="both", help="which grid game(s) to run")
     p.add_argument("--soccer-steps", type=int, default=1_000_000, help="training steps per seed of --soccer")
     p.add_argument("--episodes", type=int, default=10_000, help="test games per evaluation of --soccer")
     p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories, --soccer, --grid-games")
@@ -309,7 +311,8 @@ def main(argv=None) -> int:
         if args.quick:
             docs["grid_games"] = grid_games(4, 100, args.out_dir, ("grid_game_2",))
         else:
-            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir)
+            games = ("grid_game_1", "grid_game_2") if args.grid_game == "both" else (f"grid_game_{args.grid_game}",)
+            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir, games)
     if args.json:
         print(dump(docs if len(docs) > 1 else next(iter(docs.values()))))
     return 0
