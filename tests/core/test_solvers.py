@@ -112,10 +112,10 @@ def test_nash_conv_is_zero_at_equilibrium_and_positive_elsewhere():
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_bimatrix_equilibria_are_nashpys_and_the_selection_rules_pick_among_them(games):
-    """The distinct equilibria ``bimatrix_equilibria`` marks are exactly those nashpy's vertex enumeration finds (60
+    """The distinct equilibria ``bimatrix_equilibria`` marks are exactly those nashpy's vertex enumeration finds (30
     random games, padded to 5 x 5, solved in one vmapped call); "first" is the first of them in enumeration order,
     "second" the next distinct one (the first if there is only one), "best" the best for the chosen player."""
-    As, Bs = games[0][:60], games[1][:60]
+    As, Bs = games[0][:30], games[1][:30]
     pa, pb = map(np.stack, zip(*(_pad_bimatrix(A, B) for A, B in zip(As, Bs))))
     xs, ys, is_eq = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_equilibria))(pa, pb))
     picks = {(rule, player): tuple(map(np.asarray, jax.jit(jax.vmap(
@@ -142,7 +142,7 @@ def test_bimatrix_equilibria_are_nashpys_and_the_selection_rules_pick_among_them
                 worth = [x[:n] @ (A, B)[player] @ y[:m] for x, y in ours]
                 want = ours[int(np.argmax(worth))]
             assert np.allclose(px[i], want[0], atol=1e-5) and np.allclose(py[i], want[1], atol=1e-5), (i, rule)
-    assert multiple >= 5  # the rules were told apart somewhere
+    assert multiple >= 3  # the rules were told apart somewhere
 
 
 def test_selection_rules_in_battle_of_the_sexes_and_restricted_actions():

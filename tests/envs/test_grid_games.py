@@ -291,12 +291,13 @@ def test_gg2_transitions_of_section_5_1_1():
 
 @pytest.fixture(scope="module")
 def nash_q_values():
-    """Value iteration of the Nash Q-values under each selection rule: {(game, rule): (V [81, 2], Q [81, 4, 4, 2])}."""
+    """Value iteration of the Nash Q-values under each selection rule: {(game, rule): (V [81, 2], Q [81, 4, 4, 2],
+    x [81, 4], y [81, 4])}."""
     solve = jax.jit(tabular.nash_values, static_argnums=(1, 2, 3, 4))
     out = {}
-    for game, rule, player in ((1, "first", 0), (1, "second", 0), (2, "first", 0), (2, "best", 0)):
-        v = solve(MODELS[game], 0.99, rule, player, 300)[0]
-        out[(game, rule)] = np.asarray(v), np.asarray(tabular.q_values(MODELS[game], v, 0.99))
+    for game, rule, player in ((1, "first", 0), (1, "second", 0)):
+        v, x, y = solve(MODELS[game], 0.99, rule, player, 300)
+        out[(game, rule)] = np.asarray(v), np.asarray(tabular.q_values(MODELS[game], v, 0.99)), x, y
     return out
 
 
@@ -304,7 +305,7 @@ def test_gg1_nash_q_values_of_table_4_and_the_start_value_97(nash_q_values):
     """Both paths arriving together: Q(s0) is 97.0 for every joint move but the collision Right-Left, 95.1
     (Hu & Wellman's Table 4), worth (97.0, 97.0), and every equilibrium of that stage game is worth as much; not so
     in every state (the next test: the Nash Q-values are not unique)."""
-    v, q = nash_q_values[(1, "second")]
+    v, q, _, _ = nash_q_values[(1, "second")]
     s0 = paper_state(0, 2)
     np.testing.assert_allclose(v[s0], [100 * 0.99 ** 3] * 2, rtol=1e-5)
     for a0, a1 in ((UP, UP), (UP, LEFT), (RIGHT, UP)):
@@ -313,7 +314,7 @@ def test_gg1_nash_q_values_of_table_4_and_the_start_value_97(nash_q_values):
     avail = np.asarray(MODELS[1].avail)
     live = np.flatnonzero(np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0)
     A, B = jax.vmap(solvers.restrict)(q[live, ..., 0], q[live, ..., 1], avail[live, 0], avail[live, 1])
-    xs, ys, is_eq = jax.vmap(solvers.bimatrix_equilibria)(A, B)
+    xs, ys, is_eq = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_equilibria))(A, B))
     worth = np.stack([np.einsum("scn,snm,scm->sc", xs, q[live, ..., i], ys) for i in range(2)], -1)  # [S, C, 2]
     spread = np.where(np.asarray(is_eq)[..., None], np.abs(worth - v[live][:, None]), 0.0).max(axis=(1, 2))
     assert spread[list(live).index(s0)] < 0.01  # "each is a global optimal point with the value (97.0, 97.0)"
@@ -324,23 +325,29 @@ def test_gg1_nash_q_values_are_not_unique(nash_q_values):
     """Hu & Wellman call Grid Game 1's Nash Q-values unique, but the first-Nash fixed point differs: agent 1 walks
     left, up, up, left, which meets each of agent 0's six shortest paths in a collision, and agent 0 (which cannot
     wait: every move leaves its cell) scores 0. Its joint policy is an exact equilibrium in every state."""
-    v, _ = nash_q_values[(1, "first")]
+    v, _, x, y = nash_q_values[(1, "first")]
     np.testing.assert_allclose(v[paper_state(0, 2)], [0.0, 100 * 0.99 ** 3], atol=1e-3)
-    _, x, y = tabular.nash_values(MODELS[1], 0.99, "first", 0, 300, jnp.asarray(v))
-    values = tabular.policy_values(MODELS[1], x, y, 0.99)
-    gains = np.stack([tabular.best_response(MODELS[1], y, 0, 0.99, 1000)[0] - values[:, 0],
-                      tabular.best_response(MODELS[1], x, 1, 0.99, 1000)[0] - values[:, 1]])
+
+    @jax.jit
+    def gains(x, y):
+        values = tabular.policy_values(MODELS[1], x, y, 0.99)
+        return jnp.stack([tabular.best_response(MODELS[1], y, 0, 0.99, 1000)[0] - values[:, 0],
+                          tabular.best_response(MODELS[1], x, 1, 0.99, 1000)[0] - values[:, 1]])
+
+    gains = np.asarray(gains(x, y))
     live = np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0
     assert np.abs(gains[:, live]).max() < 1e-3
 
 
-def test_gg2_nash_q_values_of_figure_8(nash_q_values):
+@pytest.mark.slow
+def test_gg2_nash_q_values_of_figure_8():
     """The first two of Hu & Wellman's three Nash Q-functions at (0 2) (Figure 8; they round to integers): agent 0
     walling up while agent 1 takes the centre (first Nash here), and the mirror image (best for agent 0)."""
     s0 = paper_state(0, 2)
     paper = {"first": {(RIGHT, LEFT): (47, 96), (RIGHT, UP): (98, 49), (UP, LEFT): (49, 98), (UP, UP): (61, 73)},
              "best": {(RIGHT, LEFT): (96, 47), (RIGHT, UP): (98, 49), (UP, LEFT): (49, 98), (UP, UP): (73, 61)}}
     for rule, table in paper.items():
-        q = nash_q_values[(2, rule)][1]
+        v = tabular.nash_values(MODELS[2], 0.99, rule, 0, 300)[0]
+        q = np.asarray(tabular.q_values(MODELS[2], v, 0.99))
         for (a0, a1), want in table.items():
             np.testing.assert_allclose(q[s0, a0, a1], want, atol=0.6)
