@@ -65,10 +65,10 @@ def make_train(env, config: AutomataConfig, params=None) -> Trainer:
     def init(key):
         return jnp.full((n, num_actions), 1.0 / num_actions), env.reset(key, params)[1]
 
-    def act(p, s, key):
+    def act(p, s, avail, key):  # a matrix game: every action is legal
         return sample_categorical(key, jnp.log(p))
 
-    def learn(p, s, actions, reward, s_next, terminated):
+    def learn(p, s, avail, actions, reward, s_next, avail_next, terminated):
         beta = jnp.clip((reward - low) / span, 0.0, 1.0)
         return automaton_step(p, actions, beta, config.reward_lr, config.penalty_lr)
 

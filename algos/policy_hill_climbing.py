@@ -114,19 +114,16 @@ def make_train(env, config: TabularQConfig, params=None) -> Trainer:
         return PHCState(q=jnp.full((n, num_s, num_actions), config.q_init), pi=uniform, avg_pi=uniform,
                         counts=jnp.zeros((n, num_s)), env_state=env_state, t=jnp.zeros((), jnp.int32))
 
-    def behaviour(ls: PHCState, s):  # [N, A]
-        if hill_climb:
-            pi = ls.pi[agents, s]
-        else:
-            pi = jax.nn.one_hot(jnp.argmax(ls.q[agents, s], axis=-1), num_actions)
-        return (1.0 - config.epsilon) * pi + config.epsilon / num_actions
+    def behaviour(ls: PHCState, s, avail):  # [N, A]
+        pi = ls.pi[agents, s] if hill_climb else tabular.greedy(ls.q[agents, s], avail)
+        return tabular.explore(pi, avail, config.epsilon)
 
-    def act(ls, s, key):
-        return sample_categorical(key, jnp.log(behaviour(ls, s)))
+    def act(ls, s, avail, key):
+        return sample_categorical(key, jnp.log(behaviour(ls, s, avail)))
 
-    def learn(ls: PHCState, s, actions, reward, s_next, terminated):
+    def learn(ls: PHCState, s, avail, actions, reward, s_next, avail_next, terminated):
         alpha = tabular.harmonic(config.lr, config.lr_decay_steps, ls.t)
-        q = tabular.q_learning(ls.q, s, actions, reward, s_next, terminated, alpha, config.gamma)
+        q = tabular.q_learning(ls.q, s, actions, reward, s_next, avail_next, terminated, alpha, config.gamma)
         counts = ls.counts.at[agents, s].add(1.0)
         pi_s, q_s = ls.pi[agents, s], q[agents, s]  # [N, A]
         avg_s = ls.avg_pi[agents, s]
@@ -136,9 +133,9 @@ def make_train(env, config: TabularQConfig, params=None) -> Trainer:
             if config.wolf:
                 winning = jnp.sum(pi_s * q_s, axis=-1) > jnp.sum(avg_s * q_s, axis=-1)
                 delta = jnp.where(winning, delta, config.lose_ratio * delta)
-            pi_s = climb(pi_s, q_s, delta)
+            pi_s = climb(pi_s, jnp.where(avail, q_s, -jnp.inf), delta)  # towards the best legal action
         else:
-            pi_s = jax.nn.one_hot(jnp.argmax(q_s, axis=-1), num_actions)
+            pi_s = tabular.greedy(q_s, avail)
         return PHCState(q=q, pi=ls.pi.at[agents, s].set(pi_s), avg_pi=ls.avg_pi.at[agents, s].set(avg_s),
                         counts=counts, env_state=ls.env_state, t=ls.t + 1)
 

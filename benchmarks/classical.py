@@ -5,7 +5,7 @@ comparison of Nash-Q with single-agent Q-learning in their grid games.
     python benchmarks/classical.py --throughput --json          # 10,000 wolf_phc (RPS), 1,024 minimax_q (soccer)
     python benchmarks/classical.py --trajectories --out-dir runs/classical   # phase plots + JSON
     python benchmarks/classical.py --soccer --out-dir runs/classical         # minimax_q vs iql_tabular on soccer
-    python benchmarks/classical.py --grid-games --out-dir runs/classical     # nash_q vs iql_tabular, grid games
+    python benchmarks/classical.py --grid-games --out-dir runs/classical     # Hu & Wellman's Tables 10-12
 
 Every run is one jit of ``vmap(train)`` over seeds; compile time is reported apart from run time (median of
 ``--repeats`` runs). ``--json`` prints the JSON document on stdout.
@@ -144,7 +144,7 @@ def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> 
             row[f"win_rate_vs_{name}"] = outputs.mean_ci95(won / np.maximum(won + lost, 1e-9))  # of decided games
             row[f"games_won_lost_drawn_vs_{name}"] = [float(won.mean()), float(lost.mean()), float(drawn.mean())]
         if algo_name == "minimax_q":
-            learned = np.asarray(state.value[:, 0][:, starts])  # [seeds, 2 start states]
+            learned = np.asarray(state.value[:, 0, 0][:, starts])  # [seeds, 2 start states]
             row["exact_start_values"] = np.asarray(exact_v)[starts].tolist()
             row["learned_start_values"] = learned.mean(0).tolist()
             row["max_abs_start_value_error"] = float(np.abs(learned - np.asarray(exact_v)[starts]).max())
@@ -163,53 +163,108 @@ def soccer(seeds: int, total_steps: int, episodes: int, out_dir: str | None) -> 
     return doc
 
 
-GRID_LEARNERS = (  # (name in the table, algorithm, overrides): Hu & Wellman's offline protocol explores uniformly
-    ("nash_q", "nash_q", {}),
-    ("nash_q, alpha = 1/n^0.6", "nash_q", {"count_power": 0.6}),
-    ("ffq, friend", "ffq", {"backup": "friend", "epsilon": 1.0, "count_lr": True, "q_init": 0.0}),
-    ("iql_tabular", "iql_tabular", {"epsilon": 1.0}),
-)
+SELECTION_RULES = ("first", "second", "best")
+GRID_AGENTS = ("single", *SELECTION_RULES)  # Hu & Wellman's four learners, in the order of their Tables 11 and 12
+PAIRINGS = (("single", "single"), ("single", "first"), ("single", "second"), ("single", "best"),
+            ("first", "second"), ("first", "best"), ("second", "best"), ("best", "best"), ("first", "first"),
+            ("second", "second"))  # (agent 1, agent 2), the rows of Tables 11 and 12
+PAPER_TABLE10 = {("grid_game_1", "first"): 1.00, ("grid_game_1", "second"): 1.00, ("grid_game_2", "first"): 0.68,
+                 ("grid_game_2", "second"): 0.90}
+PAPER_TABLES_11_12 = {  # fraction of 50 trials reaching an equilibrium joint path: (Grid Game 1, Grid Game 2)
+    ("single", "single"): (0.20, 0.50), ("single", "first"): (0.60, 0.54), ("single", "second"): (0.50, 0.62),
+    ("single", "best"): (0.76, 0.38), ("first", "second"): (0.60, 0.64), ("first", "best"): (0.76, 0.78),
+    ("second", "best"): (0.84, 0.36), ("best", "best"): (1.00, 0.42), ("first", "first"): (1.00, 0.68),
+    ("second", "second"): (1.00, 0.90)}
+EPISODES = 5000  # Hu & Wellman's training episodes
+EQUILIBRIUM_TOL = 0.1  # NashConv below which a joint policy counts as an equilibrium (goals pay 100)
 
 
-def grid_games(seeds: int, total_steps: int, out_dir: str | None, games=("grid_game_1", "grid_game_2"),
-               learners=GRID_LEARNERS) -> dict:
-    """Hu & Wellman's (2003) offline comparison in Grid Game 1 and 2: both agents learn while acting uniformly at
-    random for ``total_steps`` steps, then play their learned policies (nash_q: the stage games' equilibria; ffq
-    (friend): its part of the best joint action; iql_tabular: greedy on its own Q). A run succeeds when the learned
-    joint policy is a Nash equilibrium of the game from its start (NashConv below 0.01, goal rewards being 100;
-    exact, by value iteration). Each run's start values tell which equilibrium it found: in Grid Game 1 both players
-    reaching their goals in four steps is worth 97.03 each, and one player winning the race, (97.03, 0), is an
-    equilibrium too under these rules."""
-    rows = []
+def mean_episode_length(env) -> float:
+    """Expected steps of an episode of ``env`` (random starts) when both agents pick legal actions uniformly: the
+    training episodes' length, exactly (a linear solve on the tabular model)."""
+    model = env.tabular_model(env.default_params)
+    avail = np.asarray(tabular.legal(model), np.float64)
+    uniform = avail / avail.sum(-1, keepdims=True)  # [S, 2, A]
+    chain = np.einsum("sabt,sa,sb->st", np.asarray(model.transition, np.float64), uniform[:, 0], uniform[:, 1])
+    steps = np.linalg.solve(np.eye(len(chain)) - chain, np.ones(len(chain)))
+    return float(np.asarray(model.initial, np.float64) @ steps)
+
+
+def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_1", "grid_game_2")) -> dict:
+    """Hu & Wellman's (2003) section 5 protocol in Grid Game 1 and 2. Every run trains, on one trajectory, the four
+    learners of their Tables 11 and 12: ``nash_q`` with each selection rule (first, second, best-expected Nash;
+    alpha = 1 / n(s, a_1, a_2), Q from 0) and single-agent Q-learning (``iql_tabular``, greedy on its own Q), while
+    both agents act uniformly at random over their legal moves from random starts (``random_start``) for about
+    ``episodes`` episodes (the expected episode length times ``episodes`` steps; the episodes counted are reported).
+    Seeds are shared, so all learners of a run see the same trajectory.
+
+    Then, from the lower corners: Table 10 asks whether the joint policy of one learner (both agents' parts of its
+    stage equilibria) is a Nash equilibrium of the game; Tables 11 and 12 pair agent 1's policy from one learner
+    with agent 2's from another (a "best" agent's own learner maximises its own payoff). A joint policy counts when
+    its NashConv from the start (exact: policy evaluation and value iteration on the model) is below
+    ``EQUILIBRIUM_TOL``; the start values and the NashConv over every state are reported beside it."""
+    table10, pairings = [], []
     for game in games:
-        env = envs.make(game)
-        model = env.tabular_model(env.default_params)
+        train_env = envs.make(game, random_start=True)
+        model = envs.make(game).tabular_model()  # the corners as the start
+        gamma = train_env.discount
+        live = np.asarray(model.transition).sum(axis=(1, 2, 3)) > 0
+        total_steps = int(round(episodes * mean_episode_length(train_env) / 100.0)) * 100
 
         @jax.jit
         @jax.vmap
-        def judge(pi):  # the learned joint policy [2, S, A] -> (NashConv, both players' values from the start)
-            values = tabular.policy_values(model, pi[0], pi[1], env.discount)
-            return tabular.nash_conv(model, pi[0], pi[1], env.discount), model.initial @ values
+        def judge(x, y):  # agent 1's and agent 2's policies [S, A] -> (NashConv from the start, at every state, values)
+            values = tabular.policy_values(model, x, y, gamma)
+            gains = jnp.stack([tabular.best_response(model, y, 0, gamma, 2000)[0] - values[:, 0],
+                               tabular.best_response(model, x, 1, gamma, 2000)[0] - values[:, 1]], -1)
+            return model.initial @ gains.sum(-1), jnp.max(jnp.where(live, gains.sum(-1), 0.0)), model.initial @ values
 
-        for name, algo_name, extra in learners:
-            overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 10, **extra}
-            res = train_many(algo_name, env, overrides, seeds)
-            nash_conv, values = map(np.asarray, judge(res["out"].state.pi))
-            rows.append({"env": game, "learner": name, "algo": algo_name, "overrides": overrides, "seeds": seeds,
-                         "equilibrium_rate": float(np.mean(nash_conv < 1e-2)),
-                         "nash_conv_per_seed": np.round(nash_conv, 4).tolist(),
-                         "start_values_per_seed": np.round(values, 2).tolist(),
-                         "compile_s": res["compile_s"], "run_s": res["median_s"]})
-            print(f"{game} {name:24s} equilibrium in {rows[-1]['equilibrium_rate']:.0%} of {seeds} runs "
-                  f"(compile {res['compile_s']:.1f}s, run {res['median_s']:.1f}s)", file=sys.stderr)
-    doc = {"benchmark": "hu_wellman_grid_games", **machine_info(), "paper": {
-        "source": "Hu & Wellman (2003), abstract: Nash-Q learning 'consistently converges' in Grid Game 1 and "
-                  "'sometimes fails to converge' in Grid Game 2; agents 'are more likely to reach a joint optimal "
-                  "path with Nash Q-learning than with a single-agent Q-learning method'",
-        "note": "the paper's per-game rates (its section-5 tables) could not be read here"}, "results": rows}
+        policies, timing, episodes_seen = {}, {}, []
+        for agent in GRID_AGENTS:
+            overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 10, "epsilon": 1.0}
+            if agent == "single":
+                res = train_many("iql_tabular", train_env, overrides, runs)
+            else:
+                res = train_many("nash_q", train_env, {**overrides, "selection": agent}, runs)
+            policies[agent] = res["out"].state.pi  # [runs, 2, S, A]
+            timing[agent] = {"compile_s": res["compile_s"], "run_s": res["median_s"]}
+            episodes_seen.append(res["metrics"]["episodes"].sum(axis=1))
+        if any(not np.array_equal(episodes_seen[0], e) for e in episodes_seen):
+            raise RuntimeError("the learners of a run saw different trajectories")
+        for agent in SELECTION_RULES[:2]:
+            conv, conv_all, values = map(np.asarray, judge(policies[agent][:, 0], policies[agent][:, 1]))
+            table10.append({"env": game, "selection": agent, "runs": runs, "total_steps": total_steps,
+                            "episodes_mean": float(episodes_seen[0].mean()),
+                            "equilibrium_rate": float(np.mean(conv < EQUILIBRIUM_TOL)),
+                            "equilibrium_rate_every_state": float(np.mean(conv_all < EQUILIBRIUM_TOL)),
+                            "paper": PAPER_TABLE10[(game, agent)],
+                            "nash_conv_per_run": np.round(conv, 4).tolist(),
+                            "start_values_per_run": np.round(values, 2).tolist(), **timing[agent]})
+            print(f"{game} Table 10 {agent:6s}: equilibrium in {table10[-1]['equilibrium_rate']:.0%} of {runs} runs "
+                  f"(every state {table10[-1]['equilibrium_rate_every_state']:.0%}; paper "
+                  f"{table10[-1]['paper']:.0%})", file=sys.stderr)
+        for one, two in PAIRINGS:
+            conv, conv_all, values = map(np.asarray, judge(policies[one][:, 0], policies[two][:, 1]))
+            rounded = np.round(values, 1)
+            outcomes = {str(tuple(v)): int(c) for v, c in zip(*np.unique(rounded, axis=0, return_counts=True))}
+            pairings.append({"env": game, "agent_1": one, "agent_2": two, "runs": runs,
+                             "equilibrium_rate": float(np.mean(conv < EQUILIBRIUM_TOL)),
+                             "paper": PAPER_TABLES_11_12[(one, two)][int(game[-1]) - 1],
+                             "start_values_count": outcomes, "nash_conv_per_run": np.round(conv, 4).tolist()})
+            print(f"{game} {one:6s} / {two:6s}: {pairings[-1]['equilibrium_rate']:.0%} (paper "
+                  f"{pairings[-1]['paper']:.0%}) start values {outcomes}", file=sys.stderr)
+    doc = {"benchmark": "hu_wellman_grid_games", **machine_info(), "protocol": {
+        "runs": runs, "episodes": episodes, "equilibrium_tol": EQUILIBRIUM_TOL,
+        "behaviour": "both agents uniform over their legal moves, random live start each episode",
+        "nash_q": "alpha = 1/n(s, a1, a2), Q from 0, one equilibrium for both players' values",
+        "single": "iql_tabular: alpha = 0.1 / (1 + t / 1e5), Q from 0, greedy over legal moves"}, "paper": {
+        "source": "Hu & Wellman (2003), JMLR 4, section 5: Table 10 (convergence in 50 runs), Tables 11 and 12 "
+                  "(offline learning performance, 50 trials per pairing, fraction reaching an equilibrium path)"},
+        "table10": table10, "tables11_12": pairings}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        dump(doc, os.path.join(out_dir, "grid_games.json"))
+        suffix = "" if len(games) == 2 else f"_{games[0][-1]}"
+        dump(doc, os.path.join(out_dir, f"grid_games{suffix}.json"))
     return doc
 
 
@@ -218,8 +273,10 @@ def main(argv=None) -> int:
     p.add_argument("--throughput", action="store_true", help="learner steps per second of many vmapped learners")
     p.add_argument("--trajectories", action="store_true", help="PHC vs WoLF-PHC policy trajectories")
     p.add_argument("--soccer", action="store_true", help="Littman's soccer: minimax_q against iql_tabular")
-    p.add_argument("--grid-games", action="store_true", help="Hu & Wellman's grid games: nash_q against iql_tabular")
-    p.add_argument("--grid-steps", type=int, default=50_000, help="training steps per seed of --grid-games")
+    p.add_argument("--grid-games", action="store_true", help="Hu & Wellman's grid games: Tables 10, 11 and 12")
+    p.add_argument("--grid-episodes", type=int, default=EPISODES, help="training episodes of --grid-games")
+    p.add_argument("--grid-runs", type=int, default=50, help="runs of --grid-games (the paper's 50)")
+    p.add_argument("--grid-game", choices=("1", "2", "both"), default="both", help="which grid game(s) to run")
     p.add_argument("--soccer-steps", type=int, default=1_000_000, help="training steps per seed of --soccer")
     p.add_argument("--episodes", type=int, default=10_000, help="test games per evaluation of --soccer")
     p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories, --soccer, --grid-games")
@@ -234,8 +291,8 @@ def main(argv=None) -> int:
         p.error("choose --throughput, --trajectories, --soccer or --grid-games")
     if args.soccer_steps < 100 or args.soccer_steps % 100 or args.episodes <= 0:
         p.error("--soccer-steps must be a positive multiple of 100 and --episodes positive")
-    if args.grid_steps < 10 or args.grid_steps % 10:
-        p.error("--grid-steps must be a positive multiple of 10")
+    if args.grid_episodes < 100 or args.grid_runs <= 0:
+        p.error("--grid-episodes must be at least 100 and --grid-runs positive")
     docs = {}
     if args.throughput:
         spec = THROUGHPUT
@@ -252,10 +309,10 @@ def main(argv=None) -> int:
                                 200 if args.quick else args.episodes, args.out_dir)
     if args.grid_games:
         if args.quick:
-            learners = (GRID_LEARNERS[0], GRID_LEARNERS[-1])  # nash_q and iql_tabular
-            docs["grid_games"] = grid_games(4, 1_000, args.out_dir, ("grid_game_2",), learners)
+            docs["grid_games"] = grid_games(4, 100, args.out_dir, ("grid_game_2",))
         else:
-            docs["grid_games"] = grid_games(args.seeds, args.grid_steps, args.out_dir)
+            games = ("grid_game_1", "grid_game_2") if args.grid_game == "both" else (f"grid_game_{args.grid_game}",)
+            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir, games)
     if args.json:
         print(dump(docs if len(docs) > 1 else next(iter(docs.values()))))
     return 0

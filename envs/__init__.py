@@ -127,8 +127,8 @@ register("soccer", _soccer)
 
 
 def _grid_game(game: int):
-    def build(max_steps: int = 100):
-        return GridGame(game=game, max_steps=max_steps)
+    def build(max_steps: int = 100, rules: str = "paper", random_start: bool = False):
+        return GridGame(game=game, max_steps=max_steps, rules=rules, random_start=random_start)
     return build
 
 

@@ -1,36 +1,43 @@
 """Grid Game 1 and Grid Game 2 of Hu & Wellman (2003), "Nash Q-learning for general-sum stochastic games" (JMLR 4,
-section 5), general-sum two-player stochastic games on a 3 x 3 grid.
+section 5.1), general-sum two-player stochastic games on a 3 x 3 grid.
 
-Rules, with their sources (Hu & Wellman 2003, and Greenwald & Hall 2003, "Correlated-Q learning", ICML, which
-restate the same two games: "In GG1, there are two agents and two goals. The agents' action sets include one step
-in any of the four compass directions. Actions are executed simultaneously. If both agents attempt to move into the
-same cell, they cannot; instead, they both lose 1 point. If ever an agent reaches its goal, it scores 100 points,
-and the game ends. Note that it is possible for both agents to score 100 points since actions are simultaneous."):
+The rules of the paper (``rules="paper"``, the default):
 
-- Cells are (row, col) with row 0 at the top; actions 0 up, 1 down, 2 left, 3 right. Agent 0 starts in the
-  bottom-left corner (2, 0), agent 1 in the bottom-right corner (2, 2) (Hu & Wellman's cells 0 and 2, numbered from
-  the bottom-left corner).
-- Grid Game 1: agent 0's goal is the top-right corner (0, 2), agent 1's the top-left corner (0, 0). Grid Game 2: both
-  share the goal at the top centre (0, 1).
-- A move off the grid fails: the agent stays.
-- Grid Game 2 has two barriers, between each bottom corner and the cell above it: "if an agent attempts to move
-  through one of the barriers, then with probability 1/2 this move fails" (Greenwald & Hall; Hu & Wellman describe
-  the move up from the start cells). Here a move across a barrier, up from (2, 0) or (2, 2) or down into them,
-  succeeds with probability ``params.barrier_prob`` (0.5) and otherwise leaves the agent in place, independently for
-  the two agents.
-- Collision: when the two destinations (after walls and barriers) are the same cell, and that cell is no goal,
-  neither agent moves and each gets ``params.collision_reward`` (-1; "excluding a goal cell": both may enter the
-  shared goal of Grid Game 2 together, and in Grid Game 1 an agent may enter its goal while the other walks into
-  it too). Agents that swap cells do not collide.
-- An agent entering its goal gets ``params.goal_reward`` (100); the episode ends as soon as at least one agent has
-  reached its goal (``terminated``), and both score when both arrive together. In Grid Game 2 this is why the agent
-  that tries the barrier while the other walks up the centre scores 50 on average (Greenwald & Hall).
-- Hu & Wellman discount with 0.99 (``discount``, which learners default to); ``max_steps`` (100) bounds an episode
-  (``truncated``; not in the papers).
-- Under these rules Grid Game 1 has equilibria beside the one where both agents arrive in four steps (97.03 each
-  from the start): one agent can win the race, e.g. agent 1 moving left, up, up, left collides with every shortest
-  path of agent 0, which then scores 0 (exact NashConv 0). Hu & Wellman call Grid Game 1's equilibrium Q-function
-  unique, so a rule of their section 5 (not readable here) may differ from this restatement.
+- Cells are (row, col) with row 0 at the top; actions 0 up, 1 down, 2 left, 3 right. The paper numbers the cells 0-8
+  from the bottom-left corner (0-2 the bottom row, 6-8 the top); its state (l1, l2) is the pair of the agents'
+  cells. Agent 0 (the paper's agent 1) starts in the bottom-left corner (2, 0) (cell 0), agent 1 in the bottom-right
+  corner (2, 2) (cell 2).
+- Grid Game 1: agent 0's goal is the top-right corner (0, 2) (cell 8), agent 1's the top-left corner (0, 0) (cell 6);
+  each agent's shortest path has four steps (the paper's strategy for agent 1 in its Table 3: up, right, right, up).
+  Grid Game 2: both share the goal at the top centre (0, 1) (cell 7).
+- Moves off the grid are not actions: ``avail_actions`` holds only the in-grid moves (2 in a corner, 3 on an edge,
+  4 in the centre; the paper's Table 4 stage game at the start is 2 x 2, and Grid Game 1 has 424 state-action
+  tuples). An off-grid action sent anyway leaves the agent where it is.
+- Grid Game 2: "if an agent chooses Up from position 0 or 2, it moves up with probability 0.5 and remains in its
+  previous position with probability 0.5", independently for the two agents (``params.barrier_prob``).
+- Collision: the reward is -1 "if L(l1, a1) = L(l2, a2) and L(l2, a2) != Goal_j", L being the cell an action leads
+  to, and both agents "are bounced back to their previous positions". Here L is the cell after the chance move of
+  Grid Game 2, so an agent whose Up failed collides with the other stepping into its cell. Agents that swap cells do
+  not collide. Both may enter a goal cell together: the shared goal of Grid Game 2, or in Grid Game 1 an agent's
+  goal entered by the other at the same time.
+- An agent entering its goal gets ``params.goal_reward`` (100), other moves 0; "the game ends as soon as an agent
+  reaches its goal" (``terminated``), and both are paid when both arrive together.
+- Discount 0.99 (``discount``, which learners default to). ``max_steps`` (100) bounds an episode (``truncated``; not
+  in the paper).
+
+``random_start=True`` is the paper's learning protocol (section 5.1.3): "in the new episode, each agent is randomly
+assigned a new position (except its goal cell)", here every episode, uniformly over the pairs of distinct cells with
+neither agent on its goal (57 in Grid Game 1, 56 in Grid Game 2, the paper's footnote 5).
+
+``rules="restated"`` keeps an earlier restatement (after Greenwald & Hall 2003, "Correlated-Q learning", who describe
+the same games in a sentence each): all four moves are actions and a move off the grid fails, and Grid Game 2's
+barriers also stop a move down into a bottom corner with probability 1/2 (an agent can then wait against a wall).
+
+Under either rules Grid Game 1's Nash Q-values are not unique, though the paper says they are (section 5.1.2, which
+derives them from two non-interfering shortest paths): agent 1 walking left, up, up, left meets each of agent 0's six
+shortest paths in a collision, and value iteration with the first-Nash rule finds a stationary equilibrium, exact
+in every state, worth (0, 100 * 0.99^3) from the start beside the coordinated (97.03, 97.03) of the paper's Table 4
+(``tests/envs/test_grid_games.py``).
 
 Observations ``[2, 18]`` in each agent's perspective: its own cell one-hot (9), then the other's (9). The tabular
 view indexes the pair of cells, ``state_index = 9 * cell_0 + cell_1`` (``num_states`` = 81); pairs with an agent
@@ -43,6 +50,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams, TimeStep
@@ -56,6 +64,14 @@ MOVES = jnp.array([[-1, 0], [1, 0], [0, -1], [0, 1]], jnp.int32)  # (row, col) o
 START = jnp.array([[2, 0], [2, 2]], jnp.int32)
 GOALS = {1: ((0, 2), (0, 0)), 2: ((0, 1), (0, 1))}
 GAMMA = 0.99
+RULES = ("paper", "restated")
+
+
+def live_pairs(game: int) -> np.ndarray:
+    """[P, 2] int32: the pairs of cells (3 * row + col) an episode can be in: distinct, neither agent on its goal."""
+    goals = [3 * r + c for r, c in GOALS[game]]
+    return np.array([(a, b) for a in range(CELLS) for b in range(CELLS) if a != b and a != goals[0] and b != goals[1]],
+                    np.int32)
 
 
 @struct.dataclass
@@ -75,6 +91,8 @@ class GridGameState:
 class GridGame(Environment):
     game: int = 1  # 1 or 2
     max_steps: int = 100
+    rules: str = "paper"  # "paper" (Hu & Wellman) or "restated" (see the module docstring)
+    random_start: bool = False  # each episode starts in a uniformly drawn live pair of cells (the paper's training)
 
     discount: ClassVar[float] = GAMMA  # the paper's discount; learners default to it
 
@@ -83,6 +101,8 @@ class GridGame(Environment):
             raise ValueError(f"grid_game: game must be 1 or 2, got {self.game!r}")
         if not isinstance(self.max_steps, int) or self.max_steps <= 0:
             raise ValueError(f"grid_game_{self.game}: max_steps must be a positive integer, got {self.max_steps!r}")
+        if self.rules not in RULES:
+            raise ValueError(f"grid_game_{self.game}: rules must be one of {', '.join(RULES)}, got {self.rules!r}")
 
     @property
     def name(self) -> str:
@@ -111,13 +131,23 @@ class GridGame(Environment):
         return (Discrete(4),) * 2
 
     # -- the rules ------------------------------------------------------------------------------------------------
+    def avail_actions(self, state: GridGameState, params: GridGameParams | None = None) -> jax.Array:
+        """bool[2, 4]: the in-grid moves of each agent (every move under the restated rules)."""
+        if self.rules == "restated":
+            return jnp.ones((2, 4), bool)
+        target = state.pos[:, None, :] + MOVES[None]  # [2, 4, 2]
+        return jnp.all((target >= 0) & (target < SIZE), axis=-1)
+
     def _crosses_barrier(self, pos: jax.Array, target: jax.Array) -> jax.Array:
-        """bool[2]: whether each agent's move goes between a bottom corner and the cell above it."""
+        """bool[2]: whether each agent's move is an Up from a bottom corner (the restated rules: or a Down into
+        one), the moves of Grid Game 2 that succeed with probability ``barrier_prob``."""
         if self.game != 2:
             return jnp.zeros(2, bool)
         corner_col = (pos[:, 1] == 0) | (pos[:, 1] == SIZE - 1)
-        rows = jnp.sort(jnp.stack([pos[:, 0], target[:, 0]], -1), axis=-1)
-        return corner_col & (pos[:, 1] == target[:, 1]) & (rows[:, 0] == SIZE - 2) & (rows[:, 1] == SIZE - 1)
+        up = (pos[:, 0] == SIZE - 1) & (target[:, 0] == SIZE - 2)
+        down = (pos[:, 0] == SIZE - 2) & (target[:, 0] == SIZE - 1)
+        crossing = up | down if self.rules == "restated" else up
+        return corner_col & (pos[:, 1] == target[:, 1]) & crossing
 
     def resolve(self, state: GridGameState, actions: jax.Array, passes: jax.Array, params: GridGameParams):
         """Both moves given the chance outcome ``passes`` bool[2] (whether each agent's barrier crossing, if it tries
@@ -141,7 +171,12 @@ class GridGame(Environment):
         return jnp.stack([jnp.concatenate([cells[0], cells[1]]), jnp.concatenate([cells[1], cells[0]])])
 
     def reset_env(self, key, params):
-        state = GridGameState(pos=START, t=jnp.zeros((), jnp.int32))
+        pos = START
+        if self.random_start:
+            pairs = jnp.asarray(live_pairs(self.game))
+            cells = pairs[jax.random.randint(key, (), 0, len(pairs))]
+            pos = jnp.stack([cells // SIZE, cells % SIZE], -1)
+        state = GridGameState(pos=pos, t=jnp.zeros((), jnp.int32))
         return self._obs(state), state
 
     def step_env(self, key, state, actions, params):
@@ -173,7 +208,8 @@ class GridGame(Environment):
 
     def tabular_model(self, params: GridGameParams | None = None) -> TabularModel:
         """The exact model, by running ``resolve`` on every state, joint action and barrier outcome: transition
-        [81, 4, 4, 81] (reaching a goal is the missing mass), reward [81, 4, 4, 2], initial [81]."""
+        [81, 4, 4, 81] (reaching a goal is the missing mass), reward [81, 4, 4, 2], initial [81] (the corners, or
+        uniform over the live pairs with ``random_start``), avail [81, 2, 4]."""
         params = self.default_params if params is None else params
         num = self.num_states
         states = jax.vmap(self.state_from_index)(jnp.arange(num))
@@ -192,7 +228,12 @@ class GridGame(Environment):
         rows = jnp.broadcast_to(jnp.arange(num)[:, None, None], nxt.shape)
         acts = jnp.broadcast_to(jnp.arange(16)[None, :, None], nxt.shape)
         transition = jnp.zeros((num, 16, num), jnp.float32).at[rows, acts, nxt].add(go_on)
-        start = self.state_index(GridGameState(pos=START, t=jnp.zeros((), jnp.int32)))
+        if self.random_start:
+            pairs = live_pairs(self.game)
+            initial = jnp.zeros(num, jnp.float32).at[CELLS * pairs[:, 0] + pairs[:, 1]].set(1.0 / len(pairs))
+        else:
+            start = self.state_index(GridGameState(pos=START, t=jnp.zeros((), jnp.int32)))
+            initial = jnp.zeros(num, jnp.float32).at[start].set(1.0)
         return TabularModel(transition=transition.reshape(num, 4, 4, num),
-                            reward=jnp.sum(reward, axis=2).reshape(num, 4, 4, 2),
-                            initial=jnp.zeros(num, jnp.float32).at[start].set(1.0))
+                            reward=jnp.sum(reward, axis=2).reshape(num, 4, 4, 2), initial=initial,
+                            avail=jax.vmap(self.avail_actions)(states))

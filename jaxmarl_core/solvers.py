@@ -92,6 +92,68 @@ def bimatrix_nash(A: jax.Array, B: jax.Array) -> tuple[jax.Array, jax.Array]:
     return x / jnp.sum(x), y / jnp.sum(y)
 
 
+SELECTIONS = ("first", "second", "best")  # Hu & Wellman's (2003) rules for choosing among a stage game's equilibria
+
+
+def bimatrix_equilibria(A: jax.Array, B: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Every square-support candidate of ``bimatrix_nash`` in its enumeration order (supports of size 1, 2, ...;
+    within a size, row supports then column supports in lexicographic order, so the pure profiles come first in the
+    order (row action, column action)) and which are equilibria: A, B [n, m] -> (xs [C, n], ys [C, m], is_eq [C]).
+    A degenerate game may list one equilibrium several times (e.g. a pure one again with a zero weight)."""
+    A = jnp.asarray(A, jnp.float32)
+    B = jnp.asarray(B, jnp.float32)
+    xs, ys = _candidates(A, B)
+    solved = jnp.all(jnp.isfinite(xs), axis=-1) & jnp.all(jnp.isfinite(ys), axis=-1)
+    xs = jnp.where(solved[:, None], xs, 0.0)
+    ys = jnp.where(solved[:, None], ys, 0.0)
+    gains = jax.vmap(lambda x, y: jnp.max(deviation_gains(A, B, x, y)))(xs, ys)
+    negativity = jnp.maximum(-jnp.min(xs, axis=-1), -jnp.min(ys, axis=-1))
+    score = jnp.where(solved, jnp.maximum(gains, negativity), jnp.inf)
+    tol = _EQUILIBRIUM_TOL * (1.0 + jnp.max(jnp.abs(A)) + jnp.max(jnp.abs(B)))
+    is_eq = score <= jnp.maximum(jnp.min(score), 0.0) + tol  # never empty: the best candidate is always kept
+    xs = jnp.clip(xs, 0.0, None)
+    ys = jnp.clip(ys, 0.0, None)
+    xs = xs / jnp.maximum(jnp.sum(xs, axis=-1, keepdims=True), 1e-30)
+    ys = ys / jnp.maximum(jnp.sum(ys, axis=-1, keepdims=True), 1e-30)
+    return xs, ys, is_eq
+
+
+_EQUILIBRIUM_TOL = 1e-5  # relative to the payoffs' scale: float32 rounding of a mixed candidate's linear solve
+
+
+def restrict(A: jax.Array, B: jax.Array, rows: jax.Array, cols: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The bimatrix game (A, B) [n, m] with only the actions ``rows`` bool[n] and ``cols`` bool[m]: the others get a
+    payoff below every entry (A's rows, B's columns), so no equilibrium plays them (the module docstring)."""
+    A = jnp.where(rows[:, None], A, jnp.min(A) - 1.0)
+    B = jnp.where(cols[None, :], B, jnp.min(B) - 1.0)
+    return A, B
+
+
+def select_nash(A: jax.Array, B: jax.Array, selection: str, player: int = 0) -> tuple[jax.Array, jax.Array]:
+    """One Nash equilibrium (x [n], y [m]) of the bimatrix game (A, B) [n, m] by a selection rule (Hu & Wellman
+    2003, section 5.1.3, where a Lemke-Howson method lists the equilibria "in a fixed order"; here the order of
+    ``bimatrix_equilibria``): "first" the first equilibrium, "second" the first that differs from it (the first when
+    there is only one), "best" the one worth most to ``player`` (0: the row player, 1: the column player; among ties
+    the first)."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    xs, ys, is_eq = bimatrix_equilibria(A, B)
+    first = jnp.argmax(is_eq)
+    if selection == "first":
+        pick = first
+    elif selection == "second":
+        other = jnp.maximum(jnp.max(jnp.abs(xs - xs[first]), axis=-1), jnp.max(jnp.abs(ys - ys[first]), axis=-1))
+        differs = is_eq & (other > 1e-4)
+        pick = jnp.where(jnp.any(differs), jnp.argmax(differs), first)
+    else:
+        payoff = jnp.asarray((A, B)[player], jnp.float32)
+        worth = jnp.einsum("cn,nm,cm->c", xs, payoff, ys)
+        best = jnp.max(jnp.where(is_eq, worth, -jnp.inf))
+        tol = _EQUILIBRIUM_TOL * (1.0 + jnp.max(jnp.abs(payoff)))
+        pick = jnp.argmax(is_eq & (worth >= best - tol))
+    return xs[pick], ys[pick]
+
+
 def zero_sum_value(A: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The value and maximin strategies of the zero-sum game where the row player receives x^T A y:
     A [n, m] -> (value [], row_strategy [n], col_strategy [m]).

@@ -17,7 +17,7 @@ from flax import struct
 
 from jaxmarl_core import linalg
 from jaxmarl_core.capabilities import TabularStates
-from jaxmarl_core.solvers import zero_sum_value
+from jaxmarl_core.solvers import restrict, select_nash, zero_sum_value
 
 
 @struct.dataclass
@@ -25,6 +25,7 @@ class TabularModel:
     transition: jax.Array  # [S, A, A, S]: P(next state s', episode goes on | s, a_0, a_1); rows sum to <= 1
     reward: jax.Array  # [S, A, A, 2]: expected reward of each player for the step (s, a_0, a_1)
     initial: jax.Array  # [S]: distribution of an episode's first state
+    avail: jax.Array | None = None  # [S, 2, A] bool: each player's legal actions (None: all of them)
 
 
 def q_values(model: TabularModel, values: jax.Array, gamma: float) -> jax.Array:
@@ -49,6 +50,39 @@ def minimax_values(model: TabularModel, gamma: float, num_iters: int = 200) -> t
     return value, x, y
 
 
+def legal(model: TabularModel) -> jax.Array:
+    """[S, 2, A] bool: each player's legal actions in each state (all of them where the model gives none)."""
+    if model.avail is not None:
+        return model.avail
+    num_s, num_a = model.reward.shape[:2]
+    return jnp.ones((num_s, 2, num_a), bool)
+
+
+def nash_values(model: TabularModel, gamma: float, selection: str = "first", player: int = 0,
+                num_iters: int = 300, values: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Value iteration of a general-sum game's Nash Q-values (Hu & Wellman 2003, eq. 5): V(s) <- the values of the
+    stage game Q(s) = (Q_0(s), Q_1(s)) at the equilibrium that ``selection`` picks (``solvers.select_nash``, legal
+    actions only), from ``values`` [S, 2] (zeros where None). -> (V [S, 2], x [S, A], y [S, A]): the values and both
+    players' stage strategies at the last iterate."""
+
+    def backup(v):
+        q = q_values(model, v, gamma)  # [S, A, A, 2]
+
+        def stage(q_s, avail_s):
+            A, B = restrict(q_s[..., 0], q_s[..., 1], avail_s[0], avail_s[1])
+            x, y = select_nash(A, B, selection, player)
+            return jnp.stack([x @ q_s[..., 0] @ y, x @ q_s[..., 1] @ y]), x, y
+
+        return jax.vmap(stage)(q, legal(model))
+
+    def body(v, _):
+        return backup(v)[0], None
+
+    start = jnp.zeros(model.reward.shape[:1] + (2,), jnp.float32) if values is None else values
+    v, _ = jax.lax.scan(body, start, None, length=num_iters)
+    return backup(v)
+
+
 def policy_values(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float) -> jax.Array:
     """[S, 2]: each player's exact discounted value when players 0 and 1 follow the stationary policies
     x [S, A] and y [S, A]."""
@@ -61,7 +95,8 @@ def policy_values(model: TabularModel, x: jax.Array, y: jax.Array, gamma: float)
 def best_response(model: TabularModel, policy: jax.Array, player: int, gamma: float,
                   num_iters: int = 500) -> tuple[jax.Array, jax.Array]:
     """A best response of ``player`` (0 or 1) to the other player's fixed stationary ``policy`` [S, A], by value
-    iteration on the induced single-agent MDP: -> (values [S], a greedy deterministic policy [S, A])."""
+    iteration on the induced single-agent MDP over its legal actions: -> (values [S], a greedy deterministic policy
+    [S, A])."""
     if player == 0:
         transition = jnp.einsum("sabt,sb->sat", model.transition, policy)
         reward = jnp.einsum("sab,sb->sa", model.reward[..., 0], policy)
@@ -69,11 +104,13 @@ def best_response(model: TabularModel, policy: jax.Array, player: int, gamma: fl
         transition = jnp.einsum("sabt,sa->sbt", model.transition, policy)
         reward = jnp.einsum("sab,sa->sb", model.reward[..., 1], policy)
 
+    avail = legal(model)[:, player]  # [S, A]
+
     def body(v, _):
-        return jnp.max(reward + gamma * transition @ v, axis=-1), None
+        return jnp.max(jnp.where(avail, reward + gamma * transition @ v, -jnp.inf), axis=-1), None
 
     v, _ = jax.lax.scan(body, jnp.zeros(reward.shape[0], jnp.float32), None, length=num_iters)
-    q = reward + gamma * transition @ v
+    q = jnp.where(avail, reward + gamma * transition @ v, -jnp.inf)
     return jnp.max(q, axis=-1), jax.nn.one_hot(jnp.argmax(q, axis=-1), q.shape[-1])
 
 
@@ -108,18 +145,22 @@ def run_online(env, params, act: Callable, learn: Callable, learner: Any, env_st
                num_steps: int) -> tuple[Any, Any, dict]:
     """``num_steps`` environment steps of an online learner under ``lax.scan``.
 
-    act(learner, s, key) -> actions [N] in state index s; learn(learner, s, actions, reward [N], s_next, terminated)
-    -> learner, where s_next indexes the state the step reached before any automatic reset (bootstrap from it
-    unless terminated). Returns (learner, env_state, metrics): ``reward_per_step`` [N] and ``episodes`` (ended).
+    act(learner, s, avail, key) -> actions [N] in state index s, where avail bool [N, A] are the legal actions
+    (``env.avail_actions``); learn(learner, s, avail, actions, reward [N], s_next, avail_next, terminated) ->
+    learner, where s_next indexes the state the step reached before any automatic reset (bootstrap from it unless
+    terminated) and avail_next [N, A] are its legal actions.
+    Returns (learner, env_state, metrics): ``reward_per_step`` [N] and ``episodes`` (ended).
     """
 
     def step(carry, k):
         learner, env_state = carry
         k_act, k_env = jax.random.split(k)
         s = state_index(env, env_state)
-        actions = act(learner, s, k_act)
+        avail = env.avail_actions(env_state, params)
+        actions = act(learner, s, avail, k_act)
         ts, final_state = env.step_with_final_state(k_env, env_state, actions, params)
-        learner = learn(learner, s, actions, ts.reward, state_index(env, final_state), ts.terminated)
+        learner = learn(learner, s, avail, actions, ts.reward, state_index(env, final_state),
+                        env.avail_actions(final_state, params), ts.terminated)
         return (learner, ts.state), (ts.reward, ts.done)
 
     (learner, env_state), (rewards, done) = jax.lax.scan(step, (learner, env_state),
@@ -127,11 +168,24 @@ def run_online(env, params, act: Callable, learn: Callable, learner: Any, env_st
     return learner, env_state, {"reward_per_step": jnp.mean(rewards, axis=0), "episodes": jnp.sum(done)}
 
 
+def explore(pi: jax.Array, avail: jax.Array, epsilon: float) -> jax.Array:
+    """(1 - epsilon) pi + epsilon * uniform over the legal actions: pi [..., A], avail bool [..., A] -> [..., A]."""
+    legal_actions = avail.astype(pi.dtype)
+    return (1.0 - epsilon) * pi + epsilon * legal_actions / jnp.sum(legal_actions, axis=-1, keepdims=True)
+
+
+def greedy(q: jax.Array, avail: jax.Array) -> jax.Array:
+    """One-hot [..., A] of the best legal action of q [..., A] (avail bool [..., A]; the first among ties)."""
+    return jax.nn.one_hot(jnp.argmax(jnp.where(avail, q, -jnp.inf), axis=-1), q.shape[-1])
+
+
 def q_learning(q: jax.Array, s: jax.Array, actions: jax.Array, reward: jax.Array, s_next: jax.Array,
-               terminated: jax.Array, lr: jax.Array, gamma: float) -> jax.Array:
-    """Each agent's one-step Q-learning update of its own table q [N, S, A] at (s, actions [N]) -> q."""
+               avail_next: jax.Array, terminated: jax.Array, lr: jax.Array, gamma: float) -> jax.Array:
+    """Each agent's one-step Q-learning update of its own table q [N, S, A] at (s, actions [N]), bootstrapping from
+    the best legal action (avail_next bool [N, A]) of s_next -> q."""
     agents = jnp.arange(q.shape[0])
-    target = reward + gamma * (1.0 - terminated) * jnp.max(q[agents, s_next], axis=-1)
+    best_next = jnp.max(jnp.where(avail_next, q[agents, s_next], -jnp.inf), axis=-1)
+    target = reward + gamma * (1.0 - terminated) * best_next
     old = q[agents, s, actions]
     return q.at[agents, s, actions].set(old + lr * (target - old))
 

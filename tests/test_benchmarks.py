@@ -168,13 +168,16 @@ def test_classical_grid_games_benchmark_json_smoke(tmp_path):
                            str(tmp_path)], cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert json.loads((tmp_path / "grid_games.json").read_text()) == doc
-    assert [(r["env"], r["learner"], r["seeds"]) for r in doc["results"]] == [("grid_game_2", "nash_q", 4),
-                                                                              ("grid_game_2", "iql_tabular", 4)]
-    for row in doc["results"]:
-        conv = row["nash_conv_per_seed"]
-        assert len(conv) == 4 and min(conv) > -1e-3 and row["equilibrium_rate"] == sum(c < 1e-2 for c in conv) / 4
-        assert np.shape(row["start_values_per_seed"]) == (4, 2) and np.max(row["start_values_per_seed"]) <= 100
+    assert json.loads((tmp_path / "grid_games_2.json").read_text()) == doc
+    assert [(r["env"], r["selection"], r["runs"], r["paper"]) for r in doc["table10"]] == [
+        ("grid_game_2", "first", 4, 0.68), ("grid_game_2", "second", 4, 0.90)]
+    assert len(doc["tables11_12"]) == 10 and doc["tables11_12"][0]["paper"] == 0.50  # single / single
+    for row in doc["table10"] + doc["tables11_12"]:
+        conv = row["nash_conv_per_run"]
+        assert len(conv) == 4 and min(conv) > -1e-3 and row["equilibrium_rate"] == sum(c < 0.1 for c in conv) / 4
+    first, same = doc["table10"][0], doc["tables11_12"][-2]  # first / first pairs one learner with itself
+    assert (same["agent_1"], same["agent_2"]) == ("first", "first")
+    assert same["nash_conv_per_run"] == first["nash_conv_per_run"]
 
 
 def _coin_run(path, seeds, algo="lola_pg", lower=0.0):

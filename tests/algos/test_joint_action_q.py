@@ -8,6 +8,7 @@ import pytest
 
 import algos
 import envs
+from jaxmarl_core import tabular
 
 SEEDS = 8
 
@@ -59,3 +60,33 @@ def test_bad_backup_is_rejected():
     with pytest.raises(ValueError, match="backup must be one of"):
         dataclasses.replace(algos.get("ffq").default_config(env), backup="neutral").validate(env)
     assert "two-player" in algos.compatible("minimax_q", envs.make("matrix_trap"))
+
+
+def test_nash_q_selection_rules_in_the_battle_of_the_sexes():
+    """Two pure equilibria, (0, 0) best for player 0 and (1, 1) best for player 1: "first" and "second" learners
+    agree on one of them; under "best" each agent is its own learner and picks its favourite: they miscoordinate."""
+    picks = {rule: run("nash_q", "matrix_bos", selection=rule)["policy"][:, -1] for rule in ("first", "second",
+                                                                                               "best")}
+    np.testing.assert_array_equal(picks["first"], np.broadcast_to([[1, 0], [1, 0]], (SEEDS, 2, 2)))
+    np.testing.assert_array_equal(picks["second"], np.broadcast_to([[0, 1], [0, 1]], (SEEDS, 2, 2)))
+    np.testing.assert_array_equal(picks["best"], np.broadcast_to([[1, 0], [0, 1]], (SEEDS, 2, 2)))
+    with pytest.raises(ValueError, match="selection must be one of"):
+        dataclasses.replace(algos.get("nash_q").default_config(envs.make("matrix_bos")), selection="last").validate(
+            envs.make("matrix_bos"))
+
+
+@pytest.mark.slow
+def test_nash_q_at_hu_wellmans_protocol_reaches_an_equilibrium_in_grid_game_1():
+    """Section 5.1.3's protocol (random starts, uniform legal moves, alpha = 1/n, 5000 episodes of about 7.9 steps):
+    the learned joint policy is a Nash equilibrium from the corners under both rules (their Table 10: 100%)."""
+    env, model = envs.make("grid_game_1", random_start=True), envs.make("grid_game_1").tabular_model()
+    for rule in ("first", "second"):
+        config = dataclasses.replace(algos.get("nash_q").default_config(env), total_steps=39_500,
+                                     steps_per_update=3_950, selection=rule)
+        pi = jax.jit(jax.vmap(algos.get("nash_q").make_train(env, config)))(
+            jax.random.split(jax.random.PRNGKey(1), 4)).state.pi
+        conv = jax.vmap(lambda p: jax.numpy.sum(model.initial @ jax.numpy.stack([
+            tabular.best_response(model, p[1], 0, 0.99, 2000)[0],
+            tabular.best_response(model, p[0], 1, 0.99, 2000)[0]], -1)
+            - model.initial @ tabular.policy_values(model, p[0], p[1], 0.99)))(pi)
+        assert np.asarray(conv).max() < 0.1, (rule, conv)

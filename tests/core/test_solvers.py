@@ -108,3 +108,53 @@ def test_nash_conv_is_zero_at_equilibrium_and_positive_elsewhere():
     np.testing.assert_allclose(y, [0, 1], atol=1e-6)
     assert float(solvers.nash_conv(pd_a, pd_a.T, x, y)) < 1e-6
     assert abs(float(solvers.nash_conv(pd_a, pd_a.T, np.array([1.0, 0]), np.array([1.0, 0]))) - 2.0) < 1e-6
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_bimatrix_equilibria_are_nashpys_and_the_selection_rules_pick_among_them(games):
+    """The distinct equilibria ``bimatrix_equilibria`` marks are exactly those nashpy's vertex enumeration finds (30
+    random games, padded to 5 x 5, solved in one vmapped call); "first" is the first of them in enumeration order,
+    "second" the next distinct one (the first if there is only one), "best" the best for the chosen player."""
+    As, Bs = games[0][:30], games[1][:30]
+    pa, pb = map(np.stack, zip(*(_pad_bimatrix(A, B) for A, B in zip(As, Bs))))
+    xs, ys, is_eq = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_equilibria))(pa, pb))
+    picks = {(rule, player): tuple(map(np.asarray, jax.jit(jax.vmap(
+        lambda a, b, r=rule, p=player: solvers.select_nash(a, b, r, p)))(pa, pb)))
+        for rule, player in (("first", 0), ("second", 0), ("best", 0), ("best", 1))}
+    multiple = 0
+    for i, (A, B) in enumerate(zip(As, Bs)):
+        n, m = A.shape
+        ours = []
+        for x, y in zip(xs[i][is_eq[i]], ys[i][is_eq[i]]):
+            if not any(np.allclose(x, u, atol=1e-4) and np.allclose(y, v, atol=1e-4) for u, v in ours):
+                ours.append((x, y))
+        found = list(nashpy.Game(A, B).vertex_enumeration())
+        assert len(ours) == len(found), i
+        for ex, ey in found:
+            assert any(np.allclose(x[:n], ex, atol=1e-4) and np.allclose(y[:m], ey, atol=1e-4) for x, y in ours), i
+        multiple += len(ours) > 1
+        for (rule, player), (px, py) in picks.items():
+            if rule == "first":
+                want = ours[0]
+            elif rule == "second":
+                want = ours[min(1, len(ours) - 1)]
+            else:
+                worth = [x[:n] @ (A, B)[player] @ y[:m] for x, y in ours]
+                want = ours[int(np.argmax(worth))]
+            assert np.allclose(px[i], want[0], atol=1e-5) and np.allclose(py[i], want[1], atol=1e-5), (i, rule)
+    assert multiple >= 3  # the rules were told apart somewhere
+
+
+def test_selection_rules_in_battle_of_the_sexes_and_restricted_actions():
+    A = np.array([[3.0, 0.0], [0.0, 2.0]])
+    B = np.array([[2.0, 0.0], [0.0, 3.0]])
+    pick = {rule: np.asarray(solvers.select_nash(A, B, rule, player)[0])
+            for rule, player in (("first", 0), ("second", 0), ("best", 1))}
+    np.testing.assert_allclose(pick["first"], [1, 0])  # (0, 0): the first pure profile
+    np.testing.assert_allclose(pick["second"], [0, 1])  # (1, 1)
+    np.testing.assert_allclose(pick["best"], [0, 1])  # the column player's favourite, (1, 1)
+    # without the row player's first action only (1, 1) is left
+    x, y = solvers.select_nash(*solvers.restrict(A, B, np.array([False, True]), np.array([True, True])), "first")
+    np.testing.assert_allclose(np.stack([x, y]), [[0, 1], [0, 1]])
+    with pytest.raises(ValueError, match="selection must be one of"):
+        solvers.select_nash(A, B, "last")

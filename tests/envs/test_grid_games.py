@@ -9,10 +9,11 @@ import pytest
 
 import envs
 from envs.grid_games import START, GridGameState
-from jaxmarl_core import tabular
+from jaxmarl_core import solvers, tabular
 
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 GG1, GG2 = envs.make("grid_game_1"), envs.make("grid_game_2")
+GG2_RESTATED = envs.make("grid_game_2", rules="restated")
 PARAMS = GG1.default_params
 
 
@@ -82,8 +83,9 @@ def test_gg2_barriers_between_the_bottom_corners_and_the_cells_above(passes):
     up0 = [1, 0] if passes[0] else [2, 0]
     up1 = [1, 2] if passes[1] else [2, 2]
     assert resolve(GG2, [2, 0], [2, 2], UP, UP, passes) == ([up0, up1], [0, 0], [False, False], False)
-    down0 = [2, 0] if passes[0] else [1, 0]
-    assert resolve(GG2, [1, 0], [1, 1], DOWN, UP, passes)[0] == [down0, [0, 1]]  # down across a barrier too
+    assert resolve(GG2, [1, 0], [1, 1], DOWN, UP, passes)[0] == [[2, 0], [0, 1]]  # the paper: only Up is chancy
+    down0 = [2, 0] if passes[0] else [1, 0]  # the restated rules: down across a barrier too
+    assert resolve(GG2_RESTATED, [1, 0], [1, 1], DOWN, UP, passes)[0] == [down0, [0, 1]]
     # other moves never meet a barrier, and Grid Game 1 has none
     assert resolve(GG2, [2, 0], [1, 2], RIGHT, LEFT, passes)[0] == [[2, 1], [1, 1]]
     assert resolve(GG2, [2, 1], [1, 1], UP, LEFT, passes)[0] == [[1, 1], [1, 0]]
@@ -152,9 +154,11 @@ def test_jit_vmap_episodes_auto_reset_and_final_obs(name):
 
 
 def test_registry_arguments():
-    assert envs.env_args("grid_game_2") == {"max_steps": 100}
+    assert envs.env_args("grid_game_2") == {"max_steps": 100, "rules": "paper", "random_start": False}
     with pytest.raises(ValueError, match="max_steps"):
         envs.make("grid_game_1", max_steps=0)
+    with pytest.raises(ValueError, match="rules must be one of"):
+        envs.make("grid_game_1", rules="greenwald")
     assert GG1.name == "grid_game_1" and GG2.name == "grid_game_2"
 
 
@@ -239,15 +243,111 @@ def test_gg2_the_agent_trying_the_barrier_gets_half():
     np.testing.assert_allclose(values[start], [100 * 0.99 ** 2, 50 * 0.99 ** 2], rtol=1e-5)
 
 
-def test_grid_game_1_has_an_equilibrium_where_one_agent_wins_the_race():
-    """Agent 1 walking left, up, up, left collides with every shortest path of agent 0, which can then do no better
-    than 0: with its best response this is an equilibrium worth (0, 100 * 0.99^3) from the start, beside the one
-    where both arrive together (see the module docstring on Hu & Wellman's uniqueness claim)."""
-    model = GG1.tabular_model(PARAMS)
-    path = {(2, 2): LEFT, (2, 1): UP, (1, 1): UP, (0, 1): LEFT}  # elsewhere: up, then left along the top row
-    own = [path.get(divmod(cell, 3), UP if cell >= 3 else LEFT) for cell in range(9)]
-    pi1 = jax.nn.one_hot(jnp.array([own[s % 9] for s in range(81)]), 4)  # state = 9 * cell_0 + cell_1
-    pi0 = tabular.best_response(model, pi1, 0, GG1.discount)[1]
-    start = model.initial @ tabular.policy_values(model, pi0, pi1, GG1.discount)
-    assert float(tabular.nash_conv(model, pi0, pi1, GG1.discount)) < 1e-3
-    np.testing.assert_allclose(start, [0.0, 100 * 0.99 ** 3], atol=1e-3)
+def test_avail_actions_are_the_in_grid_moves_and_count_the_papers_424_tuples():
+    avail = np.asarray(MODELS[1].avail)  # [81, 2, 4]
+    corner, edge, centre = 9 * 0 + 1, 9 * 1 + 0, 9 * 4 + 0  # agent 0 in (0, 0), (0, 1), (1, 1)
+    np.testing.assert_array_equal(avail[corner, 0], [False, True, False, True])  # down, right
+    np.testing.assert_array_equal(avail[edge, 0], [False, True, True, True])
+    np.testing.assert_array_equal(avail[centre, 0], [True, True, True, True])
+    np.testing.assert_array_equal(avail[corner, 1], [False, True, True, True])  # agent 1 on the top edge (0, 1)
+    live = np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0
+    assert int((avail[:, 0].sum(-1) * avail[:, 1].sum(-1))[live].sum()) == 424  # section 5.1.3
+    assert np.all(np.asarray(GG2_RESTATED.tabular_model(PARAMS).avail))
+
+
+def test_random_starts_cover_the_live_pairs_uniformly():
+    env = envs.make("grid_game_1", random_start=True)
+    num = 5700
+    _, state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(3), num))
+    index = np.asarray(jax.vmap(env.state_index)(state))
+    model = env.tabular_model(PARAMS)
+    live = np.asarray(model.transition).sum(axis=(1, 2, 3)) > 0
+    counts = np.bincount(index, minlength=81)
+    assert np.all(counts[~live] == 0) and live.sum() == 57  # never on a goal, never together (footnote 5)
+    assert np.all(np.abs(counts[live] - 100) < 5 * 10)  # 5 binomial sigmas around num / 57
+    np.testing.assert_allclose(np.asarray(model.initial)[live], 1 / 57)
+
+
+def cell(paper: int) -> int:
+    """The paper's location index (0-2 the bottom row, left to right) -> 3 * row + col here."""
+    return 3 * (2 - paper // 3) + paper % 3
+
+
+def paper_state(l1: int, l2: int) -> int:
+    return 9 * cell(l1) + cell(l2)
+
+
+def test_gg2_transitions_of_section_5_1_1():
+    """P((0 1)|(0 2), Up, Left) = P((3 1)|...) = 0.5; P((1 2)|(0 2), Right, Up) = P((1 5)|...) = 0.5; both Up: (0 2),
+    (3 2), (0 5), (3 5) with 0.25 each."""
+    row = np.asarray(MODELS[2].transition[paper_state(0, 2)])  # [4, 4, 81]
+    for (a0, a1), outcomes in {(UP, LEFT): [(0, 1), (3, 1)], (RIGHT, UP): [(1, 2), (1, 5)],
+                               (UP, UP): [(0, 2), (3, 2), (0, 5), (3, 5)]}.items():
+        want = np.zeros(81)
+        for l1, l2 in outcomes:
+            want[paper_state(l1, l2)] = 1 / len(outcomes)
+        np.testing.assert_allclose(row[a0, a1], want, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def nash_q_values():
+    """Value iteration of the Nash Q-values under each selection rule: {(game, rule): (V [81, 2], Q [81, 4, 4, 2],
+    x [81, 4], y [81, 4])}."""
+    solve = jax.jit(tabular.nash_values, static_argnums=(1, 2, 3, 4))
+    out = {}
+    for game, rule, player in ((1, "first", 0), (1, "second", 0)):
+        v, x, y = solve(MODELS[game], 0.99, rule, player, 300)
+        out[(game, rule)] = np.asarray(v), np.asarray(tabular.q_values(MODELS[game], v, 0.99)), x, y
+    return out
+
+
+def test_gg1_nash_q_values_of_table_4_and_the_start_value_97(nash_q_values):
+    """Both paths arriving together: Q(s0) is 97.0 for every joint move but the collision Right-Left, 95.1
+    (Hu & Wellman's Table 4), worth (97.0, 97.0), and every equilibrium of that stage game is worth as much; not so
+    in every state (the next test: the Nash Q-values are not unique)."""
+    v, q, _, _ = nash_q_values[(1, "second")]
+    s0 = paper_state(0, 2)
+    np.testing.assert_allclose(v[s0], [100 * 0.99 ** 3] * 2, rtol=1e-5)
+    for a0, a1 in ((UP, UP), (UP, LEFT), (RIGHT, UP)):
+        np.testing.assert_allclose(q[s0, a0, a1], [97.03] * 2, atol=0.01)
+    np.testing.assert_allclose(q[s0, RIGHT, LEFT], [-1 + 0.99 * 97.03] * 2, atol=0.01)
+    avail = np.asarray(MODELS[1].avail)
+    live = np.flatnonzero(np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0)
+    A, B = jax.vmap(solvers.restrict)(q[live, ..., 0], q[live, ..., 1], avail[live, 0], avail[live, 1])
+    xs, ys, is_eq = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_equilibria))(A, B))
+    worth = np.stack([np.einsum("scn,snm,scm->sc", xs, q[live, ..., i], ys) for i in range(2)], -1)  # [S, C, 2]
+    spread = np.where(np.asarray(is_eq)[..., None], np.abs(worth - v[live][:, None]), 0.0).max(axis=(1, 2))
+    assert spread[list(live).index(s0)] < 0.01  # "each is a global optimal point with the value (97.0, 97.0)"
+    assert spread.max() > 1.0  # but elsewhere a stage game of this Q has equilibria of other values
+
+
+def test_gg1_nash_q_values_are_not_unique(nash_q_values):
+    """Hu & Wellman call Grid Game 1's Nash Q-values unique, but the first-Nash fixed point differs: agent 1 walks
+    left, up, up, left, which meets each of agent 0's six shortest paths in a collision, and agent 0 (which cannot
+    wait: every move leaves its cell) scores 0. Its joint policy is an exact equilibrium in every state."""
+    v, _, x, y = nash_q_values[(1, "first")]
+    np.testing.assert_allclose(v[paper_state(0, 2)], [0.0, 100 * 0.99 ** 3], atol=1e-3)
+
+    @jax.jit
+    def gains(x, y):
+        values = tabular.policy_values(MODELS[1], x, y, 0.99)
+        return jnp.stack([tabular.best_response(MODELS[1], y, 0, 0.99, 1000)[0] - values[:, 0],
+                          tabular.best_response(MODELS[1], x, 1, 0.99, 1000)[0] - values[:, 1]])
+
+    gains = np.asarray(gains(x, y))
+    live = np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0
+    assert np.abs(gains[:, live]).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_gg2_nash_q_values_of_figure_8():
+    """The first two of Hu & Wellman's three Nash Q-functions at (0 2) (Figure 8; they round to integers): agent 0
+    walling up while agent 1 takes the centre (first Nash here), and the mirror image (best for agent 0)."""
+    s0 = paper_state(0, 2)
+    paper = {"first": {(RIGHT, LEFT): (47, 96), (RIGHT, UP): (98, 49), (UP, LEFT): (49, 98), (UP, UP): (61, 73)},
+             "best": {(RIGHT, LEFT): (96, 47), (RIGHT, UP): (98, 49), (UP, LEFT): (49, 98), (UP, UP): (73, 61)}}
+    for rule, table in paper.items():
+        v = tabular.nash_values(MODELS[2], 0.99, rule, 0, 300)[0]
+        q = np.asarray(tabular.q_values(MODELS[2], v, 0.99))
+        for (a0, a1), want in table.items():
+            np.testing.assert_allclose(q[s0, a0, a1], want, atol=0.6)
