@@ -96,8 +96,10 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
         algo = algos.get(spec.algo)
     except ValueError as e:
         raise UsageError(f"--algo: {e}") from None
-    if spec.env not in envs.list_envs():
-        raise UsageError(f"--env: unknown environment {spec.env!r}; valid names: {', '.join(envs.list_envs())}")
+    try:
+        envs.check_name(spec.env)
+    except ValueError as e:
+        raise UsageError(f"--env: {e}") from None
     try:
         env = envs.make(spec.env, **spec.env_args)
     except ValueError as e:
@@ -193,8 +195,10 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
         raise UsageError(f"--log-every must be >= 0, got {args.log_every}")
     if args.algo not in algos.list_algos():
         raise UsageError(f"--algo: unknown algorithm {args.algo!r}; valid names: {', '.join(algos.list_algos())}")
-    if args.env not in envs.list_envs():
-        raise UsageError(f"--env: unknown environment {args.env!r}; valid names: {', '.join(envs.list_envs())}")
+    try:
+        envs.check_name(args.env)
+    except ValueError as e:
+        raise UsageError(f"--env: {e}") from None
     try:
         env_args = envs.parse_env_args(args.env, args.env_arg)
     except ValueError as e:
