@@ -40,6 +40,7 @@ def _parser(algo_names, env_names) -> argparse.ArgumentParser:
         prog="train.py", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a multi-agent RL algorithm, end to end inside one jax.jit, vmapped over seeds.",
         epilog="algorithms: " + ", ".join(algo_names) + "\nenvironments: " + ", ".join(env_names)
+        + ", jaxmarl:NAME (JaxMARL's environment NAME, e.g. jaxmarl:smax; pip install -e .[jaxmarl])"
         + "\n\n--list shows which pairs are compatible and each algorithm's config fields.")
     p.add_argument("--algo", help="algorithm name")
     p.add_argument("--env", help="environment name")
