@@ -148,9 +148,13 @@ def test_mabrax_ant_steps_as_jaxmarl_from_each_of_1000_states():
     assert theirs["done"].sum() >= STEPS // 100 and not np.any(ts.terminated & ts.truncated)
 
 
-@pytest.mark.slow  # compiling MAPPO twice: a minute or more on a CPU
-def test_train_py_runs_mappo_on_jaxmarl_envs(tmp_path):
-    for name in ("jaxmarl:MPE_simple_spread_v3", "jaxmarl:smax"):
-        argv = ["--algo", "mappo", "--env", name, "--seeds", "2", "--quiet", "--out", str(tmp_path / name[8:]),
-                "--set", "total_steps=40", "--set", "num_envs=2", "--set", "rollout_len=10", "--set", "hidden_size=8"]
-        assert train.main(argv) == 0
+@pytest.mark.slow  # compiling a learner on a JaxMARL environment: minutes on a CPU
+@pytest.mark.parametrize("algo,name,env_args", [("mappo", "jaxmarl:MPE_simple_spread_v3", []),
+                                                ("mappo", "jaxmarl:smax", []), ("happo", "jaxmarl:smax", []),
+                                                ("happo", "jaxmarl:ant_4x2", ["--env-arg", "episode_length=20"])])
+def test_train_py_runs_on_jaxmarl_envs(algo, name, env_args, tmp_path):
+    if "ant" in name:
+        pytest.importorskip("brax")
+    argv = ["--algo", algo, "--env", name, *env_args, "--seeds", "2", "--quiet", "--out", str(tmp_path / "run"),
+            "--set", "total_steps=40", "--set", "num_envs=2", "--set", "rollout_len=10", "--set", "hidden_size=8"]
+    assert train.main(argv) == 0
