@@ -40,6 +40,7 @@ def _parser(algo_names, env_names) -> argparse.ArgumentParser:
         prog="train.py", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a multi-agent RL algorithm, end to end inside one jax.jit, vmapped over seeds.",
         epilog="algorithms: " + ", ".join(algo_names) + "\nenvironments: " + ", ".join(env_names)
+        + ", jaxmarl:NAME (JaxMARL's environment NAME, e.g. jaxmarl:smax; pip install -e .[jaxmarl])"
         + "\n\n--list shows which pairs are compatible and each algorithm's config fields.")
     p.add_argument("--algo", help="algorithm name")
     p.add_argument("--env", help="environment name")
@@ -96,8 +97,10 @@ def _build(spec: RunSpec, set_texts: list[str] | None = None):
         algo = algos.get(spec.algo)
     except ValueError as e:
         raise UsageError(f"--algo: {e}") from None
-    if spec.env not in envs.list_envs():
-        raise UsageError(f"--env: unknown environment {spec.env!r}; valid names: {', '.join(envs.list_envs())}")
+    try:
+        envs.check_name(spec.env)
+    except ValueError as e:
+        raise UsageError(f"--env: {e}") from None
     try:
         env = envs.make(spec.env, **spec.env_args)
     except ValueError as e:
@@ -190,8 +193,10 @@ def _resolve(argv) -> tuple[RunSpec, argparse.Namespace, list[str] | None]:
         raise UsageError(f"--log-every must be >= 0, got {args.log_every}")
     if args.algo not in algos.list_algos():
         raise UsageError(f"--algo: unknown algorithm {args.algo!r}; valid names: {', '.join(algos.list_algos())}")
-    if args.env not in envs.list_envs():
-        raise UsageError(f"--env: unknown environment {args.env!r}; valid names: {', '.join(envs.list_envs())}")
+    try:
+        envs.check_name(args.env)
+    except ValueError as e:
+        raise UsageError(f"--env: {e}") from None
     try:
         env_args = envs.parse_env_args(args.env, args.env_arg)
     except ValueError as e:

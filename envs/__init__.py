@@ -1,6 +1,10 @@
-"""Environment registry: ``make(name, **kwargs)`` builds an environment; ``list_envs()`` names them all."""
+"""Environment registry: ``make(name, **kwargs)`` builds an environment; ``list_envs()`` names them all.
+
+Names ``jaxmarl:NAME`` build JaxMARL's environment ``NAME`` under our contract (``envs.interop.from_jaxmarl``; the
+optional extra ``[jaxmarl]``); they are not listed, as JaxMARL may be absent."""
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 
@@ -9,6 +13,8 @@ from envs.coin_game import CoinGame
 from envs.dgn_battle import DGNBattle
 from envs.differentiable import DifferentiableGame
 from envs.grid_games import GridGame
+from envs.interop import PREFIX as JAXMARL_PREFIX
+from envs.interop import from_jaxmarl, jaxmarl_env_args, to_jaxmarl, to_pettingzoo
 from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze, Ising
@@ -33,11 +39,23 @@ def list_envs() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_name(name: str) -> None:
+    """``ValueError`` for a name ``make`` cannot build: unknown (listing the valid names), or ``jaxmarl:NAME``
+    without JaxMARL installed (naming the install command)."""
+    if name.startswith(JAXMARL_PREFIX):
+        jaxmarl_env_args(name)
+    elif name not in _REGISTRY:
+        raise ValueError(f"unknown environment {name!r}; valid names: {', '.join(list_envs())}, "
+                         f"{JAXMARL_PREFIX}NAME (JaxMARL's)")
+
+
 def make(name: str, **kwargs) -> Environment:
     """Build a registered environment; bad names or arguments raise ``ValueError`` saying what is valid."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown environment {name!r}; valid names: {', '.join(list_envs())}")
-    constructor = _REGISTRY[name]
+    check_name(name)
+    if name.startswith(JAXMARL_PREFIX):
+        constructor = functools.partial(from_jaxmarl, name)
+    else:
+        constructor = _REGISTRY[name]
     allowed = env_args(name)
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
@@ -51,6 +69,8 @@ def make(name: str, **kwargs) -> Environment:
 
 def env_args(name: str) -> dict:
     """The constructor arguments of a registered environment with their defaults."""
+    if name.startswith(JAXMARL_PREFIX):
+        return jaxmarl_env_args(name)
     sig = inspect.signature(_REGISTRY[name])
     return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
 
@@ -192,4 +212,5 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
-           "TwoStepGame", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest"]
+           "TwoStepGame", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest", "check_name",
+           "from_jaxmarl", "to_jaxmarl", "to_pettingzoo"]

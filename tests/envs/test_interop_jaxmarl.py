@@ -1,0 +1,160 @@
+"""JaxMARL environments under our contract (``envs.from_jaxmarl``), stepped beside the originals: with the same keys
+and actions, the wrapped environment gives JaxMARL's observations and rewards exactly for 1,000 random steps, resets
+included. Needs the optional extra (``pip install -e .[jaxmarl]``; MABrax also needs brax): skipped without it."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+jaxmarl = pytest.importorskip("jaxmarl")
+
+import envs  # noqa: E402
+import train  # noqa: E402
+from jaxmarl_core import capabilities as caps  # noqa: E402
+
+STEPS = 1000
+
+
+def side_by_side(env, steps, key):
+    """Step JaxMARL's ``env.jaxmarl_env`` with random legal actions, then ours with the same keys and actions, each
+    in its own jitted scan (one program each, as a user would run them); -> per step JaxMARL's observations, rewards,
+    dones and pre-reset observations beside ours' observations, rewards, terminated, truncated and final_obs."""
+    orig = env.jaxmarl_env
+    agents = orig.agents
+    discrete = all(type(orig.action_space(a)).__name__ == "Discrete" for a in agents)
+    masked = discrete and envs.interop._defines_avail_actions(orig)
+
+    def actions_of(key, state):
+        keys = jax.random.split(key, len(agents))
+        if discrete:  # uniform over JaxMARL's own legal actions where it has masks
+            avail = orig.get_avail_actions(state) if masked else None
+            out = {a: jax.random.categorical(k, jnp.where(avail[a], 0.0, -jnp.inf) if masked
+                                             else jnp.zeros(orig.action_space(a).n)).astype(jnp.int32)
+                   for k, a in zip(keys, agents)}
+            return out, jnp.stack([out[a] for a in agents])
+        out = {a: orig.action_space(a).sample(k) for k, a in zip(keys, agents)}
+        return out, jnp.stack([jnp.pad(out[a], (0, env.num_actions - out[a].shape[0])) for a in agents])
+
+    def orig_body(state, key):
+        k_act, k_step = jax.random.split(key)
+        act_dict, joint = actions_of(k_act, state)
+        obs, state_next, rew, dones, _ = orig.step(k_step, state, act_dict)
+        before_reset = orig.step_env(jax.random.split(k_step)[0], state, act_dict)[0]
+        return state_next, dict(state=state, joint=joint, obs=[obs[a] for a in agents],
+                                rew=jnp.stack([rew[a] for a in agents]), done=dones["__all__"],
+                                final=[before_reset[a] for a in agents])
+
+    def ours_body(state, inputs):
+        key, joint = inputs
+        ts = env.step(jax.random.split(key)[1], state, joint)
+        return ts.state, dict(obs=ts.obs, rew=ts.reward, terminated=ts.terminated, truncated=ts.truncated,
+                              final_obs=ts.info["final_obs"])
+
+    k_reset, k_run = jax.random.split(key)
+    keys = jax.random.split(k_run, steps)
+    obs_orig, s_orig = jax.jit(orig.reset)(k_reset)
+    obs, s_ours = jax.jit(env.reset)(k_reset)
+    for i, a in enumerate(agents):
+        np.testing.assert_array_equal(obs[i, : obs_orig[a].shape[0]], obs_orig[a])
+    _, theirs = jax.jit(lambda s, k: jax.lax.scan(orig_body, s, k))(s_orig, keys)
+    _, ours = jax.jit(lambda s, k, a: jax.lax.scan(ours_body, s, (k, a)))(s_ours, keys, theirs["joint"])
+    return jax.device_get(theirs), jax.device_get(ours)
+
+
+def assert_identical(env, theirs, ours):
+    for i in range(env.num_agents):
+        width = theirs["obs"][i].shape[-1]
+        np.testing.assert_array_equal(ours["obs"][:, i, :width], theirs["obs"][i])
+        np.testing.assert_array_equal(ours["obs"][:, i, width:], 0)  # the padding
+        np.testing.assert_array_equal(ours["final_obs"][:, i, :width], theirs["final"][i])
+    np.testing.assert_array_equal(ours["rew"], theirs["rew"])
+    np.testing.assert_array_equal(ours["terminated"] | ours["truncated"], theirs["done"])
+    assert not np.any(ours["terminated"] & ours["truncated"])
+
+
+@pytest.fixture(scope="module")
+def spread():
+    return envs.make("jaxmarl:MPE_simple_spread_v3")
+
+
+@pytest.fixture(scope="module")
+def smax():
+    return envs.make("jaxmarl:smax")  # HeuristicEnemySMAX on 3m
+
+
+def test_mpe_spread_equals_jaxmarl_for_1000_random_steps(spread):
+    theirs, out = side_by_side(spread, STEPS, jax.random.PRNGKey(0))
+    assert_identical(spread, theirs, out)
+    # MPE episodes end only at the time limit: truncated every max_steps + 1 steps (JaxMARL's count), never terminated
+    assert not out["terminated"].any()
+    np.testing.assert_array_equal(np.flatnonzero(out["truncated"]) + 1, np.arange(1, STEPS // 26 + 1) * 26)
+    assert {c.__name__ for c in (caps.GlobalState, caps.FixedHorizon, caps.TeamReward) if caps.has(spread, c)} == {
+        "GlobalState", "FixedHorizon", "TeamReward"}
+    assert spread.num_steps == 26 and spread.team_reward == "sum"
+
+
+def test_smax_3m_equals_jaxmarl_for_1000_random_steps(smax):
+    theirs, out = side_by_side(smax, STEPS, jax.random.PRNGKey(1))
+    assert_identical(smax, theirs, out)
+    assert out["terminated"].any()  # random allies lose to the heuristic enemy long before the time limit
+    assert smax.num_agents == 3 and smax.num_actions == 8 and smax.team_reward == "common"
+    assert caps.has(smax, caps.GlobalState) and not caps.has(smax, caps.FixedHorizon)
+
+
+def test_smax_capabilities_are_jaxmarl_s_masks_and_world_state(smax):
+    obs, state = smax.reset(jax.random.PRNGKey(2))
+    orig = smax.jaxmarl_env
+    avail = smax.avail_actions(state)
+    for i, a in enumerate(orig.agents):
+        np.testing.assert_array_equal(avail[i], orig.get_avail_actions(state)[a])
+    np.testing.assert_array_equal(smax.global_state(state), orig.get_world_state(state))
+    # at the time limit with every unit alive: truncated, not terminated (JaxMARL's SMAX, like its MPE, ends on the
+    # step that starts with max_steps steps taken)
+    short = envs.make("jaxmarl:smax", max_steps=2)
+    step, stop = jax.jit(short.step), jnp.full(3, 4, jnp.int32)  # action 4: stop
+    _, state = short.reset(jax.random.PRNGKey(2))
+    ends = []
+    for t in range(3):
+        ts = step(jax.random.PRNGKey(3 + t), state, stop)
+        ends.append((bool(ts.terminated), bool(ts.truncated)))
+        state = ts.state
+    assert ends == [(False, False), (False, False), (False, True)]
+    assert envs.env_args("jaxmarl:smax")["map_name"] == "3m"
+    with pytest.raises(ValueError, match="unknown SMAX map"):
+        envs.make("jaxmarl:smax", map_name="99z")
+    with pytest.raises(ValueError, match="valid names: .*jaxmarl:smax"):
+        envs.make("jaxmarl:nope")
+
+
+@pytest.mark.slow  # brax: minutes of compiling on a CPU
+def test_mabrax_ant_steps_as_jaxmarl_from_each_of_1000_states():
+    """Brax's contact dynamics amplify last-bit differences between two compiled programs (XLA fuses each its own
+    way), so two 1,000-step trajectories of the same physics drift apart after a dozen steps. The check is
+    therefore per step: from each state of JaxMARL's own random trajectory, ours steps to the same observation and
+    reward up to that rounding (a few velocity entries in a thousand differ, by 1e-4 at most) and the same ends."""
+    pytest.importorskip("brax")
+    env = envs.make("jaxmarl:ant_4x2", episode_length=100)
+    theirs, _ = side_by_side(env, STEPS, jax.random.PRNGKey(3))
+    keys = jax.random.split(jax.random.split(jax.random.PRNGKey(3))[1], STEPS)
+    step_keys = jax.vmap(lambda k: jax.random.split(k)[1])(keys)
+    ts = jax.jit(lambda *xs: jax.lax.scan(lambda c, x: (c, env.step(*x)), 0, xs)[1])(
+        step_keys, theirs["state"], theirs["joint"])
+    for i in range(env.num_agents):
+        np.testing.assert_allclose(ts.obs[:, i], theirs["obs"][i], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(ts.info["final_obs"][:, i], theirs["final"][i], rtol=1e-4, atol=1e-4)
+        assert np.mean(np.asarray(ts.obs[:, i]) == theirs["obs"][i]) > 0.99  # almost every entry bit for bit
+    np.testing.assert_allclose(ts.reward, theirs["rew"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(ts.terminated | ts.truncated, theirs["done"])
+    assert theirs["done"].sum() >= STEPS // 100 and not np.any(ts.terminated & ts.truncated)
+
+
+@pytest.mark.slow  # compiling a learner on a JaxMARL environment: minutes on a CPU
+@pytest.mark.parametrize("algo,name,env_args", [("mappo", "jaxmarl:MPE_simple_spread_v3", []),
+                                                ("mappo", "jaxmarl:smax", []), ("happo", "jaxmarl:smax", []),
+                                                ("happo", "jaxmarl:ant_4x2", ["--env-arg", "episode_length=20"])])
+def test_train_py_runs_on_jaxmarl_envs(algo, name, env_args, tmp_path):
+    if "ant" in name:
+        pytest.importorskip("brax")
+    argv = ["--algo", algo, "--env", name, *env_args, "--seeds", "2", "--quiet", "--out", str(tmp_path / "run"),
+            "--set", "total_steps=40", "--set", "num_envs=2", "--set", "rollout_len=10", "--set", "hidden_size=8"]
+    assert train.main(argv) == 0
