@@ -122,6 +122,7 @@ def _opponent_shaping(*args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_lola_table_json_smoke(tmp_path):
     from envs.iterated import tit_for_tat
 
@@ -163,6 +164,7 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/classical.py", "--grid-games", "--quick", "--json", "--out-dir",
                            str(tmp_path)], cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
@@ -251,6 +253,7 @@ def test_battle_benchmark_json_smoke(tmp_path):
         assert doc["magent2"] == "not installed" and "magent2" not in row
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_graph_benchmark_json_smoke(tmp_path):
     doc = run_json(["benchmarks/graph.py", "--quick", "--methods", "dgn_r", "--throughput-steps", "0"], tmp_path)
     (row,) = doc["rows"]

@@ -117,10 +117,13 @@ def test_bimatrix_equilibria_are_nashpys_and_the_selection_rules_pick_among_them
     "second" the next distinct one (the first if there is only one), "best" the best for the chosen player."""
     As, Bs = games[0][:30], games[1][:30]
     pa, pb = map(np.stack, zip(*(_pad_bimatrix(A, B) for A, B in zip(As, Bs))))
-    xs, ys, is_eq = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_equilibria))(pa, pb))
-    picks = {(rule, player): tuple(map(np.asarray, jax.jit(jax.vmap(
-        lambda a, b, r=rule, p=player: solvers.select_nash(a, b, r, p)))(pa, pb)))
-        for rule, player in (("first", 0), ("second", 0), ("best", 0), ("best", 1))}
+    rules = (("first", 0), ("second", 0), ("best", 0), ("best", 1))
+
+    def solve(a, b):  # one program: the equilibria and every rule's pick
+        return solvers.bimatrix_equilibria(a, b), [solvers.select_nash(a, b, r, p) for r, p in rules]
+
+    (xs, ys, is_eq), picked = jax.tree.map(np.asarray, jax.jit(jax.vmap(solve))(pa, pb))
+    picks = dict(zip(rules, picked))
     multiple = 0
     for i, (A, B) in enumerate(zip(As, Bs)):
         n, m = A.shape
