@@ -46,6 +46,7 @@ def run_json(args, tmp_path):
     return doc
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_training_benchmarks_json_smoke(tmp_path):
     doc = run_json(["benchmarks/train_throughput.py", "--quick", "--algos", "mappo", "--envs", "mpe_simple",
                     "--set", "hidden_size=16", "--set", "ppo_epochs=1", "--total-steps", "4000"], tmp_path)
@@ -99,6 +100,7 @@ def test_reference_comparisons_name_the_missing_reference_code(tmp_path):
         assert proc.returncode == 2 and flag in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_opponent_shaping_benchmark_json_smoke(tmp_path):
     def run(*args):
         proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--quick", "--num-updates", "2",
@@ -201,6 +203,7 @@ def _coin_runs_cli(*args):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_coin_game_summary_of_train_runs(tmp_path):
     """--coin-game-runs reads train.py's config.json and metrics.csv and averages the last updates of each seed
     over both agents; a study split over runs (train.py --first-seed), one of them summarised earlier, gives the

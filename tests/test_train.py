@@ -180,6 +180,8 @@ SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c"}
 # continuous actions, which no environment has by default (tests/algos/test_offpolicy.py runs them on MPE's).
 SLOW_CLI |= {"ddpg", "matd3"}
 CONTINUOUS_ONLY = {"haddpg", "hatd3"}
+# Mean-field learners share one code path: mfac, il and ac run here, mfq (the slowest to compile) with -m slow.
+SLOW_CLI |= {"mfq"}
 GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga"}
 
 
