@@ -76,8 +76,8 @@ def test_taylor_lola_differs_from_exact_lookahead_by_the_dropped_term():
     env = envs.make("ipd")
     value = env.exact_value
     theta = jax.random.normal(jax.random.PRNGKey(0), (2, 5))
-    g22 = jax.grad(lambda t: value(t)[1])(theta)[1]
-    dropped = jax.grad(lambda t: jnp.dot(jax.grad(lambda u: value(u)[0])(t)[1], g22))(theta)[0]
+    g22 = jax.jit(jax.grad(lambda t: value(t)[1]))(theta)[1]
+    dropped = jax.jit(jax.grad(lambda t: jnp.dot(jax.grad(lambda u: value(u)[0])(t)[1], g22)))(theta)[0]
     step = jax.jit(lambda th, eta, taylor: game_gradients.lola(value, eta, taylor)(th), static_argnums=2)
     errors = []
     for eta in (0.1, 0.05, 0.025):
@@ -94,7 +94,7 @@ def test_lookahead_depths_change_the_update_and_are_validated():
             dataclasses.replace(base, lookahead=bad).validate(env)
     with pytest.raises(ValueError, match="baseline"):
         dataclasses.replace(base, baseline="sometimes").validate(env)
-    cfgs = [dataclasses.replace(base, lookahead=k, exact=True, optimizer="sgd", num_updates=1) for k in (1, 3)]
+    cfgs = [dataclasses.replace(base, lookahead=k, exact=True, optimizer="sgd", num_updates=1) for k in (1, 2)]
     thetas = [algos.get("lola_dice").make_train(env, c)(jax.random.PRNGKey(0)).state.theta for c in cfgs]
     assert not np.allclose(thetas[0], thetas[1])
 
