@@ -1,6 +1,9 @@
 """JaxMARL environments under our contract (``envs.from_jaxmarl``), stepped beside the originals: with the same keys
 and actions, the wrapped environment gives JaxMARL's observations and rewards exactly for 1,000 random steps, resets
 included. Needs the optional extra (``pip install -e .[jaxmarl]``; MABrax also needs brax): skipped without it."""
+import dataclasses
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,7 +51,7 @@ def side_by_side(env, steps, key):
         key, joint = inputs
         ts = env.step(jax.random.split(key)[1], state, joint)
         return ts.state, dict(obs=ts.obs, rew=ts.reward, terminated=ts.terminated, truncated=ts.truncated,
-                              final_obs=ts.info["final_obs"])
+                              final_obs=ts.info["final_obs"], won=ts.info.get("won", False))
 
     k_reset, k_run = jax.random.split(key)
     keys = jax.random.split(k_run, steps)
@@ -97,6 +100,8 @@ def test_smax_3m_equals_jaxmarl_for_1000_random_steps(smax):
     theirs, out = side_by_side(smax, STEPS, jax.random.PRNGKey(1))
     assert_identical(smax, theirs, out)
     assert out["terminated"].any()  # random allies lose to the heuristic enemy long before the time limit
+    # a win: the episode's last step pays JaxMARL's won_battle_bonus (its SMAXLogWrapper's test: reward >= 1)
+    np.testing.assert_array_equal(out["won"], theirs["done"] & (theirs["rew"][:, 0] >= 1.0))
     assert smax.num_agents == 3 and smax.num_actions == 8 and smax.team_reward == "common"
     assert caps.has(smax, caps.GlobalState) and not caps.has(smax, caps.FixedHorizon)
 
@@ -120,6 +125,7 @@ def test_smax_capabilities_are_jaxmarl_s_masks_and_world_state(smax):
         state = ts.state
     assert ends == [(False, False), (False, False), (False, True)]
     assert envs.env_args("jaxmarl:smax")["map_name"] == "3m"
+    assert smax.name == "jaxmarl:HeuristicEnemySMAX(3m)"
     with pytest.raises(ValueError, match="unknown SMAX map"):
         envs.make("jaxmarl:smax", map_name="99z")
     with pytest.raises(ValueError, match="valid names: .*jaxmarl:smax"):
@@ -158,3 +164,28 @@ def test_train_py_runs_on_jaxmarl_envs(algo, name, env_args, tmp_path):
     argv = ["--algo", algo, "--env", name, *env_args, "--seeds", "2", "--quiet", "--out", str(tmp_path / "run"),
             "--set", "total_steps=40", "--set", "num_envs=2", "--set", "rollout_len=10", "--set", "hidden_size=8"]
     assert train.main(argv) == 0
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        header = f.readline().strip().split(",")
+    assert any(c.startswith("win_rate") for c in header) == ("smax" in name)  # SMAX's wins / episodes ended
+
+
+def test_harl_suite_presets_pick_the_task_from_the_jaxmarl_environment():
+    """``preset=harl_smac`` on a SMAX map is that map's preset; ``harl_mamujoco`` on a MABrax task likewise; a
+    HalfCheetah split JaxMARL does not have is refused with the reason."""
+    from algos import onpolicy
+
+    for map_name in ("3m", "2s3z", "3s5z"):
+        env = envs.make("jaxmarl:smax", map_name=map_name)
+        for variant in ("happo", "hatrpo", "mappo"):
+            suite = onpolicy.default_config(env, variant, preset="harl_smac")
+            named = onpolicy.default_config(env, variant, preset=f"harl_smac_{map_name}")
+            assert suite == dataclasses.replace(named, preset="harl_smac")
+            suite.validate(env)
+    assert onpolicy.default_config(envs.make("jaxmarl:smax", map_name="3m"), "mappo", preset="harl_smac").share_params
+    with pytest.raises(ValueError, match="jaxmarl:HeuristicEnemySMAX\\(5m_vs_6m\\) is none of them"):
+        onpolicy.default_config(envs.make("jaxmarl:smax", map_name="5m_vs_6m"), "happo", preset="harl_smac")
+    if importlib.util.find_spec("brax") is not None:
+        env = envs.make("jaxmarl:ant_4x2")
+        assert onpolicy.default_config(env, "hatrpo", preset="harl_mamujoco").trpo.kl_threshold == 0.005
+        with pytest.raises(ValueError, match="halfcheetah_6x1 is none of them"):
+            onpolicy.default_config(envs.make("jaxmarl:halfcheetah_6x1"), "happo", preset="harl_mamujoco")
