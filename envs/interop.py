@@ -11,7 +11,8 @@ JaxMARL has one ``dones["__all__"]``; the split into ``terminated`` and ``trunca
 capabilities come from the rules of the environment's family (``FAMILIES``):
 
 - MPE (``MPE_*``): never terminated, truncated at the time limit; global state: every agent's observation,
-  concatenated; ``FixedHorizon``, and ``TeamReward`` for the four cooperative scenarios.
+  concatenated; ``FixedHorizon``, ``SimplexActions`` (a continuous agent's movement block of 5 if it moves, then
+  its message block), and ``TeamReward`` for the four cooperative scenarios.
 - SMAX (``SMAX``, ``*EnemySMAX``): terminated when a team is wiped out, truncated otherwise; global state:
   JaxMARL's ``get_world_state``; ``TeamReward`` "common" against a scripted enemy; ``info["won"]`` (bool) on the
   step an episode ends with every enemy dead and an ally alive (where JaxMARL pays its ``won_battle_bonus``).
@@ -102,6 +103,23 @@ def _generic_split(env, state, done):
     return done & ~truncated, truncated
 
 
+MPE_MOVE_DIM = 5  # JaxMARL's continuous MPE action: [no-op, -x, +x, -y, +y], then the message
+
+
+def _mpe_simplices(env) -> tuple[tuple[int, ...], ...]:
+    """Per agent, its action's soft one-hot blocks: a discrete agent's one block of its actions; a continuous
+    agent's movement block (if it moves) and its message block (the rest of the vector, if any)."""
+    out = []
+    for i, agent in enumerate(env.agents):
+        space = env.action_space(agent)
+        if type(space).__name__ == "Discrete":
+            out.append((int(space.n),))
+            continue
+        width, move = int(space.shape[0]), MPE_MOVE_DIM if bool(env.moveable[i]) else 0
+        out.append(tuple(d for d in (move, width - move) if d > 0))
+    return tuple(out)
+
+
 def _concatenated_obs(env, state):
     obs = env.get_obs(state)
     return jnp.concatenate([jnp.ravel(obs[a]) for a in env.agents])
@@ -126,11 +144,12 @@ class Family:
     defaults: dict = dataclasses.field(default_factory=dict)  # constructor arguments we set unless given
     arg_classes: tuple[str, ...] = ()  # JaxMARL classes the constructor forwards **kwargs to
     won: Callable | None = None  # (jaxmarl env, state reached) -> bool: the allies won (``info["won"]`` at an end)
+    simplices: Callable | None = None  # (jaxmarl env) -> per agent, its soft one-hot action blocks (SimplexActions)
 
 
 MABRAX_IDS = ("ant_4x2", "halfcheetah_6x1", "hopper_3x1", "humanoid_9|8", "walker2d_2x3")
 FAMILIES = {
-    "mpe": Family(_mpe_split, _concatenated_obs, horizon=lambda env: int(env.max_steps) + 1,
+    "mpe": Family(_mpe_split, _concatenated_obs, horizon=lambda env: int(env.max_steps) + 1, simplices=_mpe_simplices,
                   team_reward={"MPE_simple_v3": "common", "MPE_simple_spread_v3": "sum",
                                "MPE_simple_reference_v3": "sum", "MPE_simple_speaker_listener_v4": "common"}),
     "smax": Family(_smax_split, _world_state, arg_classes=("SMAX",), won=_smax_won,
@@ -321,6 +340,10 @@ class _TeamReward:
     team_reward = property(lambda self: self.family.team_reward[self.env_id])
 
 
+class _SimplexActions:
+    action_simplices = property(lambda self: self.family.simplices(self.jaxmarl_env))
+
+
 @functools.cache
 def _from_jaxmarl_class(mixins: tuple[type, ...]) -> type:
     """One class per set of capabilities (``capabilities.has`` then sees exactly those declared)."""
@@ -347,6 +370,8 @@ def from_jaxmarl(name: str, **kwargs) -> FromJaxMARL:
         mixins.append(_FixedHorizon)
     if env_id in family.team_reward:
         mixins.append(_TeamReward)
+    if family.simplices is not None:
+        mixins.append(_SimplexActions)
     map_name = {**defaults, **kwargs}.get("map_name") if family_of(env_id) == "smax" else None
     return _from_jaxmarl_class(tuple(mixins))(jaxmarl_env=env, env_id=env_id, map_name=map_name)
 

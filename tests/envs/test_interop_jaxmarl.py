@@ -189,3 +189,23 @@ def test_harl_suite_presets_pick_the_task_from_the_jaxmarl_environment():
         assert onpolicy.default_config(env, "hatrpo", preset="harl_mamujoco").trpo.kl_threshold == 0.005
         with pytest.raises(ValueError, match="halfcheetah_6x1 is none of them"):
             onpolicy.default_config(envs.make("jaxmarl:halfcheetah_6x1"), "happo", preset="harl_mamujoco")
+
+
+@pytest.mark.parametrize("ours,theirs", [("mpe_spread", "MPE_simple_spread_v3"),
+                                         ("mpe_reference", "MPE_simple_reference_v3"),
+                                         ("mpe_speaker_listener", "MPE_simple_speaker_listener_v4"),
+                                         ("mpe_world_comm", "MPE_simple_world_comm_v3"),
+                                         ("mpe_crypto", "MPE_simple_crypto_v3")])
+def test_continuous_mpe_declares_the_soft_one_hot_blocks_of_our_mpe(ours, theirs):
+    """``SimplexActions`` of JaxMARL's continuous MPE: the same blocks as our own (mpe2's) scenario, covering each
+    agent's Box; discrete agents one block of their actions. MADDPG's Gumbel relaxation then accepts it."""
+    from algos import offpolicy
+
+    env = envs.make("jaxmarl:" + theirs, action_type="Continuous")
+    assert caps.has(env, caps.SimplexActions)
+    assert env.action_simplices == envs.make(ours, continuous=True).action_simplices
+    assert [sum(b) for b in env.action_simplices] == [s.shape[0] for s in env.action_spaces]
+    discrete = envs.make("jaxmarl:" + theirs, action_type="Discrete")
+    assert discrete.action_simplices == tuple((s.n,) for s in discrete.action_spaces)
+    if ours == "mpe_spread":
+        offpolicy.default_config(env, "maddpg").validate(env)
