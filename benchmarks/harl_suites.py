@@ -39,13 +39,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
-from benchmarks.common import (  # noqa: E402
-    finish,
-    import_script,
-    machine_info,
-    read_yaml_configs,
-    train_many,
-)
+from benchmarks.common import finish, import_script, machine_info, read_yaml_configs, train_many  # noqa: E402
 from jaxmarl_core.outputs import mean_ci95  # noqa: E402
 
 PEER_SCRIPT = os.path.join("baselines", "MAPPO", "mappo_rnn_smax.py")
