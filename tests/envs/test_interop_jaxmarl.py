@@ -124,6 +124,13 @@ def test_smax_capabilities_are_jaxmarl_s_masks_and_world_state(smax):
         ends.append((bool(ts.terminated), bool(ts.truncated)))
         state = ts.state
     assert ends == [(False, False), (False, False), (False, True)]
+    # every enemy killed (health 0 before a step): the step ends the episode, pays JaxMARL's won-battle bonus and is
+    # marked won; with the allies dead instead, lost
+    for team, won in ((slice(3, 6), True), (slice(0, 3), False)):
+        inner = state.state
+        dead = inner.replace(unit_health=inner.unit_health.at[team].set(0.0))
+        ts = step(jax.random.PRNGKey(9), state.replace(state=dead), stop)
+        assert bool(ts.terminated) and bool(ts.info["won"]) == won and (float(ts.reward[0]) >= 1.0) == won
     assert envs.env_args("jaxmarl:smax")["map_name"] == "3m"
     assert smax.name == "jaxmarl:HeuristicEnemySMAX(3m)"
     with pytest.raises(ValueError, match="unknown SMAX map"):
