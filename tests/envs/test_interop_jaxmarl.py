@@ -164,6 +164,8 @@ def test_mabrax_ant_steps_as_jaxmarl_from_each_of_1000_states():
 @pytest.mark.slow  # compiling a learner on a JaxMARL environment: minutes on a CPU
 @pytest.mark.parametrize("algo,name,env_args", [("mappo", "jaxmarl:MPE_simple_spread_v3", []),
                                                 ("mappo", "jaxmarl:smax", []), ("happo", "jaxmarl:smax", []),
+                                                ("happo", "jaxmarl:smax", ["--env-arg", "map_name=2s3z", "--set",
+                                                                           "preset=harl_smac"]),
                                                 ("happo", "jaxmarl:ant_4x2", ["--env-arg", "episode_length=20"])])
 def test_train_py_runs_on_jaxmarl_envs(algo, name, env_args, tmp_path):
     if "ant" in name:
