@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import os
 import sys
 import types
@@ -49,7 +48,14 @@ import algos  # noqa: E402
 import envs  # noqa: E402
 from algos.value_decomposition.config import ValueDecompositionConfig  # noqa: E402
 from algos.value_decomposition.model import build_model  # noqa: E402
-from benchmarks.common import dump, machine_info, time_compiled, train_many  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    dump,
+    import_script,
+    machine_info,
+    read_yaml_configs,
+    time_compiled,
+    train_many,
+)
 from benchmarks.envs import make_jaxmarl_rollout, make_rollout  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
 from jaxmarl_core.learner_view import LearnerView  # noqa: E402
@@ -188,45 +194,18 @@ def flicker(seeds: int, prob: float = FLICKER_PROB, steps: int = FLICKER_STEPS) 
 
 
 def import_peer(repo: str, algo: str) -> types.ModuleType:
-    """JaxMARL's training script of ``algo`` (``PEER_SCRIPTS``) from the checkout ``repo``, imported as a module. Its
-    command-line entry point's packages that the training function does not use are stubbed in this process when
-    absent (hydra, omegaconf), and wandb always, by a recorder: the training function returns no metrics, and with
-    ``WANDB_MODE`` other than "disabled" hands each update's metrics of each seed to ``wandb.log`` through a host
-    callback, which appends them to ``WANDB_LOG``."""
-    if "hydra" not in sys.modules and importlib.util.find_spec("hydra") is None:
-        hydra = types.ModuleType("hydra")
-        hydra.main = lambda **kwargs: (lambda fn: fn)
-        sys.modules["hydra"] = hydra
-    if "omegaconf" not in sys.modules and importlib.util.find_spec("omegaconf") is None:
-        omegaconf = types.ModuleType("omegaconf")
-        omegaconf.OmegaConf = None
-        sys.modules["omegaconf"] = omegaconf
-    wandb = types.ModuleType("wandb")
-    wandb.log = lambda metrics, **kwargs: WANDB_LOG.append(dict(metrics))
-    sys.modules["wandb"] = wandb
-    path = os.path.join(repo, "baselines", "QLearning", PEER_SCRIPTS[algo])
-    spec = importlib.util.spec_from_file_location(f"jaxmarl_baseline_{algo}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """JaxMARL's training script of ``algo`` (``PEER_SCRIPTS``) from the checkout ``repo``, imported as a module
+    (``common.import_script``): each update's metrics of each seed that it hands to ``wandb.log`` (with
+    ``WANDB_MODE`` other than "disabled") are appended to ``WANDB_LOG``."""
+    return import_script(os.path.join(repo, "baselines", "QLearning", PEER_SCRIPTS[algo]), f"jaxmarl_baseline_{algo}",
+                         WANDB_LOG)
 
 
 def peer_config(repo: str, steps: int) -> dict:
     """JaxMARL's config of its QLearning baselines on MPE spread, merged as its entry point merges them
     (``config.yaml``, then ``alg/PEER_CONFIG``), at ``steps`` environment steps per seed, logging to the stub."""
-    import yaml
-
     folder = os.path.join(repo, "baselines", "QLearning", "config")
-    cfg = {}
-    for name in ("config.yaml", os.path.join("alg", PEER_CONFIG)):
-        with open(os.path.join(folder, name)) as f:
-            cfg.update(yaml.safe_load(f))
-    for key, value in cfg.items():  # YAML 1.1 reads 1e7 as a string; hydra as a number
-        if isinstance(value, str):
-            try:
-                cfg[key] = float(value)
-            except ValueError:
-                pass
+    cfg = read_yaml_configs([os.path.join(folder, name) for name in ("config.yaml", os.path.join("alg", PEER_CONFIG))])
     if cfg["ENV_NAME"] != PEER_ENV:
         raise ValueError(f"{PEER_CONFIG} trains on {cfg['ENV_NAME']}, not {PEER_ENV}")
     cfg.update(TOTAL_TIMESTEPS=steps, WANDB_MODE="stub", WANDB_LOG_ALL_SEEDS=True, SAVE_PATH=None)

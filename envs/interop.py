@@ -11,9 +11,11 @@ JaxMARL has one ``dones["__all__"]``; the split into ``terminated`` and ``trunca
 capabilities come from the rules of the environment's family (``FAMILIES``):
 
 - MPE (``MPE_*``): never terminated, truncated at the time limit; global state: every agent's observation,
-  concatenated; ``FixedHorizon``, and ``TeamReward`` for the four cooperative scenarios.
+  concatenated; ``FixedHorizon``, ``SimplexActions`` (a continuous agent's movement block of 5 if it moves, then
+  its message block), and ``TeamReward`` for the four cooperative scenarios.
 - SMAX (``SMAX``, ``*EnemySMAX``): terminated when a team is wiped out, truncated otherwise; global state:
-  JaxMARL's ``get_world_state``; ``TeamReward`` "common" against a scripted enemy.
+  JaxMARL's ``get_world_state``; ``TeamReward`` "common" against a scripted enemy; ``info["won"]`` (bool) on the
+  step an episode ends with every enemy dead and an ally alive (where JaxMARL pays its ``won_battle_bonus``).
 - MABrax (``ant_4x2``, ...): terminated on brax's ``done`` without ``truncation``, truncated with it; global
   state: brax's full observation; ``TeamReward`` "common".
 - any other: truncated when ``state.step`` reached ``max_steps``, terminated otherwise; global state from
@@ -27,7 +29,8 @@ otherwise: brax's own reset would replace the observation an episode ends on, wh
 ``info["agent_done"]`` (bool ``[N]``) carries JaxMARL's per-agent dones (a dead SMAX unit).
 
 The name ``smax`` is JaxMARL's ``HeuristicEnemySMAX`` on a SMAC map (``map_name``, default ``3m``, as in
-JaxMARL's own MAPPO baseline); every SMAX name takes ``map_name`` for JaxMARL's ``scenario``.
+JaxMARL's own MAPPO baseline); every SMAX name takes ``map_name`` for JaxMARL's ``scenario``, and an environment
+built on a named map is called ``jaxmarl:ID(MAP)`` (``jaxmarl:HeuristicEnemySMAX(3m)``).
 
 ``to_jaxmarl(env)`` presents one of ours with JaxMARL's ``MultiAgentEnv`` API (dicts keyed by agent name; written
 against that API without importing JaxMARL), and ``to_pettingzoo(env)`` as a PettingZoo ``ParallelEnv`` (numpy in
@@ -69,11 +72,15 @@ def _mpe_split(env, state, done):
     return jnp.zeros_like(done), done
 
 
-def _smax_split(env, state, done):
+def _teams_alive(env, state) -> tuple[jax.Array, jax.Array]:
+    """(some ally alive, some enemy alive) in a SMAX state."""
     inner = getattr(state, "state", state)  # the *EnemySMAX states hold SMAX's
-    allies, enemies = inner.unit_alive[: env.num_allies], inner.unit_alive[env.num_allies:]
-    wiped_out = ~jnp.any(allies) | ~jnp.any(enemies)
-    terminated = done & wiped_out
+    return jnp.any(inner.unit_alive[: env.num_allies]), jnp.any(inner.unit_alive[env.num_allies:])
+
+
+def _smax_split(env, state, done):
+    allies, enemies = _teams_alive(env, state)
+    terminated = done & ~(allies & enemies)
     return terminated, done & ~terminated
 
 
@@ -82,12 +89,35 @@ def _mabrax_split(env, state, done):
     return done & ~truncated, truncated
 
 
+def _smax_won(env, state):
+    """The step JaxMARL pays ``won_battle_bonus``: every enemy dead, an ally alive (SMAX allows draws)."""
+    allies, enemies = _teams_alive(env, state)
+    return allies & ~enemies
+
+
 def _generic_split(env, state, done):
     limit = getattr(env, "max_steps", None)
     if limit is None or not hasattr(state, "step"):
         return done, jnp.zeros_like(done)
     truncated = done & (state.step >= limit)
     return done & ~truncated, truncated
+
+
+MPE_MOVE_DIM = 5  # JaxMARL's continuous MPE action: [no-op, -x, +x, -y, +y], then the message
+
+
+def _mpe_simplices(env) -> tuple[tuple[int, ...], ...]:
+    """Per agent, its action's soft one-hot blocks: a discrete agent's one block of its actions; a continuous
+    agent's movement block (if it moves) and its message block (the rest of the vector, if any)."""
+    out = []
+    for i, agent in enumerate(env.agents):
+        space = env.action_space(agent)
+        if type(space).__name__ == "Discrete":
+            out.append((int(space.n),))
+            continue
+        width, move = int(space.shape[0]), MPE_MOVE_DIM if bool(env.moveable[i]) else 0
+        out.append(tuple(d for d in (move, width - move) if d > 0))
+    return tuple(out)
 
 
 def _concatenated_obs(env, state):
@@ -113,14 +143,16 @@ class Family:
     horizon: Callable | None = None  # (jaxmarl env) -> steps every episode lasts (FixedHorizon), if they all do
     defaults: dict = dataclasses.field(default_factory=dict)  # constructor arguments we set unless given
     arg_classes: tuple[str, ...] = ()  # JaxMARL classes the constructor forwards **kwargs to
+    won: Callable | None = None  # (jaxmarl env, state reached) -> bool: the allies won (``info["won"]`` at an end)
+    simplices: Callable | None = None  # (jaxmarl env) -> per agent, its soft one-hot action blocks (SimplexActions)
 
 
 MABRAX_IDS = ("ant_4x2", "halfcheetah_6x1", "hopper_3x1", "humanoid_9|8", "walker2d_2x3")
 FAMILIES = {
-    "mpe": Family(_mpe_split, _concatenated_obs, horizon=lambda env: int(env.max_steps) + 1,
+    "mpe": Family(_mpe_split, _concatenated_obs, horizon=lambda env: int(env.max_steps) + 1, simplices=_mpe_simplices,
                   team_reward={"MPE_simple_v3": "common", "MPE_simple_spread_v3": "sum",
                                "MPE_simple_reference_v3": "sum", "MPE_simple_speaker_listener_v4": "common"}),
-    "smax": Family(_smax_split, _world_state, arg_classes=("SMAX",),
+    "smax": Family(_smax_split, _world_state, arg_classes=("SMAX",), won=_smax_won,
                    team_reward={"HeuristicEnemySMAX": "common", "LearnedPolicyEnemySMAX": "common"}),
     "mabrax": Family(_mabrax_split, _brax_obs, defaults={"auto_reset": False},
                      team_reward=dict.fromkeys(MABRAX_IDS, "common")),
@@ -219,10 +251,12 @@ class FromJaxMARL(Environment):
 
     jaxmarl_env: Any
     env_id: str
+    map_name: str | None = None  # SMAX: the SMAC map it was built on, where named
 
     @property
     def name(self) -> str:
-        return PREFIX + self.env_id
+        """``jaxmarl:ID``, or ``jaxmarl:ID(MAP)`` for SMAX built on a named map."""
+        return PREFIX + self.env_id + (f"({self.map_name})" if self.map_name else "")
 
     @property
     def family(self) -> Family:
@@ -271,6 +305,8 @@ class FromJaxMARL(Environment):
         done = jnp.asarray(dones["__all__"], bool)
         terminated, truncated = self.family.split(self.jaxmarl_env, state, done)
         info = {"agent_done": jnp.stack([jnp.asarray(dones[a], bool) for a in self.agents])}
+        if self.family.won is not None:
+            info["won"] = done & self.family.won(self.jaxmarl_env, state)
         return TimeStep(obs=self._obs(obs), state=state,
                         reward=jnp.stack([jnp.asarray(reward[a], jnp.float32) for a in self.agents]),
                         terminated=terminated, truncated=truncated, info=info)
@@ -304,6 +340,10 @@ class _TeamReward:
     team_reward = property(lambda self: self.family.team_reward[self.env_id])
 
 
+class _SimplexActions:
+    action_simplices = property(lambda self: self.family.simplices(self.jaxmarl_env))
+
+
 @functools.cache
 def _from_jaxmarl_class(mixins: tuple[type, ...]) -> type:
     """One class per set of capabilities (``capabilities.has`` then sees exactly those declared)."""
@@ -330,7 +370,10 @@ def from_jaxmarl(name: str, **kwargs) -> FromJaxMARL:
         mixins.append(_FixedHorizon)
     if env_id in family.team_reward:
         mixins.append(_TeamReward)
-    return _from_jaxmarl_class(tuple(mixins))(jaxmarl_env=env, env_id=env_id)
+    if family.simplices is not None:
+        mixins.append(_SimplexActions)
+    map_name = {**defaults, **kwargs}.get("map_name") if family_of(env_id) == "smax" else None
+    return _from_jaxmarl_class(tuple(mixins))(jaxmarl_env=env, env_id=env_id, map_name=map_name)
 
 
 # -- ours -> JaxMARL ----------------------------------------------------------------------------------------------

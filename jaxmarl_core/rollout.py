@@ -90,3 +90,15 @@ def reset_carry(key: jax.Array, env: Environment, params: EnvParams, policy_stat
         obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, batch_size), params)
     return RolloutCarry(obs=obs, state=state, policy_state=policy_state, initial_policy_state=policy_state)
 
+
+
+def episode_outcomes(traj: Transition) -> dict[str, jax.Array]:
+    """Metrics of how a trajectory's episodes ended, from the outcome flags its environment puts in ``info``:
+    ``win_rate`` (episodes won / episodes ended, NaN where none ended) where ``info["won"]`` (bool, true on the step
+    an episode ends in a win: JaxMARL's SMAX) is present; {} otherwise."""
+    if "won" not in traj.info:
+        return {}
+    done = jnp.logical_or(traj.terminated, traj.truncated)
+    ended = jnp.sum(done)
+    won = jnp.sum(jnp.logical_and(traj.info["won"], done))
+    return {"win_rate": jnp.where(ended > 0, won / jnp.maximum(ended, 1), jnp.nan)}

@@ -374,3 +374,51 @@ def test_differentiable_games_benchmark_json_smoke(tmp_path):
     for row in doc["speed"]:
         assert row["instances"] == 16 and row["steps"] == 10 and row["compile_s"] > 0
         assert abs(row["us_per_step"] - 1e6 * row["median_s"] / 10) < 1e-6 * row["us_per_step"]
+
+
+def test_harl_suites_take_jaxmarl_s_mappo_settings_and_list_the_full_budgets(tmp_path, capsys):
+    """JaxMARL's MAPPO config on SMAX (its keys, YAML 1.1 spelling) -> our mappo with the same settings; the GPU
+    commands name every suite's preset."""
+    import envs
+    from algos.onpolicy import default_config
+    from benchmarks import harl_suites as hs
+    from jaxmarl_core.config import replace
+
+    path = tmp_path / hs.PEER_CONFIG
+    path.parent.mkdir(parents=True)
+    path.write_text('"LR": 0.002\n"NUM_ENVS": 128\n"NUM_STEPS": 128\n"TOTAL_TIMESTEPS": 1e7\n"GRU_HIDDEN_DIM": 128\n'
+                    '"UPDATE_EPOCHS": 4\n"NUM_MINIBATCHES": 4\n"GAMMA": 0.99\n"GAE_LAMBDA": 0.95\n"CLIP_EPS": 0.2\n'
+                    '"ENT_COEF": 0.0\n"VF_COEF": 0.5\n"MAX_GRAD_NORM": 0.25\n"OBS_WITH_AGENT_ID": True\n'
+                    '"MAP_NAME": "2s3z"\n"ENV_KWARGS": {"see_enemy_actions": True}\n"ANNEAL_LR": True\n'
+                    '"WANDB_MODE": "disabled"\n')
+    cfg = hs.peer_config(str(tmp_path), "3m", 3)
+    assert cfg["MAP_NAME"] == "3m" and cfg["TOTAL_TIMESTEPS"] == 3 * 128 * 128 and cfg["WANDB_MODE"] != "disabled"
+    env = envs.make("mpe_spread")  # the settings only: any environment with a global state
+    ours = replace(default_config(env, "mappo"), hs.matched_overrides(cfg))
+    ours.validate(env)
+    assert (ours.num_updates, ours.num_envs, ours.rollout_len) == (3, 128, 128)
+    assert (ours.lr, ours.critic_lr, ours.lr_decay, ours.ppo_epochs, ours.critic_epochs, ours.num_minibatches) == (
+        0.002, 0.002, True, 4, 4, 4)
+    assert (ours.max_grad_norm, ours.entropy_coef, ours.value_coef, ours.clip_eps) == (0.25, 0.0, 0.5, 0.2)
+    assert ours.recurrent and ours.hidden_sizes == (128,) and ours.agent_id and ours.share_params
+    assert not ours.use_value_norm and ours.huber_delta == 0.0
+    assert hs.peer_config(str(tmp_path), "3m", 2, (8, 16))["TOTAL_TIMESTEPS"] == 2 * 8 * 16
+    assert hs.main(["--gpu-commands"]) == 0
+    printed = capsys.readouterr().out
+    for preset in ("harl_smac", "harl_mamujoco", "harl_mamujoco_halfcheetah_2x3"):
+        assert f"preset={preset} " in printed
+
+
+@pytest.mark.slow  # compiles JaxMARL's MAPPO and ours on SMAX: minutes
+def test_harl_suites_side_by_side_smoke(tmp_path):
+    """Both sides at a tiny rollout shape; needs jaxmarl and a checkout of JaxMARL's repository (JAXMARL_REPO)."""
+    pytest.importorskip("jaxmarl")
+    repo = os.environ.get("JAXMARL_REPO")
+    if not repo:
+        pytest.skip("JAXMARL_REPO (a checkout of JaxMARL's repository) is not set")
+    doc = run_json(["benchmarks/harl_suites.py", "--jaxmarl-repo", repo, "--updates", "2", "--seeds", "2",
+                    "--shape", "8", "16"], tmp_path)["smax"]
+    assert doc["env_steps_per_seed"] == 2 * 8 * 16 and doc["env"] == "jaxmarl:HeuristicEnemySMAX(3m)"
+    for side in ("ours", "jaxmarl"):
+        assert len(doc[side]["curve_return"]) == 2 and doc[side]["final_return"]["n"] == 2
+        assert 0.0 <= doc[side]["final_win_rate"]["mean"] <= 1.0 and doc[side]["run_s"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from algos.onpolicy.presets import check_preset, harl_settings
 from jaxmarl_core.capabilities import FixedHorizon, GlobalState, MatrixPayoffs, TabularStates, has, missing
 from jaxmarl_core.config import (
     BatchedRollouts,
@@ -90,6 +91,7 @@ class OnPolicyConfig(BatchedRollouts, Config):
     eval_steps: int = 25  # steps each evaluation environment runs; the episodes it completes give ``eval_return``
     truncation: str = "harl"  # "harl": HARL's use_proper_time_limits, a truncated step gets advantage 0 and the
     # steps before it bootstrap from the value of its observation; "bootstrap": it bootstraps from V(final_obs)
+    preset: str = "default"  # the defaults these settings started from: "default" or one of HARL's (``presets``)
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -110,6 +112,7 @@ class OnPolicyConfig(BatchedRollouts, Config):
             require_unit_interval(self, name)
         if self.actor_update not in ACTOR_UPDATES:
             raise ValueError(f"actor_update must be one of {ACTOR_UPDATES}, got {self.actor_update!r}")
+        check_preset(self.preset)
         if self.truncation not in TRUNCATIONS:
             raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
         if self.recurrent and self.num_envs % self.num_minibatches:
@@ -157,8 +160,16 @@ def default_budget(env) -> dict[str, int]:
     return {}
 
 
-def default_config(env, variant: str = "mappo") -> OnPolicyConfig:
+def default_config(env, variant: str = "mappo", preset: str = "default") -> OnPolicyConfig:
+    """``preset="default"``: HARL's default YAML settings with the environment's default budget; a ``harl_*``
+    preset: HARL's tuned settings of a SMAC map or multi-agent MuJoCo task (``presets``)."""
     centralised, sequential, actor_update = VARIANTS[variant]
+    check_preset(preset)
+    if preset != "default":
+        settings = harl_settings(env, variant, preset)
+        trpo = TRPOConfig(**settings.pop("trpo", {}))
+        return OnPolicyConfig(actor_update=actor_update, centralised_critic=centralised, sequential=sequential,
+                              preset=preset, trpo=trpo, **settings)
     homogeneous = len(set(env.observation_spaces)) == 1 and len(set(env.action_spaces)) == 1
     return OnPolicyConfig(actor_update=actor_update, centralised_critic=centralised, sequential=sequential,
                           share_params=homogeneous and not sequential and variant != "ippo",

@@ -8,7 +8,8 @@ One update, for HAPPO (Kuba et al., 2022, Algorithm 1) and its relatives:
 3. advantages by GAE on the denormalised values (``jaxmarl_core.returns.gae``), normalised over the batch;
 4. the actors' update (``actor.update_actors``: PPO/A2C/TRPO, all at once or one agent after another);
 5. the critic's update (``critic.update_critic``) towards the GAE returns;
-6. metrics: returns of the episodes completed, losses, and exact expected payoffs of matrix games.
+6. metrics: returns of the episodes completed (and the share won where the environment reports wins), losses,
+   and exact expected payoffs of matrix games.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from jaxmarl_core.capabilities import MatrixPayoffs, has
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.networks import initial_hidden
 from jaxmarl_core.returns import gae
-from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
+from jaxmarl_core.rollout import RolloutCarry, episode_outcomes, reset_carry, rollout
 from jaxmarl_core.training import Trainer
 from jaxmarl_core.value_norm import ValueNorm
 
@@ -195,7 +196,7 @@ def update(view: LearnerView, model: Model, cfg: OnPolicyConfig, params, actor_t
                               critic_hidden=None if seq_c is None else seq_c[-1], running_return=running,
                               last_return=last_return)
     metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
-               **actor_metrics, **critic_metrics}
+               **episode_outcomes(traj), **actor_metrics, **critic_metrics}
     if model.discrete and has(view.env, MatrixPayoffs):
         metrics["expected_reward"] = expected_reward(view, model, params, actor_params)
     if cfg.eval_envs:

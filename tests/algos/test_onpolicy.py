@@ -437,3 +437,88 @@ def test_default_budgets_follow_the_kind_of_environment():
     if "mpe_spread" in envs.list_envs():
         cfg = onpolicy.default_config(envs.make("mpe_spread"), "happo")
         assert (cfg.num_envs, cfg.rollout_len, cfg.total_steps) == (20, 200, 10_000_000)
+
+
+# HARL's tuned configs (tuned_configs/{smac,mamujoco}/TASK/ALGO/config.json of PKU-MARL/HARL), copied by hand in
+# HARL's own key names; 3m and 2s3z are not tuned by HARL and take 3s5z's (the presets' docstring)
+HARL_COMMON = dict(n_rollout_threads=20, gae_lambda=0.95, huber_delta=10.0, max_grad_norm=10.0,
+                   use_clipped_value_loss=True, value_loss_coef=1, opti_eps=1e-5, use_feature_normalization=True,
+                   use_valuenorm=True, use_proper_time_limits=True, critic_epoch=5, critic_num_mini_batch=1,
+                   lr=0.0005, critic_lr=0.0005, use_linear_lr_decay=False)
+HARL_SMAC_3S5Z = {
+    "happo": dict(episode_length=160, num_env_steps=20000000, hidden_sizes=[64, 64, 64], clip_param=0.2,
+                  gamma=0.99, ppo_epoch=5, actor_num_mini_batch=1, entropy_coef=0.01, use_recurrent_policy=True,
+                  share_param=False, fixed_order=False),
+    "hatrpo": dict(episode_length=160, num_env_steps=20000000, hidden_sizes=[64, 64, 64], clip_param=0.2,
+                   gamma=0.95, use_recurrent_policy=False, share_param=False, fixed_order=False, kl_threshold=0.01,
+                   backtrack_coeff=0.5, accept_ratio=0.5, ls_step=10),
+}
+HARL_MAMUJOCO = dict(episode_length=200, num_env_steps=10000000, hidden_sizes=[128, 128, 128],
+                     use_recurrent_policy=False)
+HARL_TUNED = {
+    **{("harl_smac_" + m, a): v for m in ("3m", "2s3z", "3s5z") for a, v in HARL_SMAC_3S5Z.items()},
+    ("harl_mamujoco_ant_4x2", "happo"): dict(clip_param=0.1, gamma=0.99, ppo_epoch=5, actor_num_mini_batch=1,
+                                             entropy_coef=0, share_param=False, fixed_order=False),
+    ("harl_mamujoco_ant_4x2", "mappo"): dict(clip_param=0.1, gamma=0.99, ppo_epoch=5, actor_num_mini_batch=1,
+                                             entropy_coef=0, share_param=True, fixed_order=True),
+    ("harl_mamujoco_ant_4x2", "hatrpo"): dict(clip_param=0.2, gamma=0.99, kl_threshold=0.005, backtrack_coeff=0.8,
+                                              accept_ratio=0.5, ls_step=10, share_param=False, fixed_order=False),
+    ("harl_mamujoco_halfcheetah_2x3", "happo"): dict(clip_param=0.05, gamma=0.99, ppo_epoch=15, critic_epoch=15,
+                                                     actor_num_mini_batch=1, entropy_coef=0.01, share_param=False),
+    ("harl_mamujoco_halfcheetah_2x3", "mappo"): dict(clip_param=0.05, gamma=0.99, ppo_epoch=15, critic_epoch=15,
+                                                     actor_num_mini_batch=1, entropy_coef=0.01, share_param=True,
+                                                     fixed_order=True),
+    ("harl_mamujoco_halfcheetah_2x3", "hatrpo"): dict(clip_param=0.2, gamma=0.99, kl_threshold=0.01,
+                                                      backtrack_coeff=0.8, accept_ratio=0.5, ls_step=10),
+    ("harl_mamujoco_walker2d_2x3", "happo"): dict(clip_param=0.05, gamma=0.99, ppo_epoch=5, actor_num_mini_batch=2,
+                                                  critic_num_mini_batch=2, entropy_coef=0, lr=0.001, critic_lr=0.001,
+                                                  use_linear_lr_decay=True, share_param=False),
+    ("harl_mamujoco_walker2d_2x3", "mappo"): dict(clip_param=0.05, gamma=0.99, ppo_epoch=5, actor_num_mini_batch=2,
+                                                  critic_num_mini_batch=2, entropy_coef=0, lr=0.001, critic_lr=0.001,
+                                                  use_linear_lr_decay=True, share_param=True, fixed_order=True),
+    ("harl_mamujoco_walker2d_2x3", "hatrpo"): dict(clip_param=0.2, gamma=0.99, kl_threshold=0.01,
+                                                   backtrack_coeff=0.8, accept_ratio=0.5, ls_step=10),
+}
+HARL_KEYS = {  # HARL's key -> how to read it from our config
+    "n_rollout_threads": lambda c: c.num_envs, "episode_length": lambda c: c.rollout_len,
+    "num_env_steps": lambda c: c.total_steps, "hidden_sizes": lambda c: list(c.hidden_sizes),
+    "opti_eps": lambda c: c.adam_eps, "use_recurrent_policy": lambda c: c.recurrent,
+    "use_feature_normalization": lambda c: c.feature_norm, "clip_param": lambda c: c.clip_eps,
+    "ppo_epoch": lambda c: c.ppo_epochs, "critic_epoch": lambda c: c.critic_epochs,
+    "actor_num_mini_batch": lambda c: c.num_minibatches, "critic_num_mini_batch": lambda c: c.num_minibatches,
+    "value_loss_coef": lambda c: c.value_coef, "use_clipped_value_loss": lambda c: c.clip_value_loss,
+    "use_valuenorm": lambda c: c.use_value_norm, "use_proper_time_limits": lambda c: c.truncation == "harl",
+    "use_linear_lr_decay": lambda c: c.lr_decay, "share_param": lambda c: c.share_params,
+    "kl_threshold": lambda c: c.trpo.kl_threshold, "backtrack_coeff": lambda c: c.trpo.backtrack_coef,
+    "accept_ratio": lambda c: c.trpo.accept_ratio, "ls_step": lambda c: c.trpo.ls_steps,
+}
+
+
+@pytest.mark.parametrize("preset,variant", sorted(HARL_TUNED))
+def test_harl_presets_set_the_fields_of_harl_s_tuned_configs(preset, variant):
+    """``--set preset=NAME``: every field HARL's tuned config lists, on an environment of identical agents (MAPPO's
+    shared actor); later changes still apply; a variant HARL did not tune is refused."""
+    env = envs.make("matrix_trap", n_agents=4)
+    cfg = onpolicy.default_config(env, variant, preset=preset)
+    cfg.validate(env)
+    suite = HARL_MAMUJOCO if "mamujoco" in preset else {}
+    expected = {**HARL_COMMON, **suite, **HARL_TUNED[preset, variant]}
+    for key, value in expected.items():
+        ours = HARL_KEYS[key](cfg) if key in HARL_KEYS else getattr(cfg, key)
+        assert ours == value, (key, ours, value)
+    assert cfg.preset == preset and (cfg.actor_update, cfg.sequential) == (
+        onpolicy.VARIANTS[variant][2], onpolicy.VARIANTS[variant][1])
+    spec = train.RunSpec(algo=variant, env="matrix_trap", env_args={"n_agents": 4}, config={}, seeds=1, seed=0,
+                         checkpoint_every=0, log_every=1)
+    assert train._build(spec, [f"preset={preset}", "gamma=0.5"])[2] == dataclasses.replace(cfg, gamma=0.5)
+
+
+def test_harl_presets_refuse_untuned_variants_and_unknown_tasks():
+    env = envs.make("matrix_trap")
+    with pytest.raises(ValueError, match="happo, hatrpo, mappo"):
+        onpolicy.default_config(env, "ippo", preset="harl_smac_3m")
+    with pytest.raises(ValueError, match="matrix_trap is none of them"):
+        onpolicy.default_config(env, "happo", preset="harl_smac")
+    assert "preset must be one of" in _cli_error(["--algo", "happo", "--env", "matrix_trap", "--set", "preset=x"])
+    # heterogeneous agents keep separate actors under MAPPO's presets
+    assert not onpolicy.default_config(Reach(), "mappo", preset="harl_mamujoco_ant_4x2").share_params

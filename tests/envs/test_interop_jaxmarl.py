@@ -1,6 +1,9 @@
 """JaxMARL environments under our contract (``envs.from_jaxmarl``), stepped beside the originals: with the same keys
 and actions, the wrapped environment gives JaxMARL's observations and rewards exactly for 1,000 random steps, resets
 included. Needs the optional extra (``pip install -e .[jaxmarl]``; MABrax also needs brax): skipped without it."""
+import dataclasses
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,7 +51,7 @@ def side_by_side(env, steps, key):
         key, joint = inputs
         ts = env.step(jax.random.split(key)[1], state, joint)
         return ts.state, dict(obs=ts.obs, rew=ts.reward, terminated=ts.terminated, truncated=ts.truncated,
-                              final_obs=ts.info["final_obs"])
+                              final_obs=ts.info["final_obs"], won=ts.info.get("won", False))
 
     k_reset, k_run = jax.random.split(key)
     keys = jax.random.split(k_run, steps)
@@ -97,6 +100,8 @@ def test_smax_3m_equals_jaxmarl_for_1000_random_steps(smax):
     theirs, out = side_by_side(smax, STEPS, jax.random.PRNGKey(1))
     assert_identical(smax, theirs, out)
     assert out["terminated"].any()  # random allies lose to the heuristic enemy long before the time limit
+    # a win: the episode's last step pays JaxMARL's won_battle_bonus (its SMAXLogWrapper's test: reward >= 1)
+    np.testing.assert_array_equal(out["won"], theirs["done"] & (theirs["rew"][:, 0] >= 1.0))
     assert smax.num_agents == 3 and smax.num_actions == 8 and smax.team_reward == "common"
     assert caps.has(smax, caps.GlobalState) and not caps.has(smax, caps.FixedHorizon)
 
@@ -119,7 +124,15 @@ def test_smax_capabilities_are_jaxmarl_s_masks_and_world_state(smax):
         ends.append((bool(ts.terminated), bool(ts.truncated)))
         state = ts.state
     assert ends == [(False, False), (False, False), (False, True)]
+    # every enemy killed (health 0 before a step): the step ends the episode, pays JaxMARL's won-battle bonus and is
+    # marked won; with the allies dead instead, lost
+    for team, won in ((slice(3, 6), True), (slice(0, 3), False)):
+        inner = state.state
+        dead = inner.replace(unit_health=inner.unit_health.at[team].set(0.0))
+        ts = step(jax.random.PRNGKey(9), state.replace(state=dead), stop)
+        assert bool(ts.terminated) and bool(ts.info["won"]) == won and (float(ts.reward[0]) >= 1.0) == won
     assert envs.env_args("jaxmarl:smax")["map_name"] == "3m"
+    assert smax.name == "jaxmarl:HeuristicEnemySMAX(3m)"
     with pytest.raises(ValueError, match="unknown SMAX map"):
         envs.make("jaxmarl:smax", map_name="99z")
     with pytest.raises(ValueError, match="valid names: .*jaxmarl:smax"):
@@ -151,6 +164,8 @@ def test_mabrax_ant_steps_as_jaxmarl_from_each_of_1000_states():
 @pytest.mark.slow  # compiling a learner on a JaxMARL environment: minutes on a CPU
 @pytest.mark.parametrize("algo,name,env_args", [("mappo", "jaxmarl:MPE_simple_spread_v3", []),
                                                 ("mappo", "jaxmarl:smax", []), ("happo", "jaxmarl:smax", []),
+                                                ("happo", "jaxmarl:smax", ["--env-arg", "map_name=2s3z", "--set",
+                                                                           "preset=harl_smac"]),
                                                 ("happo", "jaxmarl:ant_4x2", ["--env-arg", "episode_length=20"])])
 def test_train_py_runs_on_jaxmarl_envs(algo, name, env_args, tmp_path):
     if "ant" in name:
@@ -158,3 +173,48 @@ def test_train_py_runs_on_jaxmarl_envs(algo, name, env_args, tmp_path):
     argv = ["--algo", algo, "--env", name, *env_args, "--seeds", "2", "--quiet", "--out", str(tmp_path / "run"),
             "--set", "total_steps=40", "--set", "num_envs=2", "--set", "rollout_len=10", "--set", "hidden_size=8"]
     assert train.main(argv) == 0
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        header = f.readline().strip().split(",")
+    assert any(c.startswith("win_rate") for c in header) == ("smax" in name)  # SMAX's wins / episodes ended
+
+
+def test_harl_suite_presets_pick_the_task_from_the_jaxmarl_environment():
+    """``preset=harl_smac`` on a SMAX map is that map's preset; ``harl_mamujoco`` on a MABrax task likewise; a
+    HalfCheetah split JaxMARL does not have is refused with the reason."""
+    from algos import onpolicy
+
+    for map_name in ("3m", "2s3z", "3s5z"):
+        env = envs.make("jaxmarl:smax", map_name=map_name)
+        for variant in ("happo", "hatrpo", "mappo"):
+            suite = onpolicy.default_config(env, variant, preset="harl_smac")
+            named = onpolicy.default_config(env, variant, preset=f"harl_smac_{map_name}")
+            assert suite == dataclasses.replace(named, preset="harl_smac")
+            suite.validate(env)
+    assert onpolicy.default_config(envs.make("jaxmarl:smax", map_name="3m"), "mappo", preset="harl_smac").share_params
+    with pytest.raises(ValueError, match="jaxmarl:HeuristicEnemySMAX\\(5m_vs_6m\\) is none of them"):
+        onpolicy.default_config(envs.make("jaxmarl:smax", map_name="5m_vs_6m"), "happo", preset="harl_smac")
+    if importlib.util.find_spec("brax") is not None:
+        env = envs.make("jaxmarl:ant_4x2")
+        assert onpolicy.default_config(env, "hatrpo", preset="harl_mamujoco").trpo.kl_threshold == 0.005
+        with pytest.raises(ValueError, match="halfcheetah_6x1 is none of them"):
+            onpolicy.default_config(envs.make("jaxmarl:halfcheetah_6x1"), "happo", preset="harl_mamujoco")
+
+
+@pytest.mark.parametrize("ours,theirs", [("mpe_spread", "MPE_simple_spread_v3"),
+                                         ("mpe_reference", "MPE_simple_reference_v3"),
+                                         ("mpe_speaker_listener", "MPE_simple_speaker_listener_v4"),
+                                         ("mpe_world_comm", "MPE_simple_world_comm_v3"),
+                                         ("mpe_crypto", "MPE_simple_crypto_v3")])
+def test_continuous_mpe_declares_the_soft_one_hot_blocks_of_our_mpe(ours, theirs):
+    """``SimplexActions`` of JaxMARL's continuous MPE: the same blocks as our own (mpe2's) scenario, covering each
+    agent's Box; discrete agents one block of their actions. MADDPG's Gumbel relaxation then accepts it."""
+    from algos import offpolicy
+
+    env = envs.make("jaxmarl:" + theirs, action_type="Continuous")
+    assert caps.has(env, caps.SimplexActions)
+    assert env.action_simplices == envs.make(ours, continuous=True).action_simplices
+    assert [sum(b) for b in env.action_simplices] == [s.shape[0] for s in env.action_spaces]
+    discrete = envs.make("jaxmarl:" + theirs, action_type="Discrete")
+    assert discrete.action_simplices == tuple((s.n,) for s in discrete.action_spaces)
+    if ours == "mpe_spread":
+        offpolicy.default_config(env, "maddpg").validate(env)
