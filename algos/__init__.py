@@ -124,6 +124,9 @@ register_variants(mean_field, (
 register_variants(graph, (
     ("dgn", "graph convolutional RL: relation kernels (multi-head attention) over each agent's nearest neighbours, "
             "DGN-R with --set relation_reg=LAMBDA (Jiang et al., 2020)"),))
+register_variants(graph.g2anet, (
+    ("ga_comm", "G2ANet's communication policy: hard (bi-GRU, Gumbel) then soft attention over the neighbours, "
+                "advantage actor-critic; --set comm=mean|soft|none for CommNet and ablations (Liu et al., 2020)"),))
 register(Algorithm("mfq_tabular", "tabular mean-field Q-learning of the Ising experiment (Yang et al., 2018)",
                    mean_field.tabular.make_train, mean_field.tabular.default_config, mean_field.tabular.check_env))
 

@@ -16,6 +16,15 @@ environment steps, one environment, one seed), agent-steps (environment steps x 
 time apart.
 
     python benchmarks/graph.py --json --out benchmarks/results/cpu/graph.json --plot
+
+``--game traffic_junction``: G2ANet's GA-Comm (``ga_comm``) against CommNet's mean communication (``commnet``:
+``ga_comm`` with ``comm=mean``) and no communication (``no_comm``: ``comm=none``, independent policies sharing
+parameters), all with the same advantage actor-critic (IC3Net's RMSprop settings), on the easy traffic junction
+(5 cars, 7 x 7, p_arrive 0.3, 20 steps), ``--steps`` environment steps per seed in updates of ``--num-envs``
+episodes of 20 steps, smaller networks than the paper's (``--hidden``). A method's score is the success rate
+(episodes without a collision) over the last ``--tail`` of the updates, and over the first update as the start.
+
+    python benchmarks/graph.py --game traffic_junction --json --out benchmarks/results/cpu/graph_junction.json
 """
 from __future__ import annotations
 
@@ -83,6 +92,45 @@ def run(method: str, env, args) -> dict:
             "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
 
 
+JUNCTION_METHODS = {"ga_comm": "g2a", "commnet": "mean", "no_comm": "none"}
+
+
+def run_junction(method: str, env, args) -> dict:
+    """``ga_comm`` with the method's messages on the traffic junction -> success rates and timings."""
+    sets = {"comm": JUNCTION_METHODS[method], "total_steps": args.steps, "num_envs": args.num_envs,
+            "rollout_len": env.max_steps, "hidden_size": args.hidden, "head_dim": args.hidden // 2,
+            "gru_size": args.hidden // 2}
+    res = train_many("ga_comm", env, sets, args.seeds, warmup=False)
+    m = res["metrics"]
+    tail = max(1, int(round(m["episode_success"].shape[1] * args.tail)))
+    late, start = m["episode_success"][:, -tail:].mean(axis=1), m["episode_success"][:, 0]
+    reward = m["reward"][:, -tail:].mean(axis=1)
+    agent_steps = args.seeds * res["num_updates"] * res["env_steps_per_update"] * env.num_agents
+    return {"method": method, "algo": "ga_comm", "success": mean_ci95(late), "success_start": mean_ci95(start),
+            "reward": mean_ci95(reward), "per_seed": {"success": late.tolist(), "success_start": start.tolist(),
+                                                      "reward": reward.tolist()},
+            "curve_success": m["episode_success"].mean(axis=0).tolist(), "compile_s": res["compile_s"],
+            "run_s": res["median_s"], "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
+
+
+def junction(args) -> int:
+    methods = args.methods.split(",") if args.methods else list(JUNCTION_METHODS)
+    bad = [m for m in methods if m not in JUNCTION_METHODS]
+    if bad:
+        raise SystemExit(f"unknown --methods: {', '.join(bad)} (valid: {', '.join(JUNCTION_METHODS)})")
+    env_args = {"num_cars": 3, "max_steps": 5} if args.quick else {}
+    if args.quick:
+        args.steps, args.seeds, args.num_envs, args.hidden = 20, 2, 2, 8
+    env = envs.make("traffic_junction", **env_args)
+    start = time.time()
+    doc = {**machine_info(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "settings": vars(args), "env_args": envs.env_args("traffic_junction") | env_args, "rows": []}
+    for method in methods:
+        doc["rows"].append(run_junction(method, env, args))
+        emit({**doc, "partial": True}, args.out, False)
+    return finish(doc, start, args.out, args.json)
+
+
 def plot(doc: dict, path: str) -> None:
     plt = pyplot()
     fig, axs = plt.subplots(1, 2, figsize=(11, 4))
@@ -99,10 +147,13 @@ def plot(doc: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--steps", type=int, default=9_000, help="environment steps per seed")
+    p.add_argument("--game", choices=("battle", "traffic_junction"), default="battle")
+    p.add_argument("--methods", help=f"battle: {','.join(METHODS)} (the default: all); traffic_junction: "
+                                     f"{','.join(JUNCTION_METHODS)}")
+    p.add_argument("--steps", type=int, help="environment steps per seed (battle: 9000, traffic_junction: 16000)")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--num-envs", type=int, default=4)
+    p.add_argument("--num-envs", type=int, help="environments per update (battle: 4, traffic_junction: 16)")
+    p.add_argument("--hidden", type=int, default=64, help="traffic_junction: hidden units (the paper's: 128)")
     p.add_argument("--rollout-len", type=int, default=2)
     p.add_argument("--batch", type=int, default=32, help="joint transitions per gradient step")
     p.add_argument("--buffer", type=int, default=5_000, help="replay capacity in joint transitions")
@@ -116,7 +167,12 @@ def main(argv=None) -> int:
     p.add_argument("--out")
     p.add_argument("--plot", action="store_true", help="a PNG beside --out")
     args = p.parse_args(argv)
-    methods = args.methods.split(",")
+    junction_game = args.game == "traffic_junction"
+    args.steps = args.steps or (16_000 if junction_game else 9_000)
+    args.num_envs = args.num_envs or (16 if junction_game else 4)
+    if junction_game:
+        return junction(args)
+    methods = (args.methods or ",".join(METHODS)).split(",")
     bad = [m for m in methods if m not in METHODS]
     if bad:
         p.error(f"unknown --methods: {', '.join(bad)} (valid: {', '.join(METHODS)})")

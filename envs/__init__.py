@@ -21,6 +21,7 @@ from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.soccer import Soccer
 from envs.social_dilemmas import Cleanup, Harvest
+from envs.traffic_junction import TrafficJunction
 from envs.two_step import TwoStepGame
 from envs.wrappers import Flicker, flicker
 from jaxmarl_core.config import parse_value, split_assignment
@@ -178,6 +179,16 @@ def _dgn_battle(map_size: int = 30, n_learners: int = 20, n_enemies: int = 12, m
 register("dgn_battle", _dgn_battle)
 
 
+def _traffic_junction(difficulty: str = "easy", num_cars: int = 0, max_steps: int = 0, p_arrive: float = -1.0,
+                      vision: int = 1):
+    """0 (or a negative ``p_arrive``) takes the difficulty's value (``envs.traffic_junction.PRESETS``)."""
+    return TrafficJunction(difficulty=difficulty, num_cars=num_cars, max_steps=max_steps, p_arrive=p_arrive,
+                           vision=vision)
+
+
+register("traffic_junction", _traffic_junction)
+
+
 def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):
     return Ising(size=size, field=field, num_steps=num_steps)
 
@@ -212,5 +223,5 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
-           "TwoStepGame", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest", "check_name",
-           "from_jaxmarl", "to_jaxmarl", "to_pettingzoo"]
+           "TwoStepGame", "TrafficJunction", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest",
+           "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo"]

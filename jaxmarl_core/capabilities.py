@@ -20,7 +20,7 @@ below are the contract.
 | ``TeamReward`` | ``team_reward``: "common" (all agents get one reward) or "sum" (the team's is the sum) | VDN, QMIX |
 | ``NeighbourMeanAction`` | ``neighbour_mean_action(state, actions [N], params) -> [N, A]`` | mean-field learners |
 | ``SimplexActions`` | ``action_simplices``: per agent, its action's soft one-hot block sizes | MADDPG (Gumbel) |
-| ``Neighbourhood`` | ``num_neighbours``, ``neighbours(state, params) -> (int32[N, K], bool[N, K])`` | DGN |
+| ``Neighbourhood`` | ``num_neighbours``, ``neighbours(state, params) -> (int32[N, K], bool[N, K])`` | DGN, GA-Comm |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).

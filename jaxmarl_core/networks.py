@@ -188,14 +188,19 @@ class MaskedMultiHeadAttention(nn.Module):
     scores with masked slots at the dtype's lowest finite value, so ``softmax(logits)`` is alpha (0 on masked slots)
     and ``log_softmax`` its logarithm. What a masked slot points at never reaches the output (its weight is exactly
     0); an agent whose every slot is masked gets the output of an all-zero aggregate. The projections are ReLU
-    layers, as in the released code (PKU-RL/DGN)."""
+    layers, as in the released code (PKU-RL/DGN).
+
+    ``gate`` (optional, [..., N, K]) multiplies alpha_ihk after the softmax: G2ANet's hard attention weights (a
+    straight-through 0/1 sample whose gradient reaches the hard attention; slots it drops should also be masked, so
+    that the softmax runs over the kept slots only and a dropped slot gets neither weight nor gradient)."""
 
     num_heads: int = 8
     head_dim: int = 16
     out_dim: int = 128
 
     @nn.compact
-    def __call__(self, x: jax.Array, idx: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, x: jax.Array, idx: jax.Array, mask: jax.Array,
+                 gate: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
         h, d = self.num_heads, self.head_dim
         heads = x.shape[:-1] + (h, d)  # [..., N, H, dh]
         q = nn.relu(nn.Dense(h * d, name="query")(x)).reshape(heads)
@@ -205,5 +210,7 @@ class MaskedMultiHeadAttention(nn.Module):
         valid = mask[..., None, :]
         logits = jnp.where(valid, scores, jnp.finfo(scores.dtype).min)
         weights = jnp.where(valid, jax.nn.softmax(logits, axis=-1), 0.0)
+        if gate is not None:
+            weights = weights * gate[..., None, :]
         mixed = jnp.einsum("...hk,...khd->...hd", weights, v).reshape(x.shape[:-1] + (h * d,))
         return nn.relu(nn.Dense(self.out_dim, name="out")(mixed)), logits

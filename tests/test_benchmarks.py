@@ -265,6 +265,17 @@ def test_graph_benchmark_json_smoke(tmp_path):
     assert row["agent_steps_per_s"] == pytest.approx(2 * 24 * 4 / row["run_s"]) and "throughput" not in doc
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
+def test_graph_benchmark_traffic_junction_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/graph.py", "--game", "traffic_junction", "--quick", "--methods", "no_comm,commnet"],
+                   tmp_path)
+    assert [r["method"] for r in doc["rows"]] == ["no_comm", "commnet"]
+    for row, comm in zip(doc["rows"], ("none", "mean")):
+        assert row["config"]["comm"] == comm and len(row["per_seed"]["success"]) == 2
+        assert row["success"]["mean"] == pytest.approx(np.mean(row["per_seed"]["success"]))
+        assert 0.0 <= row["success"]["mean"] <= 1.0 and row["agent_steps_per_s"] > 0
+
+
 def test_social_dilemmas_benchmark_json_smoke(tmp_path):
     doc = run_json(["benchmarks/social_dilemmas.py", "--quick", "--batch-sizes", "2", "--games", "harvest",
                     "--frames", str(tmp_path), "--frame-step", "3"], tmp_path)

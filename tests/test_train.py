@@ -185,6 +185,9 @@ SLOW_CLI |= {"ddpg", "matd3"}
 CONTINUOUS_ONLY = {"haddpg", "hatd3"}
 # Mean-field learners share one code path: mfac, il and ac run here, mfq (the slowest to compile) with -m slow.
 SLOW_CLI |= {"mfq"}
+# ga_comm's command-line run (about 19 s of CPU, mostly compiling the bi-GRU in the rollout and the gradient) runs
+# with -m slow, beside tests/algos/test_g2anet.py's learning test.
+SLOW_CLI |= {"ga_comm"}
 GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga"}
 
 
@@ -194,7 +197,8 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast
     import algos
 
     # the cheapest compatible environment (cooperative: two_step; game-gradient methods: a two-number game)
-    preferred = ["game_tandem"] * (algo_name in GAME_GRADIENT_PLAY) + ["ipd", "two_step"] + envs.list_envs()
+    preferred = (["game_tandem"] * (algo_name in GAME_GRADIENT_PLAY) + ["traffic_junction"] * (algo_name == "ga_comm")
+                 + ["ipd", "two_step"] + envs.list_envs())
     env_name = next(e for e in preferred if algos.compatible(algo_name, envs.make(e)) is None)
     fields = algos.get(algo_name).default_config(envs.make(env_name)).to_dict()
     if "num_updates" in fields:
@@ -206,6 +210,8 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast
     # few agents keep the per-agent columns (and the run small)
     sets += {"gaussian_squeeze": ["--env-arg", "n_agents=8"], "ising": ["--env-arg", "size=3"],
              "battle": ["--env-arg", "map_size=12", "--env-arg", "n_per_side=1", "--env-arg", "max_cycles=7"],
+             "traffic_junction": ["--env-arg", "num_cars=3", "--env-arg", "max_steps=5", "--set", "head_dim=4",
+                                  "--set", "gru_size=4"],
              "dgn_battle": ["--env-arg", "map_size=10", "--env-arg", "n_learners=4", "--env-arg", "n_enemies=2",
                             "--env-arg", "max_cycles=7", "--set", "encoder_size=16", "--set", "num_heads=2",
                             "--set", "head_dim=4", "--set", "buffer_size=256", "--set", "batch_size=4",

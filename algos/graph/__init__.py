@@ -1,5 +1,7 @@
 """Graph-based multi-agent reinforcement learning: DGN (Jiang et al., 2020, "Graph Convolutional Reinforcement
-Learning"; released code PKU-RL/DGN), read in this order:
+Learning"; released code PKU-RL/DGN) and G2ANet's GA-Comm (Liu et al., 2020, "Multi-Agent Game Abstraction via
+Graph Attention Neural Network": ``g2anet_model``, its hard and soft attention and the GA-Comm policy; ``g2anet``, its
+config and advantage actor-critic learner). DGN reads in this order:
 
 - ``config``: ``DGNConfig`` (the released battle code's settings) and the environments accepted (the
   ``Neighbourhood`` capability);
@@ -11,9 +13,12 @@ Learning"; released code PKU-RL/DGN), read in this order:
 Every array keeps a fixed shape: a neighbourhood is K indices and a mask, so graphs that change every step cost no
 recompilation and the whole training runs in one ``jax.jit``, vmapped over seeds.
 """
+from algos.graph import g2anet
 from algos.graph.config import DGNConfig, check_env, default_config
+from algos.graph.g2anet import GACommConfig
+from algos.graph.g2anet_model import GAComm, HardAttention
 from algos.graph.learner import GraphSample, GraphState, attention_kl, dgn_loss, make_train
 from algos.graph.model import DGN
 
-__all__ = ["DGN", "DGNConfig", "GraphSample", "GraphState", "attention_kl", "check_env", "default_config",
-           "dgn_loss", "make_train"]
+__all__ = ["DGN", "DGNConfig", "GAComm", "GACommConfig", "GraphSample", "GraphState", "HardAttention", "attention_kl",
+           "check_env", "default_config", "dgn_loss", "g2anet", "make_train"]

@@ -116,16 +116,25 @@ def collect(view: LearnerView, model: DGN, cfg: DGNConfig, env_params, state: Gr
         sample = GraphSample(obs=obs.obs, idx=idx, mask=mask, avail=obs.avail, action=actions, reward=ts.reward,
                              terminated=ts.terminated, next_obs=final.obs, next_idx=next_idx, next_mask=next_mask,
                              next_avail=final.avail)
-        info = {name: v for name, v in ts.info.items() if name != "final_obs" and v.ndim == 1}
-        return (ts.obs, ts.state), (sample, info)
+        return (ts.obs, ts.state), (sample, scalar_info(ts.info))
 
     return jax.lax.scan(step, (state.obs, state.env_state), jax.random.split(key, cfg.rollout_len))
+
+
+def scalar_info(info: dict) -> dict:
+    """A batched step's ``info`` entries that are one number per environment ([B]), ``final_obs`` left out."""
+    return {name: v for name, v in info.items() if name != "final_obs" and v.ndim == 1}
+
+
+def reset_envs(view: LearnerView, num_envs: int, env_params, key):
+    """``num_envs`` fresh episodes -> (LearnerObs leaves [B, ...], environment states [B, ...])."""
+    return jax.vmap(view.reset, in_axes=(0, None))(jax.random.split(key, num_envs), env_params)
 
 
 def init(view: LearnerView, model: DGN, cfg: DGNConfig, env_params, tx, key) -> GraphState:
     """Fresh network (target equal to it), an empty replay and ``num_envs`` fresh episodes."""
     k_env, k_net = jax.random.split(key)
-    obs, env_state = jax.vmap(view.reset, in_axes=(0, None))(jax.random.split(k_env, cfg.num_envs), env_params)
+    obs, env_state = reset_envs(view, cfg.num_envs, env_params, k_env)
     idx, mask = jax.vmap(lambda s: view.env.neighbours(s, env_params))(env_state)
     params = model.init(k_net, obs.obs[0], idx[0], mask[0])
     first = jax.tree.map(lambda x: x[0], obs)
@@ -165,10 +174,17 @@ def update(view: LearnerView, model: DGN, cfg: DGNConfig, env_params, tx, state:
     return new_state, metrics
 
 
-def make_train(env, config: DGNConfig, params=None) -> Trainer:
+def assemble(init_fn, update_fn, build, make_optimiser, env, config, params=None) -> Trainer:
+    """The Trainer of a graph learner whose ``init_fn(view, model, config, env_params, tx, key)`` and
+    ``update_fn(view, model, config, env_params, tx, state, key)`` take the model ``build(config, num_actions)``
+    and the optimiser ``make_optimiser(config)``."""
     env_params = env.default_params if params is None else params
     view = LearnerView(env)
-    model = build_model(config, view.num_actions)
-    statics = (view, model, config, env_params, optimiser(config))
-    return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
+    model = build(config, view.num_actions)
+    statics = (view, model, config, env_params, make_optimiser(config))
+    return Trainer(init=functools.partial(init_fn, *statics), update=functools.partial(update_fn, *statics),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+
+
+def make_train(env, config: DGNConfig, params=None) -> Trainer:
+    return assemble(init, update, build_model, optimiser, env, config, params)

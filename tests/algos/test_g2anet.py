@@ -1,0 +1,149 @@
+"""G2ANet / GA-Comm (algos/graph/g2anet*.py): the hard attention's keep mask (shape, masking, Gumbel-max
+frequencies against the softmax of its logits), dropped edges (no soft-attention weight, no gradient), permutation
+equivariance and masked neighbours that change nothing, and (slow) learning on the easy traffic junction."""
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import algos
+import envs
+from algos.graph import GAComm, HardAttention
+from jaxmarl_core.networks import MaskedMultiHeadAttention
+from tests.conftest import FAST_COMPILE
+
+jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+
+N, D, A = 6, 9, 2
+
+
+def inputs(seed, absent=(4,)):
+    """Random observations [N, D] and the traffic junction's neighbourhoods (everyone, itself first) with the
+    agents ``absent`` masked out."""
+    rng = np.random.default_rng(seed)
+    obs = jnp.asarray(rng.normal(size=(N, D)), jnp.float32)
+    i, k = np.arange(N)[:, None], np.arange(N)[None, :]
+    idx = np.where(k == 0, i, np.where(k <= i, k - 1, k)).astype(np.int32)
+    present = np.ones(N, bool)
+    present[list(absent)] = False
+    return obs, jnp.asarray(idx), jnp.asarray(present[:, None] & present[idx])
+
+
+PERM = np.array([3, 0, 5, 1, 4, 2])  # relabelled agent p is agent PERM[p]
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    """GA-Comm's outputs (logits, value, keep, attention logits), without Gumbel noise, in one compiled program:
+    on the inputs, on them relabelled by PERM, with the absent agent 4's observation and every masked slot changed,
+    and with agent 1's observation moved."""
+    model = GAComm(num_actions=A, hidden_size=16, head_dim=8, gru_size=8)
+    obs, idx, mask = inputs(4)
+
+    @jit
+    def run(obs, idx, mask):
+        params = model.init(jax.random.PRNGKey(0), obs, idx, mask, jax.random.PRNGKey(1))
+        inv = jnp.asarray(np.argsort(PERM))
+        return {"plain": model.apply(params, obs, idx, mask),
+                "relabelled": model.apply(params, obs[PERM], inv[idx[PERM]], mask[PERM]),
+                "absent_changed": model.apply(params, obs.at[4].set(100.0), jnp.where(mask, idx, (idx + 1) % N),
+                                              mask),
+                "moved": model.apply(params, obs.at[1].add(1.0), idx, mask)}
+
+    return run(obs, idx, mask)
+
+
+def test_hard_attention_keeps_unmasked_others_with_the_gumbel_max_probabilities():
+    layer = HardAttention(gru_size=8)
+    obs, idx, mask = inputs(1)
+    e = jnp.tanh(obs)
+
+    @jit
+    def run(keys):
+        params = layer.init(jax.random.PRNGKey(0), e, idx, mask, None)
+        return jax.vmap(lambda k: layer.apply(params, e, idx, mask, k))(keys), layer.apply(params, e, idx, mask, None)
+
+    (keep, logits), (det, _) = run(jax.random.split(jax.random.PRNGKey(2), 4000))
+    assert keep.shape == (4000, N, N) and logits.shape == (4000, N, N - 1, 2)
+    assert set(np.unique(np.asarray(keep))) <= {0.0, 1.0}
+    assert not np.any(np.asarray(keep)[:, :, 0])  # never itself
+    assert not np.any(np.asarray(keep)[:, ~np.asarray(mask)])  # never an absent agent
+    # a straight-through Gumbel-max sample keeps an edge with probability softmax(logits)[keep]
+    p_keep = np.asarray(jax.nn.softmax(logits[0], -1)[..., 1])
+    freq = np.asarray(keep[:, :, 1:]).mean(0)
+    valid = np.asarray(mask)[:, 1:]
+    np.testing.assert_array_less(np.abs(freq - p_keep)[valid], 5 * np.sqrt(0.25 / 4000))
+    # without a key: kept exactly where the keep logit is the larger
+    np.testing.assert_array_equal(np.asarray(det)[:, 1:], (p_keep > 0.5) & valid)
+
+
+def test_a_dropped_edge_has_no_soft_attention_weight_and_no_gradient():
+    layer = MaskedMultiHeadAttention(num_heads=2, head_dim=4, out_dim=5)
+    obs, idx, mask = inputs(3, absent=())
+    gate = jnp.ones((N, N)).at[0, 2].set(0.0).at[:, 0].set(0.0)  # agent 0 drops its edge to agent 2 (slot 2)
+    kept = mask & (gate > 0.5)
+    @jit
+    def probe(x, g):
+        """-> (attention weights, d out_0 / d x, d out_0 / d gate)."""
+        params = layer.init(jax.random.PRNGKey(0), x, idx, kept, g)
+
+        def out0(x, g):
+            return jnp.sum(layer.apply(params, x, idx, kept, g)[0][0])
+
+        return jax.nn.softmax(layer.apply(params, x, idx, kept, g)[1], -1), *jax.grad(out0, argnums=(0, 1))(x, g)
+
+    weights, grad, g_gate = probe(obs, gate)
+    assert float(jnp.max(weights[0, :, 2])) == 0.0 and float(jnp.min(weights[0, :, 1])) > 0
+    np.testing.assert_allclose(jnp.sum(weights[0], -1), 1.0, rtol=1e-6)  # renormalised over the kept agents
+    assert float(jnp.max(jnp.abs(grad[2]))) == 0.0 and float(jnp.max(jnp.abs(grad[3]))) > 0
+    # the gate (the hard attention's straight-through sample) gets a gradient through the kept edges only
+    assert float(jnp.abs(g_gate[0, 1])) > 0 and float(g_gate[0, 2]) == 0.0
+
+
+def test_relabelling_agents_permutes_the_outputs_and_absent_agents_change_nothing(outputs):
+    logits, value, keep, _ = outputs["plain"]
+    p_logits, p_value, p_keep, _ = outputs["relabelled"]
+    np.testing.assert_allclose(p_logits, logits[PERM], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p_value, value[PERM], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(p_keep, keep[PERM])
+    # agent 4 is absent: its observation and what the masked slots point at change no one else's outputs
+    o_logits, o_value, _, _ = outputs["absent_changed"]
+    present = np.arange(N) != 4
+    np.testing.assert_allclose(o_logits[present], logits[present], rtol=1e-6)
+    np.testing.assert_allclose(o_value[present], value[present], rtol=1e-6)
+
+
+@pytest.mark.slow  # about 2 s: three more compiles
+def test_messages_carry_other_agents_observations_except_without_communication(outputs):
+    others = np.arange(N) != 1  # agent 1's observation moved: it reaches the others only through messages
+    assert np.any(np.asarray(outputs["moved"][0] != outputs["plain"][0])[others])  # g2a
+    model = GAComm(num_actions=A, hidden_size=16, head_dim=8)
+    obs, idx, mask = inputs(5)
+
+    @jit
+    def changes(obs):
+        out = {}
+        for comm in ("soft", "mean", "none"):
+            m = dataclasses.replace(model, comm=comm)
+            p = m.init(jax.random.PRNGKey(0), obs, idx, mask)
+            out[comm] = m.apply(p, obs.at[1].add(1.0), idx, mask)[0] - m.apply(p, obs, idx, mask)[0]
+        return out
+
+    for comm, change in changes(obs).items():
+        assert (comm == "none") == bool(jnp.all(change[others] == 0)), comm
+
+
+@pytest.mark.slow  # a minute or more: 2 seeds x 40 updates of 320 steps on the easy junction, one compile
+def test_ga_comm_raises_the_success_rate_on_the_easy_junction():
+    env = envs.make("traffic_junction")
+    algo = algos.get("ga_comm")
+    cfg = dataclasses.replace(algo.default_config(env), total_steps=16 * 20 * 40, hidden_size=32, head_dim=16,
+                              gru_size=16)
+    trainer = algo.make_train(env, cfg)
+    out = jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), 2))
+    success = np.asarray(out.metrics["episode_success"])  # [seeds, updates]
+    start, end = success[:, :3].mean(), success[:, -5:].mean()
+    assert end > start + 0.15, (start, end)  # random driving collides in most episodes

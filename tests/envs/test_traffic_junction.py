@@ -1,0 +1,175 @@
+"""Traffic junction (envs/traffic_junction.py): the routes against IC3Net's arrival and finish points
+(``ic3net-envs/traffic_helper.py``), and one test per rule: route following, arrivals, the time penalty, collisions
+and the success flag, the neighbourhoods."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from envs.traffic_junction import TrafficJunction, TrafficJunctionState, build_routes
+from tests.conftest import FAST_COMPILE
+
+jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+
+
+def ic3net_points(difficulty, h):
+    """IC3Net's ``get_add_mat``: (arrival points, finish points) in its order (rows, columns); w = h."""
+    w = h
+    if difficulty == "medium":
+        return ([(0, w // 2 - 1), (h - 1, w // 2), (h // 2, 0), (h // 2 - 1, w - 1)],
+                [(0, w // 2), (h - 1, w // 2 - 1), (h // 2 - 1, 0), (h // 2, w - 1)])
+    return ([(0, w // 3 - 2), (0, 2 * w // 3), (h // 3 - 1, 0), (2 * h // 3 + 1, 0), (h - 1, w // 3 - 1),
+             (h - 1, 2 * w // 3 + 1), (h // 3 - 2, w - 1), (2 * h // 3, w - 1)],
+            [(0, w // 3 - 1), (0, 2 * w // 3 + 1), (h // 3 - 2, 0), (2 * h // 3, 0), (h - 1, w // 3 - 2),
+             (h - 1, 2 * w // 3), (h // 3 - 1, w - 1), (2 * h // 3 + 1, w - 1)])
+
+
+@pytest.mark.parametrize("difficulty,size,per_point", [("medium", 14, 3), ("hard", 18, 7)])
+def test_routes_join_ic3nets_arrival_and_finish_points_on_one_way_lanes(difficulty, size, per_point):
+    arrivals, finishes = ic3net_points(difficulty, size)
+    routes = build_routes(difficulty, size)
+    assert [len(r) for r in routes] == [per_point] * len(arrivals)  # IC3Net: nPr(points, 2) paths in all
+    heading = {}
+    for point, (start, rs) in enumerate(zip(arrivals, routes)):
+        ends = set()
+        for cells in rs:
+            cells = np.array(cells)
+            assert tuple(cells[0]) == start
+            assert tuple(cells[-1]) in finishes and tuple(cells[-1]) != finishes[point]  # no U-turn
+            steps = np.diff(cells, axis=0)
+            assert np.all(np.abs(steps).sum(1) == 1)  # one cell at a time
+            ends.add(tuple(cells[-1]))
+            for cell, step in zip(map(tuple, cells[:-1]), map(tuple, steps)):
+                heading.setdefault(cell, set()).add(step)
+        assert len(ends) == len(rs) or difficulty == "hard"
+    # outside IC3Net's junctions (2 x 2 blocks where the roads cross) every road cell is driven one way only
+    h = size
+    corners = [(h // 2 - 1, h // 2 - 1)] if difficulty == "medium" else [
+        (r, c) for r in (h // 3 - 2, 2 * h // 3) for c in (h // 3 - 2, 2 * h // 3)]
+    junction = {(r + i, c + j) for r, c in corners for i in (0, 1) for j in (0, 1)}
+    assert {c for c, s in heading.items() if len(s) > 1} <= junction
+    assert len(build_routes("medium", 14)[0][0]) == 14  # straight across
+
+
+def test_easy_grid_has_two_straight_routes():
+    top, left = build_routes("easy", 7)
+    assert top == [[(r, 3) for r in range(7)]] and left == [[(3, c) for c in range(7)]]
+
+
+KEYS = 2000
+
+
+@pytest.fixture(scope="module")
+def medium():
+    """The medium grid and one compiled step of KEYS copies of a state (one key each): (state, actions,
+    p_arrive) -> TimeStep with leaves [KEYS, ...]."""
+    env = TrafficJunction(difficulty="medium")
+    batch = jit(jax.vmap(lambda k, s, a, p: env.step_env(k, s, a, env.default_params.replace(p_arrive=p)),
+                             in_axes=(0, None, None, None)))
+    keys = jax.random.split(jax.random.PRNGKey(1), KEYS)
+
+    def step(state, actions, p_arrive=0.0):
+        return batch(keys, state, jnp.asarray(actions, jnp.int32), jnp.float32(p_arrive))
+
+    return env, step
+
+
+@jit
+def first(ts):
+    return jax.tree.map(lambda x: x[0], ts)
+
+
+def cars(env, routes, progress, tau=None, active=None):
+    n = env.num_cars
+    pad = [0] * (n - len(routes))
+    tau = [0] * len(routes) if tau is None else tau
+    active = [True] * len(routes) if active is None else active
+    i32 = lambda x: jnp.asarray(list(x) + pad, jnp.int32)  # noqa: E731
+    return TrafficJunctionState(route=i32(routes), progress=i32(progress), tau=i32(tau),
+                                last_action=jnp.zeros(n, jnp.int32),
+                                active=jnp.asarray(list(active) + [False] * len(pad)),
+                                failed=jnp.zeros((), bool), t=jnp.zeros((), jnp.int32))
+
+
+GAS, BRAKE = np.zeros(10, np.int32), np.ones(10, np.int32)
+LEFT_TURN = 2  # from the top: down column 6, left at the junction, out along row 7 (15 cells)
+EAST = 6  # from the left: straight along row 7
+
+
+def test_gas_follows_the_route_brake_stays_and_the_last_gas_leaves(medium):
+    env, step = medium
+    route = np.asarray(env.tables["cells"][LEFT_TURN])
+    assert int(env.tables["length"][LEFT_TURN]) == 15 and tuple(route[8]) == (7, 7)
+    state = cars(env, [LEFT_TURN], [0])
+    for k in range(1, 15):
+        ts = first(step(state, GAS))
+        np.testing.assert_array_equal(env.cells(ts.state)[0], route[k])
+        braked = first(step(ts.state, BRAKE))
+        np.testing.assert_array_equal(env.cells(braked.state)[0], route[k])
+        assert int(braked.state.last_action[0]) == 1 and int(ts.state.last_action[0]) == 0
+        state = ts.state
+    ts = first(step(state, GAS))  # GAS on the last cell: destination reached
+    assert not bool(ts.state.active[0]) and float(ts.info["completed"]) == 1.0 and float(ts.reward[0]) == 0.0
+    assert not np.any(ts.obs[0])  # out of the system: a zero observation
+
+
+def test_time_penalty_grows_with_the_steps_since_arrival(medium):
+    env, step = medium
+    state = cars(env, [0], [0])
+    for tau in range(1, 6):
+        ts = first(step(state, BRAKE))
+        np.testing.assert_allclose(ts.reward, [-0.01 * tau] + [0] * 9, rtol=1e-6)
+        state = ts.state
+    assert float(ts.info["success"]) == 1.0
+
+
+def test_collision_penalises_both_cars_and_fails_the_episode_until_reset(medium):
+    env, step = medium
+    # both cars two cells before (7, 6): gas twice collides there; the second car braking first avoids it
+    state = cars(env, [0, EAST], [5, 4], tau=[4, 2])
+    ts = first(step(first(step(state, GAS)).state, GAS))
+    np.testing.assert_array_equal(env.cells(ts.state)[:2], [[7, 6], [7, 6]])
+    np.testing.assert_allclose(ts.reward, [-10 - 0.06, -10 - 0.04] + [0] * 8, rtol=1e-6)
+    assert float(ts.info["success"]) == 0.0 and float(ts.info["collisions"]) == 2.0
+    later = first(step(ts.state, GAS))  # apart again: no penalty, still a failure
+    np.testing.assert_allclose(later.reward[:2], [-0.07, -0.05], rtol=1e-6)
+    assert float(later.info["success"]) == 0.0
+    avoided = first(step(first(step(state, [0, 1] + [0] * 8)).state, GAS))
+    assert float(avoided.info["success"]) == 1.0 and float(jnp.min(avoided.reward)) > -1
+    # cars out of the system share the default cell (route 0, progress 0) without colliding
+    assert not np.any(jit(env.collisions)(cars(env, [0, 0], [0, 0], active=[True, False])))
+
+
+def test_arrivals_enter_at_their_points_with_probability_p_arrive(medium):
+    env, step = medium
+    empty = env.reset(jax.random.PRNGKey(0))[1]
+    st = step(empty, GAS, 0.3).state
+    start = np.asarray(env.tables["cells"])[np.asarray(st.route), 0]
+    arrivals, _ = ic3net_points("medium", 14)
+    active = np.asarray(st.active)
+    counts = np.array([np.sum(active & np.all(start == p, -1)) for p in arrivals])
+    assert counts.sum() == active.sum()  # every car entered at an arrival point
+    sd = np.sqrt(KEYS * 0.3 * 0.7)
+    np.testing.assert_array_less(np.abs(counts - 0.3 * KEYS), 5 * sd)  # Binomial(KEYS, 0.3) each
+    per_route = np.bincount(np.asarray(st.route)[active], minlength=12)
+    np.testing.assert_array_less(np.abs(per_route - 0.1 * KEYS), 5 * np.sqrt(KEYS * 0.1 * 0.9))  # uniform, 3 each
+    assert np.all(np.asarray(st.tau)[active] == 0) and np.all(np.asarray(st.progress)[active] == 0)
+    # p_arrive = 1 fills every arrival point; with 8 of 10 cars in the system, only the first two points get one
+    assert np.all(np.asarray(step(empty, GAS, 1.0).state.active).sum(1) == 4)
+    eight = cars(env, [EAST] * 8, range(8))
+    full = step(eight, BRAKE, 1.0).state
+    np.testing.assert_array_equal(np.asarray(full.active), True)
+    entered = np.asarray(env.tables["cells"])[np.asarray(full.route[:, 8:]), 0]
+    assert all(sorted(map(tuple, cells)) == sorted(arrivals[:2]) for cells in entered.tolist())
+
+
+def test_neighbourhood_is_every_car_in_the_system_itself_first():
+    env = TrafficJunction(difficulty="easy")
+    idx, mask = env.neighbours(cars(env, [0, 1, 0], [1, 2, 3], active=[True, False, True]))
+    np.testing.assert_array_equal(idx[:, 0], np.arange(5))
+    assert all(sorted(row) == list(range(5)) for row in np.asarray(idx).tolist())
+    expect = np.zeros((5, 5), bool)
+    expect[0, [0, 2]] = expect[2, [0, 1]] = True  # row 2 lists 2, 0, 1, 3, 4
+    np.testing.assert_array_equal(mask, expect)
