@@ -156,8 +156,9 @@ def _grid_game(game: int):
 register("grid_game_1", _grid_game(1))
 register("grid_game_2", _grid_game(2))
 
-def _gaussian_squeeze(n_agents: int = 100, mu: float = 400.0, sigma: float = 200.0, num_choices: int = 10):
-    return GaussianSqueeze(n_agents=n_agents, mu=mu, sigma=sigma, num_choices=num_choices)
+def _gaussian_squeeze(n_agents: int = 100, mu: float = 400.0, sigma: float = 200.0, num_choices: int = 10,
+                      unit: float = 1.0):
+    return GaussianSqueeze(n_agents=n_agents, mu=mu, sigma=sigma, num_choices=num_choices, unit=unit)
 
 
 register("gaussian_squeeze", _gaussian_squeeze)

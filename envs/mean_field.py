@@ -1,13 +1,16 @@
 """Games of many identical agents (Yang et al., 2018, "Mean Field Multi-Agent Reinforcement Learning"): the Gaussian
 squeeze and the Ising model.
 
-Gaussian squeeze: N agents each choose an amount a_i in ``0 .. num_actions - 1``; with x = sum_i a_i every agent
-receives the shared reward
+Gaussian squeeze: N agents each choose an amount a_i in ``0 .. num_actions - 1``; with x = u * sum_i a_i (``unit``
+u = 1 by default: the paper's total) every agent receives the shared reward
 
     r(x) = x * exp(-(x - mu)^2 / sigma^2),
 
 largest at x* = (mu + sqrt(mu^2 + 2 sigma^2)) / 2 (where 1 = 2 x (x - mu) / sigma^2): the agents must together squeeze
-the total towards x*, which no agent sees. The game is one-shot and repeated: every step ends an episode
+the total towards x*, which no agent sees. With u = 1 random play totals about 4.5 N, which for N = 500 or 1000
+lies so far above x* = 445 that r(x) underflows (below 1e-30): ``unit = 100 / N`` makes each agent's choice a
+share of the paper's 100-agent range 0 .. 900 (same x*, r*, random play near x*), a reading that keeps the larger
+populations learnable (``benchmarks/mean_field.py``). The game is one-shot and repeated: every step ends an episode
 (``terminated``), observations are a constant ``[N, 1]`` of ones and the game has one tabular state. All agents form
 one group (``groups``), so nothing here is built per agent: spaces and available actions come from the group.
 Every agent's neighbours are all the others (``neighbour_mean_action``).
@@ -60,11 +63,13 @@ class GaussianSqueeze(GroupedEnvironment):
     mu: float = 400.0
     sigma: float = 200.0
     num_choices: int = 10
+    unit: float = 1.0  # u: the amount one step of choice adds to the total
 
     def __post_init__(self):
         require_positive_int(self, "n_agents")
         require_positive_int(self, "num_choices")
         require_positive(self, "sigma")
+        require_positive(self, "unit")
 
     @property
     def name(self) -> str:
@@ -98,8 +103,8 @@ class GaussianSqueeze(GroupedEnvironment):
         return jnp.ones((self.n_agents, 1), jnp.float32), SqueezeState(t=jnp.zeros((), jnp.int32))
 
     def step_env(self, key, state, actions, params):
-        """actions [N] int -> every agent's reward r(x) [N], x = sum of actions (``info["total"]``)."""
-        total = jnp.sum(jnp.asarray(actions, jnp.int32)).astype(jnp.float32)
+        """actions [N] int -> every agent's reward r(x) [N], x = unit * sum of actions (``info["total"]``)."""
+        total = jnp.sum(jnp.asarray(actions, jnp.int32)).astype(jnp.float32) * jnp.float32(self.unit)
         reward = squeeze_reward(total, params.mu, params.sigma)
         obs = jnp.ones((self.n_agents, 1), jnp.float32)
         return TimeStep(obs=obs, state=SqueezeState(t=state.t + 1),
@@ -121,12 +126,13 @@ class GaussianSqueeze(GroupedEnvironment):
         return others / max(self.n_agents - 1, 1)
 
     def optimum(self, params: SqueezeParams | None = None) -> tuple[jax.Array, jax.Array]:
-        """(x*, r(x*)): the best total the population can reach (the integer total nearest the real maximiser within
-        ``0 .. N * (num_choices - 1)``) and its reward."""
+        """(x*, r(x*)): the best total the population can reach (the multiple of ``unit`` nearest the real maximiser
+        within ``0 .. unit * N * (num_choices - 1)``) and its reward."""
         params = self.default_params if params is None else params
-        peak = (params.mu + jnp.sqrt(params.mu ** 2 + 2.0 * params.sigma ** 2)) / 2.0
+        peak = (params.mu + jnp.sqrt(params.mu ** 2 + 2.0 * params.sigma ** 2)) / 2.0 / self.unit
         reachable = jnp.float32(self.n_agents * (self.num_choices - 1))
-        candidates = jnp.clip(jnp.stack([jnp.floor(peak), jnp.ceil(peak)]), 0.0, reachable)
+        steps = jnp.clip(jnp.stack([jnp.floor(peak), jnp.ceil(peak)]), 0.0, reachable)
+        candidates = steps * jnp.float32(self.unit)
         rewards = squeeze_reward(candidates, params.mu, params.sigma)
         best = jnp.argmax(rewards)
         return candidates[best], rewards[best]

@@ -346,6 +346,18 @@ def test_mean_field_benchmark_json_smoke(tmp_path):
     assert all(r["r_star"] > 0 and len(r["per_seed"]) == 2 for r in squeeze)
 
 
+@pytest.mark.slow
+def test_mean_field_battle_self_play_and_cross_play_smoke(tmp_path):
+    doc = run_json(["benchmarks/mean_field.py", "--quick", "--parts", "battle", "--algos", "mfq,ac"], tmp_path)
+    battle = doc["battle"]
+    assert [r["algo"] for r in battle["training"]] == ["mfq", "ac"]
+    assert all(e > 0 for r in battle["training"] for e in r["episodes"])  # self-play rounds ended
+    assert [(r["first"], r["second"]) for r in battle["rows"]] == [("mfq", "ac"), ("ac", "mfq")]
+    for row in battle["rows"]:
+        assert all(sum(c.values()) == battle["games"] for c in row["per_seed"])
+        assert all(0 <= n <= battle["n_per_side"] for n in row["mean_survivors"])
+
+
 def test_compile_profile_json_smoke(tmp_path):
     doc = run_json(["benchmarks/compile_profile.py", "--only", "lri,wolf_iga", "--updates", "1", "--seeds", "2"],
                    tmp_path)

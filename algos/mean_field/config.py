@@ -12,6 +12,7 @@ from jaxmarl_core.config import (
     require_nonnegative,
     require_positive,
     require_positive_int,
+    require_unit_interval,
 )
 from jaxmarl_core.spaces import Box, Discrete
 
@@ -30,6 +31,10 @@ class MeanFieldConfig(BatchedRollouts, Config):
     holds ``learning_starts``, each followed by a Polyak step of the target network; actor-critic learners (mfac, ac)
     take ``num_sgd`` gradient steps on the update's own transitions. Rewards are multiplied by ``reward_scale`` before
     learning (Q and the temperature are in those units).
+
+    ``self_play`` (two groups, the battle): the released code's training (its ``train_battle.py``): the first group
+    learns, the second plays an opponent copy that only follows it: each time an episode ends with the learner's team
+    reward above the opponent's, opponent <- (1 - ``self_play_tau``) * learner + ``self_play_tau`` * opponent.
     """
 
     family: str = "q"  # "q" (mfq, il) or "ac" (mfac, ac)
@@ -53,6 +58,8 @@ class MeanFieldConfig(BatchedRollouts, Config):
     entropy_coef: float = 0.01  # actor-critic: entropy bonus of the actor's loss
     max_grad_norm: float = 10.0  # 0: no clipping
     released_code: bool = False  # mfq: the released code's group mean, double-Q target and greedy acting
+    self_play: bool = False  # two groups: the first learns, the second is its soft-updated copy
+    self_play_tau: float = 0.01  # the opponent's share of itself at a self-play update (the code's tau)
 
     def validate(self, env) -> None:
         super().validate(env)
@@ -72,6 +79,10 @@ class MeanFieldConfig(BatchedRollouts, Config):
         require_at_most(self, "batch_size", "buffer_size")
         if self.released_code and not (self.family == "q" and self.mean_field):
             raise ValueError("released_code=true is the released MF-Q's set of choices; it applies to mfq only")
+        require_unit_interval(self, "self_play_tau")
+        if self.self_play and len(env.groups) != 2:
+            raise ValueError(f"self_play=true needs two agent groups (learner, opponent); {env.name} has "
+                             f"{len(env.groups)}")
         if self.mean_field and not self.released_code and missing(env, NeighbourMeanAction):
             raise ValueError(f"the mean action over neighbours {missing(env, NeighbourMeanAction)}")
 

@@ -21,6 +21,11 @@ One update:
 4. metrics: the reward per step (mean over agents: the shared reward of a common-reward game), per agent, the
    losses and the environment's scalar ``info`` entries (e.g. the Ising order parameter).
 
+Self-play (``self_play``, the released code's battle training): only the first group learns (steps 2-3 on its
+agents); the second acts with the opponent's networks, and after each step in which k episodes end with the
+learner's team reward over the episode above the opponent's, opponent <- learner + tau_sp^k (opponent - learner)
+(k soft updates opponent <- (1 - tau_sp) learner + tau_sp opponent).
+
 All agents of a group share one set of networks (``env.groups``: agents of a group are identical and contiguous),
 and every step works on whole agent axes, so thousands of agents cost no Python loop; groups loop in Python (few).
 """
@@ -77,6 +82,8 @@ class MeanFieldState:
     env_state: Any  # [B, ...]
     mean: jax.Array  # [B, N, A]: each agent's neighbours' mean action of the previous step
     step: jax.Array  # int32: updates done
+    opponent: dict  # self-play: {second group name: its parameters}; {} otherwise
+    returns: jax.Array  # [B, G]: each group's summed reward over the running episode
 
 
 def optimiser(cfg: MeanFieldConfig) -> optax.GradientTransformation:
@@ -91,6 +98,20 @@ def group_slices(env) -> list[tuple[str, slice]]:
         out.append((g.name, slice(start, start + g.size)))
         start += g.size
     return out
+
+
+def learning_slices(cfg: MeanFieldConfig, slices):
+    """The groups that learn: all, or the first alone in self-play."""
+    return slices[:1] if cfg.self_play else slices
+
+
+def self_play_update(cfg: MeanFieldConfig, slices, params: dict, opponent: dict, wins: jax.Array) -> dict:
+    """``wins`` (int) soft updates of the opponent towards the learner: learner + tau_sp^wins (opponent - learner)."""
+    if not cfg.self_play:
+        return opponent
+    (learner, _), (other, _) = slices
+    keep = jnp.power(jnp.float32(cfg.self_play_tau), wins.astype(jnp.float32))
+    return {other: jax.tree.map(lambda p, o: p + keep * (o - p), params[learner], opponent[other])}
 
 
 def mean_actions(env, cfg: MeanFieldConfig, env_params, state, actions: jax.Array, num_actions: int) -> jax.Array:
@@ -129,15 +150,16 @@ def act(model: Model, cfg: MeanFieldConfig, slices, params: dict, obs: LearnerOb
 
 
 def collect(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, slices, state: MeanFieldState, key):
-    """``rollout_len`` steps of the ``num_envs`` environments -> (obs, env_state, mean) after them, and the
-    transitions (leaves [T, B, N, ...]) with the environments' scalar info [T, B]."""
+    """``rollout_len`` steps of the ``num_envs`` environments -> (obs, env_state, mean, opponent, returns) after
+    them, and the transitions (leaves [T, B, N, ...]) with the environments' scalar info [T, B]."""
     env, num_actions = view.env, model.num_actions
     means = jax.vmap(lambda s, a: mean_actions(env, cfg, env_params, s, a, num_actions))
 
     def step(carry, k):
-        obs, env_state, mean = carry
+        obs, env_state, mean, opponent, returns = carry
         k_act, k_env = jax.random.split(k)
-        actions = act(model, cfg, slices, state.params, obs, mean, temperature(cfg, state.step), k_act)
+        actions = act(model, cfg, slices, {**state.params, **opponent}, obs, mean, temperature(cfg, state.step),
+                      k_act)
         ts = jax.vmap(view.step, in_axes=(0, 0, 0, None))(jax.random.split(k_env, cfg.num_envs), env_state,
                                                           actions, env_params)
         new_mean = means(env_state, actions)
@@ -147,9 +169,17 @@ def collect(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, s
                              terminated=jnp.broadcast_to(ts.terminated[:, None], (cfg.num_envs, n)),
                              next_obs=final.obs, next_avail=final.avail)
         info = {name: v for name, v in ts.info.items() if name != "final_obs" and v.ndim == 1}
-        return (ts.obs, ts.state, new_mean), (sample, info)
+        returns = returns + jnp.stack([jnp.sum(ts.reward[:, sl], axis=1) for _, sl in slices], axis=1)
+        done = ts.terminated | ts.truncated
+        won = done & (returns[:, 0] > returns[:, -1])
+        opponent = self_play_update(cfg, slices, state.params, opponent, jnp.sum(won))
+        if cfg.self_play:  # per environment step: episodes ended, and of them won by the learner
+            info = {**info, "episodes_ended": done.astype(jnp.float32), "learner_wins": won.astype(jnp.float32)}
+        returns = jnp.where(done[:, None], 0.0, returns)
+        return (ts.obs, ts.state, new_mean, opponent, returns), (sample, info)
 
-    return jax.lax.scan(step, (state.obs, state.env_state, state.mean), jax.random.split(key, cfg.rollout_len))
+    return jax.lax.scan(step, (state.obs, state.env_state, state.mean, state.opponent, state.returns),
+                        jax.random.split(key, cfg.rollout_len))
 
 
 def q_loss(model: Model, cfg: MeanFieldConfig, params, target_params, batch: AgentSample, tau) -> jax.Array:
@@ -189,7 +219,9 @@ def init(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx, 
     first acting on the uniform mean over its available actions."""
     k_env, k_net = jax.random.split(key)
     obs, env_state = jax.vmap(view.reset, in_axes=(0, None))(jax.random.split(k_env, cfg.num_envs), env_params)
-    params = {name: model.init(k) for (name, _), k in zip(slices, jax.random.split(k_net, len(slices)))}
+    nets = {name: model.init(k) for (name, _), k in zip(slices, jax.random.split(k_net, len(slices)))}
+    params = {name: nets[name] for name, _ in learning_slices(cfg, slices)}
+    opponent = {name: nets[name] for name, _ in slices[1:]} if cfg.self_play else {}
     avail = obs.avail.astype(jnp.float32)
     mean = avail / jnp.sum(avail, axis=-1, keepdims=True)
     buffers = {}
@@ -199,16 +231,19 @@ def init(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx, 
                               action=jnp.zeros((), jnp.int32), mean=jnp.zeros((a,)), reward=jnp.zeros(()),
                               terminated=jnp.zeros((), bool), next_obs=jnp.zeros((model.obs_dim,)),
                               next_avail=jnp.zeros((a,), bool))
-        buffers = {name: ReplayBuffer.create(example, cfg.buffer_size) for name, _ in slices}
+        buffers = {name: ReplayBuffer.create(example, cfg.buffer_size) for name, _ in learning_slices(cfg, slices)}
     return MeanFieldState(params=params, target_params=params, opt_state=tx.init(params), buffers=buffers, obs=obs,
-                          env_state=env_state, mean=mean, step=jnp.zeros((), jnp.int32))
+                          env_state=env_state, mean=mean, step=jnp.zeros((), jnp.int32), opponent=opponent,
+                          returns=jnp.zeros((cfg.num_envs, len(slices)), jnp.float32))
 
 
 def update(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx, slices, state: MeanFieldState,
            key):
     """One update (the module's steps 1-4) -> (new state, metrics)."""
     k_roll, k_sgd = jax.random.split(key)
-    (obs, env_state, mean), (traj, info) = collect(view, model, cfg, env_params, slices, state, k_roll)
+    (obs, env_state, mean, opponent, returns), (traj, info) = collect(view, model, cfg, env_params, slices, state,
+                                                                       k_roll)
+    learners = learning_slices(cfg, slices)
 
     def agents_of(sl):
         """The group's agent transitions of this update, flattened: leaves [T * B * size, ...]."""
@@ -216,12 +251,12 @@ def update(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx
 
     buffers, learn = state.buffers, jnp.asarray(True)
     if cfg.family == "q":
-        buffers = {name: state.buffers[name].add(agents_of(sl)) for name, sl in slices}
+        buffers = {name: state.buffers[name].add(agents_of(sl)) for name, sl in learners}
         learn = jnp.all(jnp.stack([b.can_sample(cfg.learning_starts) for b in buffers.values()]))
 
     def loss_fn(params, target_params, k):
         total = 0.0
-        for (name, sl), kg in zip(slices, jax.random.split(k, len(slices))):
+        for (name, sl), kg in zip(learners, jax.random.split(k, len(learners))):
             if cfg.family == "q":
                 batch = buffers[name].sample(kg, cfg.batch_size)
                 total = total + q_loss(model, cfg, params[name], target_params[name], batch,
@@ -247,7 +282,8 @@ def update(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, tx
                "temperature": temperature(cfg, state.step),
                **{name: jnp.mean(v) for name, v in info.items()}}
     new_state = MeanFieldState(params=params, target_params=target_params, opt_state=opt_state, buffers=buffers,
-                               obs=obs, env_state=env_state, mean=mean, step=state.step + 1)
+                               obs=obs, env_state=env_state, mean=mean, step=state.step + 1, opponent=opponent,
+                               returns=returns)
     return new_state, metrics
 
 

@@ -2,12 +2,15 @@
 temperature and not above it, and learns the released code's exact action values; each neural learner learns a small
 Gaussian squeeze; bad input fails in one line."""
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import algos
 import envs
 import train
+from algos.mean_field import evaluate as mf_evaluate
+from algos.mean_field import learner as mf_learner
 from envs.mean_field import TAU_CRITICAL
 from jaxmarl_core.config import override
 
@@ -82,6 +85,8 @@ def test_q_learners_rise_far_above_random_play_on_a_small_gaussian_squeeze(algo)
     (["--algo", "mfq_tabular", "--env", "gaussian_squeeze"], "binary actions"),
     (["--algo", "mfq", "--env", "ipd"], "NeighbourMeanAction"),
     (["--algo", "il", "--env", "ising", "--set", "released_code=true"], "mfq only"),
+    (["--algo", "mfq", "--env", "gaussian_squeeze", "--set", "self_play=true"], "two agent groups"),
+    (["--algo", "mfac", "--env", "battle", "--set", "self_play_tau=1.5"], "self_play_tau must lie in [0, 1]"),
 ])
 def test_bad_input_is_a_one_line_error(argv, fragment, tmp_path, capsys):
     code = train.main([*argv, "--out", str(tmp_path / "run")])
@@ -100,3 +105,24 @@ def test_released_code_acts_greedily_on_the_group_mean():
     assert np.all(released % 8 == 0), released
     paper = run("mfq", env, sets + ["temperature=1.0", "temperature_start=1.0"])["total"]
     assert np.any(paper % 8 != 0), paper
+
+
+@pytest.mark.parametrize("wins", [0, 1, 3])
+def test_self_play_update_is_the_released_codes_soft_copy_repeated_per_win(wins):
+    """k wins: k times opponent <- (1 - tau) * learner + tau * opponent (the code's ``sp_op``), in one step."""
+    cfg = algos.get("mfq").default_config(envs.make("battle", map_size=20, n_per_side=8))
+    cfg = override(cfg, ["self_play=true", "self_play_tau=0.3"])
+    slices = [("red", slice(0, 8)), ("blue", slice(8, 16))]
+    rng = np.random.default_rng(0)
+    learner, opponent = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    expected = opponent
+    for _ in range(wins):
+        expected = (1 - 0.3) * learner + 0.3 * expected
+    got = mf_learner.self_play_update(cfg, slices, {"red": {"w": learner}}, {"blue": {"w": opponent}},
+                                      jnp.asarray(wins))
+    np.testing.assert_allclose(np.asarray(got["blue"]["w"]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cross_play_win_rule_counts_survivors():
+    survivors = jnp.asarray([[5, 3], [0, 2], [4, 4], [1, 0]])
+    assert mf_evaluate.wins(survivors) == {"first": 2, "second": 1, "draw": 1}

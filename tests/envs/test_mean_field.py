@@ -72,7 +72,19 @@ def test_optimum_is_445_with_the_default_centre_and_clipped_for_small_population
     np.testing.assert_allclose(float(r), numpy_reward(90.0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("arg", ["n_agents=0", "sigma=0", "num_choices=0"])
+def test_a_unit_scales_every_choice_and_keeps_the_paper_optimum_at_any_population():
+    """unit = 100 / N: N agents share the 100-agent range 0 .. 900, so x* = 445 and r* = 423.03 as at N = 100."""
+    env = envs.make("gaussian_squeeze", n_agents=500, unit=0.2)
+    x, r = env.optimum()
+    np.testing.assert_allclose([float(x), float(r)], [445.0, numpy_reward(445.0)], rtol=1e-6)
+    actions = np.random.default_rng(2).integers(0, 10, size=500)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    ts = env.step(jax.random.PRNGKey(1), state, jnp.asarray(actions, jnp.int32))
+    np.testing.assert_allclose(float(ts.info["total"]), 0.2 * actions.sum(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ts.reward), numpy_reward(0.2 * actions.sum()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("arg", ["n_agents=0", "sigma=0", "num_choices=0", "unit=0"])
 def test_bad_arguments_are_one_line_usage_errors(arg, tmp_path, capsys):
     code = train.main(["--algo", "iql_tabular", "--env", "gaussian_squeeze", "--env-arg", arg,
                        "--out", str(tmp_path / "run")])
