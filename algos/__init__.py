@@ -102,7 +102,9 @@ register_variants(onpolicy, (
     ("maa2c", "multi-agent A2C: MAPPO's machinery with the unclipped surrogate, one epoch"),
     ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
     ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
-    ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
+    ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate"),
+    ("aga_ppo", "AgA on PPO: the agents' joint-ratio surrogates' gradients adjusted by altruistic gradient "
+                "adjustment, lambda by the paper's sign rule (Li et al., 2024)")))
 register_variants(offpolicy, (
     ("ddpg", "independent DDPG: each agent's critic on its own observation and action (MADDPG paper's baseline)"),
     ("maddpg", "MADDPG: a centralised critic per agent on all observations and actions, Gumbel-softmax or tanh "
