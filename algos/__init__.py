@@ -76,7 +76,8 @@ register_variants(game_gradient_play, (
     ("sos", "Stable Opponent Shaping: LookAhead plus LOLA's shaping scaled by p (Letcher et al., 2019)"),
     ("sga", "symplectic gradient adjustment with the alignment sign (Balduzzi et al., 2018)"),
     ("cga", "consensus gradient adjustment: the simultaneous gradient plus gamma H^T xi (Mescheder et al., 2017)"),
-    ("aga", "altruistic gradient adjustment of the collective gradient (Li et al., 2024)")))
+    ("aga", "altruistic gradient adjustment of the collective gradient (Li et al., 2024)"),
+    ("svo", "each player its own gradient of its value shaped by social value orientation (McKee et al., 2020)")))
 register_variants(opponent_shaping, (
     ("nl_pg", "naive policy-gradient learners (REINFORCE with a baseline)"),
     ("lola_pg", "LOLA with policy-gradient estimates of the gradient and the cross second derivative"),

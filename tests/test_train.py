@@ -182,7 +182,7 @@ SLOW_CLI |= {"ddpg", "matd3"}
 CONTINUOUS_ONLY = {"haddpg", "hatd3"}
 # Mean-field learners share one code path: mfac, il and ac run here, mfq (the slowest to compile) with -m slow.
 SLOW_CLI |= {"mfq"}
-GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga"}
+GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga", "svo"}
 
 
 @pytest.mark.parametrize("algo_name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CLI else name
