@@ -36,10 +36,10 @@ def test_env_benchmark_json_smoke(tmp_path):
     assert "jaxmarl" in doc["peers"]
 
 
-def run_json(args, tmp_path):
+def run_json(args, tmp_path, timeout=300):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, env=FAST_COMPILE_ENV,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads(out.read_text()) == doc
@@ -285,7 +285,7 @@ def test_social_dilemmas_benchmark_json_smoke(tmp_path):
 def test_social_dilemmas_method_table_smoke(tmp_path):
     doc = run_json(["benchmarks/social_dilemmas.py", "--methods", "--table-agents", "2", "--table-horizon", "30",
                     "--table-envs", "2", "--table-updates", "2", "--tail", "1", "--seeds", "2", "--lambdas",
-                    "0.1,100"], tmp_path)
+                    "0.1,100"], tmp_path, timeout=900)
     methods = [row["method"] for row in doc["rows"]]
     assert methods == ["Simul-Ind", "Simul-Co", "SVO", "AgA (lambda=0.1)", "AgA (lambda=100)"]
     for row in doc["rows"]:
