@@ -76,7 +76,8 @@ register_variants(game_gradient_play, (
     ("sos", "Stable Opponent Shaping: LookAhead plus LOLA's shaping scaled by p (Letcher et al., 2019)"),
     ("sga", "symplectic gradient adjustment with the alignment sign (Balduzzi et al., 2018)"),
     ("cga", "consensus gradient adjustment: the simultaneous gradient plus gamma H^T xi (Mescheder et al., 2017)"),
-    ("aga", "altruistic gradient adjustment of the collective gradient (Li et al., 2024)")))
+    ("aga", "altruistic gradient adjustment of the collective gradient (Li et al., 2024)"),
+    ("svo", "each player its own gradient of its value shaped by social value orientation (McKee et al., 2020)")))
 register_variants(opponent_shaping, (
     ("nl_pg", "naive policy-gradient learners (REINFORCE with a baseline)"),
     ("lola_pg", "LOLA with policy-gradient estimates of the gradient and the cross second derivative"),
@@ -102,7 +103,9 @@ register_variants(onpolicy, (
     ("maa2c", "multi-agent A2C: MAPPO's machinery with the unclipped surrogate, one epoch"),
     ("happo", "heterogeneous-agent PPO: sequential updates weighted by the factor (Kuba et al., 2022)"),
     ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
-    ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate")))
+    ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate"),
+    ("aga_ppo", "AgA on PPO: the agents' joint-ratio surrogates' gradients adjusted by altruistic gradient "
+                "adjustment, lambda by the paper's sign rule (Li et al., 2024)")))
 register_variants(offpolicy, (
     ("ddpg", "independent DDPG: each agent's critic on its own observation and action (MADDPG paper's baseline)"),
     ("maddpg", "MADDPG: a centralised critic per agent on all observations and actions, Gumbel-softmax or tanh "

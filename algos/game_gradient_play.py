@@ -13,9 +13,14 @@ optimiser (``sgd``: theta + lr * d exactly; or ``adam``):
     sga:        xi + lam A^T xi                      Balduzzi et al. (2018), alignment sign, epsilon = 0.1
     cga:        xi + gamma H^T xi                    consensus, Mescheder et al. (2017)
     aga:        xi_c + lam (xi + H_c^T xi_c)         Li et al. (2024), lam's sign by the paper's rule
+    svo:        grad_i V'_i, V'_i = V_i - w |theta_svo - atan2(mean_{j != i} V_j, V_i)|
+                                                     social value orientation (McKee et al., 2020), the AgA
+                                                     paper's baseline: each player its own gradient of its
+                                                     SVO-shaped value (``jaxmarl_core.social.svo_reward``)
 
 (all on the losses, as written in ``jaxmarl_core.game_gradients``). Defaults: SOS a = 0.5, b = 0.1, SGA epsilon =
-0.1 and lam = 1, CGA gamma = 1 (the SOS reference code's), AgA |lam| = 1; step sizes per game in ``default_config``.
+0.1 and lam = 1, CGA gamma = 1 (the SOS reference code's), AgA |lam| = 1, SVO w = 1 and theta_svo = 45 degrees
+(our choice); step sizes per game in ``default_config``.
 Parameters start uniform in [init_low, init_high]. ``method=lola`` (no registry name of its own: ``lola_exact`` is
 Foerster et al.'s form without the look-ahead term) runs the SOS paper's LOLA.
 """
@@ -31,10 +36,11 @@ from flax import struct
 
 from algos import lola
 from jaxmarl_core import game_gradients as gg
+from jaxmarl_core import social
 from jaxmarl_core.config import Config, require_nonnegative, require_positive
 from jaxmarl_core.training import Trainer
 
-METHODS = ("simul_ind", "simul_co", "lookahead", "lola", "sos", "sga", "cga", "aga")
+METHODS = ("simul_ind", "simul_co", "lookahead", "lola", "sos", "sga", "cga", "aga", "svo")
 OPTIMISERS = {"sgd": optax.sgd, "adam": optax.adam}
 
 
@@ -51,6 +57,8 @@ class GamePlayConfig(Config):
     sga_lambda: float = 1.0
     cga_gamma: float = 1.0
     aga_lambda: float = 1.0  # |lam|; its sign is AgA's rule
+    svo_weight: float = 1.0  # w of the SVO-shaped values
+    svo_angle: float = 45.0  # theta_svo in degrees
     init_low: float = -1.0  # theta ~ U[init_low, init_high]
     init_high: float = 1.0
 
@@ -61,7 +69,8 @@ class GamePlayConfig(Config):
         if self.optimiser not in OPTIMISERS:
             raise ValueError(f"optimiser must be one of {', '.join(OPTIMISERS)}, got {self.optimiser!r}")
         require_positive(self, "lr")
-        for name in ("lookahead_lr", "sos_a", "sos_b", "sga_epsilon", "sga_lambda", "cga_gamma", "aga_lambda"):
+        for name in ("lookahead_lr", "sos_a", "sos_b", "sga_epsilon", "sga_lambda", "cga_gamma", "aga_lambda",
+                     "svo_weight"):
             require_nonnegative(self, name)
         if self.init_low > self.init_high:
             raise ValueError(f"init_low ({self.init_low}) must be <= init_high ({self.init_high})")
@@ -107,6 +116,9 @@ def direction(value_fn: gg.ValueFn, config: GamePlayConfig) -> gg.Direction:
         return gg.sga(value_fn, config.sga_epsilon, config.sga_lambda)
     if m == "cga":
         return gg.consensus(value_fn, config.cga_gamma)
+    if m == "svo":
+        angle = jnp.deg2rad(config.svo_angle)
+        return gg.naive(lambda theta: social.svo_reward(value_fn(theta), angle, config.svo_weight))
     return gg.aga(value_fn, config.aga_lambda)
 
 

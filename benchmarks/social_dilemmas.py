@@ -13,13 +13,27 @@ so a load shared with other processes falls on both.
 
 ``--frames DIR`` also writes one rendered frame of each game measured (after ``--frame-step`` random steps) as a PNG.
 
+``--methods`` runs the AgA paper's method table instead (Li et al., 2024): Simul-Ind (``ippo`` on own rewards),
+Simul-Co (``ippo``, ``team_reward``), SVO (``ippo``, ``svo_weight``) and AgA (``aga_ppo``) at each ``--lambdas``
+value, ``--seeds`` seeds each, on ``--table-game`` with ``--table-agents`` agents and ``--table-horizon``-step
+episodes, each update one whole episode in each of ``--table-envs`` games. Per seed, the final returns are each
+agent's episode return averaged over the last ``--tail`` updates; then
+
+    social welfare = sum_i return_i,    equality = 1 - Gini(returns)  (``jaxmarl_core.social.equality``)
+
+with mean and 95% Student-t interval over seeds, a JSON document and a plot of welfare and equality per update. The
+baselines' seeds run vmapped in one program per method, AgA's lambda values and seeds all in one (compile and run
+times per program).
+
     python benchmarks/social_dilemmas.py --json --out benchmarks/results/cpu/social_dilemmas.json \
         --frames benchmarks/results/cpu
     python benchmarks/social_dilemmas.py --quick --batch-sizes 2
+    python benchmarks/social_dilemmas.py --methods --out benchmarks/results/cpu/social_dilemmas_methods.json
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import statistics
@@ -34,16 +48,98 @@ if _ROOT not in sys.path:
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
+import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import emit, machine_info  # noqa: E402
+from benchmarks.common import emit, finish, machine_info, time_compiled, train_many  # noqa: E402
 from benchmarks.envs import _int_list, make_rollout  # noqa: E402
 from envs.social_dilemmas import record_episode, save_frames  # noqa: E402
+from jaxmarl_core import outputs, social, sweep  # noqa: E402
+from jaxmarl_core.config import from_defaults  # noqa: E402
 
 GAMES = ("cleanup", "harvest")
 DEFAULT_BATCH_SIZES = (1024,)
 DEFAULT_STEPS, DEFAULT_REPEATS = 100, 5
 QUICK_STEPS, QUICK_REPEATS = 5, 2
+LAMBDAS = (0.1, 1.0, 100.0, 1000.0)  # AgA's |lambda| values of the paper's table
+SVO_WEIGHT, SVO_ANGLE = 0.5, 45.0  # our choice: the paper's SVO weight could not be read here
+TABLE = dict(hidden_size=32, hidden_layers=1, lr=1e-3, critic_lr=1e-3)  # the small CPU budget's networks
+
+
+BASELINES = (("Simul-Ind", "ippo", {}), ("Simul-Co", "ippo", {"team_reward": True}),
+             ("SVO", "ippo", {"svo_weight": SVO_WEIGHT, "svo_angle": SVO_ANGLE}))
+
+
+def table_row(label: str, algo: str, changes: dict, returns: np.ndarray, compile_s: float, run_s: float,
+              tail: int) -> dict:
+    """One method's episode returns [S, U, N] -> final returns per agent, welfare and equality with intervals, and
+    their curves."""
+    final = returns[:, -tail:].mean(1)  # [S, N]
+    welfare, equality = final.sum(-1), np.asarray(social.equality(final))
+    row = {"method": label, "algo": algo, "changes": changes, "compile_s": compile_s, "run_s": run_s,
+           "per_seed": {"returns": final.tolist(), "social_welfare": welfare.tolist(), "equality": equality.tolist()},
+           "return_per_agent": outputs.mean_ci95(final.mean(-1)), "social_welfare": outputs.mean_ci95(welfare),
+           "equality": outputs.mean_ci95(equality),
+           "curves": {"social_welfare": returns.sum(-1).mean(0).tolist(),
+                      "equality": np.asarray(social.equality(returns)).mean(0).tolist()}}
+    print(f"[bench] {label}: welfare {row['social_welfare']['mean']:.2f}, equality {row['equality']['mean']:.3f} "
+          f"(compile {compile_s:.0f} s, run {run_s:.0f} s)", file=sys.stderr, flush=True)
+    return row
+
+
+def train_aga_lambdas(env, changes: dict, lambdas: list[float], seeds: int) -> tuple[float, float, np.ndarray]:
+    """Every (lambda, seed) run of ``aga_ppo`` in one program, vmapped: ``aga_lambda`` enters the update only as a
+    number, so it is batched like the seeds -> (compile s, run s, episode returns [len(lambdas), S, U, N])."""
+    algo = algos.get("aga_ppo")
+    config = from_defaults(algo.default_config, env, changes)
+    config.validate(env)
+    keys = jnp.tile(sweep.seed_keys(0, seeds), (len(lambdas), 1))
+    lams = jnp.repeat(jnp.asarray(lambdas, jnp.float32), seeds)
+
+    def one(key, lam):
+        return algo.make_train(env, dataclasses.replace(config, aga_lambda=lam))(key).metrics["episode_return"]
+
+    compile_s, runs, returns = time_compiled(jax.vmap(one), (keys, lams), 1, warmup=False)
+    return compile_s, runs[0], np.asarray(returns).reshape(len(lambdas), seeds, *returns.shape[1:])
+
+
+def plot_table(doc: dict, path: str) -> None:
+    """Social welfare and equality per update (means over seeds), one line per method."""
+    plt = outputs.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for row in doc["rows"]:
+        for ax, key in zip(axes, ("social_welfare", "equality")):
+            ax.plot(row["curves"][key], lw=1.2, label=row["method"])
+    for ax, key in zip(axes, ("social welfare (sum of episode returns)", "equality (1 - Gini)")):
+        ax.set_xlabel("update (one episode per game)")
+        ax.set_title(key)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{doc['settings']['game']}, {doc['settings']['agents']} agents, {doc['settings']['seeds']} seeds")
+    fig.tight_layout()
+    outputs.save_figure(fig, path, dpi=110)
+
+
+def method_table(args) -> int:
+    start = time.time()
+    env = envs.make(args.table_game, num_agents=args.table_agents, num_steps=args.table_horizon)
+    budget = {**TABLE, "num_envs": args.table_envs, "rollout_len": args.table_horizon,
+              "total_steps": args.table_envs * args.table_horizon * args.table_updates}
+    rows = []
+    for label, algo, changes in BASELINES:
+        res = train_many(algo, env, {**budget, **changes}, args.seeds, warmup=False, seed_batch=args.seeds)
+        rows.append(table_row(label, algo, changes, res["metrics"]["episode_return"], res["compile_s"],
+                              res["runs_s"][0], args.tail))
+    compile_s, run_s, returns = train_aga_lambdas(env, budget, args.lambdas, args.seeds)
+    rows += [table_row(f"AgA (lambda={lam:g})", "aga_ppo", {"aga_lambda": lam}, r, compile_s, run_s, args.tail)
+             for lam, r in zip(args.lambdas, returns)]
+    doc = {"benchmark": "social_dilemmas_methods", **machine_info(),
+           "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "settings": {"game": args.table_game, "agents": args.table_agents, "horizon": args.table_horizon,
+                        "envs": args.table_envs, "updates": args.table_updates, "seeds": args.seeds,
+                        "tail": args.tail, "networks": TABLE, "svo": {"weight": SVO_WEIGHT, "angle": SVO_ANGLE}},
+           "rows": rows}
+    return finish(doc, start, args.out, args.json, plot_table)
 
 
 def socialjax_available() -> bool:
@@ -176,6 +272,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", help="write one rendered frame of each game as DIR/GAME_frame.png")
     parser.add_argument("--frame-step", type=int, default=200, help="random steps before that frame (200)")
     parser.add_argument("--seed", type=int, default=0)
+    table = parser.add_argument_group("method table (--methods)")
+    table.add_argument("--methods", action="store_true", help="train the method table instead of timing the games")
+    table.add_argument("--table-game", default="harvest", choices=GAMES)
+    table.add_argument("--table-agents", type=int, default=3, help="agents (default 3)")
+    table.add_argument("--table-horizon", type=int, default=100, help="steps an episode (default 100)")
+    table.add_argument("--table-envs", type=int, default=4, help="games per update (default 4)")
+    table.add_argument("--table-updates", type=int, default=40, help="updates per seed (default 40)")
+    table.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
+    table.add_argument("--tail", type=int, default=10, help="final updates averaged (default 10)")
+    table.add_argument("--lambdas", type=lambda t: [float(x) for x in t.split(",")], default=list(LAMBDAS),
+                       help="AgA's lambda values (default 0.1,1,100,1000)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
     parser.add_argument("--out", help="also write the JSON document to this file (atomically)")
     args = parser.parse_args(argv)
@@ -186,6 +293,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--steps, --repeats and --frame-step must be positive")
     if any(b <= 0 for b in args.batch_sizes):
         parser.error("--batch-sizes must be positive")
+    if min(args.table_agents - 1, args.table_horizon, args.table_envs, args.table_updates, args.seeds, args.tail) <= 0:
+        parser.error("--table-agents must be at least 2; --table-horizon, --table-envs, --table-updates, --seeds "
+                     "and --tail must be positive")
+    if args.tail > args.table_updates or any(lam < 0 for lam in args.lambdas):
+        parser.error("--tail must be at most --table-updates, and --lambdas non-negative")
     unknown = set(args.games) - set(GAMES)
     if unknown or not args.games:
         parser.error(f"--games: choose from {', '.join(GAMES)}")
@@ -194,6 +306,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.methods:
+        return method_table(args)
     with_ref = socialjax_available() and not args.no_socialjax
     start = time.perf_counter()
     results = [measure(game, batch, args.steps, args.repeats, args.seed, with_ref)

@@ -44,8 +44,10 @@ def value_loss(pred: jax.Array, old_pred: jax.Array, target: jax.Array, clip_eps
 
 
 def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, epochs: int, num_minibatches: int,
-                  stats=None, fold=None):
-    """``epochs`` passes of ``num_minibatches`` Adam steps on ``loss_fn(params, minibatch, stats) -> (loss, aux)``.
+                  stats=None, fold=None, grad_fn=None):
+    """``epochs`` passes of ``num_minibatches`` Adam steps on ``loss_fn(params, minibatch, stats) -> (loss, aux)``,
+    or along ``grad_fn(params, minibatch, stats) -> (descent direction like params, aux)`` in place of the loss's
+    gradient (a gradient adjustment that is no gradient of a loss; ``loss_fn`` is then unused).
 
     batch: leaves [L, M, ...] (L = 1 for feed-forward networks); minibatches split the M axis, reshuffled every
     epoch (no shuffle with one minibatch). ``stats``: a state carried through the steps; with ``fold``, each step
@@ -53,6 +55,7 @@ def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, e
     before normalising them) -> (params, opt_state, stats, mean aux)."""
     m = jax.tree.leaves(batch)[0].shape[1]
     size = m // num_minibatches
+    grad_fn = grad_fn or jax.grad(loss_fn, has_aux=True)
 
     def epoch(carry, k):
         shuffled = batch
@@ -65,7 +68,7 @@ def minibatch_sgd(loss_fn, tx, params, opt_state, batch: dict, key: jax.Array, e
         def step(c, mb):
             p, o, s = c
             s = s if fold is None else fold(s, mb)
-            grads, aux = jax.grad(loss_fn, has_aux=True)(p, mb, s)
+            grads, aux = grad_fn(p, mb, s)
             updates, o = tx.update(grads, o, p)
             return (optax.apply_updates(p, updates), o, s), aux
 

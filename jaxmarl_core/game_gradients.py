@@ -255,11 +255,12 @@ def aga_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> jax.Arr
     return _aga_terms(value_fn, theta, magnitude)[3]
 
 
+def aga_with_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple[jax.Array, jax.Array]:
+    """(AgA's ascent direction [N, P], its signed weight lam): -(xi_c + lam (xi + H_c^T xi_c)) on the losses."""
+    xi, xi_c, grad_ham_c, lam = _aga_terms(value_fn, theta, magnitude)
+    return -(xi_c + lam * (xi + grad_ham_c)), lam
+
+
 def aga(value_fn: ValueFn, magnitude: float) -> Direction:
     """AgA: xi_c + lam (xi + H_c^T xi_c) on the losses with lam = ``aga_lambda``, negated."""
-
-    def direction(theta):
-        xi, xi_c, grad_ham_c, lam = _aga_terms(value_fn, theta, magnitude)
-        return -(xi_c + lam * (xi + grad_ham_c))
-
-    return direction
+    return lambda theta: aga_with_lambda(value_fn, theta, magnitude)[0]

@@ -36,10 +36,10 @@ def test_env_benchmark_json_smoke(tmp_path):
     assert "jaxmarl" in doc["peers"]
 
 
-def run_json(args, tmp_path):
+def run_json(args, tmp_path, timeout=300):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, env=FAST_COMPILE_ENV,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads(out.read_text()) == doc
@@ -290,6 +290,23 @@ def test_social_dilemmas_benchmark_json_smoke(tmp_path):
     from PIL import Image
     assert Image.open(tmp_path / "harvest_frame.png").size == (22 * 8, 16 * 8)
     assert doc["frames"] == ["harvest_frame.png"]
+
+
+@pytest.mark.slow  # four training programs to compile (the baselines', and AgA's lambdas together)
+def test_social_dilemmas_method_table_smoke(tmp_path):
+    doc = run_json(["benchmarks/social_dilemmas.py", "--methods", "--table-agents", "2", "--table-horizon", "30",
+                    "--table-envs", "2", "--table-updates", "2", "--tail", "1", "--seeds", "2", "--lambdas",
+                    "0.1,100"], tmp_path, timeout=900)
+    methods = [row["method"] for row in doc["rows"]]
+    assert methods == ["Simul-Ind", "Simul-Co", "SVO", "AgA (lambda=0.1)", "AgA (lambda=100)"]
+    for row in doc["rows"]:
+        returns = np.asarray(row["per_seed"]["returns"])  # [seeds, agents]
+        assert returns.shape == (2, 2) and np.all(returns >= 0)
+        np.testing.assert_allclose(row["per_seed"]["social_welfare"], returns.sum(1), rtol=1e-6)
+        gini = np.abs(returns[:, 0] - returns[:, 1]) / np.maximum(2 * returns.sum(1), 1e-12)
+        np.testing.assert_allclose(row["per_seed"]["equality"], np.where(returns.sum(1) > 0, 1 - gini, 1.0),
+                                   rtol=1e-5)
+    assert (tmp_path / "bench.png").exists()
 
 
 def test_value_decomposition_benchmark_smoke(tmp_path):

@@ -178,7 +178,7 @@ def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
 
 # On-policy variants share one code path (and tests/algos/test_onpolicy.py runs happo's CLI): in the default suite
 # the CLI smoke runs mappo; the others' (10-20 s of compiling each) run with -m slow.
-SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c"}
+SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c", "aga_ppo"}
 # Off-policy actor-critics share one code path: maddpg runs here, ddpg and matd3 with -m slow; haddpg and hatd3 need
 # continuous actions, which no environment has by default (tests/algos/test_offpolicy.py runs them on MPE's).
 SLOW_CLI |= {"ddpg", "matd3"}
@@ -188,7 +188,7 @@ SLOW_CLI |= {"mfq"}
 # ga_comm's command-line run (about 19 s of CPU, mostly compiling the bi-GRU in the rollout and the gradient) runs
 # with -m slow, beside tests/algos/test_g2anet.py's learning test.
 SLOW_CLI |= {"ga_comm"}
-GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga"}
+GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga", "svo"}
 
 
 @pytest.mark.parametrize("algo_name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CLI else name

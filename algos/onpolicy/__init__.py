@@ -1,5 +1,5 @@
-"""On-policy multi-agent actor-critic: IPPO, MAPPO, MAA2C and the heterogeneous-agent HAPPO, HATRPO, HAA2C (Kuba
-et al., 2022; Zhong et al., 2024, reference code PKU-MARL/HARL) on one code path, read in this order:
+"""On-policy multi-agent actor-critic: IPPO, MAPPO, MAA2C, the heterogeneous-agent HAPPO, HATRPO, HAA2C (Kuba
+et al., 2022; Zhong et al., 2024, reference code PKU-MARL/HARL) and AgA-PPO on one code path, read in this order:
 
 - ``config``: the variants, ``OnPolicyConfig`` (HATRPO's fields nested in ``TRPOConfig``), the environments accepted
   and each kind of environment's default budget;
@@ -17,6 +17,10 @@ How the variants differ (fields of ``OnPolicyConfig``):
 - ``sequential`` (HA*): agents move one after another in a fresh random order (``fixed_order`` keeps 0..N-1), each
   agent's surrogate weighted by M = product of new/old probability ratios of the agents moved before it (kept in
   log space under ``stop_gradient``; ``use_factor=False`` drops it);
+- ``aga_ppo`` (``actor_update="aga"``, Li et al., 2024): IPPO's critics; the stacked actors move together along AgA's
+  adjustment (``aga_lambda``) of the gradients of each agent's PPO surrogate under the joint ratio of all agents;
+- the rewards trained on: each agent's own (Simul-Ind: ``ippo``), the sum of all agents' (``team_reward``: Simul-Co),
+  or shaped by social value orientation (``svo_weight``, ``svo_angle``; McKee et al., 2020);
 - ``share_params``: one actor (and, for IPPO, one critic) for all agents, optionally with a one-hot agent id
   (``agent_id``); otherwise parameters and optimiser states are stacked on a leading agent axis and applied with vmap.
 

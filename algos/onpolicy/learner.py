@@ -36,7 +36,7 @@ from algos.onpolicy.model import (
     leading,
     make_policy,
 )
-from jaxmarl_core import actor_critic, distributions
+from jaxmarl_core import actor_critic, distributions, social
 from jaxmarl_core.capabilities import MatrixPayoffs, has
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.networks import initial_hidden
@@ -89,6 +89,16 @@ def episode_returns(running, traj):
     running, (totals, dones) = jax.lax.scan(accumulate, running, (traj.reward, done))
     count = jnp.sum(dones)
     return running, jnp.sum(jnp.where(dones[..., None], totals, 0.0), axis=(0, 1)) / jnp.maximum(count, 1), count
+
+
+def shaped_reward(cfg: OnPolicyConfig, reward: jax.Array) -> jax.Array:
+    """The rewards [..., N] the agents train on: their own, the sum of all agents' (``team_reward``: Simul-Co), or
+    shaped by social value orientation (``svo_weight`` > 0, ``jaxmarl_core.social.svo_reward``)."""
+    if cfg.team_reward:
+        return social.collective_reward(reward)
+    if cfg.svo_weight > 0:
+        return social.svo_reward(reward, jnp.deg2rad(cfg.svo_angle), cfg.svo_weight)
+    return reward
 
 
 def evaluate(view: LearnerView, model: Model, cfg: OnPolicyConfig, params, aparams, key):
@@ -155,11 +165,10 @@ def update(view: LearnerView, model: Model, cfg: OnPolicyConfig, params, actor_t
                                                                                      *next_x_c.shape[2:]), no_reset)
     next_v_norm = next_v_norm.reshape(v_norm.shape)
 
-    # 3. advantages and returns (a team reward: every agent's reward is the sum of all agents')
+    # 3. advantages and returns of the rewards trained on (``shaped_reward``)
     vn = state.value_norm
     denorm = vn.denormalize if cfg.use_value_norm else (lambda v: v)
-    reward = jnp.broadcast_to(traj.reward.sum(-1, keepdims=True), traj.reward.shape) if cfg.team_reward \
-        else traj.reward
+    reward = shaped_reward(cfg, traj.reward)
     adv, targets = gae(reward, denorm(v_norm), denorm(next_v_norm), traj.terminated, traj.truncated, cfg.gamma,
                        cfg.gae_lambda, drop_truncated=cfg.truncation == "harl")
     adv = (adv - jnp.mean(adv)) / (jnp.std(adv) + 1e-5)

@@ -79,7 +79,7 @@ def test_config_validation_names_the_field(field, value, fragment):
 
 
 def test_registered_methods_and_environments():
-    for name in ("simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga"):
+    for name in ("simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga", "svo"):
         assert algos.get(name).default_config(envs.make("game_tandem")).method == name
         assert algos.compatible(name, envs.make("public_goods")) is None
     assert "ExactValue" in algos.compatible("aga", envs.make("coin_game"))
@@ -89,3 +89,20 @@ def test_registered_methods_and_environments():
     shares = jnp.array([[0.3], [0.9]])
     np.testing.assert_allclose(env.step(jax.random.PRNGKey(0), env.reset(jax.random.PRNGKey(0))[1], shares).reward,
                                [1 - 0.3 + 1.5 * 0.6, 1 - 0.9 + 1.5 * 0.6], rtol=1e-6)
+
+
+def test_svo_step_is_the_finite_difference_gradient_of_the_shaped_public_goods_values():
+    """One SGD step of 1 from logits (0.4, -0.7): theta_i + d/dtheta_i of V_i - w |45 deg - atan(V_j / V_i)|, the
+    closed-form public goods values differentiated by central differences in float64."""
+    w, start = 0.8, np.array([0.4, -0.7])
+
+    def shaped(theta):
+        a = 1 / (1 + np.exp(-theta))
+        v = 1 - a + 1.5 * a.sum() / 2
+        return v - w * np.abs(np.pi / 4 - np.arctan(v[::-1] / v))
+
+    eps = 1e-6
+    grad = [(shaped(start + eps * np.eye(2)[i])[i] - shaped(start - eps * np.eye(2)[i])[i]) / (2 * eps)
+            for i in range(2)]
+    actions = trajectory("public_goods", "svo", tuple(start), 1, svo_weight=w)
+    np.testing.assert_allclose(actions[0], 1 / (1 + np.exp(-(start + grad))), rtol=1e-5)
