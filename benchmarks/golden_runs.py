@@ -27,6 +27,10 @@ GOLDEN = os.path.join(HERE, "golden")
 
 ONPOLICY = ["--set", "num_envs=4", "--set", "rollout_len=25", "--set", "total_steps=300", "--set", "hidden_size=32"]
 SAMPLED = ["--set", "num_updates=3", "--set", "batch_size=16"]
+EPISODES = ["--set", "recurrent=true", "--set", "num_envs=4", "--set", "rollout_len=26", "--set", "total_steps=1040",
+            "--set", "episode_buffer_size=16", "--set", "episode_batch_size=4", "--set", "hidden_size=16",
+            "--set", "target_update=3", "--set", "optimiser=radam", "--set", "lr_decay=true", "--set", "eval_steps=25",
+            "--set", "eval_every=4", "--set", "eval_episodes=2"]  # value decomposition's whole-episode replay
 
 # name -> train.py arguments (two seeds each; --seeds and --out are added)
 RUNS: dict[str, list[str]] = {
@@ -62,6 +66,10 @@ RUNS: dict[str, list[str]] = {
     "mappo_coin_game": ["--algo", "mappo", "--env", "coin_game", *ONPOLICY],
     "happo_tag_team": ["--algo", "happo", "--env", "mpe_tag", *ONPOLICY, "--set", "team_reward=true",
                           "--set", "eval_envs=2"],
+    "qmix_rnn_spread": ["--algo", "qmix", "--env", "mpe_spread", *EPISODES, "--set", "mixer_init_scale=0.001"],
+    "vdn_rnn_spread": ["--algo", "vdn", "--env", "mpe_spread", *EPISODES],
+    "drqn_lambda_simple": ["--algo", "drqn", "--env", "mpe_simple", *EPISODES, "--set", "td_lambda=0.6"],
+    "qmix_two_step": ["--algo", "qmix", "--env", "two_step", "--set", "total_steps=640"],
 }
 SEEDS = 2
 

@@ -6,7 +6,8 @@ One update, for IQL, VDN and QMIX alike (the mixer is the only difference, ``mod
 2. collect ``rollout_len`` steps in ``num_envs`` environments, each agent epsilon-greedy on its own Q-values over its
    available actions (``jaxmarl_core.rollout`` over the learner's view, which records the available actions, the
    global state and the state each step reached before any reset); recurrent agents start fresh episodes;
-3. add the transitions to the replay buffer (recurrent agents: the episodes, masked after their end);
+3. add the transitions to the replay buffer (recurrent agents: the episodes, masked after their end, each stored
+   as its records o_0, ..., o_T (``Replayed``): o_{t+1} is both step t's o' and step t + 1's o);
 4. ``num_sgd`` gradient steps on batches drawn uniformly from the buffer, taken only once it holds
    ``learning_starts`` transitions (``episode_batch_size`` episodes). The TD target of a transition (o, a, r, o'):
 
@@ -38,7 +39,7 @@ from algos.value_decomposition.config import ValueDecompositionConfig
 from algos.value_decomposition.model import Model, build_model
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import action_values, double_q_max, epsilon_greedy, epsilon_schedule, masked_max
-from jaxmarl_core.replay import Episode, ReplayBuffer, episode_buffer
+from jaxmarl_core.replay import Episode, ReplayBuffer
 from jaxmarl_core.returns import lambda_returns
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
 from jaxmarl_core.targets import periodic_update
@@ -58,11 +59,35 @@ class Sample:
 
 
 @struct.dataclass
+class Replayed:
+    """One stored episode of recurrent agents: ``obs`` the records o_0, ..., o_T ([T + 1] leading axis; o_{t+1} the
+    observation step t reached, before any reset), action int32 [T, N], reward [T, N], terminated bool [T]. Within
+    the episode o_{t+1} is also step t + 1's o, so each record is stored once."""
+
+    obs: LearnerObs
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+
+    @classmethod
+    def of(cls, traj) -> Replayed:
+        """A rollout's steps [T, ...] -> its records o_0 and the T observations reached, [T + 1, ...]."""
+        obs = jax.tree.map(lambda o, reached: jnp.concatenate([o[:1], reached]), traj.obs, traj.next_obs)
+        return cls(obs=obs, action=traj.action, reward=traj.reward, terminated=traj.terminated)
+
+    def transitions(self) -> Sample:
+        """The transitions (o_t, a_t, r_t, terminated_t, o_{t+1}), leaves [T, ...] (along axis 0): o_t equals the
+        step's stored o wherever the episode had not ended before step t."""
+        return Sample(obs=jax.tree.map(lambda x: x[:-1], self.obs), action=self.action, reward=self.reward,
+                      terminated=self.terminated, next_obs=jax.tree.map(lambda x: x[1:], self.obs))
+
+
+@struct.dataclass
 class ValueState:
     params: Any  # {"agent": ..., "mixer": ...}
     target_params: Any
     opt_state: Any
-    buffer: ReplayBuffer  # of Sample, or of Episode(Sample [T, ...], mask [T]) for recurrent agents
+    buffer: ReplayBuffer  # of Sample, or of Episode(Replayed, mask [T]) for recurrent agents
     carry: RolloutCarry  # learner records (leaves [B, ...]), environment states, agents' hidden [B, N, H] (or None)
     running_return: jax.Array  # [B, N] rewards so far in each environment's current episode
     last_return: jax.Array  # [N] mean return of the episodes completed in the latest update that had any
@@ -163,10 +188,14 @@ def until_first_end(traj) -> jax.Array:
 
 
 def make_buffer(cfg: ValueDecompositionConfig, example: Sample) -> ReplayBuffer:
-    """Transitions (feed-forward agents) or episodes of ``rollout_len`` steps (recurrent agents)."""
-    if cfg.recurrent:
-        return episode_buffer(example, cfg.episode_buffer_size, cfg.rollout_len)
-    return ReplayBuffer.create(example, cfg.buffer_size)
+    """Transitions (feed-forward agents) or episodes of ``rollout_len`` steps (recurrent agents: ``Replayed``)."""
+    if not cfg.recurrent:
+        return ReplayBuffer.create(example, cfg.buffer_size)
+    steps = jax.tree.map(lambda x: jnp.zeros((cfg.rollout_len,) + x.shape, x.dtype), example)
+    records = jax.tree.map(lambda x: jnp.zeros((cfg.rollout_len + 1,) + x.shape, x.dtype), example.obs)
+    episode = Episode(steps=Replayed(obs=records, action=steps.action, reward=steps.reward,
+                                     terminated=steps.terminated), mask=jnp.zeros((cfg.rollout_len,), bool))
+    return ReplayBuffer.create(episode, cfg.episode_buffer_size)
 
 
 def init(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_params, tx, key) -> ValueState:
@@ -202,19 +231,19 @@ def update(view: LearnerView, model: Model, cfg: ValueDecompositionConfig, env_p
                           cfg.rollout_len, batched=True)
 
     # 3. store the T * B transitions, or the B episodes
-    samples = Sample(obs=traj.obs, action=traj.action, reward=traj.reward, terminated=traj.terminated,
-                     next_obs=traj.next_obs)
     if cfg.recurrent:
-        episodes = Episode(steps=samples, mask=until_first_end(traj)).time_major()  # [T, B] -> [B, T]
+        episodes = Episode(steps=Replayed.of(traj), mask=until_first_end(traj)).time_major()  # [T, B] -> [B, T]
         buffer = state.buffer.add(episodes)
     else:
+        samples = Sample(obs=traj.obs, action=traj.action, reward=traj.reward, terminated=traj.terminated,
+                         next_obs=traj.next_obs)
         buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
 
     def draw(k):
         """A batch of sequences: (steps [L, B, ...], mask [L, B])."""
         if cfg.recurrent:
             batch = buffer.sample(k, cfg.episode_batch_size).time_major()
-            return batch.steps, batch.mask
+            return batch.steps.transitions(), batch.mask
         batch = buffer.sample(k, cfg.batch_size)
         return jax.tree.map(lambda x: x[None], batch), jnp.ones((1, cfg.batch_size), bool)
 
