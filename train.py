@@ -16,6 +16,7 @@ when compiling starts and ends, then one at least every ``PROGRESS_EVERY_S`` sec
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import importlib.util
 import json
@@ -333,46 +334,52 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     compile_time = 0.0
     progress = _Progress(f"{spec.algo} on {spec.env} x{n} seeds", num_updates, quiet)
 
-    def compiled_chunk(length, state, announce=True):
+    def compiled_chunk(length, announce=True):
         nonlocal compile_time
         if length not in chunk_fns:
             t0 = progress.compiling(f"chunks of {length} updates") if announce else time.perf_counter()
             fn = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch))
-            chunk_fns[length] = fn.lower((state, keys), np.int32(0)).compile()
-            compile_time += time.perf_counter() - t0
+            chunk_fns[length] = fn.lower((state_shapes, keys), np.int32(0)).compile()
             if announce:
+                compile_time += time.perf_counter() - t0
                 progress.compiled(t0)
         return chunk_fns[length]
 
-    since = progress.compiling("initialisation and training step")
-    t0 = time.perf_counter()
-    init_compiled = init_fn.lower(keys).compile()
-    compile_time += time.perf_counter() - t0
-    state = init_compiled(keys)
-
     ckpts = Checkpoints(os.path.join(out, "checkpoints"))
-    metrics_host: list[dict] = []
     start = 0
     if resume:
         step = ckpts.latest_step()
         if step is None:
+            ckpts.close()
             raise UsageError(f"--resume: no checkpoint in {os.path.join(out, 'checkpoints')}")
+        start = step
+    first = _first_chunk(num_updates - start, ckpt_every)
+
+    since = progress.compiling("initialisation and training step")
+    init_lowered = init_fn.lower(keys)
+    state_shapes = sweep.seed_shapes(init_lowered.out_info)  # the first chunk is lowered before the state exists
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        init_compiled = pool.submit(init_lowered.compile)  # XLA compiles it while the first chunk is traced
+        if start < num_updates:
+            compiled_chunk(min(first, num_updates - start), announce=False)
+        init_compiled = init_compiled.result()
+    compile_time += time.perf_counter() - since
+    state = init_compiled(keys)
+
+    metrics_host: list[dict] = []
+    if resume:
         per_update = jax.eval_shape(jax.vmap(trainer.update), state, keys)[1]  # {name: [S_pad, ...]}
         like = {"state": jax.tree.map(lambda x: np.zeros((n,) + x.shape[1:], x.dtype), state),
-                "metrics": jax.tree.map(lambda x: np.zeros((n, step) + x.shape[1:], x.dtype), per_update)}
-        restored = ckpts.restore(step, like)
+                "metrics": jax.tree.map(lambda x: np.zeros((n, start) + x.shape[1:], x.dtype), per_update)}
+        restored = ckpts.restore(start, like)
         state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], n_pad))
         metrics_host.append(restored["metrics"])
-        start = step
 
     def snapshot(step):
         merged = _concat(metrics_host)
         ckpts.save(step, {"state": jax.tree.map(lambda x: x[:n], state), "metrics": merged})
 
-    first = _first_chunk(num_updates - start, ckpt_every)
     later = None  # chosen from the first chunk's time
-    if start < num_updates:
-        compiled_chunk(min(first, num_updates - start), state, announce=False)
     progress.compiled(since)
     progress.begin(start)
     t_run = 0.0
@@ -380,7 +387,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     try:
         while t < num_updates:
             length = _chunk_length(t, num_updates, first, later)
-            fn = compiled_chunk(length, state)
+            fn = compiled_chunk(length)
             t0 = time.perf_counter()
             state, m = fn((state, keys), np.int32(t))
             m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))

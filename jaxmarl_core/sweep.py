@@ -58,6 +58,14 @@ def shard_seeds(tree: Any) -> Any:
     return jax.device_put(tree, seed_sharding())
 
 
+def seed_shapes(tree: Any) -> Any:
+    """``jax.ShapeDtypeStruct`` of every leaf of ``tree`` (arrays or shapes with a leading seed axis, a multiple of
+    the device count), placed as ``shard_seeds`` places them: what a jitted function of seed-stacked arrays is
+    lowered for before the arrays exist."""
+    sharding = seed_sharding() if jax.device_count() > 1 else None
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
 def compiler_options() -> dict | None:
     """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off where this jaxlib has
     them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
@@ -100,6 +108,8 @@ def map_seeds(fn: Callable[..., Any], seed_batch: int = 0) -> Callable[..., Any]
 
         if seed_batch <= 0:
             return jax.vmap(one)(seeded)
+        if seed_batch == 1:  # one seed per step: no batch axis of size 1 to trace, batch and compile
+            return jax.lax.map(one, seeded)
         return jax.lax.map(one, seeded, batch_size=seed_batch)
 
     if jax.device_count() == 1:

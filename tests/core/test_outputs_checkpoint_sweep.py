@@ -80,6 +80,14 @@ def test_map_seeds_runs_groups_in_sequence_like_vmap(seed_batch):
     np.testing.assert_allclose(got["y"], jax.vmap(fn, in_axes=(0, None))(seeded, 2.0)["y"], rtol=1e-6)
 
 
+def test_seed_shapes_lower_as_the_arrays_they_describe():
+    placed = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, 3), sweep.padded_size(3)))
+    fn = sweep.jit(sweep.map_seeds(lambda k, s: jax.random.normal(k, (3,)) * s, 1))
+    shapes = sweep.seed_shapes(placed)
+    assert (shapes.shape, shapes.dtype) == (placed.shape, placed.dtype)
+    assert fn.lower(shapes, 2.0).as_text() == fn.lower(placed, 2.0).as_text()
+
+
 SCRIPT = """
 import jax, jax.numpy as jnp, numpy as np
 from jaxmarl_core import sweep
@@ -91,6 +99,8 @@ assert placed.shape[0] == 8 and len(placed.sharding.device_set) == 4
 out = sweep.run_seeds(fn, keys)
 assert out.shape == (6,)
 np.testing.assert_allclose(sweep.run_seeds(fn, keys, seed_batch=1), out, rtol=1e-6)
+g = sweep.jit(sweep.map_seeds(lambda k, s: jax.random.normal(k, (3,)) * s, 1))
+assert g.lower(sweep.seed_shapes(placed), 2.0).as_text() == g.lower(placed, 2.0).as_text()
 np.save("out.npy", np.asarray(out))
 """
 
