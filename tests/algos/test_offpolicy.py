@@ -308,6 +308,16 @@ def test_inferred_policies_reach_the_maximum_likelihood_fit():
 
 
 # -- learning ---------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # about 8 minutes on 2 loaded cores
+def test_maddpg_listener_ends_nearer_its_target_than_ddpgs():
+    """MADDPG's cooperative communication ordering (Lowe et al., 2017, Table 1) at a small budget: after 250,000
+    steps the listener of every MADDPG seed ends its episodes nearer its target than that of every DDPG seed."""
+    from benchmarks.maddpg_paper import run_arm
+
+    rows = {arm: run_arm(arm, 2, 250_000, 20, 200, {}) for arm in ("maddpg", "ddpg")}
+    assert max(rows["maddpg"]["final_distance_per_seed"]) < min(rows["ddpg"]["final_distance_per_seed"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Meeting(Environment):
     """A one-step cooperative game on [-1, 1]^2: both agents receive r = -(a_1 + a_2 - 1)^2 - (a_1 - a_2)^2 / 2 (each
