@@ -139,3 +139,39 @@ def read_yaml_configs(paths: list[str]) -> dict:
             except ValueError:
                 pass
     return cfg
+
+
+def train_chunked(algo_name: str, env, overrides: dict, seeds: int, chunks: int = 1, time_limit: float = 0.0,
+                  on_chunk: Callable[[dict], None] | None = None) -> dict:
+    """``train_many`` (one repeat, no warm-up) in ``chunks`` equal jitted pieces (``Trainer.run``: the numbers of one
+    scan), calling ``on_chunk(result so far)`` after each and stopping after the first chunk that ends past
+    ``time_limit`` seconds of training (0: none), so that a long run cut short still leaves a curve; the result's
+    ``num_updates`` counts the updates done, ``planned_updates`` all of them."""
+    algo = algos.get(algo_name)
+    config = from_defaults(algo.default_config, env, overrides)
+    config.validate(env)
+    trainer = algo.make_train(env, config)
+    if chunks <= 0 or trainer.num_updates % chunks:
+        raise ValueError(f"chunks ({chunks}) must divide the number of updates ({trainer.num_updates})")
+    length = trainer.num_updates // chunks
+    keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
+    seed_batch = sweep.resolve_seed_batch(trainer, None)
+    t0 = time.perf_counter()
+    state = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch)).lower(keys).compile()(keys)
+    chunk = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch)).lower(
+        (state, keys), np.int32(0)).compile()
+    compile_s, run_s, pieces = time.perf_counter() - t0, 0.0, []
+    for c in range(chunks):
+        t0 = time.perf_counter()
+        state, metrics = chunk((state, keys), np.int32(c * length))
+        pieces.append(jax.tree.map(lambda x: np.asarray(x)[:seeds], jax.device_get(metrics)))
+        run_s += time.perf_counter() - t0
+        result = {"config": dataclasses.asdict(config), "compile_s": compile_s, "median_s": run_s,
+                  "metrics": jax.tree.map(lambda *x: np.concatenate(x, axis=1), *pieces),
+                  "num_updates": (c + 1) * length, "planned_updates": trainer.num_updates,
+                  "env_steps_per_update": trainer.env_steps_per_update}
+        if on_chunk is not None:
+            on_chunk(result)
+        if 0 < time_limit <= run_s:
+            break
+    return result

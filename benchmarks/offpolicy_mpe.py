@@ -12,6 +12,9 @@ HARL's spread ran PettingZoo 1.22.2, whose agents also collided with themselves 
 
     python benchmarks/offpolicy_mpe.py --tasks spread --algos hatd3,maddpg --seeds 2 --total-steps 200000 --json \\
         --out benchmarks/results/cpu/offpolicy_mpe_spread_200k.json
+    python benchmarks/offpolicy_mpe.py --tasks spread --algos hatd3,maddpg --seeds 4 --env-arg \\
+        integration=pettingzoo_1_22 --chunks 50 --time-limit 1800 --out offpolicy_mpe_spread_5m.json
+                                                        # HARL's table (5M steps): the JSON after every 100k steps
     python benchmarks/offpolicy_mpe.py --quick          # a short smoke run
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -28,7 +32,7 @@ import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from algos.offpolicy import OffPolicyConfig, harl_defaults  # noqa: E402
-from benchmarks.common import dump, machine_info, train_many  # noqa: E402
+from benchmarks.common import dump, machine_info, train_chunked  # noqa: E402
 from benchmarks.onpolicy_mpe import SPREAD_SELF_COLLISION  # noqa: E402
 from jaxmarl_core.config import parse_overrides  # noqa: E402
 
@@ -49,17 +53,34 @@ def tail_mean(curve: np.ndarray, tail: float) -> np.ndarray:
 
 
 def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrides: dict,
-        env_args: dict | None = None) -> dict:
-    env_name, harl = TASKS[task]
+        env_args: dict | None = None, chunks: int = 1, time_limit: float = 0.0,
+        on_chunk: Callable[[dict], None] | None = None) -> dict:
+    """One algorithm on one task -> its row; ``on_chunk(row so far)`` after each of ``chunks`` pieces of training,
+    which stops after the first piece that ends past ``time_limit`` seconds (0: none)."""
+    env_name, _ = TASKS[task]
     env = envs.make(env_name, continuous=True, **(env_args or {}))
     harl_like = harl_defaults() if algo == "maddpg" else {}  # HARL's MADDPG: HARL's settings, not the paper's
-    res = train_many(algo, env, {**harl_like, "total_steps": total_steps, **overrides}, seeds, warmup=False)
+    res = train_chunked(algo, env, {**harl_like, "total_steps": total_steps, **overrides}, seeds, chunks,
+                        time_limit, on_chunk and (lambda r: on_chunk(make_row(task, algo, seeds, tail, env_args, r))))
+    row = make_row(task, algo, seeds, tail, env_args, res)
+    print(f"{algo} on {task}: {row['final_return']:.1f} after {row['env_steps']:,} steps "
+          f"({row['final_return_harl_convention']:.1f} in HARL's convention; HARL ~{row['harl_return_5m']} at 5M); "
+          f"{row['env_steps_per_s']:,.0f} env steps/s", file=sys.stderr)
+    return row
+
+
+def make_row(task: str, algo: str, seeds: int, tail: float, env_args: dict | None, res: dict) -> dict:
+    """A (possibly partial) training result -> the task's row: final returns over the last ``tail`` of the updates
+    done, the curves, timings and ``complete`` (every planned update done)."""
+    env_name, harl = TASKS[task]
     metrics = res["metrics"]
     team = metrics["episode_return"].sum(axis=-1)  # [S, U]
     steps = res["num_updates"] * res["env_steps_per_update"]
+    planned = res["planned_updates"] * res["env_steps_per_update"]
     offset = SPREAD_SELF_COLLISION if env_name == "mpe_spread" else 0.0
     per_seed = tail_mean(team, tail)
     row = {"task": task, "env": env_name, "env_args": env_args or {}, "algo": algo, "seeds": seeds, "env_steps": steps,
+           "planned_env_steps": planned, "complete": steps == planned,
            "final_return": float(per_seed.mean()), "final_return_per_seed": per_seed.tolist(),
            "final_return_harl_convention": float(per_seed.mean()) + offset, "harl_convention_offset": offset,
            "harl_return_5m": harl[algo], "compile_s": res["compile_s"], "run_s": res["median_s"],
@@ -72,9 +93,6 @@ def run(task: str, algo: str, seeds: int, total_steps: int, tail: float, overrid
         row.update(final_eval_return=float(eval_per_seed.mean()), final_eval_return_per_seed=eval_per_seed.tolist(),
                    final_eval_return_harl_convention=float(eval_per_seed.mean()) + offset,
                    eval_curve=np.nanmean(team_eval, axis=0).tolist())
-    print(f"{algo} on {task}: {row['final_return']:.1f} after {steps:,} steps "
-          f"({row['final_return_harl_convention']:.1f} in HARL's convention; HARL ~{harl[algo]} at 5M); "
-          f"{row['env_steps_per_s']:,.0f} env steps/s", file=sys.stderr)
     return row
 
 
@@ -89,6 +107,11 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="environment argument of every task (e.g. integration=pettingzoo_1_22, HARL's MPE physics)")
+    p.add_argument("--chunks", type=int, default=1,
+                   help="train in this many equal pieces (dividing the updates), writing --out after each")
+    p.add_argument("--time-limit", type=float, default=0.0, metavar="S",
+                   help="stop each run after the first piece that ends past S seconds of training (0: none); the "
+                        "JSON then holds the partial curve (complete: false)")
     p.add_argument("--quick", action="store_true", help="one seed, 4,000 steps, small networks and batches")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically)")
@@ -98,8 +121,10 @@ def main(argv=None) -> int:
         unknown = [name for name in given if name not in valid]
         if unknown:
             p.error(f"{flag}: {unknown[0]!r} is not in HARL's table; valid: {', '.join(valid)}")
-    if args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1 or args.eval_envs < 0:
-        p.error("--seeds and --total-steps must be positive, --eval-envs >= 0 and --tail in (0, 1]")
+    if (args.seeds <= 0 or args.total_steps <= 0 or not 0 < args.tail <= 1 or args.eval_envs < 0
+            or args.chunks <= 0 or args.time_limit < 0):
+        p.error("--seeds, --total-steps and --chunks must be positive, --eval-envs and --time-limit >= 0 and --tail "
+                "in (0, 1]")
     overrides = {"eval_envs": args.eval_envs}
     if args.quick:
         args.seeds, args.total_steps = 1, min(args.total_steps, 4_000)
@@ -110,14 +135,25 @@ def main(argv=None) -> int:
         env_args = {task: envs.parse_env_args(TASKS[task][0], args.env_arg) for task in tasks}
     except ValueError as e:
         p.error(str(e))
-    rows = [run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides, env_args[task])
-            for task in tasks for algo in algo_names]
-    doc = {"benchmark": "offpolicy_mpe", **machine_info(),
-           "harl_source": "PKU-MARL/HARL README MPE curves (continuous, 5M steps), as quoted in issue 20",
-           "reward_convention": "episode return = sum over agents and over the 25 steps of mpe2's rewards; one "
-                                "critic on the summed reward, as HARL's MPE wrapper",
-           "config_overrides": overrides, "results": rows}
-    text = dump(doc, args.out)
+    header = {"benchmark": "offpolicy_mpe", **machine_info(),
+              "harl_source": "PKU-MARL/HARL README MPE curves (continuous, 5M steps), as quoted in issue 20",
+              "reward_convention": "episode return = sum over agents and over the 25 steps of mpe2's rewards; one "
+                                   "critic on the summed reward, as HARL's MPE wrapper",
+              "config_overrides": overrides, "time_limit_s": args.time_limit, "chunks": args.chunks}
+    rows: list[dict] = []
+
+    def partial(row: dict) -> None:  # the finished rows and the one under way, after every piece
+        if args.out:
+            dump({**header, "results": rows + [row]}, args.out)
+
+    try:
+        for task in tasks:
+            for algo in algo_names:
+                rows.append(run(task, algo, args.seeds, int(args.total_steps), args.tail, overrides, env_args[task],
+                                args.chunks, args.time_limit, partial))
+    except ValueError as e:  # --chunks not dividing the updates
+        p.error(str(e))
+    text = dump({**header, "results": rows}, args.out)
     if args.json:
         print(text, end="")
     return 0

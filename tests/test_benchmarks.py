@@ -75,10 +75,25 @@ def test_training_benchmarks_reject_bad_flags():
 
 @pytest.mark.slow  # about 30 s of compiling on 2 cores
 def test_offpolicy_mpe_benchmark_json_smoke(tmp_path):
-    doc = run_json(["benchmarks/offpolicy_mpe.py", "--quick", "--algos", "hatd3", "--total-steps", "2000"], tmp_path)
+    """Two pieces of training, cut after the first by the time limit: a partial curve."""
+    doc = run_json(["benchmarks/offpolicy_mpe.py", "--quick", "--algos", "hatd3", "--total-steps", "2000",
+                    "--chunks", "2", "--time-limit", "1e-6"], tmp_path)
     (row,) = doc["results"]
-    assert row["env_steps"] == 2000 and len(row["curve"]) == 20 and row["harl_return_5m"] == -63
+    assert row["env_steps"] == 1000 and row["planned_env_steps"] == 2000 and not row["complete"]
+    assert len(row["curve"]) == 10 and row["harl_return_5m"] == -63
     assert row["final_return"] < 0 and row["harl_convention_offset"] == -37.5 and row["final_eval_return"] < 0
+
+
+@pytest.mark.slow  # a few minutes of compiling on 2 cores
+def test_maddpg_paper_benchmark_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/maddpg_paper.py", "--quick", "--arms", "maddpg,ddpg", "--total-steps", "5000"],
+                   tmp_path)
+    rows = {r["arm"]: r for r in doc["results"]}
+    assert set(rows) == {"maddpg", "ddpg"} and rows["ddpg"]["config"]["critic"] == "local"
+    for r in rows.values():
+        assert r["env_steps"] == 5000 and r["seeds"] == 2 and len(r["target_reach_percent_per_seed"]) == 2
+        assert 0 <= r["target_reach_percent"]["mean"] <= 100 and r["final_distance"]["mean"] > 0
+    assert rows["maddpg"]["paper_target_reach_percent"] == 84.0
 
 
 def test_offpolicy_mpe_benchmark_rejects_bad_flags(capsys):

@@ -9,10 +9,14 @@ this order:
 How the variants differ (fields of ``OffPolicyConfig``): ``critic`` "joint" (every agent's critic sees all
 observations and actions; MADDPG and after) or "local" (DDPG); ``twin`` (TD3: two critics and the minimum of their
 targets, with ``target_noise`` smoothing and ``policy_delay``); ``sequential`` (HA*: actors updated one after another
-on the already-updated actions of those before them, instead of all at once against the replayed actions).
+on the already-updated actions of those before them, instead of all at once against the replayed actions);
+``agent_batches`` (``maddpg`` and ``ddpg``: each agent's critic, actor and fits on a batch of its own, as
+openai/maddpg draws its indices per agent; HARL's variants share one batch).
 MADDPG's two extensions: ``ensemble`` K (K sub-policies per agent, one drawn at each episode's start, sub-policy k of
-agent i trained on the transitions in which i played k, its D_i^(k)) and ``infer_policies`` (each agent fits the
-others' policies by maximum likelihood with an entropy bonus and its critic's target acts the others by those fits).
+agent i trained on the transitions in which i played k, its D_i^(k), drawn from the one shared buffer: D_i^(k) holds
+the transitions of the last ``buffer_size`` steps in which i played k, not a buffer of that size of its own) and
+``infer_policies`` (each agent fits the others' policies by maximum likelihood with an entropy bonus and its critic's
+target acts the others by those fits).
 """
 from algos.offpolicy.config import VARIANTS, OffPolicyConfig, check_env, default_config, harl_defaults
 from algos.offpolicy.learner import Nets, OffPolicyState, Sample, learn_step, make_train, update_actors

@@ -47,6 +47,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
     fixed_order: bool = False  # sequential update in the order 0..N-1 instead of a fresh random permutation
     relaxation: str = "gumbel"  # "gumbel": Gumbel-softmax over soft one-hot actions; "tanh": deterministic Box actions
     team_reward: bool = False  # one critic on the sum of the agents' rewards (HARL's MPE) instead of one per agent
+    agent_batches: bool = False  # each agent's critic, actor and fits on a batch of its own (openai/maddpg)
     total_steps: int = 1_500_000  # environment steps per seed (60000 episodes of 25 steps)
     num_envs: int = 1
     rollout_len: int = 100  # environment steps per environment between updates
@@ -104,6 +105,9 @@ class OffPolicyConfig(BatchedRollouts, Config):
         if self.critic == "local" and self.team_reward:
             raise ValueError("critic=local (each agent's critic on its own observation and action) needs each "
                              "agent's own reward: set team_reward=false")
+        if self.agent_batches and (self.team_reward or self.sequential):
+            raise ValueError("agent_batches=true (a batch per agent, as openai/maddpg) needs one critic per agent and "
+                             "the simultaneous update: set team_reward=false and sequential=false")
         discrete = discrete_actions(env)
         if discrete and self.relaxation != "gumbel":
             raise ValueError(f"relaxation=tanh needs continuous (Box) actions; {env.name}'s are discrete: use "
@@ -132,14 +136,15 @@ def harl_defaults() -> dict:
     """HARL's off-policy settings (``hatd3.yaml``, ``haddpg.yaml`` and the tuned continuous MPE configs): 20
     environments, 50 gradient steps every 50 steps of each (one per 20 environment steps), 10000 warm-up steps of
     random actions, one critic on the team reward."""
-    return dict(relaxation="tanh", team_reward=True, total_steps=5_000_000, num_envs=20, rollout_len=50, num_sgd=50,
-                batch_size=1000, learning_starts=10_000, warmup_steps=10_000, actor_lr=5e-4, critic_lr=1e-3,
-                max_grad_norm=0.0, gamma=0.99, tau=0.005, hidden_size=128, logit_reg=0.0)
+    return dict(relaxation="tanh", team_reward=True, agent_batches=False, total_steps=5_000_000, num_envs=20,
+                rollout_len=50, num_sgd=50, batch_size=1000, learning_starts=10_000, warmup_steps=10_000,
+                actor_lr=5e-4, critic_lr=1e-3, max_grad_norm=0.0, gamma=0.99, tau=0.005, hidden_size=128,
+                logit_reg=0.0)
 
 
 def default_config(env, variant: str = "maddpg") -> OffPolicyConfig:
     critic, twin, sequential = VARIANTS[variant]
-    fields = dict(critic=critic, twin=twin, sequential=sequential)
+    fields = dict(critic=critic, twin=twin, sequential=sequential, agent_batches=variant in PAPER)
     if variant not in PAPER:
         fields.update(harl_defaults())
         if twin:

@@ -1,7 +1,8 @@
 """The off-policy training loop: the learner state, one gradient step (critics, actors, targets), one update
 (act, store, learn, log) and the ``Trainer``.
 
-One gradient step on a batch (o, a, r, o') drawn uniformly from replay, all agents at once:
+One gradient step on a batch (o, a, r, o') drawn uniformly from replay (``agent_batches``: one batch per agent, as
+openai/maddpg draws, for that agent's critic, actor and fits), all agents at once:
 1. target actions a'_j = mu'_j(o'_j) of the target actors (gumbel: a relaxed sample; TD3: plus the clipped smoothing
    noise clip(N(0, sigma^2), -c, c), then clipped to the Box);
 2. critics: y_c = r_c + gamma (1 - terminated) min_k Q'_{c,k}(o', a'), r_c agent c's reward (or the team's sum);
@@ -97,46 +98,49 @@ def critic_rewards(cfg: OffPolicyConfig, reward: jax.Array) -> jax.Array:
     return jnp.sum(reward, axis=-1)[None] if cfg.team_reward else reward.T
 
 
-def critic_step(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, batch: Sample, key):
-    """Module steps 1-2 -> (critic params, optimiser states, mean loss, mean Q)."""
+def critic_target(model: Model, cfg: OffPolicyConfig, nets: Nets, batch: Sample, c, key) -> jax.Array:
+    """Module step 1 and critic ``c``'s target y_c [B] on its batch (inferred policies: the others' next actions
+    from agent c's target fits of their policies, ``inferred_next_action``)."""
     k_act, k_noise = jax.random.split(key)
     next_raw = model.raw_of(nets.actor_target, batch.next_obs.obs, batch.policy)
     next_action = model.action(next_raw, slice(None), batch.next_obs.avail, k_act if model.relaxation == "gumbel"
                                else None)
     next_action = model.explore(next_action, k_noise, cfg.target_noise, cfg.noise_clip)
     if cfg.infer_policies:
-        next_q = jnp.min(inferred_next_q(model, nets, batch, next_action, jax.random.fold_in(k_act, 1)), axis=1)
-    else:
-        next_q = jnp.min(model.q_values(nets.critic_target, batch.next_obs.obs, next_action), axis=1)  # [C, B]
-    target = critic_rewards(cfg, batch.reward) + cfg.gamma * jnp.where(batch.terminated, 0.0, next_q)
-    x = model.critic_inputs(batch.obs.obs, batch.action)
+        next_action = inferred_next_action(model, nets, batch, next_action, c, jax.random.fold_in(k_act, 1))
+    critic_c = jax.tree.map(lambda leaf: leaf[c], nets.critic_target)
+    next_q = jnp.min(model.q_one(critic_c, model.critic_inputs(batch.next_obs.obs, next_action)[c]), axis=0)
+    return critic_rewards(cfg, batch.reward)[c] + cfg.gamma * jnp.where(batch.terminated, 0.0, next_q)
+
+
+def critic_step(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, batches: Sample, key, batch_axis=None):
+    """Module steps 1-2 -> (critic params, optimiser states, mean loss, mean Q); ``batches``: one for every critic
+    (``batch_axis`` None) or one per critic (leaves [C, B, ...], 0)."""
 
     def loss(cp, x_c, y_c):
         q = model.q_one(cp, x_c)  # [K, B]
         return jnp.sum(jnp.mean(jnp.square(q - jax.lax.stop_gradient(y_c)), axis=-1)), jnp.mean(q)
 
-    def one(cp, opt, x_c, y_c):
+    def one(cp, opt, c, batch):
+        y_c = critic_target(model, cfg, nets, batch, c, key)
+        x_c = model.critic_inputs(batch.obs.obs, batch.action)[c]
         (value, q), grads = jax.value_and_grad(loss, has_aux=True)(cp, x_c, y_c)
         updates, opt = tx.update(grads, opt, cp)
         return optax.apply_updates(cp, updates), opt, value, q
 
-    cp, opt, losses, qs = jax.vmap(one)(nets.critic, nets.critic_opt, x, target)
+    cp, opt, losses, qs = jax.vmap(one, in_axes=(0, 0, 0, batch_axis))(nets.critic, nets.critic_opt,
+                                                                        jnp.arange(model.num_critics), batches)
     return cp, opt, jnp.mean(losses), jnp.mean(qs)
 
 
-def inferred_next_q(model: Model, nets: Nets, batch: Sample, own: jax.Array, key) -> jax.Array:
-    """Target values [C, K, B] of critics c = i on the next joint action in which every other agent j acts by agent
-    i's target fit of its policy (a Gumbel-softmax sample) and agent i by its own target actor (``own`` [B, N, A])."""
+def inferred_next_action(model: Model, nets: Nets, batch: Sample, own: jax.Array, i, key) -> jax.Array:
+    """The next joint action [B, N, A] critic i's target sees: agent i's own target actor's (``own``) and, for every
+    other agent j, a Gumbel-softmax sample of agent i's target fit of j's policy (the key of fitter i is the i-th
+    of ``split(key, N)``)."""
     n = model.num_agents
-    logits = model.approx_raw(nets.approx_target, batch.next_obs.obs)  # [N, B, N, A]
-    avail = batch.next_obs.avail
-    fitted = jax.vmap(lambda raw, k: model.action(raw, slice(None), avail, k))(logits, jax.random.split(key, n))
-    joint = jnp.where(jnp.eye(n, dtype=bool)[:, None, :, None], own[None], fitted)  # [C = N, B, N, A]
-
-    def one(cp, action, c):
-        return model.q_one(cp, model.critic_inputs(batch.next_obs.obs, action)[c])
-
-    return jax.vmap(one)(nets.critic_target, joint, jnp.arange(n))
+    logits = model.raw(jax.tree.map(lambda leaf: leaf[i], nets.approx_target), batch.next_obs.obs)  # [B, N, A]
+    fitted = model.action(logits, slice(None), batch.next_obs.avail, jax.random.split(key, n)[i])
+    return jnp.where((jnp.arange(n) == i)[None, :, None], own, fitted)
 
 
 def approximation_loss(model: Model, cfg: OffPolicyConfig, approx_ij, agent_j, obs: LearnerObs, action):
@@ -153,11 +157,12 @@ def approximation_loss(model: Model, cfg: OffPolicyConfig, approx_ij, agent_j, o
     return -jnp.mean(loglik + cfg.infer_entropy * entropy)
 
 
-def approximation_step(model: Model, cfg: OffPolicyConfig, tx, approx, opt, batch: Sample):
-    """One Adam step of every fit (i, j), j != i, on the batch's actions -> (params, opt states, mean loss)."""
+def approximation_step(model: Model, cfg: OffPolicyConfig, tx, approx, opt, batches: Sample, batch_axis=None):
+    """One Adam step of every fit (i, j), j != i, on the actions of agent i's batch (``batches``: one for all,
+    ``batch_axis`` None, or one per agent, leaves [N, B, ...], 0) -> (params, opt states, mean loss)."""
     n = model.num_agents
 
-    def one(p_ij, opt_ij, i, j):
+    def one(p_ij, opt_ij, i, j, batch):
         value, grads = jax.value_and_grad(approximation_loss, argnums=2)(model, cfg, p_ij, j, batch.obs,
                                                                          batch.action)
         updates, new_opt = tx.update(grads, opt_ij, p_ij)
@@ -165,7 +170,8 @@ def approximation_step(model: Model, cfg: OffPolicyConfig, tx, approx, opt, batc
         return jax.tree.map(lambda a, b: jnp.where(i == j, b, a), moved, (p_ij, opt_ij)), value
 
     i, j = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
-    (p, opt), losses = jax.vmap(jax.vmap(one))(approx, opt, i, j)
+    (p, opt), losses = jax.vmap(jax.vmap(one, in_axes=(0, 0, 0, 0, None)), in_axes=(0, 0, 0, 0, batch_axis))(
+        approx, opt, i, j, batches)
     return p, opt, jnp.sum(jnp.where(i != j, losses, 0.0)) / max(n * (n - 1), 1)
 
 
@@ -210,11 +216,11 @@ def parallel_actor_update(model: Model, cfg: OffPolicyConfig, tx, actors, opts, 
 
 
 def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, batch: Sample, key,
-                  order=None, refresh: bool = True, sub_batches: Sample | None = None):
+                  order=None, refresh: bool = True, sub_batches: Sample | None = None, batch_axis=None):
     """Module step 3 -> (actor params, optimiser states, mean loss). ``order`` (int [N]) overrides the sequential
     update's random order; ``refresh=False`` keeps every agent's first action (the identity with MADDPG's step).
     An ensemble's sub-policy k of agent i learns on ``sub_batches`` (leaves [K, N, B, ...]), transitions in which
-    agent i played sub-policy k."""
+    agent i played sub-policy k; ``batch_axis`` 0: ``batch`` holds one batch per agent (``agent_batches``)."""
     n = model.num_agents
     k_perm, k_joint, k_agents = jax.random.split(key, 3)
     keys = jax.random.split(k_agents, n)
@@ -224,7 +230,7 @@ def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, ba
             nets.actor, nets.actor_opt, sub_batches)
         return p, opt, jnp.mean(losses)
     if not cfg.sequential:
-        return parallel_actor_update(model, cfg, tx, nets.actor, nets.actor_opt, critic, batch, keys)
+        return parallel_actor_update(model, cfg, tx, nets.actor, nets.actor_opt, critic, batch, keys, batch_axis)
     if order is None:
         order = jnp.arange(n) if cfg.fixed_order else jax.random.permutation(k_perm, n)
     joint = jax.lax.stop_gradient(policy_actions(model, nets.actor, batch.obs, k_joint))
@@ -248,12 +254,15 @@ def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, ba
 
 def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Nets, batch: Sample, key,
                sub_batches: Sample | None = None):
-    """One gradient step (module steps 1-4) -> (nets, metrics); ``sub_batches``: an ensemble's (``update_actors``)."""
+    """One gradient step (module steps 1-4) -> (nets, metrics); ``batch``: one for all agents, or under
+    ``agent_batches`` one per agent (leaves [N, B, ...]) for its critic, actor and fits; ``sub_batches``: an
+    ensemble's (``update_actors``)."""
     k_critic, k_actor = jax.random.split(key)
-    critic, critic_opt, critic_loss, q_mean = critic_step(model, cfg, critic_tx, nets, batch, k_critic)
+    axis = 0 if cfg.agent_batches else None
+    critic, critic_opt, critic_loss, q_mean = critic_step(model, cfg, critic_tx, nets, batch, k_critic, axis)
     it = nets.it + 1
     actor, actor_opt, a_loss = update_actors(model, cfg, actor_tx, nets, critic, batch, k_actor,
-                                             sub_batches=sub_batches)
+                                             sub_batches=sub_batches, batch_axis=axis)
     policy_step = it % cfg.policy_delay == 0
     keep = jax.tree.map(lambda new, old: jnp.where(policy_step, new, old), (actor, actor_opt),
                         (nets.actor, nets.actor_opt))
@@ -262,7 +271,7 @@ def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Ne
     approx = {}
     if cfg.infer_policies:
         fit, fit_opt, metrics["approx_loss"] = approximation_step(model, cfg, actor_tx, nets.approx, nets.approx_opt,
-                                                                  batch)
+                                                                  batch, axis)
         approx = dict(approx=fit, approx_opt=fit_opt, approx_target=polyak_update(fit, nets.approx_target, tau))
     new = Nets(actor=keep[0], critic=critic, actor_opt=keep[1], critic_opt=critic_opt,
                actor_target=polyak_update(keep[0], nets.actor_target, tau),
@@ -365,8 +374,11 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
     def sgd(nets, k):
         k_draw, k_step, k_sub = jax.random.split(k, 3)
         subs = sub_policy_batches(model, cfg, buffer, k_sub) if model.ensemble > 1 else None
-        new, metrics = learn_step(model, cfg, actor_tx, critic_tx, nets, buffer.sample(k_draw, cfg.batch_size),
-                                  k_step, subs)
+        if cfg.agent_batches:  # openai/maddpg: each agent's update draws its own indices
+            batch = jax.vmap(lambda k: buffer.sample(k, cfg.batch_size))(jax.random.split(k_draw, model.num_agents))
+        else:
+            batch = buffer.sample(k_draw, cfg.batch_size)
+        new, metrics = learn_step(model, cfg, actor_tx, critic_tx, nets, batch, k_step, subs)
         return jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, nets), metrics
 
     nets, losses = jax.lax.scan(sgd, state.nets, jax.random.split(k_learn, cfg.num_sgd))

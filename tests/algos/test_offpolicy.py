@@ -224,6 +224,27 @@ def test_haddpg_agents_see_the_already_updated_actions_before_them(spread_actor_
     assert gap > 1e-4
 
 
+@pytest.mark.slow  # about 15 s of compiling on 2 cores
+def test_agent_batches_step_each_agent_as_the_shared_step_on_its_own_batch():
+    """openai/maddpg draws a batch per agent: agent i's critic, actor and targets after the step on three batches
+    are agent i's after the one-batch step on batch i."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "maddpg")
+    assert cfg.agent_batches
+    shared = dataclasses.replace(cfg, agent_batches=False)
+    model, atx, ctx, nets, batch = parts(env, cfg)
+    batches = [batch.replace(obs=batch.obs.replace(obs=batch.obs.obs * (1.0 + 0.5 * i)), reward=batch.reward + i)
+               for i in range(3)]
+    step = jit(lambda c, b: learner.learn_step(model, c, atx, ctx, nets, b, jax.random.PRNGKey(3))[0],
+               static_argnums=0)
+    per_agent = step(cfg, jax.tree.map(lambda *x: jnp.stack(x), *batches))
+    for i in range(3):
+        ref = step(shared, batches[i])
+        for name in ("critic", "actor", "critic_target", "actor_target"):
+            allclose(*(jax.tree.map(lambda leaf: leaf[i], getattr(n, name)) for n in (per_agent, ref)))
+    assert not np.allclose(*(np.asarray(jax.tree.leaves(n.actor)[0][1]) for n in (per_agent, step(shared, batch))))
+
+
 # -- policy ensembles -------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # about 20 s of compiling on 2 cores
 def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_episodes():
@@ -287,6 +308,16 @@ def test_inferred_policies_reach_the_maximum_likelihood_fit():
 
 
 # -- learning ---------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # about 8 minutes on 2 loaded cores
+def test_maddpg_listener_ends_nearer_its_target_than_ddpgs():
+    """MADDPG's cooperative communication ordering (Lowe et al., 2017, Table 1) at a small budget: after 250,000
+    steps the listener of every MADDPG seed ends its episodes nearer its target than that of every DDPG seed."""
+    from benchmarks.maddpg_paper import run_arm
+
+    rows = {arm: run_arm(arm, 2, 250_000, 20, 200, {}) for arm in ("maddpg", "ddpg")}
+    assert max(rows["maddpg"]["final_distance_per_seed"]) < min(rows["ddpg"]["final_distance_per_seed"])
+
+
 @dataclasses.dataclass(frozen=True)
 class Meeting(Environment):
     """A one-step cooperative game on [-1, 1]^2: both agents receive r = -(a_1 + a_2 - 1)^2 - (a_1 - a_2)^2 / 2 (each
@@ -389,6 +420,7 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
     (["--algo", "maddpg", "--env", "ipd", "--set", "relaxation=tanh"], "relaxation=tanh needs continuous"),
     (["--algo", "ddpg", "--env", "ipd", "--set", "team_reward=true"], "critic=local"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "tau=2"], "tau must lie in [0, 1]"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "team_reward=true"], "agent_batches=true (a batch per agent"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "ensemble=0"], "ensemble must be a positive integer"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "infer_policies=true", "--set", "team_reward=true"],
      "infer_policies=true (MADDPG's inferred policies) needs"),
@@ -412,4 +444,5 @@ def test_defaults_are_the_papers():
         1000, 0.005, 0.99, 5e-4, 1e-3, (128, 128), 2, "tanh", 20, True, True)
     assert offpolicy.default_config(spread, "haddpg").policy_delay == 1
     assert offpolicy.default_config(spread, "ddpg").critic == "local"
+    assert m.agent_batches and not h.agent_batches
     assert algos.compatible("maddpg", envs.make("mpe_spread")) is None
