@@ -156,9 +156,10 @@ def test_cli_process_exit_status_and_no_traceback(capsys):
         train.main(["--help"])
     out = capsys.readouterr().out
     assert exit_help.value.code == 0 and "lola_exact" in out and "matrix_trap" in out
-    assert train.main(["--list"]) == 0
+    with pytest.raises(SystemExit) as exit_list:
+        train.main(["--list"])
     out = capsys.readouterr().out
-    assert "nl_exact:" in out and "ipd" in out
+    assert exit_list.value.code == 0 and "nl_exact:" in out and "ipd" in out
 
 
 def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
