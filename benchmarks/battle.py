@@ -38,16 +38,14 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info  # noqa: E402
-from benchmarks.envs import _int_list, make_rollout  # noqa: E402
+from benchmarks.common import RolloutSizes, dump, int_list, machine_info  # noqa: E402
+from benchmarks.envs import make_rollout  # noqa: E402
 from benchmarks.magent2_battle import Magent2Battle, magent2_available  # noqa: E402
 from envs.battle import NUM_ACTIONS, block_positions  # noqa: E402
 
 SMALL = (40, 64)  # (map_size, n_per_side): the mean-field paper's battle
 LARGE = ((160, 1024), (360, 5184))
-DEFAULT_BATCH_SIZES = (1, 8, 32, 128, 512)
-DEFAULT_STEPS, DEFAULT_REPEATS = 100, 5
-QUICK_STEPS, QUICK_REPEATS = 5, 2
+SIZES = RolloutSizes(steps=100, repeats=5, quick_steps=5, quick_repeats=2, batch_sizes=(1, 8, 32, 128, 512))
 
 
 def ours(map_size: int, n_per_side: int, batch_size: int, steps: int, seed: int):
@@ -125,26 +123,12 @@ def format_table(doc: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES),
-                        help="batch sizes of vmapped 64 v 64 battles (default: 1,8,32,128,512)")
-    parser.add_argument("--steps", type=int, help=f"steps per run (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
-    parser.add_argument("--repeats", type=int, help=f"timed runs of each side (default {DEFAULT_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} "
-                                                             "repeats")
-    parser.add_argument("--small", type=_int_list, default=list(SMALL),
+    parser = SIZES.parser(__doc__)
+    parser.add_argument("--small", type=int_list, default=list(SMALL),
                         help="MAP_SIZE,N_PER_SIDE of the vmapped battles (default: 40,64)")
     parser.add_argument("--no-large", action="store_true", help="skip the 1,024 and 5,184 a side battles")
     parser.add_argument("--no-magent2", action="store_true", help="skip magent2 even when installed")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
-    parser.add_argument("--out", help="also write the JSON document to this file (atomically)")
-    args = parser.parse_args(argv)
-    args.steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
-    args.repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
-    if args.steps <= 0 or args.repeats <= 0:
-        parser.error("--steps and --repeats must be positive")
+    args = SIZES.parse(parser, argv)
     if len(args.small) != 2:
         parser.error(f"--small takes MAP_SIZE,N_PER_SIDE, got {args.small}")
     return args

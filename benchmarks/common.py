@@ -5,6 +5,7 @@ benchmark script imports this module before it compiles anything): a compile tim
 the function is a warm one. ``JAXMARL_COMPILE_CACHE=off`` measures cold compiles; ``machine_info`` records which."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib.util
 import json
@@ -24,6 +25,58 @@ from jaxmarl_core.config import from_defaults
 from jaxmarl_core.outputs import atomic_write
 
 COMPILE_CACHE = compile_cache.enable()  # the directory in use, or None
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type: comma-separated positive integers."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutSizes:
+    """The throughput benchmarks' shared flags: steps per timed rollout and timed runs, by default and under
+    ``--quick``, vmapped batch sizes, seed and JSON output."""
+
+    steps: int
+    repeats: int
+    quick_steps: int
+    quick_repeats: int
+    batch_sizes: tuple[int, ...]
+
+    def parser(self, doc: str) -> argparse.ArgumentParser:
+        """A parser holding the shared flags, described by ``doc``'s first paragraph; add the script's own."""
+        parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--batch-sizes", type=int_list, default=list(self.batch_sizes),
+                            help=f"comma-separated batch sizes (default: {','.join(map(str, self.batch_sizes))})")
+        parser.add_argument("--steps", type=int,
+                            help=f"steps per run (default {self.steps}; --quick {self.quick_steps})")
+        parser.add_argument("--repeats", type=int,
+                            help=f"timed runs after one warm-up (default {self.repeats}; --quick {self.quick_repeats})")
+        parser.add_argument("--quick", action="store_true",
+                            help=f"smoke test: {self.quick_steps} steps, {self.quick_repeats} repeats")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", action="store_true",
+                            help="print one JSON document on stdout instead of the table")
+        parser.add_argument("--out", help="also write the JSON document to this file (atomically)")
+        return parser
+
+    def parse(self, parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+        """Parse, fill ``--steps``/``--repeats`` from ``--quick`` and reject non-positive ones."""
+        args = parser.parse_args(argv)
+        if args.steps is None:
+            args.steps = self.quick_steps if args.quick else self.steps
+        if args.repeats is None:
+            args.repeats = self.quick_repeats if args.quick else self.repeats
+        if args.steps <= 0 or args.repeats <= 0:
+            parser.error("--steps and --repeats must be positive")
+        return args
 
 
 def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True) -> tuple[float, list[float], Any]:

@@ -48,15 +48,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import envs  # noqa: E402
-from benchmarks.common import dump, machine_info, time_compiled  # noqa: E402
+from benchmarks.common import RolloutSizes, dump, machine_info, time_compiled  # noqa: E402
 from jaxmarl_core.env import Environment  # noqa: E402
 from jaxmarl_core.spaces import Discrete  # noqa: E402
 
-DEFAULT_BATCH_SIZES = (1, 1024, 8192)
-DEFAULT_STEPS = 1000
-DEFAULT_REPEATS = 5
-QUICK_STEPS = 100
-QUICK_REPEATS = 3
+SIZES = RolloutSizes(steps=1000, repeats=5, quick_steps=100, quick_repeats=3, batch_sizes=(1, 1024, 8192))
 
 # Our environment name -> the JaxMARL registry name of the same game. JaxMARL (0.2) has no one-shot matrix games nor
 # memory-one iterated games (its ``storm`` "in the matrix" games are grid worlds); the MPE scenarios map one to one
@@ -291,39 +287,12 @@ def ratio_lines(doc: dict) -> list[str]:
 
 
 # -- command line ---------------------------------------------------------------------------------------------------
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = SIZES.parser(__doc__)
     parser.add_argument("--envs", help=f"comma-separated names (default: all: {', '.join(envs.list_envs())})")
-    parser.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES),
-                        help="comma-separated batch sizes (default: 1,1024,8192)")
-    parser.add_argument("--steps", type=int, help=f"steps per rollout (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
-    parser.add_argument("--repeats", type=int,
-                        help=f"timed runs after one warm-up (default {DEFAULT_REPEATS}; --quick {QUICK_REPEATS})")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} repeats")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
-    parser.add_argument("--out", help="also write the JSON document to this file (atomically)")
     parser.add_argument("--no-peers", action="store_true", help="skip peer libraries even when installed")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    args = parser.parse_args(argv)
-    if args.steps is None:
-        args.steps = QUICK_STEPS if args.quick else DEFAULT_STEPS
-    if args.repeats is None:
-        args.repeats = QUICK_REPEATS if args.quick else DEFAULT_REPEATS
-    if args.steps <= 0 or args.repeats <= 0:
-        parser.error("--steps and --repeats must be positive")
+    args = SIZES.parse(parser, argv)
     names = [n.strip() for n in args.envs.split(",") if n.strip()] if args.envs else envs.list_envs()
     unknown = [n for n in names if n not in envs.list_envs()]
     if unknown or not names:

@@ -52,16 +52,14 @@ import numpy as np  # noqa: E402
 
 import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import emit, finish, machine_info, time_compiled, train_many  # noqa: E402
-from benchmarks.envs import _int_list, make_rollout  # noqa: E402
+from benchmarks.common import RolloutSizes, emit, finish, machine_info, time_compiled, train_many  # noqa: E402
+from benchmarks.envs import make_rollout  # noqa: E402
 from envs.social_dilemmas import record_episode, save_frames  # noqa: E402
 from jaxmarl_core import outputs, social, sweep  # noqa: E402
 from jaxmarl_core.config import from_defaults  # noqa: E402
 
 GAMES = ("cleanup", "harvest")
-DEFAULT_BATCH_SIZES = (1024,)
-DEFAULT_STEPS, DEFAULT_REPEATS = 100, 5
-QUICK_STEPS, QUICK_REPEATS = 5, 2
+SIZES = RolloutSizes(steps=100, repeats=5, quick_steps=5, quick_repeats=2, batch_sizes=(1024,))
 LAMBDAS = (0.1, 1.0, 100.0, 1000.0)  # AgA's |lambda| values of the paper's table
 SVO_WEIGHT, SVO_ANGLE = 0.5, 45.0  # our choice: the paper's SVO weight could not be read here
 TABLE = dict(hidden_size=32, hidden_layers=1, lr=1e-3, critic_lr=1e-3)  # the small CPU budget's networks
@@ -259,19 +257,11 @@ def format_table(doc: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = SIZES.parser(__doc__)
     parser.add_argument("--games", default=",".join(GAMES), help="comma-separated (default: cleanup,harvest)")
-    parser.add_argument("--batch-sizes", type=_int_list, default=list(DEFAULT_BATCH_SIZES),
-                        help="numbers of vmapped games (default: 1024)")
-    parser.add_argument("--steps", type=int, help=f"steps per run (default {DEFAULT_STEPS}; --quick {QUICK_STEPS})")
-    parser.add_argument("--repeats", type=int, help=f"timed runs of each side (default {DEFAULT_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help=f"smoke test: {QUICK_STEPS} steps, {QUICK_REPEATS} "
-                                                             "repeats")
     parser.add_argument("--no-socialjax", action="store_true", help="skip SocialJax even when importable")
     parser.add_argument("--frames", help="write one rendered frame of each game as DIR/GAME_frame.png")
     parser.add_argument("--frame-step", type=int, default=200, help="random steps before that frame (200)")
-    parser.add_argument("--seed", type=int, default=0)
     table = parser.add_argument_group("method table (--methods)")
     table.add_argument("--methods", action="store_true", help="train the method table instead of timing the games")
     table.add_argument("--table-game", default="harvest", choices=GAMES)
@@ -283,16 +273,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     table.add_argument("--tail", type=int, default=10, help="final updates averaged (default 10)")
     table.add_argument("--lambdas", type=lambda t: [float(x) for x in t.split(",")], default=list(LAMBDAS),
                        help="AgA's lambda values (default 0.1,1,100,1000)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
-    parser.add_argument("--out", help="also write the JSON document to this file (atomically)")
-    args = parser.parse_args(argv)
-    args.steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)
-    args.repeats = args.repeats or (QUICK_REPEATS if args.quick else DEFAULT_REPEATS)
+    args = SIZES.parse(parser, argv)
     args.games = [g for g in args.games.split(",") if g]
-    if args.steps <= 0 or args.repeats <= 0 or args.frame_step <= 0:
-        parser.error("--steps, --repeats and --frame-step must be positive")
-    if any(b <= 0 for b in args.batch_sizes):
-        parser.error("--batch-sizes must be positive")
+    if args.frame_step <= 0:
+        parser.error("--frame-step must be positive")
     if min(args.table_agents - 1, args.table_horizon, args.table_envs, args.table_updates, args.seeds, args.tail) <= 0:
         parser.error("--table-agents must be at least 2; --table-horizon, --table-envs, --table-updates, --seeds "
                      "and --tail must be positive")
