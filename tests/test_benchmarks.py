@@ -485,16 +485,19 @@ def test_harl_end_to_end_smoke(tmp_path):
     (harl / "examples").mkdir(parents=True)
     (harl / "examples" / "train.py").write_text("import sys, json\njson.dump(sys.argv[1:], open('argv.json', 'w'))\n")
     out = tmp_path / "e2e.json"
-    cmd = [sys.executable, "benchmarks/harl_end_to_end.py", "--harl-dir", str(harl), "--steps", "4000", "--json",
-           "--out", str(out)]
+    cmd = [sys.executable, "benchmarks/harl_end_to_end.py", "--harl-dir", str(harl), "--steps", "4000",
+           "--marginal-steps", "8000", "--json", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads(out.read_text()) == doc and doc["steps"] == 4000
     assert all(len(doc[k]) == 1 and doc[k][0] > 0 for k in ("ours_cold_s", "harl_s", "ours_warm_s"))
     assert doc["harl_over_ours_warm"] == doc["median_s"]["harl_s"] / doc["median_s"]["ours_warm_s"]
-    argv = json.loads((harl / "examples" / "argv.json").read_text())
-    assert argv[argv.index("--num_env_steps") + 1] == "4000" and argv[argv.index("--use_eval") + 1] == "False"
+    med = doc["median_s"]
+    assert doc["training_steps_per_s"]["ours"] == 4000 / (med["ours_warm_marginal_s"] - med["ours_warm_s"])
+    argv = json.loads((harl / "examples" / "argv.json").read_text())  # the last HARL run: the marginal budget
+    assert argv[argv.index("--num_env_steps") + 1] == "8000" and argv[argv.index("--use_eval") + 1] == "False"
+    assert argv[argv.index("--load_config") + 1].endswith("simple_spread_v2-discrete/happo/config.json")
     bad = subprocess.run([sys.executable, "benchmarks/harl_end_to_end.py", "--harl-dir", str(harl), "--steps", "0"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--steps" in bad.stderr
