@@ -4,6 +4,7 @@ equivariance and masked neighbours that change nothing, and (slow) learning on t
 import dataclasses
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import algos
 import envs
 from algos.graph import GAComm, HardAttention
+from algos.graph.g2anet_model import PairBiGRU
 from jaxmarl_core.networks import MaskedMultiHeadAttention
 from tests.conftest import FAST_COMPILE
 
@@ -78,6 +80,36 @@ def test_hard_attention_keeps_unmasked_others_with_the_gumbel_max_probabilities(
     np.testing.assert_array_less(np.abs(freq - p_keep)[valid], 5 * np.sqrt(0.25 / 4000))
     # without a key: kept exactly where the keep logit is the larger
     np.testing.assert_array_equal(np.asarray(det)[:, 1:], (p_keep > 0.5) & valid)
+
+
+def test_pair_bigru_is_flax_grucell_run_both_ways_over_the_pairs():
+    """The written-out GRU (per-agent input projections, fused gates, unrolled slots) against flax's ``GRUCell``
+    stepped over the concatenated pairs (e_i, e_j) slot by slot, with the same weights."""
+    obs, idx, mask = inputs(5)
+    e, valid, g = jnp.tanh(obs), mask[:, 1:], 4
+    layer = PairBiGRU(g)
+    params = layer.init(jax.random.PRNGKey(0), e, idx, valid)["params"]
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)  # biases
+    pairs = jnp.concatenate([jnp.broadcast_to(e[:, None], (N, N - 1, e.shape[-1])), e[idx[:, 1:]]], -1)
+    cell = nn.GRUCell(g)
+
+    def reference(direction, order):
+        w_in, w_h = params[f"{direction}_input"], params[f"{direction}_hidden"]
+        b_in = params[f"{direction}_input_bias"]
+        cols = {c: slice(k * g, (k + 1) * g) for k, c in enumerate("rzn")}
+        p = {f"i{c}": {"kernel": w_in[:, s], "bias": b_in[s]} for c, s in cols.items()}
+        p |= {f"h{c}": {"kernel": w_h[:, s]} for c, s in cols.items()}
+        p["hn"]["bias"] = params[f"{direction}_hidden_bias"]
+        h, out = jnp.zeros((N, g)), {}
+        for k in order:
+            new, _ = cell.apply({"params": p}, h, pairs[:, k])
+            h = jnp.where(valid[:, k, None], new, h)
+            out[k] = h
+        return jnp.stack([out[k] for k in range(N - 1)], 1)
+
+    expected = jnp.concatenate([reference("forward", range(N - 1)), reference("backward", reversed(range(N - 1)))], -1)
+    got = jax.jit(layer.apply)({"params": params}, e, idx, valid)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_a_dropped_edge_has_no_soft_attention_weight_and_no_gradient():
