@@ -47,7 +47,8 @@ def outputs():
 
     @jit
     def run(obs, idx, mask):
-        params = model.init(jax.random.PRNGKey(0), obs, idx, mask, jax.random.PRNGKey(1))
+        # initial weights under which the hard attention (without noise) keeps some edges and drops others
+        params = model.init(jax.random.PRNGKey(2), obs, idx, mask, jax.random.PRNGKey(1))
         inv = jnp.asarray(np.argsort(PERM))
         return {"plain": model.apply(params, obs, idx, mask),
                 "relabelled": model.apply(params, obs[PERM], inv[idx[PERM]], mask[PERM]),
@@ -157,6 +158,8 @@ def test_relabelling_agents_permutes_the_outputs_and_absent_agents_change_nothin
 @pytest.mark.slow  # about 2 s: three more compiles
 def test_messages_carry_other_agents_observations_except_without_communication(outputs):
     others = np.arange(N) != 1  # agent 1's observation moved: it reaches the others only through messages
+    kept = np.asarray(outputs["plain"][2])
+    assert 0 < kept.sum() < np.asarray(inputs(4)[2])[:, 1:].sum()  # the hard attention keeps some edges, not all
     assert np.any(np.asarray(outputs["moved"][0] != outputs["plain"][0])[others])  # g2a
     model = GAComm(num_actions=A, hidden_size=16, head_dim=8)
     obs, idx, mask = inputs(5)
