@@ -25,6 +25,8 @@ episodes of 20 steps, smaller networks than the paper's (``--hidden``). A method
 (episodes without a collision) over the last ``--tail`` of the updates, and over the first update as the start.
 
     python benchmarks/graph.py --game traffic_junction --json --out benchmarks/results/cpu/graph_junction.json
+
+``--entropy`` and ``--normalize-advantages`` set the learner's entropy bonus and advantage standardisation.
 """
 from __future__ import annotations
 
@@ -99,7 +101,8 @@ def run_junction(method: str, env, args) -> dict:
     """``ga_comm`` with the method's messages on the traffic junction -> success rates and timings."""
     sets = {"comm": JUNCTION_METHODS[method], "total_steps": args.steps, "num_envs": args.num_envs,
             "rollout_len": env.max_steps, "hidden_size": args.hidden, "head_dim": args.hidden // 2,
-            "gru_size": args.hidden // 2}
+            "gru_size": args.hidden // 2, "entropy_coef": args.entropy,
+            "normalize_advantages": args.normalize_advantages}
     res = train_many("ga_comm", env, sets, args.seeds, warmup=False)
     m = res["metrics"]
     tail = max(1, int(round(m["episode_success"].shape[1] * args.tail)))
@@ -161,6 +164,9 @@ def main(argv=None) -> int:
     p.add_argument("--epsilon-decay", type=float, default=0.9, help="DGN's epsilon factor every 300 steps")
     p.add_argument("--throughput-steps", type=int, default=600, help="0: no throughput run")
     p.add_argument("--relation-reg", type=float, default=0.1, help="lambda of DGN-R")
+    p.add_argument("--entropy", type=float, default=0.0, help="traffic_junction: entropy coefficient")
+    p.add_argument("--normalize-advantages", action="store_true",
+                   help="traffic_junction: standardise the advantages in each batch (IC3Net's --normalize_rewards)")
     p.add_argument("--tail", type=float, default=0.2, help="fraction of the updates the scores average over")
     p.add_argument("--quick", action="store_true", help="a smoke run: a tiny battle and networks")
     p.add_argument("--json", action="store_true")

@@ -307,14 +307,16 @@ class TrafficJunction(GroupedEnvironment):
 
     def step_env(self, key, state, actions, params):
         """actions int32 [N] (0 gas, 1 brake) -> TimeStep; ``info``: ``success``, ``collisions`` (cars colliding
-        in this step), ``completed`` (cars that reached their destination), float32 scalars."""
+        in this step), ``completed`` (cars that reached their destination), float32 scalars, and ``agent_done``
+        bool [N]: the cars that reached their destination (the end of that car's own episode: the index may carry
+        a new car from the next step on; IC3Net's ``is_completed``)."""
         moved, completed = self.move(state, jnp.asarray(actions, jnp.int32))
         new = self.arrive(key, moved, params)
         crash = self.collisions(new)
         reward = jnp.where(new.active, params.time_penalty * new.tau + params.collision_penalty * crash, 0.0)
         new = new.replace(failed=state.failed | jnp.any(crash), t=state.t + 1)
         info = {"success": 1.0 - new.failed.astype(jnp.float32), "collisions": jnp.sum(crash).astype(jnp.float32),
-                "completed": jnp.sum(completed).astype(jnp.float32)}
+                "completed": jnp.sum(completed).astype(jnp.float32), "agent_done": completed}
         return TimeStep(obs=self.observe(new), state=new, reward=reward.astype(jnp.float32),
                         terminated=jnp.zeros((), bool), truncated=new.t >= self.max_steps, info=info)
 

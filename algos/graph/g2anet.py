@@ -6,8 +6,11 @@ actor-critic). One update:
    attention's graph over the neighbourhoods (the ``Neighbourhood`` capability: agent i itself in slot 0, unmasked
    while it is present) and every agent samples a_i ~ pi(. | o, graph);
 2. advantages: A_t = GAE(gamma, lambda) of each agent's reward against V(o_i) (IC3Net: gamma = lambda = 1, the
-   Monte-Carlo return minus the baseline); an episode end (termination or the time limit) stops the return, the
-   rollout's last step bootstraps from V of the observation it reached;
+   Monte-Carlo return minus the baseline); an episode end (termination or the time limit) stops the return, and so
+   does the end of an agent's own episode where the environment reports one (``info["agent_done"]`` bool [N]: the
+   traffic junction's car that reached its destination, whose index may carry a new car afterwards; IC3Net's
+   ``is_completed`` mask); the rollout's last step bootstraps from V of the observation it reached. With
+   ``normalize_advantages`` (IC3Net's ``--normalize_rewards``) A is standardised over the batch's present agents;
 3. learn, one gradient step on the whole batch, over the agents present when they acted (slot 0 of their
    neighbourhood unmasked):
 
@@ -47,7 +50,8 @@ class GACommConfig(BatchedRollouts, Config):
     eps 1e-6; gamma = lambda = 1; value coefficient 0.01; no entropy bonus; 128 hidden units); its batches of 500
     steps from 16 processes become ``num_envs`` x ``rollout_len`` steps per gradient step. The attention sizes
     (one head of 32, a GRU of 32 each way) and the Gumbel temperature are this implementation's choices (the paper
-    gives none). ``comm``: ``g2a`` (GA-Comm), ``soft`` (no hard attention), ``mean`` (CommNet), ``none``."""
+    gives none). ``comm``: ``g2a`` (GA-Comm), ``soft`` (no hard attention), ``mean`` (CommNet), ``none``.
+    ``normalize_advantages``: IC3Net's ``--normalize_rewards`` (off by default there and here)."""
 
     total_steps: int = 1_000_000
     num_envs: int = 16
@@ -65,6 +69,7 @@ class GACommConfig(BatchedRollouts, Config):
     gae_lambda: float = 1.0
     value_coef: float = 0.01
     entropy_coef: float = 0.0
+    normalize_advantages: bool = False  # IC3Net's --normalize_rewards
     max_grad_norm: float = 0.0  # 0: no clipping (IC3Net clips nothing)
 
     def validate(self, env) -> None:
@@ -92,7 +97,7 @@ def default_config(env, variant: str = "ga_comm") -> GACommConfig:
 @struct.dataclass
 class Batch:
     """Steps of the rollout, leaves [T, B, ...]: obs [N, D], idx/mask [N, K], avail [N, A], key (the step's Gumbel
-    key), action [N], reward [N], done []."""
+    key), action [N], reward [N], done [], agent_done [N]."""
 
     obs: jax.Array
     idx: jax.Array
@@ -102,6 +107,7 @@ class Batch:
     action: jax.Array
     reward: jax.Array
     done: jax.Array
+    agent_done: jax.Array
 
 
 @struct.dataclass
@@ -164,8 +170,9 @@ def collect(view: LearnerView, model: GAComm, cfg: GACommConfig, env_params, sta
         logits = policy(state.params, obs.obs, idx, mask, keys)
         actions = distributions.masked_categorical(logits, obs.avail).sample(seed=k_act)
         ts = step_env(jax.random.split(k_env, cfg.num_envs), env_state, actions, env_params)
+        agent_done = ts.info.get("agent_done", jnp.zeros_like(ts.reward, bool))
         batch = Batch(obs=obs.obs, idx=idx, mask=mask, avail=obs.avail, key=keys, action=actions, reward=ts.reward,
-                      done=ts.done)
+                      done=ts.done, agent_done=agent_done)
         return (ts.obs, ts.state), (batch, scalar_info(ts.info))
 
     return jax.lax.scan(step, (state.obs, state.env_state), jax.random.split(key, cfg.rollout_len))
@@ -192,8 +199,14 @@ def update(view: LearnerView, model: GAComm, cfg: GACommConfig, env_params, tx, 
     last = jax.vmap(lambda o, i, m, k: model.apply(state.params, o, i, m, k)[1])(
         obs.obs, idx, mask, jax.random.split(k_last, cfg.num_envs))
     next_values = jnp.concatenate([values[1:], last[None]], axis=0)
-    done = batch.done[..., None]
-    adv, returns = gae(batch.reward, values, next_values, done, jnp.zeros_like(done), cfg.gamma, cfg.gae_lambda)
+    ended = batch.done[..., None] | batch.agent_done
+    adv, returns = gae(batch.reward, values, next_values, ended, jnp.zeros_like(ended), cfg.gamma, cfg.gae_lambda)
+    if cfg.normalize_advantages:
+        present = batch.mask[..., 0]
+        count = jnp.maximum(jnp.sum(present), 1)
+        mean = jnp.sum(jnp.where(present, adv, 0.0)) / count
+        std = jnp.sqrt(jnp.sum(jnp.where(present, jnp.square(adv - mean), 0.0)) / count)
+        adv = (adv - mean) / (std + 1e-8)
 
     # 3. one gradient step
     grads, metrics = jax.grad(functools.partial(loss_fn, model, cfg), has_aux=True)(

@@ -35,21 +35,45 @@ from jaxmarl_core.networks import MaskedMultiHeadAttention, gather_neighbours
 COMM = ("g2a", "soft", "mean", "none")
 
 
-class _MaskedGRUStep(nn.Module):
-    """One GRU step that keeps the state where the slot is masked: (h [..., G], (x [..., F], valid [...]))."""
+class PairBiGRU(nn.Module):
+    """A GRU run both ways over agent i's pairs (e_i, e_j), j = the neighbourhood's slots 1..K-1 in order:
+    (e [..., N, H], idx int [..., N, K], valid bool [..., N, K - 1]) -> h [..., N, K - 1, 2G] (forward state, then
+    backward state, after each slot). The GRU is flax's ``nn.GRUCell`` (Cho et al., 2014):
+
+        r = sigmoid(W_ir x + b_ir + W_hr h),  z = sigmoid(W_iz x + b_iz + W_hz h)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
+
+    written out so that it costs less: the input x = (e_i, e_j) is linear, so W x = W_self e_i + W_other e_j is
+    projected once per agent (N rows, not N (K - 1) pairs) and the other's part gathered; the three gates' input and
+    hidden matrices are one matrix each ([2H, 3G], [G, 3G]); the K - 1 slots are unrolled (a static, small count).
+    A masked slot keeps the state unchanged, so absent agents change nothing."""
 
     features: int
 
     @nn.compact
-    def __call__(self, h, inputs):
-        x, valid = inputs
-        new, _ = nn.GRUCell(self.features)(h, x)
-        h = jnp.where(valid[..., None], new, h)
-        return h, h
-
-
-_ScanGRU = nn.scan(_MaskedGRUStep, variable_broadcast="params", split_rngs={"params": False}, in_axes=0,
-                   out_axes=0)
+    def __call__(self, e, idx, valid):
+        g = self.features
+        out = []
+        for direction in ("forward", "backward"):
+            w_in = self.param(f"{direction}_input", nn.initializers.lecun_normal(), (2 * e.shape[-1], 3 * g))
+            b_in = self.param(f"{direction}_input_bias", nn.initializers.zeros_init(), (3 * g,))
+            w_h = self.param(f"{direction}_hidden", nn.initializers.orthogonal(column_axis=-1), (g, 3 * g))
+            b_hn = self.param(f"{direction}_hidden_bias", nn.initializers.zeros_init(), (g,))
+            own = e @ w_in[:e.shape[-1]] + b_in  # [..., N, 3G]
+            other = gather_neighbours(e @ w_in[e.shape[-1]:], idx)[..., 1:, :]  # [..., N, K-1, 3G]
+            x = own[..., None, :] + other
+            slots = range(x.shape[-2]) if direction == "forward" else reversed(range(x.shape[-2]))
+            h = jnp.zeros(x.shape[:-2] + (g,), e.dtype)
+            states = {}
+            for k in slots:
+                xr, xz, xn = jnp.split(x[..., k, :], 3, axis=-1)
+                hr, hz, hn = jnp.split(h @ w_h, 3, axis=-1)
+                r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
+                new = (1.0 - z) * jnp.tanh(xn + r * (hn + b_hn)) + z * h
+                h = jnp.where(valid[..., k, None], new, h)
+                states[k] = h
+            out.append(jnp.stack([states[k] for k in range(x.shape[-2])], axis=-2))
+        return jnp.concatenate(out, axis=-1)
 
 
 class HardAttention(nn.Module):
@@ -61,15 +85,8 @@ class HardAttention(nn.Module):
 
     @nn.compact
     def __call__(self, e, idx, mask, key):
-        others = gather_neighbours(e, idx)[..., 1:, :]  # [..., N, K-1, H]
-        pairs = jnp.concatenate([jnp.broadcast_to(e[..., None, :], others.shape), others], axis=-1)
         valid = mask[..., 1:]
-        seq = jnp.moveaxis(pairs, -2, 0)  # [K-1, ..., N, 2H]
-        steps = jnp.moveaxis(valid, -1, 0)
-        h0 = jnp.zeros(seq.shape[1:-1] + (self.gru_size,), e.dtype)
-        _, fwd = _ScanGRU(self.gru_size, name="forward")(h0, (seq, steps))
-        _, bwd = _ScanGRU(self.gru_size, name="backward")(h0, (seq[::-1], steps[::-1]))
-        h = jnp.moveaxis(jnp.concatenate([fwd, bwd[::-1]], axis=-1), 0, -2)  # [..., N, K-1, 2G]
+        h = PairBiGRU(self.gru_size, name="gru")(e, idx, valid)  # [..., N, K-1, 2G]
         logits = nn.Dense(2, name="gate")(h)
         margin = logits[..., 1] - logits[..., 0]
         if key is not None:  # g_keep - g_drop of two Gumbel draws is a standard logistic draw

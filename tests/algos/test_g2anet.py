@@ -4,6 +4,7 @@ equivariance and masked neighbours that change nothing, and (slow) learning on t
 import dataclasses
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import algos
 import envs
 from algos.graph import GAComm, HardAttention
+from algos.graph.g2anet_model import PairBiGRU
 from jaxmarl_core.networks import MaskedMultiHeadAttention
 from tests.conftest import FAST_COMPILE
 
@@ -45,7 +47,8 @@ def outputs():
 
     @jit
     def run(obs, idx, mask):
-        params = model.init(jax.random.PRNGKey(0), obs, idx, mask, jax.random.PRNGKey(1))
+        # initial weights under which the hard attention (without noise) keeps some edges and drops others
+        params = model.init(jax.random.PRNGKey(2), obs, idx, mask, jax.random.PRNGKey(1))
         inv = jnp.asarray(np.argsort(PERM))
         return {"plain": model.apply(params, obs, idx, mask),
                 "relabelled": model.apply(params, obs[PERM], inv[idx[PERM]], mask[PERM]),
@@ -78,6 +81,42 @@ def test_hard_attention_keeps_unmasked_others_with_the_gumbel_max_probabilities(
     np.testing.assert_array_less(np.abs(freq - p_keep)[valid], 5 * np.sqrt(0.25 / 4000))
     # without a key: kept exactly where the keep logit is the larger
     np.testing.assert_array_equal(np.asarray(det)[:, 1:], (p_keep > 0.5) & valid)
+
+
+def test_pair_bigru_is_flax_grucell_run_both_ways_over_the_pairs():
+    """The written-out GRU (per-agent input projections, fused gates, unrolled slots) against flax's ``GRUCell``
+    stepped over the concatenated pairs (e_i, e_j) slot by slot, with the same weights."""
+    obs, idx, mask = inputs(5)
+    e, valid, g = jnp.tanh(obs), mask[:, 1:], 4
+    layer = PairBiGRU(g)
+    rng = np.random.default_rng(0)
+    params = {f"{d}_{name}": jnp.asarray(rng.normal(size=shape) / np.sqrt(shape[0]), jnp.float32)  # nonzero biases
+              for d in ("forward", "backward") for name, shape in
+              (("input", (2 * D, 3 * g)), ("input_bias", (3 * g,)), ("hidden", (g, 3 * g)), ("hidden_bias", (g,)))}
+    pairs = jnp.concatenate([jnp.broadcast_to(e[:, None], (N, N - 1, e.shape[-1])), e[idx[:, 1:]]], -1)
+    cell = nn.GRUCell(g)
+
+    def reference(direction, order):
+        w_in, w_h = params[f"{direction}_input"], params[f"{direction}_hidden"]
+        b_in = params[f"{direction}_input_bias"]
+        cols = {c: slice(k * g, (k + 1) * g) for k, c in enumerate("rzn")}
+        p = {f"i{c}": {"kernel": w_in[:, s], "bias": b_in[s]} for c, s in cols.items()}
+        p |= {f"h{c}": {"kernel": w_h[:, s]} for c, s in cols.items()}
+        p["hn"]["bias"] = params[f"{direction}_hidden_bias"]
+        h, out = jnp.zeros((N, g)), {}
+        for k in order:
+            new, _ = cell.apply({"params": p}, h, pairs[:, k])
+            h = jnp.where(valid[:, k, None], new, h)
+            out[k] = h
+        return jnp.stack([out[k] for k in range(N - 1)], 1)
+
+    @jit
+    def both():
+        return layer.apply({"params": params}, e, idx, valid), jnp.concatenate(
+            [reference("forward", range(N - 1)), reference("backward", reversed(range(N - 1)))], -1)
+
+    got, expected = both()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_a_dropped_edge_has_no_soft_attention_weight_and_no_gradient():
@@ -119,6 +158,8 @@ def test_relabelling_agents_permutes_the_outputs_and_absent_agents_change_nothin
 @pytest.mark.slow  # about 2 s: three more compiles
 def test_messages_carry_other_agents_observations_except_without_communication(outputs):
     others = np.arange(N) != 1  # agent 1's observation moved: it reaches the others only through messages
+    kept = np.asarray(outputs["plain"][2])
+    assert 0 < kept.sum() < np.asarray(inputs(4)[2])[:, 1:].sum()  # the hard attention keeps some edges, not all
     assert np.any(np.asarray(outputs["moved"][0] != outputs["plain"][0])[others])  # g2a
     model = GAComm(num_actions=A, hidden_size=16, head_dim=8)
     obs, idx, mask = inputs(5)

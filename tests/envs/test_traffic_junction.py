@@ -106,12 +106,14 @@ def test_gas_follows_the_route_brake_stays_and_the_last_gas_leaves(medium):
     for k in range(1, 15):
         ts = first(step(state, GAS))
         np.testing.assert_array_equal(env.cells(ts.state)[0], route[k])
+        assert not np.any(ts.info["agent_done"])
         braked = first(step(ts.state, BRAKE))
         np.testing.assert_array_equal(env.cells(braked.state)[0], route[k])
         assert int(braked.state.last_action[0]) == 1 and int(ts.state.last_action[0]) == 0
         state = ts.state
     ts = first(step(state, GAS))  # GAS on the last cell: destination reached
     assert not bool(ts.state.active[0]) and float(ts.info["completed"]) == 1.0 and float(ts.reward[0]) == 0.0
+    np.testing.assert_array_equal(ts.info["agent_done"], np.arange(env.num_cars) == 0)  # that car's own episode ends
     assert not np.any(ts.obs[0])  # out of the system: a zero observation
 
 
