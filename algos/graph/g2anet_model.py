@@ -45,7 +45,7 @@ class PairBiGRU(nn.Module):
 
     written out so that it costs less: the input x = (e_i, e_j) is linear, so W x = W_self e_i + W_other e_j is
     projected once per agent (N rows, not N (K - 1) pairs) and the other's part gathered; the three gates' input and
-    hidden matrices are one matrix each ([2H, 3G], [G, 3G]); the K - 1 slots are unrolled (a static, small count).
+    hidden matrices are one matrix each ([2H, 3G], [G, 3G]); the K - 1 slots are one ``lax.scan`` each way.
     A masked slot keeps the state unchanged, so absent agents change nothing."""
 
     features: int
@@ -62,17 +62,20 @@ class PairBiGRU(nn.Module):
             own = e @ w_in[:e.shape[-1]] + b_in  # [..., N, 3G]
             other = gather_neighbours(e @ w_in[e.shape[-1]:], idx)[..., 1:, :]  # [..., N, K-1, 3G]
             x = own[..., None, :] + other
-            slots = range(x.shape[-2]) if direction == "forward" else reversed(range(x.shape[-2]))
-            h = jnp.zeros(x.shape[:-2] + (g,), e.dtype)
-            states = {}
-            for k in slots:
-                xr, xz, xn = jnp.split(x[..., k, :], 3, axis=-1)
+
+            def step(h, inputs, w_h=w_h, b_hn=b_hn):
+                x_k, valid_k = inputs
+                xr, xz, xn = jnp.split(x_k, 3, axis=-1)
                 hr, hz, hn = jnp.split(h @ w_h, 3, axis=-1)
                 r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
                 new = (1.0 - z) * jnp.tanh(xn + r * (hn + b_hn)) + z * h
-                h = jnp.where(valid[..., k, None], new, h)
-                states[k] = h
-            out.append(jnp.stack([states[k] for k in range(x.shape[-2])], axis=-2))
+                h = jnp.where(valid_k[..., None], new, h)
+                return h, h
+
+            h0 = jnp.zeros(x.shape[:-2] + (g,), e.dtype)
+            _, states = jax.lax.scan(step, h0, (jnp.moveaxis(x, -2, 0), jnp.moveaxis(valid, -1, 0)),
+                                     reverse=direction == "backward")  # [K-1, ..., N, G], in slot order
+            out.append(jnp.moveaxis(states, 0, -2))
         return jnp.concatenate(out, axis=-1)
 
 
