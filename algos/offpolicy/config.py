@@ -73,6 +73,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
     eval_envs: int = 0  # >0: each update, environments acting deterministically for eval_steps: eval_return
     eval_steps: int = 25
     ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
+    sub_buffers: bool = False  # ensemble: a buffer of buffer_size // K per sub-policy of each agent (the paper's)
     infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
     infer_entropy: float = 1e-3  # the entropy bonus of those fits
 
@@ -108,6 +109,12 @@ class OffPolicyConfig(BatchedRollouts, Config):
         if self.ensemble > 1 and self.sequential:
             raise ValueError("ensemble > 1 (MADDPG's policy ensembles) needs the simultaneous update: set "
                              "sequential=false")
+        if self.sub_buffers:
+            share = self.buffer_size // self.ensemble
+            if self.ensemble == 1 or share < max(self.batch_size, self.num_envs * self.rollout_len):
+                raise ValueError(f"sub_buffers=true needs ensemble > 1 and buffer_size // ensemble ({share}) at least "
+                                 f"batch_size ({self.batch_size}) and num_envs * rollout_len "
+                                 f"({self.num_envs * self.rollout_len})")
         if self.infer_policies and (self.relaxation != "gumbel" or self.critic != "joint" or self.team_reward
                                     or self.sequential or self.ensemble > 1):
             raise ValueError("infer_policies=true (MADDPG's inferred policies) needs relaxation=gumbel, critic=joint, "

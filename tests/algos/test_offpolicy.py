@@ -363,6 +363,18 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
     assert subs.policy.shape == (3, 1, cfg.batch_size, 1)
     for k in range(3):
         assert np.all(np.asarray(subs.policy[k, 0]) == k)
+    # sub_buffers: D^(k) holds exactly the transitions of the episodes played by sub-policy k, in order
+    own = dataclasses.replace(cfg, sub_buffers=True, buffer_size=768)
+    own.validate(env)
+    buffers = learner.sub_policy_buffers(model, own, jax.tree.map(lambda x: x[0], flat))
+    buffers = jit(lambda b, f: learner.store_sub_policies(model, b, f))(buffers, flat)
+    drawn = jit(lambda b: learner.sub_buffer_batches(model, own, b, jax.random.PRNGKey(4)))(buffers)
+    played = np.asarray(flat.policy[:, 0])
+    for k in range(3):
+        mine = np.flatnonzero(played == k)
+        assert int(buffers.size[k, 0]) == len(mine) > 0
+        np.testing.assert_array_equal(buffers.items.obs.obs[k, 0, :len(mine)], flat.obs.obs[mine])
+        assert np.all(np.asarray(drawn.policy[k, 0]) == k)
 
 
 # -- inferred policies ------------------------------------------------------------------------------------------------
@@ -517,6 +529,7 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
      "infer_policies=true (MADDPG's inferred policies) needs"),
     (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
      "needs the simultaneous update"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "sub_buffers=true"], "sub_buffers=true needs ensemble > 1"),
     (["--algo", "maddpg", "--env", "mpe_adversary", "--set", "critic_kinds=local"],
      "critic_kinds must give one of ('joint', 'local') per agent group of mpe_adversary"),
     (["--algo", "maddpg", "--env", "mpe_adversary", "--set", "critic_kinds=local,joint", "--set",
