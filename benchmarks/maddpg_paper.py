@@ -1,9 +1,9 @@
-"""MADDPG's cooperative communication experiment at a small CPU budget (Lowe et al., 2017, Section 6 and Table 1):
-the speaker sees the goal landmark's colour and speaks one of 3 messages, the listener hears it and must move to that
-landmark; both are rewarded by minus the listener's squared distance to it (``mpe_speaker_listener``, 25-step
-episodes). The paper's listener reaches its target in 84% of episodes with MADDPG and far less often with DDPG (its
-Table 1); its Section 5.2 fits the other agents' policies instead of reading them (``infer_policies``), which it
-reports reaching about the success of the true policies.
+"""MADDPG's cooperative communication, physical deception and predator-prey experiments at a small CPU budget (Lowe et
+al., 2017, Section 6 and Table 1). Cooperative communication: the speaker sees the goal landmark's colour and speaks
+one of 3 messages, the listener hears it and must move to that landmark; both are rewarded by minus the listener's
+squared distance to it (``mpe_speaker_listener``, 25-step episodes). The paper's listener reaches its target in 84%
+of episodes with MADDPG and far less often with DDPG (its Table 1); its Section 5.2 fits the other agents' policies
+instead of reading them (``infer_policies``), which it reports reaching about the success of the true policies.
 
 Arms (each ``--seeds`` seeds, vmapped in one jit): ``maddpg``, ``ddpg`` (each agent's critic on its own observation
 and action) and ``maddpg_inferred`` (``infer_policies=true``), all on the paper's settings (``default_config``:
@@ -17,15 +17,32 @@ fresh episodes. The listener has reached its target when, at the episode's last 
 landmark is below the sum of their radii (0.075 + 0.04: touching); the paper does not state its threshold, so the
 mean final distance is reported too. Success rates are means over seeds with 95% Student-t intervals over seeds.
 
+The competitive tasks (``--task deception``, ``--task predator_prey``, the paper's Section 6) train MADDPG agents
+against DDPG opponents in one run: each agent group's critic kind is set by ``critic_kinds`` (joint: MADDPG, local:
+DDPG; everything else is the paper's settings above), one arm per pairing and its reverse (``--arms`` adds the pure
+``maddpg_all`` and ``ddpg_all``).
+
+- Physical deception (``mpe_adversary``, N = 2: one adversary, two good agents, two landmarks, the goal known to the
+  good agents only). Arms ``maddpg_agents_ddpg_adversary`` and ``ddpg_agents_maddpg_adversary``. The paper counts a
+  success when an agent is "within a small distance" of the goal landmark; here at the episode's last step, within
+  ``NEAR_GOAL`` = 0.16 (twice the landmark size, the scenario's own binary "near the goal" rule in
+  openai/multiagent-particle-envs): the good agents succeed when the nearer of them is, the adversary when it is.
+- Predator-prey (``mpe_tag``: 3 slower predators, 1 faster prey, 2 obstacles). Arms ``maddpg_predators_ddpg_prey``
+  and ``ddpg_predators_maddpg_prey``. Touches per episode: the (prey, predator) pairs in contact, summed over the
+  episode's 25 steps (each predator's reward is 10 per pair; openai's ``benchmark_data`` counts the same contacts).
+
     python benchmarks/maddpg_paper.py --seeds 5 --total-steps 1000000 \\
         --out benchmarks/results/cpu/maddpg_paper_speaker_listener.json
+    python benchmarks/maddpg_paper.py --task deception --seeds 8 --total-steps 1500000 --out deception.json
     python benchmarks/maddpg_paper.py --quick      # a short smoke run
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+from collections.abc import Callable
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -45,80 +62,155 @@ from jaxmarl_core.config import parse_overrides  # noqa: E402
 from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 from jaxmarl_core.rollout import reset_carry, rollout  # noqa: E402
 
-ARMS = {  # name -> (algorithm, config overrides)
+ARMS = {  # cooperative communication: name -> (algorithm, config overrides)
     "maddpg": ("maddpg", {}),
     "ddpg": ("ddpg", {}),
     "maddpg_inferred": ("maddpg", {"infer_policies": True}),
 }
+# The competitive tasks pit MADDPG's joint critics against DDPG's local ones inside one run (``critic_kinds``, one
+# kind per agent group: deception's groups are the adversary then the good agents, predator-prey's the predators then
+# the prey), with the pure pairings beside them (--arms).
+DECEPTION_ARMS = {
+    "maddpg_agents_ddpg_adversary": ("maddpg", {"critic_kinds": "local,joint"}),
+    "ddpg_agents_maddpg_adversary": ("maddpg", {"critic_kinds": "joint,local"}),
+    "maddpg_all": ("maddpg", {}),
+    "ddpg_all": ("ddpg", {}),
+}
+PREDATOR_PREY_ARMS = {
+    "maddpg_predators_ddpg_prey": ("maddpg", {"critic_kinds": "joint,local"}),
+    "ddpg_predators_maddpg_prey": ("maddpg", {"critic_kinds": "local,joint"}),
+    "maddpg_all": ("maddpg", {}),
+    "ddpg_all": ("ddpg", {}),
+}
 PAPER_TARGET_REACH = {"maddpg": 84.0}  # percent of episodes, Lowe et al. (2017), Table 1; DDPG: "far less"
 LISTENER, REACH = 1, 0.075 + 0.04  # the listener's index; listener radius + landmark radius
+NEAR_GOAL = 2 * 0.08  # deception: openai's simple_adversary binary reward's "near the goal", twice the landmark size
+HIT = 10.0  # predator-prey: each predator's reward per touching (prey, predator) pair
 STEPS_PER_GRADIENT_STEP = 100  # openai/maddpg: one update of every agent each 100 environment steps
 
 
-def final_distances(env, config: OffPolicyConfig, actors, key, episodes: int) -> jax.Array:
-    """The listener's distance [episodes] to its goal landmark at the last step of ``episodes`` fresh episodes
-    played by the actors of one seed as trained (Gumbel-softmax samples); both agents are paid minus its square."""
+def play(env, config: OffPolicyConfig, actors, key, episodes: int) -> jax.Array:
+    """Rewards [T, episodes, N] of ``episodes`` fresh episodes (T = max_cycles steps) played by the actors of one
+    seed as trained (Gumbel-softmax samples)."""
     view = LearnerView(env)
     model = build_model(view, config)
     k_reset, k_run = jax.random.split(key)
-    carry = reset_carry(k_reset, view, env.default_params, jnp.zeros((episodes, 2), jnp.int32), batch_size=episodes)
-    traj = rollout(k_run, view, env.default_params, make_policy(model, config, actors), carry, env.max_cycles,
-                   batched=True)[1]
-    return jnp.sqrt(-traj.reward[-1, :, LISTENER])
+    carry = reset_carry(k_reset, view, env.default_params, jnp.zeros((episodes, env.num_agents), jnp.int32),
+                        batch_size=episodes)
+    return rollout(k_run, view, env.default_params, make_policy(model, config, actors), carry, env.max_cycles,
+                   batched=True)[1].reward
 
 
-def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int, overrides: dict) -> dict:
-    algo, extra = ARMS[arm]
-    env = envs.make("mpe_speaker_listener", continuous=True)
+def communication_outcomes(reward: np.ndarray) -> dict:
+    """rewards [S, T, E, N] -> per seed [S]: the listener's target reached (% of episodes) and final distance."""
+    dist = np.sqrt(-reward[:, -1, :, LISTENER])
+    return {"target_reach_percent": (dist < REACH).mean(axis=1) * 100, "final_distance": dist.mean(axis=1)}
+
+
+def deception_outcomes(reward: np.ndarray) -> dict:
+    """Physical deception (``mpe_adversary``: the adversary, agent 0, is paid -d_adv; the good agents
+    d_adv - min_good d) -> per seed [S], at each episode's last step: the good agents' success (the nearest good
+    agent within ``NEAR_GOAL`` of the goal, % of episodes), the adversary's, and both distances."""
+    d_adv = -reward[:, -1, :, 0]
+    d_good = d_adv - reward[:, -1, :, 1]
+    return {"agents_success_percent": (d_good < NEAR_GOAL).mean(axis=1) * 100,
+            "adversary_success_percent": (d_adv < NEAR_GOAL).mean(axis=1) * 100,
+            "agents_distance": d_good.mean(axis=1), "adversary_distance": d_adv.mean(axis=1)}
+
+
+def predator_prey_outcomes(reward: np.ndarray) -> dict:
+    """Predator-prey (``mpe_tag``: every predator, agents 0..2, is paid ``HIT`` per touching pair) -> per seed [S]:
+    touches per episode, the (prey, predator) pairs in contact summed over the episode's steps."""
+    return {"touches_per_episode": (reward[:, :, :, 0] / HIT).sum(axis=1).mean(axis=1)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    title: str
+    env_name: str
+    arms: dict
+    outcomes: Callable  # rewards [S, T, E, N] -> {name: [S]}
+    curve_agent: int  # whose training return the curve shows
+    headline: str  # the outcome printed and plotted
+    paper: str
+
+
+TASKS = {
+    "communication": Task("cooperative communication (mpe_speaker_listener, continuous=True)", "mpe_speaker_listener",
+                          ARMS, communication_outcomes, LISTENER, "target_reach_percent",
+                          "Lowe et al. (2017), Table 1: target reach 84% (MADDPG), far less (DDPG)"),
+    "deception": Task("physical deception (mpe_adversary, N=2, continuous=True)", "mpe_adversary", DECEPTION_ARMS,
+                      deception_outcomes, 1, "agents_success_percent",
+                      "Lowe et al. (2017), Section 6 (physical deception): MADDPG good agents beat a DDPG adversary "
+                      "(higher agent, lower adversary success) and a MADDPG adversary gains against DDPG agents"),
+    "predator_prey": Task("predator-prey (mpe_tag: 3 predators, 1 prey, 2 obstacles, continuous=True)", "mpe_tag",
+                          PREDATOR_PREY_ARMS, predator_prey_outcomes, 0, "touches_per_episode",
+                          "Lowe et al. (2017), Section 6 (predator-prey): MADDPG predators touch DDPG prey more "
+                          "often than DDPG predators touch MADDPG prey"),
+}
+
+
+def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int, overrides: dict,
+            task: str = "communication") -> dict:
+    spec = TASKS[task]
+    algo, extra = spec.arms[arm]
+    env = envs.make(spec.env_name, continuous=True)
     rollout_len = max(1, STEPS_PER_GRADIENT_STEP // num_envs)
     res = train_many(algo, env, {"total_steps": total_steps, "num_envs": num_envs, "rollout_len": rollout_len,
                                  **extra, **overrides}, seeds, warmup=False)
     config = OffPolicyConfig(**res["config"])
     keys = jax.random.split(jax.random.PRNGKey(10_000), seeds)
-    dist = np.asarray(jax.jit(jax.vmap(lambda a, k: final_distances(env, config, a, k, episodes)))(
-        res["out"].state.nets.actor, keys))  # [S, E]
-    reach = (dist < REACH).mean(axis=1) * 100  # [S]
-    team = res["metrics"]["episode_return"][..., LISTENER]  # [S, U]: both agents are paid alike
+    reward = np.asarray(jax.jit(jax.vmap(lambda a, k: play(env, config, a, k, episodes)))(
+        res["out"].state.nets.actor, keys))  # [S, T, E, N]
+    outcomes = spec.outcomes(reward)
+    ret = res["metrics"]["episode_return"][..., spec.curve_agent]  # [S, U]
     steps = res["num_updates"] * res["env_steps_per_update"]
     row = {"arm": arm, "algo": algo, "overrides": {**extra, **overrides}, "seeds": seeds, "env_steps": steps,
-           "eval_episodes_per_seed": episodes, "target_reach_percent": outputs.mean_ci95(reach),
-           "target_reach_percent_per_seed": reach.tolist(),
-           "final_distance": outputs.mean_ci95(dist.mean(axis=1)), "final_distance_per_seed": dist.mean(1).tolist(),
-           "paper_target_reach_percent": PAPER_TARGET_REACH.get(arm), "compile_s": res["compile_s"],
-           "run_s": res["median_s"], "env_steps_per_s": seeds * steps / res["median_s"],
-           "curve_steps": ((np.arange(team.shape[1]) + 1) * res["env_steps_per_update"]).tolist(),
-           "curve": team.mean(axis=0).tolist(), "config": res["config"]}
-    r = row["target_reach_percent"]
-    print(f"{arm}: target reached in {r['mean']:.1f}% ({r['ci95_low']:.1f}, {r['ci95_high']:.1f}) of episodes, "
-          f"final distance {row['final_distance']['mean']:.3f}, after {steps:,} steps x {seeds} seeds "
-          f"({row['env_steps_per_s']:,.0f} env steps/s)", file=sys.stderr)
+           "eval_episodes_per_seed": episodes}
+    for name, per_seed in outcomes.items():
+        row[name], row[name + "_per_seed"] = outputs.mean_ci95(per_seed), per_seed.tolist()
+    if task == "communication":
+        row["paper_target_reach_percent"] = PAPER_TARGET_REACH.get(arm)
+    row.update({"compile_s": res["compile_s"], "run_s": res["median_s"],
+                "env_steps_per_s": seeds * steps / res["median_s"], "curve_agent": spec.curve_agent,
+                "curve_steps": ((np.arange(ret.shape[1]) + 1) * res["env_steps_per_update"]).tolist(),
+                "curve": ret.mean(axis=0).tolist(), "config": res["config"]})
+    text = ", ".join(f"{name} {row[name]['mean']:.3g} ({row[name]['ci95_low']:.3g}, {row[name]['ci95_high']:.3g})"
+                     for name in outcomes)
+    print(f"{task} {arm}: {text}, after {steps:,} steps x {seeds} seeds ({row['env_steps_per_s']:,.0f} env steps/s)",
+          file=sys.stderr)
     return row
 
 
-def plot(rows: list[dict], path: str) -> None:
+def plot(rows: list[dict], task: str, path: str) -> None:
+    spec = TASKS[task]
     plt = outputs.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     for r in rows:
         left.plot(r["curve_steps"], r["curve"], label=r["arm"])
-    left.set(title="cooperative communication (training)", xlabel="environment steps",
-             ylabel="episode return (mean over seeds)")
+    left.set(title=f"{task} (training)", xlabel="environment steps",
+             ylabel=f"agent {spec.curve_agent}'s episode return (mean over seeds)")
     left.legend(fontsize=7)
     names = [r["arm"] for r in rows]
-    means = [r["target_reach_percent"]["mean"] for r in rows]
-    errs = np.array([[m - r["target_reach_percent"]["ci95_low"], r["target_reach_percent"]["ci95_high"] - m]
+    means = [r[spec.headline]["mean"] for r in rows]
+    errs = np.array([[m - r[spec.headline]["ci95_low"], r[spec.headline]["ci95_high"] - m]
                      for m, r in zip(means, rows)]).T
     right.bar(names, means, yerr=errs, capsize=4, label="ours (95% interval over seeds)")
-    paper = [r["paper_target_reach_percent"] for r in rows]
-    right.scatter([n for n, v in zip(names, paper) if v is not None], [v for v in paper if v is not None],
-                  color="k", marker="x", zorder=3, label="Lowe et al. (2017)")
-    right.set(title="listener reaches its target", ylabel="% of episodes", ylim=(0, 100))
+    paper = [r.get("paper_target_reach_percent") for r in rows]
+    if any(v is not None for v in paper):
+        right.scatter([n for n, v in zip(names, paper) if v is not None], [v for v in paper if v is not None],
+                      color="k", marker="x", zorder=3, label="Lowe et al. (2017)")
+    right.set(title=spec.headline.replace("_", " "))
+    right.tick_params(axis="x", labelsize=6)
     right.legend(fontsize=7)
     outputs.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--task", default="communication", choices=list(TASKS))
+    p.add_argument("--arms", default=None, help="comma-separated; default: communication's three, the competitive "
+                   "tasks' two mixed pairings")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--total-steps", type=float, default=1_000_000)
     p.add_argument("--num-envs", type=int, default=10, help="environments sharing the 100 steps between updates")
@@ -128,10 +220,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically) and its plot beside it")
     args = p.parse_args(argv)
-    arms = args.arms.split(",")
-    unknown = [a for a in arms if a not in ARMS]
+    spec = TASKS[args.task]
+    default_arms = list(spec.arms) if args.task == "communication" else list(spec.arms)[:2]
+    arms = args.arms.split(",") if args.arms else default_arms
+    unknown = [a for a in arms if a not in spec.arms]
     if unknown:
-        p.error(f"--arms: {unknown[0]!r} is not one of {', '.join(ARMS)}")
+        p.error(f"--arms: {unknown[0]!r} is not one of {', '.join(spec.arms)}")
     if min(args.seeds, args.num_envs, args.eval_episodes) <= 0 or args.total_steps <= 0:
         p.error("--seeds, --total-steps, --num-envs and --eval-episodes must be positive")
     overrides = {}
@@ -142,14 +236,15 @@ def main(argv=None) -> int:
         overrides.update(parse_overrides(OffPolicyConfig, args.set))
     except ValueError as e:
         p.error(str(e))
-    rows = [run_arm(arm, args.seeds, int(args.total_steps), args.num_envs, args.eval_episodes, overrides)
+    rows = [run_arm(arm, args.seeds, int(args.total_steps), args.num_envs, args.eval_episodes, overrides, args.task)
             for arm in arms]
-    doc = {"benchmark": "maddpg_paper", "task": "cooperative communication (mpe_speaker_listener, continuous=True)",
-           **machine_info(), "paper": "Lowe et al. (2017), Table 1: target reach 84% (MADDPG), far less (DDPG)",
-           "reach_threshold": REACH, "config_overrides": overrides, "results": rows}
+    thresholds = {"communication": {"reach_threshold": REACH}, "deception": {"near_goal_threshold": NEAR_GOAL},
+                  "predator_prey": {}}[args.task]
+    doc = {"benchmark": "maddpg_paper", "task": spec.title, **machine_info(), "paper": spec.paper, **thresholds,
+           "config_overrides": overrides, "results": rows}
     text = dump(doc, args.out)
     if args.out:
-        plot(rows, os.path.splitext(args.out)[0] + ".png")
+        plot(rows, args.task, os.path.splitext(args.out)[0] + ".png")
     if args.json:
         print(text, end="")
     return 0

@@ -4,6 +4,7 @@ episodes for recurrent learners.
 
     buf = ReplayBuffer.create(example, capacity)        # example: one item, any pytree of arrays
     buf = buf.add(batch)                                 # batch: the item's leaves with a leading axis [B, ...]
+    buf = buf.add_where(batch, keep)                     # only the items where keep (bool [B])
     items = buf.sample(key, batch_size)                  # leaves [batch_size, ...], uniform over the stored items
     ok = buf.can_sample(min_size)                        # bool scalar, for lax.cond / jnp.where in the learner
 
@@ -56,6 +57,20 @@ class ReplayBuffer:
         items = jax.tree.map(write, self.items, batch)
         return self.replace(items=items, position=(self.position + b) % self.capacity,
                             size=jnp.minimum(self.size + b, self.capacity))
+
+    def add_where(self, batch: Any, keep: jax.Array) -> ReplayBuffer:
+        """Write only the items of ``batch`` (leaves [B, ...], B <= capacity) where ``keep`` (bool [B]), in their
+        order, to the next ``sum(keep)`` slots, wrapping around the end (``add`` when every item is kept)."""
+        b = jax.tree.leaves(batch)[0].shape[0]
+        if b > self.capacity:
+            raise ValueError(f"cannot add {b} items at once to a replay buffer of capacity {self.capacity}")
+        count = jnp.sum(keep).astype(jnp.int32)
+        rank = jnp.cumsum(keep) - 1  # the kept item's place among the kept
+        slots = jnp.where(keep, (self.position + rank) % self.capacity, self.capacity)  # out of range: dropped
+        items = jax.tree.map(lambda store, x: store.at[slots].set(jnp.asarray(x).astype(store.dtype), mode="drop"),
+                             self.items, batch)
+        return self.replace(items=items, position=(self.position + count) % self.capacity,
+                            size=jnp.minimum(self.size + count, self.capacity))
 
     def sample(self, key: jax.Array, batch_size: int) -> Any:
         """``batch_size`` items drawn with replacement, uniformly over the filled slots -> leaves [batch_size, ...]."""

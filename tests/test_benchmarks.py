@@ -96,6 +96,31 @@ def test_maddpg_paper_benchmark_json_smoke(tmp_path):
     assert rows["maddpg"]["paper_target_reach_percent"] == 84.0
 
 
+@pytest.mark.slow  # a few minutes of compiling on 2 cores
+def test_maddpg_paper_competitive_tasks_json_smoke(tmp_path):
+    """Deception and predator-prey: the mixed pairings train their groups' critic kinds and report the outcomes."""
+    dec = run_json(["benchmarks/maddpg_paper.py", "--task", "deception", "--quick", "--total-steps", "3000"], tmp_path,
+                   timeout=900)
+    rows = {r["arm"]: r for r in dec["results"]}
+    assert set(rows) == {"maddpg_agents_ddpg_adversary", "ddpg_agents_maddpg_adversary"}
+    assert rows["maddpg_agents_ddpg_adversary"]["config"]["critic_kinds"] == "local,joint"
+    for r in rows.values():
+        assert len(r["agents_success_percent_per_seed"]) == 2 and 0 <= r["adversary_success_percent"]["mean"] <= 100
+        assert 0 < r["agents_distance"]["mean"] and 0 < r["adversary_distance"]["mean"]
+    pp = run_json(["benchmarks/maddpg_paper.py", "--task", "predator_prey", "--quick", "--total-steps", "3000",
+                   "--arms", "maddpg_predators_ddpg_prey"], tmp_path, timeout=600)
+    (row,) = pp["results"]
+    assert row["config"]["critic_kinds"] == "joint,local" and row["touches_per_episode"]["mean"] >= 0
+
+
+def test_maddpg_paper_rejects_an_arm_of_another_task(capsys):
+    from benchmarks import maddpg_paper
+
+    with pytest.raises(SystemExit) as exit_info:
+        maddpg_paper.main(["--task", "deception", "--arms", "maddpg_inferred"])
+    assert exit_info.value.code == 2 and "is not one of maddpg_agents_ddpg_adversary" in capsys.readouterr().err
+
+
 def test_offpolicy_mpe_benchmark_rejects_bad_flags(capsys):
     from benchmarks import offpolicy_mpe
 

@@ -7,7 +7,8 @@ this order:
 - ``learner``: one gradient step (critics, actors, targets), one update (act, store, learn, log) and the ``Trainer``.
 
 How the variants differ (fields of ``OffPolicyConfig``): ``critic`` "joint" (every agent's critic sees all
-observations and actions; MADDPG and after) or "local" (DDPG); ``twin`` (TD3: two critics and the minimum of their
+observations and actions; MADDPG and after) or "local" (DDPG), or ``critic_kinds`` one per agent group (MADDPG
+agents against DDPG opponents in one run); ``twin`` (TD3: two critics and the minimum of their
 targets, with ``target_noise`` smoothing and ``policy_delay``); ``sequential`` (HA*: actors updated one after another
 on the already-updated actions of those before them, instead of all at once against the replayed actions);
 ``agent_batches`` (``maddpg`` and ``ddpg``: each agent's critic, actor and fits on a batch of its own, as

@@ -42,6 +42,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
     HARL's variants take ``harl_defaults``."""
 
     critic: str = "joint"  # "joint": Q_i(o_1..o_N, a_1..a_N) (MADDPG); "local": Q_i(o_i, a_i) (DDPG)
+    critic_kinds: str = ""  # one kind per agent group (env.groups order), e.g. "local,joint"; empty: ``critic``
     twin: bool = False  # TD3: two critics, the target takes their minimum
     sequential: bool = False  # HA*: actors updated one after another on the already-updated actions before them
     fixed_order: bool = False  # sequential update in the order 0..N-1 instead of a fresh random permutation
@@ -72,6 +73,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
     eval_envs: int = 0  # >0: each update, environments acting deterministically for eval_steps: eval_return
     eval_steps: int = 25
     ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
+    sub_buffers: bool = False  # ensemble: a buffer of buffer_size // K per sub-policy of each agent (the paper's)
     infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
     infer_entropy: float = 1e-3  # the entropy bonus of those fits
 
@@ -95,9 +97,24 @@ class OffPolicyConfig(BatchedRollouts, Config):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
         require_replay_fits(self)
+        if self.critic_kinds:
+            kinds, groups = self.critic_kinds.split(","), env.groups
+            if len(kinds) != len(groups) or any(k not in CRITICS for k in kinds):
+                sizes = ", ".join(f"{g.name} ({g.size} agents)" for g in groups)
+                raise ValueError(f"critic_kinds must give one of {CRITICS} per agent group of {env.name}: {sizes}; "
+                                 f"got {self.critic_kinds!r}")
+            if self.team_reward or self.infer_policies:
+                raise ValueError("critic_kinds (a critic kind per agent group) needs one critic per agent on its own "
+                                 "reward: set team_reward=false and infer_policies=false")
         if self.ensemble > 1 and self.sequential:
             raise ValueError("ensemble > 1 (MADDPG's policy ensembles) needs the simultaneous update: set "
                              "sequential=false")
+        if self.sub_buffers:
+            share = self.buffer_size // self.ensemble
+            if self.ensemble == 1 or share < max(self.batch_size, self.num_envs * self.rollout_len):
+                raise ValueError(f"sub_buffers=true needs ensemble > 1 and buffer_size // ensemble ({share}) at least "
+                                 f"batch_size ({self.batch_size}) and num_envs * rollout_len "
+                                 f"({self.num_envs * self.rollout_len})")
         if self.infer_policies and (self.relaxation != "gumbel" or self.critic != "joint" or self.team_reward
                                     or self.sequential or self.ensemble > 1):
             raise ValueError("infer_policies=true (MADDPG's inferred policies) needs relaxation=gumbel, critic=joint, "
@@ -117,6 +134,13 @@ class OffPolicyConfig(BatchedRollouts, Config):
                              f"the action are soft one-hots), which {env.name} lacks: use relaxation=tanh")
         if self.sequential and discrete:
             raise ValueError(f"the sequential (HA) update needs continuous (Box) actions; {env.name}'s are discrete")
+
+
+def agent_critic_kinds(cfg: OffPolicyConfig, env) -> tuple[str, ...]:
+    """Each agent's critic kind [N]: its group's entry of ``critic_kinds``, or ``critic`` for all."""
+    if not cfg.critic_kinds:
+        return (cfg.critic,) * env.num_agents
+    return tuple(kind for kind, group in zip(cfg.critic_kinds.split(","), env.groups) for _ in range(group.size))
 
 
 def check_env(env, variant: str = "maddpg") -> str | None:

@@ -17,7 +17,9 @@ openai/maddpg draws, for that agent's critic, actor and fits), all agents at onc
 4. on those same steps, the targets: theta' <- tau theta + (1 - tau) theta' (actors and critics).
 
 MADDPG's extensions. ``ensemble`` K: sub-policy k of agent i takes its actor step on a batch drawn from the
-transitions in which agent i played k; the critics' targets act each agent by the target of the sub-policy it played.
+transitions in which agent i played k (of the shared buffer, or with ``sub_buffers`` from its own buffer D_i^(k) of
+``buffer_size // K``, which each update's transitions enter for every agent and the sub-policy it played); the
+critics' targets act each agent by the target of the sub-policy it played.
 ``infer_policies``: agent i fits phi_i^j to each other agent's stored actions, minimising
 -E[log phi_i^j(a_j | o_j)] - infer_entropy * H(phi_i^j), and critic i's target takes a_j' ~ phi'_i^j(o_j') for every
 j != i (a Gumbel-softmax sample of the fit's Polyak target).
@@ -86,6 +88,7 @@ class OffPolicyState:
     running_return: jax.Array  # [B, N]
     last_return: jax.Array  # [N]
     step: jax.Array  # int32: updates done
+    sub_buffers: ReplayBuffer | None = None  # sub_buffers: D_i^(k), leaves [K, N, ...]
 
 
 def optimiser(lr: float, max_grad_norm: float) -> optax.GradientTransformation:
@@ -319,6 +322,26 @@ def sub_policy_batches(model: Model, cfg: OffPolicyConfig, buffer: ReplayBuffer,
     return jax.vmap(jax.vmap(draw))(ks, agents, keys)
 
 
+def sub_policy_buffers(model: Model, cfg: OffPolicyConfig, example: Sample) -> ReplayBuffer:
+    """An empty buffer D_i^(k) of ``buffer_size // ensemble`` transitions for each sub-policy k of each agent i:
+    leaves [K, N, ...]."""
+    one = ReplayBuffer.create(example, cfg.buffer_size // cfg.ensemble)
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (model.ensemble, model.num_agents) + x.shape), one)
+
+
+def store_sub_policies(model: Model, buffers: ReplayBuffer, samples: Sample) -> ReplayBuffer:
+    """Each transition (leaves [B, ...]) into D_i^(k) for every agent i, k the sub-policy i played in it."""
+    ks, agents = jnp.meshgrid(jnp.arange(model.ensemble), jnp.arange(model.num_agents), indexing="ij")
+    return jax.vmap(jax.vmap(lambda buf, k, i: buf.add_where(samples, samples.policy[:, i] == k)))(
+        buffers, ks, agents)
+
+
+def sub_buffer_batches(model: Model, cfg: OffPolicyConfig, buffers: ReplayBuffer, key) -> Sample:
+    """``batch_size`` transitions drawn uniformly from each D_i^(k) -> leaves [K, N, B, ...]."""
+    keys = jax.random.split(key, model.ensemble * model.num_agents).reshape(model.ensemble, model.num_agents, -1)
+    return jax.vmap(jax.vmap(lambda buf, k: buf.sample(k, cfg.batch_size)))(buffers, keys)
+
+
 def evaluate(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actors, key):
     """Mean return [N] of the episodes completed by ``eval_envs`` fresh environments acting deterministically for
     ``eval_steps`` steps (NaN if none)."""
@@ -350,7 +373,8 @@ def init(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, acto
         nets = nets.replace(approx=approx, approx_target=approx, approx_opt=jax.vmap(jax.vmap(actor_tx.init))(approx))
     return OffPolicyState(nets=nets, buffer=ReplayBuffer.create(example, cfg.buffer_size), carry=carry,
                           running_return=jnp.zeros((cfg.num_envs, n)), last_return=jnp.zeros((n,)),
-                          step=jnp.zeros((), jnp.int32))
+                          step=jnp.zeros((), jnp.int32),
+                          sub_buffers=sub_policy_buffers(model, cfg, example) if cfg.sub_buffers else None)
 
 
 def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actor_tx, critic_tx,
@@ -366,14 +390,21 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
     # 2. store the T * B transitions
     samples = Sample(obs=traj.obs, action=traj.extras[0], reward=traj.reward, terminated=traj.terminated,
                      next_obs=traj.next_obs, policy=traj.extras[1])
-    buffer = state.buffer.add(jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples))
+    flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples)
+    buffer = state.buffer.add(flat)
+    subs_buf = store_sub_policies(model, state.sub_buffers, flat) if cfg.sub_buffers else None
 
-    # 3. gradient steps once the buffer holds learning_starts transitions
+    # 3. gradient steps once the buffer holds learning_starts transitions (and every D_i^(k) one)
     learn = buffer.can_sample(cfg.learning_starts)
+    if cfg.sub_buffers:
+        learn = learn & jnp.all(subs_buf.size > 0)
 
     def sgd(nets, k):
         k_draw, k_step, k_sub = jax.random.split(k, 3)
-        subs = sub_policy_batches(model, cfg, buffer, k_sub) if model.ensemble > 1 else None
+        if cfg.sub_buffers:
+            subs = sub_buffer_batches(model, cfg, subs_buf, k_sub)
+        else:
+            subs = sub_policy_batches(model, cfg, buffer, k_sub) if model.ensemble > 1 else None
         if cfg.agent_batches:  # openai/maddpg: each agent's update draws its own indices
             batch = jax.vmap(lambda k: buffer.sample(k, cfg.batch_size))(jax.random.split(k_draw, model.num_agents))
         else:
@@ -391,7 +422,7 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
     if cfg.eval_envs:
         metrics["eval_return"] = evaluate(view, model, cfg, env_params, nets.actor, k_eval)
     new_state = OffPolicyState(nets=nets, buffer=buffer, carry=carry, running_return=running,
-                               last_return=last_return, step=state.step + 1)
+                               last_return=last_return, step=state.step + 1, sub_buffers=subs_buf)
     return new_state, metrics
 
 

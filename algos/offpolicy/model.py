@@ -10,6 +10,9 @@ Arrays are laid out [B, N, ...]: B samples (or environments), N agents; A is the
              a_i + N(0, (expl_noise * half-range)^2) clipped to the Box
     critic:  Q_c(x_c) with x_c = [o_1 .. o_N, a_1 .. a_N] ("joint", the same for every c) or [o_c, a_c] ("local")
              -> q [C, K, B]: C critics (N, or 1 under a team reward), K = 2 with ``twin`` (else 1)
+    mixed:   ``critic_kinds`` (a kind per agent group): every x_c is N (D + A) wide, a local critic's [o_c, a_c, 0 .. 0]
+             with its first layer's kernel zero beyond row D + A (so it computes and learns the local critic's
+             function: the padded rows meet zero inputs and get zero gradients)
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from algos.offpolicy.config import OffPolicyConfig
+from algos.offpolicy.config import OffPolicyConfig, agent_critic_kinds
 from jaxmarl_core.capabilities import SimplexActions, has
 from jaxmarl_core.distributions import block_one_hot, block_softmax, gumbel_softmax
 from jaxmarl_core.learner_view import LearnerView, padded_action_mask
@@ -42,7 +45,8 @@ def action_blocks(view: LearnerView) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class Model:
     """Static structure of the networks (no parameters). ``blocks`` [N][A], ``low``, ``high`` [N][A] (Box bounds;
-    padding 0), ``dim_mask`` [N][A] (real action entries)."""
+    padding 0), ``dim_mask`` [N][A] (real action entries), ``local_critics`` [C] (mixed kinds: which critics are
+    local; empty when all are ``local_critic``'s kind)."""
 
     actor: PlainMLP
     critic: PlainMLP
@@ -60,6 +64,7 @@ class Model:
     high: tuple
     dim_mask: tuple
     ensemble: int = 1
+    local_critics: tuple = ()
 
     # -- parameters ---------------------------------------------------------------------------------------------
     def init_actors(self, key) -> dict:
@@ -73,9 +78,22 @@ class Model:
     def init_critics(self, key) -> dict:
         """C x K critics, leaves stacked [C, K, ...]."""
         width = self.obs_dim + self.num_actions
-        x = jnp.zeros((1, width if self.local_critic else self.num_agents * width))
         keys = jax.random.split(key, self.num_critics * self.num_q).reshape(self.num_critics, self.num_q, -1)
-        return jax.vmap(jax.vmap(lambda k: self.critic.init(k, x)))(keys)
+        if not self.local_critics:
+            x = jnp.zeros((1, width if self.local_critic else self.num_agents * width))
+            return jax.vmap(jax.vmap(lambda k: self.critic.init(k, x)))(keys)
+        joint = self.num_agents * width
+
+        def one(c):  # critic c's K networks at its kind's width, the first kernel zero-padded to the joint width
+            x = jnp.zeros((1, width if self.local_critics[c] else joint))
+            params = jax.vmap(lambda k: self.critic.init(k, x))(keys[c])
+            layer = params["params"]["Dense_0"]
+            kernel = layer["kernel"]  # [K, width or joint, H]
+            pad = jnp.zeros(kernel.shape[:1] + (joint - kernel.shape[1],) + kernel.shape[2:], kernel.dtype)
+            return {**params, "params": {**params["params"], "Dense_0": {
+                **layer, "kernel": jnp.concatenate([kernel, pad], axis=1)}}}
+
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *[one(c) for c in range(self.num_critics)])
 
     # -- actors ---------------------------------------------------------------------------------------------------
     def raw(self, aparams, obs: jax.Array) -> jax.Array:
@@ -134,12 +152,17 @@ class Model:
 
     # -- critics --------------------------------------------------------------------------------------------------
     def critic_inputs(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        """obs [B, N, D], actions [B, N, A] -> each critic's input [C, B, X]."""
+        """obs [B, N, D], actions [B, N, A] -> each critic's input [C, B, X] (mixed kinds: a local critic's
+        [o_c, a_c] zero-padded to the joint width X = N (D + A))."""
+        own = jnp.moveaxis(jnp.concatenate([obs, action], axis=-1), 1, 0)  # [N, B, D + A]
         if self.local_critic:
-            return jnp.moveaxis(jnp.concatenate([obs, action], axis=-1), 1, 0)
+            return own
         b = obs.shape[0]
         joint = jnp.concatenate([obs.reshape(b, -1), action.reshape(b, -1)], axis=-1)
-        return jnp.broadcast_to(joint, (self.num_critics,) + joint.shape)
+        if not self.local_critics:
+            return jnp.broadcast_to(joint, (self.num_critics,) + joint.shape)
+        padded = jnp.pad(own, ((0, 0), (0, 0), (0, joint.shape[-1] - own.shape[-1])))
+        return jnp.where(jnp.asarray(self.local_critics)[:, None, None], padded, joint[None])
 
     def q_one(self, cparams_c, x: jax.Array) -> jax.Array:
         """One critic's K networks (leaves [K, ...]) on x [B, X] -> [K, B]."""
@@ -160,9 +183,10 @@ def build_model(view: LearnerView, cfg: OffPolicyConfig) -> Model:
     return Model(actor=PlainMLP(view.num_actions, cfg.hidden_sizes, tanh=cfg.relaxation == "tanh"),
                  critic=PlainMLP(1, cfg.hidden_sizes), num_agents=n, obs_dim=view.obs_dim,
                  num_actions=view.num_actions, discrete=view.discrete, relaxation=cfg.relaxation,
-                 local_critic=cfg.critic == "local", num_critics=1 if cfg.team_reward else n,
+                 local_critic=cfg.critic == "local" and not cfg.critic_kinds, num_critics=1 if cfg.team_reward else n,
                  num_q=2 if cfg.twin else 1, blocks=tuple(map(tuple, blocks.tolist())),
                  num_blocks=int(blocks.max()) + 1, low=tuple(map(tuple, low.tolist())),
                  high=tuple(map(tuple, high.tolist())),
                  dim_mask=tuple(map(tuple, padded_action_mask(view.env.action_spaces).tolist())),
-                 ensemble=cfg.ensemble)
+                 ensemble=cfg.ensemble, local_critics=tuple(kind == "local" for kind in agent_critic_kinds(
+                     cfg, view.env)) if cfg.critic_kinds else ())

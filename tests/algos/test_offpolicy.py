@@ -245,6 +245,97 @@ def test_agent_batches_step_each_agent_as_the_shared_step_on_its_own_batch():
     assert not np.allclose(*(np.asarray(jax.tree.leaves(n.actor)[0][1]) for n in (per_agent, step(shared, batch))))
 
 
+# -- mixed critic kinds (MADDPG's competitive experiments: MADDPG agents against DDPG opponents) -----------------------
+@functools.cache
+def mixed_parts(kinds, base):
+    """On physical deception (agent 0 the adversary, group 0; agents 1, 2 the good agents, group 1): the config,
+    model, optimisers and fresh nets of ``base``'s config with ``critic_kinds=kinds``."""
+    env = envs.make("mpe_adversary", continuous=True)
+    cfg = make(env, base, critic_kinds=kinds, hidden_size=8)
+    model = learner.build_model(LearnerView(env), cfg)
+    atx, ctx = learner.optimiser(cfg.actor_lr, cfg.max_grad_norm), learner.optimiser(cfg.critic_lr, cfg.max_grad_norm)
+
+    @jit
+    def nets():
+        actor, critic = model.init_actors(jax.random.PRNGKey(0)), model.init_critics(jax.random.PRNGKey(1))
+        return learner.Nets(actor=actor, critic=critic, actor_target=actor, critic_target=critic,
+                            actor_opt=jax.vmap(atx.init)(actor), critic_opt=jax.vmap(ctx.init)(critic),
+                            it=jnp.zeros((), jnp.int32))
+
+    return cfg, model, atx, ctx, nets()
+
+
+def deception_batch(model):
+    """A random batch of 16 transitions per agent (``agent_batches``): leaves [N, 16, ...]."""
+    keys = jax.random.split(jax.random.PRNGKey(2), 4)
+    n, d, a = model.num_agents, model.obs_dim, model.num_actions
+
+    def rec(k):
+        return learner.LearnerObs(obs=jax.random.normal(k, (n, 16, n, d)), avail=None, global_state=None,
+                                  first=jnp.zeros((n, 16), bool))
+
+    return learner.Sample(obs=rec(keys[0]), action=jax.random.uniform(keys[1], (n, 16, n, a)),
+                          reward=jax.random.normal(keys[2], (n, 16, n)), terminated=jnp.zeros((n, 16), bool),
+                          next_obs=rec(keys[3]), policy=jnp.zeros((n, 16, n), jnp.int32))
+
+
+def test_mixed_critics_see_their_kinds_inputs_and_start_as_those_kinds():
+    """critic_kinds="local,joint": the adversary's critic sees [o_0, a_0] (zero-padded), the good agents' see every
+    observation and action; at initialisation each is the network its kind's learner (DDPG's, MADDPG's) builds from
+    the same key, and the adversary's Q does not move when the others' observations or actions do."""
+    env = envs.make("mpe_adversary", continuous=True)
+    mixed, ddpg, maddpg = (learner.build_model(LearnerView(env), make(env, base, critic_kinds=kinds, hidden_size=8))
+                           for kinds, base in (("local,joint", "maddpg"), ("", "ddpg"), ("", "maddpg")))
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    obs, act = jax.random.normal(keys[0], (4, 3, mixed.obs_dim)), jax.random.uniform(keys[1], (4, 3, 5))
+    x = mixed.critic_inputs(obs, act)
+    width = mixed.obs_dim + 5
+    assert x.shape == (3, 4, 3 * width)
+    np.testing.assert_array_equal(x[0, :, :width], jnp.concatenate([obs[:, 0], act[:, 0]], -1))
+    np.testing.assert_array_equal(x[0, :, width:], 0.0)
+    joint = jnp.concatenate([obs.reshape(4, -1), act.reshape(4, -1)], -1)
+    np.testing.assert_array_equal(x[1], joint)
+    np.testing.assert_array_equal(x[2], joint)
+
+    @jit
+    def qs(key):  # [C, K, B] each
+        critics = mixed.init_critics(key)
+        return (mixed.q_values(critics, obs, act), ddpg.q_values(ddpg.init_critics(key), obs, act),
+                maddpg.q_values(maddpg.init_critics(key), obs, act),
+                mixed.q_values(critics, obs.at[:, 1:].add(1.0), act.at[:, 1:].set(0.0)))
+
+    q_mixed, q_ddpg, q_maddpg, others = qs(jax.random.PRNGKey(1))
+    allclose(q_mixed[0], q_ddpg[0])
+    np.testing.assert_array_equal(q_mixed[1:], q_maddpg[1:])
+    np.testing.assert_array_equal(others[0], q_mixed[0])
+    assert np.all(np.abs(others[1:] - q_mixed[1:]) > 1e-4)
+
+
+@pytest.mark.slow  # about 10 s of compiling each on 2 loaded cores
+@pytest.mark.parametrize("kinds,variant", [("joint,joint", "maddpg"), ("local,local", "ddpg")])
+def test_one_critic_kind_for_every_group_steps_as_that_learner(kinds, variant):
+    """A gradient step (critics, actors, targets; a batch per agent) with one kind for every group equals the
+    step of ``maddpg`` or ``ddpg``; the padded rows of the local critics' first layer stay zero."""
+    cfg, model, atx, ctx, nets = mixed_parts(kinds, "maddpg")
+    ref_cfg, ref_model, _, _, ref_nets = mixed_parts("", variant)
+    batch = deception_batch(model)
+    assert model.local_critics and not ref_cfg.critic_kinds
+    new, ref = jit(lambda a, b: (learner.learn_step(model, cfg, atx, ctx, a, batch, jax.random.PRNGKey(4))[0],
+                                 learner.learn_step(ref_model, ref_cfg, atx, ctx, b, batch, jax.random.PRNGKey(4))[0]))(
+        nets, ref_nets)
+    allclose(new.actor, ref.actor)
+    allclose(new.actor_target, ref.actor_target)
+    assert max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(new.actor),
+                                                              jax.tree.leaves(nets.actor))) > 1e-3
+    for name in ("critic", "critic_target"):
+        got, want = getattr(new, name), getattr(ref, name)
+        kernel = got["params"]["Dense_0"]["kernel"]  # [C, K, X, H]
+        rows = want["params"]["Dense_0"]["kernel"].shape[2]
+        np.testing.assert_array_equal(kernel[:, :, rows:], 0.0)
+        first = {**got["params"]["Dense_0"], "kernel": kernel[:, :, :rows]}
+        allclose({**got, "params": {**got["params"], "Dense_0": first}}, want)
+
+
 # -- policy ensembles -------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # about 20 s of compiling on 2 cores
 def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_episodes():
@@ -272,6 +363,18 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
     assert subs.policy.shape == (3, 1, cfg.batch_size, 1)
     for k in range(3):
         assert np.all(np.asarray(subs.policy[k, 0]) == k)
+    # sub_buffers: D^(k) holds exactly the transitions of the episodes played by sub-policy k, in order
+    own = dataclasses.replace(cfg, sub_buffers=True, buffer_size=768)
+    own.validate(env)
+    buffers = learner.sub_policy_buffers(model, own, jax.tree.map(lambda x: x[0], flat))
+    buffers = jit(lambda b, f: learner.store_sub_policies(model, b, f))(buffers, flat)
+    drawn = jit(lambda b: learner.sub_buffer_batches(model, own, b, jax.random.PRNGKey(4)))(buffers)
+    played = np.asarray(flat.policy[:, 0])
+    for k in range(3):
+        mine = np.flatnonzero(played == k)
+        assert int(buffers.size[k, 0]) == len(mine) > 0
+        np.testing.assert_array_equal(buffers.items.obs.obs[k, 0, :len(mine)], flat.obs.obs[mine])
+        assert np.all(np.asarray(drawn.policy[k, 0]) == k)
 
 
 # -- inferred policies ------------------------------------------------------------------------------------------------
@@ -426,6 +529,11 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
      "infer_policies=true (MADDPG's inferred policies) needs"),
     (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
      "needs the simultaneous update"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "sub_buffers=true"], "sub_buffers=true needs ensemble > 1"),
+    (["--algo", "maddpg", "--env", "mpe_adversary", "--set", "critic_kinds=local"],
+     "critic_kinds must give one of ('joint', 'local') per agent group of mpe_adversary"),
+    (["--algo", "maddpg", "--env", "mpe_adversary", "--set", "critic_kinds=local,joint", "--set",
+      "infer_policies=true"], "critic_kinds (a critic kind per agent group) needs"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, fragment, capsys):
     assert train.main([*argv, "--quiet"]) == 2

@@ -52,6 +52,23 @@ def test_wrap_around_overwrites_the_oldest_in_order():
         buf.add({"x": jnp.arange(2), "y": jnp.zeros((2, 3))})
 
 
+def test_add_where_writes_only_the_kept_items_in_order_and_wraps():
+    """Against a Python list of the kept items: the buffer holds the last ``capacity`` of them, oldest overwritten."""
+    buf = ReplayBuffer.create(jnp.int32(0), capacity=4)
+    kept = []
+    for batch, keep in [([1, 2, 3], [True, False, True]), ([4, 5, 6, 7], [False, False, False, False]),
+                        ([8, 9, 10, 11], [True, True, False, True])]:
+        buf = buf.add_where(jnp.array(batch), jnp.array(keep))
+        kept += [x for x, k in zip(batch, keep) if k]
+        assert int(buf.size) == min(len(kept), 4) and int(buf.position) == len(kept) % 4
+    slots = [(i % 4, x) for i, x in enumerate(kept)]  # item i of the kept goes to slot i mod 4
+    expect = dict(slots)
+    np.testing.assert_array_equal(buf.items, [expect[i] for i in range(4)])  # [11, 3, 8, 9]
+    every = ReplayBuffer.create(jnp.int32(0), capacity=4).add(jnp.arange(3))
+    np.testing.assert_array_equal(ReplayBuffer.create(jnp.int32(0), capacity=4).add_where(
+        jnp.arange(3), jnp.ones(3, bool)).items, every.items)
+
+
 def test_episode_buffer_returns_whole_episodes_with_masks():
     """Episodes of lengths 4, 2 and 3 padded to T = 4 come back whole: every sampled episode is one of those added,
     steps and mask alike, and all three are drawn."""
