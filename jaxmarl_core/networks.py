@@ -14,6 +14,7 @@ biases) followed by LayerNorm, then a linear head (orthogonal, gain 0.01 for the
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -25,8 +26,17 @@ import numpy as np
 def orthogonal(gain: float = 1.0):
     """Orthogonal initialiser (as ``nn.initializers.orthogonal``: Q of the QR of a Gaussian matrix, R's diagonal made
     positive, times ``gain``) in plain ``jnp`` ops: jaxlib 0.10's batched LAPACK calls can deadlock on few cores
-    (see ``jaxmarl_core.linalg``), and stacked per-agent networks are initialised under ``vmap``."""
+    (see ``jaxmarl_core.linalg``), and stacked per-agent networks are initialised under ``vmap``.
 
+    One jitted function per gain, its shape and dtype static: flax's ``apply`` checks every existing parameter's
+    shape by tracing its initialiser abstractly, and a jitted initialiser is traced once per shape instead of at
+    every call of every network in a training step."""
+    return _orthogonal(float(gain))
+
+
+@functools.cache
+def _orthogonal(gain: float):
+    @functools.partial(jax.jit, static_argnums=(1, 2))
     def init(key, shape, dtype=jnp.float32):
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
         m, k = max(rows, cols), min(rows, cols)
@@ -64,7 +74,7 @@ class MLPTorso(nn.Module):
         if self.feature_norm:
             x = nn.LayerNorm()(x)
         for size in self.hidden_sizes:
-            x = nn.Dense(size, kernel_init=orthogonal(jnp.sqrt(2.0)), bias_init=nn.initializers.zeros)(x)
+            x = nn.Dense(size, kernel_init=orthogonal(np.sqrt(np.float32(2.0))), bias_init=nn.initializers.zeros)(x)
             x = nn.LayerNorm()(nn.relu(x))
         return x
 

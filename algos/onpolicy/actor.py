@@ -41,10 +41,10 @@ def surrogate_loss(model: Model, cfg: OnPolicyConfig, aparams, mb, _):
     return policy_loss - cfg.entropy_coef * entropy, {"actor_loss": policy_loss, "entropy": entropy, "ratio": ratio}
 
 
-def policy_kl(model: Model, aparams, old_aparams, batch):
-    """Mean KL(old || new) over the batch; the old policy is held fixed."""
+def policy_kl(model: Model, aparams, old, batch):
+    """Mean KL(old || new) over the batch; ``old``: the old policy's ``actor_forward`` outputs, held fixed."""
     out, log_std = actor_forward(model, aparams, batch)
-    out_old, log_std_old = jax.lax.stop_gradient(actor_forward(model, old_aparams, batch))
+    out_old, log_std_old = old
     if model.discrete:
         kl = distributions.categorical_kl(out_old, out, batch["mask"])
     else:
@@ -57,14 +57,17 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
     """One natural-gradient step with line search on the whole batch (HARL's HATRPO actor update):
     maximise the factor-weighted surrogate subject to mean KL(old || new) <= ``cfg.kl_threshold``."""
     theta, unravel = ravel_pytree(aparams)
+    old = jax.lax.stop_gradient(actor_forward(model, aparams, batch))  # the old policy, traced once
 
-    def surrogate(th):
-        logp = log_probs_entropy(model, unravel(th), batch)[0]
+    def surrogate_of(logp):
         return jnp.mean(actor_critic.surrogate_terms(logp, batch["old_logp"], batch["adv"], batch["log_factor"],
                                                      None))
 
+    def surrogate(th):
+        return surrogate_of(log_probs_entropy(model, unravel(th), batch)[0])
+
     def kl(th):
-        return policy_kl(model, unravel(th), aparams, batch)
+        return policy_kl(model, unravel(th), old, batch)
 
     def fvp(v):
         return trpo.fisher_vector_product(kl, theta, v, cfg.cg_damping)
@@ -73,8 +76,9 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
     res = trpo.line_search(surrogate, kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
                            cfg.backtrack_coef, cfg.ls_steps)
     new = unravel(res.theta)
-    return new, {"actor_loss": -surrogate(res.theta), "entropy": jnp.mean(log_probs_entropy(model, new, batch)[1]),
-                 "kl": res.kl, "ls_accepted": res.accepted.astype(jnp.float32), "ls_fraction": res.fraction}
+    logp, entropy = log_probs_entropy(model, new, batch)
+    return new, {"actor_loss": -surrogate_of(logp), "entropy": jnp.mean(entropy), "kl": res.kl,
+                 "ls_accepted": res.accepted.astype(jnp.float32), "ls_fraction": res.fraction}
 
 
 def train_actor(model: Model, cfg: OnPolicyConfig, tx, aparams, opt_state, batch, key):
