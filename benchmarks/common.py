@@ -79,21 +79,28 @@ class RolloutSizes:
         return args
 
 
-def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True) -> tuple[float, list[float], Any]:
+def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True,
+                  cpu: dict | None = None) -> tuple[float, list[float], Any]:
     """AOT-compile ``fn(*args)`` (with the training jits' ``compiler_options``), warm up once (unless ``warmup`` is
     False: long trainings, where a second run would only double the wall time), time ``repeats`` calls
-    -> (compile_s, [run_s], last output)."""
-    start = time.perf_counter()
+    -> (compile_s, [run_s], last output). ``cpu``, when given, receives the process's CPU seconds (all its threads,
+    ``time.process_time``) of the same intervals: ``compile_s`` and ``runs_s``, less sensitive than wall time to
+    other jobs on a shared machine."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     compiled = sweep.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - start
+    cpu_times = {"compile_s": time.process_time() - cpu_start, "runs_s": []}
     if warmup:
         jax.block_until_ready(compiled(*args))
     out = None
     runs = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         out = jax.block_until_ready(compiled(*args))
         runs.append(time.perf_counter() - start)
+        cpu_times["runs_s"].append(time.process_time() - cpu_start)
+    if cpu is not None:
+        cpu.update(cpu_times)
     return compile_s, runs, out
 
 
@@ -139,17 +146,19 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
     with ``overrides``; a ``preset`` among them picks those defaults, ``config.from_defaults``) in one jit, seeds
     split over every visible device and vectorised in groups of ``seed_batch`` (None: the algorithm's default) as
     ``train.py`` does (on CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=C`` makes C devices of C cores);
-    -> config, timings, the output (``out``: final states and metrics) and its metrics as numpy."""
+    -> config, timings (``cpu_s``: the process's CPU seconds, ``time_compiled``), the output (``out``: final states
+    and metrics) and its metrics as numpy."""
     algo = algos.get(algo_name)
     config = from_defaults(algo.default_config, env, overrides)
     config.validate(env)
     trainer = algo.make_train(env, config, params)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds, first_seed), sweep.padded_size(seeds)))
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
-    compile_s, runs, out = time_compiled(sweep.map_seeds(trainer, seed_batch), (keys,), repeats, warmup)
+    cpu: dict = {}
+    compile_s, runs, out = time_compiled(sweep.map_seeds(trainer, seed_batch), (keys,), repeats, warmup, cpu)
     out = jax.tree.map(lambda x: x[:seeds], out)  # drop the seeds padded up to a multiple of the device count
     return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
-            "median_s": float(np.median(runs)), "seed_batch": seed_batch, "out": out,
+            "median_s": float(np.median(runs)), "cpu_s": cpu, "seed_batch": seed_batch, "out": out,
             "metrics": jax.tree.map(np.asarray, out.metrics),
             "num_updates": trainer.num_updates, "env_steps_per_update": trainer.env_steps_per_update}
 

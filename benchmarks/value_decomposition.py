@@ -244,7 +244,8 @@ def run_peer(module: types.ModuleType, cfg: dict, seeds: int) -> dict:
     train = jax.vmap(module.make_train(dict(cfg), env))
     rngs = jax.random.split(jax.random.PRNGKey(int(cfg["SEED"])), seeds)
     WANDB_LOG.clear()
-    compile_s, runs, _ = time_compiled(train, (rngs,), repeats=1, warmup=False)
+    cpu: dict = {}
+    compile_s, runs, _ = time_compiled(train, (rngs,), repeats=1, warmup=False, cpu=cpu)
     updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
     interval = int(updates * cfg["TEST_INTERVAL"])
     by_seed: dict[str, dict[int, float]] = {}
@@ -257,7 +258,8 @@ def run_peer(module: types.ModuleType, cfg: dict, seeds: int) -> dict:
                     by_seed.setdefault(seed, {})[n] = float(value)
     points = sorted(set.intersection(*(set(v) for v in by_seed.values())))
     returns = np.array([[by_seed[seed][n] for n in points] for seed in sorted(by_seed)])  # [S, P]
-    return {"compile_s": compile_s, "run_s": runs[0], "updates": points, "test_return": returns,
+    return {"compile_s": compile_s, "run_s": runs[0], "compile_cpu_s": cpu["compile_s"], "run_cpu_s": cpu["runs_s"][0],
+            "updates": points, "test_return": returns,
             "logged_seeds": len(by_seed)}
 
 
@@ -282,14 +284,18 @@ def at_points(values: np.ndarray, points: list[int], window: int) -> np.ndarray:
 def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS)) -> dict:
     """Each algorithm on both sides with JaxMARL's settings, timed runs interleaved (JaxMARL's, then ours, per
     algorithm): greedy returns at JaxMARL's test points (ours: the mean of as many greedy episodes as theirs after
-    the same update, per seed) and wall-clock times."""
+    the same update, per seed), wall-clock times, each side's process CPU seconds (less sensitive to other jobs on a
+    shared machine) and the load averages (1, 5, 15 min) before and after each side."""
     cfg = peer_config(repo, steps)
     overrides = matched_overrides(cfg)
     env = envs.make(PEER_TASK)
     rows = []
     for algo in learners:
+        load = [os.getloadavg()]
         peer = run_peer(import_peer(repo, algo), cfg, seeds)
+        load.append(os.getloadavg())
         res = train_many(algo, env, overrides, seeds, warmup=False)
+        load.append(os.getloadavg())
         ours = at_points(res["metrics"]["greedy_return"].sum(axis=-1), peer["updates"], 1)
         per_update = res["env_steps_per_update"]
         points = []
@@ -304,10 +310,15 @@ def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_
                "jaxmarl_script": f"baselines/QLearning/{PEER_SCRIPTS[algo]}", "points": points,
                "final_ours_per_seed": np.round(ours[:, -1], 3).tolist(),
                "final_jaxmarl_per_seed": np.round(peer["test_return"][:, -1], 3).tolist(),
-               "ours": {"compile_s": res["compile_s"], "run_s": res["median_s"]},
-               "jaxmarl": {"compile_s": peer["compile_s"], "run_s": peer["run_s"]},
+               "ours": {"compile_s": res["compile_s"], "run_s": res["median_s"],
+                        "compile_cpu_s": res["cpu_s"]["compile_s"], "run_cpu_s": res["cpu_s"]["runs_s"][0],
+                        "load_before": load[1], "load_after": load[2]},
+               "jaxmarl": {"compile_s": peer["compile_s"], "run_s": peer["run_s"],
+                           "compile_cpu_s": peer["compile_cpu_s"], "run_cpu_s": peer["run_cpu_s"],
+                           "load_before": load[0], "load_after": load[1]},
                "speedup_run": peer["run_s"] / res["median_s"],
-               "speedup_compile_and_run": (peer["run_s"] + peer["compile_s"]) / (res["median_s"] + res["compile_s"])}
+               "speedup_compile_and_run": (peer["run_s"] + peer["compile_s"]) / (res["median_s"] + res["compile_s"]),
+               "speedup_run_cpu": peer["run_cpu_s"] / res["cpu_s"]["runs_s"][0]}
         rows.append(row)
         print(f"{algo}: ours {final['ours']['mean']:.1f} [{final['ours']['ci95_low']:.1f}, "
               f"{final['ours']['ci95_high']:.1f}], JaxMARL {final['jaxmarl']['mean']:.1f} "

@@ -363,6 +363,24 @@ def test_value_decomposition_benchmark_smoke(tmp_path):
     assert rows[0]["paper_q_table"]["2B"] == [[-1.87, 2.31], [2.33, 6.51]] and "paper_q_table" not in rows[1]
 
 
+def test_time_compiled_reports_the_process_cpu_seconds_of_each_interval():
+    """A call that keeps a core busy (8 products of 128 x 128 matrices, about 34 MFLOP) is counted in the process's
+    CPU seconds, which no thread can push above the wall time times the cores."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.common import time_compiled
+
+    def busy(x):
+        return jax.lax.fori_loop(0, 8, lambda i, a: jnp.tanh(a @ a), x)
+
+    cpu: dict = {}
+    compile_s, runs, _ = time_compiled(busy, (jnp.eye(128) * 0.5,), repeats=2, warmup=False, cpu=cpu)
+    assert len(cpu["runs_s"]) == 2 and 0 < cpu["compile_s"]
+    for wall, seconds in zip(runs, cpu["runs_s"]):
+        assert 0 < seconds <= wall * os.cpu_count() + 0.01
+
+
 def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     """JaxMARL's QLearning config files (their keys, YAML 1.1 spelling) -> our config with the same settings."""
     import envs
