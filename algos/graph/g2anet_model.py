@@ -30,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmarl_core.networks import MaskedMultiHeadAttention, gather_neighbours
+from jaxmarl_core.networks import MaskedMultiHeadAttention, gather_neighbours, orthogonal
 
 COMM = ("g2a", "soft", "mean", "none")
 
@@ -57,7 +57,7 @@ class PairBiGRU(nn.Module):
         for direction in ("forward", "backward"):
             w_in = self.param(f"{direction}_input", nn.initializers.lecun_normal(), (2 * e.shape[-1], 3 * g))
             b_in = self.param(f"{direction}_input_bias", nn.initializers.zeros_init(), (3 * g,))
-            w_h = self.param(f"{direction}_hidden", nn.initializers.orthogonal(column_axis=-1), (g, 3 * g))
+            w_h = self.param(f"{direction}_hidden", orthogonal(), (g, 3 * g))
             b_hn = self.param(f"{direction}_hidden_bias", nn.initializers.zeros_init(), (g,))
             own = e @ w_in[:e.shape[-1]] + b_in  # [..., N, 3G]
             other = gather_neighbours(e @ w_in[e.shape[-1]:], idx)[..., 1:, :]  # [..., N, K-1, 3G]

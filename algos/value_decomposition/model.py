@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from algos.value_decomposition.config import ValueDecompositionConfig
 from jaxmarl_core.learner_view import LearnerView
+from jaxmarl_core.networks import orthogonal
 from jaxmarl_core.qnetworks import AgentQNetworks, QNetwork
 
 
@@ -38,7 +39,7 @@ class QMixer(nn.Module):
     def __call__(self, q: jax.Array, state: jax.Array) -> jax.Array:
         def dense(width):
             if self.init_scale > 0:
-                return nn.Dense(width, kernel_init=nn.initializers.orthogonal(self.init_scale))
+                return nn.Dense(width, kernel_init=orthogonal(self.init_scale))
             return nn.Dense(width)
 
         def hyper(width):
