@@ -14,10 +14,12 @@ Each agent i keeps Q_i[s, a_i, a_-i] over its own and the other's action (its ow
 Nash-Q's equilibrium comes from ``solvers.select_nash`` by Hu & Wellman's rule ``selection``: "first" (the first
 equilibrium in the solver's order), "second" (the second distinct one, else the first) or "best" (the one worth most
 to the learner's own player). Their Lemke-Howson method lists equilibria "in a fixed order" the paper does not give;
-ours is support enumeration's: pure profiles first, in the order (agent 0's action, agent 1's action) of the action
-indices, then mixed ones by support size. Under "best" each agent is its own learner (agent i's learner picks what
-is best for player i and agent i plays its part of that learner's equilibrium); under "first" and "second" the two
-learners would be the same, and one is kept.
+``order="support"`` lists them as support enumeration finds them: pure profiles first, in the order (agent 0's
+action, agent 1's action) of the action indices, then mixed ones by support size; ``order="lemke_howson"`` as
+Lemke-Howson reaches them from each dropped label in turn (agent 0's actions, then agent 1's, each in the order
+``lh_actions``; labels of illegal actions skipped, an equilibrium reached again not listed again). Under "best" each
+agent is its own learner (agent i's learner picks what is best for player i and agent i plays its part of that
+learner's equilibrium); under "first" and "second" the two learners would be the same, and one is kept.
 
 Q and V start at ``q_init`` (Littman: 1, Hu & Wellman: 0) and policies uniform (Littman's initialisation).
 V_i(s) and pi_i(s) are recomputed at the updated state after each step (one stage-game solve per learner and step),
@@ -40,7 +42,7 @@ from jaxmarl_core import tabular
 from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, has, missing_any
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
-from jaxmarl_core.solvers import SELECTIONS, restrict, select_nash, zero_sum_value
+from jaxmarl_core.solvers import ORDERS, SELECTIONS, restrict, select_nash, zero_sum_value
 from jaxmarl_core.spaces import Discrete
 from jaxmarl_core.training import Trainer
 
@@ -60,6 +62,13 @@ class JointQConfig(OnlineConfig):
     epsilon: float = 0.2  # exploration: actions from (1 - epsilon) pi + epsilon uniform
     q_init: float = 1.0  # initial Q and V (Littman: 1; Hu & Wellman: 0); policies start uniform
     selection: str = "first"  # nash_q's equilibrium: first, second or best (Hu & Wellman's selection rules)
+    order: str = "support"  # the order nash_q lists equilibria in: support (enumeration) or lemke_howson
+    lh_actions: str = ""  # lemke_howson: the actions in the order their labels are dropped ("2,3,1,0"); "": 0, 1, ..
+
+    def lh_labels(self, num_actions: int) -> tuple[int, ...]:
+        """Lemke-Howson's dropped labels in order: agent 0's actions in the order ``lh_actions``, then agent 1's."""
+        actions = [int(a) for a in self.lh_actions.split(",")] if self.lh_actions else list(range(num_actions))
+        return (*actions, *(num_actions + a for a in actions))
 
     def validate(self, env) -> None:
         super().validate(env)
@@ -67,6 +76,11 @@ class JointQConfig(OnlineConfig):
             raise ValueError(f"backup must be one of {', '.join(BACKUPS)}, got {self.backup!r}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.lh_actions and _sorted_ints(self.lh_actions) != list(range(env.num_actions)):
+            raise ValueError(f"lh_actions must list the actions 0 .. {env.num_actions - 1} once each, separated by "
+                             f"commas, got {self.lh_actions!r}")
         require_positive(self, "lr")
         require_positive(self, "count_power")
         require_nonnegative(self, "epsilon")
@@ -74,6 +88,14 @@ class JointQConfig(OnlineConfig):
             raise ValueError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not 0 <= self.gamma <= 1 or self.epsilon > 1:
             raise ValueError(f"gamma and epsilon must lie in [0, 1], got {self.gamma} and {self.epsilon}")
+
+
+def _sorted_ints(text: str) -> list[int] | None:
+    """"2,3,1,0" -> [0, 1, 2, 3]; None if an item is not an integer."""
+    try:
+        return sorted(int(a) for a in text.split(","))
+    except ValueError:
+        return None
 
 
 @struct.dataclass
@@ -112,7 +134,8 @@ def stage_solution(q_s: jax.Array, avail: jax.Array, config: JointQConfig, playe
     [2, A] -> (values [2], policies [2, A]); ``player``: whose payoff nash_q's "best" rule maximises."""
     if config.backup == "nash":
         A, B = restrict(q_s[0], q_s[1].T, avail[0], avail[1])  # rows: agent 0's actions, columns: agent 1's
-        x, y = select_nash(A, B, config.selection, player)
+        x, y = select_nash(A, B, config.selection, player, config.order, config.lh_labels(q_s.shape[-1]),
+                           jnp.concatenate(avail))
         values = jnp.stack([x @ q_s[0] @ y, y @ q_s[1] @ x])
         return values, jnp.stack([x, y])
     if config.backup == "friend":

@@ -176,6 +176,7 @@ PAPER_TABLES_11_12 = {  # fraction of 50 trials reaching an equilibrium joint pa
     ("second", "best"): (0.84, 0.36), ("best", "best"): (1.00, 0.42), ("first", "first"): (1.00, 0.68),
     ("second", "second"): (1.00, 0.90)}
 EPISODES = 5000  # Hu & Wellman's training episodes
+PAPER_ACTIONS = "2,3,1,0"  # Hu & Wellman's A_i = {Left, Right, Down, Up} (section 5.1.1) as action indices here
 EQUILIBRIUM_TOL = 0.1  # NashConv below which a joint policy counts as an equilibrium (goals pay 100)
 
 
@@ -190,7 +191,8 @@ def mean_episode_length(env) -> float:
     return float(np.asarray(model.initial, np.float64) @ steps)
 
 
-def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_1", "grid_game_2")) -> dict:
+def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_1", "grid_game_2"),
+               order: str = "support") -> dict:
     """Hu & Wellman's (2003) section 5 protocol in Grid Game 1 and 2. Every run trains, on one trajectory, the four
     learners of their Tables 11 and 12: ``nash_q`` with each selection rule (first, second, best-expected Nash;
     alpha = 1 / n(s, a_1, a_2), Q from 0) and single-agent Q-learning (``iql_tabular``, greedy on its own Q), while
@@ -202,7 +204,11 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
     stage equilibria) is a Nash equilibrium of the game; Tables 11 and 12 pair agent 1's policy from one learner
     with agent 2's from another (a "best" agent's own learner maximises its own payoff). A joint policy counts when
     its NashConv from the start (exact: policy evaluation and value iteration on the model) is below
-    ``EQUILIBRIUM_TOL``; the start values and the NashConv over every state are reported beside it."""
+    ``EQUILIBRIUM_TOL``; the start values and the NashConv over every state are reported beside it.
+
+    ``order``: how ``nash_q`` lists a stage game's equilibria before the rule picks one, "support" (pure profiles
+    first) or "lemke_howson" (from each dropped label in turn, the actions in the paper's order Left, Right, Down,
+    Up, agent 1's labels before agent 2's)."""
     table10, pairings = [], []
     for game in games:
         train_env = envs.make(game, random_start=True)
@@ -225,7 +231,8 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
             if agent == "single":
                 res = train_many("iql_tabular", train_env, overrides, runs)
             else:
-                res = train_many("nash_q", train_env, {**overrides, "selection": agent}, runs)
+                lh = {"order": order, "lh_actions": PAPER_ACTIONS} if order == "lemke_howson" else {}
+                res = train_many("nash_q", train_env, {**overrides, "selection": agent, **lh}, runs)
             policies[agent] = res["out"].state.pi  # [runs, 2, S, A]
             timing[agent] = {"compile_s": res["compile_s"], "run_s": res["median_s"]}
             episodes_seen.append(res["metrics"]["episodes"].sum(axis=1))
@@ -254,7 +261,8 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
             print(f"{game} {one:6s} / {two:6s}: {pairings[-1]['equilibrium_rate']:.0%} (paper "
                   f"{pairings[-1]['paper']:.0%}) start values {outcomes}", file=sys.stderr)
     doc = {"benchmark": "hu_wellman_grid_games", **machine_info(), "protocol": {
-        "runs": runs, "episodes": episodes, "equilibrium_tol": EQUILIBRIUM_TOL,
+        "runs": runs, "episodes": episodes, "equilibrium_tol": EQUILIBRIUM_TOL, "order": order,
+        "lh_actions": PAPER_ACTIONS if order == "lemke_howson" else None,
         "behaviour": "both agents uniform over their legal moves, random live start each episode",
         "nash_q": "alpha = 1/n(s, a1, a2), Q from 0, one equilibrium for both players' values",
         "single": "iql_tabular: alpha = 0.1 / (1 + t / 1e5), Q from 0, greedy over legal moves"}, "paper": {
@@ -263,7 +271,7 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
         "table10": table10, "tables11_12": pairings}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        suffix = "" if len(games) == 2 else f"_{games[0][-1]}"
+        suffix = ("_lh" if order == "lemke_howson" else "") + ("" if len(games) == 2 else f"_{games[0][-1]}")
         dump(doc, os.path.join(out_dir, f"grid_games{suffix}.json"))
     return doc
 
@@ -277,6 +285,8 @@ def main(argv=None) -> int:
     p.add_argument("--grid-episodes", type=int, default=EPISODES, help="training episodes of --grid-games")
     p.add_argument("--grid-runs", type=int, default=50, help="runs of --grid-games (the paper's 50)")
     p.add_argument("--grid-game", choices=("1", "2", "both"), default="both", help="which grid game(s) to run")
+    p.add_argument("--grid-order", choices=("support", "lemke_howson"), default="support",
+                   help="nash_q's order of a stage game's equilibria in --grid-games")
     p.add_argument("--soccer-steps", type=int, default=1_000_000, help="training steps per seed of --soccer")
     p.add_argument("--episodes", type=int, default=10_000, help="test games per evaluation of --soccer")
     p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories, --soccer, --grid-games")
@@ -309,10 +319,10 @@ def main(argv=None) -> int:
                                 200 if args.quick else args.episodes, args.out_dir)
     if args.grid_games:
         if args.quick:
-            docs["grid_games"] = grid_games(4, 100, args.out_dir, ("grid_game_2",))
+            docs["grid_games"] = grid_games(4, 100, args.out_dir, ("grid_game_2",), args.grid_order)
         else:
             games = ("grid_game_1", "grid_game_2") if args.grid_game == "both" else (f"grid_game_{args.grid_game}",)
-            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir, games)
+            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir, games, args.grid_order)
     if args.json:
         print(dump(docs if len(docs) > 1 else next(iter(docs.values()))))
     return 0

@@ -35,9 +35,12 @@ barriers also stop a move down into a bottom corner with probability 1/2 (an age
 
 Under either rules Grid Game 1's Nash Q-values are not unique, though the paper says they are (section 5.1.2, which
 derives them from two non-interfering shortest paths): agent 1 walking left, up, up, left meets each of agent 0's six
-shortest paths in a collision, and value iteration with the first-Nash rule finds a stationary equilibrium, exact
-in every state, worth (0, 100 * 0.99^3) from the start beside the coordinated (97.03, 97.03) of the paper's Table 4
-(``tests/envs/test_grid_games.py``).
+shortest paths in a collision, and value iteration with the first-Nash rule in support enumeration's order finds a
+stationary equilibrium, exact in every state, worth (0, 100 * 0.99^3) from the start beside the coordinated
+(97.03, 97.03) of the paper's Table 4 (``tests/envs/test_grid_games.py``). Nothing in section 5.1 rules it out: no
+agent may stay, a collision bounces both back, and the game ends when one agent arrives. With Lemke-Howson's order
+(labels dropped in the paper's action order Left, Right, Down, Up) the first-Nash value iteration reaches the
+coordinated values instead.
 
 Observations ``[2, 18]`` in each agent's perspective: its own cell one-hot (9), then the other's (9). The tabular
 view indexes the pair of cells, ``state_index = 9 * cell_0 + cell_1`` (``num_states`` = 81); pairs with an agent

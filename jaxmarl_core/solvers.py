@@ -6,7 +6,10 @@ supports (every k x k submatrix, k = 1 .. min(n, m)), solves each support's indi
 linear solve, and returns the candidate profile whose largest gain from a deviation is smallest (among ties the
 first in enumeration order, so pure equilibria come before mixed ones). For a nondegenerate bimatrix game every
 equilibrium has square supports (support enumeration, Nisan et al. 2007, ch. 3). Shapes are static: the work grows
-as sum_k C(n,k) C(m,k) (251 supports for 5 x 5), which suits small games (up to about 7 x 7).
+as sum_k C(n,k) C(m,k) (251 supports for 5 x 5), which suits small games (up to about 7 x 7). ``lemke_howson``
+follows the Lemke-Howson path from one dropped label (complementary pivoting with nashpy's tableaux and lexicographic
+tie-breaking); ``lemke_howson_equilibria`` lists what the paths from every label reach, in a fixed order, as Hu &
+Wellman's (2003) Nash-Q did.
 
 To solve games of different sizes in one call, pad them to a common shape with strictly dominated actions (a row
 with a payoff below every entry of A, a column with a payoff below every entry of B, or above every entry of A for
@@ -129,21 +132,128 @@ def restrict(A: jax.Array, B: jax.Array, rows: jax.Array, cols: jax.Array) -> tu
     return A, B
 
 
-def select_nash(A: jax.Array, B: jax.Array, selection: str, player: int = 0) -> tuple[jax.Array, jax.Array]:
-    """One Nash equilibrium (x [n], y [m]) of the bimatrix game (A, B) [n, m] by a selection rule (Hu & Wellman
-    2003, section 5.1.3, where a Lemke-Howson method lists the equilibria "in a fixed order"; here the order of
-    ``bimatrix_equilibria``): "first" the first equilibrium, "second" the first that differs from it (the first when
-    there is only one), "best" the one worth most to ``player`` (0: the row player, 1: the column player; among ties
-    the first)."""
+ORDERS = ("support", "lemke_howson")  # the order select_nash lists equilibria in
+
+
+def _lh_payoffs(M: jax.Array) -> jax.Array:
+    """Payoffs made positive as nashpy's Lemke-Howson makes them (M + |min M| + 1 when min M <= 0), then divided by
+    their largest entry (a uniform scaling, which moves no pivot) to keep float32 tableaux well scaled."""
+    M = jnp.where(jnp.min(M) <= 0.0, M + jnp.abs(jnp.min(M)) + 1.0, M)
+    return M / jnp.max(M)
+
+
+def _lh_pivot(T: jax.Array, basis: jax.Array, enter: jax.Array, slack: np.ndarray
+              ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One pivot of a Lemke-Howson tableau T [r, L + 1] (a column per label's variable, then the right-hand side;
+    the basic columns, basis int[r], are unit vectors): variable ``enter`` enters by the minimum-ratio test, among
+    tied rows the one whose row of the slack columns ``slack`` (the basis inverse) over the entering column is
+    lexicographically largest (nashpy's rule: the right-hand side perturbed by -eps^k, which cannot cycle).
+    -> (T, basis, the label that leaves)."""
+    col, rhs = T[:, enter], T[:, -1]
+    positive = col > _LH_TOL
+    ratio = jnp.where(positive, rhs / jnp.where(positive, col, 1.0), jnp.inf)
+    low = jnp.min(ratio)
+    ties = ratio <= low + _LH_TOL * (1.0 + jnp.abs(low))
+    lex = T[:, slack] / jnp.where(positive, col, 1.0)[:, None]  # [r, k]
+    for k in range(len(slack)):
+        vals = jnp.where(ties, lex[:, k], -jnp.inf)
+        top = jnp.max(vals)
+        ties = ties & (vals >= top - _LH_TOL * (1.0 + jnp.abs(top)))
+    p = jnp.argmax(ties)
+    row = T[p] / T[p, enter]
+    T = (T - T[:, enter][:, None] * row[None, :]).at[p].set(row)
+    return T, basis.at[p].set(enter), basis[p]
+
+
+_LH_TOL = 1e-6  # ties in the ratio tests of the scaled tableaux (float32)
+
+
+def lemke_howson(A: jax.Array, B: jax.Array, label: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The equilibrium the Lemke-Howson method reaches from the artificial equilibrium by first dropping ``label``
+    (0 .. n - 1: the row player's actions, n .. n + m - 1: the column player's), by complementary pivoting on the
+    tableaux of the polytopes P = {x >= 0: B^T x <= 1} and Q = {y >= 0: A y <= 1} (Nisan et al. 2007, algorithm
+    3.6; the tableaux, positive payoffs and lexicographic tie-breaking of nashpy's ``lemke_howson``).
+    A, B [n, m] -> (x [n], y [m], whether the path ended within its bound of pivots)."""
+    A = _lh_payoffs(jnp.asarray(A, jnp.float32))
+    B = _lh_payoffs(jnp.asarray(B, jnp.float32))
+    n, m = A.shape
+    labels = n + m
+    # P: B^T x + r = 1 (x: labels 0 .. n - 1, slacks r: n .. n + m - 1); Q: s + A y = 1 (s: 0 .. n - 1, y: n ..)
+    t_p = jnp.concatenate([B.T, jnp.eye(m), jnp.ones((m, 1))], axis=1)  # [m, L + 1]
+    t_q = jnp.concatenate([jnp.eye(n), A, jnp.ones((n, 1))], axis=1)  # [n, L + 1]
+    slack_p, slack_q = np.arange(n, labels), np.arange(n)
+    label = jnp.asarray(label, jnp.int32)
+
+    def unfinished(carry):
+        *_, done, it = carry
+        return ~done & (it < _LH_MAX_PIVOTS * labels)
+
+    def pivot(carry):
+        t_p, b_p, t_q, b_q, enter, in_p, _, it = carry
+        t_p2, b_p2, left_p = _lh_pivot(t_p, b_p, enter, slack_p)
+        t_q2, b_q2, left_q = _lh_pivot(t_q, b_q, enter, slack_q)
+        t_p, b_p = jnp.where(in_p, t_p2, t_p), jnp.where(in_p, b_p2, b_p)
+        t_q, b_q = jnp.where(in_p, t_q, t_q2), jnp.where(in_p, b_q, b_q2)
+        left = jnp.where(in_p, left_p, left_q)  # the label that left enters the other polytope next
+        return t_p, b_p, t_q, b_q, left, ~in_p, left == label, it + 1
+
+    start = (t_p, jnp.arange(n, labels), t_q, jnp.arange(n), label, label < n, jnp.zeros((), bool),
+             jnp.zeros((), jnp.int32))
+    t_p, b_p, t_q, b_q, _, _, done, _ = jax.lax.while_loop(unfinished, pivot, start)
+    x = jnp.maximum(jnp.zeros(labels).at[b_p].set(t_p[:, -1])[:n], 0.0)
+    y = jnp.maximum(jnp.zeros(labels).at[b_q].set(t_q[:, -1])[n:], 0.0)
+    return x / jnp.maximum(jnp.sum(x), 1e-30), y / jnp.maximum(jnp.sum(y), 1e-30), done
+
+
+_LH_MAX_PIVOTS = 4  # a guard, per label: the lexicographic rule ends long before on small games
+
+
+def lemke_howson_equilibria(A: jax.Array, B: jax.Array, labels=None, active: jax.Array | None = None
+                            ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The equilibria Lemke-Howson reaches from each dropped label in the order ``labels`` (a static sequence of
+    labels, see ``lemke_howson``; every label in order when None), and which to keep: is_eq marks each distinct
+    equilibrium where it is first found, among the ``active`` labels (bool[n + m]: labels of actions the game
+    allows) whose paths ended at an exact equilibrium. A, B [n, m] -> (xs [K, n], ys [K, m], is_eq [K])."""
+    n, m = jnp.shape(A)
+    labels = np.arange(n + m) if labels is None else np.asarray(labels, np.int32)
+    active = jnp.ones(n + m, bool) if active is None else jnp.asarray(active, bool)
+    xs, ys, done = jax.vmap(lemke_howson, in_axes=(None, None, 0))(A, B, jnp.asarray(labels))
+    gains = jax.vmap(lambda x, y: jnp.max(deviation_gains(A, B, x, y)))(xs, ys)
+    tol = _EQUILIBRIUM_TOL * (1.0 + jnp.max(jnp.abs(A)) + jnp.max(jnp.abs(B)))
+    valid = active[labels] & done & (gains <= tol)
+    apart = jnp.maximum(jnp.max(jnp.abs(xs[:, None] - xs[None]), axis=-1),
+                        jnp.max(jnp.abs(ys[:, None] - ys[None]), axis=-1))  # [K, K]
+    earlier = jnp.tril(jnp.ones((len(labels), len(labels)), bool), -1) & valid[None, :] & (apart <= _SAME)
+    return xs, ys, valid & ~jnp.any(earlier, axis=1)
+
+
+_SAME = 1e-4  # largest difference in a probability between two strategies taken for the same
+
+
+def select_nash(A: jax.Array, B: jax.Array, selection: str, player: int = 0, order: str = "support",
+                labels=None, active: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """One Nash equilibrium (x [n], y [m]) of the bimatrix game (A, B) [n, m] by a selection rule of Hu & Wellman
+    (2003, section 5.1.3, where a Lemke-Howson method lists the equilibria "in a fixed order"): "first" the first
+    equilibrium, "second" the first that differs from it (the first when there is only one), "best" the one worth
+    most to ``player`` (0: the row player, 1: the column player; among ties the first). ``order``: "support" lists
+    the equilibria as ``bimatrix_equilibria`` does (pure profiles first); "lemke_howson" as
+    ``lemke_howson_equilibria`` finds them from the dropped labels ``labels`` of the ``active`` actions (falling
+    back to the support order in the rare game where no path ends at an exact equilibrium)."""
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     xs, ys, is_eq = bimatrix_equilibria(A, B)
+    if order == "lemke_howson":
+        lh_xs, lh_ys, lh_eq = lemke_howson_equilibria(A, B, labels, active)
+        xs, ys = jnp.concatenate([lh_xs, xs]), jnp.concatenate([lh_ys, ys])
+        is_eq = jnp.concatenate([lh_eq, is_eq & ~jnp.any(lh_eq)])
     first = jnp.argmax(is_eq)
     if selection == "first":
         pick = first
     elif selection == "second":
         other = jnp.maximum(jnp.max(jnp.abs(xs - xs[first]), axis=-1), jnp.max(jnp.abs(ys - ys[first]), axis=-1))
-        differs = is_eq & (other > 1e-4)
+        differs = is_eq & (other > _SAME)
         pick = jnp.where(jnp.any(differs), jnp.argmax(differs), first)
     else:
         payoff = jnp.asarray((A, B)[player], jnp.float32)

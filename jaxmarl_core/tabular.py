@@ -59,18 +59,19 @@ def legal(model: TabularModel) -> jax.Array:
 
 
 def nash_values(model: TabularModel, gamma: float, selection: str = "first", player: int = 0,
-                num_iters: int = 300, values: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+                num_iters: int = 300, values: jax.Array | None = None, order: str = "support",
+                labels: tuple[int, ...] | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Value iteration of a general-sum game's Nash Q-values (Hu & Wellman 2003, eq. 5): V(s) <- the values of the
-    stage game Q(s) = (Q_0(s), Q_1(s)) at the equilibrium that ``selection`` picks (``solvers.select_nash``, legal
-    actions only), from ``values`` [S, 2] (zeros where None). -> (V [S, 2], x [S, A], y [S, A]): the values and both
-    players' stage strategies at the last iterate."""
+    stage game Q(s) = (Q_0(s), Q_1(s)) at the equilibrium that ``selection`` picks (``solvers.select_nash`` with
+    ``order`` and Lemke-Howson's ``labels``, legal actions only), from ``values`` [S, 2] (zeros where None).
+    -> (V [S, 2], x [S, A], y [S, A]): the values and both players' stage strategies at the last iterate."""
 
     def backup(v):
         q = q_values(model, v, gamma)  # [S, A, A, 2]
 
         def stage(q_s, avail_s):
             A, B = restrict(q_s[..., 0], q_s[..., 1], avail_s[0], avail_s[1])
-            x, y = select_nash(A, B, selection, player)
+            x, y = select_nash(A, B, selection, player, order, labels, jnp.concatenate(avail_s))
             return jnp.stack([x @ q_s[..., 0] @ y, x @ q_s[..., 1] @ y]), x, y
 
         return jax.vmap(stage)(q, legal(model))

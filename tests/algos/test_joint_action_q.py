@@ -75,6 +75,24 @@ def test_nash_q_selection_rules_in_the_battle_of_the_sexes():
             envs.make("matrix_bos"))
 
 
+@pytest.mark.slow  # the default suite's time budget
+def test_nash_q_in_lemke_howsons_order():
+    """With ``order="lemke_howson"`` the first equilibrium is the one Lemke-Howson reaches from the first label:
+    action 1's with ``lh_actions="1,0"``, so (1, 1), where the support order's first is (0, 0)."""
+    picks = run("nash_q", "matrix_bos", order="lemke_howson", lh_actions="1,0")["policy"][:, -1]
+    np.testing.assert_array_equal(picks, np.broadcast_to([[0, 1], [0, 1]], (SEEDS, 2, 2)))
+
+
+def test_nash_q_order_options_are_checked():
+    env = envs.make("matrix_bos")
+    config = algos.get("nash_q").default_config(env)
+    assert config.order == "support" and dataclasses.replace(config, lh_actions="1,0").lh_labels(2) == (1, 0, 3, 2)
+    for bad, match in (({"order": "gambit"}, "order must be one of"), ({"lh_actions": "0,0"}, "lh_actions must"),
+                       ({"lh_actions": "1,x"}, "lh_actions must")):
+        with pytest.raises(ValueError, match=match):
+            dataclasses.replace(config, **bad).validate(env)
+
+
 @pytest.mark.slow
 def test_nash_q_at_hu_wellmans_protocol_reaches_an_equilibrium_in_grid_game_1():
     """Section 5.1.3's protocol (random starts, uniform legal moves, alpha = 1/n, 5000 episodes of about 7.9 steps):

@@ -161,3 +161,70 @@ def test_selection_rules_in_battle_of_the_sexes_and_restricted_actions():
     np.testing.assert_allclose(np.stack([x, y]), [[0, 1], [0, 1]])
     with pytest.raises(ValueError, match="selection must be one of"):
         solvers.select_nash(A, B, "last")
+
+
+def _nashpy_lemke_howson(A: np.ndarray, B: np.ndarray, label: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """nashpy's Lemke-Howson from ``label`` (lexicographic pivoting), None where it returns no strategy pair.
+    nashpy 0.0.43 writes a strategy in the iteration order of a Python set of labels, which is not increasing for
+    some sizes (a 5 x 4 game's column labels 5-8 come out 8, 5, 6, 7): put the entries back in label order."""
+    from nashpy.algorithms.lemke_howson import lemke_howson
+    n, m = A.shape
+    x, y = lemke_howson(A, B, initial_dropped_label=label)
+    if x.shape != (n,) or y.shape != (m,) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return None
+    x = x[np.argsort(list(set(range(n))))]
+    return x, y[np.argsort([j - n for j in set(range(n, n + m))])]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_lemke_howson_follows_nashpys_paths_from_every_label(games):
+    """From every dropped label, our Lemke-Howson ends where nashpy's does: 20 random games (nondegenerate) and 20
+    with payoffs in {-2, ..., 2} (degenerate: ties in the ratio tests, broken lexicographically by both), each padded
+    to 5 x 5 with strictly dominated actions, which no path enters, so the labels of the real actions give the paths
+    of the unpadded game."""
+    rng = np.random.default_rng(2)
+    ties = [(rng.integers(-2, 3, size=s).astype(float), rng.integers(-2, 3, size=s).astype(float))
+            for s in rng.integers(2, SIZE + 1, size=(20, 2))]
+    pairs = list(zip(games[0][:20], games[1][:20])) + ties
+    pa, pb = map(np.stack, zip(*(_pad_bimatrix(A, B) for A, B in zip(*zip(*pairs)))))
+    solve = jax.vmap(jax.vmap(solvers.lemke_howson, in_axes=(None, None, 0)), in_axes=(0, 0, None))
+    xs, ys, done = map(np.asarray, jax.jit(solve)(pa, pb, np.arange(2 * SIZE)))
+    compared = 0
+    for i, (A, B) in enumerate(pairs):
+        n, m = A.shape
+        for label in range(n + m):
+            padded = label if label < n else SIZE + label - n
+            assert done[i, padded] and np.all(xs[i, padded, n:] == 0) and np.all(ys[i, padded, m:] == 0)
+            x, y = xs[i, padded, :n].astype(np.float64), ys[i, padded, :m].astype(np.float64)
+            assert max(solvers.deviation_gains(A, B, x, y)) < 1e-5, (i, label)
+            want = _nashpy_lemke_howson(A, B, label)
+            if want is not None:
+                np.testing.assert_allclose(x, want[0], atol=1e-5, err_msg=f"{i} {label}")
+                np.testing.assert_allclose(y, want[1], atol=1e-5, err_msg=f"{i} {label}")
+                compared += 1
+    assert compared >= 0.98 * sum(A.shape[0] + A.shape[1] for A, _ in pairs)
+
+
+@pytest.mark.slow  # the default suite's time budget; nash_q's test runs the order in a learner
+def test_selection_in_lemke_howsons_order():
+    """Battle of the sexes: Lemke-Howson reaches (0, 0) from the labels of row 0 and column 0, (1, 1) from those of
+    row 1 and column 1 (never the mixed equilibrium), so the order of the labels decides "first"; labels of actions
+    left out are skipped; a game whose first path ends where a later one does lists it once."""
+    A = np.array([[3.0, 0.0], [0.0, 2.0]])
+    B = np.array([[2.0, 0.0], [0.0, 3.0]])
+
+    @jax.jit
+    def picks(active):
+        a, b = solvers.restrict(A, B, active[:2], active[2:])
+        reached = solvers.lemke_howson_equilibria(a, b, (0, 2, 1, 3), active)
+        return reached, solvers.select_nash(a, b, "second", 0, "lemke_howson", (1, 0, 3, 2), active)[0]
+
+    (xs, _, is_eq), second = jax.tree.map(np.asarray, picks(np.ones(4, bool)))
+    np.testing.assert_array_equal(is_eq, [True, False, True, False])
+    np.testing.assert_allclose(xs[[0, 2]], [[1, 0], [0, 1]])
+    np.testing.assert_allclose(second, [1, 0])  # labels 1 and 3 first: (1, 1) is first, (0, 0) second
+    (xs, _, is_eq), second = jax.tree.map(np.asarray, picks(np.array([False, True, True, True])))
+    np.testing.assert_array_equal(is_eq, [False, True, False, False])  # row 0 left out: column 0 reaches (1, 1)
+    np.testing.assert_allclose(second, [0, 1])  # "second" is the first when there is one
+    with pytest.raises(ValueError, match="order must be one of"):
+        solvers.select_nash(A, B, "first", order="gambit")

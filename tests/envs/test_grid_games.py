@@ -1,6 +1,7 @@
 """Hu & Wellman's Grid Games 1 and 2: hand-computed rules, the exact tabular model against sampled steps and against
 closed-form values of known paths, and the state index."""
 import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -251,7 +252,10 @@ def test_avail_actions_are_the_in_grid_moves_and_count_the_papers_424_tuples():
     np.testing.assert_array_equal(avail[centre, 0], [True, True, True, True])
     np.testing.assert_array_equal(avail[corner, 1], [False, True, True, True])  # agent 1 on the top edge (0, 1)
     live = np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0
-    assert int((avail[:, 0].sum(-1) * avail[:, 1].sum(-1))[live].sum()) == 424  # section 5.1.3
+    moves = avail[live].sum(-1)  # [57, 2]: each agent's in-grid moves in the live states
+    assert int(np.prod(moves, -1).sum()) == 424  # section 5.1.3: "the total number of state-action tuples ... is 424"
+    # the other readings of the rules give other counts: all four moves everywhere, or a "stay" besides the moves
+    assert 16 * len(moves) == 912 and int(np.prod(moves + 1, -1).sum()) == 793
     assert np.all(np.asarray(GG2_RESTATED.tabular_model(PARAMS).avail))
 
 
@@ -321,6 +325,25 @@ def test_gg1_nash_q_values_of_table_4_and_the_start_value_97(nash_q_values):
     assert spread.max() > 1.0  # but elsewhere a stage game of this Q has equilibria of other values
 
 
+def test_gg1_agent_1s_path_left_up_up_left_blocks_every_shortest_path_of_agent_0():
+    """Section 5.1's rules alone, move by move: agent 1 (the paper's agent 2) walks 2 -> 1 -> 4 -> 7 -> 6 (paper
+    cells); each of agent 0's six four-step paths to cell 8 tries to enter a cell agent 1 enters at the same step, so
+    both are bounced back with -1 (and agent 0 cannot reach cell 8 in four steps any other way: the next test)."""
+    path_1 = [LEFT, UP, UP, LEFT]
+    collided = []
+    for ups in itertools.combinations(range(4), 2):  # agent 0's paths: two Ups and two Rights in some order
+        path_0 = [UP if t in ups else RIGHT for t in range(4)]
+        p0, p1, hit = [2, 0], [2, 2], False
+        for a0, a1 in zip(path_0, path_1):
+            (p0, p1), reward, reached, collision = resolve(GG1, p0, p1, a0, a1)
+            if collision:
+                assert reward == [-1, -1] and not any(reached)
+                hit = True
+                break
+        collided.append(hit)
+    assert collided == [True] * 6
+
+
 def test_gg1_nash_q_values_are_not_unique(nash_q_values):
     """Hu & Wellman call Grid Game 1's Nash Q-values unique, but the first-Nash fixed point differs: agent 1 walks
     left, up, up, left, which meets each of agent 0's six shortest paths in a collision, and agent 0 (which cannot
@@ -351,3 +374,36 @@ def test_gg2_nash_q_values_of_figure_8():
         q = np.asarray(tabular.q_values(MODELS[2], v, 0.99))
         for (a0, a1), want in table.items():
             np.testing.assert_allclose(q[s0, a0, a1], want, atol=0.6)
+
+
+@pytest.mark.slow
+def test_first_nash_in_lemke_howsons_order_finds_the_papers_table_4():
+    """Value iteration with the first equilibrium in Lemke-Howson's order, labels dropped in the paper's action order
+    (Left, Right, Down, Up; agent 0's before agent 1's): in Grid Game 1 the coordinated Nash Q-values of Table 4,
+    (97.03, 97.03) from the corners, an exact equilibrium in every state, where the support order's first Nash
+    finds (0, 97.03). The blocking equilibrium still exists (test_gg1_nash_q_values_are_not_unique): the order only
+    decides which one value iteration reaches. In every live state but one, every equilibrium of the stage game is
+    worth the same as the one picked; in (3 5) a weak mixed equilibrium of agent 0 is worth 96.07 to agent 1."""
+    labels = (LEFT, RIGHT, DOWN, UP, 4 + LEFT, 4 + RIGHT, 4 + DOWN, 4 + UP)
+    solve = jax.jit(tabular.nash_values, static_argnums=(1, 2, 3, 4, 6, 7))
+    v, x, y = solve(MODELS[1], 0.99, "first", 0, 300, None, "lemke_howson", labels)
+    v, q = np.asarray(v), np.asarray(tabular.q_values(MODELS[1], v, 0.99))
+    s0 = paper_state(0, 2)
+    np.testing.assert_allclose(v[s0], [100 * 0.99 ** 3] * 2, rtol=1e-5)
+    np.testing.assert_allclose(q[s0, RIGHT, LEFT], [-1 + 0.99 * 97.03] * 2, atol=0.01)
+    live = np.flatnonzero(np.asarray(MODELS[1].transition).sum(axis=(1, 2, 3)) > 0)
+    values = tabular.policy_values(MODELS[1], x, y, 0.99)
+    gains = np.stack([np.asarray(tabular.best_response(MODELS[1], y, 0, 0.99, 1000)[0] - values[:, 0]),
+                      np.asarray(tabular.best_response(MODELS[1], x, 1, 0.99, 1000)[0] - values[:, 1])])
+    assert np.abs(gains[:, live]).max() < 1e-3
+    avail = np.asarray(MODELS[1].avail)
+    A, B = jax.vmap(solvers.restrict)(q[live, ..., 0], q[live, ..., 1], avail[live, 0], avail[live, 1])
+    xs, ys, is_eq = map(np.asarray, jax.jit(jax.vmap(solvers.bimatrix_equilibria))(A, B))
+    worth = np.stack([np.einsum("scn,snm,scm->sc", xs, q[live, ..., i], ys) for i in range(2)], -1)
+    spread = np.where(is_eq[..., None], np.abs(worth - v[live][:, None]), 0.0).max(axis=(1, 2))
+    assert list(live[spread > 0.01]) == [paper_state(3, 5)]
+    # Grid Game 2: the paper's order reaches the second table of Figure 8 (agent 0 takes the centre) for "first"
+    # and the first table (agent 1 takes it, the paper's first-Nash result of Table 9) for "second"
+    for rule, want in (("first", [98.01, 49.0]), ("second", [49.0, 98.01])):
+        v2 = np.asarray(solve(MODELS[2], 0.99, rule, 0, 300, None, "lemke_howson", labels)[0])
+        np.testing.assert_allclose(v2[s0], want, atol=0.05)
