@@ -305,6 +305,11 @@ class TrafficJunction(GroupedEnvironment):
         pair = same & state.active[:, None] & state.active[None, :] & ~jnp.eye(self.num_cars, dtype=bool)
         return jnp.any(pair, axis=1)
 
+    @property
+    def agent_episodes(self) -> bool:
+        """A car's own episode ends when it reaches its destination (``info["agent_done"]``)."""
+        return True
+
     def step_env(self, key, state, actions, params):
         """actions int32 [N] (0 gas, 1 brake) -> TimeStep; ``info``: ``success``, ``collisions`` (cars colliding
         in this step), ``completed`` (cars that reached their destination), float32 scalars, and ``agent_done``

@@ -21,6 +21,7 @@ below are the contract.
 | ``NeighbourMeanAction`` | ``neighbour_mean_action(state, actions [N], params) -> [N, A]`` | mean-field learners |
 | ``SimplexActions`` | ``action_simplices``: per agent, its action's soft one-hot block sizes | MADDPG (Gumbel) |
 | ``Neighbourhood`` | ``num_neighbours``, ``neighbours(state, params) -> (int32[N, K], bool[N, K])`` | DGN, GA-Comm |
+| ``AgentEpisodes`` | ``agent_episodes``: each step's ``info["agent_done"]`` bool[N] ends agents' episodes | GA-Comm |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
@@ -141,6 +142,14 @@ class Neighbourhood(Protocol):
         """(idx int32[N, K], mask bool[N, K]): agent i's neighbourhood is agents ``idx[i, k]`` where
         ``mask[i, k]``; ``idx[i, 0] == i`` (the agent itself first, unmasked while it lives), and masked slots hold
         no one (their index is arbitrary and must not matter)."""
+
+
+@runtime_checkable
+class AgentEpisodes(Protocol):
+    @property
+    def agent_episodes(self) -> bool:
+        """True: agents' own episodes end inside the environment's, and each step's ``info["agent_done"]`` (bool[N])
+        marks the agents whose episode ended at that step (an index may carry a new agent from the next step on)."""
 
 
 def has(env: Any, *capabilities: type) -> bool:

@@ -38,6 +38,7 @@ from algos.graph.config import check_env
 from algos.graph.g2anet_model import COMM, GAComm
 from algos.graph.learner import assemble, reset_envs, scalar_info
 from jaxmarl_core import distributions
+from jaxmarl_core.capabilities import AgentEpisodes, has
 from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.returns import gae
@@ -161,6 +162,7 @@ def collect(view: LearnerView, model: GAComm, cfg: GACommConfig, env_params, sta
     neighbours = jax.vmap(lambda s: env.neighbours(s, env_params))
     policy = jax.vmap(lambda p, o, i, m, k: model.apply(p, o, i, m, k)[0], in_axes=(None, 0, 0, 0, 0))
     step_env = jax.vmap(view.step, in_axes=(0, 0, 0, None))
+    agent_episodes = has(env, AgentEpisodes)
 
     def step(carry, k):
         obs, env_state = carry
@@ -170,7 +172,7 @@ def collect(view: LearnerView, model: GAComm, cfg: GACommConfig, env_params, sta
         logits = policy(state.params, obs.obs, idx, mask, keys)
         actions = distributions.masked_categorical(logits, obs.avail).sample(seed=k_act)
         ts = step_env(jax.random.split(k_env, cfg.num_envs), env_state, actions, env_params)
-        agent_done = ts.info.get("agent_done", jnp.zeros_like(ts.reward, bool))
+        agent_done = ts.info["agent_done"] if agent_episodes else jnp.zeros_like(ts.reward, bool)
         batch = Batch(obs=obs.obs, idx=idx, mask=mask, avail=obs.avail, key=keys, action=actions, reward=ts.reward,
                       done=ts.done, agent_done=agent_done)
         return (ts.obs, ts.state), (batch, scalar_info(ts.info))
