@@ -334,13 +334,13 @@ def test_social_dilemmas_benchmark_json_smoke(tmp_path):
     assert doc["frames"] == ["harvest_frame.png"]
 
 
-@pytest.mark.slow  # four training programs to compile (the baselines', and AgA's lambdas together)
+@pytest.mark.slow  # five training programs to compile (the baselines', and AgA's lambdas together)
 def test_social_dilemmas_method_table_smoke(tmp_path):
     doc = run_json(["benchmarks/social_dilemmas.py", "--methods", "--table-agents", "2", "--table-horizon", "30",
                     "--table-envs", "2", "--table-updates", "2", "--tail", "1", "--seeds", "2", "--lambdas",
                     "0.1,100"], tmp_path, timeout=900)
     methods = [row["method"] for row in doc["rows"]]
-    assert methods == ["Simul-Ind", "Simul-Co", "SVO", "AgA (lambda=0.1)", "AgA (lambda=100)"]
+    assert methods == ["Simul-Ind", "Simul-Co", "SVO", "CGA", "AgA (lambda=0.1)", "AgA (lambda=100)"]
     for row in doc["rows"]:
         returns = np.asarray(row["per_seed"]["returns"])  # [seeds, agents]
         assert returns.shape == (2, 2) and np.all(returns >= 0)
