@@ -189,6 +189,8 @@ def test_equality_is_one_minus_the_gini_of_sorted_ranks():
 @pytest.mark.parametrize("sets,fragment", [
     (["share_params=true"], "actor_update=aga needs share_params=False"),
     (["aga_lambda=-1"], "aga_lambda"),
+    (["actor_update=cga", "share_params=true"], "actor_update=cga needs share_params=False"),
+    (["actor_update=cga", "cga_gamma=-1"], "cga_gamma"),
     (["svo_weight=1", "team_reward=true"], "svo_weight needs team_reward=False"),
 ])
 def test_bad_input_is_one_line(sets, fragment, capsys):
