@@ -105,7 +105,9 @@ register_variants(onpolicy, (
     ("hatrpo", "heterogeneous-agent TRPO: sequential natural-gradient steps with a KL line search"),
     ("haa2c", "heterogeneous-agent A2C: HAPPO's sequential scheme with the A2C surrogate"),
     ("aga_ppo", "AgA on PPO: the agents' joint-ratio surrogates' gradients adjusted by altruistic gradient "
-                "adjustment, lambda by the paper's sign rule (Li et al., 2024)")))
+                "adjustment, lambda by the paper's sign rule (Li et al., 2024)"),
+    ("cga_ppo", "CGA on PPO: the agents' joint-ratio surrogates' gradients moved by consensus optimisation, "
+                "xi + gamma H^T xi (Mescheder et al., 2017; AgA's baseline)")))
 register_variants(offpolicy, (
     ("ddpg", "independent DDPG: each agent's critic on its own observation and action (MADDPG paper's baseline)"),
     ("maddpg", "MADDPG: a centralised critic per agent on all observations and actions, Gumbel-softmax or tanh "

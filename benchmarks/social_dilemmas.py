@@ -14,16 +14,17 @@ so a load shared with other processes falls on both.
 ``--frames DIR`` also writes one rendered frame of each game measured (after ``--frame-step`` random steps) as a PNG.
 
 ``--methods`` runs the AgA paper's method table instead (Li et al., 2024): Simul-Ind (``ippo`` on own rewards),
-Simul-Co (``ippo``, ``team_reward``), SVO (``ippo``, ``svo_weight``) and AgA (``aga_ppo``) at each ``--lambdas``
-value, ``--seeds`` seeds each, on ``--table-game`` with ``--table-agents`` agents and ``--table-horizon``-step
-episodes, each update one whole episode in each of ``--table-envs`` games. Per seed, the final returns are each
-agent's episode return averaged over the last ``--tail`` updates; then
+Simul-Co (``ippo``, ``team_reward``), SVO (``ippo``, ``svo_weight``), CGA (``cga_ppo``, gamma 1) and AgA
+(``aga_ppo``) at each ``--lambdas`` value, ``--seeds`` seeds each, on ``--table-game`` with ``--table-agents`` agents
+and ``--table-horizon``-step episodes, each update one whole episode in each of ``--table-envs`` games. Per seed, the
+final returns are each agent's episode return averaged over the last ``--tail`` updates; then
 
     social welfare = sum_i return_i,    equality = 1 - Gini(returns)  (``jaxmarl_core.social.equality``)
 
-with mean and 95% Student-t interval over seeds, a JSON document and a plot of welfare and equality per update. The
-baselines' seeds run vmapped in one program per method, AgA's lambda values and seeds all in one (compile and run
-times per program).
+with mean, sample standard deviation (``std``: the paper's table gives E's mean and std over 3 runs) and 95%
+Student-t interval over seeds, a JSON document (with the 1-minute load average at the start and after each program)
+and a plot of welfare and equality per update. The baselines' seeds run vmapped in one program per method, AgA's
+lambda values and seeds all in one (compile and run times per program).
 
     python benchmarks/social_dilemmas.py --json --out benchmarks/results/cpu/social_dilemmas.json \
         --frames benchmarks/results/cpu
@@ -66,7 +67,7 @@ TABLE = dict(hidden_size=32, hidden_layers=1, lr=1e-3, critic_lr=1e-3)  # the sm
 
 
 BASELINES = (("Simul-Ind", "ippo", {}), ("Simul-Co", "ippo", {"team_reward": True}),
-             ("SVO", "ippo", {"svo_weight": SVO_WEIGHT, "svo_angle": SVO_ANGLE}))
+             ("SVO", "ippo", {"svo_weight": SVO_WEIGHT, "svo_angle": SVO_ANGLE}), ("CGA", "cga_ppo", {}))
 
 
 def table_row(label: str, algo: str, changes: dict, returns: np.ndarray, compile_s: float, run_s: float,
@@ -81,7 +82,8 @@ def table_row(label: str, algo: str, changes: dict, returns: np.ndarray, compile
            "equality": outputs.mean_ci95(equality),
            "curves": {"social_welfare": returns.sum(-1).mean(0).tolist(),
                       "equality": np.asarray(social.equality(returns)).mean(0).tolist()}}
-    print(f"[bench] {label}: welfare {row['social_welfare']['mean']:.2f}, equality {row['equality']['mean']:.3f} "
+    print(f"[bench] {label}: welfare {row['social_welfare']['mean']:.2f}, equality {row['equality']['mean']:.3f} +- "
+          f"{row['equality']['std']:.3f} "
           f"(compile {compile_s:.0f} s, run {run_s:.0f} s)", file=sys.stderr, flush=True)
     return row
 
@@ -123,11 +125,12 @@ def method_table(args) -> int:
     env = envs.make(args.table_game, num_agents=args.table_agents, num_steps=args.table_horizon)
     budget = {**TABLE, "num_envs": args.table_envs, "rollout_len": args.table_horizon,
               "total_steps": args.table_envs * args.table_horizon * args.table_updates}
-    rows = []
+    rows, load = [], [os.getloadavg()[0]]
     for label, algo, changes in BASELINES:
         res = train_many(algo, env, {**budget, **changes}, args.seeds, warmup=False, seed_batch=args.seeds)
         rows.append(table_row(label, algo, changes, res["metrics"]["episode_return"], res["compile_s"],
                               res["runs_s"][0], args.tail))
+        load.append(os.getloadavg()[0])
     compile_s, run_s, returns = train_aga_lambdas(env, budget, args.lambdas, args.seeds)
     rows += [table_row(f"AgA (lambda={lam:g})", "aga_ppo", {"aga_lambda": lam}, r, compile_s, run_s, args.tail)
              for lam, r in zip(args.lambdas, returns)]
@@ -136,6 +139,7 @@ def method_table(args) -> int:
            "settings": {"game": args.table_game, "agents": args.table_agents, "horizon": args.table_horizon,
                         "envs": args.table_envs, "updates": args.table_updates, "seeds": args.seeds,
                         "tail": args.tail, "networks": TABLE, "svo": {"weight": SVO_WEIGHT, "angle": SVO_ANGLE}},
+           "load_avg_1min": load + [os.getloadavg()[0]],  # at the start and after each program
            "rows": rows}
     return finish(doc, start, args.out, args.json, plot_table)
 

@@ -334,13 +334,13 @@ def test_social_dilemmas_benchmark_json_smoke(tmp_path):
     assert doc["frames"] == ["harvest_frame.png"]
 
 
-@pytest.mark.slow  # four training programs to compile (the baselines', and AgA's lambdas together)
+@pytest.mark.slow  # five training programs to compile (the baselines', and AgA's lambdas together)
 def test_social_dilemmas_method_table_smoke(tmp_path):
     doc = run_json(["benchmarks/social_dilemmas.py", "--methods", "--table-agents", "2", "--table-horizon", "30",
                     "--table-envs", "2", "--table-updates", "2", "--tail", "1", "--seeds", "2", "--lambdas",
                     "0.1,100"], tmp_path, timeout=900)
     methods = [row["method"] for row in doc["rows"]]
-    assert methods == ["Simul-Ind", "Simul-Co", "SVO", "AgA (lambda=0.1)", "AgA (lambda=100)"]
+    assert methods == ["Simul-Ind", "Simul-Co", "SVO", "CGA", "AgA (lambda=0.1)", "AgA (lambda=100)"]
     for row in doc["rows"]:
         returns = np.asarray(row["per_seed"]["returns"])  # [seeds, agents]
         assert returns.shape == (2, 2) and np.all(returns >= 0)
@@ -464,7 +464,8 @@ def test_compile_profile_counts_the_optimised_program():
 
 
 def test_differentiable_games_benchmark_json_smoke(tmp_path):
-    doc = run_json(["benchmarks/differentiable_games.py", "--quick", "--methods", "aga"], tmp_path)
+    doc = run_json(["benchmarks/differentiable_games.py", "--quick", "--methods", "aga", "--scatter",
+                    str(tmp_path / "pg.png")], tmp_path)
     assert [r["method"] for r in doc["toy"]["rows"]] == ["aga"]
     assert all(0.0 <= r["reached_welfare_2"] <= 1.0 and r["inits"] == 8 for r in doc["toy"]["rows"])
     assert len(doc["toy"]["trajectories"]) == 3
@@ -474,6 +475,23 @@ def test_differentiable_games_benchmark_json_smoke(tmp_path):
     for row in doc["speed"]:
         assert row["instances"] == 16 and row["steps"] == 10 and row["compile_s"] > 0
         assert abs(row["us_per_step"] - 1e6 * row["median_s"] / 10) < 1e-6 * row["us_per_step"]
+    (row,) = doc["public_goods"]["rows"]  # the scatter's points: every run's final shares
+    actions = np.asarray(row["final_actions"])
+    assert actions.shape == (4, 2) and np.all((actions > 0) & (actions < 1)) and (tmp_path / "pg.png").exists()
+    np.testing.assert_allclose(row["final_actions_mean"], actions.mean(0), rtol=1e-6)
+    (eff,) = doc["efficiency"]  # no simul_ind here: no ratio
+    assert eff["steps"] == row["steps_to_converge"]["median"] and 1 <= eff["steps"] <= 100
+    assert len(eff["runs_s"]) == 2 and eff["games"] == 4 and eff["step_time_ratio"] is None
+    assert eff["updates"] == 100 and abs(eff["step_time_s"] * 100 - eff["duration_s"]) < 1e-12
+
+
+def test_differentiable_games_steps_to_converge_counts_the_last_update_that_moves():
+    from benchmarks.differentiable_games import CONVERGED, steps_to_converge
+
+    u = 6  # actions after updates 1..6 of three runs: still moving, settling after update 3, never moving
+    still, settles, flat = np.linspace(0, 1, u), np.r_[0.0, 0.5, 0.9, 0.9, 0.9 + CONVERGED / 2, 0.9], np.zeros(u)
+    actions = np.stack([np.stack([still, flat], -1), np.stack([flat, settles], -1), np.stack([flat, flat], -1)])
+    np.testing.assert_array_equal(steps_to_converge(actions), [6, 3, 1])
 
 
 def test_harl_suites_take_jaxmarl_s_mappo_settings_and_list_the_full_budgets(tmp_path, capsys):

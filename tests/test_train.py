@@ -179,7 +179,7 @@ def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
 
 # On-policy variants share one code path (and tests/algos/test_onpolicy.py runs happo's CLI): in the default suite
 # the CLI smoke runs mappo; the others' (10-20 s of compiling each) run with -m slow.
-SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c", "aga_ppo"}
+SLOW_CLI = {"ippo", "maa2c", "happo", "hatrpo", "haa2c", "aga_ppo", "cga_ppo"}
 # Off-policy actor-critics share one code path: maddpg runs here, ddpg and matd3 with -m slow; haddpg and hatd3 need
 # continuous actions, which no environment has by default (tests/algos/test_offpolicy.py runs them on MPE's).
 SLOW_CLI |= {"ddpg", "matd3"}

@@ -19,6 +19,8 @@ How the variants differ (fields of ``OnPolicyConfig``):
   log space under ``stop_gradient``; ``use_factor=False`` drops it);
 - ``aga_ppo`` (``actor_update="aga"``, Li et al., 2024): IPPO's critics; the stacked actors move together along AgA's
   adjustment (``aga_lambda``) of the gradients of each agent's PPO surrogate under the joint ratio of all agents;
+  ``cga_ppo`` (``actor_update="cga"``, AgA's CGA baseline): the same game moved by consensus optimisation
+  (``cga_gamma``);
 - the rewards trained on: each agent's own (Simul-Ind: ``ippo``), the sum of all agents' (``team_reward``: Simul-Co),
   or shaped by social value orientation (``svo_weight``, ``svo_angle``; McKee et al., 2020);
 - ``share_params``: one actor (and, for IPPO, one critic) for all agents, optionally with a one-hot agent id

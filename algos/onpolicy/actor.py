@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from algos.onpolicy.config import OnPolicyConfig, TRPOConfig
+from algos.onpolicy.config import GAME_GRADIENT_UPDATES, OnPolicyConfig, TRPOConfig
 from algos.onpolicy.model import Model, actor_all, dist_stats
 from jaxmarl_core import actor_critic, distributions, trpo
 from jaxmarl_core import game_gradients as gg
@@ -126,7 +126,7 @@ def sequential_update(model: Model, cfg: OnPolicyConfig, tx, aparams, opt_state,
 
 
 def joint_surrogates(model: Model, cfg: OnPolicyConfig, aparams, batch):
-    """The game AgA adjusts: agent i's value V_i = mean[min(rho A_i, clip(rho, 1 -+ eps) A_i)] + c H_i, rho =
+    """The game AgA and CGA adjust: agent i's value V_i = mean[min(rho A_i, clip(rho, 1 -+ eps) A_i)] + c H_i, rho =
     prod_k pi_k(a_k) / pi_k,old(a_k) the joint ratio of all agents' stacked actors, A_i agent i's advantage and H_i
     its policy's entropy (coefficient ``entropy_coef``). Through rho every V_i depends on every actor, so grad_i V_j
     is agent j's policy gradient in agent i's parameters and the collective value sum_j V_j that of the summed
@@ -143,29 +143,37 @@ def joint_surrogates(model: Model, cfg: OnPolicyConfig, aparams, batch):
                                                     "ratio": jnp.mean(jnp.exp(log_rho))}
 
 
-def aga_direction(model: Model, cfg: OnPolicyConfig, aparams, batch):
-    """AgA (Li et al., 2024) on the game of ``joint_surrogates``: the descent direction xi_c + lam (xi + H_c^T xi_c)
-    on the losses -V (``jaxmarl_core.game_gradients.aga_with_lambda``: Hessian-vector products of the collective
-    surrogate, the paper's sign rule for lam) over the stacked actors, each agent's parameters flattened to a row.
+def game_gradient_direction(model: Model, cfg: OnPolicyConfig, aparams, batch):
+    """A game-gradient method's descent direction on the game of ``joint_surrogates`` (losses -V) over the stacked
+    actors, each agent's parameters flattened to a row, by ``actor_update`` (``jaxmarl_core.game_gradients``,
+    Hessian-vector products only):
 
-    aparams: stacked [N, ...]; batch leaves [L, M, N, ...] -> (direction like aparams, metrics with ``aga_sign``)."""
+        aga: xi_c + lam (xi + H_c^T xi_c), lam by AgA's sign rule, |lam| = aga_lambda   (Li et al., 2024)
+        cga: xi + gamma H^T xi, gamma = cga_gamma                                       (Mescheder et al., 2017)
+
+    aparams: stacked [N, ...]; batch leaves [L, M, N, ...] -> (direction like aparams, metrics; ``aga_sign``, the
+    sign of lam, under AgA)."""
     unravel = ravel_pytree(jax.tree.map(lambda x: x[0], aparams))[1]
     theta = jax.vmap(lambda p: ravel_pytree(p)[0])(aparams)  # [N, P]
 
     def value_fn(th):
         return joint_surrogates(model, cfg, jax.vmap(unravel)(th), batch)[0]
 
-    ascent, lam = gg.aga_with_lambda(value_fn, theta, cfg.aga_lambda)
     metrics = joint_surrogates(model, cfg, aparams, batch)[1]
-    return jax.vmap(unravel)(-ascent), {**metrics, "aga_sign": jnp.sign(lam)}
+    if cfg.actor_update == "aga":
+        ascent, lam = gg.aga_with_lambda(value_fn, theta, cfg.aga_lambda)
+        metrics = {**metrics, "aga_sign": jnp.sign(lam)}
+    else:
+        ascent = gg.consensus(value_fn, cfg.cga_gamma)(theta)
+    return jax.vmap(unravel)(-ascent), metrics
 
 
-def aga_update(model: Model, cfg: OnPolicyConfig, tx, aparams, opt_state, batch, key):
+def game_gradient_update(model: Model, cfg: OnPolicyConfig, tx, aparams, opt_state, batch, key):
     """``ppo_epochs`` x ``num_minibatches`` steps of every agent's optimiser (its own clipping and Adam, vmapped over
-    the agents) along ``aga_direction`` -> (params, opt states, metrics)."""
+    the agents) along ``game_gradient_direction`` -> (params, opt states, metrics)."""
 
     def direction(p, mb, _):
-        return aga_direction(model, cfg, p, mb)
+        return game_gradient_direction(model, cfg, p, mb)
 
     per_agent = optax.GradientTransformation(jax.vmap(tx.init), jax.vmap(tx.update))
     aparams, opt_state, _, metrics = actor_critic.minibatch_sgd(None, per_agent, aparams, opt_state, batch, key,
@@ -177,12 +185,12 @@ def aga_update(model: Model, cfg: OnPolicyConfig, tx, aparams, opt_state, batch,
 def update_actors(model: Model, cfg: OnPolicyConfig, tx, aparams, opt_state, batch, key):
     """All actors' update on batch leaves [L, M, N, ...] -> (params, opt states, metrics averaged over agents):
     the shared actor on all agents' samples, stacked actors at once (``vmap``), one after another in a fresh
-    random order (``sequential``; ``fixed_order`` keeps 0..N-1), or jointly along AgA's adjusted gradient."""
+    random order (``sequential``; ``fixed_order`` keeps 0..N-1), or jointly along AgA's or CGA's direction."""
     n = model.num_agents
     k_perm, k_train = jax.random.split(key)
     agent_keys = jax.random.split(k_train, n)
-    if cfg.actor_update == "aga":
-        return aga_update(model, cfg, tx, aparams, opt_state, batch, k_train)
+    if cfg.actor_update in GAME_GRADIENT_UPDATES:
+        return game_gradient_update(model, cfg, tx, aparams, opt_state, batch, k_train)
     if cfg.share_params:
         merged = jax.tree.map(actor_critic.merge_agents, batch)
         return train_actor(model, cfg, tx, aparams, opt_state, merged, k_train)

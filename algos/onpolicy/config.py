@@ -24,8 +24,10 @@ VARIANTS = {  # name -> (centralised_critic, sequential, actor_update)
     "hatrpo": (True, True, "trpo"),
     "haa2c": (True, True, "a2c"),
     "aga_ppo": (False, False, "aga"),
+    "cga_ppo": (False, False, "cga"),
 }
-ACTOR_UPDATES = ("ppo", "a2c", "trpo", "aga")
+ACTOR_UPDATES = ("ppo", "a2c", "trpo", "aga", "cga")
+GAME_GRADIENT_UPDATES = ("aga", "cga")  # the stacked actors move jointly along a game-gradient direction
 TRUNCATIONS = ("bootstrap", "harl")
 
 
@@ -56,7 +58,8 @@ class OnPolicyConfig(BatchedRollouts, Config):
     """HARL's defaults (``configs/algos_cfgs/happo.yaml`` and friends). One update takes num_envs * rollout_len
     environment steps; ``total_steps // (num_envs * rollout_len)`` updates are run."""
 
-    actor_update: str = "ppo"  # "ppo" | "a2c" | "trpo" | "aga" (AgA-adjusted joint PPO surrogates: aga_update)
+    actor_update: str = "ppo"  # "ppo" | "a2c" | "trpo" | "aga" | "cga" (game-gradient directions on the joint PPO
+    # surrogates: actor.game_gradient_update)
     centralised_critic: bool = True  # V(global_state) (MAPPO, HA*) or V_i(obs_i) (IPPO)
     sequential: bool = False  # the heterogeneous-agent sequential update (HA*)
     total_steps: int = 10_000_000  # environment steps per seed
@@ -94,6 +97,7 @@ class OnPolicyConfig(BatchedRollouts, Config):
     # steps before it bootstrap from the value of its observation; "bootstrap": it bootstraps from V(final_obs)
     preset: str = "default"  # the defaults these settings started from: "default" or one of HARL's (``presets``)
     aga_lambda: float = 1.0  # actor_update="aga": |lambda| of AgA's adjustment, its sign by the paper's rule
+    cga_gamma: float = 1.0  # actor_update="cga": gamma of consensus optimisation's xi + gamma H^T xi
     svo_weight: float = 0.0  # SVO reward shaping r_i - w |svo_angle - reward angle| (jaxmarl_core.social); 0: off
     svo_angle: float = 45.0  # the target reward angle theta_svo in degrees (45: prosocial, equal own and others')
 
@@ -111,7 +115,7 @@ class OnPolicyConfig(BatchedRollouts, Config):
         for name in ("lr", "critic_lr", "adam_eps"):
             require_positive(self, name)
         for name in ("clip_eps", "entropy_coef", "value_coef", "max_grad_norm", "huber_delta", "aga_lambda",
-                     "svo_weight"):
+                     "cga_gamma", "svo_weight"):
             require_nonnegative(self, name)
         for name in ("gamma", "gae_lambda"):
             require_unit_interval(self, name)
@@ -134,9 +138,10 @@ class OnPolicyConfig(BatchedRollouts, Config):
         if self.svo_weight > 0 and (self.team_reward or env.num_agents < 2):
             raise ValueError("svo_weight needs team_reward=False and two or more agents (it shapes each agent's own "
                              "reward by the others')")
-        if self.actor_update == "aga" and (self.share_params or self.sequential or env.num_agents < 2):
-            raise ValueError("actor_update=aga needs share_params=False, sequential=False and two or more agents "
-                             "(it adjusts the stacked per-agent actors' gradients)")
+        if self.actor_update in GAME_GRADIENT_UPDATES and (self.share_params or self.sequential
+                                                           or env.num_agents < 2):
+            raise ValueError(f"actor_update={self.actor_update} needs share_params=False, sequential=False and two "
+                             "or more agents (it adjusts the stacked per-agent actors' gradients)")
         if self.share_params:
             if len(set(env.observation_spaces)) != 1 or len(set(env.action_spaces)) != 1:
                 raise ValueError(f"share_params needs agents with identical observation and action spaces; "
@@ -154,8 +159,8 @@ def check_env(env, variant: str = "mappo") -> str | None:
         reason = missing(env, GlobalState)
         if reason:
             return f"a centralised critic (env.global_state) {reason}"
-    if VARIANTS[variant][2] == "aga" and env.num_agents < 2:
-        return f"AgA adjusts a game of two or more agents; {env.name} has {env.num_agents}"
+    if VARIANTS[variant][2] in GAME_GRADIENT_UPDATES and env.num_agents < 2:
+        return f"{variant} adjusts a game of two or more agents; {env.name} has {env.num_agents}"
     return None
 
 
@@ -185,5 +190,6 @@ def default_config(env, variant: str = "mappo", preset: str = "default") -> OnPo
                               preset=preset, trpo=trpo, **settings)
     homogeneous = len(set(env.observation_spaces)) == 1 and len(set(env.action_spaces)) == 1
     return OnPolicyConfig(actor_update=actor_update, centralised_critic=centralised, sequential=sequential,
-                          share_params=homogeneous and not sequential and variant not in ("ippo", "aga_ppo"),
+                          share_params=homogeneous and not sequential and variant != "ippo"
+                          and actor_update not in GAME_GRADIENT_UPDATES,
                           ppo_epochs=1 if variant == "maa2c" else 5, **default_budget(env))

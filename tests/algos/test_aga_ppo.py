@@ -46,9 +46,9 @@ def explicit_logits(model, params_i, obs_i):
     return model.actor.apply(params_i, None, obs_i[None], jnp.zeros((1, M), bool))[1][0]
 
 
-def explicit_aga(model, cfg, params, batch, old_logp):
-    """AgA's descent direction [N * P] from full matrices: xi (each agent's own loss gradient), xi_c, H_c =
-    jax.hessian of the collective loss, lam = |lam| sign(<xi_c, H_c^T xi_c> (<xi, H_c^T xi_c> + |H_c^T xi_c|^2))."""
+def explicit_game(model, cfg, params, batch, old_logp):
+    """The joint surrogates' losses written directly: (losses: theta [N * P] -> [N], theta, P), theta the agents'
+    flattened parameters one after the other."""
     unravel = ravel_pytree(jax.tree.map(lambda x: x[0], params))[1]
     theta = jnp.concatenate([ravel_pytree(jax.tree.map(lambda x, i=i: x[i], params))[0] for i in range(2)])
     p = theta.size // 2
@@ -68,6 +68,13 @@ def explicit_aga(model, cfg, params, batch, old_logp):
             values.append(surr + cfg.entropy_coef * ents[i])
         return -jnp.stack(values)
 
+    return losses, theta, p
+
+
+def explicit_aga(model, cfg, params, batch, old_logp):
+    """AgA's descent direction [N * P] from full matrices: xi (each agent's own loss gradient), xi_c, H_c =
+    jax.hessian of the collective loss, lam = |lam| sign(<xi_c, H_c^T xi_c> (<xi, H_c^T xi_c> + |H_c^T xi_c|^2))."""
+    losses, theta, p = explicit_game(model, cfg, params, batch, old_logp)
     jac = jax.jacobian(losses)(theta)  # [2, 2P]
     xi = jnp.concatenate([jac[0, :p], jac[1, p:]])
     xi_c = jac.sum(0)
@@ -76,6 +83,19 @@ def explicit_aga(model, cfg, params, batch, old_logp):
     lam = abs(cfg.aga_lambda) * jnp.sign(jnp.dot(xi_c, grad_ham) * (jnp.dot(xi, grad_ham) + jnp.dot(grad_ham,
                                                                                                      grad_ham)))
     return xi_c + lam * (xi + grad_ham), lam
+
+
+def explicit_cga(model, cfg, params, batch, old_logp):
+    """CGA's descent direction [N * P] from full matrices: xi + gamma H^T xi, H = jax.jacobian of the simultaneous
+    gradient xi = (grad_1 l_1, grad_2 l_2), itself from jax.jacobian of the losses -> (direction, xi)."""
+    losses, theta, p = explicit_game(model, cfg, params, batch, old_logp)
+
+    def xi_fn(th):
+        jac = jax.jacobian(losses)(th)
+        return jnp.concatenate([jac[0, :p], jac[1, p:]])
+
+    xi = xi_fn(theta)
+    return xi + cfg.cga_gamma * jax.jacobian(xi_fn)(theta).T @ xi, xi
 
 
 def old_log_probs(model, params, batch):
@@ -109,6 +129,24 @@ def test_aga_update_equals_a_step_along_the_full_hessian_computation(game):
         assert float(metrics["aga_sign"]) == float(jnp.sign(lam))
         signs.add(float(jnp.sign(lam)))
     assert signs == {-1.0, 1.0}, signs
+
+
+def test_cga_update_equals_a_step_along_the_full_jacobian_computation(game):
+    """``cga_ppo``'s actor step (``actor_update="cga"``, gamma 0.7): one epoch, one minibatch, SGD of step 1 moves
+    every agent by -d, d the explicit CGA direction, away from the old policy (ratios != 1)."""
+    _, aga_cfg, model, params, batch = game
+    cfg = dataclasses.replace(aga_cfg, actor_update="cga", cga_gamma=0.7)
+    sgd = optax.sgd(1.0)
+    keys = iter(jax.random.split(jax.random.PRNGKey(0), len(jax.tree.leaves(params))))
+    old = old_log_probs(model, jax.tree.map(lambda x: x + 0.5 * jax.random.normal(next(keys), x.shape), params),
+                        batch)
+    new = jax.jit(lambda b: actor.update_actors(model, cfg, sgd, params, jax.vmap(sgd.init)(params), b,
+                                                jax.random.PRNGKey(0))[0], compiler_options=FAST_COMPILE)(
+        {**batch, "old_logp": old})
+    d, xi = jax.jit(lambda o: explicit_cga(model, cfg, params, batch, o), compiler_options=FAST_COMPILE)(old)
+    assert float(jnp.abs(d - xi).max()) > 1e-2 * float(jnp.abs(d).max())  # the consensus term H^T xi matters
+    np.testing.assert_allclose(flat_stacked(params) - flat_stacked(new), d, rtol=1e-4,
+                               atol=1e-5 * float(jnp.abs(d).max()))
 
 
 def svo_closed_form(r, angle_deg, w):
@@ -151,6 +189,8 @@ def test_equality_is_one_minus_the_gini_of_sorted_ranks():
 @pytest.mark.parametrize("sets,fragment", [
     (["share_params=true"], "actor_update=aga needs share_params=False"),
     (["aga_lambda=-1"], "aga_lambda"),
+    (["actor_update=cga", "share_params=true"], "actor_update=cga needs share_params=False"),
+    (["actor_update=cga", "cga_gamma=-1"], "cga_gamma"),
     (["svo_weight=1", "team_reward=true"], "svo_weight needs team_reward=False"),
 ])
 def test_bad_input_is_one_line(sets, fragment, capsys):
