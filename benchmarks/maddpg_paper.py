@@ -263,14 +263,14 @@ def ensembles_table(doc: dict) -> str:
 def plot_ensembles(doc: dict, path: str) -> None:
     """Each side's reward in the four pairings, 95% intervals over seeds (the normalised scores are in the JSON)."""
     plt = outputs.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
     names = [r["pairing"] for r in doc["results"]]
     for ax, side in zip(axes, ("agents", "adversaries")):
         stats = [r[side + "_reward"] for r in doc["results"]]
         means = np.array([v["mean"] for v in stats])
         errs = np.array([[m - v["ci95_low"], v["ci95_high"] - m] for m, v in zip(means, stats)]).T
         ax.bar(names, means, yerr=errs, capsize=4)
-        ax.set(title=f"{side}' episode reward (agents v adversaries)")
+        ax.set(title=f"{side}' episode reward", xlabel="agents v adversaries")
     fig.suptitle(f"{doc['task'].split(' (')[0]}: E ensemble, S single policies; {doc['seeds']} seeds, 95% intervals",
                  fontsize=9)
     outputs.save_figure(fig, path)
