@@ -31,9 +31,23 @@ DDPG; everything else is the paper's settings above), one arm per pairing and it
   and ``ddpg_predators_maddpg_prey``. Touches per episode: the (prey, predator) pairs in contact, summed over the
   episode's 25 steps (each predator's reward is 10 per pair; openai's ``benchmark_data`` counts the same contacts).
 
+Policy ensembles (``--ensembles``, the paper's Section 5.4 and Figure 3, right): ``--task keep_away`` (``mpe_push``:
+one adversary keeps one agent from the target landmark), ``deception`` or ``predator_prey`` (the predators are the
+paper's agents, the prey its adversary). Two populations train on the paper's settings above: ``maddpg`` with
+``ensemble`` K (the paper's K: 3 in keep-away, 2 in predator-prey; 3 in deception, the paper's "cooperative navigation"
+K taken for it), ``sub_buffers`` (a buffer D_i^(k) per sub-policy) and ``ensemble_draw=group`` (one sub-policy index per
+episode for all the agents, one for the adversaries, as the paper enforces), and plain ``maddpg``. Seed s of each is
+then cross-played against seed s of the other (``algos.offpolicy.crossplay``) in the four pairings E v E, E v S,
+S v E, S v S (agents v adversaries; an ensemble draws a sub-policy per episode, sampling as trained), for
+``--eval-episodes`` episodes each. Reported per pairing: the agents' and the adversaries' episode reward (summed over
+the 25 steps, averaged over a side's agents) with 95% Student-t intervals over seeds; the 0-1 normalised score of each
+side (its mean reward min-max scaled over the four pairings: the paper plots 0-1 normalised scores without stating the
+formula); and the ensemble's paired gains (e.g. the agents' reward in E v S minus S v S, seed by seed).
+
     python benchmarks/maddpg_paper.py --seeds 5 --total-steps 1000000 \\
         --out benchmarks/results/cpu/maddpg_paper_speaker_listener.json
     python benchmarks/maddpg_paper.py --task deception --seeds 8 --total-steps 1500000 --out deception.json
+    python benchmarks/maddpg_paper.py --ensembles --task keep_away --seeds 8 --total-steps 1500000 --out ka.json
     python benchmarks/maddpg_paper.py --quick      # a short smoke run
 """
 from __future__ import annotations
@@ -49,18 +63,14 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from algos.offpolicy import OffPolicyConfig  # noqa: E402
-from algos.offpolicy.learner import make_policy  # noqa: E402
-from algos.offpolicy.model import build_model  # noqa: E402
+from algos.offpolicy.crossplay import cross_play, play  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
 from jaxmarl_core.config import parse_overrides  # noqa: E402
-from jaxmarl_core.learner_view import LearnerView  # noqa: E402
-from jaxmarl_core.rollout import reset_carry, rollout  # noqa: E402
 
 ARMS = {  # cooperative communication: name -> (algorithm, config overrides)
     "maddpg": ("maddpg", {}),
@@ -87,18 +97,6 @@ LISTENER, REACH = 1, 0.075 + 0.04  # the listener's index; listener radius + lan
 NEAR_GOAL = 2 * 0.08  # deception: openai's simple_adversary binary reward's "near the goal", twice the landmark size
 HIT = 10.0  # predator-prey: each predator's reward per touching (prey, predator) pair
 STEPS_PER_GRADIENT_STEP = 100  # openai/maddpg: one update of every agent each 100 environment steps
-
-
-def play(env, config: OffPolicyConfig, actors, key, episodes: int) -> jax.Array:
-    """Rewards [T, episodes, N] of ``episodes`` fresh episodes (T = max_cycles steps) played by the actors of one
-    seed as trained (Gumbel-softmax samples)."""
-    view = LearnerView(env)
-    model = build_model(view, config)
-    k_reset, k_run = jax.random.split(key)
-    carry = reset_carry(k_reset, view, env.default_params, jnp.zeros((episodes, env.num_agents), jnp.int32),
-                        batch_size=episodes)
-    return rollout(k_run, view, env.default_params, make_policy(model, config, actors), carry, env.max_cycles,
-                   batched=True)[1].reward
 
 
 def communication_outcomes(reward: np.ndarray) -> dict:
@@ -150,6 +148,134 @@ TASKS = {
 }
 
 
+# -- policy ensembles (Section 5.4, Figure 3 right) -------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class EnsembleTask:
+    title: str
+    env_name: str
+    adversaries: tuple  # the paper's adversaries' agent indices; the others are its "agents"
+    sub_policies: int  # the paper's K
+
+
+ENSEMBLE_TASKS = {
+    "keep_away": EnsembleTask("keep-away (mpe_push: 1 adversary, 1 agent, 2 landmarks, continuous=True)", "mpe_push",
+                              (0,), 3),
+    "deception": EnsembleTask("physical deception (mpe_adversary, N=2, continuous=True)", "mpe_adversary", (0,), 3),
+    "predator_prey": EnsembleTask("predator-prey (mpe_tag: the 3 predators are the agents, the prey the adversary, "
+                                  "continuous=True)", "mpe_tag", (3,), 2),
+}
+POPULATIONS = {"ensemble": "E", "single": "S"}
+PAIRINGS = [(a, b) for a in POPULATIONS for b in POPULATIONS]  # (agents' population, adversaries')
+ENSEMBLE_PAPER = ("Lowe et al. (2017), Section 5.4 and Figure 3 (right): K = 3 sub-policies in keep-away, K = 2 in "
+                  "predator-prey, one index per episode for all cooperating agents and one for the adversaries; "
+                  "ensemble agents and adversaries beat single-policy ones (0-1 normalised scores), and ensemble "
+                  "agents against single adversaries win by a larger margin than the reverse")
+GAINS = {  # name -> (side, pairing with the ensemble, the same pairing with a single policy there), paired on seeds
+    "agents_gain_vs_single_adversaries": ("agents", ("ensemble", "single"), ("single", "single")),
+    "agents_gain_vs_ensemble_adversaries": ("agents", ("ensemble", "ensemble"), ("single", "ensemble")),
+    "adversaries_gain_vs_single_agents": ("adversaries", ("single", "ensemble"), ("single", "single")),
+    "adversaries_gain_vs_ensemble_agents": ("adversaries", ("ensemble", "ensemble"), ("ensemble", "single")),
+}
+
+
+def side_rewards(reward: np.ndarray, adversaries: tuple) -> dict:
+    """rewards [S, T, E, N] -> per seed [S]: the agents' and the adversaries' episode reward (summed over the T
+    steps, averaged over the side's agents and the E episodes)."""
+    ret = reward.sum(axis=1).mean(axis=1)  # [S, N]
+    adv = np.isin(np.arange(ret.shape[-1]), adversaries)
+    return {"agents_reward": ret[:, ~adv].mean(axis=-1), "adversaries_reward": ret[:, adv].mean(axis=-1)}
+
+
+def normalised(rows: list[dict], side: str) -> list[float]:
+    """The paper's 0-1 normalised score of one side: its mean reward in each pairing, min-max scaled over the four
+    pairings (1: the side's best pairing; the paper plots, per task, these scores without stating the formula)."""
+    means = np.array([r[side + "_reward"]["mean"] for r in rows])
+    span = means.max() - means.min()
+    return ((means - means.min()) / span if span > 0 else np.zeros_like(means)).tolist()
+
+
+def run_ensembles(task: str, seeds: int, total_steps: int, num_envs: int, episodes: int, overrides: dict,
+                  sub_policies: int | None = None) -> dict:
+    """Train an ensemble population (``ensemble`` K, ``sub_buffers``, one draw per agent group) and a single-policy
+    one (``maddpg``, both on the paper's settings), then cross-play seed s of one against seed s of the other in the
+    four pairings -> the JSON document."""
+    spec = ENSEMBLE_TASKS[task]
+    k = sub_policies or spec.sub_policies
+    env = envs.make(spec.env_name, continuous=True)
+    base = {"total_steps": total_steps, "num_envs": num_envs,
+            "rollout_len": max(1, STEPS_PER_GRADIENT_STEP // num_envs), **overrides}
+    pops = {"ensemble": {"ensemble": k, "sub_buffers": True, "ensemble_draw": "group"}, "single": {}}
+    trained = {}
+    for name, extra in pops.items():
+        res = train_many("maddpg", env, {**base, **extra}, seeds, warmup=False)
+        steps = res["num_updates"] * res["env_steps_per_update"]
+        trained[name] = {"config": OffPolicyConfig(**res["config"]), "actors": res["out"].state.nets.actor,
+                         "summary": {"population": name, "overrides": {**base, **extra}, "env_steps": steps,
+                                     "compile_s": res["compile_s"], "run_s": res["median_s"],
+                                     "env_steps_per_s": seeds * steps / res["median_s"], "config": res["config"]}}
+        print(f"{task} {name}: trained {steps:,} steps x {seeds} seeds in {res['median_s']:.0f} s "
+              f"(compile {res['compile_s']:.0f} s)", file=sys.stderr)
+    from_agents = ~np.isin(np.arange(env.num_agents), spec.adversaries)
+    keys = jax.random.split(jax.random.PRNGKey(10_000), seeds)
+    rows, per_pairing = [], {}
+    for agents, adversaries in PAIRINGS:
+        a, b = trained[agents], trained[adversaries]
+        reward = np.asarray(jax.jit(jax.vmap(lambda x, y, key: cross_play(
+            env, a["config"], x, b["config"], y, from_agents, key, episodes).reward))(a["actors"], b["actors"], keys))
+        outcomes = side_rewards(reward, spec.adversaries)
+        if task in TASKS:
+            outcomes.update(TASKS[task].outcomes(reward))
+        per_pairing[agents, adversaries] = outcomes
+        row = {"pairing": f"{POPULATIONS[agents]} v {POPULATIONS[adversaries]}", "agents": agents,
+               "adversaries": adversaries, "seeds": seeds, "eval_episodes_per_seed": episodes}
+        for name, per_seed in outcomes.items():
+            row[name], row[name + "_per_seed"] = outputs.mean_ci95(per_seed), per_seed.tolist()
+        rows.append(row)
+        print(f"{task} {row['pairing']}: agents {row['agents_reward']['mean']:.3g}, adversaries "
+              f"{row['adversaries_reward']['mean']:.3g}", file=sys.stderr)
+    for side in ("agents", "adversaries"):
+        for row, score in zip(rows, normalised(rows, side)):
+            row[side + "_normalised_score"] = score
+    gains = {}
+    for name, (side, with_ensemble, without) in GAINS.items():
+        diff = per_pairing[with_ensemble][side + "_reward"] - per_pairing[without][side + "_reward"]
+        gains[name] = {**outputs.mean_ci95(diff), "per_seed": diff.tolist(),
+                       "pairings": [f"{POPULATIONS[p[0]]} v {POPULATIONS[p[1]]}" for p in (with_ensemble, without)]}
+    return {"benchmark": "maddpg_paper_ensembles", "task": spec.title, **machine_info(), "paper": ENSEMBLE_PAPER,
+            "sub_policies": k, "adversaries": list(spec.adversaries), "seeds": seeds,
+            "populations": [t["summary"] for t in trained.values()], "results": rows, "ensemble_gains": gains}
+
+
+def ensembles_table(doc: dict) -> str:
+    """The pairings' rewards and scores and the paired gains as a Markdown table."""
+    def ci(v):
+        return f"{v['mean']:.3g} ({v['ci95_low']:.3g}, {v['ci95_high']:.3g})"
+
+    lines = ["| agents v adversaries | agents' reward | adversaries' reward | normalised score (agents, adversaries) |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {r['pairing']} | {ci(r['agents_reward'])} | {ci(r['adversaries_reward'])} | "
+              f"{r['agents_normalised_score']:.2f}, {r['adversaries_normalised_score']:.2f} |" for r in doc["results"]]
+    lines += ["", "| paired gain of the ensemble (per seed) | mean (95% interval) |", "| --- | --- |"]
+    lines += [f"| {name} ({' - '.join(g['pairings'])}) | {ci(g)} |" for name, g in doc["ensemble_gains"].items()]
+    return "\n".join(lines)
+
+
+def plot_ensembles(doc: dict, path: str) -> None:
+    """Each side's reward in the four pairings, 95% intervals over seeds (the normalised scores are in the JSON)."""
+    plt = outputs.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), layout="constrained")
+    names = [r["pairing"] for r in doc["results"]]
+    for ax, side in zip(axes, ("agents", "adversaries")):
+        stats = [r[side + "_reward"] for r in doc["results"]]
+        means = np.array([v["mean"] for v in stats])
+        errs = np.array([[m - v["ci95_low"], v["ci95_high"] - m] for m, v in zip(means, stats)]).T
+        ax.bar(names, means, yerr=errs, capsize=4)
+        ax.set(title=f"{side}' episode reward", xlabel="agents v adversaries")
+    fig.suptitle(f"{doc['task'].split(' (')[0]}: E ensemble, S single policies; {doc['seeds']} seeds, 95% intervals",
+                 fontsize=9)
+    outputs.save_figure(fig, path)
+
+
 def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int, overrides: dict,
             task: str = "communication") -> dict:
     spec = TASKS[task]
@@ -160,7 +286,7 @@ def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int
                                  **extra, **overrides}, seeds, warmup=False)
     config = OffPolicyConfig(**res["config"])
     keys = jax.random.split(jax.random.PRNGKey(10_000), seeds)
-    reward = np.asarray(jax.jit(jax.vmap(lambda a, k: play(env, config, a, k, episodes)))(
+    reward = np.asarray(jax.jit(jax.vmap(lambda a, k: play(env, config, a, k, episodes).reward))(
         res["out"].state.nets.actor, keys))  # [S, T, E, N]
     outcomes = spec.outcomes(reward)
     ret = res["metrics"]["episode_return"][..., spec.curve_agent]  # [S, U]
@@ -208,7 +334,10 @@ def plot(rows: list[dict], task: str, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="communication", choices=list(TASKS))
+    p.add_argument("--task", default="communication", choices=list(TASKS) + ["keep_away"])
+    p.add_argument("--ensembles", action="store_true", help="the policy-ensemble experiment (keep_away, deception, "
+                   "predator_prey): train an ensemble and a single-policy population, cross-play them")
+    p.add_argument("--sub-policies", type=int, default=None, help="--ensembles: K (default: the paper's, 3 or 2)")
     p.add_argument("--arms", default=None, help="comma-separated; default: communication's three, the competitive "
                    "tasks' two mixed pairings")
     p.add_argument("--seeds", type=int, default=5)
@@ -220,12 +349,20 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     p.add_argument("--out", default=None, help="write the JSON document here (atomically) and its plot beside it")
     args = p.parse_args(argv)
-    spec = TASKS[args.task]
-    default_arms = list(spec.arms) if args.task == "communication" else list(spec.arms)[:2]
-    arms = args.arms.split(",") if args.arms else default_arms
-    unknown = [a for a in arms if a not in spec.arms]
-    if unknown:
-        p.error(f"--arms: {unknown[0]!r} is not one of {', '.join(spec.arms)}")
+    if args.ensembles:
+        if args.task not in ENSEMBLE_TASKS or args.arms:
+            p.error(f"--ensembles takes --task {', '.join(ENSEMBLE_TASKS)} and no --arms")
+        if args.sub_policies is not None and args.sub_policies < 2:
+            p.error("--sub-policies must be at least 2")
+    elif args.task not in TASKS:
+        p.error(f"--task {args.task} needs --ensembles")
+    else:
+        spec = TASKS[args.task]
+        default_arms = list(spec.arms) if args.task == "communication" else list(spec.arms)[:2]
+        arms = args.arms.split(",") if args.arms else default_arms
+        unknown = [a for a in arms if a not in spec.arms]
+        if unknown:
+            p.error(f"--arms: {unknown[0]!r} is not one of {', '.join(spec.arms)}")
     if min(args.seeds, args.num_envs, args.eval_episodes) <= 0 or args.total_steps <= 0:
         p.error("--seeds, --total-steps, --num-envs and --eval-episodes must be positive")
     overrides = {}
@@ -236,6 +373,17 @@ def main(argv=None) -> int:
         overrides.update(parse_overrides(OffPolicyConfig, args.set))
     except ValueError as e:
         p.error(str(e))
+    if args.ensembles:
+        doc = run_ensembles(args.task, args.seeds, int(args.total_steps), args.num_envs, args.eval_episodes, overrides,
+                            args.sub_policies)
+        doc["config_overrides"] = overrides
+        text = dump(doc, args.out)
+        print(ensembles_table(doc), file=sys.stderr)
+        if args.out:
+            plot_ensembles(doc, os.path.splitext(args.out)[0] + ".png")
+        if args.json:
+            print(text, end="")
+        return 0
     rows = [run_arm(arm, args.seeds, int(args.total_steps), args.num_envs, args.eval_episodes, overrides, args.task)
             for arm in arms]
     thresholds = {"communication": {"reach_threshold": REACH}, "deception": {"near_goal_threshold": NEAR_GOAL},

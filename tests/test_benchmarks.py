@@ -121,6 +121,40 @@ def test_maddpg_paper_rejects_an_arm_of_another_task(capsys):
     assert exit_info.value.code == 2 and "is not one of maddpg_agents_ddpg_adversary" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about two minutes of compiling on 2 cores
+def test_maddpg_paper_ensembles_json_smoke(tmp_path):
+    """Keep-away's ensemble experiment: both populations trained, the four pairings cross-played per seed."""
+    doc = run_json(["benchmarks/maddpg_paper.py", "--ensembles", "--task", "keep_away", "--quick", "--total-steps",
+                    "3000"], tmp_path, timeout=900)
+    assert [r["pairing"] for r in doc["results"]] == ["E v E", "E v S", "S v E", "S v S"] and doc["sub_policies"] == 3
+    assert [p["config"]["ensemble"] for p in doc["populations"]] == [3, 1]
+    for r in doc["results"]:
+        assert len(r["agents_reward_per_seed"]) == 2 and r["agents_reward"]["mean"] < 0
+    gain = doc["ensemble_gains"]["agents_gain_vs_single_adversaries"]
+    rows = {r["pairing"]: r for r in doc["results"]}
+    np.testing.assert_allclose(gain["per_seed"], np.subtract(rows["E v S"]["agents_reward_per_seed"],
+                                                             rows["S v S"]["agents_reward_per_seed"]))
+
+
+def test_maddpg_paper_ensemble_scores_and_flags(capsys):
+    """The sides' rewards and the 0-1 normalised scores on hand-made numbers; bad flag combinations exit 2."""
+    from benchmarks import maddpg_paper
+
+    reward = np.zeros((2, 3, 4, 2))  # [S, T, E, N]: agent 0 the adversary
+    reward[0, :, :, 0], reward[1, :, :, 0], reward[:, :, :, 1] = 1.0, 2.0, -1.0
+    sides = maddpg_paper.side_rewards(reward, (0,))
+    np.testing.assert_allclose(sides["adversaries_reward"], [3.0, 6.0])
+    np.testing.assert_allclose(sides["agents_reward"], [-3.0, -3.0])
+    rows = [{"agents_reward": {"mean": m}} for m in (-4.0, -2.0, -3.0, -2.0)]
+    assert maddpg_paper.normalised(rows, "agents") == [0.0, 1.0, 0.5, 1.0]
+    for args in (["--task", "keep_away"], ["--ensembles"], ["--ensembles", "--task", "deception", "--arms", "x"],
+                 ["--ensembles", "--task", "keep_away", "--sub-policies", "1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            maddpg_paper.main(args)
+        assert exit_info.value.code == 2, args
+    capsys.readouterr()
+
+
 def test_offpolicy_mpe_benchmark_rejects_bad_flags(capsys):
     from benchmarks import offpolicy_mpe
 

@@ -26,6 +26,7 @@ VARIANTS = {  # name -> (critic, twin, sequential)
 }
 CRITICS = ("joint", "local")
 RELAXATIONS = ("gumbel", "tanh")
+DRAWS = ("agent", "group")
 PAPER = ("ddpg", "maddpg")  # MADDPG's paper settings; the others take HARL's
 
 
@@ -74,6 +75,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
     eval_steps: int = 25
     ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
     sub_buffers: bool = False  # ensemble: a buffer of buffer_size // K per sub-policy of each agent (the paper's)
+    ensemble_draw: str = "agent"  # "agent": a sub-policy drawn per agent; "group": one per agent group (the paper's)
     infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
     infer_entropy: float = 1e-3  # the entropy bonus of those fits
 
@@ -93,7 +95,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
             require_nonnegative(self, name)
         for name in ("gamma", "tau"):
             require_unit_interval(self, name)
-        for name, valid in (("critic", CRITICS), ("relaxation", RELAXATIONS)):
+        for name, valid in (("critic", CRITICS), ("relaxation", RELAXATIONS), ("ensemble_draw", DRAWS)):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {valid}, got {getattr(self, name)!r}")
         require_replay_fits(self)

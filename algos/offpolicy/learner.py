@@ -287,11 +287,16 @@ def make_policy(model: Model, cfg: OffPolicyConfig, actors, random: jax.Array | 
     """The actors as a rollout policy on records [B, N, ...] -> (environment actions, (critic actions [B, N, A],
     sub-policies [B, N]), sub-policies): exploring (gumbel samples, or tanh actions plus noise), uniformly random Box
     actions where ``random``, or (``deterministic``) the actions without noise. An ensemble draws each agent's
-    sub-policy uniformly at every episode's first step and keeps it to the episode's end."""
+    sub-policy uniformly at every episode's first step (``ensemble_draw=group``: one index for each agent group, which
+    all its agents play) and keeps it to the episode's end."""
 
     def policy(key, rec: LearnerObs, playing):
         k_act, k_noise, k_rand, k_sub = jax.random.split(key, 4)
-        drawn = jax.random.randint(k_sub, playing.shape, 0, model.ensemble)
+        if model.draws:  # one draw per agent group, played by all its agents (the paper's ensembles)
+            drawn = jax.random.randint(k_sub, playing.shape[:1] + (max(model.draws) + 1,), 0, model.ensemble)
+            drawn = drawn[:, jnp.asarray(model.draws)]
+        else:
+            drawn = jax.random.randint(k_sub, playing.shape, 0, model.ensemble)
         playing = jnp.where(rec.first[:, None], drawn, playing)
         action = model.action(model.raw_of(actors, rec.obs, playing), slice(None), rec.avail,
                               None if deterministic else k_act)

@@ -46,7 +46,8 @@ def action_blocks(view: LearnerView) -> np.ndarray:
 class Model:
     """Static structure of the networks (no parameters). ``blocks`` [N][A], ``low``, ``high`` [N][A] (Box bounds;
     padding 0), ``dim_mask`` [N][A] (real action entries), ``local_critics`` [C] (mixed kinds: which critics are
-    local; empty when all are ``local_critic``'s kind)."""
+    local; empty when all are ``local_critic``'s kind), ``draws`` [N] (an ensemble drawing one sub-policy index per
+    agent group: each agent's group; empty: one per agent)."""
 
     actor: PlainMLP
     critic: PlainMLP
@@ -65,6 +66,7 @@ class Model:
     dim_mask: tuple
     ensemble: int = 1
     local_critics: tuple = ()
+    draws: tuple = ()  # ensemble_draw=group: each agent's group, whose one draw it plays; empty: a draw per agent
 
     # -- parameters ---------------------------------------------------------------------------------------------
     def init_actors(self, key) -> dict:
@@ -188,5 +190,7 @@ def build_model(view: LearnerView, cfg: OffPolicyConfig) -> Model:
                  num_blocks=int(blocks.max()) + 1, low=tuple(map(tuple, low.tolist())),
                  high=tuple(map(tuple, high.tolist())),
                  dim_mask=tuple(map(tuple, padded_action_mask(view.env.action_spaces).tolist())),
-                 ensemble=cfg.ensemble, local_critics=tuple(kind == "local" for kind in agent_critic_kinds(
+                 ensemble=cfg.ensemble, draws=tuple(np.repeat(np.arange(len(view.env.groups)), [
+                     g.size for g in view.env.groups]).tolist()) if cfg.ensemble_draw == "group" else (),
+                 local_critics=tuple(kind == "local" for kind in agent_critic_kinds(
                      cfg, view.env)) if cfg.critic_kinds else ())

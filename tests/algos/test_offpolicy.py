@@ -20,7 +20,7 @@ import algos
 import envs
 import train
 from algos import offpolicy
-from algos.offpolicy import learner
+from algos.offpolicy import crossplay, learner
 from jaxmarl_core.distributions import block_softmax, gumbel_softmax
 from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.learner_view import LearnerView
@@ -377,6 +377,75 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
         assert np.all(np.asarray(drawn.policy[k, 0]) == k)
 
 
+# -- cross-play of trained populations (MADDPG's ensembles against single policies) ---------------------------------
+def test_cross_actors_give_each_agent_its_own_populations_actors():
+    """Swap test: the crossed actors hold the first population's parameters exactly where asked and the second's
+    elsewhere; a single policy plays as K identical sub-policies; mismatched populations are refused."""
+    env = envs.make("mpe_tag", continuous=True)
+    ens, single = make(env, "maddpg", ensemble=3), make(env, "maddpg")
+    model_e, model_s = (learner.build_model(LearnerView(env), c) for c in (ens, single))
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    a, b, c = jax.tree.map(np.asarray, jit(lambda k: (model_e.init_actors(k[0]), model_s.init_actors(k[1]),
+                                                      model_s.init_actors(k[2])))(keys))
+    predators = np.array([True, True, True, False])
+    cross = jit(crossplay.cross_actors, static_argnums=(1, 3))
+    for first, k1, second, k2, mask in ((a, 3, b, 1, predators), (b, 1, a, 3, ~predators), (b, 1, c, 1, predators)):
+        mixed, k = cross(first, k1, second, k2, mask)
+        assert k == max(k1, k2)
+        for got, x, y in zip(jax.tree.leaves(mixed), jax.tree.leaves(first), jax.tree.leaves(second)):
+            got = np.asarray(got) if k == 3 else np.asarray(got)[None]  # [K, N, ...]
+            x, y = (v if v.ndim == got.ndim else np.broadcast_to(v, (got.shape[0],) + v.shape) for v in (x, y))
+            for i in range(4):
+                np.testing.assert_array_equal(got[:, i], (x if mask[i] else y)[:, i])
+    with pytest.raises(ValueError, match="an ensemble of 2 sub-policies cannot play as 3"):
+        crossplay.cross_actors(a, 3, b, 2, predators)
+    with pytest.raises(ValueError, match="cross-play needs actors of the same hidden_size"):
+        crossplay.cross_config(ens, dataclasses.replace(single, hidden_size=8))
+    assert crossplay.cross_config(single, dataclasses.replace(ens, ensemble_draw="group")).ensemble_draw == "group"
+
+
+def test_group_draw_gives_each_agent_group_one_uniform_sub_policy():
+    """``ensemble_draw=group`` (the paper's ensembles): at an episode's first step all the predators take one
+    sub-policy index and the prey another, uniform over K (chi-square over 600 episodes) and independent."""
+    from scipy import stats
+
+    env = envs.make("mpe_tag", continuous=True)
+    cfg = make(env, "maddpg", ensemble=3, ensemble_draw="group")
+    view = LearnerView(env)
+    model = learner.build_model(view, cfg)
+    assert model.draws == (0, 0, 0, 1)
+
+    @jit
+    def first_draws(key):
+        actors = model.init_actors(key)
+        carry = learner.reset_carry(key, view, env.default_params, None, batch_size=600)
+        return learner.make_policy(model, cfg, actors)(key, carry.obs, jnp.zeros((600, 4), jnp.int32))[2]
+
+    first = np.asarray(first_draws(jax.random.PRNGKey(7)))  # [E, N]
+    assert np.all(first[:, :3] == first[:, :1])  # the predators share their draw
+    for group in (first[:, 0], first[:, 3]):
+        counts = np.bincount(group, minlength=3)
+        assert stats.chisquare(counts).pvalue > 1e-3, counts
+    assert 0.2 < np.mean(first[:, 0] == first[:, 3]) < 0.47  # independent groups: 1/3 of episodes agree
+
+
+@pytest.mark.slow  # two rollouts to compile
+def test_cross_play_of_a_population_with_itself_is_its_play():
+    """Cross-playing an ensemble's actors against themselves reproduces ``play`` (the evaluation of one population)
+    exactly, sub-policy draws included; each episode keeps its draws to its end."""
+    env = envs.make("mpe_tag", continuous=True, max_cycles=3)
+    cfg = make(env, "maddpg", ensemble=3, ensemble_draw="group")
+    actors = learner.build_model(LearnerView(env), cfg).init_actors(jax.random.PRNGKey(0))
+    key, episodes = jax.random.PRNGKey(7), 64
+    own = jit(lambda a: crossplay.play(env, cfg, a, key, episodes))(actors)
+    crossed = jit(lambda a: crossplay.cross_play(env, cfg, a, make(env, "maddpg", ensemble=3), a,
+                                                 np.array([True, True, True, False]), key, episodes))(actors)
+    np.testing.assert_array_equal(own.reward, crossed.reward)
+    np.testing.assert_array_equal(own.extras[1], crossed.extras[1])
+    playing = np.asarray(own.extras[1])  # [T, E, N]: one fresh episode per environment
+    assert np.all(playing == playing[:1]) and len(np.unique(playing)) == 3
+
+
 # -- inferred policies ------------------------------------------------------------------------------------------------
 def test_inferred_policies_reach_the_maximum_likelihood_fit():
     """With no entropy bonus the fit of a policy that ignores the observation is the empirical frequency of the
@@ -530,6 +599,7 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
     (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
      "needs the simultaneous update"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "sub_buffers=true"], "sub_buffers=true needs ensemble > 1"),
+    (["--algo", "maddpg", "--env", "ipd", "--set", "ensemble_draw=team"], "ensemble_draw must be one of"),
     (["--algo", "maddpg", "--env", "mpe_adversary", "--set", "critic_kinds=local"],
      "critic_kinds must give one of ('joint', 'local') per agent group of mpe_adversary"),
     (["--algo", "maddpg", "--env", "mpe_adversary", "--set", "critic_kinds=local,joint", "--set",
