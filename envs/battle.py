@@ -140,6 +140,26 @@ def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
     return obs[..., :size].reshape(obs.shape[:-1] + (VIEW, VIEW, VIEW_CHANNELS)), obs[..., size:]
 
 
+def row_layout(map_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int32 [13 * 13 * 7 + 34] x 3: for each column of an observation row, the part of ``Battle.observe``'s source
+    it reads (0: the team's map at the window's corner, 1: own minimap, 2: the opponents' minimap, 3: the agent's
+    features, 4: the zero), the offset inside that part, and for minimap columns the minimap cell (else -1)."""
+    width = map_size + 2 * VIEW_RADIUS
+    map_channel = {0: 0, 1: 1, 2: 2, 4: 3, 5: 4}  # view channel -> channel of the team's map
+    part, offset, cell = [], [], []
+    for dy, dx, c in itertools.product(range(VIEW), range(VIEW), range(VIEW_CHANNELS)):
+        if c in (3, 6):
+            part.append(1 if c == 3 else 2), offset.append(dy * VIEW + dx), cell.append(dy * VIEW + dx)
+        elif VIEW_MASK[dy, dx]:
+            part.append(0), offset.append((dy * width + dx) * 5 + map_channel[c]), cell.append(-1)
+        else:
+            part.append(4), offset.append(0), cell.append(-1)
+    part += [3] * FEATURE_SIZE
+    offset += list(range(FEATURE_SIZE))
+    cell += [-1] * FEATURE_SIZE
+    return tuple(np.array(t, np.int32) for t in (part, offset, cell))
+
+
 @dataclasses.dataclass(frozen=True)
 class Battle(GroupedEnvironment):
     """Two teams of ``n_per_side`` agents on a ``map_size`` x ``map_size`` grid; reward constants and hp rules
@@ -348,16 +368,29 @@ class Battle(GroupedEnvironment):
         return agents + jnp.asarray(walls) * jnp.asarray([1.0, 0, 0, 0, 0], jnp.float32)
 
     def observe(self, state: BattleState, params: BattleParams | None = None) -> jax.Array:
-        """float32 [N, 13 * 13 * 7 + 34] (module docstring); zeros for dead agents."""
+        """float32 [N, 13 * 13 * 7 + 34] (module docstring); zeros for dead agents.
+
+        The whole row is one gather from a flat source: [2, S, S, 5] maps seen by each team (walls, own presence,
+        own hp / max, the opponents' presence and hp; S = size + 12, padded), [2, 2, 13, 13] minimaps (each
+        team's density, and the density + 1 read at the agent's own minimap cell), the [N, 34] features and a
+        zero (cells outside the view circle); ``row_layout`` says which part and offset each column reads."""
         params = self.default_params if params is None else params
         n, size, r = self.num_agents, self.map_size, VIEW_RADIUS
-        team = jnp.asarray(self.team)
-        base = self.map_channels(state, params, pad=r)
-        window = jax.vmap(lambda p: jax.lax.dynamic_slice(base, (p[1], p[0], 0), (VIEW, VIEW, 5)))(state.pos)
-        window = window * jnp.asarray(VIEW_MASK, jnp.float32)[None, :, :, None]  # [N, 13, 13, 5]
-        red = (team == 0)[:, None, None]
-        own = [jnp.where(red, window[..., c], window[..., c + 2]) for c in (1, 2)]
-        other = [jnp.where(red, window[..., c + 2], window[..., c]) for c in (1, 2)]
+        width = size + 2 * r
+        team_np = self.team
+        team = jnp.asarray(team_np)
+        walls = np.zeros((2, width, width, 5), np.float32)
+        walls[:, r:r + size, r:r + size, 0] = 1.0
+        walls[:, r + 1:r + size - 1, r + 1:r + size - 1, 0] = 0.0
+        # each agent writes presence and hp into channels 1, 2 of its team's map and 3, 4 of the opponents'
+        rows = jnp.tile(jnp.where(state.alive, state.pos[:, 1] + r, width), 4)
+        cols = jnp.tile(state.pos[:, 0] + r, 4)
+        seen_by = np.concatenate([team_np, team_np, 1 - team_np, 1 - team_np])
+        channel = np.repeat(np.arange(1, 5, dtype=np.int32), n)
+        hp = state.hp / params.max_hp
+        ones = jnp.ones((n,), jnp.float32)
+        maps = jnp.asarray(walls).at[seen_by, rows, cols, channel].set(jnp.concatenate([ones, hp, ones, hp]),
+                                                                        mode="drop")
 
         scale = (size + VIEW - 1) // VIEW
         mini = state.pos // scale  # (x, y) minimap cells
@@ -365,18 +398,27 @@ class Battle(GroupedEnvironment):
         density = jnp.zeros((2, VIEW, VIEW), jnp.float32).at[
             jnp.where(state.alive, team, 2), mini[:, 1], mini[:, 0]].add(1.0, mode="drop")
         density = density / jnp.maximum(counts, 1.0)[:, None, None]
-        own_cell = (jnp.arange(VIEW)[None, :, None] == mini[:, 1, None, None]) & (
-            jnp.arange(VIEW)[None, None, :] == mini[:, 0, None, None])
-        own_cell = own_cell.astype(jnp.float32)  # [N, 13, 13]
-        view = jnp.stack([window[..., 0], *own, density[team] + own_cell, *other, density[1 - team] + own_cell], -1)
+        minimaps = jnp.stack([density, density + 1.0], 1)  # [team, at own cell, 13, 13]
 
         ids = jnp.arange(n, dtype=jnp.int32)
         embedding = ((ids[:, None] >> jnp.arange(EMBEDDING_SIZE)) & 1).astype(jnp.float32)
         features = jnp.concatenate([
             embedding, jax.nn.one_hot(state.last_action, NUM_ACTIONS, dtype=jnp.float32),
             state.last_reward[:, None], state.pos.astype(jnp.float32) / jnp.float32(size)], -1)
-        obs = jnp.concatenate([view.reshape(n, -1), features], -1)
-        return jnp.where(state.alive[:, None], obs, 0.0)
+
+        source = jnp.concatenate([maps.reshape(-1), minimaps.reshape(-1), features.reshape(-1),
+                                  jnp.zeros((1,), jnp.float32)])
+        n_maps, n_minimaps = maps.size, minimaps.size
+        start = [(team * width + state.pos[:, 1]) * (width * 5) + state.pos[:, 0] * 5,
+                 n_maps + team * (2 * VIEW * VIEW), n_maps + (1 - team) * (2 * VIEW * VIEW),
+                 n_maps + n_minimaps + ids * FEATURE_SIZE]
+        part, offset, cell = (jnp.asarray(t) for t in row_layout(size))
+        base = jnp.full((n, 1), source.size - 1, jnp.int32)  # part 4: the zero
+        for k in range(4):
+            base = jnp.where(part == k, start[k][:, None], base)
+        own_cell = (mini[:, 1] * VIEW + mini[:, 0])[:, None]
+        index = base + offset + jnp.where(cell == own_cell, VIEW * VIEW, 0)
+        return jnp.where(state.alive[:, None], source[index], 0.0)
 
     # -- capabilities ------------------------------------------------------------------------------------------
     def avail_actions(self, state: BattleState, params=None) -> jax.Array:
