@@ -317,7 +317,6 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     import numpy as np
 
     from jaxmarl_core import outputs, sweep
-    from jaxmarl_core.checkpoint import Checkpoints
 
     t_wall = time.perf_counter()
     trainer = algo.make_train(env, config)
@@ -329,25 +328,37 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     n_pad = sweep.padded_size(n)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n, spec.first_seed), n_pad))
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
+    per_seed = sweep.one_seed_per_call(seed_batch)  # chunks of one seed, called per seed on host arrays
+    run_keys = jax.device_get(keys) if per_seed else keys
     init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
     progress = _Progress(f"{spec.algo} on {spec.env} x{n} seeds", num_updates, quiet)
 
-    def compiled_chunk(length, announce=True):
+    def compiled_chunk(length, announce=True, lowered_hook=None):
         nonlocal compile_time
         if length not in chunk_fns:
             t0 = progress.compiling(f"chunks of {length} updates") if announce else time.perf_counter()
-            fn = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch))
-            chunk_fns[length] = fn.lower((state_shapes, keys), np.int32(0)).compile()
+
+            def chunk(sk, start):
+                return trainer.run(*sk, start, length)
+
+            fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch))
+            seeded = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype, sharding=x.sharding),
+                                  (state_shapes, sweep.seed_shapes(keys))) if per_seed else (state_shapes, keys)
+            lowered = fn.lower(seeded, np.int32(0))
+            if lowered_hook is not None:
+                lowered_hook()
+            chunk_fns[length] = sweep.per_seed_calls(lowered.compile()) if per_seed else lowered.compile()
             if announce:
                 compile_time += time.perf_counter() - t0
                 progress.compiled(t0)
         return chunk_fns[length]
 
-    ckpts = Checkpoints(os.path.join(out, "checkpoints"))
+    ckpts = None
     start = 0
     if resume:
+        ckpts = _checkpoints(os.path.join(out, "checkpoints"))
         step = ckpts.latest_step()
         if step is None:
             ckpts.close()
@@ -358,13 +369,21 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     since = progress.compiling("initialisation and training step")
     init_lowered = init_fn.lower(keys)
     state_shapes = sweep.seed_shapes(init_lowered.out_info)  # the first chunk is lowered before the state exists
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         init_compiled = pool.submit(init_lowered.compile)  # XLA compiles it while the first chunk is traced
+
+        def open_checkpoints():  # orbax's import, once the chunk is lowered, beside XLA's compile (no GIL)
+            nonlocal ckpts
+            if ckpts is None:
+                ckpts = pool.submit(_checkpoints, os.path.join(out, "checkpoints"))
+
         if start < num_updates:
-            compiled_chunk(min(first, num_updates - start), announce=False)
+            compiled_chunk(min(first, num_updates - start), announce=False, lowered_hook=open_checkpoints)
+        open_checkpoints()
         init_compiled = init_compiled.result()
+        ckpts = ckpts if resume else ckpts.result()
     compile_time += time.perf_counter() - since
-    state = init_compiled(keys)
+    state = init_compiled(keys)  # one program over the seeds (compiled per seed, a GRU's initial weights move)
 
     metrics_host: list[dict] = []
     if resume:
@@ -374,6 +393,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         restored = ckpts.restore(start, like)
         state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], n_pad))
         metrics_host.append(restored["metrics"])
+    if per_seed:
+        state = jax.device_get(state)
 
     def snapshot(step):
         merged = _concat(metrics_host)
@@ -389,7 +410,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             length = _chunk_length(t, num_updates, first, later)
             fn = compiled_chunk(length)
             t0 = time.perf_counter()
-            state, m = fn((state, keys), np.int32(t))
+            state, m = fn((state, run_keys), np.int32(t))
             m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))
             seconds = time.perf_counter() - t0
             t_run += seconds
@@ -440,6 +461,14 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
                             os.path.join(out, "curves.png"), title=f"{spec.algo} on {spec.env} ({n} seeds)",
                             groups=env.groups)
     return summary
+
+
+def _checkpoints(directory: str):
+    """The run's ``Checkpoints`` (orbax is imported here, not before: its import takes a noticeable part of a
+    short run's start)."""
+    from jaxmarl_core.checkpoint import Checkpoints
+
+    return Checkpoints(directory)
 
 
 def _concat(chunks: list[dict]) -> dict:

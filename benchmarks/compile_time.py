@@ -80,21 +80,25 @@ def measure(algo_name: str, updates: int, seeds: int) -> dict:
             "cold": cold, "warm": warm, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def parse_args(doc: str, out: str, argv=None) -> tuple[argparse.Namespace, list[str]]:
-    """The command line this script shares with ``compile_profile.py`` -> (arguments, algorithm names)."""
+def parse_args(doc: str, out: str, argv=None, attribute: bool = False) -> tuple[argparse.Namespace, list[str]]:
+    """The command line this script shares with ``compile_profile.py`` (``attribute``: its ``--attribute N``)
+    -> (arguments, algorithm names)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default="", help="comma-separated algorithm names (default: all)")
     p.add_argument("--updates", type=int, default=5, help="updates per run (default 5: runs of seconds)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per run (default 8, train.py's default)")
     p.add_argument("--out", default=out, help="JSON document to write (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
+    if attribute:
+        p.add_argument("--attribute", type=int, default=0, metavar="N",
+                       help="attribute the chunk's optimised program to its sources; print the top N rows")
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or algos.list_algos()
     unknown = sorted(set(names) - set(algos.list_algos()))
     if unknown:
         p.error(f"--only: unknown algorithm(s) {', '.join(unknown)}; valid: {', '.join(algos.list_algos())}")
-    if args.updates <= 0 or args.seeds <= 0:
-        p.error("--updates and --seeds must be positive")
+    if args.updates <= 0 or args.seeds <= 0 or getattr(args, "attribute", 0) < 0:
+        p.error("--updates and --seeds must be positive, --attribute not negative")
     return args, names
 
 

@@ -123,6 +123,25 @@ def map_seeds(fn: Callable[..., Any], seed_batch: int = 0) -> Callable[..., Any]
     return sharded
 
 
+def one_seed_per_call(seed_batch: int) -> bool:
+    """Whether a caller should compile ``fn`` for one seed and call it once per seed (``per_seed_calls``) rather than
+    compile ``map_seeds(fn, seed_batch)``: a group of one seed on one device. The program then has no loop over
+    seeds, whose per-leaf slicing and stacking of every input and output XLA compiles as kernels of their own; the
+    loop's body is the same computation, so the numbers are those of ``map_seeds``."""
+    return seed_batch == 1 and jax.device_count() == 1
+
+
+def per_seed_calls(compiled: Callable[..., Any]) -> Callable[..., Any]:
+    """``compiled(seeded, *shared)`` of one seed -> the same of host arrays with a leading seed axis, calling it once
+    per seed; the outputs come back stacked as numpy arrays [S, ...] (host arrays in, host arrays out: no eager
+    slicing or stacking on the device, which would compile small programs of its own)."""
+    def call(seeded, *shared):
+        n = jax.tree.leaves(seeded)[0].shape[0]
+        outs = [compiled(jax.tree.map(lambda x: x[i], seeded), *shared) for i in range(n)]
+        return jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(outs))
+    return call
+
+
 def run_seeds(fn: Callable[[jax.Array], Any], keys: jax.Array, seed_batch: int = 0) -> Any:
     """``jit(map_seeds(fn, seed_batch))(keys)`` over all devices; results keep exactly ``len(keys)`` seeds. The
     persistent compilation cache is on (``compile_cache.enable``: a rerun loads what an earlier one compiled)."""

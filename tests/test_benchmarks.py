@@ -497,6 +497,29 @@ def test_compile_profile_counts_the_optimised_program():
     assert program_size(jax.jit(lambda x: x).lower(jnp.ones(8)).compile().as_text())["while_loops"] == 0
 
 
+def test_compile_profile_attributes_fusions_to_their_source_lines(tmp_path):
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.compile_profile import attribute, kernel_costs
+
+    def two_kernels(x):
+        y = jnp.sort(x) * 3.0
+        return jnp.cumsum(jnp.sin(y) + x)
+
+    line = two_kernels.__code__.co_firstlineno
+    with jax.profiler.trace(str(tmp_path), create_perfetto_trace=True):
+        hlo = jax.jit(two_kernels).lower(jnp.arange(64.0)).compile().as_text()
+    costs = kernel_costs(str(tmp_path))
+    tables = attribute(hlo, costs=costs)
+    rows = {r["key"]: r for r in tables["source"]}
+    here = "tests/test_benchmarks.py"
+    assert rows[f"{here}:{line + 2}"]["fusions"] >= 1 and rows[f"{here}:{line + 1}"]["instructions"] >= 1
+    assert {r["key"] for r in tables["file"]} >= {here}
+    assert sum(r["fusions"] for r in tables["file"]) == hlo.count(" fusion(")
+    assert all(r["kernel_compile_s"] >= 0 for r in tables["file"]) and sum(costs.values()) > 0
+
+
 def test_differentiable_games_benchmark_json_smoke(tmp_path):
     doc = run_json(["benchmarks/differentiable_games.py", "--quick", "--methods", "aga", "--scatter",
                     str(tmp_path / "pg.png")], tmp_path)

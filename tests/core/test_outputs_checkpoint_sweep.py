@@ -80,6 +80,19 @@ def test_map_seeds_runs_groups_in_sequence_like_vmap(seed_batch):
     np.testing.assert_allclose(got["y"], jax.vmap(fn, in_axes=(0, None))(seeded, 2.0)["y"], rtol=1e-6)
 
 
+def test_per_seed_calls_give_map_seeds_numbers_on_host_arrays():
+    keys = sweep.seed_keys(0, 3)
+    fn = lambda seeded, scale: (jnp.cumsum(jax.random.normal(seeded[0], (4,)) * scale) + seeded[1], seeded[1] > 0)  # noqa: E731
+    seeded = (keys, jnp.arange(3.0))
+    want = jax.jit(sweep.map_seeds(fn, 1))(seeded, 2.0)
+    one = jax.jit(fn).lower(jax.tree.map(lambda x: x[0], seeded), 2.0).compile()
+    got = sweep.per_seed_calls(one)(jax.device_get(seeded), 2.0)
+    for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray) and g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+    assert sweep.one_seed_per_call(1) == (jax.device_count() == 1) and not sweep.one_seed_per_call(2)
+
+
 def test_seed_shapes_lower_as_the_arrays_they_describe():
     placed = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, 3), sweep.padded_size(3)))
     fn = sweep.jit(sweep.map_seeds(lambda k, s: jax.random.normal(k, (3,)) * s, 1))
