@@ -33,8 +33,8 @@ Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_ru
 ``--our-devices N`` (N > 1) ours trains in a child process started with ``XLA_FLAGS=
 --xla_force_host_platform_device_count=N`` (N host devices of the CPU, the seeds split over them, a library
 feature JaxMARL's script does not use), while JaxMARL's stays on one device in this process: with two host devices
-in its own process JaxMARL's QMIX stalled on this 2-core CPU (every thread waiting, as flax's QR initialiser can
-under ``vmap``). Each run records its device count (``devices``).
+in its own process JaxMARL's QMIX stalled once on this 2-core CPU (every thread waiting; the cause not found).
+Each run records its device count (``devices``).
 """
 from __future__ import annotations
 
