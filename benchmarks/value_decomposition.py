@@ -32,8 +32,7 @@ Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_ru
 ``train.py`` does, its seeds split over every visible device (``jaxmarl_core.sweep.map_seeds``). With
 ``--our-devices N`` (N > 1) ours trains in a child process started with ``XLA_FLAGS=
 --xla_force_host_platform_device_count=N`` (N host devices of the CPU, the seeds split over them, a library
-feature JaxMARL's script does not use), while JaxMARL's stays on one device in this process: with two host devices
-in its own process JaxMARL's QMIX stalled once on this 2-core CPU (every thread waiting; the cause not found).
+feature JaxMARL's script does not use), while JaxMARL's stays on one device in this process, as its script runs.
 Each run records its device count (``devices``).
 """
 from __future__ import annotations
