@@ -27,6 +27,13 @@ its ``ql_rnn_mpe.yaml``) on MPE spread, run in turn in one process: greedy team 
 (mean and 95% interval over seeds, its seeds' range), run and compile times, and both tasks' random-policy returns.
 
     python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json --plot r.png
+
+Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_run`` does. Ours runs as
+``train.py`` does, its seeds split over every visible device (``jaxmarl_core.sweep.map_seeds``). With
+``--our-devices N`` (N > 1) ours trains in a child process started with ``XLA_FLAGS=
+--xla_force_host_platform_device_count=N`` (N host devices of the CPU, the seeds split over them, a library
+feature JaxMARL's script does not use), while JaxMARL's stays on one device in this process, as its script runs.
+Each run records its device count (``devices``).
 """
 from __future__ import annotations
 
@@ -275,26 +282,57 @@ def random_policy_returns(episodes: int = 1024) -> dict:
             "jaxmarl": mean_ci95(np.asarray(sum(peer.values())))}
 
 
+def _train_child(algo: str, overrides: dict, seeds: int, seed_batch: int | None = None) -> dict:
+    """``train_many`` in a child process (``train_ours``): what the side-by-side reads of it, as numpy."""
+    res = train_many(algo, envs.make(PEER_TASK), overrides, seeds, warmup=False, seed_batch=seed_batch)
+    keep = ("compile_s", "median_s", "cpu_s", "seed_batch", "metrics", "num_updates", "env_steps_per_update")
+    return {**{k: res[k] for k in keep}, "devices": jax.device_count()}
+
+
+def train_ours(algo: str, overrides: dict, seeds: int, devices: int = 1, seed_batch: int | None = None) -> dict:
+    """Our side of the side-by-side: ``train_many`` in this process (devices 1: the devices it sees), or in a child
+    process with ``devices`` host devices (``XLA_FLAGS``, read when the child imports JAX); ``seed_batch``: seeds
+    vectorised together per device (None: the learner's default)."""
+    if devices <= 1:
+        return _train_child(algo, overrides, seeds, seed_batch)
+    import multiprocessing
+
+    flags = os.environ.get("XLA_FLAGS")
+    os.environ["XLA_FLAGS"] = f"{flags or ''} --xla_force_host_platform_device_count={devices}".strip()
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            res = pool.apply(_train_child, (algo, overrides, seeds, seed_batch))
+    finally:
+        if flags is None:
+            del os.environ["XLA_FLAGS"]
+        else:
+            os.environ["XLA_FLAGS"] = flags
+    if res["devices"] != devices:
+        raise RuntimeError(f"the child process saw {res['devices']} devices, not {devices}")
+    return res
+
+
 def at_points(values: np.ndarray, points: list[int], window: int) -> np.ndarray:
     """Per-update values [S, U] (index u: after update u + 1) averaged over the ``window`` updates ending at each
     point (an update count) -> [S, P]."""
     return np.stack([values[:, max(0, n - window):n].mean(axis=1) for n in points], axis=1)
 
 
-def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS)) -> dict:
+def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS), devices: int = 1,
+                         seed_batch: int | None = None) -> dict:
     """Each algorithm on both sides with JaxMARL's settings, timed runs interleaved (JaxMARL's, then ours, per
     algorithm): greedy returns at JaxMARL's test points (ours: the mean of as many greedy episodes as theirs after
     the same update, per seed), wall-clock times, each side's process CPU seconds (less sensitive to other jobs on a
-    shared machine) and the load averages (1, 5, 15 min) before and after each side."""
+    shared machine) and the load averages (1, 5, 15 min) before and after each side. ``devices``, ``seed_batch``:
+    ours on that many host devices, that many seeds vectorised together on each (``train_ours``)."""
     cfg = peer_config(repo, steps)
     overrides = matched_overrides(cfg)
-    env = envs.make(PEER_TASK)
     rows = []
     for algo in learners:
         load = [os.getloadavg()]
         peer = run_peer(import_peer(repo, algo), cfg, seeds)
         load.append(os.getloadavg())
-        res = train_many(algo, env, overrides, seeds, warmup=False)
+        res = train_ours(algo, overrides, seeds, devices, seed_batch)
         load.append(os.getloadavg())
         ours = at_points(res["metrics"]["greedy_return"].sum(axis=-1), peer["updates"], 1)
         per_update = res["env_steps_per_update"]
@@ -312,8 +350,9 @@ def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_
                "final_jaxmarl_per_seed": np.round(peer["test_return"][:, -1], 3).tolist(),
                "ours": {"compile_s": res["compile_s"], "run_s": res["median_s"],
                         "compile_cpu_s": res["cpu_s"]["compile_s"], "run_cpu_s": res["cpu_s"]["runs_s"][0],
-                        "load_before": load[1], "load_after": load[2]},
-               "jaxmarl": {"compile_s": peer["compile_s"], "run_s": peer["run_s"],
+                        "load_before": load[1], "load_after": load[2], "devices": res["devices"],
+                        "seed_batch": res["seed_batch"]},
+               "jaxmarl": {"devices": 1, "compile_s": peer["compile_s"], "run_s": peer["run_s"],
                            "compile_cpu_s": peer["compile_cpu_s"], "run_cpu_s": peer["run_cpu_s"],
                            "load_before": load[0], "load_after": load[1]},
                "speedup_run": peer["run_s"] / res["median_s"],
@@ -360,6 +399,12 @@ def main(argv=None) -> int:
                    help="a checkout of JaxMARL's repository (its baselines/QLearning): the side-by-side group, run "
                         "with --only jaxmarl or beside the others when given (needs jaxmarl and flashbax)")
     p.add_argument("--jaxmarl-steps", type=int, default=PEER_STEPS, help="the side-by-side's steps per seed")
+    p.add_argument("--our-devices", type=int, default=1,
+                   help="the side-by-side: ours on this many host devices, in a child process (default 1: in this "
+                        "process, as JaxMARL's)")
+    p.add_argument("--our-seed-batch", type=int,
+                   help="the side-by-side: our seeds vectorised together per device (default: the learner's, all; "
+                        "1: one after another)")
     p.add_argument("--plot", help="write the side-by-side's curves here (PNG)")
     p.add_argument("--learners", help="comma-separated learners of the two-step, matrix and side-by-side groups "
                                       "(default: all)")
@@ -368,6 +413,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.only == "jaxmarl" and not args.jaxmarl_repo:
         p.error("--only jaxmarl needs --jaxmarl-repo PATH")
+    if args.our_devices <= 0 or (args.our_seed_batch is not None and args.our_seed_batch < 0):
+        p.error("--our-devices must be positive and --our-seed-batch non-negative")
     seeds = args.seeds or {"flicker": 8, "jaxmarl": PEER_SEEDS}.get(args.only, 16)
     doc = {"machine": machine_info(), "seeds": seeds}
     chosen = set(args.learners.split(",")) if args.learners else None
@@ -381,7 +428,8 @@ def main(argv=None) -> int:
         doc["flicker"] = flicker(seeds, args.flicker_prob, args.flicker_steps)
     if args.jaxmarl_repo and args.only in (None, "jaxmarl"):
         learners = [v for v in PEER_SCRIPTS if chosen is None or v in chosen]
-        doc["jaxmarl"] = jaxmarl_side_by_side(args.jaxmarl_repo, seeds, args.jaxmarl_steps, learners)
+        doc["jaxmarl"] = jaxmarl_side_by_side(args.jaxmarl_repo, seeds, args.jaxmarl_steps, learners,
+                                              args.our_devices, args.our_seed_batch)
         if args.plot:
             plot_side_by_side(doc["jaxmarl"], args.plot)
     text = dump(doc, args.out)

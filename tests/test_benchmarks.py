@@ -447,6 +447,27 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     assert (ours.eval_every, ours.eval_episodes, ours.eval_steps) == (10, 512, 25)
 
 
+@pytest.mark.slow  # a child process and two compilations, about 20 s on 2 cores
+def test_value_decomposition_side_by_side_ours_on_two_host_devices(monkeypatch):
+    """``--our-devices 2``: ours trains in a child process that sees two host devices (the seeds split over them),
+    and learns what it learns in this process with one, to float rounding; this process keeps its own devices."""
+    import jax
+
+    from benchmarks import value_decomposition as vdb
+
+    monkeypatch.setenv("XLA_FLAGS", FAST_COMPILE_ENV["XLA_FLAGS"])  # the child's compilations
+    overrides = dict(recurrent=True, total_steps=4 * 8 * 26, num_envs=8, rollout_len=26, episode_buffer_size=64,
+                     episode_batch_size=8, hidden_size=16, eval_steps=25, eval_every=2, eval_episodes=4)
+    devices = jax.device_count()
+    one = vdb.train_ours("qmix", overrides, 2, devices=1)
+    two = vdb.train_ours("qmix", overrides, 2, devices=2)
+    assert (one["devices"], two["devices"], jax.device_count()) == (devices, 2, devices)
+    assert one["num_updates"] == two["num_updates"] == 4
+    np.testing.assert_allclose(two["metrics"]["greedy_return"], one["metrics"]["greedy_return"], rtol=1e-4,
+                               atol=1e-4)
+    assert os.environ["XLA_FLAGS"] == FAST_COMPILE_ENV["XLA_FLAGS"]
+
+
 def test_mean_field_benchmark_json_smoke(tmp_path):
     doc = run_json(["benchmarks/mean_field.py", "--quick", "--algos", "mfq,mfac"], tmp_path)
     rows = doc["ising"]["rows"]
