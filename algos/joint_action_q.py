@@ -16,8 +16,9 @@ equilibrium in the solver's order), "second" (the second distinct one, else the 
 to the learner's own player). Their Lemke-Howson method lists equilibria "in a fixed order" the paper does not give;
 ``order="support"`` lists them as support enumeration finds them: pure profiles first, in the order (agent 0's
 action, agent 1's action) of the action indices, then mixed ones by support size; ``order="lemke_howson"`` as
-Lemke-Howson reaches them from each dropped label in turn (agent 0's actions, then agent 1's, each in the order
-``lh_actions``; labels of illegal actions skipped, an equilibrium reached again not listed again). Under "best" each
+Lemke-Howson reaches them from each dropped label in turn (each agent's actions in the order ``lh_actions``; agent
+0's labels, then agent 1's, or another ``lh_order``: agent 1's first, or the two agents' labels of each action in turn;
+labels of illegal actions skipped, an equilibrium reached again not listed again). Under "best" each
 agent is its own learner (agent i's learner picks what is best for player i and agent i plays its part of that
 learner's equilibrium); under "first" and "second" the two learners would be the same, and one is kept.
 
@@ -38,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmarl_core import tabular
+from jaxmarl_core import solvers, tabular
 from jaxmarl_core.capabilities import DeviationGains, Discounted, MatrixPayoffs, TabularStates, has, missing_any
 from jaxmarl_core.config import OnlineConfig, require_nonnegative, require_positive
 from jaxmarl_core.policies import sample_categorical
@@ -64,11 +65,13 @@ class JointQConfig(OnlineConfig):
     selection: str = "first"  # nash_q's equilibrium: first, second or best (Hu & Wellman's selection rules)
     order: str = "support"  # the order nash_q lists equilibria in: support (enumeration) or lemke_howson
     lh_actions: str = ""  # lemke_howson: the actions in the order their labels are dropped ("2,3,1,0"); "": 0, 1, ..
+    lh_order: str = "agent1_first"  # lemke_howson: whose labels first (solvers.LH_LABEL_ORDERS)
 
     def lh_labels(self, num_actions: int) -> tuple[int, ...]:
-        """Lemke-Howson's dropped labels in order: agent 0's actions in the order ``lh_actions``, then agent 1's."""
+        """Lemke-Howson's dropped labels in order: each agent's actions in the order ``lh_actions``, the agents'
+        labels in the order ``lh_order`` (``solvers.lemke_howson_labels``)."""
         actions = [int(a) for a in self.lh_actions.split(",")] if self.lh_actions else list(range(num_actions))
-        return (*actions, *(num_actions + a for a in actions))
+        return solvers.lemke_howson_labels(actions, num_actions, self.lh_order)
 
     def validate(self, env) -> None:
         super().validate(env)
@@ -78,6 +81,8 @@ class JointQConfig(OnlineConfig):
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if self.lh_order not in solvers.LH_LABEL_ORDERS:
+            raise ValueError(f"lh_order must be one of {', '.join(solvers.LH_LABEL_ORDERS)}, got {self.lh_order!r}")
         if self.lh_actions and _sorted_ints(self.lh_actions) != list(range(env.num_actions)):
             raise ValueError(f"lh_actions must list the actions 0 .. {env.num_actions - 1} once each, separated by "
                              f"commas, got {self.lh_actions!r}")

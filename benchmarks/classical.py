@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import envs  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs, tabular  # noqa: E402
+from jaxmarl_core.solvers import LH_LABEL_ORDERS  # noqa: E402
 
 THROUGHPUT = [  # (algorithm, environment, seeds, config overrides)
     ("wolf_phc", "matrix_rps", 10_000, {"total_steps": 20_000, "steps_per_update": 1_000}),
@@ -192,7 +193,7 @@ def mean_episode_length(env) -> float:
 
 
 def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_1", "grid_game_2"),
-               order: str = "support") -> dict:
+               order: str = "support", lh_order: str = "agent1_first", table10_only: bool = False) -> dict:
     """Hu & Wellman's (2003) section 5 protocol in Grid Game 1 and 2. Every run trains, on one trajectory, the four
     learners of their Tables 11 and 12: ``nash_q`` with each selection rule (first, second, best-expected Nash;
     alpha = 1 / n(s, a_1, a_2), Q from 0) and single-agent Q-learning (``iql_tabular``, greedy on its own Q), while
@@ -208,7 +209,8 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
 
     ``order``: how ``nash_q`` lists a stage game's equilibria before the rule picks one, "support" (pure profiles
     first) or "lemke_howson" (from each dropped label in turn, the actions in the paper's order Left, Right, Down,
-    Up, agent 1's labels before agent 2's)."""
+    Up, agent 1's labels before agent 2's, or the labels in another ``lh_order``, see ``nash_q``'s ``lh_order``).
+    ``table10_only``: train the first- and second-Nash learners only and skip Tables 11 and 12."""
     table10, pairings = [], []
     for game in games:
         train_env = envs.make(game, random_start=True)
@@ -226,12 +228,13 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
             return model.initial @ gains.sum(-1), jnp.max(jnp.where(live, gains.sum(-1), 0.0)), model.initial @ values
 
         policies, timing, episodes_seen = {}, {}, []
-        for agent in GRID_AGENTS:
+        for agent in SELECTION_RULES[:2] if table10_only else GRID_AGENTS:
             overrides = {"total_steps": total_steps, "steps_per_update": total_steps // 10, "epsilon": 1.0}
             if agent == "single":
                 res = train_many("iql_tabular", train_env, overrides, runs)
             else:
-                lh = {"order": order, "lh_actions": PAPER_ACTIONS} if order == "lemke_howson" else {}
+                lh = ({"order": order, "lh_actions": PAPER_ACTIONS, "lh_order": lh_order} if order == "lemke_howson"
+                      else {})
                 res = train_many("nash_q", train_env, {**overrides, "selection": agent, **lh}, runs)
             policies[agent] = res["out"].state.pi  # [runs, 2, S, A]
             timing[agent] = {"compile_s": res["compile_s"], "run_s": res["median_s"]}
@@ -250,7 +253,7 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
             print(f"{game} Table 10 {agent:6s}: equilibrium in {table10[-1]['equilibrium_rate']:.0%} of {runs} runs "
                   f"(every state {table10[-1]['equilibrium_rate_every_state']:.0%}; paper "
                   f"{table10[-1]['paper']:.0%})", file=sys.stderr)
-        for one, two in PAIRINGS:
+        for one, two in () if table10_only else PAIRINGS:
             conv, conv_all, values = map(np.asarray, judge(policies[one][:, 0], policies[two][:, 1]))
             rounded = np.round(values, 1)
             outcomes = {str(tuple(v)): int(c) for v, c in zip(*np.unique(rounded, axis=0, return_counts=True))}
@@ -263,6 +266,7 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
     doc = {"benchmark": "hu_wellman_grid_games", **machine_info(), "protocol": {
         "runs": runs, "episodes": episodes, "equilibrium_tol": EQUILIBRIUM_TOL, "order": order,
         "lh_actions": PAPER_ACTIONS if order == "lemke_howson" else None,
+        "lh_order": lh_order if order == "lemke_howson" else None,
         "behaviour": "both agents uniform over their legal moves, random live start each episode",
         "nash_q": "alpha = 1/n(s, a1, a2), Q from 0, one equilibrium for both players' values",
         "single": "iql_tabular: alpha = 0.1 / (1 + t / 1e5), Q from 0, greedy over legal moves"}, "paper": {
@@ -271,7 +275,9 @@ def grid_games(runs: int, episodes: int, out_dir: str | None, games=("grid_game_
         "table10": table10, "tables11_12": pairings}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-        suffix = ("_lh" if order == "lemke_howson" else "") + ("" if len(games) == 2 else f"_{games[0][-1]}")
+        suffix = ("_lh" if order == "lemke_howson" else "") + (
+            f"_{lh_order}" if order == "lemke_howson" and lh_order != "agent1_first" else "") + (
+            "_table10" if table10_only else "") + ("" if len(games) == 2 else f"_{games[0][-1]}")
         dump(doc, os.path.join(out_dir, f"grid_games{suffix}.json"))
     return doc
 
@@ -287,6 +293,9 @@ def main(argv=None) -> int:
     p.add_argument("--grid-game", choices=("1", "2", "both"), default="both", help="which grid game(s) to run")
     p.add_argument("--grid-order", choices=("support", "lemke_howson"), default="support",
                    help="nash_q's order of a stage game's equilibria in --grid-games")
+    p.add_argument("--grid-lh-order", choices=LH_LABEL_ORDERS, default="agent1_first",
+                   help="with --grid-order lemke_howson: whose dropped labels come first")
+    p.add_argument("--grid-table10", action="store_true", help="--grid-games: Table 10 only (first, second Nash)")
     p.add_argument("--soccer-steps", type=int, default=1_000_000, help="training steps per seed of --soccer")
     p.add_argument("--episodes", type=int, default=10_000, help="test games per evaluation of --soccer")
     p.add_argument("--seeds", type=int, default=16, help="seeds of --trajectories, --soccer, --grid-games")
@@ -319,10 +328,12 @@ def main(argv=None) -> int:
                                 200 if args.quick else args.episodes, args.out_dir)
     if args.grid_games:
         if args.quick:
-            docs["grid_games"] = grid_games(4, 100, args.out_dir, ("grid_game_2",), args.grid_order)
+            docs["grid_games"] = grid_games(4, 100, args.out_dir, ("grid_game_2",), args.grid_order,
+                                            args.grid_lh_order, args.grid_table10)
         else:
             games = ("grid_game_1", "grid_game_2") if args.grid_game == "both" else (f"grid_game_{args.grid_game}",)
-            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir, games, args.grid_order)
+            docs["grid_games"] = grid_games(args.grid_runs, args.grid_episodes, args.out_dir, games, args.grid_order,
+                                            args.grid_lh_order, args.grid_table10)
     if args.json:
         print(dump(docs if len(docs) > 1 else next(iter(docs.values()))))
     return 0

@@ -133,6 +133,24 @@ def restrict(A: jax.Array, B: jax.Array, rows: jax.Array, cols: jax.Array) -> tu
 
 
 ORDERS = ("support", "lemke_howson")  # the order select_nash lists equilibria in
+LH_LABEL_ORDERS = ("agent1_first", "agent2_first", "alternate", "alternate_agent2_first")
+
+
+def lemke_howson_labels(actions, n: int, label_order: str = "agent1_first") -> tuple[int, ...]:
+    """The dropped labels of an n x n game in the order ``label_order`` (for ``lemke_howson_equilibria``), each
+    player's actions taken in the order ``actions`` (a permutation of 0 .. n - 1; label a is the row player's action
+    a, label n + a the column player's): "agent1_first" the row player's labels then the column player's,
+    "agent2_first" the column player's then the row player's, "alternate" the row and the column player's label of
+    each action in turn, "alternate_agent2_first" the column player's then the row player's of each action."""
+    if label_order not in LH_LABEL_ORDERS:
+        raise ValueError(f"label order must be one of {', '.join(LH_LABEL_ORDERS)}, got {label_order!r}")
+    rows, cols = [int(a) for a in actions], [n + int(a) for a in actions]
+    if label_order == "agent1_first":
+        return (*rows, *cols)
+    if label_order == "agent2_first":
+        return (*cols, *rows)
+    pairs = zip(rows, cols) if label_order == "alternate" else zip(cols, rows)
+    return tuple(label for pair in pairs for label in pair)
 
 
 def _lh_payoffs(M: jax.Array) -> jax.Array:
@@ -211,13 +229,14 @@ _LH_MAX_PIVOTS = 4  # a guard, per label: the lexicographic rule ends long befor
 def lemke_howson_equilibria(A: jax.Array, B: jax.Array, labels=None, active: jax.Array | None = None
                             ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The equilibria Lemke-Howson reaches from each dropped label in the order ``labels`` (a static sequence of
-    labels, see ``lemke_howson``; every label in order when None), and which to keep: is_eq marks each distinct
+    labels, see ``lemke_howson``, or an int array, which may be traced; every label in order when None), and which
+    to keep: is_eq marks each distinct
     equilibrium where it is first found, among the ``active`` labels (bool[n + m]: labels of actions the game
     allows) whose paths ended at an exact equilibrium. A, B [n, m] -> (xs [K, n], ys [K, m], is_eq [K])."""
     n, m = jnp.shape(A)
-    labels = np.arange(n + m) if labels is None else np.asarray(labels, np.int32)
+    labels = jnp.arange(n + m) if labels is None else jnp.asarray(labels, jnp.int32)
     active = jnp.ones(n + m, bool) if active is None else jnp.asarray(active, bool)
-    xs, ys, done = jax.vmap(lemke_howson, in_axes=(None, None, 0))(A, B, jnp.asarray(labels))
+    xs, ys, done = jax.vmap(lemke_howson, in_axes=(None, None, 0))(A, B, labels)
     gains = jax.vmap(lambda x, y: jnp.max(deviation_gains(A, B, x, y)))(xs, ys)
     tol = _EQUILIBRIUM_TOL * (1.0 + jnp.max(jnp.abs(A)) + jnp.max(jnp.abs(B)))
     valid = active[labels] & done & (gains <= tol)

@@ -243,12 +243,13 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/classical.py", "--grid-games", "--quick", "--json", "--out-dir",
-                           str(tmp_path), "--grid-order", "lemke_howson"], cwd=ROOT, env=FAST_COMPILE_ENV,
-                          capture_output=True, text=True, timeout=300)
+                           str(tmp_path), "--grid-order", "lemke_howson", "--grid-lh-order", "agent2_first"],
+                          cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert json.loads((tmp_path / "grid_games_lh_2.json").read_text()) == doc
+    assert json.loads((tmp_path / "grid_games_lh_agent2_first_2.json").read_text()) == doc
     assert doc["protocol"]["order"] == "lemke_howson" and doc["protocol"]["lh_actions"] == "2,3,1,0"
+    assert doc["protocol"]["lh_order"] == "agent2_first"
     assert [(r["env"], r["selection"], r["runs"], r["paper"]) for r in doc["table10"]] == [
         ("grid_game_2", "first", 4, 0.68), ("grid_game_2", "second", 4, 0.90)]
     assert len(doc["tables11_12"]) == 10 and doc["tables11_12"][0]["paper"] == 0.50  # single / single

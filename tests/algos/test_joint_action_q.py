@@ -87,8 +87,9 @@ def test_nash_q_order_options_are_checked():
     env = envs.make("matrix_bos")
     config = algos.get("nash_q").default_config(env)
     assert config.order == "support" and dataclasses.replace(config, lh_actions="1,0").lh_labels(2) == (1, 0, 3, 2)
+    assert dataclasses.replace(config, lh_actions="1,0", lh_order="agent2_first").lh_labels(2) == (3, 2, 1, 0)
     for bad, match in (({"order": "gambit"}, "order must be one of"), ({"lh_actions": "0,0"}, "lh_actions must"),
-                       ({"lh_actions": "1,x"}, "lh_actions must")):
+                       ({"lh_actions": "1,x"}, "lh_actions must"), ({"lh_order": "last"}, "lh_order must")):
         with pytest.raises(ValueError, match=match):
             dataclasses.replace(config, **bad).validate(env)
 

@@ -205,6 +205,40 @@ def test_lemke_howson_follows_nashpys_paths_from_every_label(games):
     assert compared >= 0.98 * sum(A.shape[0] + A.shape[1] for A, _ in pairs)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_lemke_howson_label_orders_list_nashpys_equilibria_in_that_order(games):
+    """Every label order Nash-Q may use (each player's actions in the order 2, 0, 3, 1): the distinct equilibria
+    ``lemke_howson_equilibria`` keeps are those nashpy's Lemke-Howson reaches from the labels in that order, first
+    reached first, on 6 random 4 x 4 games and 6 with payoffs in {-1, 0, 1} (ties)."""
+    rng = np.random.default_rng(3)
+    pairs = [(A[:4, :4], B[:4, :4]) for A, B in zip(*games) if min(A.shape) >= 4][:6] + [
+        tuple(rng.integers(-1, 2, size=(2, 4, 4)).astype(float)) for _ in range(6)]
+    orders = {o: solvers.lemke_howson_labels((2, 0, 3, 1), 4, o) for o in solvers.LH_LABEL_ORDERS}
+    assert orders == {"agent1_first": (2, 0, 3, 1, 6, 4, 7, 5), "agent2_first": (6, 4, 7, 5, 2, 0, 3, 1),
+                      "alternate": (2, 6, 0, 4, 3, 7, 1, 5), "alternate_agent2_first": (6, 2, 4, 0, 7, 3, 5, 1)}
+
+    listed = jax.vmap(jax.vmap(solvers.lemke_howson_equilibria, in_axes=(None, None, 0)), in_axes=(0, 0, None))
+    found = jax.tree.map(np.asarray, jax.jit(listed)(*map(np.stack, zip(*pairs)), np.array(list(orders.values()))))
+    compared = 0
+    for i, (A, B) in enumerate(pairs):
+        paths = {label: _nashpy_lemke_howson(A, B, label) for label in range(8)}
+        for k, labels in enumerate(orders.values()):  # found: [games, orders, 8, ...]
+            xs, ys, is_eq = (f[:, k] for f in found)
+            if any(paths[label] is None for label in labels):
+                continue
+            want = []
+            for label in labels:  # nashpy's endpoints in this order, each distinct one where first reached
+                x, y = paths[label]
+                if not any(np.allclose(x, wx, atol=1e-4) and np.allclose(y, wy, atol=1e-4) for wx, wy in want):
+                    want.append((x, y))
+            np.testing.assert_allclose(xs[i][is_eq[i]], [x for x, _ in want], atol=1e-5, err_msg=f"{i} {labels}")
+            np.testing.assert_allclose(ys[i][is_eq[i]], [y for _, y in want], atol=1e-5, err_msg=f"{i} {labels}")
+            compared += 1
+    assert compared >= 40
+    with pytest.raises(ValueError, match="label order must be one of"):
+        solvers.lemke_howson_labels((0, 1), 2, "gambit")
+
+
 @pytest.mark.slow  # the default suite's time budget; nash_q's test runs the order in a learner
 def test_selection_in_lemke_howsons_order():
     """Battle of the sexes: Lemke-Howson reaches (0, 0) from the labels of row 0 and column 0, (1, 1) from those of

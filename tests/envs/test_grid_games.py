@@ -403,7 +403,10 @@ def test_first_nash_in_lemke_howsons_order_finds_the_papers_table_4():
     spread = np.where(is_eq[..., None], np.abs(worth - v[live][:, None]), 0.0).max(axis=(1, 2))
     assert list(live[spread > 0.01]) == [paper_state(3, 5)]
     # Grid Game 2: the paper's order reaches the second table of Figure 8 (agent 0 takes the centre) for "first"
-    # and the first table (agent 1 takes it, the paper's first-Nash result of Table 9) for "second"
-    for rule, want in (("first", [98.01, 49.0]), ("second", [49.0, 98.01])):
-        v2 = np.asarray(solve(MODELS[2], 0.99, rule, 0, 300, None, "lemke_howson", labels)[0])
+    # and the first table (agent 1 takes it, the paper's first-Nash result of Table 9) for "second"; with agent 1's
+    # labels dropped first (lh_order="agent2_first") the reverse
+    agent2_first = solvers.lemke_howson_labels((LEFT, RIGHT, DOWN, UP), 4, "agent2_first")
+    for rule, order, want in (("first", labels, [98.01, 49.0]), ("second", labels, [49.0, 98.01]),
+                              ("first", agent2_first, [49.0, 98.01]), ("second", agent2_first, [98.01, 49.0])):
+        v2 = np.asarray(solve(MODELS[2], 0.99, rule, 0, 300, None, "lemke_howson", order)[0])
         np.testing.assert_allclose(v2[s0], want, atol=0.05)
