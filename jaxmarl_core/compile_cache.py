@@ -15,13 +15,16 @@ devices, JAX version), written once and never changed. With a size limit set (``
 ``JAX_COMPILATION_CACHE_MAX_SIZE``), JAX takes a file lock (``filelock``) around every read and write of the
 directory, so no run reads an entry another is still writing, and it evicts the least recently used entries beyond
 the limit. A directory that cannot be written is not used, and an entry that cannot be read (corrupt) is compiled
-again; either way one warning line goes to stderr, once per process, and the run goes on. (A directory that plain
-JAX filled without a size limit lacks the access times the limit needs: JAX then cannot add to it, and warns.)
+again; either way one warning line goes to stderr, once per process, and the run goes on. An entry written without
+the limit (by plain JAX, or a run killed between the entry and its access time) has no access-time file, and JAX's
+eviction, which reads every entry's, would then fail every later write: ``enable`` gives such entries the current
+time first.
 """
 from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from collections.abc import Mapping
 
@@ -33,6 +36,7 @@ MIN_COMPILE_SECS = 0.1
 _MIN_COMPILE_ENV = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
 MAX_BYTES = 4 << 30  # the cache's size limit: least recently used entries beyond it are evicted
 _MAX_SIZE_ENV = "JAX_COMPILATION_CACHE_MAX_SIZE"
+_CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"  # JAX's entry and access-time files
 _JAX_ERRORS = ("Error reading persistent compilation cache entry", "Error writing persistent compilation cache entry")
 
 _warned = False
@@ -104,6 +108,18 @@ def _install_warning_hook() -> None:
     warnings.showwarning = showwarning
 
 
+def _add_missing_access_times(path: str) -> None:
+    """Give every entry ``KEY-cache`` in ``path`` without its ``KEY-atime`` file one holding the current time (JAX's
+    format: nanoseconds, 8 bytes little-endian), so that the size limit's eviction can read it."""
+    stamp = time.time_ns().to_bytes(8, "little")
+    for name in os.listdir(path):
+        if name.endswith(_CACHE_SUFFIX):
+            atime = os.path.join(path, name[:-len(_CACHE_SUFFIX)] + _ATIME_SUFFIX)
+            if not os.path.exists(atime):
+                with open(atime, "wb") as f:
+                    f.write(stamp)
+
+
 def enable(requested: str | None = None) -> str | None:
     """Point JAX's persistent compilation cache at ``choose(requested)``, before anything is compiled; -> the
     directory in use, or None (off, or not writable: then one warning line on stderr)."""
@@ -124,7 +140,12 @@ def enable(requested: str | None = None) -> str | None:
     if path is not None:
         if _MIN_COMPILE_ENV not in os.environ:
             jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECS)
-        if _MAX_SIZE_ENV not in os.environ:  # else JAX has read it
-            jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+        # JAX reads its variable only when imported: set here, it holds whenever this process imported JAX
+        jax.config.update("jax_compilation_cache_max_size", int(os.environ.get(_MAX_SIZE_ENV, MAX_BYTES)))
+        if jax.config.jax_compilation_cache_max_size > 0:
+            try:
+                _add_missing_access_times(path)
+            except OSError as e:
+                _warn_once(path, e.strerror or str(e))
         _install_warning_hook()
     return path

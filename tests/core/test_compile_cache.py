@@ -59,6 +59,20 @@ def test_enable_uses_a_writable_directory_and_warns_once_for_one_it_cannot_write
     assert compile_cache.enable("off") is None and not jax.config.jax_enable_compilation_cache
 
 
+
+def test_entries_without_access_times_get_one_so_jax_can_still_add(tmp_path, restore_cache):
+    from jax._src.lru_cache import LRUCache
+
+    cache = tmp_path / "xla"
+    cache.mkdir()
+    (cache / "orphan-cache").write_bytes(b"an entry written without the size limit")
+    with pytest.raises(FileNotFoundError):  # JAX's eviction reads every entry's access time
+        LRUCache(str(cache), max_size=1 << 20).put("new", b"x")
+    assert compile_cache.enable(str(cache)) == str(cache)
+    assert len((cache / "orphan-atime").read_bytes()) == 8
+    LRUCache(str(cache), max_size=1 << 20).put("new", b"x")
+    assert (cache / "new-cache").read_bytes() == b"x"
+
 def run(cache, out, environ):
     env = dict(environ, JAXMARL_COMPILE_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     return subprocess.Popen([sys.executable, *RUN, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
