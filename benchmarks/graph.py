@@ -47,6 +47,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
@@ -167,6 +169,28 @@ def run_jungle(method: str, env, args) -> dict:
             "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
 
 
+def random_jungle(env, episodes: int = 64) -> dict:
+    """Uniformly random actions for ``episodes`` episodes (key 0) -> the reward per agent and step, eats and attacks
+    per episode, and the attacks' share of the hits, means over the episodes."""
+    def episode(key):
+        k_reset, k_steps = jax.random.split(key)
+
+        def step(state, k):
+            k_act, k_env = jax.random.split(k)
+            ts = env.step(k_env, state, jax.random.randint(k_act, (env.num_agents,), 0, env.num_actions))
+            return ts.state, (jnp.mean(ts.reward), ts.info["eats"], ts.info["attacks"])
+
+        _, (reward, eats, attacks) = jax.lax.scan(step, env.reset(k_reset)[1], jax.random.split(k_steps,
+                                                                                                env.max_cycles))
+        return jnp.mean(reward), jnp.sum(eats), jnp.sum(attacks)
+
+    reward, eats, attacks = map(np.asarray, jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(0),
+                                                                                          episodes)))
+    return {"episodes": episodes, "reward": float(reward.mean()), "eats_per_episode": float(eats.mean()),
+            "attacks_per_episode": float(attacks.mean()),
+            "attack_share": float(attacks.sum() / max(attacks.sum() + eats.sum(), 1e-9))}
+
+
 def jungle(args) -> int:
     methods = (args.methods or ",".join(METHODS)).split(",")
     bad = [m for m in methods if m not in METHODS]
@@ -179,7 +203,8 @@ def jungle(args) -> int:
     env = envs.make("jungle", **env_args)
     start = time.time()
     doc = {**machine_info(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "settings": vars(args), "env_args": envs.env_args("jungle") | env_args, "rows": []}
+           "settings": vars(args), "env_args": envs.env_args("jungle") | env_args, "rows": [],
+           "random_policy": random_jungle(env, 4 if args.quick else 64)}
     for method in methods:
         doc["rows"].append(run_jungle(method, env, args))
         emit({**doc, "partial": True}, args.out, False)

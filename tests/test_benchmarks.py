@@ -352,6 +352,7 @@ def test_graph_benchmark_jungle_json_smoke(tmp_path):
     share = np.array(seeds["attacks"]) / np.maximum(np.add(seeds["attacks"], seeds["eats"]), 1e-9)
     np.testing.assert_allclose(seeds["attack_share"], share, rtol=1e-6)
     assert row["agent_steps_per_s"] == pytest.approx(2 * 24 * 4 / row["run_s"])
+    assert doc["random_policy"]["episodes"] == 4 and 0.0 <= doc["random_policy"]["attack_share"] <= 1.0
 
 
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
