@@ -27,6 +27,14 @@ episodes of 20 steps, smaller networks than the paper's (``--hidden``). A method
     python benchmarks/graph.py --game traffic_junction --json --out benchmarks/results/cpu/graph_junction.json
 
 ``--entropy`` and ``--normalize-advantages`` set the learner's entropy bonus and advantage standardisation.
+
+``--game jungle``: DGN, DGN-R, IL and MF-Q as on the battle (the same settings; DGN's epsilon decays once per
+120-step episode, as the released jungle code's per episode) on DGN's jungle (``jungle``: 20 agents, 12 foods,
+30 x 30, 120 steps). A method's score over the last ``--tail`` of the updates: the reward per agent and step, the
+eats and the attacks on other agents per episode (all agents together), and the attacks' share of the hits
+(attacks / (attacks + eats)), mean over seeds with a 95% Student-t interval.
+
+    python benchmarks/graph.py --game jungle --steps 4800 --json --out benchmarks/results/cpu/graph_jungle.json
 """
 from __future__ import annotations
 
@@ -39,6 +47,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
@@ -134,6 +144,73 @@ def junction(args) -> int:
     return finish(doc, start, args.out, args.json)
 
 
+def run_jungle(method: str, env, args) -> dict:
+    """A method on the jungle -> the reward per agent and step, eats and attacks per episode, the attacks' share of
+    the hits, curves and timings."""
+    algo, sets = overrides(method, args, env.num_agents)
+    if algo == "dgn":
+        sets["epsilon_period"] = env.max_cycles
+    if args.quick:
+        small = {"encoder_size": 16, "hidden_size": 8, "num_heads": 2, "head_dim": 4} if algo == "dgn" else {}
+        sets.update({"batch_size": 4, "learning_starts": 4, "buffer_size": 64, "hidden_size": 8, **small})
+    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    m = res["metrics"]
+    tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
+    reward = m["reward"][:, -tail:].mean(axis=1)
+    eats, attacks = (m[name][:, -tail:].mean(axis=1) * env.max_cycles for name in ("eats", "attacks"))
+    share = attacks / np.maximum(attacks + eats, 1e-9)
+    agent_steps = args.seeds * res["num_updates"] * res["env_steps_per_update"] * env.num_agents
+    return {"method": method, "algo": algo, "reward": mean_ci95(reward), "eats_per_episode": mean_ci95(eats),
+            "attacks_per_episode": mean_ci95(attacks), "attack_share": mean_ci95(share),
+            "per_seed": {"reward": reward.tolist(), "eats": eats.tolist(), "attacks": attacks.tolist(),
+                         "attack_share": share.tolist()},
+            "curve_reward": m["reward"].mean(axis=0).tolist(), "curve_attacks": m["attacks"].mean(axis=0).tolist(),
+            "curve_eats": m["eats"].mean(axis=0).tolist(), "compile_s": res["compile_s"], "run_s": res["median_s"],
+            "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
+
+
+def random_jungle(env, episodes: int = 64) -> dict:
+    """Uniformly random actions for ``episodes`` episodes (key 0) -> the reward per agent and step, eats and attacks
+    per episode, and the attacks' share of the hits, means over the episodes."""
+    def episode(key):
+        k_reset, k_steps = jax.random.split(key)
+
+        def step(state, k):
+            k_act, k_env = jax.random.split(k)
+            ts = env.step(k_env, state, jax.random.randint(k_act, (env.num_agents,), 0, env.num_actions))
+            return ts.state, (jnp.mean(ts.reward), ts.info["eats"], ts.info["attacks"])
+
+        _, (reward, eats, attacks) = jax.lax.scan(step, env.reset(k_reset)[1], jax.random.split(k_steps,
+                                                                                                env.max_cycles))
+        return jnp.mean(reward), jnp.sum(eats), jnp.sum(attacks)
+
+    reward, eats, attacks = map(np.asarray, jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(0),
+                                                                                          episodes)))
+    return {"episodes": episodes, "reward": float(reward.mean()), "eats_per_episode": float(eats.mean()),
+            "attacks_per_episode": float(attacks.mean()),
+            "attack_share": float(attacks.sum() / max(attacks.sum() + eats.sum(), 1e-9))}
+
+
+def jungle(args) -> int:
+    methods = (args.methods or ",".join(METHODS)).split(",")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise SystemExit(f"unknown --methods: {', '.join(bad)} (valid: {', '.join(METHODS)})")
+    args.steps, args.num_envs = args.steps or 4_800, args.num_envs or 4
+    env_args = {"map_size": 8, "n_agents": 4, "n_foods": 2, "max_cycles": 10} if args.quick else {}
+    if args.quick:
+        args.steps, args.seeds = 24, 2
+    env = envs.make("jungle", **env_args)
+    start = time.time()
+    doc = {**machine_info(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "settings": vars(args), "env_args": envs.env_args("jungle") | env_args, "rows": [],
+           "random_policy": random_jungle(env, 4 if args.quick else 64)}
+    for method in methods:
+        doc["rows"].append(run_jungle(method, env, args))
+        emit({**doc, "partial": True}, args.out, False)
+    return finish(doc, start, args.out, args.json)
+
+
 def plot(doc: dict, path: str) -> None:
     plt = pyplot()
     fig, axs = plt.subplots(1, 2, figsize=(11, 4))
@@ -150,10 +227,11 @@ def plot(doc: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--game", choices=("battle", "traffic_junction"), default="battle")
+    p.add_argument("--game", choices=("battle", "traffic_junction", "jungle"), default="battle")
     p.add_argument("--methods", help=f"battle: {','.join(METHODS)} (the default: all); traffic_junction: "
                                      f"{','.join(JUNCTION_METHODS)}")
-    p.add_argument("--steps", type=int, help="environment steps per seed (battle: 9000, traffic_junction: 16000)")
+    p.add_argument("--steps", type=int, help="environment steps per seed (battle: 9000, traffic_junction: 16000, "
+                                             "jungle: 4800)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--num-envs", type=int, help="environments per update (battle: 4, traffic_junction: 16)")
     p.add_argument("--hidden", type=int, default=64, help="traffic_junction: hidden units (the paper's: 128)")
@@ -173,6 +251,8 @@ def main(argv=None) -> int:
     p.add_argument("--out")
     p.add_argument("--plot", action="store_true", help="a PNG beside --out")
     args = p.parse_args(argv)
+    if args.game == "jungle":
+        return jungle(args)
     junction_game = args.game == "traffic_junction"
     args.steps = args.steps or (16_000 if junction_game else 9_000)
     args.num_envs = args.num_envs or (16 if junction_game else 4)

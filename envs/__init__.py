@@ -16,6 +16,7 @@ from envs.grid_games import GridGame
 from envs.interop import PREFIX as JAXMARL_PREFIX
 from envs.interop import from_jaxmarl, jaxmarl_env_args, to_jaxmarl, to_pettingzoo
 from envs.iterated import IteratedMatrixGame
+from envs.jungle import Jungle
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
@@ -180,6 +181,14 @@ def _dgn_battle(map_size: int = 30, n_learners: int = 20, n_enemies: int = 12, m
 register("dgn_battle", _dgn_battle)
 
 
+def _jungle(map_size: int = 30, n_agents: int = 20, n_foods: int = 12, max_cycles: int = 120, num_neighbours: int = 4):
+    return Jungle(map_size=map_size, n_agents=n_agents, n_foods=n_foods, max_cycles=max_cycles,
+                  num_neighbours=num_neighbours)
+
+
+register("jungle", _jungle)
+
+
 def _traffic_junction(difficulty: str = "easy", num_cars: int = 0, max_steps: int = 0, p_arrive: float = -1.0,
                       vision: int = 1):
     """0 (or a negative ``p_arrive``) takes the difficulty's value (``envs.traffic_junction.PRESETS``)."""
@@ -225,4 +234,4 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
            "TwoStepGame", "TrafficJunction", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest",
-           "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo"]
+           "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo", "Jungle"]

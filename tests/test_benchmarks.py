@@ -343,6 +343,19 @@ def test_graph_benchmark_json_smoke(tmp_path):
 
 
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
+def test_graph_benchmark_jungle_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/graph.py", "--game", "jungle", "--quick", "--methods", "il"], tmp_path)
+    (row,) = doc["rows"]
+    assert row["method"] == "il" and doc["env_args"]["n_foods"] == 2 and len(row["per_seed"]["reward"]) == 2
+    seeds = row["per_seed"]
+    assert row["attacks_per_episode"]["mean"] == pytest.approx(np.mean(seeds["attacks"]))
+    share = np.array(seeds["attacks"]) / np.maximum(np.add(seeds["attacks"], seeds["eats"]), 1e-9)
+    np.testing.assert_allclose(seeds["attack_share"], share, rtol=1e-6)
+    assert row["agent_steps_per_s"] == pytest.approx(2 * 24 * 4 / row["run_s"])
+    assert doc["random_policy"]["episodes"] == 4 and 0.0 <= doc["random_policy"]["attack_share"] <= 1.0
+
+
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
 def test_graph_benchmark_traffic_junction_json_smoke(tmp_path):
     doc = run_json(["benchmarks/graph.py", "--game", "traffic_junction", "--quick", "--methods", "no_comm,commnet"],
                    tmp_path)

@@ -37,6 +37,7 @@ EXPECTED = {
     "flicker": BASE | {"TeamReward"},  # of mpe_spread, its default
     "battle": BASE | {"NeighbourMeanAction"},
     "dgn_battle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
+    "jungle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "traffic_junction": BASE | {"Neighbourhood", "FixedHorizon", "TeamReward", "AgentEpisodes"},
     "cleanup": BASE | {"FixedHorizon"}, "harvest": BASE | {"FixedHorizon"},
 }
