@@ -38,6 +38,7 @@ EXPECTED = {
     "battle": BASE | {"NeighbourMeanAction"},
     "dgn_battle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "traffic_junction": BASE | {"Neighbourhood", "FixedHorizon", "TeamReward", "AgentEpisodes"},
+    "routing": BASE | {"Neighbourhood", "NeighbourMeanAction", "FixedHorizon", "AgentEpisodes"},
     "cleanup": BASE | {"FixedHorizon"}, "harvest": BASE | {"FixedHorizon"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
