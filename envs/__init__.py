@@ -192,9 +192,9 @@ register("traffic_junction", _traffic_junction)
 
 
 def _routing(num_routers: int = 20, num_packets: int = 20, degree: int = 3, graph_seed: int = 0, max_steps: int = 300,
-             num_neighbours: int = 4):
+             num_neighbours: int = 4, path_costs: bool = False):
     return Routing(num_routers=num_routers, num_packets=num_packets, degree=degree, graph_seed=graph_seed,
-                   max_steps=max_steps, num_neighbours=num_neighbours)
+                   max_steps=max_steps, num_neighbours=num_neighbours, path_costs=path_costs)
 
 
 register("routing", _routing)

@@ -45,7 +45,9 @@ Choices where the code is not followed, documented and tested:
   destination (one-hot, R each), size, on-cable flag, steps left on the cable / 10; then for each of the router's
   ``degree`` cable slots: exists, the far router (one-hot), length / 10, load; then for each of the
   ``num_neighbours - 1`` neighbour slots: present, the neighbour's router and destination (one-hot), size, on-cable
-  flag (zeros where empty).
+  flag (zeros where empty). With ``path_costs`` (not in the paper or the code; off by default) each cable slot also
+  holds the far router's shortest path cost to the packet's destination / 10 (``tables["cost"]``), so a learner
+  need not learn the network's distances before it can learn to route around congestion.
 
 Neighbourhoods (``Neighbourhood``, the code's ``neigh``): packet i itself, then the first ``num_neighbours - 1``
 (3) other packets in index order whose router (the far end while on a cable) is packet i's router or one joined to
@@ -142,6 +144,7 @@ class Routing(GroupedEnvironment):
     max_steps: int = 300
     num_neighbours: int = 4
     positions: tuple | None = None
+    path_costs: bool = False
 
     def __post_init__(self):
         for name in ("num_packets", "degree", "max_steps", "num_neighbours"):
@@ -209,7 +212,7 @@ class Routing(GroupedEnvironment):
     @property
     def obs_dim(self) -> int:
         r = self.routers
-        return (2 * r + 3) + self.degree * (r + 3) + (self.num_neighbours - 1) * (2 * r + 3)
+        return (2 * r + 3) + self.degree * (r + 3 + self.path_costs) + (self.num_neighbours - 1) * (2 * r + 3)
 
     @property
     def groups(self) -> tuple[AgentGroup, ...]:
@@ -296,10 +299,11 @@ class Routing(GroupedEnvironment):
             return [jax.nn.one_hot(state.now[i], r), jax.nn.one_hot(state.target[i], r), state.size[i][..., None],
                     on[i]]
 
-        cables = jnp.concatenate([exists[..., None].astype(jnp.float32),
-                                  jax.nn.one_hot(jnp.asarray(t["far"])[state.now], r),
+        far = jnp.asarray(t["far"])[state.now]  # [P, D]
+        costs = [jnp.asarray(t["cost"], jnp.float32)[far, state.target[:, None]][..., None] / 10.0] * self.path_costs
+        cables = jnp.concatenate([exists[..., None].astype(jnp.float32), jax.nn.one_hot(far, r),
                                   jnp.asarray(t["length"])[cable][..., None] / 10.0,
-                                  self.loads(state)[cable][..., None]], axis=-1) * exists[..., None]
+                                  self.loads(state)[cable][..., None], *costs], axis=-1) * exists[..., None]
         idx, mask = self.neighbours(state)
         others = jnp.concatenate([jnp.ones_like(idx[:, 1:, None], jnp.float32), *packet(idx[:, 1:])], axis=-1)
         others = others * mask[:, 1:, None]

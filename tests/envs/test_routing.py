@@ -133,7 +133,7 @@ def test_lone_packets_on_floyds_route_take_the_shortest_path_cost():
 
 def test_available_actions_neighbourhoods_and_mean_action(ring):
     env, _ = ring
-    wide = Routing(positions=RING, degree=2, num_packets=4, num_neighbours=3)
+    wide = Routing(positions=RING, degree=2, num_packets=4, num_neighbours=3, path_costs=True)
     # packets at A, C (not joined to A), D (joined to A and C), and on the cable B-A (counted at A)
     state = state_of([A, C, D, A], [B, A, B, C], [0.1, 0.2, 0.3, 0.4], edge=[-1, -1, -1, 0], time=[0, 0, 0, 1])
     idx, mask, avail, mean, obs = jit(lambda s, a: (*wide.neighbours(s), wide.avail_actions(s),
@@ -146,8 +146,9 @@ def test_available_actions_neighbourhoods_and_mean_action(ring):
     r = 4
     own = obs[0, :2 * r + 3]
     assert own.tolist() == [1, 0, 0, 0, 0, 1, 0, 0, pytest.approx(0.1), 0, 0]
-    cable = obs[0, 2 * r + 3:3 * r + 6]  # A's first cable: to B, length 2, carrying packet 3
-    assert cable.tolist() == [1, 0, 1, 0, 0, pytest.approx(0.2), pytest.approx(0.4)]
+    # A's cables: to B (length 2, carrying packet 3, B is the destination), to D (length 3, D -> B costs 7)
+    cables = obs[0, 2 * r + 3:2 * r + 3 + 2 * (r + 4)].reshape(2, r + 4)
+    np.testing.assert_allclose(cables, [[1, 0, 1, 0, 0, 0.2, 0.4, 0.0], [1, 0, 0, 0, 1, 0.3, 0.0, 0.7]], rtol=1e-6)
     assert float(jnp.sum(obs[1, -(2 * r + 3):])) == 0  # packet 1's empty neighbour slot
     # a router with one cable offers staying and that cable only
     default = envs.make("routing")
@@ -165,3 +166,21 @@ def test_available_actions_neighbourhoods_and_mean_action(ring):
 def test_bad_arguments(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         envs.make("routing", **kwargs)
+
+
+@pytest.mark.slow  # a DGN compile; the default suite's time budget
+@pytest.mark.parametrize("algo_name", ["dgn", "il"])
+def test_learners_train_on_routing_through_the_command_line(algo_name, tmp_path):
+    import json
+
+    import train
+
+    sets = ["--set", "total_steps=24", "--set", "buffer_size=64", "--set", "batch_size=4", "--set", "learning_starts=4",
+            "--set", "hidden_size=8"] + ["--set", "encoder_size=16", "--set", "num_heads=2", "--set",
+                                          "head_dim=4"] * (algo_name == "dgn")
+    out = str(tmp_path / algo_name)
+    args = ["--algo", algo_name, "--env", "routing", "--seeds", "2", "--out", out, "--quiet", "--env-arg",
+            "num_routers=6", "--env-arg", "num_packets=4", "--env-arg", "max_steps=5", *sets]
+    assert train.main(args) == 0
+    final = json.load(open(f"{out}/summary.json"))["final"]
+    assert {"delivered", "delay_total", "congested", "reward"} <= set(final) and final["delivered"]["n"] == 2
