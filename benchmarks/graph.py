@@ -89,13 +89,20 @@ def throughput(env, steps: int, quick: bool) -> dict:
             "run_s": res["median_s"], "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
 
 
-def run(method: str, env, args) -> dict:
+def train_method(method: str, env, args, **extra) -> tuple[str, dict]:
+    """Train a method's ``args.seeds`` seeds with its overrides and ``extra`` (tiny networks with ``--quick``) ->
+    (registered algorithm, ``train_many``'s result)."""
     algo, sets = overrides(method, args, env.num_agents)
+    sets.update(extra)
     if args.quick:
         sets = {**sets, "batch_size": 4, "learning_starts": 4, "buffer_size": 64}
         sets.update({"encoder_size": 16, "hidden_size": 8, "num_heads": 2, "head_dim": 4} if algo == "dgn"
                     else {"hidden_size": 8})
-    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    return algo, train_many(algo, env, sets, args.seeds, warmup=False)
+
+
+def run(method: str, env, args) -> dict:
+    algo, res = train_method(method, env, args)
     m = res["metrics"]
     tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
     late = {name: m[name][:, -tail:].mean(axis=1) for name in ("reward", "kills", "deaths")}
@@ -187,13 +194,7 @@ def run_floyd(method: str, env, args, steps: int) -> dict:
 
 
 def run_routing(method: str, env, args) -> dict:
-    algo, sets = overrides(method, args, env.num_agents)
-    sets["gamma"] = 0.98
-    if args.quick:
-        sets = {**sets, "batch_size": 4, "learning_starts": 4, "buffer_size": 64}
-        sets.update({"encoder_size": 16, "hidden_size": 8, "num_heads": 2, "head_dim": 4} if algo == "dgn"
-                    else {"hidden_size": 8})
-    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    algo, res = train_method(method, env, args, gamma=0.98)
     m = res["metrics"]
     tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
     reward = m["reward"][:, -tail:].mean(axis=1)
