@@ -35,6 +35,19 @@ eats and the attacks on other agents per episode (all agents together), and the 
 (attacks / (attacks + eats)), mean over seeds with a 95% Student-t interval.
 
     python benchmarks/graph.py --game jungle --steps 4800 --json --out benchmarks/results/cpu/graph_jungle.json
+``--game routing``: DGN's packet routing (``routing``: 20 packets on 20 routers, bandwidth 1, 300 steps an
+episode): DGN against DQN (``il``: independent Q-learning, shared MLP) and, with ``--methods``, MF-Q (``mfq``), all
+trained as in the battle comparison but with the released routing code's gamma 0.98, and the paper's shortest-path
+baselines: Floyd's next hops with the bandwidth limit (``floyd_bl``: a refused packet waits) and without it
+(``floyd``: bandwidth inf, the uncongested lower bound). The paper's metrics: throughput (packets delivered per
+step) and mean delay (steps from entering to delivery, over the packets delivered), over the last ``--tail`` of the
+learners' updates (their exploration then: DGN's epsilon at ``--epsilon-decay`` per 300 steps, IL's Boltzmann
+temperature 0.1), and for the baselines over as many steps of as many environments per seed.
+
+``--lr`` sets Adam's learning rate (battle and routing; 1e-4 by default). ``--path-costs`` gives the packets each
+cable's far router's shortest path cost to their destination (the environment's ``path_costs``, not in the paper).
+
+    python benchmarks/graph.py --game routing --json --out benchmarks/results/cpu/graph_routing.json
 """
 from __future__ import annotations
 
@@ -61,7 +74,8 @@ SHARED = {"lr": 1e-4, "gamma": 0.96, "target_tau": 0.01}
 
 def overrides(method: str, args, agents: int) -> tuple[str, dict]:
     """(registered algorithm, its config overrides) of a method."""
-    shared = {**SHARED, "total_steps": args.steps, "num_envs": args.num_envs, "rollout_len": args.rollout_len}
+    shared = {**SHARED, "lr": args.lr, "total_steps": args.steps, "num_envs": args.num_envs,
+              "rollout_len": args.rollout_len}
     if method in ("dgn", "dgn_r"):
         return "dgn", {**shared, "buffer_size": args.buffer, "batch_size": args.batch,
                        "learning_starts": args.learning_starts, "epsilon_decay": args.epsilon_decay,
@@ -82,13 +96,20 @@ def throughput(env, steps: int, quick: bool) -> dict:
             "run_s": res["median_s"], "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
 
 
-def run(method: str, env, args) -> dict:
+def train_method(method: str, env, args, **extra) -> tuple[str, dict]:
+    """Train a method's ``args.seeds`` seeds with its overrides and ``extra`` (tiny networks with ``--quick``) ->
+    (registered algorithm, ``train_many``'s result)."""
     algo, sets = overrides(method, args, env.num_agents)
+    sets.update(extra)
     if args.quick:
         sets = {**sets, "batch_size": 4, "learning_starts": 4, "buffer_size": 64}
         sets.update({"encoder_size": 16, "hidden_size": 8, "num_heads": 2, "head_dim": 4} if algo == "dgn"
                     else {"hidden_size": 8})
-    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    return algo, train_many(algo, env, sets, args.seeds, warmup=False)
+
+
+def run(method: str, env, args) -> dict:
+    algo, res = train_method(method, env, args)
     m = res["metrics"]
     tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
     late = {name: m[name][:, -tail:].mean(axis=1) for name in ("reward", "kills", "deaths")}
@@ -147,13 +168,8 @@ def junction(args) -> int:
 def run_jungle(method: str, env, args) -> dict:
     """A method on the jungle -> the reward per agent and step, eats and attacks per episode, the attacks' share of
     the hits, curves and timings."""
-    algo, sets = overrides(method, args, env.num_agents)
-    if algo == "dgn":
-        sets["epsilon_period"] = env.max_cycles
-    if args.quick:
-        small = {"encoder_size": 16, "hidden_size": 8, "num_heads": 2, "head_dim": 4} if algo == "dgn" else {}
-        sets.update({"batch_size": 4, "learning_starts": 4, "buffer_size": 64, "hidden_size": 8, **small})
-    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    algo, res = train_method(method, env, args,
+                             **({"epsilon_period": env.max_cycles} if method in ("dgn", "dgn_r") else {}))
     m = res["metrics"]
     tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
     reward = m["reward"][:, -tail:].mean(axis=1)
@@ -211,6 +227,79 @@ def jungle(args) -> int:
     return finish(doc, start, args.out, args.json)
 
 
+ROUTING_METHODS = ("dgn", "il", "mfq", "floyd_bl", "floyd")
+
+
+def routing_scores(delivered: np.ndarray, delay_total: np.ndarray) -> dict:
+    """delivered, delay_total [seeds, steps] (per-step means or sums of equal-sized blocks) -> throughput and mean
+    delay (total delay / packets delivered) per seed, with their 95% intervals."""
+    throughput = delivered.mean(axis=1)
+    delay = delay_total.sum(axis=1) / np.maximum(delivered.sum(axis=1), 1e-9)
+    return {"throughput": mean_ci95(throughput), "mean_delay": mean_ci95(delay),
+            "per_seed": {"throughput": throughput.tolist(), "mean_delay": delay.tolist()}}
+
+
+def run_floyd(method: str, env, args, steps: int) -> dict:
+    """Floyd's next hops (``floyd_bl``: the default bandwidth; ``floyd``: none) in ``args.num_envs`` environments
+    per seed for ``steps`` steps each -> the routing scores."""
+    params = env.default_params
+    if method == "floyd":
+        params = params.replace(bandwidth=jnp.float32(jnp.inf))
+
+    def play(key):
+        _, state = env.reset(key, params)
+
+        def body(state, k):
+            ts = env.step(k, state, env.shortest_path_actions(state), params)
+            return ts.state, (ts.info["delivered"], ts.info["delay_total"])
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[1]
+
+    keys = jax.vmap(lambda s: jax.random.split(jax.random.PRNGKey(s), args.num_envs))(jnp.arange(args.seeds))
+    start = time.time()
+    delivered, delay = jax.tree.map(np.asarray, jax.jit(jax.vmap(jax.vmap(play)))(keys))  # [seeds, envs, steps]
+    return {"method": method, **routing_scores(delivered.reshape(args.seeds, -1), delay.reshape(args.seeds, -1)),
+            "steps_per_env": steps, "wall_s": time.time() - start}
+
+
+def run_routing(method: str, env, args) -> dict:
+    algo, res = train_method(method, env, args, gamma=0.98)
+    m = res["metrics"]
+    tail = max(1, int(round(m["reward"].shape[1] * args.tail)))
+    reward = m["reward"][:, -tail:].mean(axis=1)
+    agent_steps = args.seeds * res["num_updates"] * res["env_steps_per_update"] * env.num_agents
+    return {"method": method, "algo": algo, **routing_scores(m["delivered"][:, -tail:], m["delay_total"][:, -tail:]),
+            "reward": mean_ci95(reward), "reward_per_seed": reward.tolist(),
+            "tail_steps_per_env": tail * res["env_steps_per_update"] // args.num_envs,
+            "curve_delivered": m["delivered"].mean(axis=0).tolist(), "compile_s": res["compile_s"],
+            "run_s": res["median_s"], "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
+
+
+def routing(args) -> int:
+    methods = args.methods.split(",") if args.methods else ["dgn", "il", "floyd_bl", "floyd"]
+    bad = [m for m in methods if m not in ROUTING_METHODS]
+    if bad:
+        raise SystemExit(f"unknown --methods: {', '.join(bad)} (valid: {', '.join(ROUTING_METHODS)})")
+    env_args = {"num_routers": 6, "num_packets": 4, "max_steps": 10} if args.quick else {}
+    env_args["path_costs"] = args.path_costs
+    if args.quick:
+        args.steps, args.seeds = 24, 2
+    env = envs.make("routing", **env_args)
+    start = time.time()
+    doc = {**machine_info(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "settings": vars(args), "env_args": envs.env_args("routing") | env_args, "rows": []}
+    tail_steps = None
+    for method in [m for m in methods if not m.startswith("floyd")]:
+        doc["rows"].append(run_routing(method, env, args))
+        tail_steps = doc["rows"][-1]["tail_steps_per_env"]
+        emit({**doc, "partial": True}, args.out, False)
+    for method in [m for m in methods if m.startswith("floyd")]:
+        steps = tail_steps or max(1, int(round(args.steps * args.tail)) // args.num_envs)
+        steps = -(-steps // env.max_steps) * env.max_steps  # whole episodes
+        doc["rows"].append(run_floyd(method, env, args, steps))
+    return finish(doc, start, args.out, args.json)
+
+
 def plot(doc: dict, path: str) -> None:
     plt = pyplot()
     fig, axs = plt.subplots(1, 2, figsize=(11, 4))
@@ -227,9 +316,10 @@ def plot(doc: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--game", choices=("battle", "traffic_junction", "jungle"), default="battle")
+    p.add_argument("--game", choices=("battle", "traffic_junction", "jungle", "routing"), default="battle")
     p.add_argument("--methods", help=f"battle: {','.join(METHODS)} (the default: all); traffic_junction: "
-                                     f"{','.join(JUNCTION_METHODS)}")
+                                     f"{','.join(JUNCTION_METHODS)}; routing: {','.join(ROUTING_METHODS)} (the "
+                                     f"default: all but mfq)")
     p.add_argument("--steps", type=int, help="environment steps per seed (battle: 9000, traffic_junction: 16000, "
                                              "jungle: 4800)")
     p.add_argument("--seeds", type=int, default=3)
@@ -242,9 +332,11 @@ def main(argv=None) -> int:
     p.add_argument("--epsilon-decay", type=float, default=0.9, help="DGN's epsilon factor every 300 steps")
     p.add_argument("--throughput-steps", type=int, default=600, help="0: no throughput run")
     p.add_argument("--relation-reg", type=float, default=0.1, help="lambda of DGN-R")
+    p.add_argument("--lr", type=float, default=SHARED["lr"], help="battle and routing: Adam's learning rate")
     p.add_argument("--entropy", type=float, default=0.0, help="traffic_junction: entropy coefficient")
     p.add_argument("--normalize-advantages", action="store_true",
                    help="traffic_junction: standardise the advantages in each batch (IC3Net's --normalize_rewards)")
+    p.add_argument("--path-costs", action="store_true", help="routing: the environment's path_costs")
     p.add_argument("--tail", type=float, default=0.2, help="fraction of the updates the scores average over")
     p.add_argument("--quick", action="store_true", help="a smoke run: a tiny battle and networks")
     p.add_argument("--json", action="store_true")
@@ -258,6 +350,8 @@ def main(argv=None) -> int:
     args.num_envs = args.num_envs or (16 if junction_game else 4)
     if junction_game:
         return junction(args)
+    if args.game == "routing":
+        return routing(args)
     methods = (args.methods or ",".join(METHODS)).split(",")
     bad = [m for m in methods if m not in METHODS]
     if bad:

@@ -20,6 +20,7 @@ from envs.jungle import Jungle
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
+from envs.routing import Routing
 from envs.soccer import Soccer
 from envs.social_dilemmas import Cleanup, Harvest
 from envs.traffic_junction import TrafficJunction
@@ -199,6 +200,15 @@ def _traffic_junction(difficulty: str = "easy", num_cars: int = 0, max_steps: in
 register("traffic_junction", _traffic_junction)
 
 
+def _routing(num_routers: int = 20, num_packets: int = 20, degree: int = 3, graph_seed: int = 0, max_steps: int = 300,
+             num_neighbours: int = 4, path_costs: bool = False):
+    return Routing(num_routers=num_routers, num_packets=num_packets, degree=degree, graph_seed=graph_seed,
+                   max_steps=max_steps, num_neighbours=num_neighbours, path_costs=path_costs)
+
+
+register("routing", _routing)
+
+
 def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):
     return Ising(size=size, field=field, num_steps=num_steps)
 
@@ -233,5 +243,5 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
-           "TwoStepGame", "TrafficJunction", "Flicker", "flicker", "Battle", "DGNBattle", "Cleanup", "Harvest",
-           "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo", "Jungle"]
+           "TwoStepGame", "TrafficJunction", "Flicker", "flicker", "Battle", "DGNBattle", "Routing", "Cleanup",
+           "Harvest", "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo", "Jungle"]

@@ -21,7 +21,7 @@ below are the contract.
 | ``NeighbourMeanAction`` | ``neighbour_mean_action(state, actions [N], params) -> [N, A]`` | mean-field learners |
 | ``SimplexActions`` | ``action_simplices``: per agent, its action's soft one-hot block sizes | MADDPG (Gumbel) |
 | ``Neighbourhood`` | ``num_neighbours``, ``neighbours(state, params) -> (int32[N, K], bool[N, K])`` | DGN, GA-Comm |
-| ``AgentEpisodes`` | ``agent_episodes``: each step's ``info["agent_done"]`` bool[N] ends agents' episodes | GA-Comm |
+| ``AgentEpisodes`` | ``agent_episodes``: ``info["agent_done"]`` bool[N] ends agents' own episodes | GA-Comm, DGN, IL |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxmarl_core.capabilities import AgentEpisodes, has
 from jaxmarl_core.env import Environment, EnvParams
 from jaxmarl_core.returns import expand_flags
 
@@ -102,3 +103,11 @@ def episode_outcomes(traj: Transition) -> dict[str, jax.Array]:
     ended = jnp.sum(done)
     won = jnp.sum(jnp.logical_and(traj.info["won"], done))
     return {"win_rate": jnp.where(ended > 0, won / jnp.maximum(ended, 1), jnp.nan)}
+
+
+def agents_terminated(env: Environment, ts) -> jax.Array:
+    """bool [..., N]: where each agent's own value must not be bootstrapped after this step: the episode terminated
+    (``ts.terminated`` [...]), or, for an environment with ``AgentEpisodes``, the agent's own episode ended
+    (``info["agent_done"]`` [..., N]: a delivered packet, an arrived car; its index carries a new agent next)."""
+    ended = jnp.broadcast_to(ts.terminated[..., None], ts.reward.shape)
+    return ended | ts.info["agent_done"] if has(env, AgentEpisodes) else ended

@@ -366,6 +366,20 @@ def test_graph_benchmark_traffic_junction_json_smoke(tmp_path):
         assert 0.0 <= row["success"]["mean"] <= 1.0 and row["agent_steps_per_s"] > 0
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
+def test_graph_benchmark_routing_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/graph.py", "--game", "routing", "--quick", "--methods", "dgn,floyd_bl,floyd"], tmp_path)
+    assert [r["method"] for r in doc["rows"]] == ["dgn", "floyd_bl", "floyd"]
+    dgn, limited, free = doc["rows"]
+    assert dgn["config"]["gamma"] == 0.98 and len(dgn["per_seed"]["throughput"]) == 2
+    assert limited["steps_per_env"] == free["steps_per_env"] == 10  # the learner's tail, in whole episodes of 10
+    for row in doc["rows"]:
+        assert row["throughput"]["mean"] == pytest.approx(np.mean(row["per_seed"]["throughput"]))
+        assert row["mean_delay"]["mean"] == pytest.approx(np.mean(row["per_seed"]["mean_delay"]))
+    # without the bandwidth limit no packet waits: Floyd delivers at least as fast as with it
+    assert free["throughput"]["mean"] >= limited["throughput"]["mean"] > 0
+
+
 def test_social_dilemmas_benchmark_json_smoke(tmp_path):
     doc = run_json(["benchmarks/social_dilemmas.py", "--quick", "--batch-sizes", "2", "--games", "harvest",
                     "--frames", str(tmp_path), "--frame-step", "3"], tmp_path)

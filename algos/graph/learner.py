@@ -3,10 +3,12 @@
 1. act: ``rollout_len`` steps of ``num_envs`` environments; every agent takes the epsilon-greedy action of
    Q(O_{+i}, . ; theta), its neighbourhood N(i) (the ``Neighbourhood`` capability) read from the state it acts in;
 2. store: each joint transition (O, N, a, r, O', N', terminated) in the replay, N' being the neighbourhoods of the
-   state reached before any automatic reset (with ``fixed_relation``, the paper's choice, N' = N);
+   state reached before any automatic reset (with ``fixed_relation``, the paper's choice, N' = N); terminated is
+   per agent: the episode's, or the agent's own end (``AgentEpisodes``: a delivered packet; the released routing
+   code's ``done``);
 3. learn (``num_sgd`` times, once the replay holds ``learning_starts``): on a batch of S transitions
 
-       y_i = r_i + gamma * (1 - terminated) * max_a' Q(O'_{+i}, a'; theta')           (theta': the target network)
+       y_i = r_i + gamma * (1 - terminated_i) * max_a' Q(O'_{+i}, a'; theta')           (theta': the target network)
        L(theta) = 1/S sum 1/N sum_i (y_i - Q(O_{+i}, a_i; theta))^2
                   + lambda * 1/S sum 1/N sum_i 1/H sum_h KL(G_h(O'_{+i}; theta') || G_h(O_{+i}; theta))
 
@@ -31,6 +33,7 @@ from algos.graph.model import DGN, build_model
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import action_values, epsilon_greedy, masked_max
 from jaxmarl_core.replay import ReplayBuffer
+from jaxmarl_core.rollout import agents_terminated
 from jaxmarl_core.targets import polyak_update
 from jaxmarl_core.training import Trainer
 
@@ -38,7 +41,8 @@ from jaxmarl_core.training import Trainer
 @struct.dataclass
 class GraphSample:
     """One joint transition: obs [N, D], idx int32 [N, K], mask bool [N, K], avail bool [N, A], action int32 [N],
-    reward [N], terminated bool [], then next_obs, next_idx, next_mask, next_avail of the state reached."""
+    reward [N], terminated bool [N] (``rollout.agents_terminated``), then next_obs, next_idx, next_mask, next_avail
+    of the state reached."""
 
     obs: jax.Array
     idx: jax.Array
@@ -89,7 +93,7 @@ def dgn_loss(model: DGN, cfg: DGNConfig, params, target_params, batch: GraphSamp
     q, logits = model.apply(params, batch.obs, batch.idx, batch.mask)
     next_idx, next_mask = ((batch.idx, batch.mask) if cfg.fixed_relation else (batch.next_idx, batch.next_mask))
     q_next, logits_next = model.apply(target_params, batch.next_obs, next_idx, next_mask)
-    bootstrap = jnp.where(batch.terminated[:, None], 0.0, masked_max(q_next, batch.next_avail))
+    bootstrap = jnp.where(batch.terminated, 0.0, masked_max(q_next, batch.next_avail))
     y = jax.lax.stop_gradient(batch.reward + cfg.gamma * bootstrap)
     td = jnp.mean(jnp.square(y - action_values(q, batch.action)))
     kl = jnp.mean(attention_kl(logits[-1], jax.lax.stop_gradient(logits_next[-1]), next_mask))
@@ -114,8 +118,8 @@ def collect(view: LearnerView, model: DGN, cfg: DGNConfig, env_params, state: Gr
         next_idx, next_mask = neighbours(final_state)
         final = ts.info["final_obs"]
         sample = GraphSample(obs=obs.obs, idx=idx, mask=mask, avail=obs.avail, action=actions, reward=ts.reward,
-                             terminated=ts.terminated, next_obs=final.obs, next_idx=next_idx, next_mask=next_mask,
-                             next_avail=final.avail)
+                             terminated=agents_terminated(env, ts), next_obs=final.obs, next_idx=next_idx,
+                             next_mask=next_mask, next_avail=final.avail)
         return (ts.obs, ts.state), (sample, scalar_info(ts.info))
 
     return jax.lax.scan(step, (state.obs, state.env_state), jax.random.split(key, cfg.rollout_len))
@@ -140,7 +144,8 @@ def init(view: LearnerView, model: DGN, cfg: DGNConfig, env_params, tx, key) -> 
     first = jax.tree.map(lambda x: x[0], obs)
     example = GraphSample(obs=first.obs, idx=idx[0], mask=mask[0], avail=first.avail,
                           action=jnp.zeros(first.obs.shape[:1], jnp.int32),
-                          reward=jnp.zeros(first.obs.shape[:1], jnp.float32), terminated=jnp.zeros((), bool),
+                          reward=jnp.zeros(first.obs.shape[:1], jnp.float32),
+                          terminated=jnp.zeros(first.obs.shape[:1], bool),
                           next_obs=first.obs, next_idx=idx[0], next_mask=mask[0], next_avail=first.avail)
     return GraphState(params=params, target_params=params, opt_state=tx.init(params),
                       buffer=ReplayBuffer.create(example, cfg.buffer_size), obs=obs, env_state=env_state,

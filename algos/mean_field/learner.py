@@ -53,6 +53,7 @@ from jaxmarl_core.qnetworks import (
     masked_q,
 )
 from jaxmarl_core.replay import ReplayBuffer
+from jaxmarl_core.rollout import agents_terminated
 from jaxmarl_core.targets import polyak_update
 from jaxmarl_core.training import Trainer
 
@@ -164,9 +165,8 @@ def collect(view: LearnerView, model: Model, cfg: MeanFieldConfig, env_params, s
                                                           actions, env_params)
         new_mean = means(env_state, actions)
         final = ts.info["final_obs"]
-        n = actions.shape[1]
         sample = AgentSample(obs=obs.obs, avail=obs.avail, action=actions, mean=new_mean, reward=ts.reward,
-                             terminated=jnp.broadcast_to(ts.terminated[:, None], (cfg.num_envs, n)),
+                             terminated=agents_terminated(env, ts),
                              next_obs=final.obs, next_avail=final.avail)
         info = {name: v for name, v in ts.info.items() if name != "final_obs" and v.ndim == 1}
         returns = returns + jnp.stack([jnp.sum(ts.reward[:, sl], axis=1) for _, sl in slices], axis=1)

@@ -39,6 +39,7 @@ EXPECTED = {
     "dgn_battle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "jungle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "traffic_junction": BASE | {"Neighbourhood", "FixedHorizon", "TeamReward", "AgentEpisodes"},
+    "routing": BASE | {"Neighbourhood", "NeighbourMeanAction", "FixedHorizon", "AgentEpisodes"},
     "cleanup": BASE | {"FixedHorizon"}, "harvest": BASE | {"FixedHorizon"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"

@@ -17,6 +17,7 @@ SHORT["battle"] = {"map_size": 12, "n_per_side": 1, "max_cycles": 7}
 SHORT["traffic_junction"] = {"num_cars": 3, "max_steps": 7}
 SHORT["dgn_battle"] = {"map_size": 10, "n_learners": 4, "n_enemies": 2, "max_cycles": 7}
 SHORT["jungle"] = {"map_size": 8, "n_agents": 4, "n_foods": 2, "max_cycles": 7}
+SHORT["routing"] = {"num_routers": 6, "num_packets": 4, "max_steps": 7}
 SHORT.update({name: {"num_agents": 2, "num_steps": 7} for name in ("cleanup", "harvest")})
 # episodes can also end (terminated) before the time limit, or end terminated at it (two_step)
 ENDS_EARLY = {"soccer", "grid_game_1", "grid_game_2", "two_step", "flicker", "battle"}
