@@ -102,3 +102,9 @@ def episode_outcomes(traj: Transition) -> dict[str, jax.Array]:
     ended = jnp.sum(done)
     won = jnp.sum(jnp.logical_and(traj.info["won"], done))
     return {"win_rate": jnp.where(ended > 0, won / jnp.maximum(ended, 1), jnp.nan)}
+
+
+def step_means(traj: Transition, names: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The means over steps and environments of the ``info`` entries ``names`` of a batched trajectory (leaves
+    [T, B, ...]) -> {name: float32 [] or [N]} (an environment's ``StepMetrics``)."""
+    return {name: jnp.mean(traj.info[name].astype(jnp.float32), axis=(0, 1)) for name in names}
