@@ -1,5 +1,7 @@
 """Sequential social dilemmas: Cleanup and Harvest (Commons Harvest: Open) with the rules and constants of Melting
-Pot 2.0 (Harvest's regrowth constants as SocialJax (Guo et al., 2025) has them), on Melting Pot's maps.
+Pot 2.0 (Harvest's regrowth constants as SocialJax (Guo et al., 2025) has them), on Melting Pot's maps; Cleanup
+also on ``SMALL_CLEANUP_MAP`` (our design, a size a CPU can train: its river starts below the depletion threshold,
+where Melting Pot's starts above it and random play never grows an apple).
 
 Both games: ``num_agents`` (7) agents on a grid whose outside is wall, ``num_steps`` (1000) steps an episode, ended by
 ``truncated``. An agent eats an apple by stepping on it (+1 to it alone; rewards are per agent). Orientations are
