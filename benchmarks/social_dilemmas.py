@@ -16,20 +16,26 @@ so a load shared with other processes falls on both.
 ``--methods`` runs the AgA paper's method table instead (Li et al., 2024): Simul-Ind (``ippo`` on own rewards),
 Simul-Co (``ippo``, ``team_reward``), SVO (``ippo``, ``svo_weight``), CGA (``cga_ppo``, gamma 1) and AgA
 (``aga_ppo``) at each ``--lambdas`` value, ``--seeds`` seeds each, on ``--table-game`` with ``--table-agents`` agents
-and ``--table-horizon``-step episodes, each update one whole episode in each of ``--table-envs`` games. Per seed, the
-final returns are each agent's episode return averaged over the last ``--tail`` updates; then
+and ``--table-horizon``-step episodes (Cleanup on ``--table-layout``'s map), each update one whole episode in each
+of ``--table-envs`` games; ``--baselines`` picks the baselines trained. Per seed, the final returns are each agent's
+episode return averaged over the last ``--tail`` updates; then
 
     social welfare = sum_i return_i,    equality = 1 - Gini(returns)  (``jaxmarl_core.social.equality``)
 
 with mean, sample standard deviation (``std``: the paper's table gives E's mean and std over 3 runs) and 95%
 Student-t interval over seeds, a JSON document (with the 1-minute load average at the start and after each program)
-and a plot of welfare and equality per update. The baselines' seeds run vmapped in one program per method, AgA's
-lambda values and seeds all in one (compile and run times per program).
+and a plot of welfare and equality per update. Beside them, averaged over the same updates, how the game was played
+(the environment's ``StepMetrics``, per episode summed over agents: apples eaten, and in Cleanup cleaning beams
+fired, beams that hit dirt and dirty cells cleaned; Cleanup's mean dirt fraction) and, for AgA, the share of actor
+steps in which its sign rule chose lam < 0 and in which each factor of the rule was negative. The baselines' seeds
+run vmapped in one program per method, AgA's lambda values and seeds all in one (compile and run times per program).
 
     python benchmarks/social_dilemmas.py --json --out benchmarks/results/cpu/social_dilemmas.json \
         --frames benchmarks/results/cpu
     python benchmarks/social_dilemmas.py --quick --batch-sizes 2
     python benchmarks/social_dilemmas.py --methods --out benchmarks/results/cpu/social_dilemmas_methods.json
+    python benchmarks/social_dilemmas.py --methods --table-game cleanup --table-layout small \
+        --baselines Simul-Ind,Simul-Co,SVO --out benchmarks/results/cpu/social_dilemmas_methods_cleanup.json
 """
 from __future__ import annotations
 
@@ -55,7 +61,7 @@ import algos  # noqa: E402
 import envs  # noqa: E402
 from benchmarks.common import RolloutSizes, emit, finish, machine_info, time_compiled, train_many  # noqa: E402
 from benchmarks.envs import make_rollout  # noqa: E402
-from envs.social_dilemmas import record_episode, save_frames  # noqa: E402
+from envs.social_dilemmas import CLEANUP_MAPS, record_episode, save_frames  # noqa: E402
 from jaxmarl_core import outputs, social, sweep  # noqa: E402
 from jaxmarl_core.config import from_defaults  # noqa: E402
 
@@ -70,10 +76,18 @@ BASELINES = (("Simul-Ind", "ippo", {}), ("Simul-Co", "ippo", {"team_reward": Tru
              ("SVO", "ippo", {"svo_weight": SVO_WEIGHT, "svo_angle": SVO_ANGLE}), ("CGA", "cga_ppo", {}))
 
 
-def table_row(label: str, algo: str, changes: dict, returns: np.ndarray, compile_s: float, run_s: float,
-              tail: int) -> dict:
-    """One method's episode returns [S, U, N] -> final returns per agent, welfare and equality with intervals, and
-    their curves."""
+# the environment's step metrics summed over agents and scaled to one episode (mean per step x horizon)
+PER_EPISODE = ("apples_eaten", "clean_fired", "clean_hits", "cleaned")
+AGA_SIGNS = ("aga_sign", "aga_stability_sign", "aga_alignment_sign")  # means over an update's actor steps
+
+
+def table_row(label: str, algo: str, changes: dict, metrics: dict, compile_s: float, run_s: float, tail: int,
+              horizon: int) -> dict:
+    """One method's metrics (leaves [S, U, ...]: episode returns [S, U, N], the game's step metrics, AgA's signs) ->
+    final returns per agent, welfare and equality with intervals, the game's behaviour (per episode: apples eaten,
+    cleaning beams fired, beams that hit dirt, dirty cells cleaned; the dirt fraction), AgA's share of actor steps
+    with lam < 0 and of each factor of its sign rule negative, and curves per update."""
+    returns = metrics["episode_return"]
     final = returns[:, -tail:].mean(1)  # [S, N]
     welfare, equality = final.sum(-1), np.asarray(social.equality(final))
     row = {"method": label, "algo": algo, "changes": changes, "compile_s": compile_s, "run_s": run_s,
@@ -82,15 +96,39 @@ def table_row(label: str, algo: str, changes: dict, returns: np.ndarray, compile
            "equality": outputs.mean_ci95(equality),
            "curves": {"social_welfare": returns.sum(-1).mean(0).tolist(),
                       "equality": np.asarray(social.equality(returns)).mean(0).tolist()}}
+    behaviour = {name: horizon * metrics[name].reshape(*metrics[name].shape[:2], -1).sum(-1)
+                 for name in PER_EPISODE if name in metrics}  # [S, U]
+    if "dirt_fraction" in metrics:
+        behaviour["dirt_fraction"] = metrics["dirt_fraction"]
+    for name, per_update in behaviour.items():
+        tail_mean = per_update[:, -tail:].mean(1)
+        row[name] = outputs.mean_ci95(tail_mean)
+        row["per_seed"][name] = tail_mean.tolist()
+        row["curves"][name] = per_update.mean(0).tolist()
+    for name in AGA_SIGNS:
+        if name in metrics:  # a sign's mean m over steps of +-1 -> share negative (1 - m) / 2
+            negative = (1.0 - metrics[name]) / 2.0  # [S, U]
+            key = name.replace("_sign", "_negative_share")
+            row[key] = outputs.mean_ci95(negative.mean(1))
+            row["per_seed"][key] = negative.mean(1).tolist()
+            row["curves"][key] = negative.mean(0).tolist()
+    extra = "".join(f", {name} {row[name]['mean']:.3g}" for name in ("dirt_fraction", "clean_hits", "apples_eaten",
+                                                                      "aga_negative_share") if name in row)
     print(f"[bench] {label}: welfare {row['social_welfare']['mean']:.2f}, equality {row['equality']['mean']:.3f} +- "
-          f"{row['equality']['std']:.3f} "
+          f"{row['equality']['std']:.3f}{extra} "
           f"(compile {compile_s:.0f} s, run {run_s:.0f} s)", file=sys.stderr, flush=True)
     return row
 
 
-def train_aga_lambdas(env, changes: dict, lambdas: list[float], seeds: int) -> tuple[float, float, np.ndarray]:
+def logged(metrics: dict) -> dict:
+    """The metrics ``table_row`` reads."""
+    names = ("episode_return", "dirt_fraction", *PER_EPISODE, *AGA_SIGNS)
+    return {name: metrics[name] for name in names if name in metrics}
+
+
+def train_aga_lambdas(env, changes: dict, lambdas: list[float], seeds: int) -> tuple[float, float, list[dict]]:
     """Every (lambda, seed) run of ``aga_ppo`` in one program, vmapped: ``aga_lambda`` enters the update only as a
-    number, so it is batched like the seeds -> (compile s, run s, episode returns [len(lambdas), S, U, N])."""
+    number, so it is batched like the seeds -> (compile s, run s, per lambda the metrics, leaves [S, U, ...])."""
     algo = algos.get("aga_ppo")
     config = from_defaults(algo.default_config, env, changes)
     config.validate(env)
@@ -98,45 +136,59 @@ def train_aga_lambdas(env, changes: dict, lambdas: list[float], seeds: int) -> t
     lams = jnp.repeat(jnp.asarray(lambdas, jnp.float32), seeds)
 
     def one(key, lam):
-        return algo.make_train(env, dataclasses.replace(config, aga_lambda=lam))(key).metrics["episode_return"]
+        return logged(algo.make_train(env, dataclasses.replace(config, aga_lambda=lam))(key).metrics)
 
-    compile_s, runs, returns = time_compiled(jax.vmap(one), (keys, lams), 1, warmup=False)
-    return compile_s, runs[0], np.asarray(returns).reshape(len(lambdas), seeds, *returns.shape[1:])
+    compile_s, runs, metrics = time_compiled(jax.vmap(one), (keys, lams), 1, warmup=False)
+    metrics = {name: np.asarray(v).reshape(len(lambdas), seeds, *v.shape[1:]) for name, v in metrics.items()}
+    return compile_s, runs[0], [{name: v[i] for name, v in metrics.items()} for i in range(len(lambdas))]
+
+
+PANELS = (("social_welfare", "social welfare (sum of episode returns)"), ("equality", "equality (1 - Gini)"),
+          ("dirt_fraction", "dirt fraction (mean over the update's steps)"),
+          ("clean_hits", "cleaning beams that hit dirt, per episode"))
 
 
 def plot_table(doc: dict, path: str) -> None:
-    """Social welfare and equality per update (means over seeds), one line per method."""
+    """Social welfare and equality per update (means over seeds), one line per method; in Cleanup also the dirt
+    fraction and the cleaning beams that hit dirt."""
     plt = outputs.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = [(key, title) for key, title in PANELS if key in doc["rows"][0]["curves"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
     for row in doc["rows"]:
-        for ax, key in zip(axes, ("social_welfare", "equality")):
+        for ax, (key, _) in zip(axes, panels):
             ax.plot(row["curves"][key], lw=1.2, label=row["method"])
-    for ax, key in zip(axes, ("social welfare (sum of episode returns)", "equality (1 - Gini)")):
+    for ax, (_, title) in zip(axes, panels):
         ax.set_xlabel("update (one episode per game)")
-        ax.set_title(key)
+        ax.set_title(title, fontsize=9)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{doc['settings']['game']}, {doc['settings']['agents']} agents, {doc['settings']['seeds']} seeds")
+    layout = f" ({doc['settings']['layout']} map)" if doc["settings"].get("layout") else ""
+    fig.suptitle(f"{doc['settings']['game']}{layout}, {doc['settings']['agents']} agents, {doc['settings']['seeds']} "
+                 "seeds")
     fig.tight_layout()
     outputs.save_figure(fig, path, dpi=110)
 
 
 def method_table(args) -> int:
     start = time.time()
-    env = envs.make(args.table_game, num_agents=args.table_agents, num_steps=args.table_horizon)
+    layout = {"layout": args.table_layout} if args.table_layout else {}
+    env = envs.make(args.table_game, num_agents=args.table_agents, num_steps=args.table_horizon, **layout)
     budget = {**TABLE, "num_envs": args.table_envs, "rollout_len": args.table_horizon,
               "total_steps": args.table_envs * args.table_horizon * args.table_updates}
     rows, load = [], [os.getloadavg()[0]]
     for label, algo, changes in BASELINES:
+        if label not in args.baselines:
+            continue
         res = train_many(algo, env, {**budget, **changes}, args.seeds, warmup=False, seed_batch=args.seeds)
-        rows.append(table_row(label, algo, changes, res["metrics"]["episode_return"], res["compile_s"],
-                              res["runs_s"][0], args.tail))
+        rows.append(table_row(label, algo, changes, logged(res["metrics"]), res["compile_s"], res["runs_s"][0],
+                              args.tail, args.table_horizon))
         load.append(os.getloadavg()[0])
-    compile_s, run_s, returns = train_aga_lambdas(env, budget, args.lambdas, args.seeds)
-    rows += [table_row(f"AgA (lambda={lam:g})", "aga_ppo", {"aga_lambda": lam}, r, compile_s, run_s, args.tail)
-             for lam, r in zip(args.lambdas, returns)]
+    compile_s, run_s, per_lambda = train_aga_lambdas(env, budget, args.lambdas, args.seeds)
+    rows += [table_row(f"AgA (lambda={lam:g})", "aga_ppo", {"aga_lambda": lam}, m, compile_s, run_s, args.tail,
+                       args.table_horizon) for lam, m in zip(args.lambdas, per_lambda)]
     doc = {"benchmark": "social_dilemmas_methods", **machine_info(),
            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "settings": {"game": args.table_game, "agents": args.table_agents, "horizon": args.table_horizon,
+           "settings": {"game": args.table_game, "layout": args.table_layout, "agents": args.table_agents,
+                        "horizon": args.table_horizon,
                         "envs": args.table_envs, "updates": args.table_updates, "seeds": args.seeds,
                         "tail": args.tail, "networks": TABLE, "svo": {"weight": SVO_WEIGHT, "angle": SVO_ANGLE}},
            "load_avg_1min": load + [os.getloadavg()[0]],  # at the start and after each program
@@ -269,6 +321,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     table = parser.add_argument_group("method table (--methods)")
     table.add_argument("--methods", action="store_true", help="train the method table instead of timing the games")
     table.add_argument("--table-game", default="harvest", choices=GAMES)
+    table.add_argument("--table-layout", choices=list(CLEANUP_MAPS),
+                       help="Cleanup's map (default: the environment's, Melting Pot's)")
+    table.add_argument("--baselines", type=lambda t: [x for x in t.split(",") if x],
+                       default=[label for label, _, _ in BASELINES],
+                       help="comma-separated baselines to train beside AgA (default: all: Simul-Ind,Simul-Co,SVO,CGA)")
     table.add_argument("--table-agents", type=int, default=3, help="agents (default 3)")
     table.add_argument("--table-horizon", type=int, default=100, help="steps an episode (default 100)")
     table.add_argument("--table-envs", type=int, default=4, help="games per update (default 4)")
@@ -286,6 +343,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "and --tail must be positive")
     if args.tail > args.table_updates or any(lam < 0 for lam in args.lambdas):
         parser.error("--tail must be at most --table-updates, and --lambdas non-negative")
+    if args.table_layout and args.table_game != "cleanup":
+        parser.error("--table-layout is Cleanup's (--table-game cleanup)")
+    labels = [label for label, _, _ in BASELINES]
+    if set(args.baselines) - set(labels):
+        parser.error(f"--baselines: choose from {','.join(labels)}")
     unknown = set(args.games) - set(GAMES)
     if unknown or not args.games:
         parser.error(f"--games: choose from {', '.join(GAMES)}")

@@ -22,7 +22,7 @@ from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
 from envs.routing import Routing
 from envs.soccer import Soccer
-from envs.social_dilemmas import Cleanup, Harvest
+from envs.social_dilemmas import CLEANUP_MAPS, Cleanup, Harvest
 from envs.traffic_junction import TrafficJunction
 from envs.two_step import TwoStepGame
 from envs.wrappers import Flicker, flicker
@@ -227,8 +227,11 @@ def _flicker(env: str = "mpe_spread", prob: float = 0.5):
 register("flicker", _flicker)
 
 
-def _cleanup(num_agents: int = 7, num_steps: int = 1000):
-    return Cleanup(n_agents=num_agents, num_steps=num_steps)
+def _cleanup(num_agents: int = 7, num_steps: int = 1000, layout: str = "melting_pot"):
+    """``layout``: "melting_pot" (Melting Pot's map) or "small" (``envs.social_dilemmas.SMALL_CLEANUP_MAP``)."""
+    if layout not in CLEANUP_MAPS:
+        raise ValueError(f"cleanup: layout must be one of {', '.join(CLEANUP_MAPS)}, not {layout!r}")
+    return Cleanup(n_agents=num_agents, num_steps=num_steps, layout=CLEANUP_MAPS[layout])
 
 
 def _harvest(num_agents: int = 7, num_steps: int = 1000):

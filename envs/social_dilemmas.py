@@ -1,5 +1,7 @@
 """Sequential social dilemmas: Cleanup and Harvest (Commons Harvest: Open) with the rules and constants of Melting
-Pot 2.0 (Harvest's regrowth constants as SocialJax (Guo et al., 2025) has them), on Melting Pot's maps.
+Pot 2.0 (Harvest's regrowth constants as SocialJax (Guo et al., 2025) has them), on Melting Pot's maps; Cleanup
+also on ``SMALL_CLEANUP_MAP`` (our design, a size a CPU can train: its river starts below the depletion threshold,
+where Melting Pot's starts above it and random play never grows an apple).
 
 Both games: ``num_agents`` (7) agents on a grid whose outside is wall, ``num_steps`` (1000) steps an episode, ended by
 ``truncated``. An agent eats an apple by stepping on it (+1 to it alone; rewards are per agent). Orientations are
@@ -40,7 +42,10 @@ wall, apple, self, then the other agents in play one-hot by their orientation re
 (0 the same, 1 turned right of it, 2 opposite, 3 turned left), then in Cleanup water and dirt. An agent out
 of play observes zeros. Off the map reads as wall. ``info``: ``apples_eaten`` [N] (this step), ``tagged`` [N]
 (this step), ``in_play`` [N], ``returns`` [N] (the episode's rewards so far, for equality measures),
-``num_apples`` and ``dirt_fraction`` (scalars).
+``num_apples`` and ``dirt_fraction`` (scalars), and of the cleaning beam ``clean_fired`` [N] (fired this step),
+``cleaned`` [N] (the dirty cells it cleaned; a cell two beams reach counts for both) and ``clean_hits`` [N]
+(``cleaned`` > 0). ``step_metrics`` names those learners log as means over their steps (the ``StepMetrics``
+capability).
 
 Choices where the references are silent or differ (each tested in tests/envs/test_social_dilemmas.py): moves
 resolve against the start-of-step occupancy (no following); beams are computed after all moves, simultaneously;
@@ -87,6 +92,20 @@ CLEANUP_MAP = (
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 )
+# Cleanup at a size a CPU can train (our design, not Melting Pot's): the same rules on 8 x 12 cells, a river of 24
+# cells a quarter dirty at the start (growth at 0.375 of its largest rate until someone cleans), 7 spawn cells and 24
+# apple cells four rows below the river.
+SMALL_CLEANUP_MAP = (
+    "dDdddDdddDdd",
+    "ddDdddDdddDd",
+    "            ",
+    "  P  P  P  P",
+    "   P  P  P  ",
+    "            ",
+    "aaaaaaaaaaaa",
+    "aaaaaaaaaaaa",
+)
+CLEANUP_MAPS = {"melting_pot": CLEANUP_MAP, "small": SMALL_CLEANUP_MAP}
 HARVEST_MAP = (
     "AAA    A      A    AAA",
     "AA    AAA    AAA    AA",
@@ -218,6 +237,11 @@ class SocialDilemma(Environment):
         return len(self.layout), len(self.layout[0])
 
     @property
+    def step_metrics(self) -> tuple[str, ...]:
+        names = ("apples_eaten", "num_apples", "tagged")
+        return names + ("dirt_fraction", "clean_fired", "clean_hits", "cleaned") if self.cleaning else names
+
+    @property
     def num_channels(self) -> int:
         return 9 if self.cleaning else 7
 
@@ -286,9 +310,11 @@ class SocialDilemma(Environment):
         # an agent's own beam never covers its cell, so any coverage comes from another agent
         tagged = playing & covered[pos[:, 0], pos[:, 1]]
         dirt = state.dirt
+        cleaned = jnp.zeros(self.num_agents, jnp.int32)
         if self.cleaning:
-            cleaning = fires[:, 1]
-            dirt = dirt & ~jnp.any(beam_cells(pos, orient, walls, dirt) & cleaning[:, None, None], axis=0)
+            hit = beam_cells(pos, orient, walls, dirt) & fires[:, 1, None, None] & dirt  # [N, H, W]
+            cleaned = jnp.sum(hit, axis=(1, 2), dtype=jnp.int32)
+            dirt = dirt & ~jnp.any(hit, axis=0)
 
         reward = (eaten.astype(jnp.float32) + jnp.where(firing, params.tag_cost, 0.0)
                   + jnp.where(tagged, params.tagged_penalty, 0.0))
@@ -304,7 +330,8 @@ class SocialDilemma(Environment):
         new = SocialDilemmaState(pos=pos, orient=orient, out=out, cooldown=cooldown, apples=apples, dirt=dirt,
                                  returns=state.returns + reward, t=state.t + 1)
         info = {"apples_eaten": eaten, "tagged": tagged, "in_play": in_play, "returns": new.returns,
-                "num_apples": jnp.sum(apples), "dirt_fraction": self.dirt_fraction(dirt)}
+                "num_apples": jnp.sum(apples), "dirt_fraction": self.dirt_fraction(dirt),
+                "clean_fired": fires[:, 1], "clean_hits": cleaned > 0, "cleaned": cleaned}
         return TimeStep(obs=self.observe(new), state=new, reward=reward, terminated=jnp.asarray(False),
                         truncated=new.t >= self.num_steps, info=info)
 

@@ -22,6 +22,7 @@ below are the contract.
 | ``SimplexActions`` | ``action_simplices``: per agent, its action's soft one-hot block sizes | MADDPG (Gumbel) |
 | ``Neighbourhood`` | ``num_neighbours``, ``neighbours(state, params) -> (int32[N, K], bool[N, K])`` | DGN, GA-Comm |
 | ``AgentEpisodes`` | ``agent_episodes``: ``info["agent_done"]`` bool[N] ends agents' own episodes | GA-Comm, DGN, IL |
+| ``StepMetrics`` | ``step_metrics``: names of ``info`` entries to log as means over steps | on-policy learners |
 
 A ``MatrixPayoffs`` game's params carry ``payoff_array`` as ``payoffs`` (what learning automata scale rewards by);
 an ``ExactValue`` game also gives ``exact_policy_metrics(theta) -> dict`` (readable policies, e.g. probabilities).
@@ -150,6 +151,15 @@ class AgentEpisodes(Protocol):
     def agent_episodes(self) -> bool:
         """True: agents' own episodes end inside the environment's, and each step's ``info["agent_done"]`` (bool[N])
         marks the agents whose episode ended at that step (an index may carry a new agent from the next step on)."""
+
+
+@runtime_checkable
+class StepMetrics(Protocol):
+    @property
+    def step_metrics(self) -> tuple[str, ...]:
+        """Names of ``info`` entries (each step one number, or one per agent [N]; bool or numeric) that describe how
+        the game is played (Cleanup's dirt fraction, apples eaten, ...); learners log their means over the steps and
+        environments of an update."""
 
 
 def has(env: Any, *capabilities: type) -> bool:

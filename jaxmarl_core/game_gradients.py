@@ -240,13 +240,14 @@ def sos(value_fn: ValueFn, alpha: float, a: float = 0.5, b: float = 0.1) -> Dire
     return direction
 
 
-def _aga_terms(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple[jax.Array, ...]:
-    """(xi, xi_c, grad Ham_c = H_c^T xi_c) [N, P] on the losses, and AgA's signed weight lam (scalar)."""
+def _aga_terms(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple:
+    """(xi, xi_c, grad Ham_c = H_c^T xi_c) [N, P] on the losses, AgA's signed weight lam (scalar) and the two
+    factors of its sign rule (scalars)."""
     loss_fn = losses(value_fn)
     xi, xi_c = naive(loss_fn)(theta), collective_gradient(loss_fn)(theta)
     grad_ham_c = collective_hvp(loss_fn, theta, xi_c)
-    rule = jnp.vdot(xi_c, grad_ham_c) * (jnp.vdot(xi, grad_ham_c) + jnp.vdot(grad_ham_c, grad_ham_c))
-    return xi, xi_c, grad_ham_c, jnp.abs(magnitude) * jnp.sign(rule)
+    factors = (jnp.vdot(xi_c, grad_ham_c), jnp.vdot(xi, grad_ham_c) + jnp.vdot(grad_ham_c, grad_ham_c))
+    return xi, xi_c, grad_ham_c, jnp.abs(magnitude) * jnp.sign(factors[0] * factors[1]), factors
 
 
 def aga_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> jax.Array:
@@ -255,10 +256,11 @@ def aga_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> jax.Arr
     return _aga_terms(value_fn, theta, magnitude)[3]
 
 
-def aga_with_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple[jax.Array, jax.Array]:
-    """(AgA's ascent direction [N, P], its signed weight lam): -(xi_c + lam (xi + H_c^T xi_c)) on the losses."""
-    xi, xi_c, grad_ham_c, lam = _aga_terms(value_fn, theta, magnitude)
-    return -(xi_c + lam * (xi + grad_ham_c)), lam
+def aga_with_lambda(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple[jax.Array, jax.Array, tuple]:
+    """(AgA's ascent direction [N, P], its signed weight lam, the sign rule's two factors (<xi_c, H_c^T xi_c>,
+    <xi, H_c^T xi_c> + |H_c^T xi_c|^2), scalars): -(xi_c + lam (xi + H_c^T xi_c)) on the losses."""
+    xi, xi_c, grad_ham_c, lam, factors = _aga_terms(value_fn, theta, magnitude)
+    return -(xi_c + lam * (xi + grad_ham_c)), lam, factors
 
 
 def aga(value_fn: ValueFn, magnitude: float) -> Direction:

@@ -111,3 +111,9 @@ def agents_terminated(env: Environment, ts) -> jax.Array:
     (``info["agent_done"]`` [..., N]: a delivered packet, an arrived car; its index carries a new agent next)."""
     ended = jnp.broadcast_to(ts.terminated[..., None], ts.reward.shape)
     return ended | ts.info["agent_done"] if has(env, AgentEpisodes) else ended
+
+
+def step_means(traj: Transition, names: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The means over steps and environments of the ``info`` entries ``names`` of a batched trajectory (leaves
+    [T, B, ...]) -> {name: float32 [] or [N]} (an environment's ``StepMetrics``)."""
+    return {name: jnp.mean(traj.info[name].astype(jnp.float32), axis=(0, 1)) for name in names}

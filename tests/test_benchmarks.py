@@ -413,6 +413,39 @@ def test_social_dilemmas_method_table_smoke(tmp_path):
     assert (tmp_path / "bench.png").exists()
 
 
+@pytest.mark.slow  # two training programs to compile (Simul-Ind's, and AgA's lambdas together)
+def test_social_dilemmas_cleanup_table_smoke(tmp_path):
+    doc = run_json(["benchmarks/social_dilemmas.py", "--methods", "--table-game", "cleanup", "--table-layout",
+                    "small", "--baselines", "Simul-Ind", "--table-agents", "2", "--table-horizon", "20",
+                    "--table-envs", "2", "--table-updates", "3", "--tail", "2", "--seeds", "2", "--lambdas",
+                    "0.1,100"], tmp_path, timeout=600)
+    assert doc["settings"]["layout"] == "small"
+    assert [row["method"] for row in doc["rows"]] == ["Simul-Ind", "AgA (lambda=0.1)", "AgA (lambda=100)"]
+    for row in doc["rows"]:
+        seeds = row["per_seed"]
+        # one whole episode per game and update: the apples eaten per episode (step means x horizon) are the returns
+        np.testing.assert_allclose(seeds["apples_eaten"], seeds["social_welfare"], rtol=1e-5, atol=1e-5)
+        assert np.all(np.asarray(seeds["clean_hits"]) <= np.asarray(seeds["clean_fired"]) + 1e-6)
+        assert np.all(np.asarray(seeds["clean_hits"]) <= np.asarray(seeds["cleaned"]) + 1e-6)
+        assert all(0.0 <= f <= 1.0 for f in seeds["dirt_fraction"]) and len(row["curves"]["dirt_fraction"]) == 3
+        if row["algo"] == "aga_ppo":  # lam < 0 exactly where one factor of the rule is negative
+            lam, a, b = (np.asarray(seeds[f"aga_{k}negative_share"]) for k in ("", "stability_", "alignment_"))
+            assert np.all((np.abs(a - b) - 1e-6 <= lam) & (lam <= np.minimum(a + b, 2 - a - b) + 1e-6))
+        else:
+            assert "aga_negative_share" not in row
+    assert (tmp_path / "bench.png").exists()
+
+
+def test_social_dilemmas_table_flags_are_checked():
+    from benchmarks.social_dilemmas import parse_args
+
+    assert parse_args(["--methods", "--table-game", "cleanup", "--table-layout", "small"]).table_layout == "small"
+    assert parse_args(["--methods"]).baselines == ["Simul-Ind", "Simul-Co", "SVO", "CGA"]
+    for argv in (["--table-layout", "small"], ["--baselines", "Simul-Ind,Selfish"]):  # Harvest has no layouts
+        with pytest.raises(SystemExit):
+            parse_args(["--methods", *argv])
+
+
 def test_value_decomposition_benchmark_smoke(tmp_path):
     out = tmp_path / "vd.json"
     cmd = [sys.executable, "benchmarks/value_decomposition.py", "--only", "two_step", "--learners", "vdn", "--seeds",

@@ -151,8 +151,9 @@ def game_gradient_direction(model: Model, cfg: OnPolicyConfig, aparams, batch):
         aga: xi_c + lam (xi + H_c^T xi_c), lam by AgA's sign rule, |lam| = aga_lambda   (Li et al., 2024)
         cga: xi + gamma H^T xi, gamma = cga_gamma                                       (Mescheder et al., 2017)
 
-    aparams: stacked [N, ...]; batch leaves [L, M, N, ...] -> (direction like aparams, metrics; ``aga_sign``, the
-    sign of lam, under AgA)."""
+    aparams: stacked [N, ...]; batch leaves [L, M, N, ...] -> (direction like aparams, metrics; under AgA
+    ``aga_sign``, the sign of lam, and the signs of its rule's factors: ``aga_stability_sign`` of <xi_c, H_c^T xi_c>
+    and ``aga_alignment_sign`` of <xi, H_c^T xi_c> + |H_c^T xi_c|^2)."""
     unravel = ravel_pytree(jax.tree.map(lambda x: x[0], aparams))[1]
     theta = jax.vmap(lambda p: ravel_pytree(p)[0])(aparams)  # [N, P]
 
@@ -161,8 +162,9 @@ def game_gradient_direction(model: Model, cfg: OnPolicyConfig, aparams, batch):
 
     metrics = joint_surrogates(model, cfg, aparams, batch)[1]
     if cfg.actor_update == "aga":
-        ascent, lam = gg.aga_with_lambda(value_fn, theta, cfg.aga_lambda)
-        metrics = {**metrics, "aga_sign": jnp.sign(lam)}
+        ascent, lam, (stability, alignment) = gg.aga_with_lambda(value_fn, theta, cfg.aga_lambda)
+        metrics = {**metrics, "aga_sign": jnp.sign(lam), "aga_stability_sign": jnp.sign(stability),
+                   "aga_alignment_sign": jnp.sign(alignment)}
     else:
         ascent = gg.consensus(value_fn, cfg.cga_gamma)(theta)
     return jax.vmap(unravel)(-ascent), metrics

@@ -9,7 +9,7 @@ One update, for HAPPO (Kuba et al., 2022, Algorithm 1) and its relatives:
 4. the actors' update (``actor.update_actors``: PPO/A2C/TRPO, all at once or one agent after another);
 5. the critic's update (``critic.update_critic``) towards the GAE returns;
 6. metrics: returns of the episodes completed (and the share won where the environment reports wins), losses,
-   and exact expected payoffs of matrix games.
+   exact expected payoffs of matrix games, and the means of the environment's ``StepMetrics``.
 """
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ from algos.onpolicy.model import (
     make_policy,
 )
 from jaxmarl_core import actor_critic, distributions, social
-from jaxmarl_core.capabilities import MatrixPayoffs, has
+from jaxmarl_core.capabilities import MatrixPayoffs, StepMetrics, has
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.networks import initial_hidden
 from jaxmarl_core.returns import gae
-from jaxmarl_core.rollout import RolloutCarry, episode_outcomes, reset_carry, rollout
+from jaxmarl_core.rollout import RolloutCarry, episode_outcomes, reset_carry, rollout, step_means
 from jaxmarl_core.training import Trainer
 from jaxmarl_core.value_norm import ValueNorm
 
@@ -206,6 +206,8 @@ def update(view: LearnerView, model: Model, cfg: OnPolicyConfig, params, actor_t
                               last_return=last_return)
     metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
                **episode_outcomes(traj), **actor_metrics, **critic_metrics}
+    if has(view.env, StepMetrics):
+        metrics.update(step_means(traj, view.env.step_metrics))
     if model.discrete and has(view.env, MatrixPayoffs):
         metrics["expected_reward"] = expected_reward(view, model, params, actor_params)
     if cfg.eval_envs:

@@ -17,7 +17,7 @@ from jaxmarl_core.spaces import Box, Discrete
 
 ALL = (caps.AvailableActions, caps.GlobalState, caps.TabularStates, caps.TabularModel, caps.MatrixPayoffs,
        caps.DeviationGains, caps.ExactValue, caps.FixedHorizon, caps.Discounted, caps.TeamReward,
-       caps.NeighbourMeanAction, caps.SimplexActions, caps.Neighbourhood, caps.AgentEpisodes)
+       caps.NeighbourMeanAction, caps.SimplexActions, caps.Neighbourhood, caps.AgentEpisodes, caps.StepMetrics)
 BASE = {"AvailableActions", "GlobalState"}  # every built-in environment
 TABULAR_GAME = BASE | {"TabularStates", "TabularModel", "Discounted"}
 MATRIX = BASE | {"MatrixPayoffs", "DeviationGains", "ExactValue"}
@@ -40,7 +40,7 @@ EXPECTED = {
     "jungle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "traffic_junction": BASE | {"Neighbourhood", "FixedHorizon", "TeamReward", "AgentEpisodes"},
     "routing": BASE | {"Neighbourhood", "NeighbourMeanAction", "FixedHorizon", "AgentEpisodes"},
-    "cleanup": BASE | {"FixedHorizon"}, "harvest": BASE | {"FixedHorizon"},
+    "cleanup": BASE | {"FixedHorizon", "StepMetrics"}, "harvest": BASE | {"FixedHorizon", "StepMetrics"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
 

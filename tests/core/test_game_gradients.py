@@ -137,6 +137,7 @@ def adjusted():
         out = {"collective": gg.collective_gradient(value_fn)(theta), "cga": gg.consensus(value_fn, GAMMA)(theta),
                "sga": gg.sga(value_fn, EPS, 2.0)(theta), "aga": gg.aga(value_fn, 1.5)(theta),
                "aga_lambda": gg.aga_lambda(value_fn, theta, 1.5),
+               "aga_factors": gg.aga_with_lambda(value_fn, theta, 1.5)[2],
                "lola_lookahead": gg.lola_lookahead(value_fn, ETA)(theta)}
         for scale, b in SOS_CASES:
             out[f"sos_{b}"] = gg.sos(lambda t: scale * value_fn(t), ETA, A_SOS, b)(theta)
@@ -176,6 +177,8 @@ def test_aga_matches_its_formula():
     lam = 1.5 * np.sign((xi_c @ grad_ham_c) * (xi @ grad_ham_c + grad_ham_c @ grad_ham_c))
     d = adjusted()
     assert d["aga_lambda"] == lam
+    np.testing.assert_allclose(d["aga_factors"], (xi_c @ grad_ham_c, xi @ grad_ham_c + grad_ham_c @ grad_ham_c),
+                               rtol=1e-4)
     np.testing.assert_allclose(d["aga"].reshape(-1), -(xi_c + lam * (xi + grad_ham_c)), rtol=1e-4, atol=1e-5)
 
 

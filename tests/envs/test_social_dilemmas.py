@@ -148,6 +148,9 @@ def test_cleaning_beam_removes_dirt_in_three_lanes_and_stops_at_walls(small):
     # lanes at columns 3, 4, 5 reach up to rows 4, 3, 2, each cleaning its first dirty cell: the wall at (3, 3) ends
     # lane 3 before any dirt, lane 4 cleans (3, 4) and stops, lane 5 passes two clean cells and cleans (2, 5)
     assert cleaned == {(3, 4), (2, 5)}
+    # the info entries the learners log: agent 0 fired and cleaned 2 cells, agent 1 did neither
+    assert ts.info["clean_fired"].tolist() == [True, False] and ts.info["cleaned"].tolist() == [2, 0]
+    assert ts.info["clean_hits"].tolist() == [True, False]
     # cooldown 2: the next two shots do nothing, the third cleans the next cells of lanes 4 and 5
     assert int(ts.state.cooldown[0, 1]) == 2
     after = ts.state.dirt
@@ -155,6 +158,7 @@ def test_cleaning_beam_removes_dirt_in_three_lanes_and_stops_at_walls(small):
         ts = step(jax.random.PRNGKey(1 + t), ts.state, jnp.array([sd.FIRE_CLEAN, sd.NOOP]), env.default_params)
         newly = {tuple(c) for c in np.argwhere(np.asarray(after & ~ts.state.dirt))}
         assert newly == (set() if t < 2 else {(2, 4)}), t
+        assert ts.info["clean_fired"].tolist() == [t == 2, False] and ts.info["cleaned"].tolist() == [len(newly), 0]
     assert int(ts.state.cooldown[0, 1]) == 2
     walls = np.pad(parse_layout(env.layout)["wall"], 9, constant_values=True)
     mask = np.asarray(beam_cells(jnp.array([[4, 1]]), jnp.array([3]), jnp.asarray(walls)))[0]
@@ -316,18 +320,32 @@ def test_bad_arguments():
         envs.make("harvest", num_steps=0)
     with pytest.raises(ValueError, match="unknown cell"):
         Harvest(layout=("P?",), n_agents=1)
+    with pytest.raises(ValueError, match="layout must be one of melting_pot, small"):
+        envs.make("cleanup", layout="tiny")
+    assert envs.make("cleanup", layout="small", num_agents=7).map["dirt"].sum() == 6  # a quarter of 24
 
 
 @pytest.mark.slow  # about 10 s each on an idle 2-core machine, nearly all compiling
 @pytest.mark.parametrize("algo,env", [("ippo", "cleanup"), ("mappo", "harvest")])
 def test_on_policy_learners_train_through_the_command_line(algo, env, tmp_path, fast_compile):
     out = str(tmp_path / algo)
+    layout = ["--env-arg", "layout=small"] if env == "cleanup" else []
     argv = ["--algo", algo, "--env", env, "--seeds", "2", "--out", out, "--quiet", "--env-arg", "num_agents=2",
             "--env-arg", "num_steps=6", "--set", "total_steps=20", "--set", "num_envs=2", "--set", "rollout_len=5",
-            "--set", "hidden_size=8"]
+            "--set", "hidden_size=8", *layout]
     assert train.main(argv) == 0
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert summary["num_updates"] == 2 and "reward_per_step/1" in summary["final"]
+    final = {name: v["mean"] for name, v in summary["final"].items()}
+    assert 0.0 <= final["apples_eaten/0"] <= 1.0 and "tagged/1" in final
+    if env == "cleanup":  # the step metrics: before pollution starts the small map's dirt (a quarter) only shrinks
+        for i in range(2):
+            assert final[f"clean_hits/{i}"] <= final[f"clean_fired/{i}"] and final[f"cleaned/{i}"] >= final[
+                f"clean_hits/{i}"]
+        cleaned = final["cleaned/0"] + final["cleaned/1"]
+        assert final["dirt_fraction"] <= 0.25 and (cleaned > 0 or final["dirt_fraction"] == 0.25)
+    else:
+        assert "dirt_fraction" not in final
 
 
 def test_regrowth_statistics_match_socialjax():
