@@ -19,6 +19,7 @@ from envs.iterated import IteratedMatrixGame
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
+from envs.mpe import PredatorPrey
 from envs.soccer import Soccer
 from envs.social_dilemmas import Cleanup, Harvest
 from envs.traffic_junction import TrafficJunction
@@ -188,6 +189,15 @@ def _traffic_junction(difficulty: str = "easy", num_cars: int = 0, max_steps: in
 
 
 register("traffic_junction", _traffic_junction)
+
+
+def _predator_prey(num_predators: int = 5, num_prey: int = 2, num_obstacles: int = 2, max_cycles: int = 25):
+    """G2ANet's predator-prey: MPE's ``simple_tag`` (``envs.mpe.Tag``) with its own counts, discrete actions."""
+    return PredatorPrey(num_adversaries=num_predators, num_good=num_prey, num_obstacles=num_obstacles,
+                        max_cycles=max_cycles)
+
+
+register("predator_prey", _predator_prey)
 
 
 def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):

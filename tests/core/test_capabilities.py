@@ -38,6 +38,7 @@ EXPECTED = {
     "battle": BASE | {"NeighbourMeanAction"},
     "dgn_battle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "traffic_junction": BASE | {"Neighbourhood", "FixedHorizon", "TeamReward", "AgentEpisodes"},
+    "predator_prey": BASE | {"SimplexActions"},  # mpe_tag with G2ANet's counts
     "cleanup": BASE | {"FixedHorizon"}, "harvest": BASE | {"FixedHorizon"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"
