@@ -1,7 +1,7 @@
 """GA-AC (algos/graph/ga_ac.py): its critic against a numpy transcription of the module docstring's formulas (hard
 attention's bi-GRU and gate, the soft attention over the kept agents, the Q head), relabelling the agents permutes
 the critic's outputs exactly, a dropped edge has zero weight and passes no gradient, the critic loss's gradient
-against central finite differences, and (slow) learning on a small predator-prey."""
+against central finite differences, and (slow) learning the prisoner's dilemma's dominant strategy."""
 import functools
 
 import jax
@@ -183,3 +183,22 @@ def test_bad_config_and_env_are_refused():
             __import__("dataclasses").replace(cfg, **change).validate(env)
     assert algos.compatible("ga_ac", envs.make("mpe_simple")) is not None  # one agent
     assert algos.compatible("ga_ac", env) is None
+
+
+@pytest.mark.slow  # compiles the whole learner (bi-GRU critic, three losses): minutes on the loaded machine
+def test_learns_the_dominant_strategy_of_the_prisoners_dilemma():
+    """Each agent's critic sees the other's action, so its counterfactual advantage favours defection whatever the
+    other does: both learn to defect, the reward per step falls from the random policies' -1.5 ((-1 - 3 + 0 - 2) / 4)
+    towards mutual defection's -2 (bound: below -1.85 over the last fifth of the updates, both seeds)."""
+    env = envs.make("matrix_pd")
+    algo = algos.get("ga_ac")
+    cfg = __import__("dataclasses").replace(
+        algo.default_config(env), total_steps=4000, num_envs=8, rollout_len=1, batch_size=64, buffer_size=2000,
+        learning_starts=64, num_sgd=1, hidden_size=16, head_dim=4, gru_size=4, tau=0.05)
+    cfg.validate(env)
+    trainer = algo.make_train(env, cfg)
+    out = jax.jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), 2))
+    reward = np.asarray(out.metrics["reward"])
+    tail = reward.shape[1] // 5
+    assert reward[:, :8].mean() > -1.75  # the 8 updates before learning_starts: the random policies
+    assert np.all(reward[:, -tail:].mean(axis=1) < -1.85), reward[:, -tail:].mean(axis=1)
