@@ -132,6 +132,9 @@ register_variants(graph, (
 register_variants(graph.g2anet, (
     ("ga_comm", "G2ANet's communication policy: hard (bi-GRU, Gumbel) then soft attention over the neighbours, "
                 "advantage actor-critic; --set comm=mean|soft|none for CommNet and ablations (Liu et al., 2020)"),))
+register_variants(graph.ga_ac, (
+    ("ga_ac", "G2ANet's GA-AC: MAAC's attention actor-critic with the hard attention's game abstraction in the "
+              "critic; --set critic=soft|none for MAAC's critic and no communication (Liu et al., 2020)"),))
 register(Algorithm("mfq_tabular", "tabular mean-field Q-learning of the Ising experiment (Yang et al., 2018)",
                    mean_field.tabular.make_train, mean_field.tabular.default_config, mean_field.tabular.check_env))
 

@@ -35,6 +35,7 @@ eats and the attacks on other agents per episode (all agents together), and the 
 (attacks / (attacks + eats)), mean over seeds with a 95% Student-t interval.
 
     python benchmarks/graph.py --game jungle --steps 4800 --json --out benchmarks/results/cpu/graph_jungle.json
+
 ``--game routing``: DGN's packet routing (``routing``: 20 packets on 20 routers, bandwidth 1, 300 steps an
 episode): DGN against DQN (``il``: independent Q-learning, shared MLP) and, with ``--methods``, MF-Q (``mfq``), all
 trained as in the battle comparison but with the released routing code's gamma 0.98, and the paper's shortest-path
@@ -48,6 +49,16 @@ temperature 0.1), and for the baselines over as many steps of as many environmen
 cable's far router's shortest path cost to their destination (the environment's ``path_costs``, not in the paper).
 
     python benchmarks/graph.py --game routing --json --out benchmarks/results/cpu/graph_routing.json
+
+``--game predator_prey``: G2ANet's GA-AC (``ga_ac``) against MAAC's soft-attention critic (``maac``: ``ga_ac`` with
+``critic=soft``), a critic without communication (``no_comm``: ``critic=none``) and MADDPG (``maddpg``, Gumbel-softmax
+actors) on ``predator_prey`` (5 predators, 2 prey, 2 obstacles, 25 steps; every agent learns), ``--steps``
+environment steps per seed in updates of ``--num-envs`` x 12 steps, batches of ``--batch``, Polyak tau 0.01, smaller
+networks than the papers' (``--hidden``). A method's score is the predators' and the prey's reward per agent and
+step and the touches per episode (predator-prey pairs in contact summed over the 25 steps) over the last ``--tail``
+of the updates.
+
+    python benchmarks/graph.py --game predator_prey --json --out benchmarks/results/cpu/graph_predator_prey.json
 """
 from __future__ import annotations
 
@@ -227,6 +238,54 @@ def jungle(args) -> int:
     return finish(doc, start, args.out, args.json)
 
 
+PREDATOR_PREY_METHODS = {"ga_ac": "g2a", "maac": "soft", "no_comm": "none", "maddpg": None}
+
+
+def run_predator_prey(method: str, env, args) -> dict:
+    """One method on predator-prey -> the predators' and prey's rewards, touches per episode and timings."""
+    shared = {"total_steps": args.steps, "num_envs": args.num_envs, "rollout_len": 12, "batch_size": args.batch,
+              "buffer_size": args.buffer, "learning_starts": args.learning_starts, "tau": 0.01}
+    critic = PREDATOR_PREY_METHODS[method]
+    if critic is None:
+        algo, sets = "maddpg", {**shared, "hidden_size": args.hidden}
+    else:
+        algo, sets = "ga_ac", {**shared, "critic": critic, "hidden_size": args.hidden,
+                               "head_dim": max(1, args.hidden // 4), "gru_size": max(1, args.hidden // 4)}
+    res = train_many(algo, env, sets, args.seeds, warmup=False)
+    per_step = res["metrics"]["reward_per_step"]  # [seeds, updates, N]
+    tail = max(1, int(round(per_step.shape[1] * args.tail)))
+    p = env.num_adversaries
+    predators, prey = per_step[:, -tail:, :p].mean(axis=(1, 2)), per_step[:, -tail:, p:].mean(axis=(1, 2))
+    touches = predators / 10.0 * env.max_cycles  # each predator is paid 10 per touching pair
+    agent_steps = args.seeds * res["num_updates"] * res["env_steps_per_update"] * env.num_agents
+    return {"method": method, "algo": algo, "predator_reward": mean_ci95(predators), "prey_reward": mean_ci95(prey),
+            "touches_per_episode": mean_ci95(touches),
+            "per_seed": {"predator_reward": predators.tolist(), "prey_reward": prey.tolist(),
+                         "touches_per_episode": touches.tolist()},
+            "curve_predator_reward": per_step[:, :, :p].mean(axis=(0, 2)).tolist(),
+            "compile_s": res["compile_s"], "run_s": res["median_s"],
+            "agent_steps_per_s": agent_steps / res["median_s"], "config": res["config"]}
+
+
+def predator_prey(args) -> int:
+    methods = args.methods.split(",") if args.methods else list(PREDATOR_PREY_METHODS)
+    bad = [m for m in methods if m not in PREDATOR_PREY_METHODS]
+    if bad:
+        raise SystemExit(f"unknown --methods: {', '.join(bad)} (valid: {', '.join(PREDATOR_PREY_METHODS)})")
+    env_args = {"num_predators": 2, "num_prey": 1, "max_cycles": 5} if args.quick else {}
+    if args.quick:
+        args.steps, args.seeds, args.num_envs, args.hidden, args.batch = 48, 2, 2, 8, 4
+        args.buffer, args.learning_starts = 64, 4
+    env = envs.make("predator_prey", **env_args)
+    start = time.time()
+    doc = {**machine_info(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "settings": vars(args), "env_args": envs.env_args("predator_prey") | env_args, "rows": []}
+    for method in methods:
+        doc["rows"].append(run_predator_prey(method, env, args))
+        emit({**doc, "partial": True}, args.out, False)
+    return finish(doc, start, args.out, args.json)
+
+
 ROUTING_METHODS = ("dgn", "il", "mfq", "floyd_bl", "floyd")
 
 
@@ -316,10 +375,11 @@ def plot(doc: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--game", choices=("battle", "traffic_junction", "jungle", "routing"), default="battle")
+    p.add_argument("--game", choices=("battle", "traffic_junction", "jungle", "routing", "predator_prey"),
+                   default="battle")
     p.add_argument("--methods", help=f"battle: {','.join(METHODS)} (the default: all); traffic_junction: "
                                      f"{','.join(JUNCTION_METHODS)}; routing: {','.join(ROUTING_METHODS)} (the "
-                                     f"default: all but mfq)")
+                                     f"default: all but mfq); predator_prey: {','.join(PREDATOR_PREY_METHODS)}")
     p.add_argument("--steps", type=int, help="environment steps per seed (battle: 9000, traffic_junction: 16000, "
                                              "jungle: 4800)")
     p.add_argument("--seeds", type=int, default=3)
@@ -352,6 +412,8 @@ def main(argv=None) -> int:
         return junction(args)
     if args.game == "routing":
         return routing(args)
+    if args.game == "predator_prey":
+        return predator_prey(args)
     methods = (args.methods or ",".join(METHODS)).split(",")
     bad = [m for m in methods if m not in METHODS]
     if bad:

@@ -20,6 +20,7 @@ from envs.jungle import Jungle
 from envs.matrix import MATRIX_GAMES, MatrixGame, make_matrix_game
 from envs.mean_field import GaussianSqueeze, Ising
 from envs.mpe import SCENARIOS as MPE_SCENARIOS
+from envs.mpe import PredatorPrey
 from envs.routing import Routing
 from envs.soccer import Soccer
 from envs.social_dilemmas import CLEANUP_MAPS, Cleanup, Harvest
@@ -209,6 +210,15 @@ def _routing(num_routers: int = 20, num_packets: int = 20, degree: int = 3, grap
 register("routing", _routing)
 
 
+def _predator_prey(num_predators: int = 5, num_prey: int = 2, num_obstacles: int = 2, max_cycles: int = 25):
+    """G2ANet's predator-prey: MPE's ``simple_tag`` (``envs.mpe.Tag``) with its own counts, discrete actions."""
+    return PredatorPrey(num_adversaries=num_predators, num_good=num_prey, num_obstacles=num_obstacles,
+                        max_cycles=max_cycles)
+
+
+register("predator_prey", _predator_prey)
+
+
 def _ising(size: int = 20, field: float = 0.0, num_steps: int = 10_000):
     return Ising(size=size, field=field, num_steps=num_steps)
 
@@ -247,4 +257,4 @@ for _scenario in MPE_SCENARIOS:  # mpe_simple, mpe_spread, ...: (continuous=Fals
 __all__ = ["make", "list_envs", "register", "env_args", "parse_env_args", "Environment", "MatrixGame",
            "IteratedMatrixGame", "CoinGame", "DifferentiableGame", "Soccer", "GridGame", "GaussianSqueeze", "Ising",
            "TwoStepGame", "TrafficJunction", "Flicker", "flicker", "Battle", "DGNBattle", "Routing", "Cleanup",
-           "Harvest", "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo", "Jungle"]
+           "Harvest", "check_name", "from_jaxmarl", "to_jaxmarl", "to_pettingzoo", "Jungle", "PredatorPrey"]

@@ -202,7 +202,9 @@ class MaskedMultiHeadAttention(nn.Module):
 
     ``gate`` (optional, [..., N, K]) multiplies alpha_ihk after the softmax: G2ANet's hard attention weights (a
     straight-through 0/1 sample whose gradient reaches the hard attention; slots it drops should also be masked, so
-    that the softmax runs over the kept slots only and a dropped slot gets neither weight nor gradient)."""
+    that the softmax runs over the kept slots only and a dropped slot gets neither weight nor gradient).
+    ``query`` (optional, [..., N, D]) replaces x_i in q_ih (MAAC's critic: queries from the observation, keys and
+    values from the observation-action encodings)."""
 
     num_heads: int = 8
     head_dim: int = 16
@@ -210,10 +212,10 @@ class MaskedMultiHeadAttention(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, idx: jax.Array, mask: jax.Array,
-                 gate: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+                 gate: jax.Array | None = None, query: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
         h, d = self.num_heads, self.head_dim
         heads = x.shape[:-1] + (h, d)  # [..., N, H, dh]
-        q = nn.relu(nn.Dense(h * d, name="query")(x)).reshape(heads)
+        q = nn.relu(nn.Dense(h * d, name="query")(x if query is None else query)).reshape(heads)
         k = gather_neighbours(nn.relu(nn.Dense(h * d, name="key")(x)), idx).reshape(idx.shape + (h, d))
         v = gather_neighbours(nn.relu(nn.Dense(h * d, name="value")(x)), idx).reshape(idx.shape + (h, d))
         scores = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(jnp.float32(d))

@@ -380,6 +380,20 @@ def test_graph_benchmark_routing_json_smoke(tmp_path):
     assert free["throughput"]["mean"] >= limited["throughput"]["mean"] > 0
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
+def test_graph_benchmark_predator_prey_json_smoke(tmp_path):
+    doc = run_json(["benchmarks/graph.py", "--game", "predator_prey", "--quick", "--methods", "no_comm,maddpg"],
+                   tmp_path)
+    assert [(r["method"], r["algo"]) for r in doc["rows"]] == [("no_comm", "ga_ac"), ("maddpg", "maddpg")]
+    assert doc["rows"][0]["config"]["critic"] == "none"
+    for row in doc["rows"]:
+        seeds = row["per_seed"]
+        assert len(seeds["predator_reward"]) == 2
+        np.testing.assert_allclose(seeds["touches_per_episode"], np.asarray(seeds["predator_reward"]) / 10 * 5)
+        assert row["predator_reward"]["mean"] == pytest.approx(np.mean(seeds["predator_reward"]))
+        assert row["agent_steps_per_s"] == pytest.approx(2 * 48 * 3 / row["run_s"])
+
+
 def test_social_dilemmas_benchmark_json_smoke(tmp_path):
     doc = run_json(["benchmarks/social_dilemmas.py", "--quick", "--batch-sizes", "2", "--games", "harvest",
                     "--frames", str(tmp_path), "--frame-step", "3"], tmp_path)

@@ -189,6 +189,8 @@ SLOW_CLI |= {"mfq"}
 # ga_comm's command-line run (about 19 s of CPU, mostly compiling the bi-GRU in the rollout and the gradient) runs
 # with -m slow, beside tests/algos/test_g2anet.py's learning test.
 SLOW_CLI |= {"ga_comm"}
+# ga_ac: the same bi-GRU in the critic and its gradient, compiled for three losses (about 2 minutes on a loaded CPU).
+SLOW_CLI |= {"ga_ac"}
 GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga", "aga", "svo"}
 
 

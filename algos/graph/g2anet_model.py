@@ -46,22 +46,25 @@ class PairBiGRU(nn.Module):
     written out so that it costs less: the input x = (e_i, e_j) is linear, so W x = W_self e_i + W_other e_j is
     projected once per agent (N rows, not N (K - 1) pairs) and the other's part gathered; the three gates' input and
     hidden matrices are one matrix each ([2H, 3G], [G, 3G]); the K - 1 slots are one ``lax.scan`` each way.
-    A masked slot keeps the state unchanged, so absent agents change nothing."""
+    A masked slot keeps the state unchanged, so absent agents change nothing. ``own`` (optional, [..., N, H])
+    replaces e_i on the agent's own side of the pairs (GA-AC: its observation's encoding, the others'
+    observation-action encodings)."""
 
     features: int
 
     @nn.compact
-    def __call__(self, e, idx, valid):
+    def __call__(self, e, idx, valid, own=None):
         g = self.features
+        mine = e if own is None else own
         out = []
         for direction in ("forward", "backward"):
             w_in = self.param(f"{direction}_input", nn.initializers.lecun_normal(), (2 * e.shape[-1], 3 * g))
             b_in = self.param(f"{direction}_input_bias", nn.initializers.zeros_init(), (3 * g,))
             w_h = self.param(f"{direction}_hidden", orthogonal(), (g, 3 * g))
             b_hn = self.param(f"{direction}_hidden_bias", nn.initializers.zeros_init(), (g,))
-            own = e @ w_in[:e.shape[-1]] + b_in  # [..., N, 3G]
+            self_part = mine @ w_in[:e.shape[-1]] + b_in  # [..., N, 3G]
             other = gather_neighbours(e @ w_in[e.shape[-1]:], idx)[..., 1:, :]  # [..., N, K-1, 3G]
-            x = own[..., None, :] + other
+            x = self_part[..., None, :] + other
 
             def step(h, inputs, w_h=w_h, b_hn=b_hn):
                 x_k, valid_k = inputs
@@ -80,16 +83,17 @@ class PairBiGRU(nn.Module):
 
 
 class HardAttention(nn.Module):
-    """(e [..., N, H], idx int [..., N, K], mask bool [..., N, K], key or None) -> (keep [..., N, K] (0/1,
-    straight-through gradient; slot 0 and masked slots 0), logits [..., N, K - 1, 2] (drop, keep) of slots 1..K-1)."""
+    """(e [..., N, H], idx int [..., N, K], mask bool [..., N, K], key or None, own [..., N, H] or None: see
+    ``PairBiGRU``) -> (keep [..., N, K] (0/1, straight-through gradient; slot 0 and masked slots 0), logits
+    [..., N, K - 1, 2] (drop, keep) of slots 1..K-1)."""
 
     gru_size: int = 32
     temperature: float = 1.0
 
     @nn.compact
-    def __call__(self, e, idx, mask, key):
+    def __call__(self, e, idx, mask, key, own=None):
         valid = mask[..., 1:]
-        h = PairBiGRU(self.gru_size, name="gru")(e, idx, valid)  # [..., N, K-1, 2G]
+        h = PairBiGRU(self.gru_size, name="gru")(e, idx, valid, own)  # [..., N, K-1, 2G]
         logits = nn.Dense(2, name="gate")(h)
         margin = logits[..., 1] - logits[..., 0]
         if key is not None:  # g_keep - g_drop of two Gumbel draws is a standard logistic draw

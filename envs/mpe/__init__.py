@@ -4,6 +4,7 @@ from envs.mpe.scenarios import (
                                 SCENARIOS,
                                 Adversary,
                                 Crypto,
+                                PredatorPrey,
                                 Push,
                                 Reference,
                                 Simple,
@@ -14,4 +15,5 @@ from envs.mpe.scenarios import (
 )
 
 __all__ = ["MPEEnv", "MPEParams", "MPEState", "world_step", "SCENARIOS", "Simple", "Spread", "Adversary", "Tag",
+           "PredatorPrey",
            "Push", "Reference", "SpeakerListener", "Crypto", "WorldComm"]

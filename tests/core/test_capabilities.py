@@ -40,6 +40,7 @@ EXPECTED = {
     "jungle": BASE | {"NeighbourMeanAction", "Neighbourhood", "FixedHorizon"},
     "traffic_junction": BASE | {"Neighbourhood", "FixedHorizon", "TeamReward", "AgentEpisodes"},
     "routing": BASE | {"Neighbourhood", "NeighbourMeanAction", "FixedHorizon", "AgentEpisodes"},
+    "predator_prey": BASE | {"SimplexActions"},  # mpe_tag with G2ANet's counts
     "cleanup": BASE | {"FixedHorizon", "StepMetrics"}, "harvest": BASE | {"FixedHorizon", "StepMetrics"},
 }
 ALGOS_DIR = pathlib.Path(__file__).resolve().parents[2] / "algos"

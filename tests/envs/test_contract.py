@@ -15,6 +15,7 @@ SHORT["ising"] = {"size": 3, "num_steps": 7}
 SHORT["flicker"] = {"env": "two_step"}
 SHORT["battle"] = {"map_size": 12, "n_per_side": 1, "max_cycles": 7}
 SHORT["traffic_junction"] = {"num_cars": 3, "max_steps": 7}
+SHORT["predator_prey"] = {"num_predators": 2, "num_prey": 1, "max_cycles": 7}
 SHORT["dgn_battle"] = {"map_size": 10, "n_learners": 4, "n_enemies": 2, "max_cycles": 7}
 SHORT["jungle"] = {"map_size": 8, "n_agents": 4, "n_foods": 2, "max_cycles": 7}
 SHORT["routing"] = {"num_routers": 6, "num_packets": 4, "max_steps": 7}
