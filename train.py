@@ -333,12 +333,14 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
+    compile_cpu = 0.0  # process CPU seconds (all threads) of the same intervals
     progress = _Progress(f"{spec.algo} on {spec.env} x{n} seeds", num_updates, quiet)
 
     def compiled_chunk(length, announce=True, lowered_hook=None):
-        nonlocal compile_time
+        nonlocal compile_time, compile_cpu
         if length not in chunk_fns:
             t0 = progress.compiling(f"chunks of {length} updates") if announce else time.perf_counter()
+            c0 = time.process_time()
 
             def chunk(sk, start):
                 return trainer.run(*sk, start, length)
@@ -352,6 +354,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             chunk_fns[length] = sweep.per_seed_calls(lowered.compile()) if per_seed else lowered.compile()
             if announce:
                 compile_time += time.perf_counter() - t0
+                compile_cpu += time.process_time() - c0
                 progress.compiled(t0)
         return chunk_fns[length]
 
@@ -367,6 +370,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     first = _first_chunk(num_updates - start, ckpt_every)
 
     since = progress.compiling("initialisation and training step")
+    since_cpu = time.process_time()
     init_lowered = init_fn.lower(keys)
     state_shapes = sweep.seed_shapes(init_lowered.out_info)  # the first chunk is lowered before the state exists
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -383,6 +387,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         init_compiled = init_compiled.result()
         ckpts = ckpts if resume else ckpts.result()
     compile_time += time.perf_counter() - since
+    compile_cpu += time.process_time() - since_cpu
     state = init_compiled(keys)  # one program over the seeds (compiled per seed, a GRU's initial weights move)
 
     metrics_host: list[dict] = []
@@ -446,6 +451,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         "final": outputs.summarize({k: v[:, -1] for k, v in metrics.items()}, env.groups),
         "wall_time_s": time.perf_counter() - t_wall,
         "compile_time_s": compile_time,
+        "compile_cpu_s": compile_cpu,
         "run_time_s": t_run,
         "updates_per_second": (num_updates - start) / t_run if t_run > 0 else None,
         "seed_updates_per_second": total_updates / t_run if t_run > 0 else None,

@@ -43,10 +43,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import algos  # noqa: E402
-import envs  # noqa: E402
 import train  # noqa: E402
 from benchmarks.common import emit, machine_info  # noqa: E402
-from benchmarks.compile_time import budget, default_env, measure_rows, parse_args  # noqa: E402
+from benchmarks.compile_time import budget, default_env, make_env, measure_rows, parse_args  # noqa: E402
 from jaxmarl_core import config as config_lib  # noqa: E402
 from jaxmarl_core import sweep  # noqa: E402
 
@@ -183,7 +182,7 @@ def profile(fn, *args, compile_context=contextlib.nullcontext) -> tuple[dict, ob
 def measure(algo_name: str, updates: int, seeds: int, attribute_top: int = 0) -> dict:
     env_name = default_env(algo_name)
     sets = budget(algo_name, env_name, updates)
-    env = envs.make(env_name)
+    env = make_env(algo_name, env_name)
     algo = algos.get(algo_name)
     config = config_lib.override(algo.default_config(env), sets[1::2])
     trainer = algo.make_train(env, config)

@@ -579,6 +579,27 @@ def test_compile_profile_json_smoke(tmp_path):
         assert r["chunk"]["hlo_instructions"] > r["chunk"]["fusions"] > 0
 
 
+def test_compile_time_has_a_compatible_environment_for_every_algorithm():
+    import algos
+    from benchmarks.compile_time import default_env, make_env
+
+    for name in algos.list_algos():
+        env_name = default_env(name)
+        assert algos.compatible(name, make_env(name, env_name)) is None, (name, env_name)
+
+
+@pytest.mark.slow  # two train.py processes per call
+def test_compile_time_json_smoke_and_resume(tmp_path):
+    args = ["benchmarks/compile_time.py", "--only", "lri", "--updates", "1", "--seeds", "2"]
+    doc = run_json(args, tmp_path)
+    (row,) = doc["results"]
+    assert row["algo"] == "lri" and row["env"] == "matrix_mp" and row["updates"] == 1
+    for run in (row["cold"], row["warm"]):
+        assert run["compile_s"] > 0 and run["compile_cpu_s"] > 0 and run["process_cpu_s"] > run["compile_cpu_s"]
+    again = run_json([*args, "--resume"], tmp_path)  # nothing left to measure: the row is kept as it was
+    assert again["results"] == doc["results"]
+
+
 def test_compile_profile_counts_the_optimised_program():
     import jax
     import jax.numpy as jnp
