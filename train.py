@@ -328,8 +328,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     n_pad = sweep.padded_size(n)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(spec.seed, n, spec.first_seed), n_pad))
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
-    per_seed = sweep.one_seed_per_call(seed_batch)  # chunks of one seed, called per seed on host arrays
-    run_keys = jax.device_get(keys) if per_seed else keys
+    per_seed = sweep.one_seed_per_call(seed_batch)  # chunks of one seed, called per seed, its state on the device
+    run_keys = sweep.split_seeds(keys) if per_seed else keys
     init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
@@ -392,18 +392,26 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
 
     metrics_host: list[dict] = []
     if resume:
-        per_update = jax.eval_shape(jax.vmap(trainer.update), state, keys)[1]  # {name: [S_pad, ...]}
+        one = jax.eval_shape(jax.vmap(lambda s, k: trainer.run(s, k, 0, 1)[1]), state, keys)  # {name: [S_pad, 1, ...]}
         like = {"state": jax.tree.map(lambda x: np.zeros((n,) + x.shape[1:], x.dtype), state),
-                "metrics": jax.tree.map(lambda x: np.zeros((n, start) + x.shape[1:], x.dtype), per_update)}
+                "metrics": jax.tree.map(lambda x: np.zeros((n, start) + x.shape[2:], x.dtype), one)}
         restored = ckpts.restore(start, like)
         state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], n_pad))
         metrics_host.append(restored["metrics"])
     if per_seed:
-        state = jax.device_get(state)
+        state = sweep.split_seeds(state)
 
     def snapshot(step):
         merged = _concat(metrics_host)
-        ckpts.save(step, {"state": jax.tree.map(lambda x: x[:n], state), "metrics": merged})
+        stacked = sweep.stack_seeds(state) if per_seed else state
+        ckpts.save(step, {"state": jax.tree.map(lambda x: x[:n], stacked), "metrics": merged})
+
+    def train_chunk(fn, state, t):
+        """One chunk from update ``t`` -> (state, metrics [S_pad, length, ...])."""
+        if not per_seed:
+            return fn((state, run_keys), np.int32(t))
+        outs = fn(list(zip(state, run_keys)), np.int32(t))
+        return [s for s, _ in outs], sweep.stack_seeds([m for _, m in outs])
 
     later = None  # chosen from the first chunk's time
     progress.compiled(since)
@@ -415,7 +423,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             length = _chunk_length(t, num_updates, first, later)
             fn = compiled_chunk(length)
             t0 = time.perf_counter()
-            state, m = fn((state, run_keys), np.int32(t))
+            state, m = train_chunk(fn, state, t)
             m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))
             seconds = time.perf_counter() - t0
             t_run += seconds

@@ -132,14 +132,26 @@ def one_seed_per_call(seed_batch: int) -> bool:
 
 
 def per_seed_calls(compiled: Callable[..., Any]) -> Callable[..., Any]:
-    """``compiled(seeded, *shared)`` of one seed -> the same of host arrays with a leading seed axis, calling it once
-    per seed; the outputs come back stacked as numpy arrays [S, ...] (host arrays in, host arrays out: no eager
-    slicing or stacking on the device, which would compile small programs of its own)."""
+    """``compiled(seeded, *shared)`` of one seed -> the same of a list of per-seed pytrees (``split_seeds``), calling
+    it once per seed -> the list of per-seed outputs, left on the device (a learner's state, its replay buffer
+    included, stays there from one call to the next; ``stack_seeds`` brings outputs to the host)."""
     def call(seeded, *shared):
-        n = jax.tree.leaves(seeded)[0].shape[0]
-        outs = [compiled(jax.tree.map(lambda x: x[i], seeded), *shared) for i in range(n)]
-        return jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(outs))
+        return [compiled(s, *shared) for s in seeded]
     return call
+
+
+def split_seeds(tree: Any) -> list[Any]:
+    """A pytree with a leading seed axis [S, ...] -> S pytrees, one per seed, placed on the device: one copy to the
+    host, split there, and a transfer per seed (no eager slicing on the device, which would compile small programs
+    of its own)."""
+    host = jax.device_get(tree)
+    n = jax.tree.leaves(host)[0].shape[0]
+    return [jax.device_put(jax.tree.map(lambda x: np.asarray(x)[i], host)) for i in range(n)]
+
+
+def stack_seeds(trees: list[Any]) -> Any:
+    """Per-seed pytrees -> one pytree of numpy arrays stacked along a leading seed axis [S, ...]."""
+    return jax.tree.map(lambda *xs: np.stack(xs), *jax.device_get(trees))
 
 
 def run_seeds(fn: Callable[[jax.Array], Any], keys: jax.Array, seed_batch: int = 0) -> Any:

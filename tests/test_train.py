@@ -77,23 +77,40 @@ def test_seed_batch_changes_speed_not_numbers(tmp_path):
     np.testing.assert_allclose(read_theta(outs[2], 20)["state"]["theta"], want, rtol=1e-3, atol=1e-4)
 
 
+def interrupt(full: str, cut: str, keep: int) -> None:
+    """``cut``: what a run into ``full`` killed after its checkpoint at update ``keep`` leaves behind."""
+    shutil.copytree(full, cut)
+    for step in Checkpoints(os.path.join(full, "checkpoints")).steps():
+        if step > keep:
+            shutil.rmtree(os.path.join(cut, "checkpoints", str(step)))
+    for name in ("metrics.csv", "summary.json"):
+        os.unlink(os.path.join(cut, name))
+
+
 def test_resume_after_interruption_reproduces_the_run(tmp_path):
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
     args = [*SMALL, "--checkpoint-every", "5"]
     assert train.main([*args, "--out", full]) == 0
     assert Checkpoints(os.path.join(full, "checkpoints")).steps() == [5, 10, 15, 20]
-    # An interrupted run: what a run killed after its checkpoint at update 10 leaves behind.
-    shutil.copytree(full, cut)
-    for step in ("15", "20"):
-        shutil.rmtree(os.path.join(cut, "checkpoints", step))
-    for name in ("metrics.csv", "summary.json"):
-        os.unlink(os.path.join(cut, name))
+    interrupt(full, cut, 10)
     assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
     want, got = read_theta(full, 20), read_theta(cut, 20)
     np.testing.assert_array_equal(got["state"]["theta"], want["state"]["theta"])
     assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
     assert json.load(open(os.path.join(cut, "summary.json")))["resumed_from_update"] == 10
     assert train.main(["--resume", "--out", cut, "--quiet"]) == 0  # nothing left to train: outputs rewritten
+    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
+
+
+def test_resume_of_an_indexed_learner_on_the_one_seed_path(tmp_path):
+    """QMIX: its update takes the update's index, and its seeds run one per call with their replay on the device."""
+    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
+    args = ["--algo", "qmix", "--env", "two_step", "--seeds", "2", "--set", "total_steps=96", "--set", "num_envs=4",
+            "--set", "batch_size=4", "--set", "learning_starts=8", "--checkpoint-every", "2", "--quiet"]
+    assert train.main([*args, "--out", full]) == 0
+    assert json.load(open(os.path.join(full, "summary.json")))["seed_batch"] == 1
+    interrupt(full, cut, 4)
+    assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
     assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
 
 

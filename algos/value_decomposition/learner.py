@@ -288,4 +288,5 @@ def make_train(env, config: ValueDecompositionConfig, params=None) -> Trainer:
     tx = optimiser(config)
     statics = (view, model, config, env_params, tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, indexed=True)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, indexed=True,
+                   seed_batch=1)

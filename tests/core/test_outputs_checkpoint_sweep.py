@@ -80,13 +80,15 @@ def test_map_seeds_runs_groups_in_sequence_like_vmap(seed_batch):
     np.testing.assert_allclose(got["y"], jax.vmap(fn, in_axes=(0, None))(seeded, 2.0)["y"], rtol=1e-6)
 
 
-def test_per_seed_calls_give_map_seeds_numbers_on_host_arrays():
+def test_per_seed_calls_give_map_seeds_numbers_on_per_seed_device_arrays():
     keys = sweep.seed_keys(0, 3)
     fn = lambda seeded, scale: (jnp.cumsum(jax.random.normal(seeded[0], (4,)) * scale) + seeded[1], seeded[1] > 0)  # noqa: E731
     seeded = (keys, jnp.arange(3.0))
     want = jax.jit(sweep.map_seeds(fn, 1))(seeded, 2.0)
     one = jax.jit(fn).lower(jax.tree.map(lambda x: x[0], seeded), 2.0).compile()
-    got = sweep.per_seed_calls(one)(jax.device_get(seeded), 2.0)
+    outs = sweep.per_seed_calls(one)(sweep.split_seeds(seeded), 2.0)
+    assert len(outs) == 3 and all(isinstance(x, jax.Array) for x in jax.tree.leaves(outs))
+    got = sweep.stack_seeds(outs)
     for g, w in zip(got, want):
         assert isinstance(g, np.ndarray) and g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
