@@ -67,6 +67,14 @@ def circle_offsets(radius: float, inner_radius: float) -> np.ndarray:
                      if inner_radius - 1e-8 < math.hypot(dx, dy) < radius + 1e-8], np.int32)
 
 
+def view_mask(radius: int) -> np.ndarray:
+    """bool [2r+1, 2r+1] ([row, col]): the cells of the square around an agent within its view circle."""
+    mask = np.zeros((2 * radius + 1, 2 * radius + 1), bool)
+    seen = circle_offsets(radius, 0.0) + radius
+    mask[seen[:, 1], seen[:, 0]] = True
+    return mask
+
+
 MOVE_OFFSETS = circle_offsets(2.0, 0.0)  # speed 2: 13 cells, index 6 is (0, 0)
 ATTACK_OFFSETS = circle_offsets(1.5, 0.5)  # attack range 1.5 without the centre: the 8 neighbours
 NUM_MOVES, NUM_ATTACKS = len(MOVE_OFFSETS), len(ATTACK_OFFSETS)
@@ -77,9 +85,7 @@ VIEW = 2 * VIEW_RADIUS + 1
 VIEW_CHANNELS = 7
 EMBEDDING_SIZE = 10
 FEATURE_SIZE = EMBEDDING_SIZE + NUM_ACTIONS + 1 + 2
-VIEW_MASK = np.zeros((VIEW, VIEW), bool)  # [row, col]: the cells of the 13 x 13 square within the view circle
-for _dx, _dy in circle_offsets(VIEW_RADIUS, 0.0):
-    VIEW_MASK[_dy + VIEW_RADIUS, _dx + VIEW_RADIUS] = True
+VIEW_MASK = view_mask(VIEW_RADIUS)  # [13, 13]
 GAP = 3  # magent2's generate_map: the blocks' distance from the map's middle column
 _NONE = np.iinfo(np.int32).max  # "no rank": later than every agent
 
@@ -451,4 +457,4 @@ class Battle(GroupedEnvironment):
 
 
 __all__ = ["Battle", "BattleParams", "BattleState", "block_positions", "split_observation", "circle_offsets",
-           "MOVE_OFFSETS", "ATTACK_OFFSETS", "NUM_ACTIONS", "STAY"]
+           "view_mask", "MOVE_OFFSETS", "ATTACK_OFFSETS", "NUM_ACTIONS", "STAY"]

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from envs.battle import Battle, circle_offsets, fixed_point
+from envs.battle import Battle, circle_offsets, fixed_point, view_mask
 from envs.dgn_battle import k_nearest
 from jaxmarl_core.config import require_positive_int
 from jaxmarl_core.env import EnvParams, GroupedEnvironment, TimeStep
@@ -59,9 +59,7 @@ STAY = int(np.flatnonzero((MOVE_OFFSETS == 0).all(1))[0])
 VIEW_RADIUS = 5
 VIEW = 2 * VIEW_RADIUS + 1
 OBS_DIM = VIEW * VIEW + 2  # the view, then y and x
-VIEW_MASK = np.zeros((VIEW, VIEW), np.float32)  # [row, col]: the cells of the 11 x 11 square within the view circle
-_SEEN = circle_offsets(VIEW_RADIUS, 0.0) + VIEW_RADIUS
-VIEW_MASK[_SEEN[:, 1], _SEEN[:, 0]] = 1.0
+VIEW_MASK = view_mask(VIEW_RADIUS).astype(np.float32)  # [11, 11]: 1 within the view circle
 _NONE = np.iinfo(np.int32).max  # "never": later than every attack
 
 
