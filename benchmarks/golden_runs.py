@@ -31,6 +31,9 @@ EPISODES = ["--set", "recurrent=true", "--set", "num_envs=4", "--set", "rollout_
             "--set", "episode_buffer_size=16", "--set", "episode_batch_size=4", "--set", "hidden_size=16",
             "--set", "target_update=3", "--set", "optimiser=radam", "--set", "lr_decay=true", "--set", "eval_steps=25",
             "--set", "eval_every=4", "--set", "eval_episodes=2"]  # value decomposition's whole-episode replay
+OFFPOLICY = ["--set", "num_envs=2", "--set", "rollout_len=10", "--set", "total_steps=200", "--set", "num_sgd=2",
+             "--set", "buffer_size=256", "--set", "batch_size=16", "--set", "learning_starts=40",
+             "--set", "warmup_steps=40", "--set", "hidden_size=16"]
 
 # name -> train.py arguments (two seeds each; --seeds and --out are added)
 RUNS: dict[str, list[str]] = {
@@ -70,6 +73,23 @@ RUNS: dict[str, list[str]] = {
     "vdn_rnn_spread": ["--algo", "vdn", "--env", "mpe_spread", *EPISODES],
     "drqn_lambda_simple": ["--algo", "drqn", "--env", "mpe_simple", *EPISODES, "--set", "td_lambda=0.6"],
     "qmix_two_step": ["--algo", "qmix", "--env", "two_step", "--set", "total_steps=640"],
+    "hatd3_spread_continuous": ["--algo", "hatd3", "--env", "mpe_spread", "--env-arg", "continuous=true", *OFFPOLICY],
+    "maddpg_speaker_listener": ["--algo", "maddpg", "--env", "mpe_speaker_listener", *OFFPOLICY],
+    "haddpg_reference_continuous": ["--algo", "haddpg", "--env", "mpe_reference", "--env-arg", "continuous=true",
+                                    *OFFPOLICY],
+    "dgn_battle": ["--algo", "dgn", "--env", "dgn_battle", "--env-arg", "map_size=10", "--env-arg", "n_learners=4",
+                   "--env-arg", "n_enemies=2", "--env-arg", "max_cycles=7", "--set", "total_steps=60",
+                   "--set", "encoder_size=16", "--set", "num_heads=2", "--set", "head_dim=4",
+                   "--set", "buffer_size=256", "--set", "batch_size=4", "--set", "learning_starts=8",
+                   "--set", "relation_reg=0.1"],
+    "ga_ac_predator_prey": ["--algo", "ga_ac", "--env", "predator_prey", "--set", "total_steps=96",
+                            "--set", "num_envs=2", "--set", "rollout_len=8", "--set", "hidden_size=16",
+                            "--set", "head_dim=4", "--set", "gru_size=4", "--set", "buffer_size=256",
+                            "--set", "batch_size=8", "--set", "learning_starts=16", "--set", "num_sgd=2"],
+    "ga_comm_traffic_junction": ["--algo", "ga_comm", "--env", "traffic_junction", "--env-arg", "num_cars=3",
+                                 "--env-arg", "max_steps=5", "--set", "total_steps=40", "--set", "num_envs=2",
+                                 "--set", "rollout_len=5", "--set", "hidden_size=16", "--set", "head_dim=4",
+                                 "--set", "gru_size=4"],
 }
 SEEDS = 2
 

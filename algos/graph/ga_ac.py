@@ -327,4 +327,5 @@ def build(env, cfg: GAACConfig, params=None) -> Parts:
 def make_train(env, config: GAACConfig, params=None) -> Trainer:
     parts = build(env, config, params)
     return Trainer(init=functools.partial(init, parts), update=functools.partial(update, parts),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update,
+                   seed_batch=1)

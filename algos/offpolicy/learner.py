@@ -439,4 +439,4 @@ def make_train(env, config: OffPolicyConfig, params=None) -> Trainer:
     critic_tx = optimiser(config.critic_lr, config.max_grad_norm)
     statics = (view, model, config, env_params, actor_tx, critic_tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, seed_batch=1)
