@@ -117,7 +117,7 @@ def format_table(doc: dict) -> str:
     for r in doc["results"]:
         ref = r.get("magent2", {}).get("agent_steps_per_s")
         lines.append(f"{r['map_size']:>5} {r['n_per_side']:>7} {r['batch_size']:>6} {r['compile_s']:>9.2f} "
-                     f"{r['agent_steps_per_s']:>19.4g} {ref if ref is None else format(ref, '.4g'):>22} "
+                     f"{r['agent_steps_per_s']:>19.4g} {'n/a' if ref is None else format(ref, '.4g'):>22} "
                      f"{r.get('ratio', float('nan')):>7.2f}")
     return "\n".join(lines)
 
