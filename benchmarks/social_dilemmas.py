@@ -30,12 +30,17 @@ fired, beams that hit dirt and dirty cells cleaned; Cleanup's mean dirt fraction
 steps in which its sign rule chose lam < 0 and in which each factor of the rule was negative. The baselines' seeds
 run vmapped in one program per method, AgA's lambda values and seeds all in one (compile and run times per program).
 
+``--trained-episode PATH`` trains one baseline (``--episode-method``, default Simul-Co) on the method table's game and
+budget for one seed and renders an episode of its sampled policy: an animated GIF, or the first frame as a PNG.
+
     python benchmarks/social_dilemmas.py --json --out benchmarks/results/cpu/social_dilemmas.json \
         --frames benchmarks/results/cpu
     python benchmarks/social_dilemmas.py --quick --batch-sizes 2
     python benchmarks/social_dilemmas.py --methods --out benchmarks/results/cpu/social_dilemmas_methods.json
     python benchmarks/social_dilemmas.py --methods --table-game cleanup --table-layout small \
         --baselines Simul-Ind,Simul-Co,SVO --out benchmarks/results/cpu/social_dilemmas_methods_cleanup.json
+    python benchmarks/social_dilemmas.py --trained-episode benchmarks/results/cpu/cleanup_simul_co_episode.gif \
+        --table-game cleanup --table-layout small --table-updates 600
 """
 from __future__ import annotations
 
@@ -59,11 +64,13 @@ import numpy as np  # noqa: E402
 
 import algos  # noqa: E402
 import envs  # noqa: E402
+from algos.onpolicy.model import build_model, make_policy  # noqa: E402
 from benchmarks.common import RolloutSizes, emit, finish, machine_info, time_compiled, train_many  # noqa: E402
 from benchmarks.envs import make_rollout  # noqa: E402
 from envs.social_dilemmas import CLEANUP_MAPS, record_episode, save_frames  # noqa: E402
 from jaxmarl_core import outputs, social, sweep  # noqa: E402
 from jaxmarl_core.config import from_defaults  # noqa: E402
+from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 
 GAMES = ("cleanup", "harvest")
 SIZES = RolloutSizes(steps=100, repeats=5, quick_steps=5, quick_repeats=2, batch_sizes=(1024,))
@@ -168,12 +175,41 @@ def plot_table(doc: dict, path: str) -> None:
     outputs.save_figure(fig, path, dpi=110)
 
 
-def method_table(args) -> int:
-    start = time.time()
+def table_setting(args) -> tuple:
+    """The method table's game (``--table-*``) and the training budget every method shares -> (env, overrides)."""
     layout = {"layout": args.table_layout} if args.table_layout else {}
     env = envs.make(args.table_game, num_agents=args.table_agents, num_steps=args.table_horizon, **layout)
     budget = {**TABLE, "num_envs": args.table_envs, "rollout_len": args.table_horizon,
               "total_steps": args.table_envs * args.table_horizon * args.table_updates}
+    return env, budget
+
+
+def trained_episode(args) -> int:
+    """Train ``--episode-method`` (one seed, the method table's game and budget), then render one episode of its
+    sampled policy to ``--trained-episode`` (a GIF, or a PNG of the first frame) and report the episode's returns."""
+    env, budget = table_setting(args)
+    algo, changes = next((a, c) for label, a, c in BASELINES if label == args.episode_method)
+    overrides = {**budget, **changes}
+    res = train_many(algo, env, overrides, 1, warmup=False, first_seed=args.seed)
+    config = from_defaults(algos.get(algo).default_config, env, overrides)
+    model = build_model(LearnerView(env, with_state=config.centralised_critic), config)
+    policy = make_policy(model, jax.tree.map(lambda x: x[0], res["out"].state.actor_params))
+    view = LearnerView(env)  # the actors read observations only: no global state to record
+
+    def act(key, obs):
+        rec = jax.tree.map(lambda x: x[None], view.record(obs, None, env.default_params, False))
+        return policy(key, rec, None)[0][0]
+
+    frames, returns = jax.jit(lambda key: record_episode(env, key, act))(jax.random.PRNGKey(args.seed))
+    save_frames(frames, args.trained_episode)
+    print(f"[bench] {args.episode_method} after {args.table_updates} updates: episode returns "
+          f"{np.round(np.asarray(returns), 2).tolist()} -> {args.trained_episode}", file=sys.stderr, flush=True)
+    return 0
+
+
+def method_table(args) -> int:
+    start = time.time()
+    env, budget = table_setting(args)
     rows, load = [], [os.getloadavg()[0]]
     for label, algo, changes in BASELINES:
         if label not in args.baselines:
@@ -288,7 +324,7 @@ def write_frames(directory: str, games: list[str], frame_step: int, seed: int) -
         def policy(key, obs, env=env):
             return jax.random.randint(key, (env.num_agents,), 0, env.num_actions)
 
-        frames = jax.jit(lambda k, env=env, policy=policy: record_episode(env, k, policy, frame_step))(
+        frames = jax.jit(lambda k, env=env, policy=policy: record_episode(env, k, policy, frame_step)[0])(
             jax.random.PRNGKey(seed))
         path = os.path.join(directory, f"{game}_frame.png")
         save_frames(frames[-1], path)
@@ -332,6 +368,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     table.add_argument("--table-updates", type=int, default=40, help="updates per seed (default 40)")
     table.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
     table.add_argument("--tail", type=int, default=10, help="final updates averaged (default 10)")
+    table.add_argument("--trained-episode", metavar="PATH",
+                       help="instead of the table: train --episode-method on the table's game and budget (one seed, "
+                            "--seed), then render one episode of its policy to PATH (.gif, or .png: the first frame)")
+    table.add_argument("--episode-method", default="Simul-Co", help="a baseline's label (default Simul-Co)")
     table.add_argument("--lambdas", type=lambda t: [float(x) for x in t.split(",")], default=list(LAMBDAS),
                        help="AgA's lambda values (default 0.1,1,100,1000)")
     args = SIZES.parse(parser, argv)
@@ -346,6 +386,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.table_layout and args.table_game != "cleanup":
         parser.error("--table-layout is Cleanup's (--table-game cleanup)")
     labels = [label for label, _, _ in BASELINES]
+    if args.episode_method not in labels:
+        parser.error(f"--episode-method: choose from {','.join(labels)}")
     if set(args.baselines) - set(labels):
         parser.error(f"--baselines: choose from {','.join(labels)}")
     unknown = set(args.games) - set(GAMES)
@@ -356,6 +398,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.trained_episode:
+        return trained_episode(args)
     if args.methods:
         return method_table(args)
     with_ref = socialjax_available() and not args.no_socialjax

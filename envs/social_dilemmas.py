@@ -497,9 +497,10 @@ def neighbour_apples(apples: jax.Array) -> jax.Array:
 
 
 def record_episode(env: SocialDilemma, key: jax.Array, policy: Callable, num_steps: int | None = None,
-                   params=None, cell: int = 8) -> jax.Array:
-    """uint8 [T + 1, H * cell, W * cell, 3]: the rendered frames of one episode (T = ``num_steps``, default the
-    horizon) with actions ``policy(key, obs [N, 11, 11, C]) -> int32 [N]``. Jittable for a static T."""
+                   params=None, cell: int = 8) -> tuple[jax.Array, jax.Array]:
+    """One episode (``num_steps`` steps, default the horizon) with actions ``policy(key, obs [N, 11, 11, C]) -> int32
+    [N]`` -> (its rendered frames uint8 [T + 1, H * cell, W * cell, 3], each agent's return [N]). Jittable for a
+    static T."""
     params = env.default_params if params is None else params
     k_reset, k_run = jax.random.split(key)
     _, state = env.reset(k_reset, params)
@@ -509,11 +510,11 @@ def record_episode(env: SocialDilemma, key: jax.Array, policy: Callable, num_ste
         state, obs = carry
         k_act, k_env = jax.random.split(k)
         ts, reached = env.step_with_final_state(k_env, state, policy(k_act, obs), params)
-        return (ts.state, ts.obs), env.render(reached, cell)
+        return (ts.state, ts.obs), (env.render(reached, cell), ts.reward)
 
     obs = env.observe(state)
-    _, frames = jax.lax.scan(body, (state, obs), jax.random.split(k_run, length))
-    return jnp.concatenate([env.render(state, cell)[None], frames])
+    _, (frames, rewards) = jax.lax.scan(body, (state, obs), jax.random.split(k_run, length))
+    return jnp.concatenate([env.render(state, cell)[None], frames]), rewards.sum(0)
 
 
 def save_frames(frames, path: str, fps: int = 8) -> None:

@@ -450,12 +450,26 @@ def test_social_dilemmas_cleanup_table_smoke(tmp_path):
     assert (tmp_path / "bench.png").exists()
 
 
+@pytest.mark.slow  # one training program to compile
+def test_social_dilemmas_trained_episode_smoke(tmp_path):
+    gif = tmp_path / "episode.gif"
+    cmd = [sys.executable, "benchmarks/social_dilemmas.py", "--trained-episode", str(gif), "--table-game", "cleanup",
+           "--table-layout", "small", "--table-agents", "2", "--table-horizon", "12", "--table-envs", "2",
+           "--table-updates", "2", "--tail", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Simul-Co after 2 updates: episode returns [" in proc.stderr
+    from PIL import Image
+    assert Image.open(gif).n_frames >= 2  # 13 frames, identical ones merged by the GIF writer
+
+
 def test_social_dilemmas_table_flags_are_checked():
     from benchmarks.social_dilemmas import parse_args
 
     assert parse_args(["--methods", "--table-game", "cleanup", "--table-layout", "small"]).table_layout == "small"
     assert parse_args(["--methods"]).baselines == ["Simul-Ind", "Simul-Co", "SVO", "CGA"]
-    for argv in (["--table-layout", "small"], ["--baselines", "Simul-Ind,Selfish"]):  # Harvest has no layouts
+    for argv in (["--table-layout", "small"], ["--baselines", "Simul-Ind,Selfish"],  # Harvest has no layouts
+                 ["--trained-episode", "ep.gif", "--episode-method", "AgA"]):
         with pytest.raises(SystemExit):
             parse_args(["--methods", *argv])
 

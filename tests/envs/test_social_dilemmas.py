@@ -303,9 +303,10 @@ def test_render_and_saved_frames(small, tmp_path):
     np.testing.assert_array_equal(img[6 * 8 + 4, 4 * 8 + 4], [40, 160, 40])  # the apple
     np.testing.assert_array_equal(img[5 * 8 + 6, 1 * 8 + 4], [66, 133, 244])  # agent 0's body
     assert (img[5 * 8 + 0, 1 * 8 + 4] < 100).all()  # its dark strip on the north side, which it faces
-    frames = np.asarray(jax.jit(lambda key: record_episode(
-        env, key, lambda k, obs: jax.random.randint(k, (2,), 0, 9), num_steps=3))(jax.random.PRNGKey(0)))
-    assert frames.shape == (4, 56, 72, 3)
+    frames, returns = jax.jit(lambda key: record_episode(
+        env, key, lambda k, obs: jax.random.randint(k, (2,), 0, 9), num_steps=3))(jax.random.PRNGKey(0))
+    frames = np.asarray(frames)
+    assert frames.shape == (4, 56, 72, 3) and returns.shape == (2,)
     from PIL import Image
     save_frames(frames, tmp_path / "ep.gif")
     save_frames(frames[0], str(tmp_path / "frame.png"))
