@@ -102,11 +102,24 @@ def test_resume_after_interruption_reproduces_the_run(tmp_path):
     assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
 
 
-def test_resume_of_an_indexed_learner_on_the_one_seed_path(tmp_path):
-    """QMIX: its update takes the update's index, and its seeds run one per call with their replay on the device."""
+ONE_SEED_RUNS = {
+    # QMIX's update takes the update's index
+    "qmix": ["--algo", "qmix", "--env", "two_step", "--set", "total_steps=96", "--set", "num_envs=4",
+             "--set", "batch_size=4", "--set", "learning_starts=8"],
+    # MATD3: twin critics, a policy delay across updates, actions drawn at random before warmup_steps
+    "matd3": ["--algo", "matd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "num_envs=2",
+              "--set", "rollout_len=5", "--set", "total_steps=120", "--set", "num_sgd=3", "--set", "buffer_size=64",
+              "--set", "batch_size=8", "--set", "learning_starts=20", "--set", "warmup_steps=30",
+              "--set", "hidden_size=8"],
+}
+
+
+@pytest.mark.parametrize("name", list(ONE_SEED_RUNS))
+def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name):
+    """Seeds run one per call with their replay buffers kept on the device: a run cut after update 4 and resumed
+    writes the uninterrupted run's metrics."""
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
-    args = ["--algo", "qmix", "--env", "two_step", "--seeds", "2", "--set", "total_steps=96", "--set", "num_envs=4",
-            "--set", "batch_size=4", "--set", "learning_starts=8", "--checkpoint-every", "2", "--quiet"]
+    args = [*ONE_SEED_RUNS[name], "--seeds", "2", "--checkpoint-every", "2", "--quiet"]
     assert train.main([*args, "--out", full]) == 0
     assert json.load(open(os.path.join(full, "summary.json")))["seed_batch"] == 1
     interrupt(full, cut, 4)
