@@ -9,6 +9,10 @@
 difference over all numeric cells (with ``--rtol``, a run passes when every cell is within it: float rounding where an
 operation was reordered). Each run is one process, as a user would start it; the persistent compilation cache is
 off so that recording and checking compile alike.
+
+The files are exact for the CPU model they were recorded on: XLA generates different vector code for other CPU
+models, so there a run can differ by float rounding with no change to the code. To check a change on another machine,
+run ``--check`` before and after it and compare the two reports, or ``--record`` at the base first.
 """
 from __future__ import annotations
 
