@@ -35,6 +35,9 @@ import sys
 import tempfile
 import time
 
+# no persistent cache in this process: turning it off after ``benchmarks.common`` enabled it at import leaves JAX
+# reading it (a program compiled by an earlier process was timed as a cache load)
+os.environ["JAXMARL_COMPILE_CACHE"] = "off"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
