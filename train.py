@@ -330,7 +330,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
     per_seed = sweep.one_seed_per_call(seed_batch)  # chunks of one seed, called per seed, its state on the device
     run_keys = sweep.split_seeds(keys) if per_seed else keys
-    init_fn = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch))
+    init_per_seed = per_seed and trainer.init_per_seed  # the initialisation of one seed, called per seed
+    init_fn = sweep.jit(trainer.init_state if init_per_seed else sweep.map_seeds(trainer.init_state, seed_batch))
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
     compile_cpu = 0.0  # process CPU seconds (all threads) of the same intervals
@@ -346,8 +347,12 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
                 return trainer.run(*sk, start, length)
 
             fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch))
-            seeded = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype, sharding=x.sharding),
-                                  (state_shapes, sweep.seed_shapes(keys))) if per_seed else (state_shapes, keys)
+            seeded = (state_shapes, keys)
+            if per_seed:  # one seed's shapes (``state_shapes`` are already those with ``init_per_seed``)
+                def one_seed(tree, cut):
+                    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[cut:], x.dtype), tree)
+
+                seeded = (one_seed(state_shapes, 0 if init_per_seed else 1), one_seed(keys, 1))
             lowered = fn.lower(seeded, np.int32(0))
             if lowered_hook is not None:
                 lowered_hook()
@@ -371,8 +376,10 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
 
     since = progress.compiling("initialisation and training step")
     since_cpu = time.process_time()
-    init_lowered = init_fn.lower(keys)
-    state_shapes = sweep.seed_shapes(init_lowered.out_info)  # the first chunk is lowered before the state exists
+    init_lowered = init_fn.lower(run_keys[0] if init_per_seed else keys)
+    state_shapes = init_lowered.out_info  # the first chunk is lowered before the state exists
+    if not init_per_seed:
+        state_shapes = sweep.seed_shapes(state_shapes)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         init_compiled = pool.submit(init_lowered.compile)  # XLA compiles it while the first chunk is traced
 
@@ -388,7 +395,12 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         ckpts = ckpts if resume else ckpts.result()
     compile_time += time.perf_counter() - since
     compile_cpu += time.process_time() - since_cpu
-    state = init_compiled(keys)  # one program over the seeds (compiled per seed, a GRU's initial weights move)
+    if init_per_seed:
+        state = [init_compiled(k) for k in run_keys]
+        if resume:  # stacked as the checkpoint is, whose state replaces it
+            state = sweep.stack_seeds(state)
+    else:
+        state = init_compiled(keys)  # one program over the seeds (compiled per seed, a GRU's initial weights move)
 
     metrics_host: list[dict] = []
     if resume:
@@ -398,7 +410,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         restored = ckpts.restore(start, like)
         state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], n_pad))
         metrics_host.append(restored["metrics"])
-    if per_seed:
+    if per_seed and not isinstance(state, list):
         state = sweep.split_seeds(state)
 
     def snapshot(step):

@@ -35,6 +35,9 @@ import sys
 import tempfile
 import time
 
+# no persistent cache in this process: turning it off after ``benchmarks.common`` enabled it at import leaves JAX
+# reading it (a program compiled by an earlier process was timed as a cache load)
+os.environ["JAXMARL_COMPILE_CACHE"] = "off"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
@@ -188,8 +191,12 @@ def measure(algo_name: str, updates: int, seeds: int, attribute_top: int = 0) ->
     trainer = algo.make_train(env, config)
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
     seed_batch = sweep.resolve_seed_batch(trainer)
-    init, init_fn = profile(sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch)), keys)
-    state = init_fn(keys)
+    if sweep.one_seed_per_call(seed_batch) and trainer.init_per_seed:  # as train.py: compiled for one seed
+        init, init_fn = profile(sweep.jit(trainer.init_state), keys[0])
+        state = jax.tree.map(lambda *xs: np.stack(xs), *[init_fn(k) for k in keys])
+    else:
+        init, init_fn = profile(sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch)), keys)
+        state = init_fn(keys)
     length = train._first_chunk(trainer.num_updates, 0)
     if sweep.one_seed_per_call(seed_batch):  # as train.py: a chunk of one seed, called per seed
         chunk_jit = sweep.jit(lambda sk, start: trainer.run(*sk, start, length))

@@ -30,6 +30,10 @@ class Trainer:
     env_steps_per_update: int = 0  # environment steps one update takes per seed (0 for exact-gradient learners)
     seed_batch: int = 0  # seeds vectorised together per CPU device in sweeps (0: all; ``sweep.map_seeds``)
     indexed: bool = False  # update takes (state, key, t): t the update's index, the same for all vmapped seeds
+    # on the one-seed path (``sweep.one_seed_per_call``), ``train.py`` compiles ``init_state`` for one seed and calls it
+    # per seed too (no loop over seeds in that program either): only where that gives the same state as the program
+    # over the seeds (a GRU's orthogonal initial weights, compiled unbatched, moved in float rounding for ``ippo``)
+    init_per_seed: bool = False
 
     @staticmethod
     def split_seed(key: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -127,6 +127,31 @@ def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name):
     assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
 
 
+def test_initialisation_per_seed_gives_the_states_of_the_program_over_the_seeds(tmp_path, monkeypatch):
+    """GA-Comm (``Trainer.init_per_seed``): its initialisation compiled for one seed and called per seed gives the
+    metrics of the one program over the seeds, and a run resumed on that path reproduces the whole run."""
+    import dataclasses
+
+    import algos
+
+    args = ["--algo", "ga_comm", "--env", "traffic_junction", "--env-arg", "num_cars=3", "--env-arg", "max_steps=5",
+            "--seeds", "3", "--set", "total_steps=40", "--set", "num_envs=2", "--set", "rollout_len=5",
+            "--set", "hidden_size=8", "--set", "head_dim=4", "--set", "gru_size=4", "--quiet"]
+    per_seed, over_seeds, cut = str(tmp_path / "per_seed"), str(tmp_path / "over_seeds"), str(tmp_path / "cut")
+    assert train.main([*args, "--checkpoint-every", "2", "--out", per_seed]) == 0
+    algo = algos.get("ga_comm")
+    assert algo.make_train(envs.make("traffic_junction"), algo.default_config(None)).init_per_seed
+    monkeypatch.setitem(algos._REGISTRY, "ga_comm", dataclasses.replace(algo, make_train=lambda *a, **k: (
+        dataclasses.replace(algo.make_train(*a, **k), init_per_seed=False))))
+    assert train.main([*args, "--checkpoint-every", "2", "--out", over_seeds]) == 0
+    monkeypatch.undo()
+    want = open(os.path.join(over_seeds, "metrics.csv")).read()
+    assert open(os.path.join(per_seed, "metrics.csv")).read() == want
+    interrupt(per_seed, cut, 2)
+    assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
+    assert open(os.path.join(cut, "metrics.csv")).read() == want
+
+
 def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path, capsys):
     out = str(tmp_path / "run")
     assert train.main([*SMALL, "--out", out]) == 0

@@ -328,4 +328,4 @@ def make_train(env, config: GAACConfig, params=None) -> Trainer:
     parts = build(env, config, params)
     return Trainer(init=functools.partial(init, parts), update=functools.partial(update, parts),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update,
-                   seed_batch=1)
+                   seed_batch=1, init_per_seed=True)

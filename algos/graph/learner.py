@@ -189,7 +189,7 @@ def assemble(init_fn, update_fn, build, make_optimiser, env, config, params=None
     statics = (view, model, config, env_params, make_optimiser(config))
     return Trainer(init=functools.partial(init_fn, *statics), update=functools.partial(update_fn, *statics),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update,
-                   seed_batch=1)
+                   seed_batch=1, init_per_seed=True)
 
 
 def make_train(env, config: DGNConfig, params=None) -> Trainer:
