@@ -6,16 +6,19 @@ process; and the full budgets of HARL's SMAC and multi-agent MuJoCo runs, to run
 The side by side: JaxMARL's ``baselines/MAPPO/mappo_rnn_smax.py`` (from a checkout of its repository, never part of
 this project; its ``config/mappo_homogenous_rnn_smax.yaml`` with ``MAP_NAME`` set to ``--map``) and our ``mappo`` on
 ``jaxmarl:smax`` (the same ``HeuristicEnemySMAX`` map and ``ENV_KWARGS``) with its settings (``matched_overrides``):
-its rollout shape (``NUM_ENVS`` x ``NUM_STEPS``), optimiser, epochs, minibatches, clipping, discount, GRU width,
-agent ids, one shared actor and no value normalisation. What differs: its actor has a second dense layer after the
-GRU, and its critic reads each agent's observations concatenated with an agent id (its ``SMAXWorldStateWrapper``)
-where ours reads JaxMARL's ``get_world_state``. Both sides report, per update, the mean return of the episodes that
-ended in it (agent 0's: SMAX's reward is common) and the share of them won (JaxMARL's ``SMAXLogWrapper``: the last
-reward >= 1, its won-battle bonus; ours: ``info["won"]``, the same step). A seed's score is the mean over the last
-``--window`` updates; each side reports the mean and 95% Student-t interval over seeds. Timing: JaxMARL's training
-function logs through a host callback, so its seeds run one after another from one compiled program; ours are
-vmapped in one program (as ``train.py`` runs them). Order: JaxMARL's compile and a warm-up run of its first seed,
-our compile, warm-up and timed run, then JaxMARL's timed seeds; compile times apart from run times.
+its rollout shape (``NUM_ENVS`` x ``NUM_STEPS``), optimiser, epochs, minibatches, clipping, discount, GRU width, agent
+ids, one shared actor and no value normalisation. What differs: its actor and critic have a second dense layer after
+the GRU (ours: ``--set head_layers=1``) and no LayerNorm (ours normalises after the torso and the GRU); its critic is
+one network applied per agent to the environment's world state with that agent's one-hot id appended (its
+``SMAXWorldStateWrapper``: a value per agent, 3x the critic's batch) where ours reads the same world state once per
+environment with a value head per agent. ``--set FIELD=VALUE`` changes our side's config further. Both sides report,
+per update, the mean return of the episodes that ended in it (agent 0's: SMAX's reward is common) and the share of
+them won (JaxMARL's ``SMAXLogWrapper``: the last reward >= 1, its won-battle bonus; ours: ``info["won"]``, the same
+step). A seed's score is the mean over the last ``--window`` updates; each side reports the mean and 95% Student-t
+interval over seeds. Timing: JaxMARL's training function logs through a host callback, so its seeds run one after
+another from one compiled program; ours run one after another in one program too (``lax.map``, the one-seed path
+``train.py`` takes). Order: JaxMARL's compile and a warm-up run of its first seed, our compile, warm-up and timed run,
+then JaxMARL's timed seeds; compile times apart from run times.
 
 CPU budget (the default, for a 2-core machine shared with other work): ``--updates 5`` of 128 x 128 steps (81,920
 environment steps per seed), 2 seeds a side, about 10 minutes in all. At that budget neither side has begun to win.
@@ -38,8 +41,10 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+import algos  # noqa: E402
 import envs  # noqa: E402
 from benchmarks.common import finish, import_script, machine_info, read_yaml_configs, train_many  # noqa: E402
+from jaxmarl_core.config import parse_overrides  # noqa: E402
 from jaxmarl_core.outputs import mean_ci95  # noqa: E402
 
 PEER_SCRIPT = os.path.join("baselines", "MAPPO", "mappo_rnn_smax.py")
@@ -108,11 +113,12 @@ def run_peer(module, cfg: dict, seed: int, compiled=None) -> dict:
 
 
 def side_by_side(repo: str, map_name: str, updates: int, seeds: int, window: int,
-                 shape: tuple[int, int] | None = None) -> dict:
+                 shape: tuple[int, int] | None = None, extra: dict | None = None) -> dict:
+    """``extra``: our config's fields set over ``matched_overrides``."""
     cfg = peer_config(repo, map_name, updates, shape)
     module = import_script(os.path.join(repo, PEER_SCRIPT), "jaxmarl_baseline_mappo_smax", WANDB_LOG)
     env = envs.make("jaxmarl:smax", map_name=map_name, **cfg["ENV_KWARGS"])
-    overrides = matched_overrides(cfg)
+    overrides = {**matched_overrides(cfg), **(extra or {})}
     first = run_peer(module, cfg, 0)  # compiles; its run is the warm-up (a first call costs more)
     ours = train_many("mappo", env, overrides, seeds)
     peer = [run_peer(module, cfg, s, first["compiled"]) for s in range(seeds)]
@@ -155,6 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--window", type=int, default=WINDOW, help=f"final updates a seed's score averages ({WINDOW})")
     p.add_argument("--shape", type=int, nargs=2, metavar=("ENVS", "STEPS"),
                    help="environments and steps per update in place of JaxMARL's (smoke runs)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="our mappo's config field over JaxMARL's settings (e.g. head_layers=1)")
     p.add_argument("--gpu-commands", action="store_true", help="print the full budgets' commands and exit")
     p.add_argument("--out", help="write the JSON document here")
     p.add_argument("--json", action="store_true", help="print the JSON document")
@@ -167,10 +175,15 @@ def main(argv=None) -> int:
     for name in ("updates", "seeds", "window"):
         if getattr(args, name) <= 0:
             p.error(f"--{name} must be positive")
+    try:
+        extra = parse_overrides(type(algos.get("mappo").default_config(envs.make("matrix_climbing"))), args.set)
+    except ValueError as e:
+        p.error(str(e))
     start = time.time()
-    doc = {"machine": machine_info(), "full_budgets": FULL_BUDGETS,
-           "smax": side_by_side(args.jaxmarl_repo, args.map, args.updates, args.seeds, min(args.window, args.updates),
-                                 tuple(args.shape) if args.shape else None)}
+    doc = {"machine": machine_info(), "full_budgets": FULL_BUDGETS, "load_avg_start": os.getloadavg()}
+    doc["smax"] = side_by_side(args.jaxmarl_repo, args.map, args.updates, args.seeds, min(args.window, args.updates),
+                               tuple(args.shape) if args.shape else None, extra)
+    doc["load_avg_end"] = os.getloadavg()
     s = doc["smax"]
     print(f"SMAX {args.map}, {s['env_steps_per_seed']:,} steps x {args.seeds} seeds: return ours "
           f"{s['ours']['final_return']['mean']:.3f}, JaxMARL {s['jaxmarl']['final_return']['mean']:.3f}; win rate "

@@ -10,7 +10,8 @@ versions share one calling convention:
 A feed-forward network ignores ``hidden`` and ``resets`` and returns ``None`` for the hidden sequence.
 Layers: optional LayerNorm of the inputs (HARL's feature normalisation), then ``Dense -> ReLU -> LayerNorm`` per
 hidden size (orthogonal init with gain sqrt(2), zero biases), then, if recurrent, a GRU (orthogonal weights, zero
-biases) followed by LayerNorm, then a linear head (orthogonal, gain 0.01 for the actor, 1 for the critic).
+biases) followed by LayerNorm, then ``Dense -> ReLU`` per ``head_sizes`` (none by default; gain sqrt(2)), then a linear
+head (orthogonal, gain 0.01 for the actor, 1 for the critic).
 """
 from __future__ import annotations
 
@@ -115,6 +116,14 @@ class _Body(nn.Module):
         return seq, nn.LayerNorm()(seq)
 
 
+def _head_layers(z: jax.Array, sizes: Sequence[int]) -> jax.Array:
+    """``Dense -> ReLU`` per size between a network's body and its output (JaxMARL's MAPPO has one after its GRU)."""
+    for i, size in enumerate(sizes):
+        z = nn.relu(nn.Dense(size, kernel_init=orthogonal(np.sqrt(np.float32(2.0))), bias_init=nn.initializers.zeros,
+                             name=f"Head_{i}")(z))
+    return z
+
+
 class Actor(nn.Module):
     """Policy network: (hidden, x [L, ..., D], resets [L, ...]) -> (hidden seq [L, ..., H] or None,
     out [L, ..., A], log_std [A] or None).
@@ -132,10 +141,12 @@ class Actor(nn.Module):
     gain: float = 0.01
     std_x_coef: float = 1.0
     std_y_coef: float = 0.5
+    head_sizes: Sequence[int] = ()
 
     @nn.compact
     def __call__(self, hidden, x, resets):
         seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm)(hidden, x, resets)
+        z = _head_layers(z, self.head_sizes)
         out = nn.Dense(self.action_dim, kernel_init=orthogonal(self.gain), bias_init=nn.initializers.zeros)(z)
         if not self.continuous:
             return seq, out, None
@@ -151,10 +162,12 @@ class Critic(nn.Module):
     hidden_sizes: Sequence[int] = (128, 128)
     recurrent: bool = False
     feature_norm: bool = True
+    head_sizes: Sequence[int] = ()
 
     @nn.compact
     def __call__(self, hidden, x, resets):
         seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm)(hidden, x, resets)
+        z = _head_layers(z, self.head_sizes)
         return seq, nn.Dense(self.num_outputs, kernel_init=orthogonal(1.0), bias_init=nn.initializers.zeros)(z)
 
 

@@ -84,6 +84,7 @@ class OnPolicyConfig(BatchedRollouts, Config):
     hidden_size: int = 128  # hidden_sizes = (hidden_size,) * hidden_layers
     hidden_layers: int = 2
     feature_norm: bool = True  # LayerNorm of the network inputs
+    head_layers: int = 0  # Dense(hidden_size) -> ReLU layers between the body and the output (JaxMARL's MAPPO: 1)
     share_params: bool = False
     agent_id: bool = False  # append a one-hot agent id to the actor's (and IPPO critic's) input
     trpo: TRPOConfig = TRPOConfig()  # actor_update="trpo" only
@@ -112,6 +113,8 @@ class OnPolicyConfig(BatchedRollouts, Config):
             require_positive_int(self, name)
         if isinstance(self.eval_envs, bool) or not isinstance(self.eval_envs, int) or self.eval_envs < 0:
             raise ValueError(f"eval_envs must be a non-negative integer (0: no evaluation), got {self.eval_envs!r}")
+        if isinstance(self.head_layers, bool) or not isinstance(self.head_layers, int) or self.head_layers < 0:
+            raise ValueError(f"head_layers must be a non-negative integer, got {self.head_layers!r}")
         for name in ("lr", "critic_lr", "adam_eps"):
             require_positive(self, name)
         for name in ("clip_eps", "entropy_coef", "value_coef", "max_grad_norm", "huber_delta", "aga_lambda",

@@ -362,6 +362,17 @@ def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
     assert a == b
 
 
+def test_head_layers_sit_between_the_body_and_the_outputs():
+    env = envs.make("mpe_simple")
+    cfg = make_config(env, "mappo", recurrent=True, head_layers=1)
+    state = train_seeds(env, cfg, 1, 1)[0]
+    for params in (state.actor_params, state.critic_params):
+        head = params["params"]["Head_0"]["kernel"]
+        assert head.shape[-2:] == (16, 16) and "Head_1" not in params["params"]
+    plain = train_seeds(env, make_config(env, "mappo", recurrent=True), 1, 1)[0]
+    assert "Head_0" not in plain.actor_params["params"]
+
+
 @pytest.mark.parametrize("changes,fragment", [
     (dict(num_minibatches=3), "num_minibatches"),
     (dict(total_steps=10), "total_steps"),
@@ -372,6 +383,7 @@ def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
     (dict(lr=0.0), "lr"),
     (dict(eval_envs=-1), "eval_envs"),
     (dict(eval_steps=0), "eval_steps"),
+    (dict(head_layers=-1), "head_layers"),
     (dict(truncation="drop"), "truncation"),
     (dict(trpo=onpolicy.TRPOConfig(kl_threshold=0.0)), "kl_threshold"),
     (dict(trpo=onpolicy.TRPOConfig(backtrack_coef=1.5)), "backtrack_coef"),
