@@ -15,6 +15,8 @@ openai/maddpg draws, for that agent's critic, actor and fits), all agents at onc
      so agent i_m sees the already-updated actions of i_1 .. i_{m-1};
    minus MADDPG's penalty ``logit_reg`` * mean(raw^2) on the gumbel actors' logits;
 4. on those same steps, the targets: theta' <- tau theta + (1 - tau) theta' (actors and critics).
+Steps 3-4 are skipped (``lax.cond``: not computed on the one-seed path) on the other steps, where the actors, their
+optimiser states and the targets stay as they are.
 
 MADDPG's extensions. ``ensemble`` K: sub-policy k of agent i takes its actor step on a batch drawn from the
 transitions in which agent i played k (of the shared buffer, or with ``sub_buffers`` from its own buffer D_i^(k) of
@@ -26,7 +28,9 @@ j != i (a Gumbel-softmax sample of the fit's Polyak target).
 
 One update: act for ``rollout_len`` steps in ``num_envs`` environments (uniformly random Box actions for the first
 ``warmup_steps`` steps; then gumbel samples, or tanh actions with Gaussian exploration noise), store them, take
-``num_sgd`` gradient steps once the buffer holds ``learning_starts`` transitions, and log.
+``num_sgd`` gradient steps once the buffer holds ``learning_starts`` transitions (before that none is computed), and
+log: ``critic_loss``, ``q_mean`` (and ``approx_loss``) averaged over the update's gradient steps, ``actor_loss`` over
+its actor steps only (nan on an update without one, as every loss before ``learning_starts``).
 """
 from __future__ import annotations
 
@@ -264,13 +268,14 @@ def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Ne
     axis = 0 if cfg.agent_batches else None
     critic, critic_opt, critic_loss, q_mean = critic_step(model, cfg, critic_tx, nets, batch, k_critic, axis)
     it = nets.it + 1
-    actor, actor_opt, a_loss = update_actors(model, cfg, actor_tx, nets, critic, batch, k_actor,
-                                             sub_batches=sub_batches, batch_axis=axis)
     policy_step = it % cfg.policy_delay == 0
-    keep = jax.tree.map(lambda new, old: jnp.where(policy_step, new, old), (actor, actor_opt),
-                        (nets.actor, nets.actor_opt))
+    keep = jax.lax.cond(  # a real skip on the one-seed path (a select only where something vmaps this step)
+        policy_step,
+        lambda: update_actors(model, cfg, actor_tx, nets, critic, batch, k_actor, sub_batches=sub_batches,
+                              batch_axis=axis),
+        lambda: (nets.actor, nets.actor_opt, jnp.full((), jnp.nan, critic_loss.dtype)))
     tau = jnp.where(policy_step, cfg.tau, 0.0)
-    metrics = {"critic_loss": critic_loss, "actor_loss": a_loss, "q_mean": q_mean}
+    metrics = {"critic_loss": critic_loss, "actor_loss": keep[2], "q_mean": q_mean}
     approx = {}
     if cfg.infer_policies:
         fit, fit_opt, metrics["approx_loss"] = approximation_step(model, cfg, actor_tx, nets.approx, nets.approx_opt,
@@ -404,7 +409,7 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
     if cfg.sub_buffers:
         learn = learn & jnp.all(subs_buf.size > 0)
 
-    def sgd(nets, k):
+    def step(nets, k):
         k_draw, k_step, k_sub = jax.random.split(k, 3)
         if cfg.sub_buffers:
             subs = sub_buffer_batches(model, cfg, subs_buf, k_sub)
@@ -414,16 +419,20 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
             batch = jax.vmap(lambda k: buffer.sample(k, cfg.batch_size))(jax.random.split(k_draw, model.num_agents))
         else:
             batch = buffer.sample(k_draw, cfg.batch_size)
-        new, metrics = learn_step(model, cfg, actor_tx, critic_tx, nets, batch, k_step, subs)
-        return jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, nets), metrics
+        return learn_step(model, cfg, actor_tx, critic_tx, nets, batch, k_step, subs)
+
+    def sgd(nets, k):  # before learning_starts nothing is computed: the nets stay, every loss is nan
+        skipped = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(step, nets, k)[1])
+        return jax.lax.cond(learn, step, lambda nets, k: (nets, skipped), nets, k)
 
     nets, losses = jax.lax.scan(sgd, state.nets, jax.random.split(k_learn, cfg.num_sgd))
+    losses = {name: (jnp.nanmean if name == "actor_loss" else jnp.mean)(v) for name, v in losses.items()}
 
     # 4. metrics
     running, finished, count = episode_returns(state.running_return, traj)
     last_return = jnp.where(count > 0, finished, state.last_return)
     metrics = {"episode_return": last_return, "episodes": count, "reward_per_step": jnp.mean(traj.reward, (0, 1)),
-               **jax.tree.map(jnp.mean, losses), "learning": learn.astype(jnp.int32)}
+               **losses, "learning": learn.astype(jnp.int32)}
     if cfg.eval_envs:
         metrics["eval_return"] = evaluate(view, model, cfg, env_params, nets.actor, k_eval)
     new_state = OffPolicyState(nets=nets, buffer=buffer, carry=carry, running_return=running,

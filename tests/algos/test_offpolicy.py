@@ -624,3 +624,41 @@ def test_defaults_are_the_papers():
     assert offpolicy.default_config(spread, "ddpg").critic == "local"
     assert m.agent_batches and not h.agent_batches
     assert algos.compatible("maddpg", envs.make("mpe_spread")) is None
+
+
+def test_policy_delay_skips_the_actor_step_and_its_loss():
+    """TD3's delay: the first gradient step moves only the critics (actors, their optimiser states and every target
+    stay, the actor loss is nan); the second moves the actors exactly as ``update_actors`` on its key does."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "hatd3")
+    assert cfg.policy_delay == 2
+    model, atx, ctx, nets, batch = parts(env, cfg)
+    key1, key2 = jax.random.PRNGKey(5), jax.random.PRNGKey(6)
+    step = jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
+    first, m1 = step(nets, key1)
+    for same in ("actor", "actor_opt", "actor_target", "critic_target"):
+        for x, y in zip(jax.tree.leaves(getattr(first, same)), jax.tree.leaves(getattr(nets, same))):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert not np.allclose(np.asarray(jax.tree.leaves(first.critic)[0]), np.asarray(jax.tree.leaves(nets.critic)[0]))
+    assert np.isnan(m1["actor_loss"]) and np.isfinite(m1["critic_loss"])
+    second, m2 = step(first, key2)
+    critic = learner.critic_step(model, cfg, ctx, first, batch, jax.random.split(key2)[0])[0]
+    actor, opt, loss = jit(lambda: learner.update_actors(model, cfg, atx, first, critic, batch,
+                                                         jax.random.split(key2)[1]))()
+    allclose((second.actor, second.actor_opt), (actor, opt))
+    np.testing.assert_allclose(m2["actor_loss"], loss, rtol=1e-6)
+    assert not np.allclose(np.asarray(jax.tree.leaves(second.actor)[0]), np.asarray(jax.tree.leaves(nets.actor)[0]))
+
+
+def test_nothing_moves_before_learning_starts():
+    """An update whose buffer holds fewer than ``learning_starts`` transitions leaves every network, optimiser state
+    and target as it was and logs nan losses."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "hatd3", num_sgd=2)
+    trainer = offpolicy.make_train(env, cfg)
+    state = jit(trainer.init)(jax.random.PRNGKey(0))
+    new, metrics = jit(trainer.update)(state, jax.random.PRNGKey(1))
+    assert int(metrics["learning"]) == 0
+    for x, y in zip(jax.tree.leaves(new.nets), jax.tree.leaves(state.nets)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert all(np.isnan(metrics[k]) for k in ("critic_loss", "actor_loss", "q_mean"))
