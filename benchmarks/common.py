@@ -163,22 +163,6 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
             "num_updates": trainer.num_updates, "env_steps_per_update": trainer.env_steps_per_update}
 
 
-# JaxMARL's baselines initialise their networks with orthogonal initialisers inside a ``vmap`` over seeds: batched
-# QR factorisations, which jaxlib runs as sub-tasks on XLA's CPU thread pool. When two of them run at once on a
-# 2-thread pool, each waits for sub-tasks that no free thread can take, and the process hangs. Scheduling the thunks
-# for less concurrency avoids it; the computation is unchanged.
-PEER_XLA_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
-
-
-def peer_flag_error() -> str | None:
-    """The error for a side-by-side with a JaxMARL baseline on CPU when ``XLA_FLAGS`` lacks ``PEER_XLA_FLAG``, or
-    None."""
-    if PEER_XLA_FLAG in os.environ.get("XLA_FLAGS", "") or jax.default_backend() != "cpu":
-        return None
-    return (f"JaxMARL's baselines can hang on XLA's CPU runtime (batched QR in their initialisers): run with "
-            f"XLA_FLAGS='{PEER_XLA_FLAG}' (both sides run under it)")
-
-
 def import_script(path: str, module_name: str, log: list) -> types.ModuleType:
     """A reference implementation's training script (``path``, outside this project) imported as a module. Its
     command-line entry point's packages that the training function does not use are stubbed in this process when

@@ -26,12 +26,12 @@ checkout of its repository, never part of this project) and ours with the same s
 its ``ql_rnn_mpe.yaml``) on MPE spread, run in turn in one process: greedy team returns at JaxMARL's test points
 (mean and 95% interval over seeds, its seeds' range), run and compile times, and both tasks' random-policy returns.
 
-    XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false \
-        python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json \
-        --plot r.png
+    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json --plot r.png
 
-On CPU the side by side needs that flag (``common.PEER_XLA_FLAG``; the script says so and stops without it):
-JaxMARL's initialisers can otherwise hang the process. Both sides run under it.
+With jaxlib 0.10.2 on CPU, JaxMARL's side can hang: its orthogonal initialisers, vmapped over seeds, become batched
+LAPACK QR factorisations that jaxlib splits into sub-tasks on XLA's CPU thread pool, and two of them running at once
+on a 2-thread pool wait for each other for ever. ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false``
+makes this rarer, not impossible.
 
 Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_run`` does. Ours runs as
 ``train.py`` does, its seeds split over every visible device (``jaxmarl_core.sweep.map_seeds``). With
@@ -64,7 +64,6 @@ from benchmarks.common import (  # noqa: E402
     dump,
     import_script,
     machine_info,
-    peer_flag_error,
     read_yaml_configs,
     time_compiled,
     train_many,
@@ -423,8 +422,6 @@ def main(argv=None) -> int:
         if not os.path.isdir(os.path.join(args.jaxmarl_repo, "baselines", "QLearning")):
             p.error(f"--jaxmarl-repo: {args.jaxmarl_repo} holds no baselines/QLearning (a checkout of JaxMARL's "
                     "repository is needed)")
-        if peer_flag_error():
-            p.error(peer_flag_error())
     if args.our_devices <= 0 or (args.our_seed_batch is not None and args.our_seed_batch < 0):
         p.error("--our-devices must be positive and --our-seed-batch non-negative")
     seeds = args.seeds or {"flicker": 8, "jaxmarl": PEER_SEEDS}.get(args.only, 16)
