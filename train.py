@@ -395,23 +395,25 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         ckpts = ckpts if resume else ckpts.result()
     compile_time += time.perf_counter() - since
     compile_cpu += time.process_time() - since_cpu
-    if init_per_seed:
-        state = [init_compiled(k) for k in run_keys]
-        if resume:  # stacked as the checkpoint is, whose state replaces it
-            state = sweep.stack_seeds(state)
-    else:
-        state = init_compiled(keys)  # one program over the seeds (compiled per seed, a GRU's initial weights move)
-
     metrics_host: list[dict] = []
-    if resume:
-        one = jax.eval_shape(jax.vmap(lambda s, k: trainer.run(s, k, 0, 1)[1]), state, keys)  # {name: [S_pad, 1, ...]}
-        like = {"state": jax.tree.map(lambda x: np.zeros((n,) + x.shape[1:], x.dtype), state),
+    if resume:  # the checkpoint's state, read into arrays shaped as the initialisation's output (not computed)
+        stacked = state_shapes if not init_per_seed else jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((len(keys),) + x.shape, x.dtype), state_shapes)
+        # the metrics of one update: {name: [S_pad, 1, ...]}
+        one = jax.eval_shape(jax.vmap(lambda s, k: trainer.run(s, k, 0, 1)[1]), stacked, keys)
+        like = {"state": jax.tree.map(lambda x: np.zeros((n,) + x.shape[1:], x.dtype), stacked),
                 "metrics": jax.tree.map(lambda x: np.zeros((n, start) + x.shape[2:], x.dtype), one)}
         restored = ckpts.restore(start, like)
         state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], n_pad))
         metrics_host.append(restored["metrics"])
-    if per_seed and not isinstance(state, list):
-        state = sweep.split_seeds(state)
+        if per_seed:
+            state = sweep.split_seeds(state)
+    elif init_per_seed:  # one state per seed, as the chunks take them
+        state = [init_compiled(k) for k in run_keys]
+    else:
+        state = init_compiled(keys)  # one program over the seeds (compiled per seed, a GRU's initial weights move)
+        if per_seed:
+            state = sweep.split_seeds(state)
 
     def snapshot(step):
         merged = _concat(metrics_host)
