@@ -180,23 +180,23 @@ def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def row_layout(map_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """int32 [13 * 13 * 7 + 34] x 3: for each column of an observation row, the part of ``Battle.observe``'s source
-    it reads (0: the team's map at the window's corner, 1: own minimap, 2: the opponents' minimap, 3: the agent's
-    features, 4: the zero), the offset inside that part, and for minimap columns the minimap cell (else -1)."""
+    """int32 [13 * 13 * 7 + 34] x 3: for each column of an observation row, the agent's start it counts from in
+    ``Battle.observe``'s source (0: its team's map at the window's corner, 1: its features, 2: its team's block of
+    minimaps and the zero), the offset from that start, and for minimap columns the minimap cell (else -1)."""
     width = map_size + 2 * VIEW_RADIUS
     map_channel = {0: 0, 1: 1, 2: 2, 4: 3, 5: 4}  # view channel -> channel of the team's map
-    part, offset, cell = [], [], []
+    start, offset, cell = [], [], []
     for dy, dx, c in itertools.product(range(VIEW), range(VIEW), range(VIEW_CHANNELS)):
-        if c in (3, 6):
-            part.append(1 if c == 3 else 2), offset.append(dy * VIEW + dx), cell.append(dy * VIEW + dx)
+        if c in (3, 6):  # own, then the opponents' minimap: the first and the second pair of the team's block
+            start.append(2), offset.append((c == 6) * 2 * VIEW * VIEW + dy * VIEW + dx), cell.append(dy * VIEW + dx)
         elif VIEW_MASK[dy, dx]:
-            part.append(0), offset.append((dy * width + dx) * 5 + map_channel[c]), cell.append(-1)
-        else:
-            part.append(4), offset.append(0), cell.append(-1)
-    part += [3] * FEATURE_SIZE
+            start.append(0), offset.append((dy * width + dx) * 5 + map_channel[c]), cell.append(-1)
+        else:  # outside the view circle: the zero closing the team's block
+            start.append(2), offset.append(4 * VIEW * VIEW), cell.append(-1)
+    start += [1] * FEATURE_SIZE
     offset += list(range(FEATURE_SIZE))
     cell += [-1] * FEATURE_SIZE
-    return tuple(np.array(t, np.int32) for t in (part, offset, cell))
+    return tuple(np.array(t, np.int32) for t in (start, offset, cell))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,9 +410,11 @@ class Battle(GroupedEnvironment):
         """float32 [N, 13 * 13 * 7 + 34] (module docstring); zeros for dead agents.
 
         The whole row is one gather from a flat source: [2, S, S, 5] maps seen by each team (walls, own presence,
-        own hp / max, the opponents' presence and hp; S = size + 12, padded), [2, 2, 13, 13] minimaps (each
-        team's density, and the density + 1 read at the agent's own minimap cell), the [N, 34] features and a
-        zero (cells outside the view circle); ``row_layout`` says which part and offset each column reads."""
+        own hp / max, the opponents' presence and hp; S = size + 12, padded), each team's block of minimaps (its
+        density, its density + 1, the opponents' density, that + 1, then a zero: [4 * 13 * 13 + 1]) and the
+        [N, 34] features. A column's index is one of the agent's three starts (its window's corner in its team's
+        map, its features, its team's block; ``row_layout`` says which) plus the column's offset, plus 13 * 13
+        where a minimap column is the agent's own minimap cell (the + 1 copy)."""
         params = self.default_params if params is None else params
         n, size, r = self.num_agents, self.map_size, VIEW_RADIUS
         width = size + 2 * r
@@ -434,10 +436,11 @@ class Battle(GroupedEnvironment):
         scale = (size + VIEW - 1) // VIEW
         mini = state.pos // scale  # (x, y) minimap cells
         counts = jax.ops.segment_sum(state.alive.astype(jnp.float32), team, 2)
-        density = jnp.zeros((2, VIEW, VIEW), jnp.float32).at[
-            jnp.where(state.alive, team, 2), mini[:, 1], mini[:, 0]].add(1.0, mode="drop")
-        density = density / jnp.maximum(counts, 1.0)[:, None, None]
-        minimaps = jnp.stack([density, density + 1.0], 1)  # [team, at own cell, 13, 13]
+        density = jnp.zeros((2, VIEW * VIEW), jnp.float32).at[
+            jnp.where(state.alive, team, 2), mini[:, 1] * VIEW + mini[:, 0]].add(1.0, mode="drop")
+        density = density / jnp.maximum(counts, 1.0)[:, None]
+        blocks = jnp.stack([jnp.concatenate([density[t], density[t] + 1.0, density[1 - t], density[1 - t] + 1.0,
+                                             jnp.zeros((1,), jnp.float32)]) for t in (0, 1)])
 
         ids = jnp.arange(n, dtype=jnp.int32)
         embedding = ((ids[:, None] >> jnp.arange(EMBEDDING_SIZE)) & 1).astype(jnp.float32)
@@ -445,18 +448,16 @@ class Battle(GroupedEnvironment):
             embedding, jax.nn.one_hot(state.last_action, NUM_ACTIONS, dtype=jnp.float32),
             state.last_reward[:, None], state.pos.astype(jnp.float32) / jnp.float32(size)], -1)
 
-        source = jnp.concatenate([maps.reshape(-1), minimaps.reshape(-1), features.reshape(-1),
-                                  jnp.zeros((1,), jnp.float32)])
-        n_maps, n_minimaps = maps.size, minimaps.size
-        start = [(team * width + state.pos[:, 1]) * (width * 5) + state.pos[:, 0] * 5,
-                 n_maps + team * (2 * VIEW * VIEW), n_maps + (1 - team) * (2 * VIEW * VIEW),
-                 n_maps + n_minimaps + ids * FEATURE_SIZE]
-        part, offset, cell = (jnp.asarray(t) for t in row_layout(size))
-        base = jnp.full((n, 1), source.size - 1, jnp.int32)  # part 4: the zero
-        for k in range(4):
-            base = jnp.where(part == k, start[k][:, None], base)
-        own_cell = (mini[:, 1] * VIEW + mini[:, 0])[:, None]
-        index = base + offset + jnp.where(cell == own_cell, VIEW * VIEW, 0)
+        source = jnp.concatenate([maps.reshape(-1), blocks.reshape(-1), features.reshape(-1)])
+        n_maps, n_blocks = maps.size, blocks.size
+        # the per-agent terms as [4, N] arrays behind a barrier: XLA would otherwise recompute them (the minimap
+        # cell's floor division included) for each of the row's 1,217 columns inside the gather's loop
+        corner, own_features, own_block, own_cell = jax.lax.optimization_barrier(jnp.stack([
+            (team * width + state.pos[:, 1]) * (width * 5) + state.pos[:, 0] * 5,
+            n_maps + n_blocks + ids * FEATURE_SIZE, n_maps + team * blocks.shape[1], mini[:, 1] * VIEW + mini[:, 0]]))
+        start, offset, cell = (jnp.asarray(t) for t in row_layout(size))
+        base = jnp.where(start == 0, corner[:, None], jnp.where(start == 1, own_features[:, None], own_block[:, None]))
+        index = base + offset + jnp.where(cell == own_cell[:, None], VIEW * VIEW, 0)
         row = source.at[index.astype(jnp.uint32)].get(mode="promise_in_bounds")  # unsigned: no negative wrap
         return jnp.where(state.alive[:, None], row, 0.0)
 
