@@ -184,8 +184,8 @@ def consensus(value_fn: ValueFn, gamma: float) -> Direction:
     loss_fn = losses(value_fn)
 
     def direction(theta):
-        xi = naive(loss_fn)(theta)
-        return -(xi + gamma * hessian_t_vector(loss_fn, theta, xi))
+        xi, xi_vjp = jax.vjp(naive(loss_fn), theta)  # one trace of xi for both it and H^T xi
+        return -(xi + gamma * xi_vjp(xi)[0])
 
     return direction
 
@@ -244,7 +244,9 @@ def _aga_terms(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple:
     """(xi, xi_c, grad Ham_c = H_c^T xi_c) [N, P] on the losses, AgA's signed weight lam (scalar) and the two
     factors of its sign rule (scalars)."""
     loss_fn = losses(value_fn)
-    xi, xi_c = naive(loss_fn)(theta), collective_gradient(loss_fn)(theta)
+    jac = jacobian(loss_fn, theta)  # [N, N, P]: both xi and xi_c from one reverse pass per agent
+    diag = jnp.arange(theta.shape[0])
+    xi, xi_c = jac[diag, diag], jac.sum(axis=0)
     grad_ham_c = collective_hvp(loss_fn, theta, xi_c)
     factors = (jnp.vdot(xi_c, grad_ham_c), jnp.vdot(xi, grad_ham_c) + jnp.vdot(grad_ham_c, grad_ham_c))
     return xi, xi_c, grad_ham_c, jnp.abs(magnitude) * jnp.sign(factors[0] * factors[1]), factors

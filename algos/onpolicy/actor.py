@@ -43,7 +43,12 @@ def surrogate_loss(model: Model, cfg: OnPolicyConfig, aparams, mb, _):
 
 def policy_kl(model: Model, aparams, old, batch):
     """Mean KL(old || new) over the batch; ``old``: the old policy's ``actor_forward`` outputs, held fixed."""
-    out, log_std = actor_forward(model, aparams, batch)
+    return kl_of_outputs(model, actor_forward(model, aparams, batch), old, batch)
+
+
+def kl_of_outputs(model: Model, new, old, batch):
+    """Mean KL(old || new) over the batch from both policies' ``actor_forward`` outputs."""
+    out, log_std = new
     out_old, log_std_old = old
     if model.discrete:
         kl = distributions.categorical_kl(out_old, out, batch["mask"])
@@ -69,12 +74,17 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
     def kl(th):
         return policy_kl(model, unravel(th), old, batch)
 
+    def surrogate_and_kl(th):  # one forward for both (the line search's candidates)
+        out = actor_forward(model, unravel(th), batch)
+        logp = dist_stats(model, *out, batch["action"], batch["mask"])[0]
+        return surrogate_of(logp), kl_of_outputs(model, out, old, batch)
+
     def fvp(v):
         return trpo.fisher_vector_product(kl, theta, v, cfg.cg_damping)
 
     step, expected = trpo.natural_step(jax.grad(surrogate)(theta), fvp, cfg.kl_threshold, cfg.cg_iters)
     res = trpo.line_search(surrogate, kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
-                           cfg.backtrack_coef, cfg.ls_steps)
+                           cfg.backtrack_coef, cfg.ls_steps, surrogate_and_kl)
     new = unravel(res.theta)
     logp, entropy = log_probs_entropy(model, new, batch)
     return new, {"actor_loss": -surrogate_of(logp), "entropy": jnp.mean(entropy), "kl": res.kl,
