@@ -20,18 +20,22 @@ fresh episode after each update) averaged over the last tenth of the updates; ea
 mean and 95% Student-t interval of the scores over seeds, and the flickered task the interval of the per-seed
 differences DRQN - IQL (seed i of each; the two runs are independent, so the pairs are too).
 
-The side-by-side group (``--only jaxmarl --jaxmarl-repo PATH``, 4 seeds by default there; needs ``jaxmarl`` and
-``flashbax`` installed): JaxMARL's own QMIX and VDN (``baselines/QLearning/qmix_rnn.py`` and ``vdn_rnn.py`` of a
-checkout of its repository, never part of this project) and ours with the same settings (``matched_overrides`` of
-its ``ql_rnn_mpe.yaml``) on MPE spread, run in turn in one process: greedy team returns at JaxMARL's test points
-(mean and 95% interval over seeds, its seeds' range), run and compile times, and both tasks' random-policy returns.
+The side-by-side group (``--only jaxmarl --jaxmarl-repo PATH``, 4 seeds by default there): JaxMARL's own QMIX and VDN
+(``baselines/QLearning/qmix_rnn.py`` and ``vdn_rnn.py`` of a checkout of its repository, never part of this project)
+and ours with the same settings (``matched_overrides`` of its ``ql_rnn_mpe.yaml``) on MPE spread, each side in its
+own fresh process, the order alternating between algorithms: JaxMARL's run by ``--jaxmarl-python PATH`` (a Python
+with ``jaxmarl`` and ``flashbax``, default this one; ``benchmarks/jaxmarl_qlearning.py``), ours by this Python
+(``train_ours``). Greedy team returns at JaxMARL's test points (mean and 95% interval over seeds, its seeds' range),
+run, compile and end-to-end times, both sides' JAX versions, and both tasks' random-policy returns.
 
-    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json --plot r.png
+    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL \
+        --jaxmarl-python /path/to/venv/bin/python --out r.json --plot r.png
 
-With jaxlib 0.10.2 on CPU, JaxMARL's side can hang: its orthogonal initialisers, vmapped over seeds, become batched
-LAPACK QR factorisations that jaxlib splits into sub-tasks on XLA's CPU thread pool, and two of them running at once
-on a 2-thread pool wait for each other for ever. ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false``
-makes this rarer, not impossible.
+With jaxlib 0.10.0 to 0.10.2 on CPU, JaxMARL's side can hang: its orthogonal initialisers, vmapped over seeds, become
+batched LAPACK QR factorisations that jaxlib splits into sub-tasks on XLA's CPU thread pool, and two of them running
+at once on a 2-thread pool wait for each other for ever. ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=
+false`` makes this rarer, not impossible; jaxlib 0.9.2 and 0.4.38 did not hang in the same test (RESULTS.md), which is
+why JaxMARL's side can run in a Python of its own.
 
 Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_run`` does. Ours runs as
 ``train.py`` does, its seeds split over every visible device (``jaxmarl_core.sweep.map_seeds``). With
