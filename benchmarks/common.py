@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import os
 import sys
 import time
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +18,7 @@ import jax
 import numpy as np
 
 import algos
+from benchmarks.peer_scripts import import_script, read_yaml_configs  # noqa: F401 (re-exported)
 from jaxmarl_core import compile_cache, sweep
 from jaxmarl_core.config import from_defaults
 from jaxmarl_core.outputs import atomic_write
@@ -161,46 +160,6 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
             "median_s": float(np.median(runs)), "cpu_s": cpu, "seed_batch": seed_batch, "out": out,
             "metrics": jax.tree.map(np.asarray, out.metrics),
             "num_updates": trainer.num_updates, "env_steps_per_update": trainer.env_steps_per_update}
-
-
-def import_script(path: str, module_name: str, log: list) -> types.ModuleType:
-    """A reference implementation's training script (``path``, outside this project) imported as a module. Its
-    command-line entry point's packages that the training function does not use are stubbed in this process when
-    absent (hydra, omegaconf), and wandb always, by a recorder: ``wandb.log(metrics)`` (JaxMARL's training functions
-    return no metrics and log each update's through a host callback) appends ``dict(metrics)`` to ``log``."""
-    if "hydra" not in sys.modules and importlib.util.find_spec("hydra") is None:
-        hydra = types.ModuleType("hydra")
-        hydra.main = lambda **kwargs: (lambda fn: fn)
-        sys.modules["hydra"] = hydra
-    if "omegaconf" not in sys.modules and importlib.util.find_spec("omegaconf") is None:
-        omegaconf = types.ModuleType("omegaconf")
-        omegaconf.OmegaConf = None
-        sys.modules["omegaconf"] = omegaconf
-    wandb = types.ModuleType("wandb")
-    wandb.log = lambda metrics, **kwargs: log.append(dict(metrics))
-    sys.modules["wandb"] = wandb
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def read_yaml_configs(paths: list[str]) -> dict:
-    """YAML files merged in order (as hydra merges a script's config groups), numbers written as ``1e7`` read as
-    numbers (YAML 1.1 reads them as strings; hydra as numbers)."""
-    import yaml
-
-    cfg = {}
-    for path in paths:
-        with open(path) as f:
-            cfg.update(yaml.safe_load(f))
-    for key, value in cfg.items():
-        if isinstance(value, str):
-            try:
-                cfg[key] = float(value)
-            except ValueError:
-                pass
-    return cfg
 
 
 def train_chunked(algo_name: str, env, overrides: dict, seeds: int, chunks: int = 1, time_limit: float = 0.0,

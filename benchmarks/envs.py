@@ -49,6 +49,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import envs  # noqa: E402
 from benchmarks.common import RolloutSizes, dump, machine_info, time_compiled  # noqa: E402
+from benchmarks.peer_scripts import make_jaxmarl_rollout  # noqa: E402
 from jaxmarl_core.env import Environment  # noqa: E402
 from jaxmarl_core.spaces import Discrete  # noqa: E402
 
@@ -104,36 +105,6 @@ def make_rollout(env: Environment, batch_size: int, steps: int) -> Callable:
             _, state, reward_sum = carry
             ts = batched_step(jax.random.split(k, batch_size), state, params)
             return (ts.obs, ts.state, reward_sum + ts.reward), None
-
-        carry, _ = jax.lax.scan(body, (obs, state, reward_sum), jax.random.split(k_run, steps))
-        return carry
-
-    return rollout
-
-
-def make_jaxmarl_rollout(env: Any, batch_size: int, steps: int) -> Callable:
-    """The same rollout for a JaxMARL environment (dict-of-agents API, ``action_space(agent).sample``)."""
-    agents = list(env.agents)
-
-    def one_step(key, state):
-        k_act, k_env = jax.random.split(key)
-        keys = jax.random.split(k_act, len(agents))
-        actions = {a: env.action_space(a).sample(k) for a, k in zip(agents, keys)}
-        obs, state, reward, _, _ = env.step(k_env, state, actions)
-        return obs, state, reward
-
-    def rollout(key):
-        k_reset, k_run = jax.random.split(key)
-        obs, state = jax.vmap(env.reset)(jax.random.split(k_reset, batch_size))
-        reward_sum = {a: jnp.zeros((batch_size,), jnp.float32) for a in agents}
-
-        def body(carry, k):
-            obs, state, reward_sum = carry
-            new_obs, new_state, reward = jax.vmap(one_step)(jax.random.split(k, batch_size), state)
-            reward_sum = {a: reward_sum[a] + reward[a] for a in agents}
-            # Some environments return reset and step outputs of different dtypes (weak types): match the carry.
-            like = lambda new, old: jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)  # noqa: E731
-            return (like(new_obs, obs), like(new_state, state), reward_sum), None
 
         carry, _ = jax.lax.scan(body, (obs, state, reward_sum), jax.random.split(k_run, steps))
         return carry

@@ -20,18 +20,22 @@ fresh episode after each update) averaged over the last tenth of the updates; ea
 mean and 95% Student-t interval of the scores over seeds, and the flickered task the interval of the per-seed
 differences DRQN - IQL (seed i of each; the two runs are independent, so the pairs are too).
 
-The side-by-side group (``--only jaxmarl --jaxmarl-repo PATH``, 4 seeds by default there; needs ``jaxmarl`` and
-``flashbax`` installed): JaxMARL's own QMIX and VDN (``baselines/QLearning/qmix_rnn.py`` and ``vdn_rnn.py`` of a
-checkout of its repository, never part of this project) and ours with the same settings (``matched_overrides`` of
-its ``ql_rnn_mpe.yaml``) on MPE spread, run in turn in one process: greedy team returns at JaxMARL's test points
-(mean and 95% interval over seeds, its seeds' range), run and compile times, and both tasks' random-policy returns.
+The side-by-side group (``--only jaxmarl --jaxmarl-repo PATH``, 4 seeds by default there): JaxMARL's own QMIX and VDN
+(``baselines/QLearning/qmix_rnn.py`` and ``vdn_rnn.py`` of a checkout of its repository, never part of this project)
+and ours with the same settings (``matched_overrides`` of its ``ql_rnn_mpe.yaml``) on MPE spread, each side in its
+own fresh process, the order alternating between algorithms: JaxMARL's run by ``--jaxmarl-python PATH`` (a Python
+with ``jaxmarl`` and ``flashbax``, default this one; ``benchmarks/jaxmarl_qlearning.py``), ours by this Python
+(``train_ours``). Greedy team returns at JaxMARL's test points (mean and 95% interval over seeds, its seeds' range),
+run, compile and end-to-end times, both sides' JAX versions, and both tasks' random-policy returns.
 
-    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL --out r.json --plot r.png
+    python benchmarks/value_decomposition.py --only jaxmarl --jaxmarl-repo /path/to/JaxMARL \
+        --jaxmarl-python /path/to/venv/bin/python --out r.json --plot r.png
 
-With jaxlib 0.10.2 on CPU, JaxMARL's side can hang: its orthogonal initialisers, vmapped over seeds, become batched
-LAPACK QR factorisations that jaxlib splits into sub-tasks on XLA's CPU thread pool, and two of them running at once
-on a 2-thread pool wait for each other for ever. ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false``
-makes this rarer, not impossible.
+With jaxlib 0.10.0 to 0.10.2 on CPU, JaxMARL's side can hang: its orthogonal initialisers, vmapped over seeds, become
+batched LAPACK QR factorisations that jaxlib splits into sub-tasks on XLA's CPU thread pool, and two of them running
+at once on a 2-thread pool wait for each other for ever. ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=
+false`` makes this rarer, not impossible; jaxlib 0.9.2 and 0.4.38 did not hang in the same test (RESULTS.md), which is
+why JaxMARL's side can run in a Python of its own.
 
 Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_run`` does. Ours runs as
 ``train.py`` does, its seeds split over every visible device (``jaxmarl_core.sweep.map_seeds``). With
@@ -43,10 +47,12 @@ Each run records its device count (``devices``).
 from __future__ import annotations
 
 import argparse
-import copy
+import json
 import os
+import subprocess
 import sys
-import types
+import tempfile
+import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
@@ -62,13 +68,11 @@ from algos.value_decomposition.config import ValueDecompositionConfig  # noqa: E
 from algos.value_decomposition.model import build_model  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     dump,
-    import_script,
     machine_info,
-    read_yaml_configs,
-    time_compiled,
     train_many,
 )
-from benchmarks.envs import make_jaxmarl_rollout, make_rollout  # noqa: E402
+from benchmarks.envs import make_rollout  # noqa: E402
+from benchmarks.jaxmarl_qlearning import PEER_ENV, PEER_HORIZON, PEER_SCRIPTS, peer_config  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
 from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 from jaxmarl_core.outputs import mean_ci95  # noqa: E402
@@ -79,13 +83,9 @@ FLICKER_TASK = "mpe_simple"
 FLICKER_PROB = 0.5
 FLICKER_STEPS = 400_000  # environment steps per seed
 FLICKER_HORIZON = 25  # mpe_simple's episode length
-PEER_TASK, PEER_ENV = "mpe_spread", "MPE_simple_spread_v3"  # ours and JaxMARL's (the same scenario)
-PEER_SCRIPTS = {"qmix": "qmix_rnn.py", "vdn": "vdn_rnn.py"}  # in JaxMARL's baselines/QLearning
-PEER_CONFIG = "ql_rnn_mpe.yaml"  # its MPE config of iql, vdn and qmix (config/alg/)
+PEER_TASK = "mpe_spread"  # ours; JaxMARL's PEER_ENV is the same scenario
 PEER_STEPS = 150_000  # environment steps per seed (the recorded run's budget)
 PEER_SEEDS = 4
-PEER_HORIZON = 25  # MPE's episode length
-WANDB_LOG: list[dict] = []  # what JaxMARL's training function hands to wandb.log (the stub below)
 
 # The QMIX paper's Table 1 (Rashid et al., 2018): Q_tot [a_0][a_1] learned on the two-step game from uniform data
 PAPER_Q_TABLES = {
@@ -205,25 +205,6 @@ def flicker(seeds: int, prob: float = FLICKER_PROB, steps: int = FLICKER_STEPS) 
             "drqn_minus_iql_flickered": diff}
 
 
-def import_peer(repo: str, algo: str) -> types.ModuleType:
-    """JaxMARL's training script of ``algo`` (``PEER_SCRIPTS``) from the checkout ``repo``, imported as a module
-    (``common.import_script``): each update's metrics of each seed that it hands to ``wandb.log`` (with
-    ``WANDB_MODE`` other than "disabled") are appended to ``WANDB_LOG``."""
-    return import_script(os.path.join(repo, "baselines", "QLearning", PEER_SCRIPTS[algo]), f"jaxmarl_baseline_{algo}",
-                         WANDB_LOG)
-
-
-def peer_config(repo: str, steps: int) -> dict:
-    """JaxMARL's config of its QLearning baselines on MPE spread, merged as its entry point merges them
-    (``config.yaml``, then ``alg/PEER_CONFIG``), at ``steps`` environment steps per seed, logging to the stub."""
-    folder = os.path.join(repo, "baselines", "QLearning", "config")
-    cfg = read_yaml_configs([os.path.join(folder, name) for name in ("config.yaml", os.path.join("alg", PEER_CONFIG))])
-    if cfg["ENV_NAME"] != PEER_ENV:
-        raise ValueError(f"{PEER_CONFIG} trains on {cfg['ENV_NAME']}, not {PEER_ENV}")
-    cfg.update(TOTAL_TIMESTEPS=steps, WANDB_MODE="stub", WANDB_LOG_ALL_SEEDS=True, SAVE_PATH=None)
-    return cfg
-
-
 def matched_overrides(cfg: dict) -> dict:
     """Our config fields set to JaxMARL's values (recurrent agents on whole-episode replay, as its RNN scripts): the
     rollout shape, replay, networks (QMIX's mixer initialised as theirs), exploration (its epsilon anneals over a
@@ -247,72 +228,60 @@ def matched_overrides(cfg: dict) -> dict:
                 eval_episodes=int(cfg["TEST_NUM_ENVS"]))
 
 
-def run_peer(module: types.ModuleType, cfg: dict, seeds: int) -> dict:
-    """JaxMARL's ``make_train`` jitted and vmapped over ``seeds`` seeds as its ``single_run`` does, compiled ahead of
-    time and run once -> timings and, per seed, its greedy test return (the mean over ``TEST_NUM_ENVS`` episodes of
-    the agents' returns times the number of agents, i.e. their sum) at each test point (every ``TEST_INTERVAL`` of
-    the updates)."""
-    env = module.env_from_config(copy.deepcopy(cfg))[0]
-    train = jax.vmap(module.make_train(dict(cfg), env))
-    rngs = jax.random.split(jax.random.PRNGKey(int(cfg["SEED"])), seeds)
-    WANDB_LOG.clear()
-    cpu: dict = {}
-    compile_s, runs, _ = time_compiled(train, (rngs,), repeats=1, warmup=False, cpu=cpu)
-    updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
-    interval = int(updates * cfg["TEST_INTERVAL"])
-    by_seed: dict[str, dict[int, float]] = {}
-    for record in WANDB_LOG:
-        for key, value in record.items():
-            seed, _, name = key.partition("/")
-            if name == "test_returned_episode_returns":
-                n = int(record[f"{seed}/update_steps"])
-                if n % interval == 0:
-                    by_seed.setdefault(seed, {})[n] = float(value)
-    points = sorted(set.intersection(*(set(v) for v in by_seed.values())))
-    returns = np.array([[by_seed[seed][n] for n in points] for seed in sorted(by_seed)])  # [S, P]
-    return {"compile_s": compile_s, "run_s": runs[0], "compile_cpu_s": cpu["compile_s"], "run_cpu_s": cpu["runs_s"][0],
-            "updates": points, "test_return": returns,
-            "logged_seeds": len(by_seed)}
+def run_peer(python: str, repo: str, algo: str, seeds: int, steps: int) -> dict:
+    """JaxMARL's side (``benchmarks/jaxmarl_qlearning.py``) of ``algo`` run by ``python`` in its own process ->
+    its document, the test returns [S, P] as numpy."""
+    doc = run_peer_script(python, ["--repo", repo, "--algo", algo, "--seeds", str(seeds), "--steps", str(steps)])
+    doc["test_return"] = np.asarray(doc["test_return"], np.float64)
+    return doc
 
 
-def random_policy_returns(episodes: int = 1024) -> dict:
+def run_peer_script(python: str, args: list[str]) -> dict:
+    """``python benchmarks/jaxmarl_qlearning.py ARGS --out TMP`` (this process's environment) -> the JSON it wrote."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "peer.json")
+        subprocess.run([python, os.path.join(_HERE, "jaxmarl_qlearning.py"), *args, "--out", out], check=True)
+        with open(out) as f:
+            return json.load(f)
+
+
+def random_policy_returns(python: str, episodes: int = 1024) -> dict:
     """The team return (the agents' returns summed) of uniformly random actions over one episode in our
-    ``PEER_TASK`` and in JaxMARL's ``PEER_ENV``: the two tasks' scales side by side."""
-    import jaxmarl
-
+    ``PEER_TASK`` and, run by ``python``, in JaxMARL's ``PEER_ENV``: the two tasks' scales side by side."""
     ours_env = envs.make(PEER_TASK)
     ours = jax.jit(make_rollout(ours_env, episodes, PEER_HORIZON))(jax.random.PRNGKey(0), ours_env.default_params)[2]
-    peer = jax.jit(make_jaxmarl_rollout(jaxmarl.make(PEER_ENV), episodes, PEER_HORIZON))(jax.random.PRNGKey(0))[2]
-    return {"episodes": episodes, "ours": mean_ci95(np.asarray(ours).sum(axis=1)),
-            "jaxmarl": mean_ci95(np.asarray(sum(peer.values())))}
+    peer = run_peer_script(python, ["--random-policy", str(episodes)])["team_returns"]
+    return {"episodes": episodes, "ours": mean_ci95(np.asarray(ours).sum(axis=1)), "jaxmarl": mean_ci95(peer)}
 
 
 def _train_child(algo: str, overrides: dict, seeds: int, seed_batch: int | None = None) -> dict:
     """``train_many`` in a child process (``train_ours``): what the side-by-side reads of it, as numpy."""
+    import jaxlib
+
     res = train_many(algo, envs.make(PEER_TASK), overrides, seeds, warmup=False, seed_batch=seed_batch)
     keep = ("compile_s", "median_s", "cpu_s", "seed_batch", "metrics", "num_updates", "env_steps_per_update")
-    return {**{k: res[k] for k in keep}, "devices": jax.device_count()}
+    return {**{k: res[k] for k in keep}, "devices": jax.device_count(), "jax_version": jax.__version__,
+            "jaxlib_version": jaxlib.__version__}
 
 
 def train_ours(algo: str, overrides: dict, seeds: int, devices: int = 1, seed_batch: int | None = None) -> dict:
-    """Our side of the side-by-side: ``train_many`` in this process (devices 1: the devices it sees), or in a child
-    process with ``devices`` host devices (``XLA_FLAGS``, read when the child imports JAX); ``seed_batch``: seeds
+    """Our side of the side-by-side: ``train_many`` in a child process (this Python, started afresh) with
+    ``devices`` host devices (devices > 1: ``XLA_FLAGS``, read when the child imports JAX); ``seed_batch``: seeds
     vectorised together per device (None: the learner's default)."""
-    if devices <= 1:
-        return _train_child(algo, overrides, seeds, seed_batch)
     import multiprocessing
 
     flags = os.environ.get("XLA_FLAGS")
-    os.environ["XLA_FLAGS"] = f"{flags or ''} --xla_force_host_platform_device_count={devices}".strip()
+    if devices > 1:
+        os.environ["XLA_FLAGS"] = f"{flags or ''} --xla_force_host_platform_device_count={devices}".strip()
     try:
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             res = pool.apply(_train_child, (algo, overrides, seeds, seed_batch))
     finally:
         if flags is None:
-            del os.environ["XLA_FLAGS"]
+            os.environ.pop("XLA_FLAGS", None)
         else:
             os.environ["XLA_FLAGS"] = flags
-    if res["devices"] != devices:
+    if devices > 1 and res["devices"] != devices:
         raise RuntimeError(f"the child process saw {res['devices']} devices, not {devices}")
     return res
 
@@ -324,21 +293,27 @@ def at_points(values: np.ndarray, points: list[int], window: int) -> np.ndarray:
 
 
 def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_SCRIPTS), devices: int = 1,
-                         seed_batch: int | None = None) -> dict:
-    """Each algorithm on both sides with JaxMARL's settings, timed runs interleaved (JaxMARL's, then ours, per
-    algorithm): greedy returns at JaxMARL's test points (ours: the mean of as many greedy episodes as theirs after
-    the same update, per seed), wall-clock times, each side's process CPU seconds (less sensitive to other jobs on a
-    shared machine) and the load averages (1, 5, 15 min) before and after each side. ``devices``, ``seed_batch``:
-    ours on that many host devices, that many seeds vectorised together on each (``train_ours``)."""
+                         seed_batch: int | None = None, python: str = sys.executable) -> dict:
+    """Each algorithm on both sides with JaxMARL's settings, each side in its own fresh process (JaxMARL's run by
+    ``python``, ours by this Python), the order alternating between algorithms (JaxMARL's first for the first,
+    ours first for the second, ...): greedy returns at JaxMARL's test points (ours: the mean of as many greedy
+    episodes as theirs after the same update, per seed), wall-clock times, each side's process CPU seconds (less
+    sensitive to other jobs on a shared machine), the process's end-to-end time (start, imports, compilation, run),
+    its JAX version and the load averages (1, 5, 15 min) before and
+    after each side. ``devices``, ``seed_batch``: ours on that many host devices, that many seeds vectorised
+    together on each (``train_ours``)."""
     cfg = peer_config(repo, steps)
     overrides = matched_overrides(cfg)
     rows = []
-    for algo in learners:
-        load = [os.getloadavg()]
-        peer = run_peer(import_peer(repo, algo), cfg, seeds)
-        load.append(os.getloadavg())
-        res = train_ours(algo, overrides, seeds, devices, seed_batch)
-        load.append(os.getloadavg())
+    for index, algo in enumerate(learners):
+        sides, load = {}, {}
+        for side in (("jaxmarl", "ours") if index % 2 == 0 else ("ours", "jaxmarl")):
+            before, start = os.getloadavg(), time.perf_counter()
+            sides[side] = (run_peer(python, repo, algo, seeds, steps) if side == "jaxmarl"
+                           else train_ours(algo, overrides, seeds, devices, seed_batch))
+            load[side] = {"end_to_end_s": time.perf_counter() - start, "load_before": before,
+                          "load_after": os.getloadavg()}
+        peer, res = sides["jaxmarl"], sides["ours"]
         ours = at_points(res["metrics"]["greedy_return"].sum(axis=-1), peer["updates"], 1)
         per_update = res["env_steps_per_update"]
         points = []
@@ -353,16 +328,19 @@ def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_
                "jaxmarl_script": f"baselines/QLearning/{PEER_SCRIPTS[algo]}", "points": points,
                "final_ours_per_seed": np.round(ours[:, -1], 3).tolist(),
                "final_jaxmarl_per_seed": np.round(peer["test_return"][:, -1], 3).tolist(),
+               "order": list(sides),
                "ours": {"compile_s": res["compile_s"], "run_s": res["median_s"],
                         "compile_cpu_s": res["cpu_s"]["compile_s"], "run_cpu_s": res["cpu_s"]["runs_s"][0],
-                        "load_before": load[1], "load_after": load[2], "devices": res["devices"],
-                        "seed_batch": res["seed_batch"]},
-               "jaxmarl": {"devices": 1, "compile_s": peer["compile_s"], "run_s": peer["run_s"],
-                           "compile_cpu_s": peer["compile_cpu_s"], "run_cpu_s": peer["run_cpu_s"],
-                           "load_before": load[0], "load_after": load[1]},
+                        **load["ours"], "devices": res["devices"], "seed_batch": res["seed_batch"],
+                        "jax_version": res["jax_version"], "jaxlib_version": res["jaxlib_version"]},
+               "jaxmarl": {"compile_s": peer["compile_s"], "run_s": peer["run_s"],
+                           "compile_cpu_s": peer["compile_cpu_s"], "run_cpu_s": peer["run_cpu_s"], **load["jaxmarl"],
+                           **{k: peer[k] for k in ("devices", "jax_version", "jaxlib_version", "jaxmarl_version",
+                                                   "python")}},
                "speedup_run": peer["run_s"] / res["median_s"],
                "speedup_compile_and_run": (peer["run_s"] + peer["compile_s"]) / (res["median_s"] + res["compile_s"]),
-               "speedup_run_cpu": peer["run_cpu_s"] / res["cpu_s"]["runs_s"][0]}
+               "speedup_run_cpu": peer["run_cpu_s"] / res["cpu_s"]["runs_s"][0],
+               "speedup_end_to_end": load["jaxmarl"]["end_to_end_s"] / load["ours"]["end_to_end_s"]}
         rows.append(row)
         print(f"{algo}: ours {final['ours']['mean']:.1f} [{final['ours']['ci95_low']:.1f}, "
               f"{final['ours']['ci95_high']:.1f}], JaxMARL {final['jaxmarl']['mean']:.1f} "
@@ -370,7 +348,8 @@ def jaxmarl_side_by_side(repo: str, seeds: int, steps: int, learners=tuple(PEER_
               f"steps; run {res['median_s']:.0f} s vs {peer['run_s']:.0f} s ({row['speedup_run']:.1f}x)",
               file=sys.stderr)
     return {"task": PEER_TASK, "jaxmarl_env": PEER_ENV, "jaxmarl_config": {k: v for k, v in cfg.items()},
-            "our_overrides": overrides, "random_policy": random_policy_returns(), "runs": rows}
+            "our_overrides": overrides, "jaxmarl_python": python,
+            "random_policy": random_policy_returns(python), "runs": rows}
 
 
 def plot_side_by_side(doc: dict, path: str) -> None:
@@ -403,6 +382,9 @@ def main(argv=None) -> int:
     p.add_argument("--jaxmarl-repo", metavar="PATH",
                    help="a checkout of JaxMARL's repository (its baselines/QLearning): the side-by-side group, run "
                         "with --only jaxmarl or beside the others when given (needs jaxmarl and flashbax)")
+    p.add_argument("--jaxmarl-python", metavar="PATH", default=sys.executable,
+                   help="the Python that runs JaxMARL's side, one that imports jaxmarl and flashbax (default: this "
+                        "one); ours runs in this Python")
     p.add_argument("--jaxmarl-steps", type=int, default=PEER_STEPS, help="the side-by-side's steps per seed")
     p.add_argument("--our-devices", type=int, default=1,
                    help="the side-by-side: ours on this many host devices, in a child process (default 1: in this "
@@ -422,6 +404,10 @@ def main(argv=None) -> int:
         if not os.path.isdir(os.path.join(args.jaxmarl_repo, "baselines", "QLearning")):
             p.error(f"--jaxmarl-repo: {args.jaxmarl_repo} holds no baselines/QLearning (a checkout of JaxMARL's "
                     "repository is needed)")
+        if not (os.path.isfile(args.jaxmarl_python) and os.access(args.jaxmarl_python, os.X_OK)):
+            p.error(f"--jaxmarl-python: {args.jaxmarl_python} is not an executable file")
+        if subprocess.run([args.jaxmarl_python, "-c", "import jaxmarl, flashbax"], capture_output=True).returncode:
+            p.error(f"--jaxmarl-python: {args.jaxmarl_python} cannot import jaxmarl and flashbax")
     if args.our_devices <= 0 or (args.our_seed_batch is not None and args.our_seed_batch < 0):
         p.error("--our-devices must be positive and --our-seed-batch non-negative")
     seeds = args.seeds or {"flicker": 8, "jaxmarl": PEER_SEEDS}.get(args.only, 16)
@@ -438,7 +424,7 @@ def main(argv=None) -> int:
     if args.jaxmarl_repo and args.only in (None, "jaxmarl"):
         learners = [v for v in PEER_SCRIPTS if chosen is None or v in chosen]
         doc["jaxmarl"] = jaxmarl_side_by_side(args.jaxmarl_repo, seeds, args.jaxmarl_steps, learners,
-                                              args.our_devices, args.our_seed_batch)
+                                              args.our_devices, args.our_seed_batch, args.jaxmarl_python)
         if args.plot:
             plot_side_by_side(doc["jaxmarl"], args.plot)
     text = dump(doc, args.out)

@@ -511,12 +511,13 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     import envs
     from algos.value_decomposition import default_config
     from benchmarks import value_decomposition as vdb
+    from benchmarks.jaxmarl_qlearning import PEER_CONFIG
     from jaxmarl_core.config import replace
 
     folder = tmp_path / "baselines" / "QLearning" / "config"
     (folder / "alg").mkdir(parents=True)
     (folder / "config.yaml").write_text('"NUM_SEEDS": 1\n"SEED": 0\n"WANDB_MODE": "disabled"\n"SAVE_PATH": "models"\n')
-    (folder / "alg" / vdb.PEER_CONFIG).write_text(
+    (folder / "alg" / PEER_CONFIG).write_text(
         '"TOTAL_TIMESTEPS": 1e7\n"NUM_ENVS": 8\n"NUM_STEPS": 26\n"BUFFER_SIZE": 5000\n"BUFFER_BATCH_SIZE": 32\n'
         '"HIDDEN_SIZE": 64\n"MIXER_EMBEDDING_DIM": 32\n"MIXER_HYPERNET_HIDDEN_DIM": 128\n"MIXER_INIT_SCALE": 0.001\n'
         '"EPS_START": 1.0\n'
@@ -537,12 +538,18 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
 
 
 def test_value_decomposition_side_by_side_checks_its_repo(tmp_path, capsys):
-    """A folder without JaxMARL's baselines is a one-line error (exit 2) before anything compiles."""
+    """A folder without JaxMARL's baselines, or a --jaxmarl-python that is no executable file, is a one-line error
+    (exit 2) before anything compiles."""
     from benchmarks import value_decomposition as vdb
 
     with pytest.raises(SystemExit) as exit_info:
         vdb.main(["--only", "jaxmarl", "--jaxmarl-repo", str(tmp_path)])
     assert exit_info.value.code == 2 and "--jaxmarl-repo" in capsys.readouterr().err
+    (tmp_path / "baselines" / "QLearning").mkdir(parents=True)
+    for python in (str(tmp_path / "no-python"), str(tmp_path)):  # absent; not an executable file
+        with pytest.raises(SystemExit) as exit_info:
+            vdb.main(["--only", "jaxmarl", "--jaxmarl-repo", str(tmp_path), "--jaxmarl-python", python])
+        assert exit_info.value.code == 2 and "--jaxmarl-python" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # a child process and two compilations, about 20 s on 2 cores
