@@ -54,7 +54,6 @@ def read_yaml_configs(paths: list[str]) -> dict:
     return cfg
 
 
-
 def make_jaxmarl_rollout(env: Any, batch_size: int, steps: int) -> Callable:
     """The same rollout for a JaxMARL environment (dict-of-agents API, ``action_space(agent).sample``)."""
     agents = list(env.agents)
