@@ -18,7 +18,6 @@ import jax
 import numpy as np
 
 import algos
-from benchmarks.peer_scripts import import_script, read_yaml_configs  # noqa: F401 (re-exported)
 from jaxmarl_core import compile_cache, sweep
 from jaxmarl_core.config import from_defaults
 from jaxmarl_core.outputs import atomic_write

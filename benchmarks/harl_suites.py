@@ -43,7 +43,8 @@ import numpy as np  # noqa: E402
 
 import algos  # noqa: E402
 import envs  # noqa: E402
-from benchmarks.common import finish, import_script, machine_info, read_yaml_configs, train_many  # noqa: E402
+from benchmarks.common import finish, machine_info, train_many  # noqa: E402
+from benchmarks.peer_scripts import import_script, read_yaml_configs  # noqa: E402
 from jaxmarl_core.config import parse_overrides  # noqa: E402
 from jaxmarl_core.outputs import mean_ci95  # noqa: E402
 
@@ -53,7 +54,7 @@ MAP = "3m"
 UPDATES = 5
 SEEDS = 2
 WINDOW = 2
-WANDB_LOG: list[dict] = []  # what JaxMARL's training function hands to wandb.log (common.import_script's stub)
+WANDB_LOG: list[dict] = []  # what JaxMARL's training function hands to wandb.log (peer_scripts.import_script's stub)
 
 FULL_BUDGETS = [
     "python benchmarks/harl_suites.py --jaxmarl-repo PATH --updates 610 --seeds 4 --window 30 "

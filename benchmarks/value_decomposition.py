@@ -41,7 +41,7 @@ Devices: JaxMARL's side runs its seeds vmapped on one device, as its ``single_ru
 ``train.py`` does, its seeds split over every visible device (``jaxmarl_core.sweep.map_seeds``). With
 ``--our-devices N`` (N > 1) ours trains in a child process started with ``XLA_FLAGS=
 --xla_force_host_platform_device_count=N`` (N host devices of the CPU, the seeds split over them, a library
-feature JaxMARL's script does not use), while JaxMARL's stays on one device in this process, as its script runs.
+feature JaxMARL's script does not use), while JaxMARL's stays on one device in its own process, as its script runs.
 Each run records its device count (``devices``).
 """
 from __future__ import annotations
@@ -387,8 +387,7 @@ def main(argv=None) -> int:
                         "one); ours runs in this Python")
     p.add_argument("--jaxmarl-steps", type=int, default=PEER_STEPS, help="the side-by-side's steps per seed")
     p.add_argument("--our-devices", type=int, default=1,
-                   help="the side-by-side: ours on this many host devices, in a child process (default 1: in this "
-                        "process, as JaxMARL's)")
+                   help="the side-by-side: ours on this many host devices (default 1, as JaxMARL's)")
     p.add_argument("--our-seed-batch", type=int,
                    help="the side-by-side: our seeds vectorised together per device (default: the learner's, all; "
                         "1: one after another)")

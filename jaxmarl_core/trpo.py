@@ -48,24 +48,20 @@ class LineSearchResult:
     improve: jax.Array  # surrogate improvement of the accepted step (of the last one tried if none)
 
 
-def line_search(surrogate_fn: Callable[[jax.Array], jax.Array], kl_fn: Callable[[jax.Array], jax.Array],
+def line_search(surrogate_fn: Callable[[jax.Array], jax.Array],
+                surrogate_and_kl_fn: Callable[[jax.Array], tuple[jax.Array, jax.Array]],
                 theta: jax.Array, full_step: jax.Array, expected_improve: jax.Array, kl_threshold: float,
-                accept_ratio: float = 0.5, backtrack_coef: float = 0.8, steps: int = 10,
-                surrogate_and_kl_fn: Callable[[jax.Array], tuple[jax.Array, jax.Array]] | None = None
-                ) -> LineSearchResult:
+                accept_ratio: float = 0.5, backtrack_coef: float = 0.8, steps: int = 10) -> LineSearchResult:
     """Try theta + backtrack_coef^k full_step for k = 0 .. steps-1 (all evaluated at once) and take the first with
     KL < kl_threshold, improvement > 0 and improvement / (backtrack_coef^k expected_improve) > accept_ratio.
 
-    surrogate_fn: theta -> the surrogate to maximise; kl_fn: theta -> mean KL from the old policy;
-    surrogate_and_kl_fn (optional): theta -> both at once (one forward per candidate instead of two).
+    surrogate_fn: theta -> the surrogate to maximise (at theta itself); surrogate_and_kl_fn: theta -> (the
+    surrogate, mean KL from the old policy), both from one forward (each candidate's).
     """
     fractions = backtrack_coef ** jnp.arange(steps, dtype=theta.dtype)
     candidates = theta[None, :] + fractions[:, None] * full_step[None, :]
     base = surrogate_fn(theta)
-    if surrogate_and_kl_fn is None:
-        surrogates, kl = jax.vmap(surrogate_fn)(candidates), jax.vmap(kl_fn)(candidates)
-    else:
-        surrogates, kl = jax.vmap(surrogate_and_kl_fn)(candidates)
+    surrogates, kl = jax.vmap(surrogate_and_kl_fn)(candidates)
     improve = surrogates - base
     expected = fractions * expected_improve
     ok = (kl < kl_threshold) & (improve > 0) & (improve / jnp.where(expected == 0, 1.0, expected) > accept_ratio)

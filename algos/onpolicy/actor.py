@@ -74,7 +74,7 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
     def kl(th):
         return policy_kl(model, unravel(th), old, batch)
 
-    def surrogate_and_kl(th):  # one forward for both (the line search's candidates)
+    def surrogate_and_kl(th):  # one forward for both
         out = actor_forward(model, unravel(th), batch)
         logp = dist_stats(model, *out, batch["action"], batch["mask"])[0]
         return surrogate_of(logp), kl_of_outputs(model, out, old, batch)
@@ -83,8 +83,8 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
         return trpo.fisher_vector_product(kl, theta, v, cfg.cg_damping)
 
     step, expected = trpo.natural_step(jax.grad(surrogate)(theta), fvp, cfg.kl_threshold, cfg.cg_iters)
-    res = trpo.line_search(surrogate, kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
-                           cfg.backtrack_coef, cfg.ls_steps, surrogate_and_kl)
+    res = trpo.line_search(surrogate, surrogate_and_kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
+                           cfg.backtrack_coef, cfg.ls_steps)
     new = unravel(res.theta)
     logp, entropy = log_probs_entropy(model, new, batch)
     return new, {"actor_loss": -surrogate_of(logp), "entropy": jnp.mean(entropy), "kl": res.kl,

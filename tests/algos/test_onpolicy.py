@@ -270,7 +270,8 @@ def natural_step_and_line_search(threshold, scale):
     theta0, kl, surrogate = tiny_policy_problem()
     fvp = functools.partial(trpo.fisher_vector_product, kl, theta0, damping=0.1)
     step, expected = trpo.natural_step(jax.grad(surrogate)(theta0), fvp, threshold)
-    res = trpo.line_search(surrogate, kl, theta0, scale * step, scale * expected, threshold, steps=10)
+    res = trpo.line_search(surrogate, lambda th: (surrogate(th), kl(th)), theta0, scale * step, scale * expected,
+                           threshold, steps=10)
     return res, theta0, kl(res.theta), surrogate(theta0), surrogate(res.theta)
 
 
