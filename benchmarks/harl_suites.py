@@ -6,12 +6,13 @@ process; and the full budgets of HARL's SMAC and multi-agent MuJoCo runs, to run
 The side by side: JaxMARL's ``baselines/MAPPO/mappo_rnn_smax.py`` (from a checkout of its repository, never part of
 this project; its ``config/mappo_homogenous_rnn_smax.yaml`` with ``MAP_NAME`` set to ``--map``) and our ``mappo`` on
 ``jaxmarl:smax`` (the same ``HeuristicEnemySMAX`` map and ``ENV_KWARGS``) with its settings (``matched_overrides``):
-its rollout shape (``NUM_ENVS`` x ``NUM_STEPS``), optimiser, epochs, minibatches, clipping, discount, GRU width, agent
-ids, one shared actor and no value normalisation. What differs: its actor and critic have a second dense layer after
-the GRU (ours: ``--set head_layers=1``) and no LayerNorm (ours normalises after the torso and the GRU); its critic is
-one network applied per agent to the environment's world state with that agent's one-hot id appended (its
+its rollout shape (``NUM_ENVS`` x ``NUM_STEPS``), optimiser, epochs, minibatches, clipping, discount, GRU width, one
+shared actor on the observation alone (``OBS_WITH_AGENT_ID`` puts the agent's id in the critic's world state only),
+a ``Dense -> ReLU`` after the GRU (``head_layers=1``), no LayerNorm and no value normalisation. What differs: its
+critic is one network applied per agent to the environment's world state with that agent's one-hot id appended (its
 ``SMAXWorldStateWrapper``: a value per agent, 3x the critic's batch) where ours reads the same world state once per
-environment with a value head per agent. ``--set FIELD=VALUE`` changes our side's config further. Both sides report,
+environment with a value head per agent; the layer after the GRU starts at gain 2 in its actor (sqrt 2 in ours).
+``--set FIELD=VALUE`` changes our side's config further. Both sides report,
 per update, the mean return of the episodes that ended in it (agent 0's: SMAX's reward is common) and the share of
 them won (JaxMARL's ``SMAXLogWrapper``: the last reward >= 1, its won-battle bonus; ours: ``info["won"]``, the same
 step). A seed's score is the mean over the last ``--window`` updates; each side reports the mean and 95% Student-t
@@ -90,8 +91,8 @@ def matched_overrides(cfg: dict) -> dict:
                 gae_lambda=float(cfg["GAE_LAMBDA"]), clip_eps=float(cfg["CLIP_EPS"]),
                 entropy_coef=float(cfg["ENT_COEF"]), value_coef=float(cfg["VF_COEF"]),
                 max_grad_norm=float(cfg["MAX_GRAD_NORM"]), recurrent=True, hidden_size=int(cfg["GRU_HIDDEN_DIM"]),
-                hidden_layers=1, agent_id=bool(cfg["OBS_WITH_AGENT_ID"]), share_params=True, use_value_norm=False,
-                huber_delta=0.0, feature_norm=False)
+                hidden_layers=1, head_layers=1, agent_id=False, share_params=True, use_value_norm=False,
+                huber_delta=0.0, feature_norm=False, layer_norm=False)
 
 
 def run_peer(module, cfg: dict, seed: int, compiled=None) -> dict:

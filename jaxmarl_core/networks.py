@@ -10,8 +10,9 @@ versions share one calling convention:
 A feed-forward network ignores ``hidden`` and ``resets`` and returns ``None`` for the hidden sequence.
 Layers: optional LayerNorm of the inputs (HARL's feature normalisation), then ``Dense -> ReLU -> LayerNorm`` per
 hidden size (orthogonal init with gain sqrt(2), zero biases), then, if recurrent, a GRU (orthogonal weights, zero
-biases) followed by LayerNorm, then ``Dense -> ReLU`` per ``head_sizes`` (none by default; gain sqrt(2)), then a linear
-head (orthogonal, gain 0.01 for the actor, 1 for the critic).
+biases) followed by LayerNorm (``layer_norm=False``: no LayerNorm after the layers and the GRU), then
+``Dense -> ReLU`` per ``head_sizes`` (none by default; gain sqrt(2)), then a linear head (orthogonal, gain 0.01 for
+the actor, 1 for the critic).
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ class MLPTorso(nn.Module):
 
     hidden_sizes: Sequence[int]
     feature_norm: bool = True
+    layer_norm: bool = True  # LayerNorm after each layer's ReLU
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -76,7 +78,8 @@ class MLPTorso(nn.Module):
             x = nn.LayerNorm()(x)
         for size in self.hidden_sizes:
             x = nn.Dense(size, kernel_init=orthogonal(np.sqrt(np.float32(2.0))), bias_init=nn.initializers.zeros)(x)
-            x = nn.LayerNorm()(nn.relu(x))
+            x = nn.relu(x)
+            x = nn.LayerNorm()(x) if self.layer_norm else x
         return x
 
 
@@ -106,14 +109,15 @@ class _Body(nn.Module):
     hidden_sizes: Sequence[int]
     recurrent: bool = False
     feature_norm: bool = True
+    layer_norm: bool = True
 
     @nn.compact
     def __call__(self, hidden, x, resets):
-        z = MLPTorso(self.hidden_sizes, self.feature_norm)(x)
+        z = MLPTorso(self.hidden_sizes, self.feature_norm, self.layer_norm)(x)
         if not self.recurrent:
             return None, z
         _, seq = ScannedGRU(self.hidden_sizes[-1])(hidden, (z, resets))
-        return seq, nn.LayerNorm()(seq)
+        return seq, nn.LayerNorm()(seq) if self.layer_norm else seq
 
 
 def _head_layers(z: jax.Array, sizes: Sequence[int]) -> jax.Array:
@@ -142,10 +146,11 @@ class Actor(nn.Module):
     std_x_coef: float = 1.0
     std_y_coef: float = 0.5
     head_sizes: Sequence[int] = ()
+    layer_norm: bool = True
 
     @nn.compact
     def __call__(self, hidden, x, resets):
-        seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm)(hidden, x, resets)
+        seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm, self.layer_norm)(hidden, x, resets)
         z = _head_layers(z, self.head_sizes)
         out = nn.Dense(self.action_dim, kernel_init=orthogonal(self.gain), bias_init=nn.initializers.zeros)(z)
         if not self.continuous:
@@ -163,10 +168,11 @@ class Critic(nn.Module):
     recurrent: bool = False
     feature_norm: bool = True
     head_sizes: Sequence[int] = ()
+    layer_norm: bool = True
 
     @nn.compact
     def __call__(self, hidden, x, resets):
-        seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm)(hidden, x, resets)
+        seq, z = _Body(self.hidden_sizes, self.recurrent, self.feature_norm, self.layer_norm)(hidden, x, resets)
         z = _head_layers(z, self.head_sizes)
         return seq, nn.Dense(self.num_outputs, kernel_init=orthogonal(1.0), bias_init=nn.initializers.zeros)(z)
 

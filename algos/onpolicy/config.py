@@ -84,6 +84,7 @@ class OnPolicyConfig(BatchedRollouts, Config):
     hidden_size: int = 128  # hidden_sizes = (hidden_size,) * hidden_layers
     hidden_layers: int = 2
     feature_norm: bool = True  # LayerNorm of the network inputs
+    layer_norm: bool = True  # LayerNorm after every hidden layer and the GRU (JaxMARL's MAPPO: none)
     head_layers: int = 0  # Dense(hidden_size) -> ReLU layers between the body and the output (JaxMARL's MAPPO: 1)
     share_params: bool = False
     agent_id: bool = False  # append a one-hot agent id to the actor's (and IPPO critic's) input

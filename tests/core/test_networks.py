@@ -58,6 +58,32 @@ def test_gru_resets_where_an_episode_starts():
     assert not np.allclose(out[3:, 1], fresh_out[:, 1])  # the other environment carried its state on
 
 
+def test_without_layer_norm_the_networks_are_plain_dense_relu_gru_layers():
+    """``layer_norm=False`` (JaxMARL's MAPPO): no LayerNorm anywhere; the feed-forward actor is exactly
+    W_h relu(W_2 relu(W_1 x + b_1) + b_2) + b_h, the recurrent critic's head reads the GRU's state unnormalised."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 5, 4))
+    resets = jnp.zeros((3, 5), bool)
+    actor = Actor(6, hidden_sizes=(8, 8), feature_norm=False, layer_norm=False)
+    params = actor.init(jax.random.PRNGKey(1), None, x, resets)
+    assert "LayerNorm" not in str(jax.tree_util.tree_structure(params))
+    torso, head = params["params"]["_Body_0"]["MLPTorso_0"], params["params"]["Dense_0"]
+    z = x
+    for layer in ("Dense_0", "Dense_1"):
+        z = np.maximum(z @ torso[layer]["kernel"] + torso[layer]["bias"], 0.0)
+    np.testing.assert_allclose(actor.apply(params, None, x, resets)[1], z @ head["kernel"] + head["bias"],
+                               rtol=1e-5, atol=1e-6)
+    critic = Critic(2, hidden_sizes=(8,), recurrent=True, feature_norm=False, layer_norm=False)
+    h = initial_hidden((8,), (5,))
+    cparams = critic.init(jax.random.PRNGKey(2), h, x, resets)
+    assert "LayerNorm" not in str(jax.tree_util.tree_structure(cparams))
+    seq, values = critic.apply(cparams, h, x, resets)
+    chead = cparams["params"]["Dense_0"]
+    np.testing.assert_allclose(values, seq @ chead["kernel"] + chead["bias"], rtol=1e-5, atol=1e-6)
+    normed = Critic(2, hidden_sizes=(8,), recurrent=True, feature_norm=False)
+    names = str(jax.tree_util.tree_structure(normed.init(jax.random.PRNGKey(2), h, x, resets)))
+    assert names.count("LayerNorm") == 2  # after the torso's layer and after the GRU
+
+
 def test_kl_divergences_against_distrax_and_masks():
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     p, q = jax.random.normal(k1, (4, 5)), jax.random.normal(k2, (4, 5))
