@@ -48,9 +48,9 @@ def build_model(view: LearnerView, cfg) -> Model:
     head = (cfg.hidden_size,) * cfg.head_layers
     return Model(actor=Actor(view.num_actions, not discrete, cfg.hidden_sizes, cfg.recurrent, cfg.feature_norm,
                              head_sizes=head, layer_norm=cfg.layer_norm),
-                 critic=Critic(critic_outputs, cfg.hidden_sizes, cfg.recurrent, cfg.feature_norm, head, cfg.layer_norm),
-                 num_agents=n,
-                 discrete=discrete, num_actions=view.num_actions, shared_actor=cfg.share_params,
+                 critic=Critic(critic_outputs, cfg.hidden_sizes, cfg.recurrent, cfg.feature_norm, head_sizes=head,
+                               layer_norm=cfg.layer_norm),
+                 num_agents=n, discrete=discrete, num_actions=view.num_actions, shared_actor=cfg.share_params,
                  separate_critics=not cfg.centralised_critic and not cfg.share_params,
                  centralised=cfg.centralised_critic, agent_id=cfg.agent_id, recurrent=cfg.recurrent,
                  hidden_sizes=cfg.hidden_sizes,
