@@ -2,6 +2,7 @@
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -769,3 +770,28 @@ def test_harl_end_to_end_smoke(tmp_path):
     bad = subprocess.run([sys.executable, "benchmarks/harl_end_to_end.py", "--harl-dir", str(harl), "--steps", "0"],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--steps" in bad.stderr
+
+
+@pytest.mark.slow
+def test_harl_end_to_end_only_ours(tmp_path):
+    out = tmp_path / "ours.json"
+    cmd = [sys.executable, "benchmarks/harl_end_to_end.py", "--only-ours", "--ours-root", ROOT, "--steps", "4000",
+           "--repeats", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    root = os.path.abspath(ROOT)
+    assert doc["only_ours"] and doc["roots"] == [root] and "harl_s" not in doc
+    for phase in ("cold", "warm"):
+        runs = doc["ours_runs"][root][phase]
+        assert len(runs) == 2 and all(r["wall_s"] > r["train_s"] > 0 and r["cpu_s"] > 0 for r in runs)
+        assert all(r["wall_s"] > r["outside_run_s"] > 0 and len(r["load"]) == 2 for r in runs)
+        assert doc["median"][root][phase]["wall_s"] == statistics.median(r["wall_s"] for r in runs)
+    # the warm run loads what the cold one compiled
+    assert doc["median"][root]["warm"]["compile_s"] < doc["median"][root]["cold"]["compile_s"]
+    for args, flag in ((["--steps", "4000"], "--harl-dir"), (["--only-ours", "--ours-root", str(tmp_path)],
+                                                             "--ours-root"),
+                       (["--only-ours", "--ours-root", ROOT, "--ours-root", ROOT], "--ours-root")):
+        bad = subprocess.run([sys.executable, "benchmarks/harl_end_to_end.py", *args], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == 2 and flag in bad.stderr, bad.stderr
