@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxmarl_core import compile_cache, threefry
+from jaxmarl_core import compile_cache
 
 
 def seed_keys(seed: int, num_seeds: int, first: int = 0) -> jax.Array:
@@ -69,8 +69,7 @@ def seed_shapes(tree: Any) -> Any:
 def compiler_options() -> dict | None:
     """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off where this jaxlib has
     them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
-    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``); and from the first call on, random bits
-    are lowered without loops (``threefry.use_unrolled``: the same bits, fewer kernels to compile and run)."""
+    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``)."""
     return _cpu_options() if jax.default_backend() == "cpu" else None
 
 
@@ -78,7 +77,6 @@ def compiler_options() -> dict | None:
 def _cpu_options() -> dict | None:
     """``{"xla_cpu_experimental_ynn_fusion_type": ""}`` if this jaxlib knows the option (older ones have no YNNPACK
     fusions and reject it), else None."""
-    threefry.use_unrolled()
     options = {"xla_cpu_experimental_ynn_fusion_type": ""}
     try:
         jax.jit(lambda x: x + 1, compiler_options=options).lower(jnp.zeros((), jnp.float32)).compile()
