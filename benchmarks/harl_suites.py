@@ -8,10 +8,10 @@ this project; its ``config/mappo_homogenous_rnn_smax.yaml`` with ``MAP_NAME`` se
 ``jaxmarl:smax`` (the same ``HeuristicEnemySMAX`` map and ``ENV_KWARGS``) with its settings (``matched_overrides``):
 its rollout shape (``NUM_ENVS`` x ``NUM_STEPS``), optimiser, epochs, minibatches, clipping, discount, GRU width, one
 shared actor on the observation alone (``OBS_WITH_AGENT_ID`` puts the agent's id in the critic's world state only),
-a ``Dense -> ReLU`` after the GRU (``head_layers=1``), no LayerNorm and no value normalisation. What differs: its
-critic is one network applied per agent to the environment's world state with that agent's one-hot id appended (its
-``SMAXWorldStateWrapper``: a value per agent, 3x the critic's batch) where ours reads the same world state once per
-environment with a value head per agent; the layer after the GRU starts at gain 2 in its actor (sqrt 2 in ours).
+a ``Dense -> ReLU`` after the GRU (``head_layers=1``), no LayerNorm, no value normalisation, and its critic: one
+network applied per agent to the environment's world state with that agent's one-hot id appended (its
+``SMAXWorldStateWrapper``; ours ``agent_state=True``). What differs: the layer after the GRU starts at gain 2 in its
+actor (sqrt 2 in ours).
 ``--set FIELD=VALUE`` changes our side's config further. Both sides report,
 per update, the mean return of the episodes that ended in it (agent 0's: SMAX's reward is common) and the share of
 them won (JaxMARL's ``SMAXLogWrapper``: the last reward >= 1, its won-battle bonus; ours: ``info["won"]``, the same
@@ -92,7 +92,7 @@ def matched_overrides(cfg: dict) -> dict:
                 entropy_coef=float(cfg["ENT_COEF"]), value_coef=float(cfg["VF_COEF"]),
                 max_grad_norm=float(cfg["MAX_GRAD_NORM"]), recurrent=True, hidden_size=int(cfg["GRU_HIDDEN_DIM"]),
                 hidden_layers=1, head_layers=1, agent_id=False, share_params=True, use_value_norm=False,
-                huber_delta=0.0, feature_norm=False, layer_norm=False)
+                huber_delta=0.0, feature_norm=False, layer_norm=False, agent_state=True)
 
 
 def run_peer(module, cfg: dict, seed: int, compiled=None) -> dict:

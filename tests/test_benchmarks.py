@@ -724,7 +724,7 @@ def test_harl_suites_take_jaxmarl_s_mappo_settings_and_list_the_full_budgets(tmp
         0.002, 0.002, True, 4, 4, 4)
     assert (ours.max_grad_norm, ours.entropy_coef, ours.value_coef, ours.clip_eps) == (0.25, 0.0, 0.5, 0.2)
     assert ours.recurrent and ours.hidden_sizes == (128,) and not ours.agent_id and ours.share_params
-    assert ours.head_layers == 1 and not ours.layer_norm and not ours.feature_norm
+    assert ours.head_layers == 1 and not ours.layer_norm and not ours.feature_norm and ours.agent_state
     assert not ours.use_value_norm and ours.huber_delta == 0.0
     assert hs.peer_config(str(tmp_path), "3m", 2, (8, 16))["TOTAL_TIMESTEPS"] == 2 * 8 * 16
     assert hs.main(["--gpu-commands"]) == 0

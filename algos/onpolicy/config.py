@@ -61,6 +61,8 @@ class OnPolicyConfig(BatchedRollouts, Config):
     actor_update: str = "ppo"  # "ppo" | "a2c" | "trpo" | "aga" | "cga" (game-gradient directions on the joint PPO
     # surrogates: actor.game_gradient_update)
     centralised_critic: bool = True  # V(global_state) (MAPPO, HA*) or V_i(obs_i) (IPPO)
+    agent_state: bool = False  # centralised: V(global_state, one-hot id of i) per agent i, one shared critic
+    # (MAPPO's agent-specific global state; JaxMARL's world state); False: one value of the state for all
     sequential: bool = False  # the heterogeneous-agent sequential update (HA*)
     total_steps: int = 10_000_000  # environment steps per seed
     num_envs: int = 20
@@ -136,6 +138,9 @@ class OnPolicyConfig(BatchedRollouts, Config):
                              f"({self.steps_per_update})")
         if self.centralised_critic and not has(env, GlobalState):
             raise ValueError(f"centralised_critic needs env.global_state, which {env.name} does not implement")
+        if self.agent_state and not self.centralised_critic:
+            raise ValueError("agent_state needs centralised_critic=True (it gives the critic the global state "
+                             "with each agent's id)")
         if self.sequential and self.share_params:
             raise ValueError("share_params must be False for the sequential (heterogeneous-agent) update: every "
                              "agent has its own actor")

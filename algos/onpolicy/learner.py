@@ -132,9 +132,10 @@ def init(view: LearnerView, model: Model, cfg: OnPolicyConfig, params, actor_tx,
     carry = reset_carry(k_env, view, params, h_a, batch_size=b)
     x_a = actor_inputs(model, leading(carry.obs))[0][:, :1, 0]
     x_c = critic_inputs(model, leading(carry.obs))[0][:, :1]
-    h_c = initial_hidden(model.hidden_sizes, (b,) if model.centralised else (b, n)) if model.recurrent else None
+    per_agent = model.per_agent_critic_inputs
+    h_c = initial_hidden(model.hidden_sizes, (b, n) if per_agent else (b,)) if model.recurrent else None
     actor_params = init_params(model, model.actor, k_actor, x_a, not model.shared_actor)
-    critic_params = init_params(model, model.critic, k_critic, x_c if model.centralised else x_c[:, :, 0],
+    critic_params = init_params(model, model.critic, k_critic, x_c[:, :, 0] if per_agent else x_c,
                                 model.separate_critics)
     init_a = actor_tx.init if model.shared_actor else jax.vmap(actor_tx.init)
     init_c = jax.vmap(critic_tx.init) if model.separate_critics else critic_tx.init

@@ -24,7 +24,8 @@ class Model:
 
     shared_actor: one actor for all agents (else stacked per agent); separate_critics: one critic per agent (IPPO
     without sharing); centralised: the critic values the global state, one head per agent (or one under a team
-    reward) broadcast to [.., N]; action_mask: [N][A] which padded dimensions of Box actions are real (continuous).
+    reward) broadcast to [.., N], or (agent_state) each agent's copy of the state with its one-hot id appended, one
+    head; action_mask: [N][A] which padded dimensions of Box actions are real (continuous).
     """
 
     actor: Actor
@@ -35,16 +36,23 @@ class Model:
     shared_actor: bool
     separate_critics: bool
     centralised: bool
+    agent_state: bool
     agent_id: bool
     recurrent: bool
     hidden_sizes: tuple[int, ...]
     action_mask: tuple[tuple[bool, ...], ...]
 
+    @property
+    def per_agent_critic_inputs(self) -> bool:
+        """Whether the critic's inputs and hidden states have an agent axis [..., N, ...]."""
+        return self.agent_state or not self.centralised
+
 
 def build_model(view: LearnerView, cfg) -> Model:
     """The networks of ``cfg`` (an ``OnPolicyConfig``) for the environment behind ``view``."""
     n, discrete = view.num_agents, view.discrete
-    critic_outputs = n if cfg.centralised_critic and not cfg.team_reward else 1  # HARL's EP critic: a single head
+    # HARL's EP critic: a head per agent (one under a team reward); per-agent inputs: a single head
+    critic_outputs = n if cfg.centralised_critic and not cfg.agent_state and not cfg.team_reward else 1
     head = (cfg.hidden_size,) * cfg.head_layers
     return Model(actor=Actor(view.num_actions, not discrete, cfg.hidden_sizes, cfg.recurrent, cfg.feature_norm,
                              head_sizes=head, layer_norm=cfg.layer_norm),
@@ -52,7 +60,8 @@ def build_model(view: LearnerView, cfg) -> Model:
                                layer_norm=cfg.layer_norm),
                  num_agents=n, discrete=discrete, num_actions=view.num_actions, shared_actor=cfg.share_params,
                  separate_critics=not cfg.centralised_critic and not cfg.share_params,
-                 centralised=cfg.centralised_critic, agent_id=cfg.agent_id, recurrent=cfg.recurrent,
+                 centralised=cfg.centralised_critic, agent_state=cfg.agent_state, agent_id=cfg.agent_id,
+                 recurrent=cfg.recurrent,
                  hidden_sizes=cfg.hidden_sizes,
                  action_mask=tuple(map(tuple, padded_action_mask(view.env.action_spaces).tolist())))
 
@@ -63,9 +72,10 @@ def leading(rec: LearnerObs, count: int = 1) -> LearnerObs:
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------------
-def with_agent_id(model: Model, obs: jax.Array) -> jax.Array:
-    """[..., N, D] -> [..., N, D + N] with each agent's one-hot id appended (when ``model.agent_id``)."""
-    if not model.agent_id:
+def with_agent_id(model: Model, obs: jax.Array, always: bool = False) -> jax.Array:
+    """[..., N, D] -> [..., N, D + N] with each agent's one-hot id appended (when ``model.agent_id`` or
+    ``always``)."""
+    if not (model.agent_id or always):
         return obs
     n = model.num_agents
     return jnp.concatenate([obs, jnp.broadcast_to(jnp.eye(n, dtype=jnp.float32), obs.shape[:-1] + (n,))], axis=-1)
@@ -81,12 +91,17 @@ def actor_inputs(model: Model, rec: LearnerObs) -> tuple[jax.Array, jax.Array, j
 
 
 def critic_inputs(model: Model, rec: LearnerObs) -> tuple[jax.Array, jax.Array]:
-    """-> (critic inputs: the global state [..., S] (centralised) or [..., N, D (+ N)], episode starts [...] or
-    [..., N])."""
-    if model.centralised:
+    """-> (critic inputs: the global state [..., S] (centralised), each agent's state with its id [..., N, S + N]
+    (agent_state) or [..., N, D (+ N)], episode starts [...] or [..., N])."""
+    if model.centralised and not model.agent_state:
         return rec.global_state, rec.first
-    obs = with_agent_id(model, rec.obs)
-    return obs, jnp.broadcast_to(rec.first[..., None], obs.shape[:-1])
+    if model.agent_state:
+        state = rec.global_state[..., None, :]
+        x = with_agent_id(model, jnp.broadcast_to(state, state.shape[:-2] + (model.num_agents, state.shape[-1])),
+                          always=True)
+    else:
+        x = with_agent_id(model, rec.obs)
+    return x, jnp.broadcast_to(rec.first[..., None], x.shape[:-1])
 
 
 # -- networks over [L, B, N, ...] ------------------------------------------------------------------------------------
@@ -105,7 +120,7 @@ def actor_all(model: Model, aparams, h, x, resets):
 def critic_apply(model: Model, cparams, h, x, resets):
     """One critic -> (hidden seq or None, normalised values: [L, B, N] centralised, else [L, B, (N)])."""
     seq, v = model.critic.apply(cparams, h, x, resets)
-    if not model.centralised:
+    if model.per_agent_critic_inputs:
         return seq, v[..., 0]
     return seq, jnp.broadcast_to(v, v.shape[:-1] + (model.num_agents,))
 

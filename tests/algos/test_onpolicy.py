@@ -20,9 +20,11 @@ import algos
 import envs
 import train
 from algos import onpolicy
+from algos.onpolicy.model import build_model, critic_all, critic_inputs
 from envs.matrix import MatrixGame
 from jaxmarl_core import actor_critic, distributions, trpo
 from jaxmarl_core.env import Environment, TimeStep
+from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.spaces import Box
 from tests.conftest import FAST_COMPILE
 
@@ -374,7 +376,29 @@ def test_head_layers_sit_between_the_body_and_the_outputs():
     assert "Head_0" not in plain.actor_params["params"]
 
 
+def test_agent_state_critic_values_each_agents_copy_of_the_state_with_its_id():
+    env = envs.make("mpe_spread")
+    cfg = make_config(env, "mappo", recurrent=True, agent_state=True)
+    state, metrics = train_seeds(env, cfg, 1, 2)
+    model = build_model(LearnerView(env, with_state=True), cfg)
+    n, s_dim = env.num_agents, LearnerView(env, with_state=True).state_dim
+    rec = jax.tree.map(lambda x: x[0], state.carry.obs)  # [B, ...] records of the first seed
+    x, first = critic_inputs(model, rec)
+    assert x.shape == (cfg.num_envs, n, s_dim + n) and first.shape == (cfg.num_envs, n)
+    np.testing.assert_array_equal(x[..., :s_dim], jnp.broadcast_to(rec.global_state[:, None], (cfg.num_envs, n, s_dim)))
+    np.testing.assert_array_equal(x[..., s_dim:], jnp.broadcast_to(jnp.eye(n), (cfg.num_envs, n, n)))
+    cparams = jax.tree.map(lambda p: p[0], state.critic_params)
+    layers = cparams["params"]  # one shared critic: the state and the id in, one value out
+    assert layers["_Body_0"]["MLPTorso_0"]["Dense_0"]["kernel"].shape[0] == s_dim + n
+    assert layers["Dense_0"]["kernel"].shape[-1] == 1
+    h = jnp.zeros((cfg.num_envs, n, cfg.hidden_size))
+    _, v = critic_all(model, cparams, h, x[None], first[None])
+    assert v.shape == (1, cfg.num_envs, n) and float(jnp.std(v, axis=-1).max()) > 0  # the id tells agents apart
+    assert np.all(np.isfinite(metrics["value_loss"]))
+
+
 @pytest.mark.parametrize("changes,fragment", [
+    (dict(agent_state=True, centralised_critic=False), "agent_state"),
     (dict(num_minibatches=3), "num_minibatches"),
     (dict(total_steps=10), "total_steps"),
     (dict(gamma=1.5), "gamma"),
