@@ -207,16 +207,16 @@ def flicker(seeds: int, prob: float = FLICKER_PROB, steps: int = FLICKER_STEPS) 
 
 def matched_overrides(cfg: dict) -> dict:
     """Our config fields set to JaxMARL's values (recurrent agents on whole-episode replay, as its RNN scripts): the
-    rollout shape, replay, networks (QMIX's mixer initialised as theirs), exploration (its epsilon anneals over a
-    share of the updates, ours over environment steps), optimiser (RAdam, clipped, its rate falling linearly),
-    targets, discount, the summed team reward, and its test: greedy episodes (``TEST_NUM_ENVS`` of them) after every
-    ``TEST_INTERVAL`` share of the updates."""
+    rollout shape, replay, networks (no LayerNorm in the agents, QMIX's mixer initialised as theirs), exploration
+    (its epsilon anneals over a share of the updates, ours over environment steps), optimiser (RAdam, clipped, its
+    rate falling linearly), targets, discount, the summed team reward, and its test: greedy episodes
+    (``TEST_NUM_ENVS`` of them) after every ``TEST_INTERVAL`` share of the updates."""
     updates = int(cfg["TOTAL_TIMESTEPS"]) // int(cfg["NUM_STEPS"]) // int(cfg["NUM_ENVS"])
     per_update = int(cfg["NUM_STEPS"]) * int(cfg["NUM_ENVS"])
     return dict(recurrent=True, total_steps=updates * per_update, num_envs=int(cfg["NUM_ENVS"]),
                 rollout_len=int(cfg["NUM_STEPS"]), episode_buffer_size=int(cfg["BUFFER_SIZE"]),
                 episode_batch_size=int(cfg["BUFFER_BATCH_SIZE"]), hidden_size=int(cfg["HIDDEN_SIZE"]),
-                hidden_layers=1, mixing_embed=int(cfg["MIXER_EMBEDDING_DIM"]),
+                hidden_layers=1, layer_norm=False, mixing_embed=int(cfg["MIXER_EMBEDDING_DIM"]),
                 hypernet_embed=int(cfg["MIXER_HYPERNET_HIDDEN_DIM"]),
                 mixer_init_scale=float(cfg.get("MIXER_INIT_SCALE", 0.0)), epsilon_start=float(cfg["EPS_START"]),
                 epsilon_end=float(cfg["EPS_FINISH"]),

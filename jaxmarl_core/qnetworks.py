@@ -4,8 +4,9 @@ available-action masks.
 A ``QNetwork`` follows the calling convention of ``jaxmarl_core.networks`` (time-major sequences, episode-start
 resets): ``(hidden [..., H] | None, x [L, ..., D], resets bool[L, ...]) -> (hidden seq [L, ..., H] | None,
 q [L, ..., A])``. Layers: ``networks.MLPTorso`` (optional input LayerNorm, then Dense -> ReLU -> LayerNorm per hidden
-size), then, if recurrent, the resetting GRU ``networks.ScannedGRU`` (the layout of DRQN's and pymarl's recurrent
-agent, with the torso's LayerNorms added), then a linear head with one output per action.
+size, the LayerNorm left out with ``layer_norm=False``), then, if recurrent, the resetting GRU
+``networks.ScannedGRU`` (the layout of DRQN's and pymarl's recurrent agent, with the torso's LayerNorms added), then
+a linear head with one output per action.
 
 ``AgentQNetworks`` applies one for all N agents on the layout ``[L, B, N, ...]`` (steps, environments, agents):
 either one shared network (optionally with a one-hot agent id appended to each agent's input) or N networks whose
@@ -43,10 +44,11 @@ class QNetwork(nn.Module):
     hidden_sizes: Sequence[int] = (64,)
     recurrent: bool = False
     feature_norm: bool = False
+    layer_norm: bool = True  # LayerNorm after each hidden layer's ReLU
 
     @nn.compact
     def __call__(self, hidden, x, resets):
-        z = MLPTorso(self.hidden_sizes, self.feature_norm)(x)
+        z = MLPTorso(self.hidden_sizes, self.feature_norm, self.layer_norm)(x)
         seq = None
         if self.recurrent:
             _, seq = ScannedGRU(self.hidden_sizes[-1])(hidden, (z, resets))

@@ -533,7 +533,7 @@ def test_value_decomposition_side_by_side_takes_jaxmarls_settings(tmp_path):
     assert ours.num_updates == 41_600 // (26 * 8) == 200 and ours.steps_per_update == 208
     assert ours.epsilon_decay_steps == 20 * 208 and ours.episode_buffer_size == 5000 and ours.episode_batch_size == 32
     assert (ours.lr, ours.lr_decay, ours.optimiser, ours.gamma, ours.max_grad_norm) == (0.005, True, "radam", 0.9, 25)
-    assert ours.recurrent and ours.hypernet_embed == 128 and ours.mixer_init_scale == 0.001
+    assert ours.recurrent and not ours.layer_norm and ours.hypernet_embed == 128 and ours.mixer_init_scale == 0.001
     assert ours.target_update == 200 and ours.team_reward == "sum"
     assert (ours.eval_every, ours.eval_episodes, ours.eval_steps) == (10, 512, 25)
 

@@ -91,6 +91,7 @@ class ValueDecompositionConfig(BatchedRollouts, Config):
     hidden_size: int = 64  # pymarl's agent width
     hidden_layers: int = 1
     feature_norm: bool = False
+    layer_norm: bool = True  # LayerNorm after the agents' hidden layers (JaxMARL's RNN agents: none)
     share_params: bool = True  # one agent network for all agents (pymarl), with a one-hot agent id if agent_id
     agent_id: bool = True
     mixing_embed: int = 32  # QMIX's mixing network width

@@ -110,7 +110,7 @@ class Model:
 
 def build_model(view: LearnerView, cfg: ValueDecompositionConfig) -> Model:
     net = QNetwork(action_dim=view.num_actions, hidden_sizes=(cfg.hidden_size,) * cfg.hidden_layers,
-                   recurrent=cfg.recurrent, feature_norm=cfg.feature_norm)
+                   recurrent=cfg.recurrent, feature_norm=cfg.feature_norm, layer_norm=cfg.layer_norm)
     agents = AgentQNetworks(net, view.num_agents, shared=cfg.share_params, agent_id=cfg.share_params and cfg.agent_id)
     qmixer = (QMixer(view.num_agents, cfg.mixing_embed, cfg.hypernet_embed, cfg.mixer_init_scale)
               if cfg.mixer == "qmix" else None)

@@ -92,6 +92,21 @@ def test_gru_q_network_resets_hidden_state_on_episode_start():
     assert not np.allclose(q[3:, 1], fresh[:, 1])  # environment 1 carried its state on
 
 
+
+def test_q_network_layer_norm_switch():
+    """``layer_norm=False`` leaves the LayerNorm after the hidden layers out (JaxMARL's RNN agent: Dense -> ReLU -> GRU
+    -> Dense), and nothing else: the other layers keep their shapes."""
+    x, h, resets = jnp.ones((1, 2, D)), jnp.zeros((2, 16)), jnp.ones((1, 2), bool)
+    shapes = {}
+    for norm in (True, False):
+        params = QNetwork(5, (16,), recurrent=True, layer_norm=norm).init(jax.random.PRNGKey(0), h, x, resets)
+        shapes[norm] = {"/".join(k.key for k in path): leaf.shape
+                        for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
+    dropped = set(shapes[True]) - set(shapes[False])
+    assert dropped and all("LayerNorm" in name for name in dropped)
+    assert all(shapes[True][name] == shape for name, shape in shapes[False].items())
+
+
 def _random_rows(key, rows=2000, a=6):
     kq, ka = jax.random.split(key)
     q = jax.random.normal(kq, (rows, a))
