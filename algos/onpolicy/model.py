@@ -118,7 +118,15 @@ def actor_all(model: Model, aparams, h, x, resets):
 
 
 def critic_apply(model: Model, cparams, h, x, resets):
-    """One critic -> (hidden seq or None, normalised values: [L, B, N] centralised, else [L, B, (N)])."""
+    """One critic -> (hidden seq or None, normalised values: [L, B, N] centralised, else [L, B, (N)]). A shared critic
+    on per-agent inputs (h [B, N, H], x [L, B, N, D], resets [L, B, N]) takes the agents as part of its batch
+    ([L, B * N, D]: each layer one product over all rows, which XLA runs faster on CPU than the same rows with an
+    agent axis of their own)."""
+    if model.per_agent_critic_inputs and not model.separate_critics:
+        length, b, n = x.shape[:3]
+        seq, v = model.critic.apply(cparams, None if h is None else h.reshape(b * n, *h.shape[2:]),
+                                    x.reshape(length, b * n, *x.shape[3:]), resets.reshape(length, b * n))
+        return None if seq is None else seq.reshape(length, b, n, *seq.shape[2:]), v[..., 0].reshape(length, b, n)
     seq, v = model.critic.apply(cparams, h, x, resets)
     if model.per_agent_critic_inputs:
         return seq, v[..., 0]

@@ -394,6 +394,9 @@ def test_agent_state_critic_values_each_agents_copy_of_the_state_with_its_id():
     h = jnp.zeros((cfg.num_envs, n, cfg.hidden_size))
     _, v = critic_all(model, cparams, h, x[None], first[None])
     assert v.shape == (1, cfg.num_envs, n) and float(jnp.std(v, axis=-1).max()) > 0  # the id tells agents apart
+    # the agents ride in the critic's batch: the same values as the network applied with an agent axis of their own
+    nested = model.critic.apply(cparams, h, x[None], first[None])[1][..., 0]
+    np.testing.assert_allclose(v, nested, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(metrics["value_loss"]))
 
 
