@@ -177,6 +177,12 @@ class Critic(nn.Module):
         return seq, nn.Dense(self.num_outputs, kernel_init=orthogonal(1.0), bias_init=nn.initializers.zeros)(z)
 
 
+def append_agent_ids(x: jax.Array) -> jax.Array:
+    """[..., N, D] -> [..., N, D + N]: agent i's row with the one-hot id of i appended."""
+    n = x.shape[-2]
+    return jnp.concatenate([x, jnp.broadcast_to(jnp.eye(n, dtype=x.dtype), x.shape[:-1] + (n,))], axis=-1)
+
+
 def initial_hidden(hidden_sizes: Sequence[int], batch_shape: tuple[int, ...]) -> jax.Array:
     """Zeros [*batch_shape, hidden_sizes[-1]]: the recurrent state at an episode's start."""
     return jnp.zeros(tuple(batch_shape) + (hidden_sizes[-1],), jnp.float32)

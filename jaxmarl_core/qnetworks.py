@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmarl_core.networks import MLPTorso, ScannedGRU, initial_hidden, orthogonal
+from jaxmarl_core.networks import MLPTorso, ScannedGRU, append_agent_ids, initial_hidden, orthogonal
 
 
 class QNetwork(nn.Module):
@@ -78,10 +78,7 @@ class AgentQNetworks:
 
     def inputs(self, obs: jax.Array) -> jax.Array:
         """obs [..., N, D] -> the networks' inputs [..., N, D (+ N)]."""
-        if not self.agent_id:
-            return obs
-        ids = jnp.broadcast_to(jnp.eye(self.num_agents, dtype=obs.dtype), obs.shape[:-1] + (self.num_agents,))
-        return jnp.concatenate([obs, ids], axis=-1)
+        return append_agent_ids(obs) if self.agent_id else obs
 
     def init(self, key: jax.Array, obs_dim: int):
         """Parameters for observations of size obs_dim: one network's, or N stacked ones (one key each)."""

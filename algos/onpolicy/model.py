@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxmarl_core import distributions
 from jaxmarl_core.learner_view import LearnerObs, LearnerView, padded_action_mask
-from jaxmarl_core.networks import Actor, Critic, initial_hidden
+from jaxmarl_core.networks import Actor, Critic, append_agent_ids, initial_hidden
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,13 +72,9 @@ def leading(rec: LearnerObs, count: int = 1) -> LearnerObs:
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------------
-def with_agent_id(model: Model, obs: jax.Array, always: bool = False) -> jax.Array:
-    """[..., N, D] -> [..., N, D + N] with each agent's one-hot id appended (when ``model.agent_id`` or
-    ``always``)."""
-    if not (model.agent_id or always):
-        return obs
-    n = model.num_agents
-    return jnp.concatenate([obs, jnp.broadcast_to(jnp.eye(n, dtype=jnp.float32), obs.shape[:-1] + (n,))], axis=-1)
+def with_agent_id(model: Model, obs: jax.Array) -> jax.Array:
+    """[..., N, D] -> [..., N, D + N] with each agent's one-hot id appended (when ``model.agent_id``)."""
+    return append_agent_ids(obs) if model.agent_id else obs
 
 
 def actor_inputs(model: Model, rec: LearnerObs) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -97,8 +93,7 @@ def critic_inputs(model: Model, rec: LearnerObs) -> tuple[jax.Array, jax.Array]:
         return rec.global_state, rec.first
     if model.agent_state:
         state = rec.global_state[..., None, :]
-        x = with_agent_id(model, jnp.broadcast_to(state, state.shape[:-2] + (model.num_agents, state.shape[-1])),
-                          always=True)
+        x = append_agent_ids(jnp.broadcast_to(state, state.shape[:-2] + (model.num_agents, state.shape[-1])))
     else:
         x = with_agent_id(model, rec.obs)
     return x, jnp.broadcast_to(rec.first[..., None], x.shape[:-1])
