@@ -13,9 +13,10 @@ soft vector, as openai/maddpg feeds MPE), with the 100 steps between updates spr
 environments (the same number of gradient steps per environment step; fewer sequential steps on a CPU).
 
 After training, each seed's final policies act as they were trained (Gumbel-softmax samples) in ``--eval-episodes``
-fresh episodes. The listener has reached its target when, at the episode's last step, its distance to the goal
-landmark is below the sum of their radii (0.075 + 0.04: touching); the paper does not state its threshold, so the
-mean final distance is reported too. Success rates are means over seeds with 95% Student-t intervals over seeds.
+fresh episodes, and again without the noise (``deterministic``: the softmax of the logits, or the tanh action). The
+listener has reached its target when, at the episode's last step, its distance to the goal landmark is below the sum
+of their radii (0.075 + 0.04: touching); the paper does not state its threshold, so the mean final distance is
+reported too. Success rates are means over seeds with 95% Student-t intervals over seeds.
 
 The competitive tasks (``--task deception``, ``--task predator_prey``, the paper's Section 6) train MADDPG agents
 against DDPG opponents in one run: each agent group's critic kind is set by ``critic_kinds`` (joint: MADDPG, local:
@@ -93,19 +94,25 @@ PREDATOR_PREY_ARMS = {
     "ddpg_all": ("ddpg", {}),
 }
 PAPER_TARGET_REACH = {"maddpg": 84.0}  # percent of episodes, Lowe et al. (2017), Table 1; DDPG: "far less"
-LISTENER, REACH = 1, 0.075 + 0.04  # the listener's index; listener radius + landmark radius
+SPEAKER, LISTENER, REACH = 0, 1, 0.075 + 0.04  # the agents' indices; listener radius + landmark radius
 NEAR_GOAL = 2 * 0.08  # deception: openai's simple_adversary binary reward's "near the goal", twice the landmark size
 HIT = 10.0  # predator-prey: each predator's reward per touching (prey, predator) pair
 STEPS_PER_GRADIENT_STEP = 100  # openai/maddpg: one update of every agent each 100 environment steps
 
 
-def communication_outcomes(reward: np.ndarray) -> dict:
-    """rewards [S, T, E, N] -> per seed [S]: the listener's target reached (% of episodes) and final distance."""
+def communication_outcomes(reward: np.ndarray, final_obs: np.ndarray) -> dict:
+    """rewards [S, T, E, N], the observations after each episode's last step [S, E, N, D] -> per seed [S]: the
+    listener's target reached (% of episodes), its final distance, and how often it ends nearer its goal than the
+    other two landmarks (% of episodes: the message followed, however far from the landmark it stopped)."""
     dist = np.sqrt(-reward[:, -1, :, LISTENER])
-    return {"target_reach_percent": (dist < REACH).mean(axis=1) * 100, "final_distance": dist.mean(axis=1)}
+    goal = final_obs[:, :, SPEAKER, :3].argmax(axis=-1)  # the speaker sees the goal landmark's colour
+    landmarks = final_obs[:, :, LISTENER, 2:8].reshape(*goal.shape, 3, 2)  # after its velocity: the relative positions
+    nearest = np.linalg.norm(landmarks, axis=-1).argmin(axis=-1)
+    return {"target_reach_percent": (dist < REACH).mean(axis=1) * 100, "final_distance": dist.mean(axis=1),
+            "nearest_goal_percent": (nearest == goal).mean(axis=1) * 100}
 
 
-def deception_outcomes(reward: np.ndarray) -> dict:
+def deception_outcomes(reward: np.ndarray, final_obs: np.ndarray) -> dict:
     """Physical deception (``mpe_adversary``: the adversary, agent 0, is paid -d_adv; the good agents
     d_adv - min_good d) -> per seed [S], at each episode's last step: the good agents' success (the nearest good
     agent within ``NEAR_GOAL`` of the goal, % of episodes), the adversary's, and both distances."""
@@ -116,10 +123,15 @@ def deception_outcomes(reward: np.ndarray) -> dict:
             "agents_distance": d_good.mean(axis=1), "adversary_distance": d_adv.mean(axis=1)}
 
 
-def predator_prey_outcomes(reward: np.ndarray) -> dict:
+def predator_prey_outcomes(reward: np.ndarray, final_obs: np.ndarray) -> dict:
     """Predator-prey (``mpe_tag``: every predator, agents 0..2, is paid ``HIT`` per touching pair) -> per seed [S]:
     touches per episode, the (prey, predator) pairs in contact summed over the episode's steps."""
     return {"touches_per_episode": (reward[:, :, :, 0] / HIT).sum(axis=1).mean(axis=1)}
+
+
+def ending(traj) -> tuple:
+    """An evaluation trajectory -> its rewards [T, E, N] and the observations after its last step [E, N, D]."""
+    return traj.reward, traj.next_obs.obs[-1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +139,7 @@ class Task:
     title: str
     env_name: str
     arms: dict
-    outcomes: Callable  # rewards [S, T, E, N] -> {name: [S]}
+    outcomes: Callable  # rewards [S, T, E, N], observations after the last step [S, E, N, D] -> {name: [S]}
     curve_agent: int  # whose training return the curve shows
     headline: str  # the outcome printed and plotted
     paper: str
@@ -220,11 +232,11 @@ def run_ensembles(task: str, seeds: int, total_steps: int, num_envs: int, episod
     rows, per_pairing = [], {}
     for agents, adversaries in PAIRINGS:
         a, b = trained[agents], trained[adversaries]
-        reward = np.asarray(jax.jit(jax.vmap(lambda x, y, key: cross_play(
-            env, a["config"], x, b["config"], y, from_agents, key, episodes).reward))(a["actors"], b["actors"], keys))
+        reward, final_obs = map(np.asarray, jax.jit(jax.vmap(lambda x, y, key: ending(cross_play(
+            env, a["config"], x, b["config"], y, from_agents, key, episodes))))(a["actors"], b["actors"], keys))
         outcomes = side_rewards(reward, spec.adversaries)
         if task in TASKS:
-            outcomes.update(TASKS[task].outcomes(reward))
+            outcomes.update(TASKS[task].outcomes(reward, final_obs))
         per_pairing[agents, adversaries] = outcomes
         row = {"pairing": f"{POPULATIONS[agents]} v {POPULATIONS[adversaries]}", "agents": agents,
                "adversaries": adversaries, "seeds": seeds, "eval_episodes_per_seed": episodes}
@@ -286,15 +298,21 @@ def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int
                                  **extra, **overrides}, seeds, warmup=False)
     config = OffPolicyConfig(**res["config"])
     keys = jax.random.split(jax.random.PRNGKey(10_000), seeds)
-    reward = np.asarray(jax.jit(jax.vmap(lambda a, k: play(env, config, a, k, episodes).reward))(
-        res["out"].state.nets.actor, keys))  # [S, T, E, N]
-    outcomes = spec.outcomes(reward)
+
+    def outcomes_of(deterministic: bool) -> dict:
+        reward, final_obs = map(np.asarray, jax.jit(jax.vmap(
+            lambda a, k: ending(play(env, config, a, k, episodes, deterministic))))(res["out"].state.nets.actor, keys))
+        return spec.outcomes(reward, final_obs)
+
+    outcomes = outcomes_of(False)
     ret = res["metrics"]["episode_return"][..., spec.curve_agent]  # [S, U]
     steps = res["num_updates"] * res["env_steps_per_update"]
     row = {"arm": arm, "algo": algo, "overrides": {**extra, **overrides}, "seeds": seeds, "env_steps": steps,
            "eval_episodes_per_seed": episodes}
     for name, per_seed in outcomes.items():
         row[name], row[name + "_per_seed"] = outputs.mean_ci95(per_seed), per_seed.tolist()
+    row["deterministic"] = {name: {"mean_ci95": outputs.mean_ci95(per_seed), "per_seed": per_seed.tolist()}
+                            for name, per_seed in outcomes_of(True).items()}
     if task == "communication":
         row["paper_target_reach_percent"] = PAPER_TARGET_REACH.get(arm)
     row.update({"compile_s": res["compile_s"], "run_s": res["median_s"],

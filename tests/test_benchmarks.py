@@ -94,6 +94,8 @@ def test_maddpg_paper_benchmark_json_smoke(tmp_path):
     for r in rows.values():
         assert r["env_steps"] == 5000 and r["seeds"] == 2 and len(r["target_reach_percent_per_seed"]) == 2
         assert 0 <= r["target_reach_percent"]["mean"] <= 100 and r["final_distance"]["mean"] > 0
+        assert 0 <= r["nearest_goal_percent"]["mean"] <= 100
+        assert len(r["deterministic"]["target_reach_percent"]["per_seed"]) == 2
     assert rows["maddpg"]["paper_target_reach_percent"] == 84.0
 
 
@@ -112,6 +114,23 @@ def test_maddpg_paper_competitive_tasks_json_smoke(tmp_path):
                    "--arms", "maddpg_predators_ddpg_prey"], tmp_path, timeout=600)
     (row,) = pp["results"]
     assert row["config"]["critic_kinds"] == "joint,local" and row["touches_per_episode"]["mean"] >= 0
+
+
+def test_maddpg_paper_communication_outcomes_on_hand_made_episodes():
+    """Two episodes of one seed, goal landmark 1 in both: the listener ends touching it in the first, and nearest
+    landmark 2 in the second (the message not followed)."""
+    from benchmarks.maddpg_paper import communication_outcomes
+
+    final_obs = np.zeros((1, 2, 2, 11), np.float32)
+    final_obs[0, :, 0, :3] = [0.15, 0.65, 0.15]  # the speaker sees landmark 1's colour
+    final_obs[0, 0, 1, 2:8] = [1.0, 0.0, 0.1, 0.0, 0.0, 1.0]  # landmarks 0, 1, 2 relative to the listener
+    final_obs[0, 1, 1, 2:8] = [1.0, 0.0, 0.5, 0.5, 0.0, 0.3]
+    reward = np.zeros((1, 25, 2, 2), np.float32)
+    reward[0, -1, :, :] = -np.array([0.1, np.hypot(0.5, 0.5)])[:, None] ** 2
+    out = communication_outcomes(reward, final_obs)
+    np.testing.assert_allclose(out["target_reach_percent"], [50.0])
+    np.testing.assert_allclose(out["nearest_goal_percent"], [50.0])
+    np.testing.assert_allclose(out["final_distance"], [(0.1 + np.hypot(0.5, 0.5)) / 2], rtol=1e-6)
 
 
 def test_maddpg_paper_rejects_an_arm_of_another_task(capsys):
