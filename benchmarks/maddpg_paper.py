@@ -102,13 +102,15 @@ STEPS_PER_GRADIENT_STEP = 100  # openai/maddpg: one update of every agent each 1
 
 def communication_outcomes(reward: np.ndarray, final_obs: np.ndarray) -> dict:
     """rewards [S, T, E, N], the observations after each episode's last step [S, E, N, D] -> per seed [S]: the
-    listener's target reached (% of episodes), its final distance, and how often it ends nearer its goal than the
-    other two landmarks (% of episodes: the message followed, however far from the landmark it stopped)."""
+    listener's target reached (% of episodes), its final distance and squared distance (minus the last reward), and
+    how often it ends nearer its goal than the other two landmarks (% of episodes: the message followed, however far
+    from the landmark it stopped)."""
     dist = np.sqrt(-reward[:, -1, :, LISTENER])
     goal = final_obs[:, :, SPEAKER, :3].argmax(axis=-1)  # the speaker sees the goal landmark's colour
     landmarks = final_obs[:, :, LISTENER, 2:8].reshape(*goal.shape, 3, 2)  # after its velocity: the relative positions
     nearest = np.linalg.norm(landmarks, axis=-1).argmin(axis=-1)
     return {"target_reach_percent": (dist < REACH).mean(axis=1) * 100, "final_distance": dist.mean(axis=1),
+            "final_squared_distance": (dist ** 2).mean(axis=1),
             "nearest_goal_percent": (nearest == goal).mean(axis=1) * 100}
 
 

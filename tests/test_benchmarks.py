@@ -131,6 +131,7 @@ def test_maddpg_paper_communication_outcomes_on_hand_made_episodes():
     np.testing.assert_allclose(out["target_reach_percent"], [50.0])
     np.testing.assert_allclose(out["nearest_goal_percent"], [50.0])
     np.testing.assert_allclose(out["final_distance"], [(0.1 + np.hypot(0.5, 0.5)) / 2], rtol=1e-6)
+    np.testing.assert_allclose(out["final_squared_distance"], [(0.01 + 0.5) / 2], rtol=1e-6)
 
 
 def test_maddpg_paper_rejects_an_arm_of_another_task(capsys):
