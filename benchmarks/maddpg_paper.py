@@ -16,7 +16,8 @@ After training, each seed's final policies act as they were trained (Gumbel-soft
 fresh episodes, and again without the noise (``deterministic``: the softmax of the logits, or the tanh action). The
 listener has reached its target when, at the episode's last step, its distance to the goal landmark is below the sum
 of their radii (0.075 + 0.04: touching); the paper does not state its threshold, so the mean final distance is
-reported too. Success rates are means over seeds with 95% Student-t intervals over seeds.
+reported too, and how often the listener ends nearer its goal than the other two landmarks (the message followed).
+Success rates are means over seeds with 95% Student-t intervals over seeds.
 
 The competitive tasks (``--task deception``, ``--task predator_prey``, the paper's Section 6) train MADDPG agents
 against DDPG opponents in one run: each agent group's critic kind is set by ``critic_kinds`` (joint: MADDPG, local:
