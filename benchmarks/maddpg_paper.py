@@ -6,7 +6,8 @@ of episodes with MADDPG and far less often with DDPG (its Table 1); its Section 
 instead of reading them (``infer_policies``), which it reports reaching about the success of the true policies.
 
 Arms (each ``--seeds`` seeds, vmapped in one jit): ``maddpg``, ``ddpg`` (each agent's critic on its own observation
-and action) and ``maddpg_inferred`` (``infer_policies=true``), all on the paper's settings (``default_config``:
+and action), ``maddpg_inferred`` (``infer_policies=true``) and, with ``--arms``, ``maddpg_inferred_hard`` (the fits
+trained on the argmax of the stored actions, ``infer_hard=true``), all on the paper's settings (``default_config``:
 Adam 1e-2, gamma 0.95, batch 1024 drawn per agent, 2x64 MLPs, tau 0.01, gradient-norm clip 0.5, one gradient step
 every 100 environment steps once 25,600 transitions are stored, Gumbel-softmax actions fed to the environment as the
 soft vector, as openai/maddpg feeds MPE), with the 100 steps between updates spread over ``--num-envs``
@@ -17,7 +18,11 @@ fresh episodes, and again without the noise (``deterministic``: the softmax of t
 listener has reached its target when, at the episode's last step, its distance to the goal landmark is below the sum
 of their radii (0.075 + 0.04: touching); the paper does not state its threshold, so the mean final distance is
 reported too, and how often the listener ends nearer its goal than the other two landmarks (the message followed).
-Success rates are means over seeds with 95% Student-t intervals over seeds.
+Success rates are means over seeds with 95% Student-t intervals over seeds. The inferred arms also report how far
+each agent's final fits are from the others' final policies on the evaluation episodes' observations
+(``fit_total_variation``, [N (who fits)][N (whose)] per seed, and the listener's fit of the speaker), beside how far
+the mean of the policies' own soft samples is from them (``soft_sample_total_variation``: where a fit to the soft
+stored actions tends).
 
 The competitive tasks (``--task deception``, ``--task predator_prey``, the paper's Section 6) train MADDPG agents
 against DDPG opponents in one run: each agent group's critic kind is set by ``critic_kinds`` (joint: MADDPG, local:
@@ -70,14 +75,18 @@ import numpy as np  # noqa: E402
 import envs  # noqa: E402
 from algos.offpolicy import OffPolicyConfig  # noqa: E402
 from algos.offpolicy.crossplay import cross_play, play  # noqa: E402
+from algos.offpolicy.learner import fit_total_variation  # noqa: E402
+from algos.offpolicy.model import build_model  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
 from jaxmarl_core.config import parse_overrides  # noqa: E402
+from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 
 ARMS = {  # cooperative communication: name -> (algorithm, config overrides)
     "maddpg": ("maddpg", {}),
     "ddpg": ("ddpg", {}),
     "maddpg_inferred": ("maddpg", {"infer_policies": True}),
+    "maddpg_inferred_hard": ("maddpg", {"infer_policies": True, "infer_hard": True}),
 }
 # The competitive tasks pit MADDPG's joint critics against DDPG's local ones inside one run (``critic_kinds``, one
 # kind per agent group: deception's groups are the adversary then the good agents, predator-prey's the predators then
@@ -308,6 +317,7 @@ def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int
         return spec.outcomes(reward, final_obs)
 
     outcomes = outcomes_of(False)
+    fits = inferred_fits(env, config, res["out"].state.nets, keys, episodes) if config.infer_policies else None
     ret = res["metrics"]["episode_return"][..., spec.curve_agent]  # [S, U]
     steps = res["num_updates"] * res["env_steps_per_update"]
     row = {"arm": arm, "algo": algo, "overrides": {**extra, **overrides}, "seeds": seeds, "env_steps": steps,
@@ -316,6 +326,11 @@ def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int
         row[name], row[name + "_per_seed"] = outputs.mean_ci95(per_seed), per_seed.tolist()
     row["deterministic"] = {name: {"mean_ci95": outputs.mean_ci95(per_seed), "per_seed": per_seed.tolist()}
                             for name, per_seed in outcomes_of(True).items()}
+    if fits is not None:
+        row["fit_total_variation_per_seed"], row["soft_sample_total_variation_per_seed"] = (x.tolist() for x in fits)
+        if task == "communication":
+            row["listener_fit_of_speaker_total_variation"] = outputs.mean_ci95(fits[0][:, LISTENER, SPEAKER])
+            row["speaker_soft_sample_total_variation"] = outputs.mean_ci95(fits[1][:, SPEAKER])
     if task == "communication":
         row["paper_target_reach_percent"] = PAPER_TARGET_REACH.get(arm)
     row.update({"compile_s": res["compile_s"], "run_s": res["median_s"],
@@ -327,6 +342,20 @@ def run_arm(arm: str, seeds: int, total_steps: int, num_envs: int, episodes: int
     print(f"{task} {arm}: {text}, after {steps:,} steps x {seeds} seeds ({row['env_steps_per_s']:,.0f} env steps/s)",
           file=sys.stderr)
     return row
+
+
+def inferred_fits(env, config: OffPolicyConfig, nets, keys, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each seed's final fits against its final policies (``learner.fit_total_variation``) on the observations of
+    ``episodes`` fresh episodes -> ([S, N, N] fits, [S, N] soft samples' mean)."""
+    model = build_model(LearnerView(env), config)
+
+    def one(n, k):
+        k_play, k_soft = jax.random.split(k)
+        obs = play(env, config, n.actor, k_play, episodes).obs  # leaves [T, E, N, ...]
+        flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), obs)
+        return fit_total_variation(model, n.actor, n.approx, flat, k_soft, samples=16)
+
+    return tuple(map(np.asarray, jax.jit(jax.vmap(one))(nets, keys)))
 
 
 def plot(rows: list[dict], task: str, path: str) -> None:
@@ -379,7 +408,7 @@ def main(argv=None) -> int:
         p.error(f"--task {args.task} needs --ensembles")
     else:
         spec = TASKS[args.task]
-        default_arms = list(spec.arms) if args.task == "communication" else list(spec.arms)[:2]
+        default_arms = list(spec.arms)[:3 if args.task == "communication" else 2]
         arms = args.arms.split(",") if args.arms else default_arms
         unknown = [a for a in arms if a not in spec.arms]
         if unknown:

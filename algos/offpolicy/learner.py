@@ -24,7 +24,10 @@ transitions in which agent i played k (of the shared buffer, or with ``sub_buffe
 critics' targets act each agent by the target of the sub-policy it played.
 ``infer_policies``: agent i fits phi_i^j to each other agent's stored actions, minimising
 -E[log phi_i^j(a_j | o_j)] - infer_entropy * H(phi_i^j), and critic i's target takes a_j' ~ phi'_i^j(o_j') for every
-j != i (a Gumbel-softmax sample of the fit's Polyak target).
+j != i (a Gumbel-softmax sample of the fit's Polyak target). The stored a_j is a soft sample softmax(l + g) of each
+block, whose mean is flatter than the policy softmax(l): a fit to it is flatter too (``fit_total_variation``
+measures by how much). ``infer_hard`` fits the one-hot of each block's argmax instead, argmax(l + g), which is an
+exact draw of the categorical softmax(l) whatever the temperature.
 
 One update: act for ``rollout_len`` steps in ``num_envs`` environments (uniformly random Box actions for the first
 ``warmup_steps`` steps; then gumbel samples, or tanh actions with Gaussian exploration noise), store them, take
@@ -45,7 +48,7 @@ from flax import struct
 from algos.offpolicy.config import OffPolicyConfig
 from algos.offpolicy.model import Model, build_model
 from algos.onpolicy.learner import episode_returns
-from jaxmarl_core.distributions import block_softmax
+from jaxmarl_core.distributions import block_one_hot, block_softmax
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.replay import ReplayBuffer
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
@@ -159,9 +162,39 @@ def approximation_loss(model: Model, cfg: OffPolicyConfig, approx_ij, agent_j, o
         blocks = jnp.where(obs.avail[:, agent_j], blocks, -1)
     probs = block_softmax(logits, blocks, model.num_blocks)
     logp = jnp.where(blocks >= 0, jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny)), 0.0)
-    loglik = jnp.sum(action[:, agent_j] * logp, axis=-1)
+    target = action[:, agent_j]
+    if cfg.infer_hard:
+        target = block_one_hot(target, blocks, model.num_blocks)
+    loglik = jnp.sum(target * logp, axis=-1)
     entropy = -jnp.sum(probs * logp, axis=-1)
     return -jnp.mean(loglik + cfg.infer_entropy * entropy)
+
+
+def fit_total_variation(model: Model, actors, approx, obs: LearnerObs, key, samples: int = 64):
+    """How far the inferred policies are from the policies they fit, on observations with leaves [B, N, ...]: the
+    total variation between agent j's policy (the softmax of each block) and
+
+    - agent i's fit of it -> [N (who fits), N (whose)], 0 on the diagonal;
+    - the mean of ``samples`` soft samples softmax(l_j + g) of it (what a fit to the soft stored actions tends to)
+      -> [N];
+
+    each averaged over agent j's blocks and the B observations."""
+    n, a = model.num_agents, model.num_actions
+    blocks = jnp.broadcast_to(jnp.asarray(model.blocks), obs.obs.shape[:-1] + (a,))  # [B, N, A]
+    if obs.avail is not None:
+        blocks = jnp.where(obs.avail, blocks, -1)
+    per_agent_blocks = jnp.max(jnp.asarray(model.blocks), axis=-1) + 1  # [N]
+
+    def tv(p, q):
+        return 0.5 * jnp.sum(jnp.abs(p - q), axis=-1) / per_agent_blocks
+
+    logits = model.raw(actors, obs.obs)  # [B, N, A]
+    policy = block_softmax(logits, blocks, model.num_blocks)
+    fitted = block_softmax(model.approx_raw(approx, obs.obs), blocks, model.num_blocks)  # [N, B, N, A]
+    fits = jnp.where(jnp.eye(n, dtype=bool), 0.0, jnp.mean(tv(fitted, policy[None]), axis=1))
+    u = jax.random.uniform(key, (samples,) + logits.shape, minval=jnp.finfo(logits.dtype).tiny, maxval=1.0)
+    soft_mean = jnp.mean(block_softmax(logits - jnp.log(-jnp.log(u)), blocks, model.num_blocks), axis=0)
+    return fits, jnp.mean(tv(soft_mean, policy), axis=0)
 
 
 def approximation_step(model: Model, cfg: OffPolicyConfig, tx, approx, opt, batches: Sample, batch_axis=None):

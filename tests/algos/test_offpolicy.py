@@ -479,6 +479,50 @@ def test_inferred_policies_reach_the_maximum_likelihood_fit():
     allclose(jax.tree.map(lambda x: x[1, 1], approx), jax.tree.map(lambda x: x[1, 1], nets.approx))
 
 
+def test_hard_fits_reach_the_policy_where_soft_fits_reach_the_soft_samples_mean():
+    """Fits of replayed soft samples softmax(l + g) reach their mean, flatter than the policy softmax(l), and
+    ``fit_total_variation`` reports the gap as the soft samples' own; ``infer_hard`` fits each sample's argmax, an
+    exact draw of softmax(l), and reaches the policy itself."""
+    env = envs.make("mpe_spread", continuous=True)
+    logits = jnp.array([[3.0, 0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 4.0]])
+    b = 2048
+    gumbel = -jnp.log(-jnp.log(jax.random.uniform(jax.random.PRNGKey(7), (b, 3, 5))))
+    soft = jax.nn.softmax(logits + gumbel, axis=-1)  # what the buffer holds
+    policy = np.asarray(jax.nn.softmax(logits, axis=-1))
+    soft_mean = np.asarray(soft.mean(0))
+    assert np.all(0.5 * np.abs(soft_mean - policy).sum(-1) > 0.03)  # the two targets differ
+
+    result = {}
+    for hard in (False, True):
+        cfg = make(env, "maddpg", infer_policies=True, infer_hard=hard, infer_entropy=0.0, actor_lr=0.05,
+                   max_grad_norm=0.0)
+        model, atx, _, nets, batch = parts(env, cfg)
+        rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (b,) + x.shape[1:]), batch.obs)
+        fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=soft)
+
+        @jit
+        def fit(approx, opt):
+            def body(carry, _):
+                p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
+                return (p, o), None
+
+            return jax.lax.scan(body, (approx, opt), None, length=300)[0][0]
+
+        # actors whose raw output on the zero observation is ``logits``
+        actors = jax.tree.map(jnp.zeros_like, nets.actor)
+        actors["params"]["Dense_2"]["bias"] = logits
+        obs = jax.tree.map(lambda x: x[:64], fixed.obs)
+        fits, soft_tv = jit(learner.fit_total_variation, static_argnums=(0, 5))(
+            model, actors, fit(nets.approx, nets.approx_opt), obs, jax.random.PRNGKey(8), 512)
+        result[hard] = np.asarray(fits), np.asarray(soft_tv)
+
+    off = ~np.eye(3, dtype=bool)
+    want = 0.5 * np.abs(soft_mean - policy).sum(-1)  # [N]: whose
+    np.testing.assert_allclose(result[False][1], want, atol=0.01)
+    np.testing.assert_allclose(result[False][0][off], np.broadcast_to(want, (3, 3))[off], atol=0.015)
+    assert np.all(result[True][0][off] < 0.015) and np.all(np.diag(result[True][0]) == 0)
+
+
 # -- learning ---------------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # about 8 minutes on 2 loaded cores
 def test_maddpg_listener_ends_nearer_its_target_than_ddpgs():
@@ -596,6 +640,8 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
     (["--algo", "maddpg", "--env", "ipd", "--set", "ensemble=0"], "ensemble must be a positive integer"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "infer_policies=true", "--set", "team_reward=true"],
      "infer_policies=true (MADDPG's inferred policies) needs"),
+    (["--algo", "maddpg", "--env", "mpe_spread", "--set", "infer_hard=true"],
+     "infer_hard=true (fit the argmax of the others' stored actions) needs infer_policies=true"),
     (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
      "needs the simultaneous update"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "sub_buffers=true"], "sub_buffers=true needs ensemble > 1"),
