@@ -447,17 +447,11 @@ def test_cross_play_of_a_population_with_itself_is_its_play():
 
 
 # -- inferred policies ------------------------------------------------------------------------------------------------
-def test_inferred_policies_reach_the_maximum_likelihood_fit():
-    """With no entropy bonus the fit of a policy that ignores the observation is the empirical frequency of the
-    replayed (one-hot) actions; every agent's fit of every other agent reaches it."""
-    env = envs.make("mpe_spread", continuous=True)
-    cfg = make(env, "maddpg", infer_policies=True, infer_entropy=0.0, actor_lr=0.05, max_grad_norm=0.0)
+def fit_on_actions(env, cfg, actions, steps=300):
+    """Every agent's fits of the others after ``steps`` approximation steps on one batch: the zero observation and
+    ``actions`` [B, N, A] -> (model, fits, the batch)."""
     model, atx, _, nets, batch = parts(env, cfg)
-    b = 256
-    probs = jnp.array([[0.5, 0.2, 0.15, 0.1, 0.05], [0.1, 0.1, 0.6, 0.1, 0.1], [0.3, 0.3, 0.2, 0.1, 0.1]])
-    draws = jax.random.categorical(jax.random.PRNGKey(5), jnp.log(probs), shape=(b, 3))
-    actions = jax.nn.one_hot(draws, model.num_actions)
-    rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (b,) + x.shape[1:]), batch.obs)
+    rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (actions.shape[0],) + x.shape[1:]), batch.obs)
     fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=actions)
 
     @jit
@@ -466,9 +460,20 @@ def test_inferred_policies_reach_the_maximum_likelihood_fit():
             p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
             return (p, o), None
 
-        return jax.lax.scan(body, (approx, opt), None, length=300)[0][0]
+        return jax.lax.scan(body, (approx, opt), None, length=steps)[0][0]
 
-    approx = fit(nets.approx, nets.approx_opt)
+    return model, nets, fit(nets.approx, nets.approx_opt), fixed
+
+
+def test_inferred_policies_reach_the_maximum_likelihood_fit():
+    """With no entropy bonus the fit of a policy that ignores the observation is the empirical frequency of the
+    replayed (one-hot) actions; every agent's fit of every other agent reaches it."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "maddpg", infer_policies=True, infer_entropy=0.0, actor_lr=0.05, max_grad_norm=0.0)
+    probs = jnp.array([[0.5, 0.2, 0.15, 0.1, 0.05], [0.1, 0.1, 0.6, 0.1, 0.1], [0.3, 0.3, 0.2, 0.1, 0.1]])
+    draws = jax.random.categorical(jax.random.PRNGKey(5), jnp.log(probs), shape=(256, 3))
+    actions = jax.nn.one_hot(draws, 5)
+    model, nets, approx, fixed = fit_on_actions(env, cfg, actions)
     logits = model.approx_raw(approx, fixed.obs.obs)[:, 0]  # [N (who fits), N (whose), A]
     freq = np.asarray(actions.mean(0))  # [N, A]
     for i in range(3):
@@ -496,24 +501,13 @@ def test_hard_fits_reach_the_policy_where_soft_fits_reach_the_soft_samples_mean(
     for hard in (False, True):
         cfg = make(env, "maddpg", infer_policies=True, infer_hard=hard, infer_entropy=0.0, actor_lr=0.05,
                    max_grad_norm=0.0)
-        model, atx, _, nets, batch = parts(env, cfg)
-        rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (b,) + x.shape[1:]), batch.obs)
-        fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=soft)
-
-        @jit
-        def fit(approx, opt):
-            def body(carry, _):
-                p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
-                return (p, o), None
-
-            return jax.lax.scan(body, (approx, opt), None, length=300)[0][0]
-
+        model, nets, approx, fixed = fit_on_actions(env, cfg, soft)
         # actors whose raw output on the zero observation is ``logits``
         actors = jax.tree.map(jnp.zeros_like, nets.actor)
         actors["params"]["Dense_2"]["bias"] = logits
         obs = jax.tree.map(lambda x: x[:64], fixed.obs)
         fits, soft_tv = jit(learner.fit_total_variation, static_argnums=(0, 5))(
-            model, actors, fit(nets.approx, nets.approx_opt), obs, jax.random.PRNGKey(8), 512)
+            model, actors, approx, obs, jax.random.PRNGKey(8), 512)
         result[hard] = np.asarray(fits), np.asarray(soft_tv)
 
     off = ~np.eye(3, dtype=bool)
