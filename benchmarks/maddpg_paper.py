@@ -6,8 +6,9 @@ of episodes with MADDPG and far less often with DDPG (its Table 1); its Section 
 instead of reading them (``infer_policies``), which it reports reaching about the success of the true policies.
 
 Arms (each ``--seeds`` seeds, vmapped in one jit): ``maddpg``, ``ddpg`` (each agent's critic on its own observation
-and action), ``maddpg_inferred`` (``infer_policies=true``) and, with ``--arms``, ``maddpg_inferred_hard`` (the fits
-trained on the argmax of the stored actions, ``infer_hard=true``), all on the paper's settings (``default_config``:
+and action), ``maddpg_inferred`` (``infer_policies=true``) and, with ``--arms``, two other ways to fit:
+``maddpg_inferred_hard`` (the argmax of the stored actions, ``infer_hard=true``) and ``maddpg_inferred_recent`` (each
+update's own transitions, ``infer_recent=true``), all on the paper's settings (``default_config``:
 Adam 1e-2, gamma 0.95, batch 1024 drawn per agent, 2x64 MLPs, tau 0.01, gradient-norm clip 0.5, one gradient step
 every 100 environment steps once 25,600 transitions are stored, Gumbel-softmax actions fed to the environment as the
 soft vector, as openai/maddpg feeds MPE), with the 100 steps between updates spread over ``--num-envs``
@@ -87,6 +88,7 @@ ARMS = {  # cooperative communication: name -> (algorithm, config overrides)
     "ddpg": ("ddpg", {}),
     "maddpg_inferred": ("maddpg", {"infer_policies": True}),
     "maddpg_inferred_hard": ("maddpg", {"infer_policies": True, "infer_hard": True}),
+    "maddpg_inferred_recent": ("maddpg", {"infer_policies": True, "infer_recent": True}),
 }
 # The competitive tasks pit MADDPG's joint critics against DDPG's local ones inside one run (``critic_kinds``, one
 # kind per agent group: deception's groups are the adversary then the good agents, predator-prey's the predators then

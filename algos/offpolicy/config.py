@@ -79,6 +79,7 @@ class OffPolicyConfig(BatchedRollouts, Config):
     infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
     infer_entropy: float = 1e-3  # the entropy bonus of those fits
     infer_hard: bool = False  # fit each soft-one-hot block's argmax (an exact draw of the acting categorical)
+    infer_recent: bool = False  # fit the update's own transitions (the current policies) instead of the replayed batch
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -122,9 +123,9 @@ class OffPolicyConfig(BatchedRollouts, Config):
                                     or self.sequential or self.ensemble > 1):
             raise ValueError("infer_policies=true (MADDPG's inferred policies) needs relaxation=gumbel, critic=joint, "
                              "team_reward=false, sequential=false and ensemble=1")
-        if self.infer_hard and not self.infer_policies:
-            raise ValueError("infer_hard=true (fit the argmax of the others' stored actions) needs "
-                             "infer_policies=true")
+        for name in ("infer_hard", "infer_recent"):
+            if getattr(self, name) and not self.infer_policies:
+                raise ValueError(f"{name}=true (how the others' policies are fitted) needs infer_policies=true")
         if self.critic == "local" and self.team_reward:
             raise ValueError("critic=local (each agent's critic on its own observation and action) needs each "
                              "agent's own reward: set team_reward=false")

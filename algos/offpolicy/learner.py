@@ -27,7 +27,8 @@ critics' targets act each agent by the target of the sub-policy it played.
 j != i (a Gumbel-softmax sample of the fit's Polyak target). The stored a_j is a soft sample softmax(l + g) of each
 block, whose mean is flatter than the policy softmax(l): a fit to it is flatter too (``fit_total_variation``
 measures by how much). ``infer_hard`` fits the one-hot of each block's argmax instead, argmax(l + g), which is an
-exact draw of the categorical softmax(l) whatever the temperature.
+exact draw of the categorical softmax(l) whatever the temperature. The replayed batch mixes the actions of every
+policy the buffer has seen; ``infer_recent`` fits the update's own transitions instead, the current policies' only.
 
 One update: act for ``rollout_len`` steps in ``num_envs`` environments (uniformly random Box actions for the first
 ``warmup_steps`` steps; then gumbel samples, or tanh actions with Gaussian exploration noise), store them, take
@@ -293,10 +294,10 @@ def update_actors(model: Model, cfg: OffPolicyConfig, tx, nets: Nets, critic, ba
 
 
 def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Nets, batch: Sample, key,
-               sub_batches: Sample | None = None):
+               sub_batches: Sample | None = None, recent: Sample | None = None):
     """One gradient step (module steps 1-4) -> (nets, metrics); ``batch``: one for all agents, or under
     ``agent_batches`` one per agent (leaves [N, B, ...]) for its critic, actor and fits; ``sub_batches``: an
-    ensemble's (``update_actors``)."""
+    ensemble's (``update_actors``); ``recent``: the update's own transitions, which ``infer_recent`` fits."""
     k_critic, k_actor = jax.random.split(key)
     axis = 0 if cfg.agent_batches else None
     critic, critic_opt, critic_loss, q_mean = critic_step(model, cfg, critic_tx, nets, batch, k_critic, axis)
@@ -311,8 +312,9 @@ def learn_step(model: Model, cfg: OffPolicyConfig, actor_tx, critic_tx, nets: Ne
     metrics = {"critic_loss": critic_loss, "actor_loss": keep[2], "q_mean": q_mean}
     approx = {}
     if cfg.infer_policies:
+        fit_batch, fit_axis = (recent, None) if cfg.infer_recent else (batch, axis)
         fit, fit_opt, metrics["approx_loss"] = approximation_step(model, cfg, actor_tx, nets.approx, nets.approx_opt,
-                                                                  batch, axis)
+                                                                  fit_batch, fit_axis)
         approx = dict(approx=fit, approx_opt=fit_opt, approx_target=polyak_update(fit, nets.approx_target, tau))
     new = Nets(actor=keep[0], critic=critic, actor_opt=keep[1], critic_opt=critic_opt,
                actor_target=polyak_update(keep[0], nets.actor_target, tau),
@@ -452,7 +454,7 @@ def update(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, ac
             batch = jax.vmap(lambda k: buffer.sample(k, cfg.batch_size))(jax.random.split(k_draw, model.num_agents))
         else:
             batch = buffer.sample(k_draw, cfg.batch_size)
-        return learn_step(model, cfg, actor_tx, critic_tx, nets, batch, k_step, subs)
+        return learn_step(model, cfg, actor_tx, critic_tx, nets, batch, k_step, subs, flat)
 
     def sgd(nets, k):  # before learning_starts nothing is computed: the nets stay, every loss is nan
         skipped = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(step, nets, k)[1])

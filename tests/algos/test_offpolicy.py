@@ -517,6 +517,23 @@ def test_hard_fits_reach_the_policy_where_soft_fits_reach_the_soft_samples_mean(
     assert np.all(result[True][0][off] < 0.015) and np.all(np.diag(result[True][0]) == 0)
 
 
+def test_recent_fits_take_the_updates_own_transitions():
+    """``infer_recent``: the fits' step in a gradient step is ``approximation_step`` on the transitions given as
+    ``recent``, not on the replayed batch; the critics and actors still learn from the batch."""
+    env = envs.make("mpe_spread", continuous=True)
+    cfg = make(env, "maddpg", infer_policies=True, infer_recent=True, agent_batches=False)
+    model, atx, ctx, nets, batch = parts(env, cfg)
+    recent = parts(env, cfg, seed=3)[4]
+    key = jax.random.PRNGKey(4)
+    new = jit(lambda n, b, r: learner.learn_step(model, cfg, atx, ctx, n, b, key, recent=r)[0])(nets, batch, recent)
+    want = jit(lambda n, r: learner.approximation_step(model, cfg, atx, n.approx, n.approx_opt, r)[0])(nets, recent)
+    allclose(new.approx, want)
+    replayed = jit(lambda n, b: learner.learn_step(model, dataclasses.replace(cfg, infer_recent=False), atx, ctx, n,
+                                                   b, key)[0])(nets, batch)
+    allclose(new.critic, replayed.critic)
+    assert not np.allclose(np.asarray(jax.tree.leaves(new.approx)[0]), np.asarray(jax.tree.leaves(replayed.approx)[0]))
+
+
 # -- learning ---------------------------------------------------------------------------------------------------------
 @pytest.mark.slow  # about 8 minutes on 2 loaded cores
 def test_maddpg_listener_ends_nearer_its_target_than_ddpgs():
@@ -635,7 +652,9 @@ def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, s
     (["--algo", "maddpg", "--env", "ipd", "--set", "infer_policies=true", "--set", "team_reward=true"],
      "infer_policies=true (MADDPG's inferred policies) needs"),
     (["--algo", "maddpg", "--env", "mpe_spread", "--set", "infer_hard=true"],
-     "infer_hard=true (fit the argmax of the others' stored actions) needs infer_policies=true"),
+     "infer_hard=true (how the others' policies are fitted) needs infer_policies=true"),
+    (["--algo", "maddpg", "--env", "mpe_spread", "--set", "infer_recent=true"],
+     "infer_recent=true (how the others' policies are fitted) needs infer_policies=true"),
     (["--algo", "hatd3", "--env", "mpe_simple", "--env-arg", "continuous=true", "--set", "ensemble=2"],
      "needs the simultaneous update"),
     (["--algo", "maddpg", "--env", "ipd", "--set", "sub_buffers=true"], "sub_buffers=true needs ensemble > 1"),
