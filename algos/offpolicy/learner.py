@@ -158,9 +158,7 @@ def approximation_loss(model: Model, cfg: OffPolicyConfig, approx_ij, agent_j, o
     """-(mean log-likelihood of agent j's stored soft action + infer_entropy * mean entropy) of agent i's fit of
     agent j: the categorical log-likelihood sum_a a_j[a] log softmax(logits)[a] within each soft one-hot block."""
     logits = model.actor.apply(approx_ij, obs.obs[:, agent_j])
-    blocks = jnp.asarray(model.blocks)[agent_j]
-    if obs.avail is not None:
-        blocks = jnp.where(obs.avail[:, agent_j], blocks, -1)
+    blocks = model.available_blocks(agent_j, None if obs.avail is None else obs.avail[:, agent_j])
     probs = block_softmax(logits, blocks, model.num_blocks)
     logp = jnp.where(blocks >= 0, jnp.log(jnp.maximum(probs, jnp.finfo(probs.dtype).tiny)), 0.0)
     target = action[:, agent_j]
@@ -180,10 +178,9 @@ def fit_total_variation(model: Model, actors, approx, obs: LearnerObs, key, samp
       -> [N];
 
     each averaged over agent j's blocks and the B observations."""
-    n, a = model.num_agents, model.num_actions
-    blocks = jnp.broadcast_to(jnp.asarray(model.blocks), obs.obs.shape[:-1] + (a,))  # [B, N, A]
-    if obs.avail is not None:
-        blocks = jnp.where(obs.avail, blocks, -1)
+    n = model.num_agents
+    blocks = jnp.broadcast_to(model.available_blocks(slice(None), obs.avail),
+                              obs.obs.shape[:-1] + (model.num_actions,))  # [B, N, A]
     per_agent_blocks = jnp.max(jnp.asarray(model.blocks), axis=-1) + 1  # [N]
 
     def tv(p, q):

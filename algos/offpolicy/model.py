@@ -121,14 +121,17 @@ class Model:
         every = jax.vmap(self.raw, in_axes=(0, None))(aparams, obs)  # [K, B, N, A]
         return jnp.take_along_axis(every, policy[None, ..., None], axis=0)[0]
 
+    def available_blocks(self, agent, avail: jax.Array | None) -> jax.Array:
+        """Agent ``agent``'s action blocks (``slice(None)``: all agents'), -1 where ``avail`` is False."""
+        blocks = jnp.asarray(self.blocks)[agent]
+        return blocks if avail is None else jnp.where(avail, blocks, -1)
+
     def action(self, raw: jax.Array, agent, avail: jax.Array | None, key: jax.Array | None) -> jax.Array:
         """Raw outputs [B, A] of agent ``agent`` (an int or a traced index; ``slice(None)`` with raw [B, N, A] for
         all agents) -> the action the critic sees: a relaxed sample (gumbel; key None: its mode, the softmax or,
         for Discrete agents, the one-hot argmax) or the scaled tanh."""
         if self.relaxation == "gumbel":
-            blocks = jnp.asarray(self.blocks)[agent]
-            if avail is not None:
-                blocks = jnp.where(avail, blocks, -1)
+            blocks = self.available_blocks(agent, avail)
             if key is None:
                 fn = block_one_hot if self.discrete else block_softmax
                 return fn(raw, blocks, self.num_blocks)
