@@ -15,7 +15,9 @@ import pytest
 from jaxmarl_core import compile_cache
 
 _OWNER = "JAXMARL_TEST_CACHE" not in os.environ  # the controlling process (or a run without xdist)
-_CACHE = os.environ.setdefault("JAXMARL_TEST_CACHE", tempfile.mkdtemp(prefix="jaxmarl-xla-cache-"))
+if _OWNER:  # workers inherit it, so each directory made here is removed at the end
+    os.environ["JAXMARL_TEST_CACHE"] = tempfile.mkdtemp(prefix="jaxmarl-xla-cache-")
+_CACHE = os.environ["JAXMARL_TEST_CACHE"]
 os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE  # inherited by the train.py subprocesses
 os.environ["JAXMARL_COMPILE_CACHE"] = _CACHE  # what train.py and the benchmarks use, in process and in subprocesses
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
