@@ -346,7 +346,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             def chunk(sk, start):
                 return trainer.run(*sk, start, length)
 
-            fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch))
+            fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch), trainer.library_reductions)
             seeded = (state_shapes, keys)
             if per_seed:  # one seed's shapes (``state_shapes`` are already those with ``init_per_seed``)
                 def one_seed(tree, cut):

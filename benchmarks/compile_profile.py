@@ -199,10 +199,11 @@ def measure(algo_name: str, updates: int, seeds: int, attribute_top: int = 0) ->
         state = init_fn(keys)
     length = train._first_chunk(trainer.num_updates, 0)
     if sweep.one_seed_per_call(seed_batch):  # as train.py: a chunk of one seed, called per seed
-        chunk_jit = sweep.jit(lambda sk, start: trainer.run(*sk, start, length))
+        chunk_jit = sweep.jit(lambda sk, start: trainer.run(*sk, start, length), trainer.library_reductions)
         chunk_args = jax.tree.map(lambda x: x[0], (state, keys))
     else:
-        chunk_jit = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch))
+        chunk_jit = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch),
+                              trainer.library_reductions)
         chunk_args = (state, keys)
     attribution = {}
     if attribute_top:

@@ -66,18 +66,19 @@ def seed_shapes(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
-def compiler_options() -> dict | None:
+def compiler_options(library_reductions: bool = False) -> dict | None:
     """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off where this jaxlib has
     them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
-    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``)."""
-    return _cpu_options() if jax.default_backend() == "cpu" else None
+    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``), except, with ``library_reductions``
+    (``Trainer.library_reductions``), its reductions."""
+    return _cpu_options(library_reductions) if jax.default_backend() == "cpu" else None
 
 
 @functools.cache
-def _cpu_options() -> dict | None:
-    """``{"xla_cpu_experimental_ynn_fusion_type": ""}`` if this jaxlib knows the option (older ones have no YNNPACK
-    fusions and reject it), else None."""
-    options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+def _cpu_options(library_reductions: bool) -> dict | None:
+    """``{"xla_cpu_experimental_ynn_fusion_type": ...}`` (none, or the reductions) if this jaxlib knows the option
+    (older ones have no YNNPACK fusions and reject it), else None."""
+    options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE" if library_reductions else ""}
     try:
         jax.jit(lambda x: x + 1, compiler_options=options).lower(jnp.zeros((), jnp.float32)).compile()
     except jax.errors.JaxRuntimeError:
@@ -85,9 +86,9 @@ def _cpu_options() -> dict | None:
     return options
 
 
-def jit(fn: Callable, **kwargs) -> Callable:
-    """``jax.jit`` with ``compiler_options()``."""
-    return jax.jit(fn, compiler_options=compiler_options(), **kwargs)
+def jit(fn: Callable, library_reductions: bool = False, **kwargs) -> Callable:
+    """``jax.jit`` with ``compiler_options(library_reductions)``."""
+    return jax.jit(fn, compiler_options=compiler_options(library_reductions), **kwargs)
 
 
 def resolve_seed_batch(trainer: Any, requested: int | None = None) -> int:

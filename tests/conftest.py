@@ -35,7 +35,8 @@ def fast_compile(monkeypatch):
     from jaxmarl_core import sweep
 
     options = sweep.compiler_options
-    monkeypatch.setattr(sweep, "compiler_options", lambda: {**(options() or {}), **FAST_COMPILE})
+    monkeypatch.setattr(sweep, "compiler_options",
+                        lambda library_reductions=False: {**(options(library_reductions) or {}), **FAST_COMPILE})
 
 
 def fast_compile_environ() -> dict:

@@ -289,4 +289,4 @@ def make_train(env, config: ValueDecompositionConfig, params=None) -> Trainer:
     statics = (view, model, config, env_params, tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, indexed=True,
-                   seed_batch=1)
+                   seed_batch=1, library_reductions=config.recurrent)

@@ -186,6 +186,15 @@ def test_team_rewards():
 
 
 # -- recurrent agents --------------------------------------------------------------------------------------------------
+
+
+def test_recurrent_agents_declare_library_reductions():
+    """Only recurrent agents' training runs XLA's YNNPACK reductions (``Trainer.library_reductions``): their TD loss's
+    backward through the GRU ran faster with them on the 2-core CPU, the feed-forward learners' did not."""
+    assert vd.make_train(TWO_STEP, make_config(TWO_STEP, "qmix", recurrent=True)).library_reductions
+    assert not vd.make_train(TWO_STEP, make_config(TWO_STEP, "qmix")).library_reductions
+
+
 @dataclasses.dataclass(frozen=True)
 class Cue(Environment):
     """A memory game: the first observation shows a random cue (one-hot of 2), the second only a blank with a flag;

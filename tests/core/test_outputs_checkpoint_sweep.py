@@ -103,6 +103,24 @@ def test_seed_shapes_lower_as_the_arrays_they_describe():
     assert fn.lower(shapes, 2.0).as_text() == fn.lower(placed, 2.0).as_text()
 
 
+def test_library_reductions_only_where_a_trainer_declares_them():
+    """The training jits keep XLA's YNNPACK fusions off; ``library_reductions`` (``Trainer.library_reductions``)
+    sends the reductions, and only them, through YNNPACK, with the same sums."""
+    if sweep.compiler_options() is None:
+        pytest.skip("this backend or jaxlib has no YNNPACK fusions")
+    x = jax.random.normal(jax.random.PRNGKey(0), (96, 64))
+
+    def f(x):
+        return jnp.sum(jnp.tanh(x) * 2.0, axis=0), x @ x.T
+
+    plain, library = sweep.jit(f).lower(x).compile(), sweep.jit(f, True).lower(x).compile()
+    assert "__ynn_fusion" not in plain.as_text()
+    fused = [line for line in library.as_text().splitlines() if "__ynn_fusion" in line]
+    assert fused and all("reduce" in line for line in fused)
+    for a, b in zip(plain(x), library(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 SCRIPT = """
 import jax, jax.numpy as jnp, numpy as np
 from jaxmarl_core import sweep
