@@ -69,8 +69,8 @@ def seed_shapes(tree: Any) -> Any:
 def compiler_options(library_reductions: bool = False) -> dict | None:
     """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off where this jaxlib has
     them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
-    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``), except, with ``library_reductions``
-    (``Trainer.library_reductions``), its reductions."""
+    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``). ``library_reductions`` (what a Trainer
+    declares, ``Trainer.library_reductions``) turns its reductions, and only them, back on."""
     return _cpu_options(library_reductions) if jax.default_backend() == "cpu" else None
 
 
