@@ -37,7 +37,7 @@ from flax import struct
 from algos.graph.config import check_env
 from algos.graph.g2anet_model import COMM, GAComm
 from algos.graph.learner import assemble, reset_envs, scalar_info
-from jaxmarl_core import distributions
+from jaxmarl_core import distributions, optim
 from jaxmarl_core.capabilities import AgentEpisodes, has
 from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
@@ -126,8 +126,7 @@ def build_model(cfg: GACommConfig, num_actions: int) -> GAComm:
 
 
 def optimiser(cfg: GACommConfig) -> optax.GradientTransformation:
-    clip = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
-    return optax.chain(*clip, optax.rmsprop(cfg.lr, decay=cfg.rms_decay, eps=cfg.rms_eps))
+    return optim.clipped(optax.rmsprop(cfg.lr, decay=cfg.rms_decay, eps=cfg.rms_eps), cfg.max_grad_norm)
 
 
 def apply_batch(model: GAComm, params, batch: Batch):

@@ -43,6 +43,7 @@ from flax import struct
 from algos.graph.g2anet_model import HardAttention
 from algos.graph.learner import reset_envs, scalar_info
 from algos.mean_field.config import check_env as check_spaces
+from jaxmarl_core import optim
 from jaxmarl_core.config import BatchedRollouts, Config, require_nonnegative, require_positive, require_positive_int
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.networks import MaskedMultiHeadAttention, PlainMLP
@@ -315,12 +316,10 @@ def build(env, cfg: GAACConfig, params=None) -> Parts:
                         num_heads=cfg.num_heads, head_dim=cfg.head_dim, gru_size=cfg.gru_size,
                         temperature=cfg.temperature)
 
-    def adam(lr, clip):
-        return optax.chain(*([optax.clip_by_global_norm(clip)] if clip > 0 else []), optax.adam(lr))
-
     return Parts(view=view, actor=PlainMLP(view.num_actions, (cfg.hidden_size, cfg.hidden_size)), critic=critic,
-                 actor_tx=adam(cfg.actor_lr, cfg.actor_max_grad_norm),
-                 critic_tx=adam(cfg.critic_lr, cfg.critic_max_grad_norm * view.num_agents), groups=groups, cfg=cfg,
+                 actor_tx=optim.clipped(optax.adam(cfg.actor_lr), cfg.actor_max_grad_norm),
+                 critic_tx=optim.clipped(optax.adam(cfg.critic_lr), cfg.critic_max_grad_norm * view.num_agents),
+                 groups=groups, cfg=cfg,
                  env_params=env.default_params if params is None else params)
 
 

@@ -30,6 +30,7 @@ from flax import struct
 
 from algos.graph.config import DGNConfig
 from algos.graph.model import DGN, build_model
+from jaxmarl_core import optim
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import action_values, epsilon_greedy, masked_max
 from jaxmarl_core.replay import ReplayBuffer
@@ -69,8 +70,7 @@ class GraphState:
 
 
 def optimiser(cfg: DGNConfig) -> optax.GradientTransformation:
-    clip = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
-    return optax.chain(*clip, optax.adam(cfg.lr))
+    return optim.clipped(optax.adam(cfg.lr), cfg.max_grad_norm)
 
 
 def epsilon(cfg: DGNConfig, step: jax.Array) -> jax.Array:

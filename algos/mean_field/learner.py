@@ -41,6 +41,7 @@ from flax import struct
 
 from algos.mean_field.config import MeanFieldConfig
 from algos.mean_field.model import Model, build_model
+from jaxmarl_core import optim
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import (
     action_values,
@@ -88,8 +89,7 @@ class MeanFieldState:
 
 
 def optimiser(cfg: MeanFieldConfig) -> optax.GradientTransformation:
-    clip = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
-    return optax.chain(*clip, optax.adam(cfg.lr))
+    return optim.clipped(optax.adam(cfg.lr), cfg.max_grad_norm)
 
 
 def group_slices(env) -> list[tuple[str, slice]]:

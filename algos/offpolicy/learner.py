@@ -49,6 +49,7 @@ from flax import struct
 from algos.offpolicy.config import OffPolicyConfig
 from algos.offpolicy.model import Model, build_model
 from algos.onpolicy.learner import episode_returns
+from jaxmarl_core import optim
 from jaxmarl_core.distributions import block_one_hot, block_softmax
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.replay import ReplayBuffer
@@ -100,8 +101,7 @@ class OffPolicyState:
 
 
 def optimiser(lr: float, max_grad_norm: float) -> optax.GradientTransformation:
-    clip = [optax.clip_by_global_norm(max_grad_norm)] if max_grad_norm > 0 else []
-    return optax.chain(*clip, optax.adam(lr))
+    return optim.clipped(optax.adam(lr), max_grad_norm)
 
 
 def critic_rewards(cfg: OffPolicyConfig, reward: jax.Array) -> jax.Array:

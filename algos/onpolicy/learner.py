@@ -36,7 +36,7 @@ from algos.onpolicy.model import (
     leading,
     make_policy,
 )
-from jaxmarl_core import actor_critic, distributions, social
+from jaxmarl_core import actor_critic, distributions, optim, social
 from jaxmarl_core.capabilities import MatrixPayoffs, StepMetrics, has
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.networks import initial_hidden
@@ -71,9 +71,8 @@ def linear_decay(lr: float, steps_per_update: int, num_updates: int) -> optax.Sc
 
 def optimiser(cfg: OnPolicyConfig, lr: float, epochs: int) -> optax.GradientTransformation:
     """Adam (eps ``adam_eps``) after global-norm clipping, its rate decaying linearly with ``lr_decay``."""
-    clip_tx = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
     rate = linear_decay(lr, epochs * cfg.num_minibatches, cfg.num_updates) if cfg.lr_decay else lr
-    return optax.chain(*clip_tx, optax.adam(rate, eps=cfg.adam_eps))
+    return optim.clipped(optax.adam(rate, eps=cfg.adam_eps), cfg.max_grad_norm)
 
 
 def episode_returns(running, traj):

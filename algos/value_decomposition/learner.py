@@ -37,6 +37,7 @@ from flax import struct
 from algos.onpolicy.learner import episode_returns
 from algos.value_decomposition.config import ValueDecompositionConfig
 from algos.value_decomposition.model import Model, build_model
+from jaxmarl_core import optim
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.qnetworks import action_values, double_q_max, epsilon_greedy, epsilon_schedule, masked_max
 from jaxmarl_core.replay import Episode, ReplayBuffer
@@ -98,13 +99,12 @@ class ValueState:
 def optimiser(cfg: ValueDecompositionConfig) -> optax.GradientTransformation:
     """pymarl's RMSprop (alpha 0.99, eps 1e-5), Adam or RAdam (JaxMARL's baselines), after global-norm clipping;
     with ``lr_decay`` the rate falls linearly to 0 over the run's gradient steps (counted once learning starts)."""
-    clip = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.max_grad_norm > 0 else []
     lr = optax.linear_schedule(cfg.lr, 0.0, cfg.num_updates * cfg.num_sgd) if cfg.lr_decay else cfg.lr
     if cfg.optimiser == "rmsprop":
         opt = optax.rmsprop(lr, decay=0.99, eps=1e-5)
     else:
         opt = optax.adam(lr) if cfg.optimiser == "adam" else optax.radam(lr)
-    return optax.chain(*clip, opt)
+    return optim.clipped(opt, cfg.max_grad_norm)
 
 
 def team_reward(reward: jax.Array, mode: str) -> jax.Array:

@@ -592,7 +592,9 @@ def train_seeds(env, cfg, seeds):
                                      pytest.param("matd3", marks=pytest.mark.slow)])
 def test_one_step_game_reaches_its_known_optimum(variant):
     """From actors near a = 0 (return about -1), 3200 environment steps bring every seed's deterministic actions
-    within 0.12 of the optimum (0.5, 0.5)."""
+    within 0.05 of the optimal return 0 at (0.5, 0.5): |a_1 + a_2 - 1| < 0.23 and |a_1 - a_2| < 0.32. (The return
+    curves half as much along a_1 - a_2 as along a_1 + a_2, and the actions wander by about 0.1 along it from seed to
+    seed and with float rounding, so a bound on each action alone would test the noise.)"""
     env = Meeting()
     cfg = make(env, variant, total_steps=3200, num_envs=8, rollout_len=5, num_sgd=16, buffer_size=3200,
                learning_starts=64, actor_lr=3e-3, critic_lr=1e-2, gamma=0.0, tau=0.05, expl_noise=0.2,
@@ -601,7 +603,8 @@ def test_one_step_game_reaches_its_known_optimum(variant):
     model = learner.build_model(LearnerView(env), cfg)
     obs = learner.LearnerObs(obs=jnp.ones((1, 2, 1)), avail=None, global_state=None, first=jnp.ones((1,), bool))
     actions = jax.vmap(lambda actors: learner.policy_actions(model, actors, obs, None))(state.nets.actor)[:, 0, :, 0]
-    np.testing.assert_allclose(np.asarray(actions), 0.5, atol=0.12)
+    a1, a2 = np.asarray(actions).T
+    assert np.all(-np.square(a1 + a2 - 1.0) - 0.5 * np.square(a1 - a2) > -0.05), actions
 
 
 @pytest.mark.slow  # about a minute on 2 cores
