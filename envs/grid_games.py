@@ -58,7 +58,7 @@ from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
-from jaxmarl_core.tabular import TabularModel
+from jaxmarl_core.tabular import TabularModel, compiled_model
 
 SIZE = 3
 CELLS = SIZE * SIZE
@@ -209,11 +209,11 @@ class GridGame(Environment):
         cells = jnp.stack([index // CELLS, index % CELLS]).astype(jnp.int32)
         return GridGameState(pos=jnp.stack([cells // SIZE, cells % SIZE], -1), t=jnp.zeros((), jnp.int32))
 
-    def tabular_model(self, params: GridGameParams | None = None) -> TabularModel:
+    @compiled_model
+    def tabular_model(self, params: GridGameParams) -> TabularModel:
         """The exact model, by running ``resolve`` on every state, joint action and barrier outcome: transition
         [81, 4, 4, 81] (reaching a goal is the missing mass), reward [81, 4, 4, 2], initial [81] (the corners, or
         uniform over the live pairs with ``random_start``), avail [81, 2, 4]."""
-        params = self.default_params if params is None else params
         num = self.num_states
         states = jax.vmap(self.state_from_index)(jnp.arange(num))
         joint = jnp.stack(jnp.meshgrid(jnp.arange(4), jnp.arange(4), indexing="ij"), -1).reshape(-1, 2)  # [16, 2]

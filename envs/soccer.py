@@ -47,7 +47,7 @@ from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
-from jaxmarl_core.tabular import TabularModel
+from jaxmarl_core.tabular import TabularModel, compiled_model
 
 ROWS, COLS = 4, 5
 CELLS = ROWS * COLS
@@ -177,10 +177,10 @@ class Soccer(Environment):
         pos = jnp.stack([jnp.stack([a // COLS, a % COLS]), jnp.stack([b // COLS, b % COLS])]).astype(jnp.int32)
         return SoccerState(pos=pos, ball=ball, t=jnp.zeros((), jnp.int32))
 
-    def tabular_model(self, params: SoccerParams | None = None) -> TabularModel:
+    @compiled_model
+    def tabular_model(self, params: SoccerParams) -> TabularModel:
         """The exact model, by running ``resolve`` on every state, joint action and move order: transition
         [760, 5, 5, 760] (a goal or a draw is the missing mass), reward [760, 5, 5, 2], initial [760]."""
-        params = self.default_params if params is None else params
         num = self.num_states
         states = jax.vmap(self.state_from_index)(jnp.arange(num))
         joint = jnp.stack(jnp.meshgrid(jnp.arange(5), jnp.arange(5), indexing="ij"), -1).reshape(-1, 2)  # [25, 2]

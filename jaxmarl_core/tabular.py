@@ -8,6 +8,7 @@ are expected discounted sums up to the end of the episode. A one-shot matrix gam
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,19 @@ class TabularModel:
     reward: jax.Array  # [S, A, A, 2]: expected reward of each player for the step (s, a_0, a_1)
     initial: jax.Array  # [S]: distribution of an episode's first state
     avail: jax.Array | None = None  # [S, 2, A] bool: each player's legal actions (None: all of them)
+
+
+def compiled_model(build: Callable) -> Callable:
+    """Decorates an environment's ``tabular_model(self, params)``: one XLA program per environment (which must be
+    hashable) instead of running its vmapped rules op by op, so capability checks and ``--list`` stay instant;
+    ``params`` None means ``self.default_params``. Inside a traced function it is traced like any other call."""
+    program = jax.jit(build, static_argnums=0)
+
+    @functools.wraps(build)
+    def tabular_model(self, params=None) -> TabularModel:
+        return program(self, self.default_params if params is None else params)
+
+    return tabular_model
 
 
 def q_values(model: TabularModel, values: jax.Array, gamma: float) -> jax.Array:
