@@ -3,6 +3,7 @@ with full Hessians (``jax.hessian``) of an independently written joint surrogate
 form (McKee et al., 2020), Simul-Co's collective reward, the Gini-based equality against the sorted-rank formula,
 and bad input."""
 import dataclasses
+import functools
 import math
 
 import jax
@@ -117,11 +118,15 @@ def test_aga_update_equals_a_step_along_the_full_hessian_computation(game):
     update = jax.jit(lambda b: actor.update_actors(model, cfg, sgd, params, jax.vmap(sgd.init)(params), b,
                                                    jax.random.PRNGKey(0)), compiler_options=FAST_COMPILE)
     explicit = jax.jit(lambda old: explicit_aga(model, cfg, params, batch, old), compiler_options=FAST_COMPILE)
-    signs = set()
-    for draw, scale in ((0, 0.5), (1, 0.1), (6, 0.5), (2, 0.5)):  # old policies drawn around the current one
+    @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+    def old_policy(draw, scale):  # log-probabilities of an old policy drawn around the current one
         keys = iter(jax.random.split(jax.random.PRNGKey(draw), len(jax.tree.leaves(params))))
         shift = jax.tree.map(lambda x: scale * jax.random.normal(next(keys), x.shape), params)
-        old = old_log_probs(model, jax.tree.map(jnp.add, params, shift), batch)
+        return old_log_probs(model, jax.tree.map(jnp.add, params, shift), batch)
+
+    signs = set()
+    for draw, scale in ((0, 0.5), (1, 0.1), (6, 0.5), (2, 0.5)):
+        old = old_policy(draw, scale)
         new, _, metrics = update({**batch, "old_logp": old})
         d, lam = explicit(old)
         np.testing.assert_allclose(flat_stacked(params) - flat_stacked(new), d, rtol=1e-4,

@@ -101,10 +101,10 @@ def test_chunked_scan_equals_one_scan():
     trainer = algo.make_train(env, dataclasses.replace(algo.default_config(env), num_updates=30))
     key = jax.random.PRNGKey(1)
     whole = jax.jit(trainer)(key)
-    state = trainer.init_state(key)
+    state, run = trainer.init_state(key), jax.jit(trainer.run, static_argnums=3)  # one chunk program, as train.py
     chunks = []
     for start in (0, 10, 20):
-        state, m = trainer.run(state, key, start, 10)
+        state, m = run(state, key, start, 10)
         chunks.append(m["reward_per_step"])
     np.testing.assert_allclose(state.theta, whole.state.theta, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.concatenate(chunks), whole.metrics["reward_per_step"], rtol=1e-6, atol=1e-6)

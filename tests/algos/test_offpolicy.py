@@ -704,9 +704,11 @@ def test_policy_delay_skips_the_actor_step_and_its_loss():
     assert not np.allclose(np.asarray(jax.tree.leaves(first.critic)[0]), np.asarray(jax.tree.leaves(nets.critic)[0]))
     assert np.isnan(m1["actor_loss"]) and np.isfinite(m1["critic_loss"])
     second, m2 = step(first, key2)
-    critic = learner.critic_step(model, cfg, ctx, first, batch, jax.random.split(key2)[0])[0]
-    actor, opt, loss = jit(lambda: learner.update_actors(model, cfg, atx, first, critic, batch,
-                                                         jax.random.split(key2)[1]))()
+    def actor_step(nets, k):  # the critic's step, then update_actors on the key's second half
+        critic = learner.critic_step(model, cfg, ctx, nets, batch, jax.random.split(k)[0])[0]
+        return learner.update_actors(model, cfg, atx, nets, critic, batch, jax.random.split(k)[1])
+
+    actor, opt, loss = jit(actor_step)(first, key2)
     allclose((second.actor, second.actor_opt), (actor, opt))
     np.testing.assert_allclose(m2["actor_loss"], loss, rtol=1e-6)
     assert not np.allclose(np.asarray(jax.tree.leaves(second.actor)[0]), np.asarray(jax.tree.leaves(nets.actor)[0]))

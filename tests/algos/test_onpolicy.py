@@ -38,8 +38,6 @@ def make_config(env, variant, **kw):
     return cfg
 
 
-
-
 @functools.cache
 def compiled(env, cfg):
     """(jit(vmap(init)), jit(vmap(update))) of one (env, config), shared between tests."""
@@ -367,13 +365,16 @@ def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
 
 def test_head_layers_sit_between_the_body_and_the_outputs():
     env = envs.make("mpe_simple")
-    cfg = make_config(env, "mappo", recurrent=True, head_layers=1)
-    state = train_seeds(env, cfg, 1, 1)[0]
+
+    def initial_state(**kw):  # shapes only: traced, never compiled
+        trainer = onpolicy.make_train(env, make_config(env, "mappo", recurrent=True, **kw))
+        return jax.eval_shape(trainer.init_state, jax.random.PRNGKey(0))
+
+    state = initial_state(head_layers=1)
     for params in (state.actor_params, state.critic_params):
         head = params["params"]["Head_0"]["kernel"]
         assert head.shape[-2:] == (16, 16) and "Head_1" not in params["params"]
-    plain = train_seeds(env, make_config(env, "mappo", recurrent=True), 1, 1)[0]
-    assert "Head_0" not in plain.actor_params["params"]
+    assert "Head_0" not in initial_state().actor_params["params"]
 
 
 def test_agent_state_critic_values_each_agents_copy_of_the_state_with_its_id():
@@ -392,10 +393,11 @@ def test_agent_state_critic_values_each_agents_copy_of_the_state_with_its_id():
     assert layers["_Body_0"]["MLPTorso_0"]["Dense_0"]["kernel"].shape[0] == s_dim + n
     assert layers["Dense_0"]["kernel"].shape[-1] == 1
     h = jnp.zeros((cfg.num_envs, n, cfg.hidden_size))
-    _, v = critic_all(model, cparams, h, x[None], first[None])
+    v = jax.jit(lambda p: critic_all(model, p, h, x[None], first[None])[1], compiler_options=FAST_COMPILE)(cparams)
     assert v.shape == (1, cfg.num_envs, n) and float(jnp.std(v, axis=-1).max()) > 0  # the id tells agents apart
     # the agents ride in the critic's batch: the same values as the network applied with an agent axis of their own
-    nested = model.critic.apply(cparams, h, x[None], first[None])[1][..., 0]
+    nested = jax.jit(lambda p: model.critic.apply(p, h, x[None], first[None])[1][..., 0],
+                     compiler_options=FAST_COMPILE)(cparams)
     np.testing.assert_allclose(v, nested, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(metrics["value_loss"]))
 
