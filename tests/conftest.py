@@ -5,11 +5,14 @@ function again (the command line, resumed runs, repeated seeds) skip the compile
 
 The tests' fast-compile settings are defined here once: ``FAST_COMPILE`` (XLA's lowest optimisation level, about
 half the compile time of tiny smoke runs whose run time is negligible), applied by the ``fast_compile`` fixture to
-the training jits of a test and by ``fast_compile_env`` to a subprocess's environment."""
+the training jits of a test, by ``fast_jit`` (``jax.jit`` with them) to a test's own small programs, and by
+``fast_compile_env`` to a subprocess's environment."""
+import functools
 import os
 import shutil
 import tempfile
 
+import jax
 import pytest
 
 from jaxmarl_core import compile_cache
@@ -26,6 +29,7 @@ os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(compile_cache.MAX_BYTES)
 compile_cache.enable(_CACHE)
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0}  # XLA compiler options
+fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # for tiny programs: compile time dominates
 
 
 @pytest.fixture

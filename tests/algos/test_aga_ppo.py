@@ -3,7 +3,6 @@ with full Hessians (``jax.hessian``) of an independently written joint surrogate
 form (McKee et al., 2020), Simul-Co's collective reward, the Gini-based equality against the sorted-rank formula,
 and bad input."""
 import dataclasses
-import functools
 import math
 
 import jax
@@ -20,7 +19,7 @@ from algos.onpolicy import actor, learner
 from algos.onpolicy.model import build_model, init_params
 from jaxmarl_core import social
 from jaxmarl_core.learner_view import LearnerView
-from tests.conftest import FAST_COMPILE
+from tests.conftest import FAST_COMPILE, fast_jit
 
 M = 6  # samples in the tiny batch
 
@@ -118,7 +117,8 @@ def test_aga_update_equals_a_step_along_the_full_hessian_computation(game):
     update = jax.jit(lambda b: actor.update_actors(model, cfg, sgd, params, jax.vmap(sgd.init)(params), b,
                                                    jax.random.PRNGKey(0)), compiler_options=FAST_COMPILE)
     explicit = jax.jit(lambda old: explicit_aga(model, cfg, params, batch, old), compiler_options=FAST_COMPILE)
-    @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+
+    @fast_jit
     def old_policy(draw, scale):  # log-probabilities of an old policy drawn around the current one
         keys = iter(jax.random.split(jax.random.PRNGKey(draw), len(jax.tree.leaves(params))))
         shift = jax.tree.map(lambda x: scale * jax.random.normal(next(keys), x.shape), params)

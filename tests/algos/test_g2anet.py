@@ -2,7 +2,6 @@
 frequencies against the softmax of its logits), dropped edges (no soft-attention weight, no gradient), permutation
 equivariance and masked neighbours that change nothing, and (slow) learning on the easy traffic junction."""
 import dataclasses
-import functools
 
 import flax.linen as nn
 import jax
@@ -15,9 +14,7 @@ import envs
 from algos.graph import GAComm, HardAttention
 from algos.graph.g2anet_model import PairBiGRU
 from jaxmarl_core.networks import MaskedMultiHeadAttention
-from tests.conftest import FAST_COMPILE
-
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+from tests.conftest import fast_jit as jit
 
 N, D, A = 6, 9, 2
 

@@ -2,7 +2,6 @@
 attention's bi-GRU and gate, the soft attention over the kept agents, the Q head), relabelling the agents permutes
 the critic's outputs exactly, a dropped edge has zero weight and passes no gradient, the critic loss's gradient
 against central finite differences, and (slow) learning the prisoner's dilemma's dominant strategy."""
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -13,9 +12,7 @@ import algos
 import envs
 from algos.graph.ga_ac import GAACCritic, complete_graph
 from jaxmarl_core.networks import MaskedMultiHeadAttention
-from tests.conftest import FAST_COMPILE
-
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+from tests.conftest import fast_jit as jit
 
 N, D, A, H, HEADS, DH, G = 5, 6, 3, 8, 2, 4, 5
 SHIFT = (np.arange(N) + 2) % N  # a cyclic relabelling: new agent p is old agent SHIFT[p]

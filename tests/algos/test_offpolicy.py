@@ -25,9 +25,8 @@ from jaxmarl_core.distributions import block_softmax, gumbel_softmax
 from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.spaces import Box
-from tests.conftest import FAST_COMPILE
+from tests.conftest import fast_jit as jit
 
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
 TINY = dict(hidden_size=16, hidden_layers=2, buffer_size=256, batch_size=32, learning_starts=64, warmup_steps=0,
             num_envs=2, rollout_len=5, num_sgd=1)
 

@@ -26,7 +26,7 @@ from jaxmarl_core import actor_critic, distributions, trpo
 from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.spaces import Box
-from tests.conftest import FAST_COMPILE
+from tests.conftest import FAST_COMPILE, fast_jit
 
 SMALL = dict(hidden_size=16, hidden_layers=1)
 TRAP = dict(num_envs=64, rollout_len=4, lr=0.02, critic_lr=0.02)  # 256 one-shot games per update
@@ -393,11 +393,10 @@ def test_agent_state_critic_values_each_agents_copy_of_the_state_with_its_id():
     assert layers["_Body_0"]["MLPTorso_0"]["Dense_0"]["kernel"].shape[0] == s_dim + n
     assert layers["Dense_0"]["kernel"].shape[-1] == 1
     h = jnp.zeros((cfg.num_envs, n, cfg.hidden_size))
-    v = jax.jit(lambda p: critic_all(model, p, h, x[None], first[None])[1], compiler_options=FAST_COMPILE)(cparams)
+    v = fast_jit(lambda p: critic_all(model, p, h, x[None], first[None])[1])(cparams)
     assert v.shape == (1, cfg.num_envs, n) and float(jnp.std(v, axis=-1).max()) > 0  # the id tells agents apart
     # the agents ride in the critic's batch: the same values as the network applied with an agent axis of their own
-    nested = jax.jit(lambda p: model.critic.apply(p, h, x[None], first[None])[1][..., 0],
-                     compiler_options=FAST_COMPILE)(cparams)
+    nested = fast_jit(lambda p: model.critic.apply(p, h, x[None], first[None])[1][..., 0])(cparams)
     np.testing.assert_allclose(v, nested, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(metrics["value_loss"]))
 

@@ -1,7 +1,6 @@
 """The environment contract (docs/design.md, "Environments") for every registered environment, under jit and vmap.
 
 The programs here check shapes and rules over a few steps, so they compile with the suite's ``FAST_COMPILE``."""
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -9,9 +8,7 @@ import numpy as np
 import pytest
 
 import envs
-from tests.conftest import FAST_COMPILE
-
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+from tests.conftest import fast_jit as jit
 
 BATCH = 1024
 SHORT = {"ipd": {"num_steps": 7}, "imp": {"num_steps": 7}, "coin_game": {"num_steps": 7}, "soccer": {"max_steps": 7},

@@ -11,9 +11,7 @@ from scipy.sparse.csgraph import shortest_path
 
 import envs
 from envs.routing import Routing, RoutingState
-from tests.conftest import FAST_COMPILE
-
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+from tests.conftest import fast_jit as jit
 
 # A (0, 0) - B (0.3, 0) - C (0.3, 0.5) - D (0, 0.5) - A, two cables a router: A joins B (0.3) and D (0.5), B then
 # C (A is joined already), C then D. Lengths int(10 d) // 2 + 1: 0.3 -> 3 // 2 + 1 = 2, 0.5 -> 5 // 2 + 1 = 3.

@@ -1,7 +1,6 @@
 """Traffic junction (envs/traffic_junction.py): the routes against IC3Net's arrival and finish points
 (``ic3net-envs/traffic_helper.py``), and one test per rule: route following, arrivals, the time penalty, collisions
 and the success flag, the neighbourhoods."""
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -9,9 +8,7 @@ import numpy as np
 import pytest
 
 from envs.traffic_junction import TrafficJunction, TrafficJunctionState, build_routes
-from tests.conftest import FAST_COMPILE
-
-jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # tiny programs: compile time dominates
+from tests.conftest import fast_jit as jit
 
 
 def ic3net_points(difficulty, h):
