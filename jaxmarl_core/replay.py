@@ -25,6 +25,11 @@ import jax.numpy as jnp
 from flax import struct
 
 
+def uniform_slots(key: jax.Array, size: jax.Array, batch_size: int) -> jax.Array:
+    """int32 [batch_size]: slots drawn with replacement, uniformly over the ``size`` filled ones (slot 0 if none)."""
+    return jax.random.randint(key, (batch_size,), 0, jnp.maximum(size, 1))
+
+
 @struct.dataclass
 class ReplayBuffer:
     items: Any  # pytree, leaves [capacity, ...]
@@ -74,7 +79,7 @@ class ReplayBuffer:
 
     def sample(self, key: jax.Array, batch_size: int) -> Any:
         """``batch_size`` items drawn with replacement, uniformly over the filled slots -> leaves [batch_size, ...]."""
-        slots = jax.random.randint(key, (batch_size,), 0, jnp.maximum(self.size, 1))
+        slots = uniform_slots(key, self.size, batch_size)
         return jax.tree.map(lambda store: store[slots], self.items)
 
     def can_sample(self, min_size: int = 1) -> jax.Array:

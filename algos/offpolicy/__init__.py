@@ -19,8 +19,8 @@ MADDPG's two extensions: ``ensemble`` K (K sub-policies per agent, one drawn at 
 agent i trained on the transitions in which i played k, its D_i^(k), drawn from the one shared buffer: D_i^(k) holds
 the transitions of the last ``buffer_size`` steps in which i played k, not a buffer of that size of its own;
 ``sub_buffers``: a buffer of ``buffer_size // K`` of its own; ``ensemble_draw=group``: one index per agent group, the
-paper's) and ``infer_policies`` (each agent fits the others' policies by maximum likelihood with an entropy bonus and
-its critic's target acts the others by those fits).
+paper's, whose agents then share that buffer) and ``infer_policies`` (each agent fits the others' policies by
+maximum likelihood with an entropy bonus and its critic's target acts the others by those fits).
 """
 from algos.offpolicy.config import VARIANTS, OffPolicyConfig, check_env, default_config, harl_defaults
 from algos.offpolicy.learner import Nets, OffPolicyState, Sample, learn_step, make_train, update_actors

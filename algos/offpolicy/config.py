@@ -74,7 +74,8 @@ class OffPolicyConfig(BatchedRollouts, Config):
     eval_envs: int = 0  # >0: each update, environments acting deterministically for eval_steps: eval_return
     eval_steps: int = 25
     ensemble: int = 1  # K sub-policies per agent, one drawn per episode, each trained on its own episodes (MADDPG)
-    sub_buffers: bool = False  # ensemble: a buffer of buffer_size // K per sub-policy of each agent (the paper's)
+    sub_buffers: bool = False  # ensemble: a buffer of buffer_size // K per sub-policy of each agent (the paper's;
+    # ensemble_draw=group: one per agent group, whose agents store the same transitions)
     ensemble_draw: str = "agent"  # "agent": a sub-policy drawn per agent; "group": one per agent group (the paper's)
     infer_policies: bool = False  # each agent's critic target uses its own maximum-likelihood fits of the others'
     infer_entropy: float = 1e-3  # the entropy bonus of those fits

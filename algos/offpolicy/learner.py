@@ -20,7 +20,8 @@ optimiser states and the targets stay as they are.
 
 MADDPG's extensions. ``ensemble`` K: sub-policy k of agent i takes its actor step on a batch drawn from the
 transitions in which agent i played k (of the shared buffer, or with ``sub_buffers`` from its own buffer D_i^(k) of
-``buffer_size // K``, which each update's transitions enter for every agent and the sub-policy it played); the
+``buffer_size // K``, which each update's transitions enter for every agent and the sub-policy it played; under
+``ensemble_draw=group`` the agents of a group, who play the same draw, share it: ``buffer_owners``); the
 critics' targets act each agent by the target of the sub-policy it played.
 ``infer_policies``: agent i fits phi_i^j to each other agent's stored actions, minimising
 -E[log phi_i^j(a_j | o_j)] - infer_entropy * H(phi_i^j), and critic i's target takes a_j' ~ phi'_i^j(o_j') for every
@@ -43,6 +44,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -52,7 +54,7 @@ from algos.onpolicy.learner import episode_returns
 from jaxmarl_core import optim
 from jaxmarl_core.distributions import block_one_hot, block_softmax
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
-from jaxmarl_core.replay import ReplayBuffer
+from jaxmarl_core.replay import ReplayBuffer, uniform_slots
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
 from jaxmarl_core.targets import polyak_update
 from jaxmarl_core.training import Trainer
@@ -97,7 +99,7 @@ class OffPolicyState:
     running_return: jax.Array  # [B, N]
     last_return: jax.Array  # [N]
     step: jax.Array  # int32: updates done
-    sub_buffers: ReplayBuffer | None = None  # sub_buffers: D_i^(k), leaves [K, N, ...]
+    sub_buffers: ReplayBuffer | None = None  # sub_buffers: D^(k) of each owner (buffer_owners), leaves [K, G, ...]
 
 
 def optimiser(lr: float, max_grad_norm: float) -> optax.GradientTransformation:
@@ -364,24 +366,40 @@ def sub_policy_batches(model: Model, cfg: OffPolicyConfig, buffer: ReplayBuffer,
     return jax.vmap(jax.vmap(draw))(ks, agents, keys)
 
 
+def buffer_owners(model: Model) -> np.ndarray:
+    """int [N]: whose D^(k) each agent's sub-policy k learns from: its own (0..N-1), or under ``ensemble_draw=group``
+    its group's, since every agent of a group plays the group's draw and so would store the same transitions."""
+    return np.asarray(model.draws) if model.draws else np.arange(model.num_agents)
+
+
 def sub_policy_buffers(model: Model, cfg: OffPolicyConfig, example: Sample) -> ReplayBuffer:
-    """An empty buffer D_i^(k) of ``buffer_size // ensemble`` transitions for each sub-policy k of each agent i:
-    leaves [K, N, ...]."""
+    """An empty buffer D^(k) of ``buffer_size // ensemble`` transitions for each sub-policy k of each owner
+    (``buffer_owners``): leaves [K, G, ...], G agents or agent groups."""
     one = ReplayBuffer.create(example, cfg.buffer_size // cfg.ensemble)
-    return jax.tree.map(lambda x: jnp.broadcast_to(x, (model.ensemble, model.num_agents) + x.shape), one)
+    owners = int(buffer_owners(model).max()) + 1
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (model.ensemble, owners) + x.shape), one)
 
 
 def store_sub_policies(model: Model, buffers: ReplayBuffer, samples: Sample) -> ReplayBuffer:
-    """Each transition (leaves [B, ...]) into D_i^(k) for every agent i, k the sub-policy i played in it."""
-    ks, agents = jnp.meshgrid(jnp.arange(model.ensemble), jnp.arange(model.num_agents), indexing="ij")
+    """Each transition (leaves [B, ...]) into D_g^(k) for every owner g, k the sub-policy g's (first) agent played."""
+    owners = buffer_owners(model)
+    first = np.array([np.flatnonzero(owners == g)[0] for g in range(int(owners.max()) + 1)])
+    ks, agents = jnp.meshgrid(jnp.arange(model.ensemble), jnp.asarray(first), indexing="ij")
     return jax.vmap(jax.vmap(lambda buf, k, i: buf.add_where(samples, samples.policy[:, i] == k)))(
         buffers, ks, agents)
 
 
 def sub_buffer_batches(model: Model, cfg: OffPolicyConfig, buffers: ReplayBuffer, key) -> Sample:
-    """``batch_size`` transitions drawn uniformly from each D_i^(k) -> leaves [K, N, B, ...]."""
+    """For each sub-policy k and agent i, ``batch_size`` transitions drawn uniformly from its owner's D^(k), with the
+    (k, i)-th of ``split(key, K * N)`` -> leaves [K, N, B, ...]."""
     keys = jax.random.split(key, model.ensemble * model.num_agents).reshape(model.ensemble, model.num_agents, -1)
-    return jax.vmap(jax.vmap(lambda buf, k: buf.sample(k, cfg.batch_size)))(buffers, keys)
+    ks, owners = jnp.meshgrid(jnp.arange(model.ensemble), jnp.asarray(buffer_owners(model)), indexing="ij")
+
+    def draw(k, g, key):  # a gather from the stacked store: no copy of D_g^(k)
+        slots = uniform_slots(key, buffers.size[k, g], cfg.batch_size)
+        return jax.tree.map(lambda store: store[k, g, slots], buffers.items)
+
+    return jax.vmap(jax.vmap(draw))(ks, owners, keys)
 
 
 def evaluate(view: LearnerView, model: Model, cfg: OffPolicyConfig, env_params, actors, key):

@@ -23,7 +23,7 @@ from algos import offpolicy
 from algos.offpolicy import crossplay, learner
 from jaxmarl_core.distributions import block_softmax, gumbel_softmax
 from jaxmarl_core.env import Environment, TimeStep
-from jaxmarl_core.learner_view import LearnerView
+from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.spaces import Box
 from tests.conftest import fast_jit as jit
 
@@ -374,6 +374,43 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
         assert int(buffers.size[k, 0]) == len(mine) > 0
         np.testing.assert_array_equal(buffers.items.obs.obs[k, 0, :len(mine)], flat.obs.obs[mine])
         assert np.all(np.asarray(drawn.policy[k, 0]) == k)
+
+
+def test_group_draw_shares_a_sub_buffer_per_group_with_the_draws_of_per_agent_buffers():
+    """Under ``ensemble_draw=group`` the 3 predators of ``mpe_tag`` keep one D^(k) between them (K x 2 buffers, not
+    K x 4): each holds the transitions its group played with k, in order, and agent i's batch is the one a buffer of
+    agent i's own (``ReplayBuffer.add_where`` on i's draws) gives with the same key."""
+    env = envs.make("mpe_tag", continuous=True, max_cycles=5)
+    cfg = make(env, "maddpg", ensemble=2, sub_buffers=True, ensemble_draw="group", buffer_size=128, batch_size=8)
+    model = learner.build_model(LearnerView(env), cfg)
+    np.testing.assert_array_equal(learner.buffer_owners(model), [0, 0, 0, 1])
+    groups = np.array([[0, 1], [1, 1], [1, 0], [0, 0]] * 8)  # [32, 2]: the predators' draw, the prey's
+    obs = LearnerObs(obs=jnp.arange(32 * 4 * 3, dtype=jnp.float32).reshape(32, 4, 3), avail=None,
+                     global_state=None, first=jnp.zeros(32, bool))
+    flat = learner.Sample(obs=obs, action=jnp.zeros((32, 4, 2)), reward=jnp.zeros((32, 4)),
+                          terminated=jnp.zeros(32, bool), next_obs=obs,
+                          policy=jnp.asarray(groups[:, [0, 0, 0, 1]], jnp.int32))
+    key = jax.random.PRNGKey(5)
+    keys = jax.random.split(key, 2 * 4).reshape(2, 4, -1)
+
+    def both(flat):
+        example = jax.tree.map(lambda x: x[0], flat)
+        buffers = learner.store_sub_policies(model, learner.sub_policy_buffers(model, cfg, example), flat)
+        own = learner.ReplayBuffer.create(example, 64)
+        ks, agents = jnp.meshgrid(jnp.arange(2), jnp.arange(4), indexing="ij")
+        per_agent = jax.vmap(jax.vmap(lambda k, i, key: own.add_where(flat, flat.policy[:, i] == k).sample(
+            key, cfg.batch_size)))(ks, agents, keys)
+        return buffers, learner.sub_buffer_batches(model, cfg, buffers, key), per_agent
+
+    buffers, drawn, per_agent = jax.tree.map(np.asarray, jit(both)(flat))
+    assert buffers.size.shape == (2, 2)
+    for k in range(2):
+        for g in range(2):
+            mine = np.flatnonzero(groups[:, g] == k)
+            assert int(buffers.size[k, g]) == len(mine)
+            np.testing.assert_array_equal(buffers.items.obs.obs[k, g, :len(mine)], np.asarray(obs.obs)[mine])
+    for got, want in zip(jax.tree.leaves(drawn), jax.tree.leaves(per_agent)):  # leaves [K, N, B, ...]
+        np.testing.assert_array_equal(got, want)
 
 
 # -- cross-play of trained populations (MADDPG's ensembles against single policies) ---------------------------------
