@@ -50,18 +50,25 @@ S v E, S v S (agents v adversaries; an ensemble draws a sub-policy per episode, 
 ``--eval-episodes`` episodes each. Reported per pairing: the agents' and the adversaries' episode reward (summed over
 the 25 steps, averaged over a side's agents) with 95% Student-t intervals over seeds; the 0-1 normalised score of each
 side (its mean reward min-max scaled over the four pairings: the paper plots 0-1 normalised scores without stating the
-formula); and the ensemble's paired gains (e.g. the agents' reward in E v S minus S v S, seed by seed).
+formula); and the ensemble's paired gains (e.g. the agents' reward in E v S minus S v S, seed by seed). A study too
+long for one sitting grows across calls with ``--actors-dir DIR``: each population's trained seeds are kept there
+(their final actors and timings), a call trains only the seeds not stored yet (``--max-new-seeds N`` of each
+population at most), and the cross-play runs once all ``--seeds`` are there.
 
     python benchmarks/maddpg_paper.py --seeds 5 --total-steps 1000000 \\
         --out benchmarks/results/cpu/maddpg_paper_speaker_listener.json
     python benchmarks/maddpg_paper.py --task deception --seeds 8 --total-steps 1500000 --out deception.json
     python benchmarks/maddpg_paper.py --ensembles --task keep_away --seeds 8 --total-steps 1500000 --out ka.json
+    python benchmarks/maddpg_paper.py --ensembles --task predator_prey --seeds 8 --total-steps 1500000 \
+        --actors-dir pp_actors --max-new-seeds 2 --out pp.json       # again until all 8 seeds are stored
     python benchmarks/maddpg_paper.py --quick      # a short smoke run
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -73,6 +80,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+import algos  # noqa: E402
 import envs  # noqa: E402
 from algos.offpolicy import OffPolicyConfig  # noqa: E402
 from algos.offpolicy.crossplay import cross_play, play  # noqa: E402
@@ -80,7 +88,7 @@ from algos.offpolicy.learner import fit_total_variation  # noqa: E402
 from algos.offpolicy.model import build_model  # noqa: E402
 from benchmarks.common import dump, machine_info, train_many  # noqa: E402
 from jaxmarl_core import outputs  # noqa: E402
-from jaxmarl_core.config import parse_overrides  # noqa: E402
+from jaxmarl_core.config import from_defaults, parse_overrides  # noqa: E402
 from jaxmarl_core.learner_view import LearnerView  # noqa: E402
 
 ARMS = {  # cooperative communication: name -> (algorithm, config overrides)
@@ -220,27 +228,98 @@ def normalised(rows: list[dict], side: str) -> list[float]:
     return ((means - means.min()) / span if span > 0 else np.zeros_like(means)).tolist()
 
 
+class SeedStore:
+    """A population's trained seeds on disk, so that a long study grows across calls: ``seed_S.npz`` holds seed S's
+    final actors (the leaves of ``like``, in order), ``population.json`` the settings and each seed's timings. A
+    directory made with other settings is refused."""
+
+    def __init__(self, directory: str, settings: dict):
+        self.directory, self.path = directory, os.path.join(directory, "population.json")
+        settings = json.loads(json.dumps(settings))
+        os.makedirs(directory, exist_ok=True)
+        self.doc = {"settings": settings, "seeds": []}
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                self.doc = json.load(f)
+            if self.doc["settings"] != settings:
+                raise ValueError(f"{directory} holds a population trained with other settings: choose another "
+                                 "--actors-dir")
+
+    @property
+    def done(self) -> int:
+        """How many seeds (0, 1, ...) are stored."""
+        return len(self.doc["seeds"])
+
+    def add(self, actors, timings: dict) -> None:
+        """Store the next seeds' actors (leaves [S, ...]) with their call's ``timings``."""
+        leaves = [np.asarray(x) for x in jax.tree.leaves(actors)]
+        for i in range(leaves[0].shape[0]):
+            buf = io.BytesIO()
+            np.savez(buf, *(x[i] for x in leaves))
+            outputs.atomic_write(os.path.join(self.directory, f"seed_{self.done}.npz"), buf.getvalue())
+            self.doc["seeds"].append({"seed": self.done, **timings})
+            outputs.atomic_write_json(self.path, self.doc)
+
+    def load(self, like, seeds: int):
+        """Seeds 0 .. seeds - 1 stacked in the structure of ``like`` (one seed's actors) -> leaves [seeds, ...]."""
+        per_seed = []
+        for s in range(seeds):
+            with np.load(os.path.join(self.directory, f"seed_{s}.npz")) as f:
+                per_seed.append([f[f"arr_{i}"] for i in range(len(f.files))])
+        return jax.tree.unflatten(jax.tree.structure(like), [np.stack(x) for x in zip(*per_seed)])
+
+
 def run_ensembles(task: str, seeds: int, total_steps: int, num_envs: int, episodes: int, overrides: dict,
-                  sub_policies: int | None = None) -> dict:
+                  sub_policies: int | None = None, actors_dir: str | None = None, max_new: int = 0) -> dict | None:
     """Train an ensemble population (``ensemble`` K, ``sub_buffers``, one draw per agent group) and a single-policy
     one (``maddpg``, both on the paper's settings), then cross-play seed s of one against seed s of the other in the
-    four pairings -> the JSON document."""
+    four pairings -> the JSON document. With ``actors_dir`` each population's seeds are kept there (``SeedStore``),
+    a call trains only the seeds not yet stored (at most ``max_new`` of each population; 0: all), and returns None
+    while some are missing."""
     spec = ENSEMBLE_TASKS[task]
     k = sub_policies or spec.sub_policies
     env = envs.make(spec.env_name, continuous=True)
     base = {"total_steps": total_steps, "num_envs": num_envs,
             "rollout_len": max(1, STEPS_PER_GRADIENT_STEP // num_envs), **overrides}
     pops = {"ensemble": {"ensemble": k, "sub_buffers": True, "ensemble_draw": "group"}, "single": {}}
+    configs = {name: from_defaults(algos.get("maddpg").default_config, env, {**base, **extra})
+               for name, extra in pops.items()}
+    stores = {name: SeedStore(os.path.join(actors_dir, f"{task}_{name}"), {"task": task, "config": dataclasses.asdict(
+        config)}) if actors_dir else None for name, config in configs.items()}  # refused before any training
     trained = {}
     for name, extra in pops.items():
-        res = train_many("maddpg", env, {**base, **extra}, seeds, warmup=False)
-        steps = res["num_updates"] * res["env_steps_per_update"]
-        trained[name] = {"config": OffPolicyConfig(**res["config"]), "actors": res["out"].state.nets.actor,
+        config, store = configs[name], stores[name]
+        first = store.done if store else 0
+        new = max(0, seeds - first)
+        new = min(new, max_new) if max_new else new
+        if new:
+            res = train_many("maddpg", env, {**base, **extra}, new, warmup=False, first_seed=first)
+            timings = {"compile_s": res["compile_s"], "run_s": res["median_s"], "seeds_in_call": new,
+                       "env_steps": res["num_updates"] * res["env_steps_per_update"]}
+            print(f"{task} {name}: trained {timings['env_steps']:,} steps x seeds {first}..{first + new - 1} in "
+                  f"{res['median_s']:.0f} s (compile {res['compile_s']:.0f} s)", file=sys.stderr)
+            if store:
+                store.add(res["out"].state.nets.actor, timings)
+        if store:
+            if store.done < seeds:
+                print(f"{task} {name}: {store.done} of {seeds} seeds stored in {store.directory}; run the same "
+                      "command again for the rest", file=sys.stderr)
+                continue
+            like = jax.eval_shape(build_model(LearnerView(env), config).init_actors, jax.random.PRNGKey(0))
+            actors = store.load(like, seeds)
+            calls = store.doc["seeds"][:seeds]
+            compile_s, run_s = (sum(c[f] / c["seeds_in_call"] for c in calls) for f in ("compile_s", "run_s"))
+            steps = calls[0]["env_steps"]
+        else:
+            actors, compile_s, run_s = res["out"].state.nets.actor, timings["compile_s"], timings["run_s"]
+            steps = timings["env_steps"]
+        trained[name] = {"config": config, "actors": actors,
                          "summary": {"population": name, "overrides": {**base, **extra}, "env_steps": steps,
-                                     "compile_s": res["compile_s"], "run_s": res["median_s"],
-                                     "env_steps_per_s": seeds * steps / res["median_s"], "config": res["config"]}}
-        print(f"{task} {name}: trained {steps:,} steps x {seeds} seeds in {res['median_s']:.0f} s "
-              f"(compile {res['compile_s']:.0f} s)", file=sys.stderr)
+                                     "compile_s": compile_s, "run_s": run_s,
+                                     "env_steps_per_s": seeds * steps / run_s,
+                                     "config": dataclasses.asdict(config)}}
+    if len(trained) < len(pops):
+        return None
     from_agents = ~np.isin(np.arange(env.num_agents), spec.adversaries)
     keys = jax.random.split(jax.random.PRNGKey(10_000), seeds)
     rows, per_pairing = [], {}
@@ -390,6 +469,10 @@ def main(argv=None) -> int:
     p.add_argument("--ensembles", action="store_true", help="the policy-ensemble experiment (keep_away, deception, "
                    "predator_prey): train an ensemble and a single-policy population, cross-play them")
     p.add_argument("--sub-policies", type=int, default=None, help="--ensembles: K (default: the paper's, 3 or 2)")
+    p.add_argument("--actors-dir", default=None, help="--ensembles: keep each population's trained seeds here and "
+                   "train only those not stored yet, so that a long study grows across calls")
+    p.add_argument("--max-new-seeds", type=int, default=0, metavar="N", help="--actors-dir: train at most N new "
+                   "seeds of each population in this call (default 0: all that are missing)")
     p.add_argument("--arms", default=None, help="comma-separated; default: communication's three, the competitive "
                    "tasks' two mixed pairings")
     p.add_argument("--seeds", type=int, default=5)
@@ -406,6 +489,10 @@ def main(argv=None) -> int:
             p.error(f"--ensembles takes --task {', '.join(ENSEMBLE_TASKS)} and no --arms")
         if args.sub_policies is not None and args.sub_policies < 2:
             p.error("--sub-policies must be at least 2")
+        if args.max_new_seeds < 0 or (args.max_new_seeds and not args.actors_dir):
+            p.error("--max-new-seeds takes a count >= 0 and --actors-dir")
+    elif args.actors_dir or args.max_new_seeds:
+        p.error("--actors-dir and --max-new-seeds need --ensembles")
     elif args.task not in TASKS:
         p.error(f"--task {args.task} needs --ensembles")
     else:
@@ -426,8 +513,13 @@ def main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     if args.ensembles:
-        doc = run_ensembles(args.task, args.seeds, int(args.total_steps), args.num_envs, args.eval_episodes, overrides,
-                            args.sub_policies)
+        try:
+            doc = run_ensembles(args.task, args.seeds, int(args.total_steps), args.num_envs, args.eval_episodes,
+                                overrides, args.sub_policies, args.actors_dir, args.max_new_seeds)
+        except ValueError as e:
+            p.error(str(e))
+        if doc is None:  # seeds still missing in --actors-dir
+            return 0
         doc["config_overrides"] = overrides
         text = dump(doc, args.out)
         print(ensembles_table(doc), file=sys.stderr)

@@ -157,6 +157,19 @@ def test_maddpg_paper_ensembles_json_smoke(tmp_path):
     rows = {r["pairing"]: r for r in doc["results"]}
     np.testing.assert_allclose(gain["per_seed"], np.subtract(rows["E v S"]["agents_reward_per_seed"],
                                                              rows["S v S"]["agents_reward_per_seed"]))
+    # the same study grown one seed per call in --actors-dir: the first call stores seed 0 and writes no document
+    cmd = [sys.executable, "benchmarks/maddpg_paper.py", "--ensembles", "--task", "keep_away", "--quick",
+           "--total-steps", "3000", "--actors-dir", str(tmp_path / "actors"), "--max-new-seeds", "1"]
+    first = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0 and first.stdout == "" and "1 of 2 seeds stored" in first.stderr, first.stderr
+    assert sorted(os.listdir(tmp_path / "actors" / "keep_away_ensemble")) == ["population.json", "seed_0.npz"]
+    grown = run_json(cmd, tmp_path, timeout=900)
+    for r, want in zip(grown["results"], doc["results"]):
+        np.testing.assert_allclose(r["agents_reward_per_seed"], want["agents_reward_per_seed"], rtol=1e-4)
+        np.testing.assert_allclose(r["adversaries_reward_per_seed"], want["adversaries_reward_per_seed"], rtol=1e-4)
+    other = subprocess.run([*cmd[:-4], "--total-steps", "4000", *cmd[-4:]], cwd=ROOT, env=FAST_COMPILE_ENV,
+                           capture_output=True, text=True, timeout=300)  # other settings: refused before training
+    assert other.returncode == 2 and "holds a population trained with other settings" in other.stderr
 
 
 def test_maddpg_paper_ensemble_scores_and_flags(capsys):
@@ -171,7 +184,8 @@ def test_maddpg_paper_ensemble_scores_and_flags(capsys):
     rows = [{"agents_reward": {"mean": m}} for m in (-4.0, -2.0, -3.0, -2.0)]
     assert maddpg_paper.normalised(rows, "agents") == [0.0, 1.0, 0.5, 1.0]
     for args in (["--task", "keep_away"], ["--ensembles"], ["--ensembles", "--task", "deception", "--arms", "x"],
-                 ["--ensembles", "--task", "keep_away", "--sub-policies", "1"]):
+                 ["--ensembles", "--task", "keep_away", "--sub-policies", "1"], ["--actors-dir", "x"],
+                 ["--ensembles", "--task", "keep_away", "--max-new-seeds", "1"]):
         with pytest.raises(SystemExit) as exit_info:
             maddpg_paper.main(args)
         assert exit_info.value.code == 2, args
