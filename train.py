@@ -331,7 +331,8 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     per_seed = sweep.one_seed_per_call(seed_batch)  # chunks of one seed, called per seed, its state on the device
     run_keys = sweep.split_seeds(keys) if per_seed else keys
     init_per_seed = per_seed and trainer.init_per_seed  # the initialisation of one seed, called per seed
-    init_fn = sweep.jit(trainer.init_state if init_per_seed else sweep.map_seeds(trainer.init_state, seed_batch))
+    init_fn = sweep.jit(trainer.init_state if init_per_seed else sweep.map_seeds(trainer.init_state, seed_batch),
+                        trainer.xla)
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
     compile_cpu = 0.0  # process CPU seconds (all threads) of the same intervals
@@ -346,7 +347,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             def chunk(sk, start):
                 return trainer.run(*sk, start, length)
 
-            fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch), trainer.library_reductions)
+            fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch), trainer.xla)
             seeded = (state_shapes, keys)
             if per_seed:  # one seed's shapes (``state_shapes`` are already those with ``init_per_seed``)
                 def one_seed(tree, cut):

@@ -78,14 +78,14 @@ class RolloutSizes:
 
 
 def time_compiled(fn: Callable, args: tuple, repeats: int, warmup: bool = True, cpu: dict | None = None,
-                  library_reductions: bool = False) -> tuple[float, list[float], Any]:
-    """AOT-compile ``fn(*args)`` (with the training jits' ``compiler_options(library_reductions)``), warm up once
+                  xla: sweep.XlaOptions | None = None) -> tuple[float, list[float], Any]:
+    """AOT-compile ``fn(*args)`` (with the training jits' ``compiler_options(xla)``), warm up once
     (unless ``warmup`` is False: long trainings, where a second run would only double the wall time), time
     ``repeats`` calls -> (compile_s, [run_s], last output). ``cpu``, when given, receives the process's CPU seconds
     (all its threads, ``time.process_time``) of the same intervals: ``compile_s`` and ``runs_s``, less sensitive
     than wall time to other jobs on a shared machine."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    compiled = sweep.jit(fn, library_reductions).lower(*args).compile()
+    compiled = sweep.jit(fn, xla).lower(*args).compile()
     compile_s = time.perf_counter() - start
     cpu_times = {"compile_s": time.process_time() - cpu_start, "runs_s": []}
     if warmup:
@@ -154,7 +154,7 @@ def train_many(algo_name: str, env, overrides: dict, seeds: int, repeats: int = 
     seed_batch = sweep.resolve_seed_batch(trainer, seed_batch)
     cpu: dict = {}
     compile_s, runs, out = time_compiled(sweep.map_seeds(trainer, seed_batch), (keys,), repeats, warmup, cpu,
-                                         trainer.library_reductions)
+                                         trainer.xla)
     out = jax.tree.map(lambda x: x[:seeds], out)  # drop the seeds padded up to a multiple of the device count
     return {"config": dataclasses.asdict(config), "compile_s": compile_s, "runs_s": runs,
             "median_s": float(np.median(runs)), "cpu_s": cpu, "seed_batch": seed_batch, "out": out,
@@ -178,9 +178,9 @@ def train_chunked(algo_name: str, env, overrides: dict, seeds: int, chunks: int 
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
     seed_batch = sweep.resolve_seed_batch(trainer, None)
     t0 = time.perf_counter()
-    state = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch)).lower(keys).compile()(keys)
+    state = sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch), trainer.xla).lower(keys).compile()(keys)
     chunk = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch),
-                      trainer.library_reductions).lower((state, keys), np.int32(0)).compile()
+                      trainer.xla).lower((state, keys), np.int32(0)).compile()
     compile_s, run_s, pieces = time.perf_counter() - t0, 0.0, []
     for c in range(chunks):
         t0 = time.perf_counter()

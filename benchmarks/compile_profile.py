@@ -192,18 +192,18 @@ def measure(algo_name: str, updates: int, seeds: int, attribute_top: int = 0) ->
     keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds), sweep.padded_size(seeds)))
     seed_batch = sweep.resolve_seed_batch(trainer)
     if sweep.one_seed_per_call(seed_batch) and trainer.init_per_seed:  # as train.py: compiled for one seed
-        init, init_fn = profile(sweep.jit(trainer.init_state), keys[0])
+        init, init_fn = profile(sweep.jit(trainer.init_state, trainer.xla), keys[0])
         state = jax.tree.map(lambda *xs: np.stack(xs), *[init_fn(k) for k in keys])
     else:
-        init, init_fn = profile(sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch)), keys)
+        init, init_fn = profile(sweep.jit(sweep.map_seeds(trainer.init_state, seed_batch), trainer.xla), keys)
         state = init_fn(keys)
     length = train._first_chunk(trainer.num_updates, 0)
     if sweep.one_seed_per_call(seed_batch):  # as train.py: a chunk of one seed, called per seed
-        chunk_jit = sweep.jit(lambda sk, start: trainer.run(*sk, start, length), trainer.library_reductions)
+        chunk_jit = sweep.jit(lambda sk, start: trainer.run(*sk, start, length), trainer.xla)
         chunk_args = jax.tree.map(lambda x: x[0], (state, keys))
     else:
         chunk_jit = sweep.jit(sweep.map_seeds(lambda sk, start: trainer.run(*sk, start, length), seed_batch),
-                              trainer.library_reductions)
+                              trainer.xla)
         chunk_args = (state, keys)
     attribution = {}
     if attribute_top:

@@ -133,7 +133,7 @@ def efficiency(methods, games: int, repeats: int, pg_rows: list[dict]) -> list[d
             return jax.vmap(lambda key: trainer.run(trainer.init_state(key), key, 0, steps)[0].theta)(keys)
 
         start = time.perf_counter()
-        compiled[method] = sweep.jit(final, trainer.library_reductions).lower(keys).compile()
+        compiled[method] = sweep.jit(final, trainer.xla).lower(keys).compile()
         compile_s[method] = time.perf_counter() - start
         jax.block_until_ready(compiled[method](keys))  # warm-up
     load = [os.getloadavg()[0]]

@@ -386,9 +386,9 @@ class CoinStudyRun:
                                                       sweep.padded_size(seeds)))
         seed_batch = sweep.resolve_seed_batch(self.trainer, None)
         t0 = time.perf_counter()
-        self.state = sweep.jit(sweep.map_seeds(self.trainer.init_state, seed_batch))(self.keys)
+        self.state = sweep.jit(sweep.map_seeds(self.trainer.init_state, seed_batch), self.trainer.xla)(self.keys)
         self._chunk_fn = sweep.jit(sweep.map_seeds(lambda sk, start: self.trainer.run(*sk, start, chunk),
-                                                   seed_batch), self.trainer.library_reductions)
+                                                   seed_batch), self.trainer.xla)
         self.compile_s, self.run_s, self.done = 0.0, 0.0, 0
         self.metrics = {k: np.zeros((seeds, 0, 2), np.float32) for k in self.METRICS}
         self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)

@@ -12,7 +12,9 @@ vectorising seeds on top only costs: one seed at a time ran 2.2x faster (``Train
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -66,19 +68,37 @@ def seed_shapes(tree: Any) -> Any:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
-def compiler_options(library_reductions: bool = False) -> dict | None:
+@dataclasses.dataclass(frozen=True)
+class XlaOptions:
+    """What a Trainer asks of XLA's CPU compiler for its training programs (``Trainer.xla``).
+
+    library_reductions: XLA's YNNPACK reduction fusions, faster for the backward pass through a GRU over whole
+        episodes (value decomposition's recurrent TD loss), slower for most other learners' small reductions;
+    quick_backend: the backend (LLVM) at optimisation level 1 instead of its default: shorter compiles for learners
+        whose run time is in networks and environments, which ran as fast; the learners of many small vector loops
+        (the sampled opponent-shaping ones) ran slower at it.
+    Measured in ``benchmarks/RESULTS.md``, "Compiler settings"."""
+
+    library_reductions: bool = False
+    quick_backend: bool = False
+
+
+def compiler_options(xla: XlaOptions | None = None) -> dict | None:
     """XLA options of the training jits. On CPU, XLA's YNNPACK library fusions are turned off where this jaxlib has
     them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
-    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``). ``library_reductions`` (what a Trainer
-    declares, ``Trainer.library_reductions``) turns its reductions, and only them, back on."""
-    return _cpu_options(library_reductions) if jax.default_backend() == "cpu" else None
+    than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``); ``xla`` (what a Trainer declares) turns
+    the reductions, and only them, back on, and picks the backend's optimisation level (None: the defaults)."""
+    return _cpu_options(xla or XlaOptions()) if jax.default_backend() == "cpu" else None
 
 
 @functools.cache
-def _cpu_options(library_reductions: bool) -> dict | None:
-    """``{"xla_cpu_experimental_ynn_fusion_type": ...}`` (none, or the reductions) if this jaxlib knows the option
-    (older ones have no YNNPACK fusions and reject it), else None."""
-    options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE" if library_reductions else ""}
+def _cpu_options(xla: XlaOptions) -> dict | None:
+    """``{"xla_cpu_experimental_ynn_fusion_type": ... (none, or the reductions)}``, with
+    ``"xla_backend_optimization_level": 1`` under ``quick_backend`` (unless ``XLA_FLAGS`` sets the level: the user's
+    choice wins), if this jaxlib knows the options (older ones have no YNNPACK fusions and reject it), else None."""
+    options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE" if xla.library_reductions else ""}
+    if xla.quick_backend and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+        options["xla_backend_optimization_level"] = 1
     try:
         jax.jit(lambda x: x + 1, compiler_options=options).lower(jnp.zeros((), jnp.float32)).compile()
     except jax.errors.JaxRuntimeError:
@@ -86,9 +106,9 @@ def _cpu_options(library_reductions: bool) -> dict | None:
     return options
 
 
-def jit(fn: Callable, library_reductions: bool = False, **kwargs) -> Callable:
-    """``jax.jit`` with ``compiler_options(library_reductions)``."""
-    return jax.jit(fn, compiler_options=compiler_options(library_reductions), **kwargs)
+def jit(fn: Callable, xla: XlaOptions | None = None, **kwargs) -> Callable:
+    """``jax.jit`` with ``compiler_options(xla)``."""
+    return jax.jit(fn, compiler_options=compiler_options(xla), **kwargs)
 
 
 def resolve_seed_batch(trainer: Any, requested: int | None = None) -> int:

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxmarl_core.sweep import XlaOptions
+
 
 @struct.dataclass
 class TrainOutput:
@@ -34,10 +36,7 @@ class Trainer:
     # per seed too (no loop over seeds in that program either): only where that gives the same state as the program
     # over the seeds (a GRU's orthogonal initial weights, compiled unbatched, moved in float rounding for ``ippo``)
     init_per_seed: bool = False
-    # XLA's YNNPACK reduction fusions on CPU for the training chunks (``sweep.compiler_options``): faster for the
-    # backward pass through a GRU over whole episodes (value decomposition's recurrent TD loss), slower for most
-    # other learners' small reductions (``benchmarks/RESULTS.md``, "Compiler settings")
-    library_reductions: bool = False
+    xla: XlaOptions = XlaOptions()  # what its training programs ask of XLA's CPU compiler (``sweep.compiler_options``)
 
     @staticmethod
     def split_seed(key: jax.Array) -> tuple[jax.Array, jax.Array]:

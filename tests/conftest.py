@@ -40,7 +40,7 @@ def fast_compile(monkeypatch):
 
     options = sweep.compiler_options
     monkeypatch.setattr(sweep, "compiler_options",
-                        lambda library_reductions=False: {**(options(library_reductions) or {}), **FAST_COMPILE})
+                        lambda xla=None: {**(options(xla) or {}), **FAST_COMPILE})
 
 
 def fast_compile_environ() -> dict:

@@ -49,7 +49,7 @@ from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.networks import MaskedMultiHeadAttention, PlainMLP
 from jaxmarl_core.replay import ReplayBuffer
 from jaxmarl_core.targets import polyak_update
-from jaxmarl_core.training import Trainer
+from jaxmarl_core.training import Trainer, XlaOptions
 
 CRITICS = ("g2a", "soft", "none")
 
@@ -327,4 +327,4 @@ def make_train(env, config: GAACConfig, params=None) -> Trainer:
     parts = build(env, config, params)
     return Trainer(init=functools.partial(init, parts), update=functools.partial(update, parts),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update,
-                   seed_batch=1, init_per_seed=True)
+                   seed_batch=1, init_per_seed=True, xla=XlaOptions(quick_backend=True))

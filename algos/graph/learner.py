@@ -36,7 +36,7 @@ from jaxmarl_core.qnetworks import action_values, epsilon_greedy, masked_max
 from jaxmarl_core.replay import ReplayBuffer
 from jaxmarl_core.rollout import agents_terminated
 from jaxmarl_core.targets import polyak_update
-from jaxmarl_core.training import Trainer
+from jaxmarl_core.training import Trainer, XlaOptions
 
 
 @struct.dataclass
@@ -189,7 +189,7 @@ def assemble(init_fn, update_fn, build, make_optimiser, env, config, params=None
     statics = (view, model, config, env_params, make_optimiser(config))
     return Trainer(init=functools.partial(init_fn, *statics), update=functools.partial(update_fn, *statics),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update,
-                   seed_batch=1, init_per_seed=True)
+                   seed_batch=1, init_per_seed=True, xla=XlaOptions(quick_backend=True))
 
 
 def make_train(env, config: DGNConfig, params=None) -> Trainer:

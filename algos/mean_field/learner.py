@@ -56,7 +56,7 @@ from jaxmarl_core.qnetworks import (
 from jaxmarl_core.replay import ReplayBuffer
 from jaxmarl_core.rollout import agents_terminated
 from jaxmarl_core.targets import polyak_update
-from jaxmarl_core.training import Trainer
+from jaxmarl_core.training import Trainer, XlaOptions
 
 
 @struct.dataclass
@@ -293,4 +293,5 @@ def make_train(env, config: MeanFieldConfig, params=None) -> Trainer:
     model = build_model(config, view.obs_dim, view.num_actions)
     statics = (view, model, config, env_params, optimiser(config), group_slices(env))
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update,
+                   xla=XlaOptions(quick_backend=True))

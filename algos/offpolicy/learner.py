@@ -57,7 +57,7 @@ from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.replay import ReplayBuffer, uniform_slots
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
 from jaxmarl_core.targets import polyak_update
-from jaxmarl_core.training import Trainer
+from jaxmarl_core.training import Trainer, XlaOptions
 
 
 @struct.dataclass
@@ -498,4 +498,5 @@ def make_train(env, config: OffPolicyConfig, params=None) -> Trainer:
     critic_tx = optimiser(config.critic_lr, config.max_grad_norm)
     statics = (view, model, config, env_params, actor_tx, critic_tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, seed_batch=1)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, seed_batch=1,
+                   xla=XlaOptions(quick_backend=True))

@@ -42,7 +42,7 @@ from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.networks import initial_hidden
 from jaxmarl_core.returns import gae
 from jaxmarl_core.rollout import RolloutCarry, episode_outcomes, reset_carry, rollout, step_means
-from jaxmarl_core.training import Trainer
+from jaxmarl_core.training import Trainer, XlaOptions
 from jaxmarl_core.value_norm import ValueNorm
 
 
@@ -223,4 +223,5 @@ def make_train(env, config: OnPolicyConfig, params=None) -> Trainer:
     critic_tx = optimiser(config, config.critic_lr, config.critic_epochs)
     statics = (view, model, config, params, actor_tx, critic_tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
-                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, seed_batch=1)
+                   num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, seed_batch=1,
+                   xla=XlaOptions(quick_backend=True))

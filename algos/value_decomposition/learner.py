@@ -44,7 +44,7 @@ from jaxmarl_core.replay import Episode, ReplayBuffer
 from jaxmarl_core.returns import lambda_returns
 from jaxmarl_core.rollout import RolloutCarry, reset_carry, rollout
 from jaxmarl_core.targets import periodic_update
-from jaxmarl_core.training import Trainer
+from jaxmarl_core.training import Trainer, XlaOptions
 
 
 @struct.dataclass
@@ -289,4 +289,4 @@ def make_train(env, config: ValueDecompositionConfig, params=None) -> Trainer:
     statics = (view, model, config, env_params, tx)
     return Trainer(init=functools.partial(init, *statics), update=functools.partial(update, *statics),
                    num_updates=config.num_updates, env_steps_per_update=config.steps_per_update, indexed=True,
-                   seed_batch=1, library_reductions=config.recurrent)
+                   seed_batch=1, xla=XlaOptions(library_reductions=config.recurrent, quick_backend=True))

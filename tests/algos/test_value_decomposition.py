@@ -189,10 +189,10 @@ def test_team_rewards():
 
 
 def test_recurrent_agents_declare_library_reductions():
-    """Only recurrent agents' training runs XLA's YNNPACK reductions (``Trainer.library_reductions``): their TD loss's
+    """Only recurrent agents' training runs XLA's YNNPACK reductions (``Trainer.xla``): their TD loss's
     backward through the GRU ran faster with them on the 2-core CPU, the feed-forward learners' did not."""
-    assert vd.make_train(TWO_STEP, make_config(TWO_STEP, "qmix", recurrent=True)).library_reductions
-    assert not vd.make_train(TWO_STEP, make_config(TWO_STEP, "qmix")).library_reductions
+    assert vd.make_train(TWO_STEP, make_config(TWO_STEP, "qmix", recurrent=True)).xla.library_reductions
+    assert not vd.make_train(TWO_STEP, make_config(TWO_STEP, "qmix")).xla.library_reductions
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,8 +103,17 @@ def test_seed_shapes_lower_as_the_arrays_they_describe():
     assert fn.lower(shapes, 2.0).as_text() == fn.lower(placed, 2.0).as_text()
 
 
+def test_quick_backend_sets_the_backend_level_only_where_declared():
+    if sweep.compiler_options() is None:
+        pytest.skip("not XLA's CPU backend, or a jaxlib without these options")
+    assert "xla_backend_optimization_level" not in sweep.compiler_options()
+    assert sweep.compiler_options(sweep.XlaOptions(quick_backend=True))["xla_backend_optimization_level"] == 1
+    x = jnp.linspace(-2.0, 2.0, 64)
+    np.testing.assert_allclose(sweep.jit(jnp.tanh, sweep.XlaOptions(quick_backend=True))(x), jnp.tanh(x), rtol=1e-6)
+
+
 def test_library_reductions_only_where_a_trainer_declares_them():
-    """The training jits keep XLA's YNNPACK fusions off; ``library_reductions`` (``Trainer.library_reductions``)
+    """The training jits keep XLA's YNNPACK fusions off; ``library_reductions`` (``Trainer.xla``)
     sends the reductions, and only them, through YNNPACK, with the same sums."""
     if sweep.compiler_options() is None:
         pytest.skip("this backend or jaxlib has no YNNPACK fusions")
@@ -113,7 +122,8 @@ def test_library_reductions_only_where_a_trainer_declares_them():
     def f(x):
         return jnp.sum(jnp.tanh(x) * 2.0, axis=0), x @ x.T
 
-    plain, library = sweep.jit(f).lower(x).compile(), sweep.jit(f, True).lower(x).compile()
+    plain = sweep.jit(f).lower(x).compile()
+    library = sweep.jit(f, sweep.XlaOptions(library_reductions=True)).lower(x).compile()
     assert "__ynn_fusion" not in plain.as_text()
     fused = [line for line in library.as_text().splitlines() if "__ynn_fusion" in line]
     assert fused and all("reduce" in line for line in fused)
