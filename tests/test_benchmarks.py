@@ -163,7 +163,7 @@ def test_maddpg_paper_ensembles_json_smoke(tmp_path):
     first = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0 and first.stdout == "" and "1 of 2 seeds stored" in first.stderr, first.stderr
     assert sorted(os.listdir(tmp_path / "actors" / "keep_away_ensemble")) == ["population.json", "seed_0.npz"]
-    grown = run_json(cmd, tmp_path, timeout=900)
+    grown = run_json(cmd[1:], tmp_path, timeout=900)
     for r, want in zip(grown["results"], doc["results"]):
         np.testing.assert_allclose(r["agents_reward_per_seed"], want["agents_reward_per_seed"], rtol=1e-4)
         np.testing.assert_allclose(r["adversaries_reward_per_seed"], want["adversaries_reward_per_seed"], rtol=1e-4)
