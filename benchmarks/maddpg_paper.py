@@ -59,7 +59,7 @@ population at most), and the cross-play runs once all ``--seeds`` are there.
         --out benchmarks/results/cpu/maddpg_paper_speaker_listener.json
     python benchmarks/maddpg_paper.py --task deception --seeds 8 --total-steps 1500000 --out deception.json
     python benchmarks/maddpg_paper.py --ensembles --task keep_away --seeds 8 --total-steps 1500000 --out ka.json
-    python benchmarks/maddpg_paper.py --ensembles --task predator_prey --seeds 8 --total-steps 1500000 \
+    python benchmarks/maddpg_paper.py --ensembles --task predator_prey --seeds 8 --total-steps 1500000 \\
         --actors-dir pp_actors --max-new-seeds 2 --out pp.json       # again until all 8 seeds are stored
     python benchmarks/maddpg_paper.py --quick      # a short smoke run
 """
