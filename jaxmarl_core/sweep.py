@@ -88,16 +88,19 @@ def compiler_options(xla: XlaOptions | None = None) -> dict | None:
     them: they run the small per-agent reductions and dots of these workloads (a few actions, a few states) slower
     than XLA's own loops (``benchmarks/opponent_shaping.py --throughput``); ``xla`` (what a Trainer declares) turns
     the reductions, and only them, back on, and picks the backend's optimisation level (None: the defaults)."""
-    return _cpu_options(xla or XlaOptions()) if jax.default_backend() == "cpu" else None
+    if jax.default_backend() != "cpu":
+        return None
+    return _cpu_options(xla or XlaOptions(), "xla_backend_optimization_level" in os.environ.get("XLA_FLAGS", ""))
 
 
 @functools.cache
-def _cpu_options(xla: XlaOptions) -> dict | None:
+def _cpu_options(xla: XlaOptions, level_in_flags: bool) -> dict | None:
     """``{"xla_cpu_experimental_ynn_fusion_type": ... (none, or the reductions)}``, with
-    ``"xla_backend_optimization_level": 1`` under ``quick_backend`` (unless ``XLA_FLAGS`` sets the level: the user's
-    choice wins), if this jaxlib knows the options (older ones have no YNNPACK fusions and reject it), else None."""
+    ``"xla_backend_optimization_level": 1`` under ``quick_backend`` (unless ``XLA_FLAGS`` sets the level,
+    ``level_in_flags``: the user's choice wins), if this jaxlib knows the options (older ones have no YNNPACK fusions
+    and reject it), else None."""
     options = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE" if xla.library_reductions else ""}
-    if xla.quick_backend and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    if xla.quick_backend and not level_in_flags:
         options["xla_backend_optimization_level"] = 1
     try:
         jax.jit(lambda x: x + 1, compiler_options=options).lower(jnp.zeros((), jnp.float32)).compile()

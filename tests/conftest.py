@@ -6,9 +6,15 @@ function again (the command line, resumed runs, repeated seeds) skip the compile
 The tests' fast-compile settings are defined here once: ``FAST_COMPILE`` (XLA's lowest optimisation level, about
 half the compile time of tiny smoke runs whose run time is negligible), applied by the ``fast_compile`` fixture to
 the training jits of a test, by ``fast_jit`` (``jax.jit`` with them) to a test's own small programs, and by
-``fast_compile_env`` to a subprocess's environment."""
+``fast_compile_env`` to a subprocess's environment. Everything else compiles at XLA's backend level 1 (``XLA_FLAGS``,
+inherited by workers and subprocesses; a level the caller's ``XLA_FLAGS`` sets wins): the level the network learners
+declare (``XlaOptions.quick_backend``), here for every test, whose runs are short, so the suite's compiles shrink and
+numbers move by float rounding only."""
 import functools
 import os
+
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=1".strip()
 import shutil
 import tempfile
 

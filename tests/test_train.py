@@ -59,12 +59,14 @@ def test_same_seed_same_metrics(tmp_path):
     c = str(tmp_path / "c")
     assert train.main([*SMALL, "--out", c, "--seed", "1"]) == 0
     assert open(os.path.join(a, "metrics.csv")).read() != open(os.path.join(c, "metrics.csv")).read()
-    d = str(tmp_path / "d")  # seeds 1 and 2 on their own: the same rows as in the 3-seed run
+    d = str(tmp_path / "d")  # seeds 1 and 2 on their own: the keys, so the rows, of the 3-seed run (up to rounding:
+    # XLA need not compute a lane of a vectorised program exactly as the same lane of a narrower one)
     assert train.main([*SMALL, "--out", d, "--seeds", "2", "--first-seed", "1"]) == 0
-    whole = open(os.path.join(a, "metrics.csv")).read().splitlines()
-    part = open(os.path.join(d, "metrics.csv")).read().splitlines()
-    assert part[0] == whole[0] and part[1].startswith("1,")
-    assert part[1:] == [row for row in whole[1:] if row.split(",")[0] in ("1", "2")]
+    whole = np.loadtxt(os.path.join(a, "metrics.csv"), delimiter=",", skiprows=1)
+    part = np.loadtxt(os.path.join(d, "metrics.csv"), delimiter=",", skiprows=1)
+    assert open(os.path.join(d, "metrics.csv")).readline() == open(os.path.join(a, "metrics.csv")).readline()
+    np.testing.assert_array_equal(part[:, :2], whole[whole[:, 0] >= 1][:, :2])
+    np.testing.assert_allclose(part, whole[whole[:, 0] >= 1], rtol=1e-4, atol=1e-6)
 
 
 def test_seed_batch_changes_speed_not_numbers(tmp_path):

@@ -103,11 +103,15 @@ def test_seed_shapes_lower_as_the_arrays_they_describe():
     assert fn.lower(shapes, 2.0).as_text() == fn.lower(placed, 2.0).as_text()
 
 
-def test_quick_backend_sets_the_backend_level_only_where_declared():
+def test_quick_backend_sets_the_backend_level_only_where_declared(monkeypatch):
     if sweep.compiler_options() is None:
         pytest.skip("not XLA's CPU backend, or a jaxlib without these options")
+    quick = sweep.XlaOptions(quick_backend=True)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)  # no level chosen: the Trainer's declaration counts
     assert "xla_backend_optimization_level" not in sweep.compiler_options()
-    assert sweep.compiler_options(sweep.XlaOptions(quick_backend=True))["xla_backend_optimization_level"] == 1
+    assert sweep.compiler_options(quick)["xla_backend_optimization_level"] == 1
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=2")  # the user's level wins
+    assert "xla_backend_optimization_level" not in sweep.compiler_options(quick)
     x = jnp.linspace(-2.0, 2.0, 64)
     np.testing.assert_allclose(sweep.jit(jnp.tanh, sweep.XlaOptions(quick_backend=True))(x), jnp.tanh(x), rtol=1e-6)
 
