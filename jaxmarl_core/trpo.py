@@ -12,11 +12,13 @@ import jax.numpy as jnp
 from flax import struct
 
 
-def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Array, v: jax.Array,
-                          damping: float = 0.1) -> jax.Array:
-    """(F + damping I) v, F the Hessian at ``theta`` [P] of ``kl_fn`` (the mean KL from the policy held fixed at
-    ``theta`` to the one at its argument): a forward-over-reverse Hessian-vector product -> [P]."""
-    return jax.jvp(jax.grad(kl_fn), (theta,), (v,))[1] + damping * v
+def fisher_vector_product(kl_fn: Callable[[jax.Array], jax.Array], theta: jax.Array,
+                          damping: float = 0.1) -> Callable[[jax.Array], jax.Array]:
+    """v [P] -> (F + damping I) v, F the Hessian at ``theta`` [P] of ``kl_fn`` (the mean KL from the policy held
+    fixed at ``theta`` to the one at its argument): forward over reverse, the gradient at ``theta`` linearised once
+    (``jax.linearize``), so each product is the tangent pass alone."""
+    hvp = jax.linearize(jax.grad(kl_fn), theta)[1]
+    return lambda v: hvp(v) + damping * v
 
 
 def conjugate_gradient(matvec: Callable[[jax.Array], jax.Array], b: jax.Array, iters: int = 10,

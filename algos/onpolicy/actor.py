@@ -79,9 +79,7 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
         logp = dist_stats(model, *out, batch["action"], batch["mask"])[0]
         return surrogate_of(logp), kl_of_outputs(model, out, old, batch)
 
-    def fvp(v):
-        return trpo.fisher_vector_product(kl, theta, v, cfg.cg_damping)
-
+    fvp = trpo.fisher_vector_product(kl, theta, cfg.cg_damping)
     step, expected = trpo.natural_step(jax.grad(surrogate)(theta), fvp, cfg.kl_threshold, cfg.cg_iters)
     res = trpo.line_search(surrogate, surrogate_and_kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
                            cfg.backtrack_coef, cfg.ls_steps)

@@ -244,7 +244,7 @@ def test_conjugate_gradient_solves_the_fisher_system():
     def solve():
         fisher = jax.hessian(kl)(theta0) + 0.1 * jnp.eye(12)  # explicit (damped) Fisher matrix of the KL
         g = jax.grad(surrogate)(theta0)
-        fvp = functools.partial(trpo.fisher_vector_product, kl, theta0, damping=0.1)
+        fvp = trpo.fisher_vector_product(kl, theta0, damping=0.1)
         return fisher, g, fvp(g), trpo.conjugate_gradient(fvp, g, iters=40)
 
     fisher, g, fg, x = solve()
@@ -268,7 +268,7 @@ def test_line_search_never_accepts_a_step_above_the_kl_threshold(threshold):
 @jax.jit
 def natural_step_and_line_search(threshold, scale):
     theta0, kl, surrogate = tiny_policy_problem()
-    fvp = functools.partial(trpo.fisher_vector_product, kl, theta0, damping=0.1)
+    fvp = trpo.fisher_vector_product(kl, theta0, damping=0.1)
     step, expected = trpo.natural_step(jax.grad(surrogate)(theta0), fvp, threshold)
     res = trpo.line_search(surrogate, lambda th: (surrogate(th), kl(th)), theta0, scale * step, scale * expected,
                            threshold, steps=10)
