@@ -12,11 +12,11 @@ declare (``XlaOptions.quick_backend``), here for every test, whose runs are shor
 numbers move by float rounding only."""
 import functools
 import os
+import shutil
+import tempfile
 
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=1".strip()
-import shutil
-import tempfile
 
 import jax
 import pytest
