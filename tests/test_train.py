@@ -118,7 +118,7 @@ ONE_SEED_RUNS = {
 
 
 @pytest.mark.parametrize("name", list(ONE_SEED_RUNS))
-def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name):
+def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name, fast_compile):
     """Seeds run one per call with their replay buffers kept on the device: a run cut after update 4 and resumed
     writes the uninterrupted run's metrics."""
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
