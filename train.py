@@ -312,11 +312,11 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         seed_batch: int | None = None, compile_cache: str | None = None) -> dict:
     """Train, checkpoint and write outputs; returns the summary. ``seed_batch``: seeds vectorised together per
     device (None: the algorithm's choice, ``sweep.resolve_seed_batch``); ``compile_cache``: the persistent cache
-    directory in use (recorded in the summary)."""
+    directory in use (recorded in the summary; traced programs are kept there too, ``jaxmarl_core.programs``)."""
     import jax
     import numpy as np
 
-    from jaxmarl_core import outputs, sweep
+    from jaxmarl_core import outputs, programs, sweep
 
     t_wall = time.perf_counter()
     trainer = algo.make_train(env, config)
@@ -331,8 +331,10 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
     per_seed = sweep.one_seed_per_call(seed_batch)  # chunks of one seed, called per seed, its state on the device
     run_keys = sweep.split_seeds(keys) if per_seed else keys
     init_per_seed = per_seed and trainer.init_per_seed  # the initialisation of one seed, called per seed
-    init_fn = sweep.jit(trainer.init_state if init_per_seed else sweep.map_seeds(trainer.init_state, seed_batch),
-                        trainer.xla)
+    init_fn = trainer.init_state if init_per_seed else sweep.map_seeds(trainer.init_state, seed_batch)
+    options = sweep.compiler_options(trainer.xla)
+    traced = f"{spec.algo} on {env!r} with {config!r}, seed_batch={seed_batch}, init_per_seed={init_per_seed}"
+    sources: dict[str, str] = {}  # program -> where its trace came from (``programs.Program.source``)
     chunk_fns: dict[int, object] = {}
     compile_time = 0.0
     compile_cpu = 0.0  # process CPU seconds (all threads) of the same intervals
@@ -347,14 +349,16 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             def chunk(sk, start):
                 return trainer.run(*sk, start, length)
 
-            fn = sweep.jit(chunk if per_seed else sweep.map_seeds(chunk, seed_batch), trainer.xla)
+            fn = chunk if per_seed else sweep.map_seeds(chunk, seed_batch)
             seeded = (state_shapes, keys)
             if per_seed:  # one seed's shapes (``state_shapes`` are already those with ``init_per_seed``)
                 def one_seed(tree, cut):
                     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[cut:], x.dtype), tree)
 
                 seeded = (one_seed(state_shapes, 0 if init_per_seed else 1), one_seed(keys, 1))
-            lowered = fn.lower(seeded, np.int32(0))
+            lowered = programs.lower(fn, (seeded, np.int32(0)), f"chunk of {length} updates of {traced}",
+                                     compile_cache, options)
+            sources[f"chunk of {length}"] = lowered.source
             if lowered_hook is not None:
                 lowered_hook()
             chunk_fns[length] = sweep.per_seed_calls(lowered.compile()) if per_seed else lowered.compile()
@@ -377,7 +381,9 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
 
     since = progress.compiling("initialisation and training step")
     since_cpu = time.process_time()
-    init_lowered = init_fn.lower(run_keys[0] if init_per_seed else keys)
+    init_lowered = programs.lower(init_fn, (run_keys[0] if init_per_seed else keys,), f"initialisation of {traced}",
+                                  compile_cache, options)
+    sources["initialisation"] = init_lowered.source
     state_shapes = init_lowered.out_info  # the first chunk is lowered before the state exists
     if not init_per_seed:
         state_shapes = sweep.seed_shapes(state_shapes)
@@ -483,6 +489,7 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         "devices": [str(d) for d in jax.devices()],
         "seed_batch": seed_batch,
         "compile_cache": compile_cache,
+        "programs": sources,
     }
     outputs.atomic_write_json(os.path.join(out, "summary.json"), summary)
     if plot:

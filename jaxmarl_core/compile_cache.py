@@ -18,7 +18,8 @@ the limit. A directory that cannot be written is not used, and an entry that can
 again; either way one warning line goes to stderr, once per process, and the run goes on. An entry written without
 the limit (by plain JAX, or a run killed between the entry and its access time) has no access-time file, and JAX's
 eviction, which reads every entry's, would then fail every later write: ``enable`` gives such entries the current
-time first.
+time first. ``train.py`` keeps its traced programs in the subdirectory ``programs/`` (``jaxmarl_core.programs``),
+which JAX's eviction leaves alone.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The persistent compilation cache: where it is, that runs share it, and that a broken one never fails a run."""
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -98,3 +99,5 @@ def test_two_runs_share_a_cache_and_corrupt_entries_are_compiled_again(tmp_path,
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"warning: XLA compilation cache {cache}"), err
     assert (tmp_path / "corrupt" / "metrics.csv").read_text() == want
+    # the traced programs (``jaxmarl_core.programs``) were kept beside the executables: the third run traced nothing
+    assert set(json.loads((tmp_path / "corrupt" / "summary.json").read_text())["programs"].values()) == {"cached"}
