@@ -40,7 +40,7 @@ _MAX_SIZE_ENV = "JAX_COMPILATION_CACHE_MAX_SIZE"
 _CACHE_SUFFIX, _ATIME_SUFFIX = "-cache", "-atime"  # JAX's entry and access-time files
 _JAX_ERRORS = ("Error reading persistent compilation cache entry", "Error writing persistent compilation cache entry")
 
-_warned = False
+_warned: set[str] = set()  # the caches that have warned in this process
 
 
 def default_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> str:
@@ -81,12 +81,16 @@ def _writable(path: str) -> str | None:
     return None
 
 
-def _warn_once(path: str, reason: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        sys.stderr.write(f"warning: XLA compilation cache {path}: {reason}; compiling instead\n")
+def warn_once(cache: str, path: str, reason: str, instead: str) -> None:
+    """One line on stderr per ``cache`` and process: ``warning: CACHE PATH: REASON; INSTEAD instead``."""
+    if cache not in _warned:
+        _warned.add(cache)
+        sys.stderr.write(f"warning: {cache} {path}: {reason}; {instead} instead\n")
         sys.stderr.flush()
+
+
+def _warn_once(path: str, reason: str) -> None:
+    warn_once("XLA compilation cache", path, reason, "compiling")
 
 
 def _install_warning_hook() -> None:

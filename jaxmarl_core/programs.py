@@ -32,7 +32,7 @@ from typing import Any
 
 import jax
 
-from jaxmarl_core import outputs
+from jaxmarl_core import compile_cache, outputs
 
 SUBDIR = "programs"
 MAX_PROGRAMS = 256
@@ -40,7 +40,6 @@ _PACKAGES = ("jaxmarl_core", "algos", "envs")
 _TRACED_THROUGH = ("jax", "jaxlib", "flax", "optax", "distrax", "chex", "numpy", "ml_dtypes",
                    "tensorflow-probability", "flatbuffers", "jaxmarl", "brax", "gymnax")  # the last: --env jaxmarl:
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_warned = False
 
 
 class Program:
@@ -102,11 +101,7 @@ def key(describe: str, args: Any) -> str:
 
 
 def _warn_once(path: str, reason: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        sys.stderr.write(f"warning: traced-program cache {path}: {reason}; tracing instead\n")
-        sys.stderr.flush()
+    compile_cache.warn_once("traced-program cache", path, reason, "tracing")
 
 
 def _spec(x) -> jax.ShapeDtypeStruct:

@@ -40,7 +40,7 @@ def test_default_dir_is_the_platform_cache_location(platform, environ, want):
 def restore_cache(monkeypatch):
     """Put this process's cache settings (the test session's) back afterwards."""
     before = jax.config.jax_compilation_cache_dir
-    monkeypatch.setattr(compile_cache, "_warned", False)
+    monkeypatch.setattr(compile_cache, "_warned", set())
     yield
     assert compile_cache.enable(before) == before
 

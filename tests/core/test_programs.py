@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import struct
 
-from jaxmarl_core import programs
+from jaxmarl_core import compile_cache, programs
 
 
 @struct.dataclass
@@ -31,7 +31,7 @@ def args(rows=3):
 
 @pytest.fixture
 def fresh(monkeypatch):
-    monkeypatch.setattr(programs, "_warned", False)
+    monkeypatch.setattr(compile_cache, "_warned", set())
 
 
 def test_a_second_lowering_reads_the_program_and_computes_the_same(tmp_path, fresh):
