@@ -6,9 +6,10 @@ JAX's own work: tracing the training step in Python and lowering it to StableHLO
 exports ``fn`` (``jax.export``) for the shapes of ``args`` and keeps the serialised program in
 ``<cache>/programs/<key>``, the key a hash of
 
-1. the sources of this repository's packages (``jaxmarl_core``, ``algos``, ``envs``: any change is a new key), the
-   versions of Python and of the packages traced through (jax, jaxlib, flax, optax, distrax, chex, numpy, ..., and
-   JaxMARL's for its environments), the backend and every ``jax.config`` value;
+1. the sources of ``train.py`` and of this repository's packages (``jaxmarl_core``, ``algos``, ``envs``: any change
+   to a ``.py`` file is a new key), the versions of Python and of the packages traced through (jax, jaxlib, flax,
+   optax, distrax, chex, numpy, ..., and JaxMARL's for its environments), the backend and every ``jax.config``
+   value;
 2. ``describe``: what the caller traced (say the algorithm, the environment's and the config's ``repr`` and the
    program's role), which must name everything ``fn`` closes over beyond those sources;
 3. the arguments' tree structure, shapes and dtypes.
@@ -76,15 +77,14 @@ def _sources_digest() -> str:
         except importlib.metadata.PackageNotFoundError:
             version = "absent"
         h.update(f"{name}={version};".encode())
+    paths = [os.path.join(_ROOT, "train.py")]  # its programs' closures; installed, it sits beside the packages
     for package in _PACKAGES:
-        top = os.path.join(_ROOT, package)
-        for folder, dirs, files in sorted(os.walk(top)):
-            dirs.sort()
-            for name in sorted(f for f in files if f.endswith(".py")):
-                path = os.path.join(folder, name)
-                h.update(os.path.relpath(path, _ROOT).encode())
-                with open(path, "rb") as f:
-                    h.update(f.read())
+        for folder, _, files in os.walk(os.path.join(_ROOT, package)):
+            paths += [os.path.join(folder, name) for name in files if name.endswith(".py")]
+    for path in sorted(p for p in paths if os.path.isfile(p)):
+        h.update(os.path.relpath(path, _ROOT).encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
     return h.hexdigest()
 
 

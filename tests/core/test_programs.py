@@ -89,11 +89,11 @@ def test_any_change_to_a_package_source_is_a_new_key(tmp_path, monkeypatch):
     monkeypatch.setattr(programs, "_ROOT", str(tmp_path))
     digests = []
     for change in (None, ("algos", "notes.txt", "still not Python"), ("envs", "sub/mod.py", "X = 2\n"),
-                   ("jaxmarl_core", "new.py", "")):
+                   ("jaxmarl_core", "new.py", ""), (".", "train.py", "")):
         if change is not None:
             (tmp_path / change[0] / change[1]).write_text(change[2])
         programs._sources_digest.cache_clear()
         digests.append(programs._sources_digest())
     programs._sources_digest.cache_clear()
     assert digests[0] == digests[1]  # only Python sources count
-    assert len(set(digests[1:])) == 3
+    assert len(set(digests[1:])) == 4
