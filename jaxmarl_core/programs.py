@@ -22,6 +22,7 @@ function JAX cannot export, ``lower`` is ``jax.jit(fn).lower``.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
@@ -43,14 +44,18 @@ _TRACED_THROUGH = ("jax", "jaxlib", "flax", "optax", "distrax", "chex", "numpy",
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@dataclasses.dataclass(frozen=True)
 class Program:
     """A lowered program over pytrees: ``compile()`` -> a callable taking and returning the pytrees of ``fn``;
     ``out_info``: the output's shapes (``jax.ShapeDtypeStruct`` leaves); ``source``: "traced" (exported in this
-    process), "cached" (read from the directory) or "jit" (not exported)."""
+    process), "cached" (read from the directory) or "jit" (not exported: ``lowered`` takes the pytrees itself and
+    the trees are None)."""
 
-    def __init__(self, lowered, in_tree, out_tree, out_info, source: str):
-        self.lowered, self.in_tree, self.out_tree, self.out_info, self.source = (
-            lowered, in_tree, out_tree, out_info, source)
+    lowered: Any  # jax.stages.Lowered
+    in_tree: Any  # the arguments' PyTreeDef
+    out_tree: Any  # the output's PyTreeDef
+    out_info: Any
+    source: str
 
     def compile(self) -> Callable:
         compiled = self.lowered.compile()
