@@ -149,14 +149,18 @@ def _write(directory: str, path: str, exported, out_tree) -> None:
             continue
 
 
+def _jit(fn: Callable, args: tuple, compiler_options: dict | None) -> Program:
+    """``jax.jit(fn).lower(*args)``, not exported."""
+    lowered = jax.jit(fn, compiler_options=compiler_options).lower(*args)
+    return Program(lowered, None, None, lowered.out_info, "jit")
+
+
 def lower(fn: Callable, args: tuple, describe: str, directory: str | None = None,
           compiler_options: dict | None = None) -> Program:
     """``fn(*args)`` lowered for the shapes of ``args`` (arrays or ``jax.ShapeDtypeStruct`` leaves), as an exported
     program read from or written to ``directory/programs`` (None: exported, not kept)."""
-    jitted = jax.jit(fn, compiler_options=compiler_options)
     if jax.device_count() != 1:
-        lowered = jitted.lower(*args)
-        return Program(lowered, None, None, lowered.out_info, "jit")
+        return _jit(fn, args, compiler_options)
     specs, in_tree = jax.tree.flatten(jax.tree.map(_spec, args))
     folder = None if directory is None else os.path.join(directory, SUBDIR)
     path = None if folder is None else os.path.join(folder, key(describe, args))
@@ -173,8 +177,7 @@ def lower(fn: Callable, args: tuple, describe: str, directory: str | None = None
         try:
             exported = jax.export.export(jax.jit(flat))(*specs)
         except Exception:  # what jax.export does not take (host callbacks, say): plain jit
-            lowered = jitted.lower(*args)
-            return Program(lowered, None, None, lowered.out_info, "jit")
+            return _jit(fn, args, compiler_options)
         found = exported, box["out_tree"]
         if path is not None:
             _write(folder, path, *found)
