@@ -212,6 +212,20 @@ GAINS = {  # name -> (side, pairing with the ensemble, the same pairing with a s
 }
 
 
+def ensemble_gains(per_pairing: dict) -> dict:
+    """Per-seed outcomes [S] of each pairing, ``{(agents, adversaries): {outcome: [S]}}`` -> ``GAINS``' paired
+    differences: the side's reward (mean, 95% interval, per seed) and, under ``outcomes``, the same difference of
+    every other outcome (the other side's reward, the task's success rates and distances)."""
+    gains = {}
+    for name, (side, with_ensemble, without) in GAINS.items():
+        paired = {m: np.asarray(v) - np.asarray(per_pairing[without][m]) for m, v in per_pairing[with_ensemble].items()}
+        diff = paired.pop(side + "_reward")
+        gains[name] = {**outputs.mean_ci95(diff), "per_seed": diff.tolist(),
+                       "pairings": [f"{POPULATIONS[p[0]]} v {POPULATIONS[p[1]]}" for p in (with_ensemble, without)],
+                       "outcomes": {m: {**outputs.mean_ci95(d), "per_seed": d.tolist()} for m, d in paired.items()}}
+    return gains
+
+
 def side_rewards(reward: np.ndarray, adversaries: tuple) -> dict:
     """rewards [S, T, E, N] -> per seed [S]: the agents' and the adversaries' episode reward (summed over the T
     steps, averaged over the side's agents and the E episodes)."""
@@ -341,11 +355,7 @@ def run_ensembles(task: str, seeds: int, total_steps: int, num_envs: int, episod
     for side in ("agents", "adversaries"):
         for row, score in zip(rows, normalised(rows, side)):
             row[side + "_normalised_score"] = score
-    gains = {}
-    for name, (side, with_ensemble, without) in GAINS.items():
-        diff = per_pairing[with_ensemble][side + "_reward"] - per_pairing[without][side + "_reward"]
-        gains[name] = {**outputs.mean_ci95(diff), "per_seed": diff.tolist(),
-                       "pairings": [f"{POPULATIONS[p[0]]} v {POPULATIONS[p[1]]}" for p in (with_ensemble, without)]}
+    gains = ensemble_gains(per_pairing)
     return {"benchmark": "maddpg_paper_ensembles", "task": spec.title, **machine_info(), "paper": ENSEMBLE_PAPER,
             "sub_policies": k, "adversaries": list(spec.adversaries), "seeds": seeds,
             "populations": [t["summary"] for t in trained.values()], "results": rows, "ensemble_gains": gains}

@@ -183,6 +183,19 @@ def test_maddpg_paper_ensemble_scores_and_flags(capsys):
     np.testing.assert_allclose(sides["agents_reward"], [-3.0, -3.0])
     rows = [{"agents_reward": {"mean": m}} for m in (-4.0, -2.0, -3.0, -2.0)]
     assert maddpg_paper.normalised(rows, "agents") == [0.0, 1.0, 0.5, 1.0]
+    per_pairing = {pair: {"agents_reward": np.array([i, 2.0 * i]), "adversaries_reward": np.array([-i, 0.0]),
+                          "agents_success_percent": np.array([10.0 * i, 5.0])}
+                   for i, pair in enumerate([("ensemble", "ensemble"), ("ensemble", "single"), ("single", "ensemble"),
+                                             ("single", "single")])}
+    gains = maddpg_paper.ensemble_gains(per_pairing)
+    vs_single = gains["agents_gain_vs_single_adversaries"]  # E v S - S v S
+    assert vs_single["per_seed"] == [-2.0, -4.0] and vs_single["pairings"] == ["E v S", "S v S"]
+    assert vs_single["outcomes"]["agents_success_percent"]["per_seed"] == [-20.0, 0.0]
+    assert vs_single["outcomes"]["adversaries_reward"]["per_seed"] == [2.0, 0.0]
+    assert "agents_reward" not in vs_single["outcomes"]
+    as_adversary = gains["adversaries_gain_vs_ensemble_agents"]  # E v E - E v S
+    assert as_adversary["per_seed"] == [1.0, 0.0]
+    assert as_adversary["outcomes"]["agents_reward"]["per_seed"] == [-1.0, -2.0]
     for args in (["--task", "keep_away"], ["--ensembles"], ["--ensembles", "--task", "deception", "--arms", "x"],
                  ["--ensembles", "--task", "keep_away", "--sub-policies", "1"], ["--actors-dir", "x"],
                  ["--ensembles", "--task", "keep_away", "--max-new-seeds", "1"]):
