@@ -355,10 +355,10 @@ def run_ensembles(task: str, seeds: int, total_steps: int, num_envs: int, episod
     for side in ("agents", "adversaries"):
         for row, score in zip(rows, normalised(rows, side)):
             row[side + "_normalised_score"] = score
-    gains = ensemble_gains(per_pairing)
     return {"benchmark": "maddpg_paper_ensembles", "task": spec.title, **machine_info(), "paper": ENSEMBLE_PAPER,
             "sub_policies": k, "adversaries": list(spec.adversaries), "seeds": seeds,
-            "populations": [t["summary"] for t in trained.values()], "results": rows, "ensemble_gains": gains}
+            "populations": [t["summary"] for t in trained.values()], "results": rows,
+            "ensemble_gains": ensemble_gains(per_pairing)}
 
 
 def ensembles_table(doc: dict) -> str:
