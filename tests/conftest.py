@@ -3,23 +3,20 @@ by pytest-xdist workers, removed at the end, never the user's own cache), so tes
 function again (the command line, resumed runs, repeated seeds) skip the compile, subprocesses included. ``-n auto``
 (pyproject) runs at most four workers: the suite is mostly XLA compiles, one CPU core each.
 
-The tests' fast-compile settings are defined here once: ``FAST_COMPILE`` (XLA's lowest optimisation level, about
-half the compile time of tiny smoke runs whose run time is negligible), applied by the ``fast_compile`` fixture to
-the training jits of a test, by ``fast_jit`` (``jax.jit`` with them) to a test's own small programs, and by
-``fast_compile_env`` to a subprocess's environment. Everything else compiles at XLA's backend level 1 (``XLA_FLAGS``,
-inherited by workers and subprocesses; a level the caller's ``XLA_FLAGS`` sets wins): the level the network learners
-declare (``XlaOptions.quick_backend``), here for every test, whose runs are short, so the suite's compiles shrink and
-numbers move by float rounding only."""
-import functools
+Most of the suite's programs are small and run for a few updates, so their compile dominates: everything compiles at
+XLA's lowest backend optimisation level 0 (``XLA_FLAGS``, inherited by workers and subprocesses; a level the
+caller's ``XLA_FLAGS`` sets wins), where the library's training jits would take level 1 (``XlaOptions.quick_backend``)
+or the default. The few tests whose programs run longer than they compile (hundreds of updates on small games) take
+level 1 back: ``optimised_jit`` (``sweep.jit`` at that level) for their own programs. Levels change numbers by float
+rounding only; a test compares runs of the same level, or compares them up to float rounding."""
 import os
 import shutil
 import tempfile
 
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # before JAX starts its backend
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=1".strip()
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 
 import jax
-import pytest
 
 from jaxmarl_core import compile_cache
 
@@ -34,30 +31,14 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
 os.environ["JAX_COMPILATION_CACHE_MAX_SIZE"] = str(compile_cache.MAX_BYTES)
 compile_cache.enable(_CACHE)
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0}  # XLA compiler options
-fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)  # for tiny programs: compile time dominates
+OPTIMISED = {"xla_backend_optimization_level": 1}  # XLA compiler options of programs that run longer than they compile
 
 
-@pytest.fixture
-def fast_compile(monkeypatch):
-    """Training jits of this test (``sweep.jit``: ``train.py`` in process, the benchmarks) compile with
-    ``FAST_COMPILE``."""
+def optimised_jit(fn, xla=None, **kwargs):
+    """``sweep.jit(fn, xla)`` compiled at ``OPTIMISED``'s level."""
     from jaxmarl_core import sweep
 
-    options = sweep.compiler_options
-    monkeypatch.setattr(sweep, "compiler_options",
-                        lambda xla=None: {**(options(xla) or {}), **FAST_COMPILE})
-
-
-def fast_compile_environ() -> dict:
-    """An environment for subprocesses (``train.py``, benchmark scripts) whose jits compile with ``FAST_COMPILE``."""
-    flags = " ".join(f"--{k}={v}" for k, v in FAST_COMPILE.items())
-    return dict(os.environ, XLA_FLAGS=" ".join(filter(None, [os.environ.get("XLA_FLAGS", ""), flags])))
-
-
-@pytest.fixture
-def fast_compile_env():
-    return fast_compile_environ()
+    return jax.jit(fn, compiler_options={**(sweep.compiler_options(xla) or {}), **OPTIMISED}, **kwargs)
 
 
 def pytest_xdist_auto_num_workers(config):

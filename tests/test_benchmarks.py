@@ -10,18 +10,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.conftest import fast_compile_environ
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# smoke runs, not measurements: XLA's lowest optimisation level halves their compile time
-FAST_COMPILE_ENV = fast_compile_environ()
 
 
 def test_env_benchmark_json_smoke(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, "benchmarks/envs.py", "--json", "--quick", "--envs", "ipd,matrix_pd",
            "--batch-sizes", "1,4", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # stdout holds the JSON document and nothing else
     assert json.loads(out.read_text()) == doc
@@ -39,7 +35,7 @@ def test_env_benchmark_json_smoke(tmp_path):
 
 def run_json(args, tmp_path, timeout=300):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT, env=FAST_COMPILE_ENV,
+    proc = subprocess.run([sys.executable, *args, "--json", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -160,14 +156,14 @@ def test_maddpg_paper_ensembles_json_smoke(tmp_path):
     # the same study grown one seed per call in --actors-dir: the first call stores seed 0 and writes no document
     cmd = [sys.executable, "benchmarks/maddpg_paper.py", "--ensembles", "--task", "keep_away", "--quick",
            "--total-steps", "3000", "--actors-dir", str(tmp_path / "actors"), "--max-new-seeds", "1"]
-    first = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=900)
+    first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0 and first.stdout == "" and "1 of 2 seeds stored" in first.stderr, first.stderr
     assert sorted(os.listdir(tmp_path / "actors" / "keep_away_ensemble")) == ["population.json", "seed_0.npz"]
     grown = run_json(cmd[1:], tmp_path, timeout=900)
     for r, want in zip(grown["results"], doc["results"]):
         np.testing.assert_allclose(r["agents_reward_per_seed"], want["agents_reward_per_seed"], rtol=1e-4)
         np.testing.assert_allclose(r["adversaries_reward_per_seed"], want["adversaries_reward_per_seed"], rtol=1e-4)
-    other = subprocess.run([*cmd[:-4], "--total-steps", "4000", *cmd[-4:]], cwd=ROOT, env=FAST_COMPILE_ENV,
+    other = subprocess.run([*cmd[:-4], "--total-steps", "4000", *cmd[-4:]], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)  # other settings: refused before training
     assert other.returncode == 2 and "holds a population trained with other settings" in other.stderr
 
@@ -228,7 +224,7 @@ def test_reference_comparisons_name_the_missing_reference_code(tmp_path):
 def test_opponent_shaping_benchmark_json_smoke(tmp_path):
     def run(*args):
         proc = subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", "--quick", "--num-updates", "2",
-                               "--json", *args], cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True,
+                               "--json", *args], cwd=ROOT, capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
@@ -244,7 +240,7 @@ def test_opponent_shaping_benchmark_json_smoke(tmp_path):
 
 
 def _opponent_shaping(*args, timeout=300):
-    return subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", *args], cwd=ROOT, env=FAST_COMPILE_ENV,
+    return subprocess.run([sys.executable, "benchmarks/opponent_shaping.py", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -294,7 +290,7 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
 def test_classical_grid_games_benchmark_json_smoke(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/classical.py", "--grid-games", "--quick", "--json", "--out-dir",
                            str(tmp_path), "--grid-order", "lemke_howson", "--grid-lh-order", "agent2_first"],
-                          cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads((tmp_path / "grid_games_lh_agent2_first_2.json").read_text()) == doc
@@ -506,7 +502,7 @@ def test_social_dilemmas_trained_episode_smoke(tmp_path):
     cmd = [sys.executable, "benchmarks/social_dilemmas.py", "--trained-episode", str(gif), "--table-game", "cleanup",
            "--table-layout", "small", "--table-agents", "2", "--table-horizon", "12", "--table-envs", "2",
            "--table-updates", "2", "--tail", "1"]
-    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Simul-Co after 2 updates: episode returns [" in proc.stderr
     from PIL import Image
@@ -528,7 +524,7 @@ def test_value_decomposition_benchmark_smoke(tmp_path):
     out = tmp_path / "vd.json"
     cmd = [sys.executable, "benchmarks/value_decomposition.py", "--only", "two_step", "--learners", "vdn", "--seeds",
            "2", "--updates", "3", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(out.read_text())["two_step"]
     assert [(r["algo"], r["regime"]) for r in rows] == [("vdn", "uniform"), ("vdn", "annealed")]
@@ -603,14 +599,14 @@ def test_value_decomposition_side_by_side_checks_its_repo(tmp_path, capsys):
 
 
 @pytest.mark.slow  # a child process and two compilations, about 20 s on 2 cores
-def test_value_decomposition_side_by_side_ours_on_two_host_devices(monkeypatch):
+def test_value_decomposition_side_by_side_ours_on_two_host_devices():
     """``--our-devices 2``: ours trains in a child process that sees two host devices (the seeds split over them),
     and learns what it learns in this process with one, to float rounding; this process keeps its own devices."""
     import jax
 
     from benchmarks import value_decomposition as vdb
 
-    monkeypatch.setenv("XLA_FLAGS", FAST_COMPILE_ENV["XLA_FLAGS"])  # the child's compilations
+    flags = os.environ["XLA_FLAGS"]
     overrides = dict(recurrent=True, total_steps=4 * 8 * 26, num_envs=8, rollout_len=26, episode_buffer_size=64,
                      episode_batch_size=8, hidden_size=16, eval_steps=25, eval_every=2, eval_episodes=4)
     devices = jax.device_count()
@@ -620,7 +616,7 @@ def test_value_decomposition_side_by_side_ours_on_two_host_devices(monkeypatch):
     assert one["num_updates"] == two["num_updates"] == 4
     np.testing.assert_allclose(two["metrics"]["greedy_return"], one["metrics"]["greedy_return"], rtol=1e-4,
                                atol=1e-4)
-    assert os.environ["XLA_FLAGS"] == FAST_COMPILE_ENV["XLA_FLAGS"]
+    assert os.environ["XLA_FLAGS"] == flags
 
 
 def test_mean_field_benchmark_json_smoke(tmp_path):
@@ -805,7 +801,7 @@ def test_harl_end_to_end_smoke(tmp_path):
     out = tmp_path / "e2e.json"
     cmd = [sys.executable, "benchmarks/harl_end_to_end.py", "--harl-dir", str(harl), "--steps", "4000",
            "--marginal-steps", "8000", "--json", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert json.loads(out.read_text()) == doc and doc["steps"] == 4000
@@ -826,7 +822,7 @@ def test_harl_end_to_end_only_ours(tmp_path):
     out = tmp_path / "ours.json"
     cmd = [sys.executable, "benchmarks/harl_end_to_end.py", "--only-ours", "--ours-root", ROOT, "--steps", "4000",
            "--repeats", "2", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=FAST_COMPILE_ENV, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     root = os.path.abspath(ROOT)

@@ -118,7 +118,7 @@ ONE_SEED_RUNS = {
 
 
 @pytest.mark.parametrize("name", list(ONE_SEED_RUNS))
-def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name, fast_compile):
+def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name):
     """Seeds run one per call with their replay buffers kept on the device: a run cut after update 4 and resumed
     writes the uninterrupted run's metrics."""
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
@@ -254,7 +254,7 @@ GAME_GRADIENT_PLAY = {"simul_ind", "simul_co", "lookahead", "sos", "sga", "cga",
 
 @pytest.mark.parametrize("algo_name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CLI else name
                                        for name in __import__("algos").list_algos() if name not in CONTINUOUS_ONLY])
-def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast_compile):
+def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
     import algos
 
     # the cheapest compatible environment (cooperative: two_step; game-gradient methods: a two-number game)
@@ -285,7 +285,7 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path, fast
 
 
 @pytest.mark.slow  # about 30 s, nearly all of it compiling the recurrent policy's rollout (twice)
-def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path, fast_compile):
+def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path):
     out = str(tmp_path / "coin")
     argv = ["--algo", "nl_pg", "--env", "coin_game", "--seeds", "2", "--out", out, "--quiet", "--set", "num_updates=2",
             "--set", "batch_size=4", "--set", "hidden=8", "--env-arg", "num_steps=10"]

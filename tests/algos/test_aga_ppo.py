@@ -19,7 +19,6 @@ from algos.onpolicy import actor, learner
 from algos.onpolicy.model import build_model, init_params
 from jaxmarl_core import social
 from jaxmarl_core.learner_view import LearnerView
-from tests.conftest import FAST_COMPILE, fast_jit
 
 M = 6  # samples in the tiny batch
 
@@ -115,10 +114,10 @@ def test_aga_update_equals_a_step_along_the_full_hessian_computation(game):
     _, cfg, model, params, batch = game
     sgd = optax.sgd(1.0)
     update = jax.jit(lambda b: actor.update_actors(model, cfg, sgd, params, jax.vmap(sgd.init)(params), b,
-                                                   jax.random.PRNGKey(0)), compiler_options=FAST_COMPILE)
-    explicit = jax.jit(lambda old: explicit_aga(model, cfg, params, batch, old), compiler_options=FAST_COMPILE)
+                                                   jax.random.PRNGKey(0)))
+    explicit = jax.jit(lambda old: explicit_aga(model, cfg, params, batch, old))
 
-    @fast_jit
+    @jax.jit
     def old_policy(draw, scale):  # log-probabilities of an old policy drawn around the current one
         keys = iter(jax.random.split(jax.random.PRNGKey(draw), len(jax.tree.leaves(params))))
         shift = jax.tree.map(lambda x: scale * jax.random.normal(next(keys), x.shape), params)
@@ -146,9 +145,9 @@ def test_cga_update_equals_a_step_along_the_full_jacobian_computation(game):
     old = old_log_probs(model, jax.tree.map(lambda x: x + 0.5 * jax.random.normal(next(keys), x.shape), params),
                         batch)
     new = jax.jit(lambda b: actor.update_actors(model, cfg, sgd, params, jax.vmap(sgd.init)(params), b,
-                                                jax.random.PRNGKey(0))[0], compiler_options=FAST_COMPILE)(
+                                                jax.random.PRNGKey(0))[0])(
         {**batch, "old_logp": old})
-    d, xi = jax.jit(lambda o: explicit_cga(model, cfg, params, batch, o), compiler_options=FAST_COMPILE)(old)
+    d, xi = jax.jit(lambda o: explicit_cga(model, cfg, params, batch, o))(old)
     assert float(jnp.abs(d - xi).max()) > 1e-2 * float(jnp.abs(d).max())  # the consensus term H^T xi matters
     np.testing.assert_allclose(flat_stacked(params) - flat_stacked(new), d, rtol=1e-4,
                                atol=1e-5 * float(jnp.abs(d).max()))

@@ -14,6 +14,7 @@ import algos
 import envs
 from algos import gradient_play, learning_automata, policy_hill_climbing
 from jaxmarl_core import solvers
+from tests.conftest import optimised_jit
 
 SEEDS = 16
 
@@ -25,7 +26,7 @@ def run(algo: str, env_name: str, **overrides):
     config = dataclasses.replace(algos.get(algo).default_config(env), **overrides)
     config.validate(env)
     trainer = algos.get(algo).make_train(env, config)
-    out = jax.jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    out = optimised_jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
     return {k: np.asarray(v) for k, v in out.metrics.items()}
 
 

@@ -14,7 +14,6 @@ import envs
 from algos.graph import GAComm, HardAttention
 from algos.graph.g2anet_model import PairBiGRU
 from jaxmarl_core.networks import MaskedMultiHeadAttention
-from tests.conftest import fast_jit as jit
 
 N, D, A = 6, 9, 2
 
@@ -42,7 +41,7 @@ def outputs():
     model = GAComm(num_actions=A, hidden_size=16, head_dim=8, gru_size=8)
     obs, idx, mask = inputs(4)
 
-    @jit
+    @jax.jit
     def run(obs, idx, mask):
         # initial weights under which the hard attention (without noise) keeps some edges and drops others
         params = model.init(jax.random.PRNGKey(2), obs, idx, mask, jax.random.PRNGKey(1))
@@ -61,7 +60,7 @@ def test_hard_attention_keeps_unmasked_others_with_the_gumbel_max_probabilities(
     obs, idx, mask = inputs(1)
     e = jnp.tanh(obs)
 
-    @jit
+    @jax.jit
     def run(keys):
         params = layer.init(jax.random.PRNGKey(0), e, idx, mask, None)
         return jax.vmap(lambda k: layer.apply(params, e, idx, mask, k))(keys), layer.apply(params, e, idx, mask, None)
@@ -107,7 +106,7 @@ def test_pair_bigru_is_flax_grucell_run_both_ways_over_the_pairs():
             out[k] = h
         return jnp.stack([out[k] for k in range(N - 1)], 1)
 
-    @jit
+    @jax.jit
     def both():
         return layer.apply({"params": params}, e, idx, valid), jnp.concatenate(
             [reference("forward", range(N - 1)), reference("backward", reversed(range(N - 1)))], -1)
@@ -121,7 +120,7 @@ def test_a_dropped_edge_has_no_soft_attention_weight_and_no_gradient():
     obs, idx, mask = inputs(3, absent=())
     gate = jnp.ones((N, N)).at[0, 2].set(0.0).at[:, 0].set(0.0)  # agent 0 drops its edge to agent 2 (slot 2)
     kept = mask & (gate > 0.5)
-    @jit
+    @jax.jit
     def probe(x, g):
         """-> (attention weights, d out_0 / d x, d out_0 / d gate)."""
         params = layer.init(jax.random.PRNGKey(0), x, idx, kept, g)
@@ -161,7 +160,7 @@ def test_messages_carry_other_agents_observations_except_without_communication(o
     model = GAComm(num_actions=A, hidden_size=16, head_dim=8)
     obs, idx, mask = inputs(5)
 
-    @jit
+    @jax.jit
     def changes(obs):
         out = {}
         for comm in ("soft", "mean", "none"):
@@ -181,7 +180,7 @@ def test_ga_comm_raises_the_success_rate_on_the_easy_junction():
     cfg = dataclasses.replace(algo.default_config(env), total_steps=16 * 20 * 40, hidden_size=32, head_dim=16,
                               gru_size=16)
     trainer = algo.make_train(env, cfg)
-    out = jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), 2))
+    out = jax.jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), 2))
     success = np.asarray(out.metrics["episode_success"])  # [seeds, updates]
     start, end = success[:, :3].mean(), success[:, -5:].mean()
     assert end > start + 0.15, (start, end)  # random driving collides in most episodes

@@ -12,7 +12,6 @@ import algos
 import envs
 from algos.graph.ga_ac import GAACCritic, complete_graph
 from jaxmarl_core.networks import MaskedMultiHeadAttention
-from tests.conftest import fast_jit as jit
 
 N, D, A, H, HEADS, DH, G = 5, 6, 3, 8, 2, 4, 5
 SHIFT = (np.arange(N) + 2) % N  # a cyclic relabelling: new agent p is old agent SHIFT[p]
@@ -35,7 +34,7 @@ def outputs():
     """Each critic kind's params and (q, keep) on the inputs, relabelled by SHIFT and by PERM: one program."""
     obs, act = inputs(0)
 
-    @jit
+    @jax.jit
     def run(obs, act):
         out = {}
         for kind in ("g2a", "soft", "none"):
@@ -129,7 +128,7 @@ def test_dropped_edge_has_zero_weight_and_no_gradient():
     mask = gate > 0.5
     layer = MaskedMultiHeadAttention(HEADS, DH, H)
 
-    @jit
+    @jax.jit
     def run(e):
         params = layer.init(jax.random.PRNGKey(0), e, idx, mask, gate, query=s)
 
@@ -160,7 +159,7 @@ def test_critic_loss_gradient_matches_finite_differences():
             q, _ = model.apply(p, obs, act)
             return jnp.mean(jnp.square(q[jnp.arange(N), taken] - target))
 
-        grad, loss = jit(jax.grad(loss))(params), jit(loss)
+        grad, loss = jax.jit(jax.grad(loss))(params), jax.jit(loss)
         rng = np.random.default_rng(4)
         for _ in range(3):
             direction = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape)), params)

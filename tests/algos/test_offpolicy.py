@@ -3,7 +3,7 @@ distribution and closed-form Jacobian, the sequential-update identities (one age
 TD3 step written here from Fujimoto et al.'s Algorithm 1; fixed order with frozen actions: HADDPG's actor step is
 MADDPG's), learning a one-step continuous game with a known optimum, the command line and bad input.
 
-Training runs ``jit(vmap(trainer.update))`` in a Python loop over updates with the keys ``Trainer`` uses.
+Training runs ``jax.jit(vmap(trainer.update))`` in a Python loop over updates with the keys ``Trainer`` uses.
 """
 import dataclasses
 import functools
@@ -25,7 +25,6 @@ from jaxmarl_core.distributions import block_softmax, gumbel_softmax
 from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.spaces import Box
-from tests.conftest import fast_jit as jit
 
 TINY = dict(hidden_size=16, hidden_layers=2, buffer_size=256, batch_size=32, learning_starts=64, warmup_steps=0,
             num_envs=2, rollout_len=5, num_sgd=1)
@@ -42,7 +41,7 @@ def parts(env, cfg, seed=0):
     view = LearnerView(env)
     model = learner.build_model(view, cfg)
     atx, ctx = learner.optimiser(cfg.actor_lr, cfg.max_grad_norm), learner.optimiser(cfg.critic_lr, cfg.max_grad_norm)
-    state = jit(functools.partial(learner.init, view, model, cfg, env.default_params, atx, ctx))(
+    state = jax.jit(functools.partial(learner.init, view, model, cfg, env.default_params, atx, ctx))(
         jax.random.PRNGKey(seed))
     keys = jax.random.split(jax.random.PRNGKey(seed + 1), 5)
     b, n = 32, model.num_agents
@@ -69,8 +68,8 @@ LOGITS = jnp.array([0.3, -1.0, 1.2, 0.0, 0.5, 2.0, -0.5, 0.1, 7.0])
 def test_hard_gumbel_samples_follow_the_blocks_categoricals():
     n = 40_000
     keys = jax.random.split(jax.random.PRNGKey(0), n)
-    hard = jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2, hard=True)))(keys)
-    soft = jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2)))(keys)
+    hard = jax.jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2, hard=True)))(keys)
+    soft = jax.jit(jax.vmap(lambda k: gumbel_softmax(k, LOGITS, BLOCKS, 2)))(keys)
     for block in (0, 1):
         inside = np.asarray(BLOCKS == block)
         probs = np.asarray(jax.nn.softmax(LOGITS[inside]))
@@ -126,7 +125,7 @@ def test_one_agent_hatd3_is_td3():
     env = envs.make("mpe_simple", continuous=True)
     cfg = make(env, "hatd3")
     model, atx, ctx, nets, batch = parts(env, cfg)
-    step = jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
+    step = jax.jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
     low, high = jnp.asarray(model.low[0]), jnp.asarray(model.high[0])
     half = (high - low) / 2
 
@@ -147,7 +146,7 @@ def test_one_agent_hatd3_is_td3():
     def pair(ps, k):
         return jax.tree.map(lambda leaf: leaf[k], ps)
 
-    @jit
+    @jax.jit
     def critic_update(critics, critics_t, actor_t, opt_c, key):
         # Algorithm 1: target smoothing (learn_step draws the noise from its critic key's second half)
         k_noise = jax.random.split(jax.random.split(key)[0])[1]
@@ -159,7 +158,7 @@ def test_one_agent_hatd3_is_td3():
         upd, opt_c = adam_c.update(grads, opt_c, critics)
         return optax.apply_updates(critics, upd), opt_c
 
-    @jit
+    @jax.jit
     def actor_update(actor, critics, opt_a):  # the delayed actor step on Q_1
         grads = jax.grad(lambda p: -jnp.mean(q(pair(critics, 0), o, mu(p, o))))(actor)
         upd, opt_a = adam_a.update(grads, opt_a, actor)
@@ -191,7 +190,7 @@ def spread_actor_updates():
     batch = batch.replace(action=learner.policy_actions(model, nets.actor, batch.obs, None))
     key = jax.random.PRNGKey(7)
 
-    @functools.partial(jit, static_argnums=(0, 2))
+    @functools.partial(jax.jit, static_argnums=(0, 2))
     def run(cfg, batch, refresh):
         return learner.update_actors(model, cfg, atx, nets, nets.critic, batch, key, refresh=refresh)
 
@@ -234,7 +233,7 @@ def test_agent_batches_step_each_agent_as_the_shared_step_on_its_own_batch():
     model, atx, ctx, nets, batch = parts(env, cfg)
     batches = [batch.replace(obs=batch.obs.replace(obs=batch.obs.obs * (1.0 + 0.5 * i)), reward=batch.reward + i)
                for i in range(3)]
-    step = jit(lambda c, b: learner.learn_step(model, c, atx, ctx, nets, b, jax.random.PRNGKey(3))[0],
+    step = jax.jit(lambda c, b: learner.learn_step(model, c, atx, ctx, nets, b, jax.random.PRNGKey(3))[0],
                static_argnums=0)
     per_agent = step(cfg, jax.tree.map(lambda *x: jnp.stack(x), *batches))
     for i in range(3):
@@ -254,7 +253,7 @@ def mixed_parts(kinds, base):
     model = learner.build_model(LearnerView(env), cfg)
     atx, ctx = learner.optimiser(cfg.actor_lr, cfg.max_grad_norm), learner.optimiser(cfg.critic_lr, cfg.max_grad_norm)
 
-    @jit
+    @jax.jit
     def nets():
         actor, critic = model.init_actors(jax.random.PRNGKey(0)), model.init_critics(jax.random.PRNGKey(1))
         return learner.Nets(actor=actor, critic=critic, actor_target=actor, critic_target=critic,
@@ -296,7 +295,7 @@ def test_mixed_critics_see_their_kinds_inputs_and_start_as_those_kinds():
     np.testing.assert_array_equal(x[1], joint)
     np.testing.assert_array_equal(x[2], joint)
 
-    @jit
+    @jax.jit
     def qs(key):  # [C, K, B] each
         critics = mixed.init_critics(key)
         return (mixed.q_values(critics, obs, act), ddpg.q_values(ddpg.init_critics(key), obs, act),
@@ -319,7 +318,7 @@ def test_one_critic_kind_for_every_group_steps_as_that_learner(kinds, variant):
     ref_cfg, ref_model, _, _, ref_nets = mixed_parts("", variant)
     batch = deception_batch(model)
     assert model.local_critics and not ref_cfg.critic_kinds
-    new, ref = jit(lambda a, b: (learner.learn_step(model, cfg, atx, ctx, a, batch, jax.random.PRNGKey(4))[0],
+    new, ref = jax.jit(lambda a, b: (learner.learn_step(model, cfg, atx, ctx, a, batch, jax.random.PRNGKey(4))[0],
                                  learner.learn_step(ref_model, ref_cfg, atx, ctx, b, batch, jax.random.PRNGKey(4))[0]))(
         nets, ref_nets)
     allclose(new.actor, ref.actor)
@@ -347,7 +346,7 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
     carry = learner.reset_carry(jax.random.PRNGKey(1), view, env.default_params, jnp.zeros((6, 1), jnp.int32),
                                 batch_size=6)
     policy = learner.make_policy(model, cfg, nets.actor)
-    traj = jit(lambda c: learner.rollout(jax.random.PRNGKey(2), view, env.default_params, policy, c, 40,
+    traj = jax.jit(lambda c: learner.rollout(jax.random.PRNGKey(2), view, env.default_params, policy, c, 40,
                                              batched=True)[1])(carry)
     playing = np.asarray(traj.extras[1][..., 0])  # [T, B]: 8 episodes of 5 steps in each of 6 environments
     episodes = playing.reshape(8, 5, 6)
@@ -358,7 +357,7 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
                              next_obs=traj.next_obs, policy=traj.extras[1])
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), samples)
     buffer = learner.ReplayBuffer.create(jax.tree.map(lambda x: x[0], flat), 512).add(flat)
-    subs = jit(lambda b: learner.sub_policy_batches(model, cfg, b, jax.random.PRNGKey(3)))(buffer)
+    subs = jax.jit(lambda b: learner.sub_policy_batches(model, cfg, b, jax.random.PRNGKey(3)))(buffer)
     assert subs.policy.shape == (3, 1, cfg.batch_size, 1)
     for k in range(3):
         assert np.all(np.asarray(subs.policy[k, 0]) == k)
@@ -366,8 +365,8 @@ def test_ensemble_draws_a_sub_policy_per_episode_and_learns_each_on_its_own_epis
     own = dataclasses.replace(cfg, sub_buffers=True, buffer_size=768)
     own.validate(env)
     buffers = learner.sub_policy_buffers(model, own, jax.tree.map(lambda x: x[0], flat))
-    buffers = jit(lambda b, f: learner.store_sub_policies(model, b, f))(buffers, flat)
-    drawn = jit(lambda b: learner.sub_buffer_batches(model, own, b, jax.random.PRNGKey(4)))(buffers)
+    buffers = jax.jit(lambda b, f: learner.store_sub_policies(model, b, f))(buffers, flat)
+    drawn = jax.jit(lambda b: learner.sub_buffer_batches(model, own, b, jax.random.PRNGKey(4)))(buffers)
     played = np.asarray(flat.policy[:, 0])
     for k in range(3):
         mine = np.flatnonzero(played == k)
@@ -402,7 +401,7 @@ def test_group_draw_shares_a_sub_buffer_per_group_with_the_draws_of_per_agent_bu
             key, cfg.batch_size)))(ks, agents, keys)
         return buffers, learner.sub_buffer_batches(model, cfg, buffers, key), per_agent
 
-    buffers, drawn, per_agent = jax.tree.map(np.asarray, jit(both)(flat))
+    buffers, drawn, per_agent = jax.tree.map(np.asarray, jax.jit(both)(flat))
     assert buffers.size.shape == (2, 2)
     for k in range(2):
         for g in range(2):
@@ -421,10 +420,10 @@ def test_cross_actors_give_each_agent_its_own_populations_actors():
     ens, single = make(env, "maddpg", ensemble=3), make(env, "maddpg")
     model_e, model_s = (learner.build_model(LearnerView(env), c) for c in (ens, single))
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    a, b, c = jax.tree.map(np.asarray, jit(lambda k: (model_e.init_actors(k[0]), model_s.init_actors(k[1]),
+    a, b, c = jax.tree.map(np.asarray, jax.jit(lambda k: (model_e.init_actors(k[0]), model_s.init_actors(k[1]),
                                                       model_s.init_actors(k[2])))(keys))
     predators = np.array([True, True, True, False])
-    cross = jit(crossplay.cross_actors, static_argnums=(1, 3))
+    cross = jax.jit(crossplay.cross_actors, static_argnums=(1, 3))
     for first, k1, second, k2, mask in ((a, 3, b, 1, predators), (b, 1, a, 3, ~predators), (b, 1, c, 1, predators)):
         mixed, k = cross(first, k1, second, k2, mask)
         assert k == max(k1, k2)
@@ -451,7 +450,7 @@ def test_group_draw_gives_each_agent_group_one_uniform_sub_policy():
     model = learner.build_model(view, cfg)
     assert model.draws == (0, 0, 0, 1)
 
-    @jit
+    @jax.jit
     def first_draws(key):
         actors = model.init_actors(key)
         carry = learner.reset_carry(key, view, env.default_params, None, batch_size=600)
@@ -473,8 +472,8 @@ def test_cross_play_of_a_population_with_itself_is_its_play():
     cfg = make(env, "maddpg", ensemble=3, ensemble_draw="group")
     actors = learner.build_model(LearnerView(env), cfg).init_actors(jax.random.PRNGKey(0))
     key, episodes = jax.random.PRNGKey(7), 64
-    own = jit(lambda a: crossplay.play(env, cfg, a, key, episodes))(actors)
-    crossed = jit(lambda a: crossplay.cross_play(env, cfg, a, make(env, "maddpg", ensemble=3), a,
+    own = jax.jit(lambda a: crossplay.play(env, cfg, a, key, episodes))(actors)
+    crossed = jax.jit(lambda a: crossplay.cross_play(env, cfg, a, make(env, "maddpg", ensemble=3), a,
                                                  np.array([True, True, True, False]), key, episodes))(actors)
     np.testing.assert_array_equal(own.reward, crossed.reward)
     np.testing.assert_array_equal(own.extras[1], crossed.extras[1])
@@ -490,7 +489,7 @@ def fit_on_actions(env, cfg, actions, steps=300):
     rec = jax.tree.map(lambda x: jnp.broadcast_to(x[:1], (actions.shape[0],) + x.shape[1:]), batch.obs)
     fixed = batch.replace(obs=rec.replace(obs=jnp.zeros_like(rec.obs)), action=actions)
 
-    @jit
+    @jax.jit
     def fit(approx, opt):
         def body(carry, _):
             p, o, _ = learner.approximation_step(model, cfg, atx, *carry, fixed)
@@ -542,7 +541,7 @@ def test_hard_fits_reach_the_policy_where_soft_fits_reach_the_soft_samples_mean(
         actors = jax.tree.map(jnp.zeros_like, nets.actor)
         actors["params"]["Dense_2"]["bias"] = logits
         obs = jax.tree.map(lambda x: x[:64], fixed.obs)
-        fits, soft_tv = jit(learner.fit_total_variation, static_argnums=(0, 5))(
+        fits, soft_tv = jax.jit(learner.fit_total_variation, static_argnums=(0, 5))(
             model, actors, approx, obs, jax.random.PRNGKey(8), 512)
         result[hard] = np.asarray(fits), np.asarray(soft_tv)
 
@@ -561,10 +560,10 @@ def test_recent_fits_take_the_updates_own_transitions():
     model, atx, ctx, nets, batch = parts(env, cfg)
     recent = parts(env, cfg, seed=3)[4]
     key = jax.random.PRNGKey(4)
-    new = jit(lambda n, b, r: learner.learn_step(model, cfg, atx, ctx, n, b, key, recent=r)[0])(nets, batch, recent)
-    want = jit(lambda n, r: learner.approximation_step(model, cfg, atx, n.approx, n.approx_opt, r)[0])(nets, recent)
+    new = jax.jit(lambda n, b, r: learner.learn_step(model, cfg, atx, ctx, n, b, key, recent=r)[0])(nets, batch, recent)
+    want = jax.jit(lambda n, r: learner.approximation_step(model, cfg, atx, n.approx, n.approx_opt, r)[0])(nets, recent)
     allclose(new.approx, want)
-    replayed = jit(lambda n, b: learner.learn_step(model, dataclasses.replace(cfg, infer_recent=False), atx, ctx, n,
+    replayed = jax.jit(lambda n, b: learner.learn_step(model, dataclasses.replace(cfg, infer_recent=False), atx, ctx, n,
                                                    b, key)[0])(nets, batch)
     allclose(new.critic, replayed.critic)
     assert not np.allclose(np.asarray(jax.tree.leaves(new.approx)[0]), np.asarray(jax.tree.leaves(replayed.approx)[0]))
@@ -614,8 +613,8 @@ class Meeting(Environment):
 
 def train_seeds(env, cfg, seeds):
     trainer = offpolicy.make_train(env, cfg)
-    init = jit(jax.vmap(trainer.init_state))
-    update = jit(jax.vmap(trainer.update))
+    init = jax.jit(jax.vmap(trainer.init_state))
+    update = jax.jit(jax.vmap(trainer.update))
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     run_keys = jax.vmap(lambda k: trainer.split_seed(k)[1])(keys)
     state = init(keys)
@@ -668,7 +667,7 @@ CLI_SETS = ["--set", "total_steps=100", "--set", "num_envs=2", "--set", "rollout
     ("hatd3", []), pytest.param("haddpg", [], marks=pytest.mark.slow),
     pytest.param("maddpg", ["--set", "infer_policies=true", "--set", "relaxation=gumbel"], marks=pytest.mark.slow),
     pytest.param("maddpg", ["--set", "ensemble=2", "--set", "relaxation=gumbel"], marks=pytest.mark.slow)])
-def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, sets, tmp_path, fast_compile):
+def test_variants_run_through_the_command_line_on_continuous_spread(algo_name, sets, tmp_path):
     out = str(tmp_path / algo_name)
     argv = ["--algo", algo_name, "--env", "mpe_spread", "--env-arg", "continuous=true", "--seeds", "2", "--out", out,
             "--quiet", *CLI_SETS, *sets]
@@ -732,7 +731,7 @@ def test_policy_delay_skips_the_actor_step_and_its_loss():
     assert cfg.policy_delay == 2
     model, atx, ctx, nets, batch = parts(env, cfg)
     key1, key2 = jax.random.PRNGKey(5), jax.random.PRNGKey(6)
-    step = jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
+    step = jax.jit(lambda n, k: learner.learn_step(model, cfg, atx, ctx, n, batch, k))
     first, m1 = step(nets, key1)
     for same in ("actor", "actor_opt", "actor_target", "critic_target"):
         for x, y in zip(jax.tree.leaves(getattr(first, same)), jax.tree.leaves(getattr(nets, same))):
@@ -744,7 +743,7 @@ def test_policy_delay_skips_the_actor_step_and_its_loss():
         critic = learner.critic_step(model, cfg, ctx, nets, batch, jax.random.split(k)[0])[0]
         return learner.update_actors(model, cfg, atx, nets, critic, batch, jax.random.split(k)[1])
 
-    actor, opt, loss = jit(actor_step)(first, key2)
+    actor, opt, loss = jax.jit(actor_step)(first, key2)
     allclose((second.actor, second.actor_opt), (actor, opt))
     np.testing.assert_allclose(m2["actor_loss"], loss, rtol=1e-6)
     assert not np.allclose(np.asarray(jax.tree.leaves(second.actor)[0]), np.asarray(jax.tree.leaves(nets.actor)[0]))
@@ -756,8 +755,8 @@ def test_nothing_moves_before_learning_starts():
     env = envs.make("mpe_spread", continuous=True)
     cfg = make(env, "hatd3", num_sgd=2)
     trainer = offpolicy.make_train(env, cfg)
-    state = jit(trainer.init)(jax.random.PRNGKey(0))
-    new, metrics = jit(trainer.update)(state, jax.random.PRNGKey(1))
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
+    new, metrics = jax.jit(trainer.update)(state, jax.random.PRNGKey(1))
     assert int(metrics["learning"]) == 0
     for x, y in zip(jax.tree.leaves(new.nets), jax.tree.leaves(state.nets)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -26,7 +26,6 @@ from jaxmarl_core import actor_critic, distributions, trpo
 from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.learner_view import LearnerView
 from jaxmarl_core.spaces import Box
-from tests.conftest import FAST_COMPILE, fast_jit
 
 SMALL = dict(hidden_size=16, hidden_layers=1)
 TRAP = dict(num_envs=64, rollout_len=4, lr=0.02, critic_lr=0.02)  # 256 one-shot games per update
@@ -42,8 +41,8 @@ def make_config(env, variant, **kw):
 def compiled(env, cfg):
     """(jit(vmap(init)), jit(vmap(update))) of one (env, config), shared between tests."""
     trainer = onpolicy.make_train(env, cfg)
-    return (jax.jit(jax.vmap(trainer.init_state), compiler_options=FAST_COMPILE),
-            jax.jit(jax.vmap(trainer.update), compiler_options=FAST_COMPILE), trainer)
+    return (jax.jit(jax.vmap(trainer.init_state)),
+            jax.jit(jax.vmap(trainer.update)), trainer)
 
 
 def train_seeds(env, cfg, seeds, num_updates, base=0):
@@ -347,7 +346,7 @@ def test_the_scanned_trainer_vmaps_and_matches_the_update_loop():
     np.testing.assert_allclose(np.asarray(out.metrics["actor_loss"]), looped["actor_loss"], rtol=1e-5, atol=1e-7)
 
 
-def test_command_line_smoke_and_determinism(tmp_path, fast_compile):
+def test_command_line_smoke_and_determinism(tmp_path):
     """train.py compiles the scanned trainer under vmap; a second run of the same command is compiled from the
     session's cache and must reproduce the metrics exactly."""
     argv = ["--algo", "happo", "--env", "matrix_trap", "--env-arg", "n_agents=4", "--seeds", "2", "--quiet",
@@ -393,10 +392,10 @@ def test_agent_state_critic_values_each_agents_copy_of_the_state_with_its_id():
     assert layers["_Body_0"]["MLPTorso_0"]["Dense_0"]["kernel"].shape[0] == s_dim + n
     assert layers["Dense_0"]["kernel"].shape[-1] == 1
     h = jnp.zeros((cfg.num_envs, n, cfg.hidden_size))
-    v = fast_jit(lambda p: critic_all(model, p, h, x[None], first[None])[1])(cparams)
+    v = jax.jit(lambda p: critic_all(model, p, h, x[None], first[None])[1])(cparams)
     assert v.shape == (1, cfg.num_envs, n) and float(jnp.std(v, axis=-1).max()) > 0  # the id tells agents apart
     # the agents ride in the critic's batch: the same values as the network applied with an agent axis of their own
-    nested = fast_jit(lambda p: model.critic.apply(p, h, x[None], first[None])[1][..., 0])(cparams)
+    nested = jax.jit(lambda p: model.critic.apply(p, h, x[None], first[None])[1][..., 0])(cparams)
     np.testing.assert_allclose(v, nested, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(metrics["value_loss"]))
 

@@ -13,8 +13,8 @@ import pytest
 
 import algos
 import envs
-from jaxmarl_core import game_gradients, sweep
-from tests.conftest import fast_jit
+from jaxmarl_core import game_gradients
+from tests.conftest import optimised_jit
 
 
 @functools.cache
@@ -23,7 +23,7 @@ def trained(algo_name, env_name="ipd", seeds=8, **overrides):
     algo = algos.get(algo_name)
     config = dataclasses.replace(algo.default_config(env), **overrides)
     config.validate(env)
-    out = sweep.jit(jax.vmap(algo.make_train(env, config)))(jax.random.split(jax.random.PRNGKey(0), seeds))
+    out = optimised_jit(jax.vmap(algo.make_train(env, config)))(jax.random.split(jax.random.PRNGKey(0), seeds))
     return jax.tree.map(np.asarray, out.metrics)
 
 
@@ -77,9 +77,9 @@ def test_taylor_lola_differs_from_exact_lookahead_by_the_dropped_term():
     env = envs.make("ipd")
     value = env.exact_value
     theta = jax.random.normal(jax.random.PRNGKey(0), (2, 5))
-    g22 = fast_jit(jax.grad(lambda t: value(t)[1]))(theta)[1]
-    dropped = fast_jit(jax.grad(lambda t: jnp.dot(jax.grad(lambda u: value(u)[0])(t)[1], g22)))(theta)[0]
-    step = fast_jit(lambda th, eta, taylor: game_gradients.lola(value, eta, taylor)(th), static_argnums=2)
+    g22 = jax.jit(jax.grad(lambda t: value(t)[1]))(theta)[1]
+    dropped = jax.jit(jax.grad(lambda t: jnp.dot(jax.grad(lambda u: value(u)[0])(t)[1], g22)))(theta)[0]
+    step = jax.jit(lambda th, eta, taylor: game_gradients.lola(value, eta, taylor)(th), static_argnums=2)
     errors = []
     for eta in (0.1, 0.05, 0.025):
         taylor, lookahead = step(theta, eta, True), step(theta, eta, False)
@@ -98,7 +98,7 @@ def test_lookahead_depths_change_the_update_and_are_validated():
     cfgs = [dataclasses.replace(base, lookahead=k, exact=True, optimizer="sgd", num_updates=1) for k in (1, 2)]
     trainers = [algos.get("lola_dice").make_train(env, c) for c in cfgs]  # one update from the same state
     state = trainers[0].init(jax.random.PRNGKey(0))
-    thetas = [fast_jit(t.update)(state, jax.random.PRNGKey(1))[0].theta
+    thetas = [jax.jit(t.update)(state, jax.random.PRNGKey(1))[0].theta
               for t in trainers]
     assert not np.allclose(thetas[0], thetas[1])
 
@@ -111,7 +111,7 @@ def test_shaping_learners_reject_other_envs():
 def test_same_key_same_result():
     env = envs.make("ipd")
     cfg = dataclasses.replace(algos.get("lola_om").default_config(env), num_updates=3, batch_size=8)
-    train = fast_jit(algos.get("lola_om").make_train(env, cfg))
+    train = jax.jit(algos.get("lola_om").make_train(env, cfg))
     a, b = train(jax.random.PRNGKey(1)), train(jax.random.PRNGKey(1))
     np.testing.assert_array_equal(a.state.theta, b.state.theta)
     np.testing.assert_array_equal(a.metrics["reward_per_step"], b.metrics["reward_per_step"])

@@ -11,13 +11,14 @@ import pytest
 import algos
 import envs
 from jaxmarl_core import tabular
+from tests.conftest import optimised_jit
 
 
 def train(algo, env, seeds, params=None, **overrides):
     config = dataclasses.replace(algos.get(algo).default_config(env), **overrides)
     config.validate(env)
     trainer = algos.get(algo).make_train(env, config, params)
-    return jax.jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), seeds))
+    return optimised_jit(jax.vmap(trainer))(jax.random.split(jax.random.PRNGKey(0), seeds))
 
 
 def soccer_learners(steps, seeds):

@@ -28,7 +28,6 @@ from jaxmarl_core.env import Environment, TimeStep
 from jaxmarl_core.learner_view import LearnerObs, LearnerView
 from jaxmarl_core.spaces import Box, Discrete
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
 UNIFORM = dict(epsilon_start=1.0, epsilon_end=1.0)  # the paper's full exploration: every joint action uniform
 SEEDS = 8
 
@@ -42,7 +41,7 @@ def make_config(env, variant, **kw):
 @functools.cache
 def trained(env, cfg, seeds=SEEDS):
     """The final state and metrics {name: [S, U, ...]} of ``seeds`` seeds (keys split from PRNGKey(0))."""
-    out = jax.jit(jax.vmap(vd.make_train(env, cfg)), compiler_options=FAST_COMPILE)(
+    out = jax.jit(jax.vmap(vd.make_train(env, cfg)))(
         jax.random.split(jax.random.PRNGKey(0), seeds))
     return out.state, jax.tree.map(np.asarray, out.metrics)
 
@@ -320,7 +319,7 @@ def test_bad_configs_name_the_field(changes, fragment):
 
 
 # -- the command line --------------------------------------------------------------------------------------------------
-def test_command_line_trains_recurrent_qmix_and_reports_the_greedy_return(tmp_path, fast_compile):
+def test_command_line_trains_recurrent_qmix_and_reports_the_greedy_return(tmp_path):
     out = str(tmp_path / "run")
     argv = ["--algo", "qmix", "--env", "two_step", "--seeds", "2", "--quiet", "--out", out,
             "--set", "total_steps=320", "--set", "hidden_size=16", "--set", "target_update=2",

@@ -11,6 +11,7 @@ import pytest
 import envs
 from envs.grid_games import START, GridGameState
 from jaxmarl_core import solvers, tabular
+from tests.conftest import optimised_jit
 
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 GG1, GG2 = envs.make("grid_game_1"), envs.make("grid_game_2")
@@ -297,7 +298,7 @@ def test_gg2_transitions_of_section_5_1_1():
 def nash_q_values():
     """Value iteration of the Nash Q-values under each selection rule: {(game, rule): (V [81, 2], Q [81, 4, 4, 2],
     x [81, 4], y [81, 4])}."""
-    solve = jax.jit(tabular.nash_values, static_argnums=(1, 2, 3, 4))
+    solve = optimised_jit(tabular.nash_values, static_argnums=(1, 2, 3, 4))
     out = {}
     for game, rule, player in ((1, "first", 0), (1, "second", 0)):
         v, x, y = solve(MODELS[game], 0.99, rule, player, 300)

@@ -6,6 +6,7 @@ import pytest
 
 import envs
 from jaxmarl_core.rollout import reset_carry, rollout
+from tests.conftest import optimised_jit
 
 GAMMA = 0.96
 
@@ -90,7 +91,7 @@ def test_exact_value_matches_monte_carlo_within_one_percent():
 
         return jax.vmap(one)(jax.random.split(key, episodes))
 
-    returns = jax.jit(returns)
+    returns = optimised_jit(returns)
     for seed in range(3):
         theta = jax.random.normal(jax.random.PRNGKey(100 + seed), (2, 5))
         g = np.asarray(returns(theta, jax.random.PRNGKey(seed)), np.float64)  # [E, 2]

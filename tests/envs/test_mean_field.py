@@ -106,7 +106,7 @@ def _train(tmp_path, n):
     return rows, summary
 
 
-def test_train_writes_metrics_whose_width_does_not_grow_with_the_agents(tmp_path, fast_compile):
+def test_train_writes_metrics_whose_width_does_not_grow_with_the_agents(tmp_path):
     """Tabular Q-learning (``iql_tabular``) on the one-state game: 20 agents (above the per-agent limit) and
     10,000 agents give the same columns; 10 agents (below it) keep one column per agent."""
     assert 10 <= outputs.PER_AGENT_COLUMNS_MAX < 20

@@ -11,7 +11,6 @@ from scipy.sparse.csgraph import shortest_path
 
 import envs
 from envs.routing import Routing, RoutingState
-from tests.conftest import fast_jit as jit
 
 # A (0, 0) - B (0.3, 0) - C (0.3, 0.5) - D (0, 0.5) - A, two cables a router: A joins B (0.3) and D (0.5), B then
 # C (A is joined already), C then D. Lengths int(10 d) // 2 + 1: 0.3 -> 3 // 2 + 1 = 2, 0.5 -> 5 // 2 + 1 = 3.
@@ -22,7 +21,7 @@ A, B, C, D = range(4)
 @pytest.fixture(scope="module")
 def ring():
     env = Routing(positions=RING, degree=2, num_packets=2, num_neighbours=2, max_steps=50)
-    return env, jit(env.step_env)
+    return env, jax.jit(env.step_env)
 
 
 def state_of(now, target, size, edge=None, time=None):
@@ -125,7 +124,7 @@ def test_lone_packets_on_floyds_route_take_the_shortest_path_cost():
         (_, delay), _ = jax.lax.scan(body, (state, jnp.float32(0)), jax.random.split(jax.random.PRNGKey(0), 40))
         return delay
 
-    delays = jit(jax.vmap(first_delay))(jnp.asarray(src, jnp.int32), jnp.asarray(dst, jnp.int32))
+    delays = jax.jit(jax.vmap(first_delay))(jnp.asarray(src, jnp.int32), jnp.asarray(dst, jnp.int32))
     np.testing.assert_array_equal(np.asarray(delays), env.tables["cost"][src, dst])
 
 
@@ -134,7 +133,7 @@ def test_available_actions_neighbourhoods_and_mean_action(ring):
     wide = Routing(positions=RING, degree=2, num_packets=4, num_neighbours=3, path_costs=True)
     # packets at A, C (not joined to A), D (joined to A and C), and on the cable B-A (counted at A)
     state = state_of([A, C, D, A], [B, A, B, C], [0.1, 0.2, 0.3, 0.4], edge=[-1, -1, -1, 0], time=[0, 0, 0, 1])
-    idx, mask, avail, mean, obs = jit(lambda s, a: (*wide.neighbours(s), wide.avail_actions(s),
+    idx, mask, avail, mean, obs = jax.jit(lambda s, a: (*wide.neighbours(s), wide.avail_actions(s),
                                                     wide.neighbour_mean_action(s, a), wide.observe(s)))(
         state, jnp.asarray([0, 1, 2, 2]))
     assert idx.tolist() == [[0, 2, 3], [1, 2, 1], [2, 0, 1], [3, 0, 2]]

@@ -328,7 +328,7 @@ def test_bad_arguments():
 
 @pytest.mark.slow  # about 10 s each on an idle 2-core machine, nearly all compiling
 @pytest.mark.parametrize("algo,env", [("ippo", "cleanup"), ("mappo", "harvest")])
-def test_on_policy_learners_train_through_the_command_line(algo, env, tmp_path, fast_compile):
+def test_on_policy_learners_train_through_the_command_line(algo, env, tmp_path):
     out = str(tmp_path / algo)
     layout = ["--env-arg", "layout=small"] if env == "cleanup" else []
     argv = ["--algo", algo, "--env", env, "--seeds", "2", "--out", out, "--quiet", "--env-arg", "num_agents=2",

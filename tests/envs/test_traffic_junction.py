@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from envs.traffic_junction import TrafficJunction, TrafficJunctionState, build_routes
-from tests.conftest import fast_jit as jit
 
 
 def ic3net_points(difficulty, h):
@@ -63,7 +62,7 @@ def medium():
     """The medium grid and one compiled step of KEYS copies of a state (one key each): (state, actions,
     p_arrive) -> TimeStep with leaves [KEYS, ...]."""
     env = TrafficJunction(difficulty="medium")
-    batch = jit(jax.vmap(lambda k, s, a, p: env.step_env(k, s, a, env.default_params.replace(p_arrive=p)),
+    batch = jax.jit(jax.vmap(lambda k, s, a, p: env.step_env(k, s, a, env.default_params.replace(p_arrive=p)),
                              in_axes=(0, None, None, None)))
     keys = jax.random.split(jax.random.PRNGKey(1), KEYS)
 
@@ -73,7 +72,7 @@ def medium():
     return env, step
 
 
-@jit
+@jax.jit
 def first(ts):
     return jax.tree.map(lambda x: x[0], ts)
 
@@ -138,7 +137,7 @@ def test_collision_penalises_both_cars_and_fails_the_episode_until_reset(medium)
     avoided = first(step(first(step(state, [0, 1] + [0] * 8)).state, GAS))
     assert float(avoided.info["success"]) == 1.0 and float(jnp.min(avoided.reward)) > -1
     # cars out of the system share the default cell (route 0, progress 0) without colliding
-    assert not np.any(jit(env.collisions)(cars(env, [0, 0], [0, 0], active=[True, False])))
+    assert not np.any(jax.jit(env.collisions)(cars(env, [0, 0], [0, 0], active=[True, False])))
 
 
 def test_arrivals_enter_at_their_points_with_probability_p_arrive(medium):
