@@ -41,8 +41,7 @@ def make_config(env, variant, **kw):
 def compiled(env, cfg):
     """(jit(vmap(init)), jit(vmap(update))) of one (env, config), shared between tests."""
     trainer = onpolicy.make_train(env, cfg)
-    return (jax.jit(jax.vmap(trainer.init_state)),
-            jax.jit(jax.vmap(trainer.update)), trainer)
+    return jax.jit(jax.vmap(trainer.init_state)), jax.jit(jax.vmap(trainer.update)), trainer
 
 
 def train_seeds(env, cfg, seeds, num_updates, base=0):

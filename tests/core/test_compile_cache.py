@@ -74,15 +74,15 @@ def test_entries_without_access_times_get_one_so_jax_can_still_add(tmp_path, res
     LRUCache(str(cache), max_size=1 << 20).put("new", b"x")
     assert (cache / "new-cache").read_bytes() == b"x"
 
-def run(cache, out, environ):
-    env = dict(environ, JAXMARL_COMPILE_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+def run(cache, out):
+    env = dict(os.environ, JAXMARL_COMPILE_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     return subprocess.Popen([sys.executable, *RUN, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
 def test_two_runs_share_a_cache_and_corrupt_entries_are_compiled_again(tmp_path):
     cache = tmp_path / "xla"
-    procs = [run(cache, tmp_path / f"run{i}", os.environ) for i in range(2)]  # at once, on an empty cache
+    procs = [run(cache, tmp_path / f"run{i}") for i in range(2)]  # at once, on an empty cache
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0 and "Traceback" not in err, err
@@ -93,7 +93,7 @@ def test_two_runs_share_a_cache_and_corrupt_entries_are_compiled_again(tmp_path)
     for path in entries:
         with open(path, "wb") as f:
             f.write(b"not an executable")
-    proc = run(cache, tmp_path / "corrupt", os.environ)
+    proc = run(cache, tmp_path / "corrupt")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     lines = err.strip().splitlines()
