@@ -12,6 +12,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 
@@ -75,9 +76,13 @@ class FlatPolicy:
     def log_probs(self, params: jax.Array, inputs: jax.Array, actions: jax.Array) -> jax.Array:
         """Time-major episodes of encoded observations inputs [T, B, ...] and actions [T, B] -> [T, B]
         log-probabilities of the actions."""
-        logits = jax.vmap(self.sequence_logits, in_axes=(None, 1), out_axes=1)(params, inputs)
-        logp = jax.nn.log_softmax(logits, axis=-1)
-        return jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        return _chosen(jax.vmap(self.sequence_logits, in_axes=(None, 1), out_axes=1)(params, inputs), actions)
+
+
+def _chosen(logits: jax.Array, actions: jax.Array) -> jax.Array:
+    """logits [..., A] and actions [...] -> [...] the actions' log-probabilities."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,29 +124,94 @@ class MemoryOnePolicy(FlatPolicy):
         return jax.nn.log_sigmoid(jnp.where(actions == 0, logit, -logit))
 
 
-class _GRUNet(nn.Module):
-    hidden: int
-    num_actions: int
+def _same_padding_taps(height: int, width: int, size: int) -> np.ndarray:
+    """[size, size, HW, HW] 0/1: tap (dy, dx) of a SAME-padded size x size convolution reads input cell p for output
+    cell q."""
+    taps = np.zeros((size, size, height * width, height * width), np.float32)
+    for r in range(height):
+        for c in range(width):
+            for dy in range(size):
+                for dx in range(size):
+                    rr, cc = r + dy - size // 2, c + dx - size // 2
+                    if 0 <= rr < height and 0 <= cc < width:
+                        taps[dy, dx, rr * width + cc, r * width + c] = 1.0
+    return taps
+
+
+class _GridConv(nn.Module):
+    """``nn.Conv(features, (size, size), padding="SAME")`` with the same parameters and initialisation: [..., H, W, C]
+    -> [..., H, W, features]. On grids of at most size x size cells (the Coin Game's 3 x 3) it is one matrix product
+    with the dense [H W C, H W features] matrix of the convolution, which computes as many products as the padded
+    convolution and which XLA's CPU code runs, and differentiates in the kernel, faster than a convolution."""
+
+    features: int
+    size: int = 3
 
     @nn.compact
+    def __call__(self, x):
+        height, width, channels = x.shape[-3:]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.size, self.size, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        batch = x.shape[:-3]
+        if height * width > self.size**2:
+            y = jax.lax.conv_general_dilated(x.reshape((-1, height, width, channels)), kernel, (1, 1), "SAME",
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            return y.reshape(batch + y.shape[1:]) + bias
+        taps = _same_padding_taps(height, width, self.size)
+        dense = jnp.einsum("yxpq,yxio->piqo", taps, kernel).reshape(height * width * channels, -1)
+        y = x.reshape(batch + (-1,)) @ dense + jnp.tile(bias, height * width)
+        return y.reshape(batch + (height, width, self.features))
+
+
+class _GRUNet(nn.Module):
+    """``encode``: obs (flattened) -> Dense(hidden) + ReLU; ``recur``: GRU(hidden) -> Dense(A) logits."""
+
+    hidden: int
+    num_actions: int
+    obs_ndim: int  # the rank of one observation (the axes ``encode`` flattens)
+
+    def setup(self):  # the names compact modules would get, so parameters and their initialisation are kept
+        self.encoder = nn.Dense(self.hidden, name="Dense_0")
+        self.cell = nn.GRUCell(features=self.hidden, name="GRUCell_0")
+        self.head = nn.Dense(self.num_actions, name="Dense_1")
+
+    def encode(self, obs):
+        """[..., *obs_shape] -> [..., hidden]."""
+        return nn.relu(self.encoder(obs.reshape(obs.shape[:obs.ndim - self.obs_ndim] + (-1,))))
+
+    def recur(self, state, x):
+        state, y = self.cell(state, x)
+        return self.head(y), state
+
     def __call__(self, state, obs):
-        x = nn.relu(nn.Dense(self.hidden)(obs.reshape(-1)))
-        state, y = nn.GRUCell(features=self.hidden)(state, x)
-        return nn.Dense(self.num_actions)(y), state
+        return self.recur(state, self.encode(obs))
 
 
 class _ConvLSTMNet(nn.Module):
+    """``encode``: obs [..., H, W, C] -> two 3x3 convolutions with ReLU, flattened; ``recur``: LSTM(hidden) ->
+    Dense(A) logits."""
+
     hidden: int
     num_actions: int
     channels: int
 
-    @nn.compact
-    def __call__(self, state, obs):
+    def setup(self):
+        self.convs = [_GridConv(self.channels, name=f"Conv_{i}") for i in range(2)]
+        self.cell = nn.OptimizedLSTMCell(features=self.hidden, name="OptimizedLSTMCell_0")
+        self.head = nn.Dense(self.num_actions, name="Dense_0")
+
+    def encode(self, obs):
         x = obs
-        for _ in range(2):
-            x = nn.relu(nn.Conv(self.channels, (3, 3), padding="SAME")(x))
-        state, y = nn.OptimizedLSTMCell(features=self.hidden)(state, x.reshape(-1))
-        return nn.Dense(self.num_actions)(y), state
+        for conv in self.convs:
+            x = nn.relu(conv(x))
+        return x.reshape(x.shape[:-3] + (-1,))
+
+    def recur(self, state, x):
+        state, y = self.cell(state, x)
+        return self.head(y), state
+
+    def __call__(self, state, obs):
+        return self.recur(state, self.encode(obs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +235,7 @@ class RecurrentPolicy(FlatPolicy):
     def _net(self) -> nn.Module:
         if self.cell == "conv_lstm":
             return _ConvLSTMNet(hidden=self.hidden, num_actions=self.num_actions, channels=self.channels)
-        return _GRUNet(hidden=self.hidden, num_actions=self.num_actions)
+        return _GRUNet(hidden=self.hidden, num_actions=self.num_actions, obs_ndim=len(self.obs_shape))
 
     def _variables(self, key):
         return self._net.init(key, self.initial_state(), jnp.zeros(self.obs_shape))
@@ -191,3 +261,16 @@ class RecurrentPolicy(FlatPolicy):
 
     def step(self, params, state, obs):
         return self._net.apply(self._unraveler()(params), state, obs)
+
+    def log_probs(self, params, inputs, actions):
+        """As ``FlatPolicy.log_probs``, with the layers before the recurrence applied once to all T B observations
+        and only the recurrent cell scanned over T (XLA's gradients of one large product beat T small ones)."""
+        variables = self._unraveler()(params)
+        x = self._net.apply(variables, inputs, method="encode")  # [T, B, F]
+        state = jax.tree.map(lambda s: jnp.broadcast_to(s, (inputs.shape[1],) + s.shape), self.initial_state())
+
+        def body(state, x_t):
+            logits, state = self._net.apply(variables, state, x_t, method="recur")
+            return state, logits
+
+        return _chosen(jax.lax.scan(body, state, x)[1], actions)
