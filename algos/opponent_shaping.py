@@ -60,6 +60,8 @@ class ShapingConfig(Config):
     variant: str = "lola_dice"
     num_updates: int = 200
     batch_size: int = 128  # episodes sampled per estimate
+    episode_chunks: int = 1  # estimates over the batch in this many equal chunks of episodes, each recomputed in the
+    # backward pass (jax.checkpoint): the estimators' memory falls about as 1 / chunks
     lr: float = 0.2  # delta: the outer (own) step size
     lookahead_lr: float = 0.3  # eta: the opponent's step size in the look-ahead
     lookahead: int = 1  # K, look-ahead steps of lola_dice (1 to 5)
@@ -84,6 +86,10 @@ class ShapingConfig(Config):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         require_positive_int(self, "batch_size")
+        require_positive_int(self, "episode_chunks")
+        if self.batch_size % self.episode_chunks:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of episode_chunks "
+                             f"({self.episode_chunks})")
         require_positive_int(self, "hidden")
         require_positive_int(self, "om_first_steps")
         require_positive(self, "om_lr")
@@ -159,7 +165,8 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
       batch normalisation); 4,000 updates of 4,000 episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8),
       discount 0.96. LOLA-OM fits each opponent model
       by gradient ascent on the mean summed log-likelihood of the opponent's actions, step 0.1/A, 50 steps on the
-      first batch and one per update after it.
+      first batch and one per update after it. The estimates run over 40 chunks of 100 episodes
+      (``episode_chunks``: the same numbers to float rounding, in a fraction of the memory).
     """
     if variant not in ("nl_pg", "lola_pg", "lola_om"):
         raise ValueError(f"preset lola_paper covers nl_pg, lola_pg and lola_om (the LOLA paper's sampled learners), "
@@ -169,7 +176,7 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
     if has(env, TabularStates):
         return ShapingConfig(**common, num_updates=150, lr=2.0 / a, init_std=1.0)
     return ShapingConfig(**common, num_updates=4000, lr=0.005 * 2.0 / a, network="conv_lstm", hidden=32, gamma=0.96,
-                         om_lr=0.1 / a, om_first_steps=50)
+                         om_lr=0.1 / a, om_first_steps=50, episode_chunks=40)
 
 
 def default_config(env, variant: str, preset: str = "default") -> ShapingConfig:
@@ -230,6 +237,9 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
         if config.exact:
             return env.exact_value(theta, params)
+        return episode_mean(lambda chunk: chunk_objectives(theta, chunk), batch, config.episode_chunks)
+
+    def chunk_objectives(theta, batch):
         logp = sum(policy_net.log_probs(theta[a], batch.inputs[:, :, a], batch.actions[:, :, a]) for a in range(2))
         return jnp.stack([dice_objective(logp, batch.rewards[:, :, i], gamma,
                                          None if config.baseline == "none" else batch.baselines[:, :, i],
@@ -264,7 +274,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         actions given its observations (both are seen in these fully observed games)."""
         if not has(env, TabularStates):
             def log_likelihood(m, j):
-                return policy_net.log_probs(m, batch.inputs[:, :, j], batch.actions[:, :, j]).sum(0).mean()
+                return episode_mean(lambda b: policy_net.log_probs(m, b.inputs[:, :, j], b.actions[:, :, j])
+                                    .sum(0).mean(), batch, config.episode_chunks)
 
             def ascent(m, _):
                 return m + config.om_lr * jax.vmap(jax.grad(log_likelihood))(m, jnp.array([1, 0])), None
@@ -339,6 +350,16 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     steps = 0 if config.exact else samples_per_update[config.variant] * config.batch_size * horizon
     return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps,
                    seed_batch=0 if config.exact else 1)
+
+
+def episode_mean(fn, batch, chunks: int):
+    """fn(batch), a mean over the episodes of ``batch`` (a pytree of time-major arrays [T, B, ...]), as the mean of
+    fn over ``chunks`` equal chunks of episodes, each rematerialised when differentiated (``jax.checkpoint``): the
+    same value and derivatives of every order, in about 1 / chunks of the memory."""
+    if chunks == 1:
+        return fn(batch)
+    split = jax.tree.map(lambda x: x.reshape(x.shape[0], chunks, -1, *x.shape[2:]).swapaxes(0, 1), batch)
+    return jax.lax.map(jax.checkpoint(fn), split).mean(0)
 
 
 def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3, mean: bool = False) -> jax.Array:

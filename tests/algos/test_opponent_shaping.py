@@ -145,8 +145,8 @@ def test_lola_paper_preset_holds_the_reference_settings_and_rejects_bad_names():
     cfg.validate(ipd)
     algos.get("lola_om").default_config(imp, preset="lola_paper").validate(imp)
     net = algos.get("lola_om").default_config(coin, preset="lola_paper")
-    assert (net.network, net.hidden, net.batch_size, net.num_updates, net.lr, net.lookahead_lr, net.om_lr) == (
-        "conv_lstm", 32, 4000, 4000, 0.0025, 0.125, 0.025)
+    assert (net.network, net.hidden, net.batch_size, net.num_updates, net.lr, net.lookahead_lr, net.om_lr,
+            net.episode_chunks) == ("conv_lstm", 32, 4000, 4000, 0.0025, 0.125, 0.025, 40)
     with pytest.raises(ValueError, match="preset must be one of default, lola_paper, got 'lola'"):
         algos.get("nl_pg").default_config(ipd, preset="lola")
     with pytest.raises(ValueError, match="covers nl_pg, lola_pg and lola_om"):
@@ -155,6 +155,48 @@ def test_lola_paper_preset_holds_the_reference_settings_and_rejects_bad_names():
         algos.get("nl_pg").default_config(envs.make("imp"), preset="lola_paper").validate(envs.make("imp"))
     with pytest.raises(ValueError, match="network must be one of gru, conv_lstm"):
         dataclasses.replace(net, network="lstm").validate(coin)
+
+
+def test_episode_mean_over_chunks_keeps_values_and_derivatives():
+    """The DiCE objectives of a batch of episodes, over 4 rematerialised chunks, have the whole batch's values,
+    simultaneous gradient and LOLA direction (a second derivative), to float rounding."""
+    from algos.opponent_shaping import episode_mean
+    from jaxmarl_core.dice import dice_objective
+    from jaxmarl_core.policies import MemoryOnePolicy
+
+    policy, k = MemoryOnePolicy(), jax.random.split(jax.random.PRNGKey(0), 4)
+    batch = {"states": jax.random.randint(k[0], (20, 8, 2), 0, 5),  # [T, B, agents]
+             "actions": jax.random.randint(k[1], (20, 8, 2), 0, 2), "rewards": jax.random.normal(k[2], (20, 8, 2))}
+    theta = jax.random.normal(k[3], (2, 5))
+
+    def values(th, chunks):
+        def fn(b):
+            logp = sum(policy.log_probs(th[a], b["states"][:, :, a], b["actions"][:, :, a]) for a in range(2))
+            return jnp.stack([dice_objective(logp, b["rewards"][:, :, i], 0.9) for i in range(2)])
+        return episode_mean(fn, batch, chunks)
+
+    @jax.jit
+    def derivatives(th):
+        return [(f(th), game_gradients.naive(f)(th), game_gradients.lola(f, 1.0)(th))
+                for f in (functools.partial(values, chunks=1), functools.partial(values, chunks=4))]
+
+    whole, chunked = derivatives(theta)
+    for a, b in zip(chunked, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_episode_chunks_leave_a_coin_game_update_unchanged():
+    """NL-PG on the Coin Game's recurrent policy: one update over 4 chunks of episodes equals the update over the
+    whole batch; batch sizes that do not split are refused."""
+    coin = envs.make("coin_game", num_steps=4)
+    cfg = dataclasses.replace(algos.get("nl_pg").default_config(coin), batch_size=8, hidden=8)
+    trainers = [algos.get("nl_pg").make_train(coin, dataclasses.replace(cfg, episode_chunks=c)) for c in (1, 4)]
+    state = jax.jit(trainers[0].init)(jax.random.PRNGKey(0))
+    steps = [jax.jit(t.update)(state, jax.random.PRNGKey(1))[0].theta - state.theta for t in trainers]
+    np.testing.assert_allclose(steps[1], steps[0], rtol=1e-4, atol=1e-7)
+    assert np.abs(steps[0]).max() > 1e-5  # the update moved the parameters
+    with pytest.raises(ValueError, match=r"batch_size \(8\) must be a multiple of episode_chunks \(3\)"):
+        dataclasses.replace(cfg, episode_chunks=3).validate(coin)
 
 
 def _logits(p):
