@@ -165,8 +165,9 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
       batch normalisation); 4,000 updates of 4,000 episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8),
       discount 0.96. LOLA-OM fits each opponent model
       by gradient ascent on the mean summed log-likelihood of the opponent's actions, step 0.1/A, 50 steps on the
-      first batch and one per update after it. The estimates run over 40 chunks of 100 episodes
-      (``episode_chunks``: the same numbers to float rounding, in a fraction of the memory).
+      first batch and one per update after it. The estimates run over 10 chunks of 400 episodes
+      (``episode_chunks``: the same numbers to float rounding, in a fraction of the memory); on a GPU with the
+      memory for the whole batch, ``episode_chunks=1`` avoids running the chunks one after another.
     """
     if variant not in ("nl_pg", "lola_pg", "lola_om"):
         raise ValueError(f"preset lola_paper covers nl_pg, lola_pg and lola_om (the LOLA paper's sampled learners), "
@@ -176,7 +177,7 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
     if has(env, TabularStates):
         return ShapingConfig(**common, num_updates=150, lr=2.0 / a, init_std=1.0)
     return ShapingConfig(**common, num_updates=4000, lr=0.005 * 2.0 / a, network="conv_lstm", hidden=32, gamma=0.96,
-                         om_lr=0.1 / a, om_first_steps=50, episode_chunks=40)
+                         om_lr=0.1 / a, om_first_steps=50, episode_chunks=10)
 
 
 def default_config(env, variant: str, preset: str = "default") -> ShapingConfig:
