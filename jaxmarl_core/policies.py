@@ -163,7 +163,19 @@ class _GridConv(nn.Module):
         return y.reshape(batch + (height, width, self.features))
 
 
-class _GRUNet(nn.Module):
+class _RecurrentNet(nn.Module):
+    """``encode`` (the layers before the recurrence, per observation), then ``recur``: the cell ``self.cell`` and the
+    logits head ``self.head``."""
+
+    def recur(self, state, x):
+        state, y = self.cell(state, x)
+        return self.head(y), state
+
+    def __call__(self, state, obs):
+        return self.recur(state, self.encode(obs))
+
+
+class _GRUNet(_RecurrentNet):
     """``encode``: obs (flattened) -> Dense(hidden) + ReLU; ``recur``: GRU(hidden) -> Dense(A) logits."""
 
     hidden: int
@@ -179,15 +191,8 @@ class _GRUNet(nn.Module):
         """[..., *obs_shape] -> [..., hidden]."""
         return nn.relu(self.encoder(obs.reshape(obs.shape[:obs.ndim - self.obs_ndim] + (-1,))))
 
-    def recur(self, state, x):
-        state, y = self.cell(state, x)
-        return self.head(y), state
 
-    def __call__(self, state, obs):
-        return self.recur(state, self.encode(obs))
-
-
-class _ConvLSTMNet(nn.Module):
+class _ConvLSTMNet(_RecurrentNet):
     """``encode``: obs [..., H, W, C] -> two 3x3 convolutions with ReLU, flattened; ``recur``: LSTM(hidden) ->
     Dense(A) logits."""
 
@@ -205,13 +210,6 @@ class _ConvLSTMNet(nn.Module):
         for conv in self.convs:
             x = nn.relu(conv(x))
         return x.reshape(x.shape[:-3] + (-1,))
-
-    def recur(self, state, x):
-        state, y = self.cell(state, x)
-        return self.head(y), state
-
-    def __call__(self, state, obs):
-        return self.recur(state, self.encode(obs))
 
 
 @dataclasses.dataclass(frozen=True)
