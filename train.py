@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
+import gc
 import importlib.util
 import json
 import os
@@ -29,6 +31,20 @@ USAGE_ERROR = 2
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off inside (as it was after): importing the libraries and tracing the
+    programs allocate millions of objects that live on and almost no cycles, so the collections they trigger
+    find nothing and cost a noticeable part of a start-up (``benchmarks/RESULTS.md``, "Start-up: compile time")."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -379,27 +395,28 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
         start = step
     first = _first_chunk(num_updates - start, ckpt_every)
 
-    since = progress.compiling("initialisation and training step")
-    since_cpu = time.process_time()
-    init_lowered = programs.lower(init_fn, (run_keys[0] if init_per_seed else keys,), f"initialisation of {traced}",
-                                  compile_cache, options)
-    sources["initialisation"] = init_lowered.source
-    state_shapes = init_lowered.out_info  # the first chunk is lowered before the state exists
-    if not init_per_seed:
-        state_shapes = sweep.seed_shapes(state_shapes)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        init_compiled = pool.submit(init_lowered.compile)  # XLA compiles it while the first chunk is traced
+    with _gc_paused():  # tracing: no cycles to collect
+        since = progress.compiling("initialisation and training step")
+        since_cpu = time.process_time()
+        init_lowered = programs.lower(init_fn, (run_keys[0] if init_per_seed else keys,), f"initialisation of {traced}",
+                                      compile_cache, options)
+        sources["initialisation"] = init_lowered.source
+        state_shapes = init_lowered.out_info  # the first chunk is lowered before the state exists
+        if not init_per_seed:
+            state_shapes = sweep.seed_shapes(state_shapes)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            init_compiled = pool.submit(init_lowered.compile)  # XLA compiles it while the first chunk is traced
 
-        def open_checkpoints():  # orbax's import, once the chunk is lowered, beside XLA's compile (no GIL)
-            nonlocal ckpts
-            if ckpts is None:
-                ckpts = pool.submit(_checkpoints, os.path.join(out, "checkpoints"))
+            def open_checkpoints():  # orbax's import, once the chunk is lowered, beside XLA's compile (no GIL)
+                nonlocal ckpts
+                if ckpts is None:
+                    ckpts = pool.submit(_checkpoints, os.path.join(out, "checkpoints"))
 
-        if start < num_updates:
-            compiled_chunk(min(first, num_updates - start), announce=False, lowered_hook=open_checkpoints)
-        open_checkpoints()
-        init_compiled = init_compiled.result()
-        ckpts = ckpts if resume else ckpts.result()
+            if start < num_updates:
+                compiled_chunk(min(first, num_updates - start), announce=False, lowered_hook=open_checkpoints)
+            open_checkpoints()
+            init_compiled = init_compiled.result()
+            ckpts = ckpts if resume else ckpts.result()
     compile_time += time.perf_counter() - since
     compile_cpu += time.process_time() - since_cpu
     metrics_host: list[dict] = []
@@ -517,8 +534,9 @@ def _concat(chunks: list[dict]) -> dict:
 
 def main(argv=None) -> int:
     try:
-        spec, args, set_texts = _resolve(argv)
-        algo, env, config = _build(spec, set_texts)
+        with _gc_paused():
+            spec, args, set_texts = _resolve(argv)
+            algo, env, config = _build(spec, set_texts)
         spec = dataclasses.replace(spec, config=dataclasses.asdict(config))
         out = args.out or os.path.join("runs", f"{spec.algo}-{spec.env}-{time.strftime('%Y%m%d-%H%M%S')}")
         _check_out(out)
@@ -547,5 +565,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def _exit(code: int) -> None:
+    """End the process with ``code`` once what it wrote is out: the outputs are on disk (written atomically, the
+    checkpoints closed) and JAX has no computation pending, so the interpreter's teardown of XLA's client and of
+    the imported modules is skipped (its cost: ``benchmarks/RESULTS.md``, "Start-up: compile time")."""
+    if "jax" in sys.modules:
+        sys.modules["jax"].effects_barrier()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be written to it
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

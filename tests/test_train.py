@@ -220,6 +220,34 @@ def test_cli_process_exit_status_and_no_traceback(capsys):
     assert exit_list.value.code == 0 and "nl_exact:" in out and "ipd" in out
 
 
+def test_cli_process_ends_with_its_outputs_written(tmp_path):
+    """``train.py`` ends its process without the interpreter's teardown (``train._exit``): what it printed and wrote
+    is all there."""
+    out = str(tmp_path / "run")
+    res = run_cli(*[a for a in SMALL if a != "--quiet"], "--out", out)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1].endswith(f"outputs in {out}")  # flushed before the process ended
+    with open(os.path.join(out, "metrics.csv")) as f:
+        assert len(f.read().strip().splitlines()) == 1 + 3 * 20
+    assert json.load(open(os.path.join(out, "summary.json")))["num_updates"] == 20
+
+
+def test_gc_paused_restores_the_collector():
+    import gc
+
+    assert gc.isenabled()
+    with train._gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with train._gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()
+
+
 def test_seeds_sharded_over_four_cpu_devices_match_one_device(tmp_path):
     one, four = str(tmp_path / "one"), str(tmp_path / "four")
     args = ["--algo", "nl_exact", "--env", "imp", "--seeds", "6", "--set", "num_updates=15", "--quiet"]
