@@ -36,8 +36,9 @@ class UsageError(Exception):
 @contextlib.contextmanager
 def _gc_paused():
     """Python's cyclic garbage collector off inside (as it was after): importing the libraries and tracing the
-    programs allocate millions of objects that live on and almost no cycles, so the collections they trigger
-    find nothing and cost a noticeable part of a start-up (``benchmarks/RESULTS.md``, "Start-up: compile time")."""
+    programs allocate hundreds of thousands of objects that live on and almost no cycles, so the collections they
+    trigger find nothing and cost a noticeable part of a start-up (``benchmarks/RESULTS.md``, "Start-up: compile
+    time")."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
