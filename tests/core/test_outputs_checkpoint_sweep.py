@@ -64,6 +64,9 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_seed_keys_are_prefix_stable_and_run_seeds_is_vmap():
     np.testing.assert_array_equal(sweep.seed_keys(3, 5)[:3], sweep.seed_keys(3, 3))
+    for seed, n, first in [(0, 1, 0), (7, 3, 5), (2**31 + 5, 2, 0), (2**40, 3, 1), (-3, 2, 0)]:  # the definition, eager
+        want = [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in range(first, first + n)]
+        np.testing.assert_array_equal(sweep.seed_keys(seed, n, first), np.stack(want))
     keys = sweep.seed_keys(0, 5)
     fn = lambda k: jax.random.normal(k, (3,)).sum()  # noqa: E731
     np.testing.assert_allclose(sweep.run_seeds(fn, keys), jax.vmap(fn)(keys), rtol=1e-6)
