@@ -29,14 +29,13 @@ from jaxmarl_core import compile_cache
 def seed_keys(seed: int, num_seeds: int, first: int = 0) -> jax.Array:
     """[num_seeds, 2] uint32 keys of seeds first, ..., first + num_seeds - 1: seed i is fold_in(PRNGKey(seed), i),
     so a study split into runs of consecutive seeds has the keys of one big run."""
-    return _seed_keys(int(seed), int(num_seeds), int(first))
+    return _fold_seeds(jax.random.PRNGKey(seed), jnp.int32(first), int(num_seeds))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _seed_keys(seed: int, num_seeds: int, first: int) -> jax.Array:
-    """``seed_keys`` as one program (the same bits: ``tests/core/test_outputs_checkpoint_sweep.py``), compiled once
-    per process where its eager form compiled each of its operations."""
-    base = jax.random.PRNGKey(seed)
+@functools.partial(jax.jit, static_argnums=2)
+def _fold_seeds(base: jax.Array, first: jax.Array, num_seeds: int) -> jax.Array:
+    """[num_seeds, 2] fold_in(base, first + i): one program per seed count, where its eager form compiled each of
+    its operations (the same bits: ``tests/core/test_outputs_checkpoint_sweep.py``)."""
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(first + jnp.arange(num_seeds))
 
 
