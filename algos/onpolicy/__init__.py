@@ -12,8 +12,9 @@ How the variants differ (fields of ``OnPolicyConfig``):
 - critic: ``centralised_critic`` (MAPPO/HA*: one network on the global state with one value head per agent's reward,
   a single head under ``team_reward`` as HARL's EP critic) or each agent's critic on its own observation (IPPO);
 - actor objective ``actor_update``: "ppo" (clipped surrogate, ``ppo_epochs`` x ``num_minibatches``), "a2c" (the
-  unclipped importance-weighted surrogate), "trpo" (natural gradient by conjugate gradient on Fisher-vector products
-  and a backtracking line search; one step on the whole batch; ``trpo.*`` fields);
+  unclipped importance-weighted surrogate), "trpo" (natural gradient by conjugate gradient on Fisher-vector products,
+  taken through the policy's outputs as J^T H J v, and a backtracking line search; one step on the whole batch;
+  ``trpo.*`` fields);
 - ``sequential`` (HA*): agents move one after another in a fresh random order (``fixed_order`` keeps 0..N-1), each
   agent's surrogate weighted by M = product of new/old probability ratios of the agents moved before it (kept in
   log space under ``stop_gradient``; ``use_factor=False`` drops it);

@@ -41,11 +41,6 @@ def surrogate_loss(model: Model, cfg: OnPolicyConfig, aparams, mb, _):
     return policy_loss - cfg.entropy_coef * entropy, {"actor_loss": policy_loss, "entropy": entropy, "ratio": ratio}
 
 
-def policy_kl(model: Model, aparams, old, batch):
-    """Mean KL(old || new) over the batch; ``old``: the old policy's ``actor_forward`` outputs, held fixed."""
-    return kl_of_outputs(model, actor_forward(model, aparams, batch), old, batch)
-
-
 def kl_of_outputs(model: Model, new, old, batch):
     """Mean KL(old || new) over the batch from both policies' ``actor_forward`` outputs."""
     out, log_std = new
@@ -71,15 +66,13 @@ def trpo_step(model: Model, cfg: TRPOConfig, aparams, batch):
     def surrogate(th):
         return surrogate_of(log_probs_entropy(model, unravel(th), batch)[0])
 
-    def kl(th):
-        return policy_kl(model, unravel(th), old, batch)
-
     def surrogate_and_kl(th):  # one forward for both
         out = actor_forward(model, unravel(th), batch)
         logp = dist_stats(model, *out, batch["action"], batch["mask"])[0]
         return surrogate_of(logp), kl_of_outputs(model, out, old, batch)
 
-    fvp = trpo.fisher_vector_product(kl, theta, cfg.cg_damping)
+    fvp = trpo.gauss_newton_fisher_product(lambda th: actor_forward(model, unravel(th), batch),
+                                           lambda out: kl_of_outputs(model, out, old, batch), theta, cfg.cg_damping)
     step, expected = trpo.natural_step(jax.grad(surrogate)(theta), fvp, cfg.kl_threshold, cfg.cg_iters)
     res = trpo.line_search(surrogate, surrogate_and_kl, theta, step, expected, cfg.kl_threshold, cfg.accept_ratio,
                            cfg.backtrack_coef, cfg.ls_steps)

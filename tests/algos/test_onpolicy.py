@@ -251,6 +251,38 @@ def test_conjugate_gradient_solves_the_fisher_system():
     np.testing.assert_allclose(x, jnp.linalg.solve(fisher, g), rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("discrete", [True, False])
+def test_gauss_newton_product_is_the_hessian_of_the_kl(discrete):
+    """J^T H J v through the policy's outputs equals the KL's full Hessian times v at the old parameters, for a
+    tanh network (whose second derivatives the Gauss-Newton form leaves out): masked categorical and Gaussian."""
+    k_x, k_th, k_v, k_m = jax.random.split(jax.random.PRNGKey(3), 4)
+    x = jax.random.normal(k_x, (8, 4))
+    theta0 = 0.5 * jax.random.normal(k_th, (4 * 5 + 5 * 3 + 3,))
+    v = jax.random.normal(k_v, theta0.shape)
+    avail = jax.random.uniform(k_m, (8, 3)).at[:, 0].set(1.0) > 0.3
+
+    def forward(theta):  # -> (logits or means [8, 3], log_std [3])
+        hidden = jnp.tanh(x @ theta[:20].reshape(4, 5))
+        return hidden @ theta[20:35].reshape(5, 3), theta[35:]
+
+    def kl_of_outputs(out, old):
+        if discrete:
+            return jnp.mean(distributions.categorical_kl(old[0], out[0], avail))
+        return jnp.mean(distributions.gaussian_kl(old[0], old[1], out[0], out[1]))
+
+    @jax.jit
+    def products():
+        old = jax.lax.stop_gradient(forward(theta0))
+        kl = lambda th: kl_of_outputs(forward(th), old)  # noqa: E731
+        gauss_newton = trpo.gauss_newton_fisher_product(forward, lambda out: kl_of_outputs(out, old), theta0, 0.1)
+        return gauss_newton(v), jax.hessian(kl)(theta0) @ v + 0.1 * v, trpo.fisher_vector_product(kl, theta0, 0.1)(v)
+
+    gauss_newton, exact, forward_over_reverse = products()
+    np.testing.assert_allclose(gauss_newton, exact, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gauss_newton, forward_over_reverse, rtol=1e-4, atol=1e-6)
+    assert np.abs(gauss_newton - 0.1 * v).max() > 1e-2  # the Fisher part is not negligible
+
+
 @pytest.mark.parametrize("threshold", [1e-4, 1e-3, 1e-2, 1e-1])
 def test_line_search_never_accepts_a_step_above_the_kl_threshold(threshold):
     for scale in (1.0, 5.0, 50.0):  # a step too long for the threshold must be cut back or refused
