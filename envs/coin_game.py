@@ -17,12 +17,13 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams, TimeStep
 from jaxmarl_core.spaces import Box, Discrete
 
-MOVES = jnp.array([[0, 1], [0, -1], [1, 0], [-1, 0]], jnp.int32)
+MOVES = np.array([[0, 1], [0, -1], [1, 0], [-1, 0]], np.int32)
 
 
 @struct.dataclass
@@ -102,7 +103,7 @@ class CoinGame(Environment):
         return self._obs(state), state
 
     def step_env(self, key, state, actions, params):
-        pos = (state.pos + MOVES[actions]) % self.grid_size
+        pos = (state.pos + jnp.asarray(MOVES)[actions]) % self.grid_size
         on_coin = jnp.all(pos == state.coin[None, :], axis=-1)  # [2]
         picker = jnp.where(on_coin[0], 0, jnp.where(on_coin[1], 1, -1))  # red first
         picked = picker >= 0

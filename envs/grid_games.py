@@ -63,8 +63,8 @@ from jaxmarl_core.tabular import TabularModel, compiled_model
 SIZE = 3
 CELLS = SIZE * SIZE
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
-MOVES = jnp.array([[-1, 0], [1, 0], [0, -1], [0, 1]], jnp.int32)  # (row, col) offsets of up, down, left, right
-START = jnp.array([[2, 0], [2, 2]], jnp.int32)
+MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], np.int32)  # (row, col) offsets of up, down, left, right
+START = np.array([[2, 0], [2, 2]], np.int32)
 GOALS = {1: ((0, 2), (0, 0)), 2: ((0, 1), (0, 1))}
 GAMMA = 0.99
 RULES = ("paper", "restated")
@@ -155,7 +155,7 @@ class GridGame(Environment):
     def resolve(self, state: GridGameState, actions: jax.Array, passes: jax.Array, params: GridGameParams):
         """Both moves given the chance outcome ``passes`` bool[2] (whether each agent's barrier crossing, if it tries
         one, succeeds): -> (next state, reward [2], reached bool[2], collision bool)."""
-        target = state.pos + MOVES[actions]
+        target = state.pos + jnp.asarray(MOVES)[actions]
         inside = jnp.all((target >= 0) & (target < SIZE), axis=-1)
         blocked = ~inside | (self._crosses_barrier(state.pos, target) & ~passes)
         dest = jnp.where(blocked[:, None], state.pos, target)
@@ -174,7 +174,7 @@ class GridGame(Environment):
         return jnp.stack([jnp.concatenate([cells[0], cells[1]]), jnp.concatenate([cells[1], cells[0]])])
 
     def reset_env(self, key, params):
-        pos = START
+        pos = jnp.asarray(START)
         if self.random_start:
             pairs = jnp.asarray(live_pairs(self.game))
             cells = pairs[jax.random.randint(key, (), 0, len(pairs))]
@@ -235,7 +235,7 @@ class GridGame(Environment):
             pairs = live_pairs(self.game)
             initial = jnp.zeros(num, jnp.float32).at[CELLS * pairs[:, 0] + pairs[:, 1]].set(1.0 / len(pairs))
         else:
-            start = self.state_index(GridGameState(pos=START, t=jnp.zeros((), jnp.int32)))
+            start = self.state_index(GridGameState(pos=jnp.asarray(START), t=jnp.zeros((), jnp.int32)))
             initial = jnp.zeros(num, jnp.float32).at[start].set(1.0)
         return TabularModel(transition=transition.reshape(num, 4, 4, num),
                             reward=jnp.sum(reward, axis=2).reshape(num, 4, 4, 2), initial=initial,

@@ -43,6 +43,7 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxmarl_core.env import Environment, EnvParams, TimeStep
@@ -52,10 +53,10 @@ from jaxmarl_core.tabular import TabularModel, compiled_model
 ROWS, COLS = 4, 5
 CELLS = ROWS * COLS
 N, S, E, W, STAND = 0, 1, 2, 3, 4
-MOVES = jnp.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]], jnp.int32)  # (row, col) offsets of N, S, E, W, stand
+MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]], np.int32)  # (row, col) offsets of N, S, E, W, stand
 GOAL_ROWS = (1, 2)
-GOAL_COL = jnp.array([-1, COLS], jnp.int32)  # the column each agent steps into to score: A left, B right
-START = jnp.array([[1, 3], [2, 1]], jnp.int32)  # A, B
+GOAL_COL = np.array([-1, COLS], np.int32)  # the column each agent steps into to score: A left, B right
+START = np.array([[1, 3], [2, 1]], np.int32)  # A, B
 GAMMA = 0.9
 
 
@@ -110,10 +111,10 @@ class Soccer(Environment):
     def _move(pos: jax.Array, ball: jax.Array, i: int | jax.Array, action: jax.Array):
         """Agent i's move alone: -> (pos [2, 2], ball, scored bool)."""
         other = 1 - i
-        target = pos[i] + MOVES[action]
+        target = pos[i] + jnp.asarray(MOVES)[action]
         inside = (target[0] >= 0) & (target[0] < ROWS) & (target[1] >= 0) & (target[1] < COLS)
         in_goal_row = (pos[i, 0] == GOAL_ROWS[0]) | (pos[i, 0] == GOAL_ROWS[1])
-        scored = (ball == i) & in_goal_row & (target[1] == GOAL_COL[i])
+        scored = (ball == i) & in_goal_row & (target[1] == jnp.asarray(GOAL_COL)[i])
         bumped = inside & jnp.all(target == pos[other])  # into the other player: no move, the other gets the ball
         new = jnp.where(inside & ~bumped, target, pos[i])
         return pos.at[i].set(new), jnp.where(bumped, other, ball).astype(jnp.int32), scored
@@ -140,7 +141,8 @@ class Soccer(Environment):
         return jnp.stack([own, other])
 
     def reset_env(self, key, params):
-        state = SoccerState(pos=START, ball=jax.random.bernoulli(key).astype(jnp.int32), t=jnp.zeros((), jnp.int32))
+        state = SoccerState(pos=jnp.asarray(START), ball=jax.random.bernoulli(key).astype(jnp.int32),
+                            t=jnp.zeros((), jnp.int32))
         return self._obs(state), state
 
     def step_env(self, key, state, actions, params):
