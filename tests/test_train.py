@@ -232,6 +232,14 @@ def test_cli_process_ends_with_its_outputs_written(tmp_path):
     assert json.load(open(os.path.join(out, "summary.json")))["num_updates"] == 20
 
 
+def test_importing_the_registries_compiles_nothing():
+    """Every process imports all environments and algorithms: no module-level JAX operation may compile at import."""
+    code = "import jax; jax.config.update('jax_log_compiles', True); import envs, algos, train"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "Compiling" not in res.stderr, res.stderr
+
+
 def test_gc_paused_restores_the_collector():
     import gc
 
