@@ -356,6 +356,20 @@ def test_continuous_recurrent_happo_learns_to_reach_the_target():
     assert np.all(reward[:, -3:].mean(axis=1) > reward[:, :3].mean(axis=1) + 0.05), reward
 
 
+def test_recurrent_hatrpo_stays_inside_its_trust_region_and_learns():
+    """HATRPO's Fisher products through a GRU actor's Gaussian outputs (tangents and transposes through the scan):
+    every accepted step within the KL threshold, most steps accepted, and the reward rises."""
+    env = Reach()
+    cfg = make_config(env, "hatrpo", recurrent=True, num_envs=16, rollout_len=8, total_steps=16 * 8 * 15,
+                      critic_lr=0.01, hidden_size=32)
+    _, metrics = train_seeds(env, cfg, 2, 15)
+    accepted = metrics["ls_accepted"] > 0
+    assert accepted.mean() > 0.5, metrics["ls_accepted"]
+    assert np.all(metrics["kl"][accepted] < cfg.trpo.kl_threshold), metrics["kl"]
+    reward = metrics["reward_per_step"][..., 0]  # [S, U]
+    assert np.all(reward[:, -3:].mean(axis=1) > reward[:, :3].mean(axis=1) + 0.05), reward
+
+
 @pytest.mark.skipif("mpe_spread" not in envs.list_envs(), reason="MPE environments not available")
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mpe_spread", "mpe_speaker_listener"])
