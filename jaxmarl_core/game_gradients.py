@@ -66,14 +66,15 @@ def mixed_hvp(value_fn: ValueFn, theta: jax.Array, i: int, j: int, k: int, v: ja
     return jax.jvp(grad_i, (theta[j],), (v,))[1]
 
 
+def _own(jac: jax.Array) -> jax.Array:
+    """[N, P]: the diagonal grad_i V_i of a Jacobian jac [N, N, P]."""
+    diag = jnp.arange(jac.shape[0])
+    return jac[diag, diag]
+
+
 def naive(value_fn: ValueFn) -> Direction:
     """Each agent's own gradient, grad_i V_i (the simultaneous gradient)."""
-
-    def direction(theta):
-        diag = jnp.arange(theta.shape[0])
-        return jacobian(value_fn, theta)[diag, diag]
-
-    return direction
+    return lambda theta: _own(jacobian(value_fn, theta))
 
 
 def hessian_vector(value_fn: ValueFn, theta: jax.Array, v: jax.Array) -> jax.Array:
@@ -87,10 +88,11 @@ def hessian_t_vector(value_fn: ValueFn, theta: jax.Array, v: jax.Array) -> jax.A
     return jax.vjp(naive(value_fn), theta)[1](v)[0]
 
 
-def _cross_terms(value_fn: ValueFn, theta: jax.Array, shaping: bool) -> jax.Array:
-    """[N, P]: sum_{j != i} of the mixed HVPs of the LOLA shaping term (shaping) or of the look-ahead term."""
+def _cross_terms(value_fn: ValueFn, theta: jax.Array, jac: jax.Array, shaping: bool) -> jax.Array:
+    """[N, P]: sum_{j != i} of the mixed HVPs of the LOLA shaping term (shaping) or of the look-ahead term, along
+    the rows of jac [N, N, P] = ``jacobian(value_fn, theta)`` (held constant)."""
     n = theta.shape[0]
-    jac = jax.lax.stop_gradient(jacobian(value_fn, theta))
+    jac = jax.lax.stop_gradient(jac)
 
     def term(i, j):
         if shaping:  # grad_i (sg(grad_j V_i) . grad_j V_j)
@@ -102,12 +104,12 @@ def _cross_terms(value_fn: ValueFn, theta: jax.Array, shaping: bool) -> jax.Arra
 
 def shaping_correction(value_fn: ValueFn) -> Direction:
     """LOLA's term: sum_{j != i} (grad_j V_i)^T grad_i grad_j V_j, how i's step changes j's naive step to i's gain."""
-    return lambda theta: _cross_terms(value_fn, theta, shaping=True)
+    return lambda theta: _cross_terms(value_fn, theta, jacobian(value_fn, theta), shaping=True)
 
 
 def lookahead_correction(value_fn: ValueFn) -> Direction:
     """The look-ahead term: sum_{j != i} (grad_i grad_j V_i) grad_j V_j, i's gradient at the opponents' next step."""
-    return lambda theta: _cross_terms(value_fn, theta, shaping=False)
+    return lambda theta: _cross_terms(value_fn, theta, jacobian(value_fn, theta), shaping=False)
 
 
 def add(*directions: Direction) -> Direction:
@@ -127,9 +129,19 @@ def scale(factor: float, direction: Direction) -> Direction:
     return lambda theta: factor * direction(theta)
 
 
+def _corrected(value_fn: ValueFn, lookahead_lr: float, shaping: bool) -> Direction:
+    """naive + eta * (shaping or look-ahead) correction, both from one Jacobian of the values."""
+
+    def direction(theta):
+        jac = jacobian(value_fn, theta)
+        return _own(jac) + lookahead_lr * _cross_terms(value_fn, theta, jac, shaping)
+
+    return direction
+
+
 def lookahead(value_fn: ValueFn, lookahead_lr: float) -> Direction:
     """LookAhead: naive + eta * lookahead_correction."""
-    return add(naive(value_fn), scale(lookahead_lr, lookahead_correction(value_fn)))
+    return _corrected(value_fn, lookahead_lr, shaping=False)
 
 
 def lola_row(value_fn: ValueFn, lookahead_lr: float, i: int) -> Callable[[jax.Array], jax.Array]:
@@ -148,7 +160,7 @@ def lola_row(value_fn: ValueFn, lookahead_lr: float, i: int) -> Callable[[jax.Ar
 def lola(value_fn: ValueFn, lookahead_lr: float, taylor: bool = True) -> Direction:
     """LOLA: naive + eta * shaping_correction (``taylor``), or the gradient of the exact look-ahead value."""
     if taylor:
-        return add(naive(value_fn), scale(lookahead_lr, shaping_correction(value_fn)))
+        return _corrected(value_fn, lookahead_lr, shaping=True)
 
     own = naive(value_fn)
 
@@ -208,9 +220,10 @@ def sga(value_fn: ValueFn, epsilon: float, magnitude: float = 1.0) -> Direction:
 def _opponent_shaping_terms(value_fn: ValueFn, theta: jax.Array, alpha: float) -> tuple[jax.Array, ...]:
     """(xi, xi_0, alpha chi) [N, P] each, on the losses: xi_0 = xi - alpha H_o xi (LookAhead's descent direction)."""
     loss_fn = losses(value_fn)
-    xi = naive(loss_fn)(theta)
-    xi_0 = xi - alpha * lookahead_correction(loss_fn)(theta)
-    return xi, xi_0, alpha * shaping_correction(loss_fn)(theta)
+    jac = jacobian(loss_fn, theta)  # one Jacobian for xi and both corrections
+    xi = _own(jac)
+    xi_0 = xi - alpha * _cross_terms(loss_fn, theta, jac, shaping=False)
+    return xi, xi_0, alpha * _cross_terms(loss_fn, theta, jac, shaping=True)
 
 
 def lola_lookahead(value_fn: ValueFn, alpha: float) -> Direction:
@@ -245,8 +258,7 @@ def _aga_terms(value_fn: ValueFn, theta: jax.Array, magnitude: float) -> tuple:
     factors of its sign rule (scalars)."""
     loss_fn = losses(value_fn)
     jac = jacobian(loss_fn, theta)  # [N, N, P]: both xi and xi_c from one reverse pass per agent
-    diag = jnp.arange(theta.shape[0])
-    xi, xi_c = jac[diag, diag], jac.sum(axis=0)
+    xi, xi_c = _own(jac), jac.sum(axis=0)
     grad_ham_c = collective_hvp(loss_fn, theta, xi_c)
     factors = (jnp.vdot(xi_c, grad_ham_c), jnp.vdot(xi, grad_ham_c) + jnp.vdot(grad_ham_c, grad_ham_c))
     return xi, xi_c, grad_ham_c, jnp.abs(magnitude) * jnp.sign(factors[0] * factors[1]), factors
