@@ -18,8 +18,10 @@ sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 - ``lola_dice``: agent i unrolls K naive DiCE steps of j on fresh samples, theta_j' <- theta_j' + eta grad_j' L_j,
   and ascends its own DiCE objective on samples under (theta_i, theta_j'), differentiating through the unroll.
 
-The first three directions are ``jaxmarl_core.game_gradients.naive`` and ``.lola`` of the sampled objectives; the
-optimiser (``optimizer``: SGD or Adam with step delta) is applied to each variant's direction.
+The first three directions are ``jaxmarl_core.game_gradients.naive`` and ``.lola`` of the sampled objectives, taken
+through each agent's log-probabilities (``game_gradients.separable_*``: first-order passes of the policy networks,
+second derivatives of the DiCE objective in the log-probabilities only); the optimiser (``optimizer``: SGD or Adam
+with step delta) is applied to each variant's direction.
 
 Presets (``default_config(env, variant, preset)``, ``--set preset=NAME`` on the command line): ``default`` (the
 settings below) and ``lola_paper``, the LOLA paper's settings for ``nl_pg``, ``lola_pg`` and ``lola_om`` as its
@@ -31,6 +33,7 @@ tests: then ``lola_dice`` with K = 1 is exactly ``lola_exact`` with ``taylor=Fal
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -240,11 +243,43 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             return env.exact_value(theta, params)
         return episode_mean(lambda chunk: chunk_objectives(theta, chunk), batch, config.episode_chunks)
 
-    def chunk_objectives(theta, batch):
-        logp = sum(policy_net.log_probs(theta[a], batch.inputs[:, :, a], batch.actions[:, :, a]) for a in range(2))
-        return jnp.stack([dice_objective(logp, batch.rewards[:, :, i], gamma,
+    def agent_log_probs(batch):
+        """Agent a's log-probabilities [T, B] of its actions in ``batch`` as a function of its parameters [P]."""
+        return [lambda theta_a, a=a: policy_net.log_probs(theta_a, batch.inputs[:, :, a], batch.actions[:, :, a])
+                for a in range(2)]
+
+    def dice_values(logps, batch):
+        """[2]: both agents' DiCE objectives of ``batch`` from each agent's log-probabilities logps[a] [T, B]."""
+        return jnp.stack([dice_objective(logps[0] + logps[1], batch.rewards[:, :, i], gamma,
                                          None if config.baseline == "none" else batch.baselines[:, :, i],
                                          config.baseline == "any_order") for i in range(2)])
+
+    def chunk_objectives(theta, batch):
+        return dice_values(tuple(f(theta[a]) for a, f in enumerate(agent_log_probs(batch))), batch)
+
+    def sampled_direction(theta, model, batch):
+        """[2, P]: the sampled learners' ascent directions through each agent's log-probabilities (``game_gradients``'
+        separable forms, averaged over the chunks of episodes): NL-PG's own gradients, LOLA-PG's rows of naive + eta
+        shaping, LOLA-OM's row i at agent i's view of the game (theta_i and its model of the other)."""
+
+        def over_chunks(estimate):
+            return episode_mean(lambda chunk: estimate(agent_log_probs(chunk), functools.partial(dice_values,
+                                                                                                 batch=chunk)),
+                                batch, config.episode_chunks)
+
+        if config.variant == "nl_pg":
+            return over_chunks(lambda fns, objective: game_gradients.separable_naive(fns, objective, theta))
+
+        def lola_rows(th, rows):  # the full batch's Jacobian rows first: they are the shaping terms' tangents
+            jac = over_chunks(lambda fns, objective: game_gradients.separable_jacobian(fns, objective, th, rows))
+            shaping = over_chunks(lambda fns, objective: game_gradients.separable_shaping(fns, objective, th, jac,
+                                                                                          rows))
+            return jac[jnp.arange(len(rows)), jnp.asarray(rows)] + config.lookahead_lr * shaping
+
+        if config.variant == "lola_pg":
+            return lola_rows(theta, (0, 1))
+        views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
+        return jnp.concatenate([lola_rows(views[i], (i,)) for i in range(2)])
 
     def lookahead_objective(theta_i, theta_j, i, values, first_batch, key):
         """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable).
@@ -318,21 +353,18 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         if config.variant == "lola_dice":
             direction = jnp.stack([jax.grad(lookahead_objective)(theta[i], theta[1 - i], i, values, estimate_batch,
                                                                  jax.random.fold_in(k_look, i)) for i in range(2)])
-        else:
+        elif config.exact:  # closed-form values, differentiated as they are (LOLA-OM without a model to fit)
             def value_fn(th):
-                return objectives(estimate_batch, th)
+                return objectives(None, th)
 
             if config.variant == "nl_pg":
-                ascent = game_gradients.naive(value_fn)
+                direction = game_gradients.naive(value_fn)(theta)
             else:
-                ascent = game_gradients.lola(value_fn, config.lookahead_lr)
-            if config.variant == "lola_om" and not config.exact:
+                direction = game_gradients.lola(value_fn, config.lookahead_lr)(theta)
+        else:
+            if config.variant == "lola_om":
                 model = fit_model(model, batch)
-                views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
-                direction = jnp.stack([game_gradients.lola_row(value_fn, config.lookahead_lr, i)(views[i])
-                                       for i in range(2)])
-            else:
-                direction = ascent(theta)
+            direction = sampled_direction(theta, model, batch)
         updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises
         new_theta = optax.apply_updates(theta, updates)
         new_values = values if config.baseline == "none" else fit_baselines(batch)

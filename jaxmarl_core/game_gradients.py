@@ -42,7 +42,8 @@ along gradients (the LOLA and look-ahead corrections), those are held constant (
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -174,6 +175,62 @@ def lola(value_fn: ValueFn, lookahead_lr: float, taylor: bool = True) -> Directi
         return jax.vmap(lambda i: jax.grad(lookahead_value)(theta, i)[i])(diag)
 
     return direction
+
+
+# -- games whose values see each agent's parameters only through that agent's outputs -----------------------------
+# V(theta) = objective_fn((f_0(theta_0), ..., f_{N-1}(theta_{N-1}))) [N], e.g. DiCE surrogates of every agent's
+# log-probabilities of its sampled actions. With J_a the Jacobian of f_a and d_a the derivative in agent a's outputs,
+#     grad_a V_k = J_a^T d_a V_k,        (grad_i grad_j V_k) v = J_i^T (d_i d_j V_k) (J_j v)    for i != j,
+# exactly (f_i does not depend on theta_j): the same ``naive`` and ``lola`` rows from first-order passes of each
+# agent's function (a tangent J_j v, a transposed J_i^T w) and second derivatives of the objective in the outputs
+# alone, never a second derivative of an agent's network.
+
+AgentFns = Sequence[Callable[[jax.Array], Any]]  # theta_a [P] -> agent a's outputs (any pytree)
+OutputsObjective = Callable[[tuple], jax.Array]  # every agent's outputs -> values [N]
+
+
+def _objective_cotangents(objective_fn: OutputsObjective, outputs: tuple) -> tuple:
+    """cot[a]: d_a V_k for every value k, each output leaf with a leading [N] axis."""
+    return jax.jacrev(objective_fn)(outputs)
+
+
+def separable_naive(agent_fns: AgentFns, objective_fn: OutputsObjective, theta: jax.Array) -> jax.Array:
+    """[N, P]: grad_a V_a = J_a^T d_a V_a, one transposed pass of each agent's function."""
+    outputs, vjps = zip(*(jax.vjp(f, theta[a]) for a, f in enumerate(agent_fns)))
+    cot = _objective_cotangents(objective_fn, outputs)
+    return jnp.stack([vjps[a](jax.tree.map(lambda c, a=a: c[a], cot[a]))[0] for a in range(len(agent_fns))])
+
+
+def separable_jacobian(agent_fns: AgentFns, objective_fn: OutputsObjective, theta: jax.Array,
+                       rows: Sequence[int]) -> jax.Array:
+    """[R, N, P]: rows ``rows`` of ``jacobian``, jac[r, a] = grad_a V_{rows[r]} = J_a^T d_a V_{rows[r]}."""
+    outputs, vjps = zip(*(jax.vjp(f, theta[a]) for a, f in enumerate(agent_fns)))
+    cot = _objective_cotangents(objective_fn, outputs)
+    picked = jnp.asarray(rows)
+    return jnp.stack([jax.vmap(vjps[a])(jax.tree.map(lambda c: c[picked], cot[a]))[0]
+                      for a in range(len(agent_fns))], axis=1)
+
+
+def separable_shaping(agent_fns: AgentFns, objective_fn: OutputsObjective, theta: jax.Array, jac: jax.Array,
+                      rows: Sequence[int]) -> jax.Array:
+    """[R, P]: LOLA's shaping term of each agent i = rows[r], sum_{j != i} J_i^T (d_i d_j V_j) (J_j jac[r, j]), with
+    jac [R, N, P] the rows of ``separable_jacobian`` (held constant): row i of ``shaping_correction``."""
+    outputs, jvps = zip(*(jax.linearize(f, theta[a]) for a, f in enumerate(agent_fns)))
+    jac = jax.lax.stop_gradient(jac)
+    n = len(agent_fns)
+
+    def cross(i, j, v):  # (d_i d_j V_j) (J_j v): how d_i V_j moves when agent j's outputs move along J_j v
+        tangent = tuple(jvps[a](v) if a == j else jax.tree.map(jnp.zeros_like, outputs[a]) for a in range(n))
+        return jax.jvp(lambda outs: jax.grad(lambda o: objective_fn(o)[j])(outs)[i], (outputs,), (tangent,))[1]
+
+    def transposed(i, w):  # J_i^T w
+        return jax.linear_transpose(jvps[i], theta[i])(w)[0]
+
+    def row(r, i):  # J_i^T applied once to the sum over the opponents
+        crosses = [cross(i, j, jac[r, j]) for j in range(n) if j != i]
+        return transposed(i, jax.tree.map(lambda *terms: sum(terms), *crosses))
+
+    return jnp.stack([row(r, i) for r, i in enumerate(rows)])
 
 
 def losses(value_fn: ValueFn) -> ValueFn:

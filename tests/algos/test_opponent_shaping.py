@@ -185,12 +185,14 @@ def test_episode_mean_over_chunks_keeps_values_and_derivatives():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_episode_chunks_leave_a_coin_game_update_unchanged():
-    """NL-PG on the Coin Game's recurrent policy: one update over 4 chunks of episodes equals the update over the
-    whole batch; batch sizes that do not split are refused."""
+@pytest.mark.parametrize("variant", ["nl_pg", "lola_pg", "lola_om"])
+def test_episode_chunks_leave_a_coin_game_update_unchanged(variant):
+    """The Coin Game's recurrent policy: one update over 4 chunks of episodes equals the update over the whole batch
+    (LOLA's shaping terms over the chunks take the whole batch's gradients as tangents); batch sizes that do not
+    split are refused."""
     coin = envs.make("coin_game", num_steps=4)
-    cfg = dataclasses.replace(algos.get("nl_pg").default_config(coin), batch_size=8, hidden=8)
-    trainers = [algos.get("nl_pg").make_train(coin, dataclasses.replace(cfg, episode_chunks=c)) for c in (1, 4)]
+    cfg = dataclasses.replace(algos.get(variant).default_config(coin), batch_size=8, hidden=8)
+    trainers = [algos.get(variant).make_train(coin, dataclasses.replace(cfg, episode_chunks=c)) for c in (1, 4)]
     state = jax.jit(trainers[0].init)(jax.random.PRNGKey(0))
     steps = [jax.jit(t.update)(state, jax.random.PRNGKey(1))[0].theta - state.theta for t in trainers]
     np.testing.assert_allclose(steps[1], steps[0], rtol=1e-4, atol=1e-7)

@@ -125,6 +125,50 @@ def test_exact_lookahead_gradient_and_its_taylor_expansion():
     assert 3.0 < errors[0] / errors[1] < 5.0, errors  # the remainder is quadratic in eta
 
 
+# -- games through each agent's outputs: the separable forms against the generic ones -------------------------------
+_KM, _KB = jax.random.split(jax.random.PRNGKey(9))
+M = jax.random.normal(_KM, (N, 4, P))
+B_MIX = jax.random.normal(_KB, (N, 5, 4 * N))
+
+
+def agent_fns():
+    """Agent a's outputs: a pytree (tanh(M_a theta_a) [4], its square sum []), non-linear in theta_a."""
+    def f(theta_a, a):
+        h = jnp.tanh(M[a] @ theta_a)
+        return {"h": h, "energy": jnp.sum(h**2)}
+    return [functools.partial(f, a=a) for a in range(N)]
+
+
+def outputs_objective(outputs):
+    """[N]: V_k = sum(sin(B_k [h_0, h_1, h_2])) + energy_k * sum_a energy_a: every pair of agents coupled."""
+    h = jnp.concatenate([o["h"] for o in outputs])
+    energies = jnp.stack([o["energy"] for o in outputs])
+    return jnp.sin(B_MIX @ h).sum(axis=1) + energies * energies.sum()
+
+
+def separable_value_fn(theta):
+    return outputs_objective(tuple(f(theta[a]) for a, f in enumerate(agent_fns())))
+
+
+def test_separable_forms_equal_the_generic_directions():
+    """J_a^T d_a V and J_i^T (d_i d_j V_j) J_j v equal the Jacobian, naive gradient and LOLA's shaping term of the
+    composed game by automatic differentiation of the whole (agents' second derivatives included there)."""
+
+    @jax.jit
+    def both(theta):
+        fns, rows = agent_fns(), (2, 0)
+        jac = gg.separable_jacobian(fns, outputs_objective, theta, rows)
+        full = gg.jacobian(separable_value_fn, theta)
+        return {"naive": (gg.separable_naive(fns, outputs_objective, theta), gg.naive(separable_value_fn)(theta)),
+                "jacobian": (jac, full[jnp.array(rows)]),
+                "shaping": (gg.separable_shaping(fns, outputs_objective, theta, jac, rows),
+                            gg.shaping_correction(separable_value_fn)(theta)[jnp.array(rows)])}
+
+    for name, (separable, generic) in both(THETA).items():
+        assert np.abs(np.asarray(generic)).max() > 0.1, name
+        np.testing.assert_allclose(separable, generic, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 # -- the papers' adjusters (on the losses l = -V), against the explicit Hessians of the random game above ----------
 GAMMA, EPS, A_SOS = 0.7, 0.1, 0.5
 SOS_CASES = ((1.0, 1e-3), (0.05, 1e3))  # (game scale, b): p_2 = 1 (|xi| >= b), then p_2 = |xi|^2 < p_1 (|xi| < b)
