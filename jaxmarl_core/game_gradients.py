@@ -189,23 +189,23 @@ AgentFns = Sequence[Callable[[jax.Array], Any]]  # theta_a [P] -> agent a's outp
 OutputsObjective = Callable[[tuple], jax.Array]  # every agent's outputs -> values [N]
 
 
-def _objective_cotangents(objective_fn: OutputsObjective, outputs: tuple) -> tuple:
-    """cot[a]: d_a V_k for every value k, each output leaf with a leading [N] axis."""
-    return jax.jacrev(objective_fn)(outputs)
+def _pullbacks(agent_fns: AgentFns, objective_fn: OutputsObjective, theta: jax.Array) -> tuple[tuple, tuple]:
+    """(vjps, cot): each agent's transposed pass w -> J_a^T w, and cot[a] = d_a V_k for every value k (each output
+    leaf with a leading [N] axis)."""
+    outputs, vjps = zip(*(jax.vjp(f, theta[a]) for a, f in enumerate(agent_fns)))
+    return vjps, jax.jacrev(objective_fn)(outputs)
 
 
 def separable_naive(agent_fns: AgentFns, objective_fn: OutputsObjective, theta: jax.Array) -> jax.Array:
     """[N, P]: grad_a V_a = J_a^T d_a V_a, one transposed pass of each agent's function."""
-    outputs, vjps = zip(*(jax.vjp(f, theta[a]) for a, f in enumerate(agent_fns)))
-    cot = _objective_cotangents(objective_fn, outputs)
+    vjps, cot = _pullbacks(agent_fns, objective_fn, theta)
     return jnp.stack([vjps[a](jax.tree.map(lambda c, a=a: c[a], cot[a]))[0] for a in range(len(agent_fns))])
 
 
 def separable_jacobian(agent_fns: AgentFns, objective_fn: OutputsObjective, theta: jax.Array,
                        rows: Sequence[int]) -> jax.Array:
     """[R, N, P]: rows ``rows`` of ``jacobian``, jac[r, a] = grad_a V_{rows[r]} = J_a^T d_a V_{rows[r]}."""
-    outputs, vjps = zip(*(jax.vjp(f, theta[a]) for a, f in enumerate(agent_fns)))
-    cot = _objective_cotangents(objective_fn, outputs)
+    vjps, cot = _pullbacks(agent_fns, objective_fn, theta)
     picked = jnp.asarray(rows)
     return jnp.stack([jax.vmap(vjps[a])(jax.tree.map(lambda c: c[picked], cot[a]))[0]
                       for a in range(len(agent_fns))], axis=1)
