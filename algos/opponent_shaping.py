@@ -207,12 +207,64 @@ class Batch:
     info: dict  # the environment's per-step info, [T, B, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class DiceGame:
+    """The sampled game: both agents' DiCE objectives of a batch of episodes as functions of their parameters
+    theta [2, P], and the sampled learners' directions on it, taken through each agent's log-probabilities
+    (``game_gradients``' separable forms) and averaged over ``config.episode_chunks`` chunks of episodes."""
+
+    policy_net: FlatPolicy
+    config: ShapingConfig
+    gamma: float
+
+    def log_prob_fns(self, batch: Batch) -> list:
+        """Agent a's log-probabilities [T, B] of its actions in ``batch`` as a function of its parameters [P]."""
+        return [lambda theta_a, a=a: self.policy_net.log_probs(theta_a, batch.inputs[:, :, a], batch.actions[:, :, a])
+                for a in range(2)]
+
+    def values(self, logps: tuple, batch: Batch) -> jax.Array:
+        """[2]: both agents' DiCE objectives of ``batch`` from each agent's log-probabilities logps[a] [T, B]."""
+        cfg = self.config
+        return jnp.stack([dice_objective(logps[0] + logps[1], batch.rewards[:, :, i], self.gamma,
+                                         None if cfg.baseline == "none" else batch.baselines[:, :, i],
+                                         cfg.baseline == "any_order") for i in range(2)])
+
+    def objectives(self, theta: jax.Array, batch: Batch) -> jax.Array:
+        """[2]: the objectives of one chunk of episodes under theta [2, P]."""
+        return self.values(tuple(f(theta[a]) for a, f in enumerate(self.log_prob_fns(batch))), batch)
+
+    def direction(self, theta: jax.Array, model: jax.Array, batch: Batch) -> jax.Array:
+        """[2, P]: NL-PG's own gradients, LOLA-PG's rows of naive + eta shaping, or LOLA-OM's row i at agent i's view
+        of the game (theta_i and its model of the other, model [2, P])."""
+        cfg = self.config
+
+        def over_chunks(estimate):
+            return episode_mean(lambda chunk: estimate(self.log_prob_fns(chunk),
+                                                       functools.partial(self.values, batch=chunk)),
+                                batch, cfg.episode_chunks)
+
+        if cfg.variant == "nl_pg":
+            return over_chunks(lambda fns, objective: game_gradients.separable_naive(fns, objective, theta))
+
+        def lola_rows(th, rows):  # the full batch's Jacobian rows first: they are the shaping terms' tangents
+            jac = over_chunks(lambda fns, objective: game_gradients.separable_jacobian(fns, objective, th, rows))
+            shaping = over_chunks(lambda fns, objective: game_gradients.separable_shaping(fns, objective, th, jac,
+                                                                                          rows))
+            return jac[jnp.arange(len(rows)), jnp.asarray(rows)] + cfg.lookahead_lr * shaping
+
+        if cfg.variant == "lola_pg":
+            return lola_rows(theta, (0, 1))
+        views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
+        return jnp.concatenate([lola_rows(views[i], (i,)) for i in range(2)])
+
+
 def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     params = env.default_params if params is None else params
     gamma = params.discount if isinstance(params, Discounted) else config.gamma
     horizon = env.num_steps
     policy_net = make_policy(env, config)
     exact_values = has(env, ExactValue)
+    game = DiceGame(policy_net, config, gamma)
 
     def sample(key, theta, values) -> Batch:
         """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch, with
@@ -241,45 +293,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
         if config.exact:
             return env.exact_value(theta, params)
-        return episode_mean(lambda chunk: chunk_objectives(theta, chunk), batch, config.episode_chunks)
-
-    def agent_log_probs(batch):
-        """Agent a's log-probabilities [T, B] of its actions in ``batch`` as a function of its parameters [P]."""
-        return [lambda theta_a, a=a: policy_net.log_probs(theta_a, batch.inputs[:, :, a], batch.actions[:, :, a])
-                for a in range(2)]
-
-    def dice_values(logps, batch):
-        """[2]: both agents' DiCE objectives of ``batch`` from each agent's log-probabilities logps[a] [T, B]."""
-        return jnp.stack([dice_objective(logps[0] + logps[1], batch.rewards[:, :, i], gamma,
-                                         None if config.baseline == "none" else batch.baselines[:, :, i],
-                                         config.baseline == "any_order") for i in range(2)])
-
-    def chunk_objectives(theta, batch):
-        return dice_values(tuple(f(theta[a]) for a, f in enumerate(agent_log_probs(batch))), batch)
-
-    def sampled_direction(theta, model, batch):
-        """[2, P]: the sampled learners' ascent directions through each agent's log-probabilities (``game_gradients``'
-        separable forms, averaged over the chunks of episodes): NL-PG's own gradients, LOLA-PG's rows of naive + eta
-        shaping, LOLA-OM's row i at agent i's view of the game (theta_i and its model of the other)."""
-
-        def over_chunks(estimate):
-            return episode_mean(lambda chunk: estimate(agent_log_probs(chunk), functools.partial(dice_values,
-                                                                                                 batch=chunk)),
-                                batch, config.episode_chunks)
-
-        if config.variant == "nl_pg":
-            return over_chunks(lambda fns, objective: game_gradients.separable_naive(fns, objective, theta))
-
-        def lola_rows(th, rows):  # the full batch's Jacobian rows first: they are the shaping terms' tangents
-            jac = over_chunks(lambda fns, objective: game_gradients.separable_jacobian(fns, objective, th, rows))
-            shaping = over_chunks(lambda fns, objective: game_gradients.separable_shaping(fns, objective, th, jac,
-                                                                                          rows))
-            return jac[jnp.arange(len(rows)), jnp.asarray(rows)] + config.lookahead_lr * shaping
-
-        if config.variant == "lola_pg":
-            return lola_rows(theta, (0, 1))
-        views = [jnp.stack([theta[0], model[0]]), jnp.stack([model[1], theta[1]])]
-        return jnp.concatenate([lola_rows(views[i], (i,)) for i in range(2)])
+        return episode_mean(lambda chunk: game.objectives(theta, chunk), batch, config.episode_chunks)
 
     def lookahead_objective(theta_i, theta_j, i, values, first_batch, key):
         """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable).
@@ -364,7 +378,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         else:
             if config.variant == "lola_om":
                 model = fit_model(model, batch)
-            direction = sampled_direction(theta, model, batch)
+            direction = game.direction(theta, model, batch)
         updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises
         new_theta = optax.apply_updates(theta, updates)
         new_values = values if config.baseline == "none" else fit_baselines(batch)
