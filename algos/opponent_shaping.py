@@ -229,7 +229,7 @@ class DiceGame:
                                          None if cfg.baseline == "none" else batch.baselines[:, :, i],
                                          cfg.baseline == "any_order") for i in range(2)])
 
-    def objectives(self, theta: jax.Array, batch: Batch) -> jax.Array:
+    def chunk_objectives(self, theta: jax.Array, batch: Batch) -> jax.Array:
         """[2]: the objectives of one chunk of episodes under theta [2, P]."""
         return self.values(tuple(f(theta[a]) for a, f in enumerate(self.log_prob_fns(batch))), batch)
 
@@ -293,7 +293,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
         if config.exact:
             return env.exact_value(theta, params)
-        return episode_mean(lambda chunk: game.objectives(theta, chunk), batch, config.episode_chunks)
+        return episode_mean(lambda chunk: game.chunk_objectives(theta, chunk), batch, config.episode_chunks)
 
     def lookahead_objective(theta_i, theta_j, i, values, first_batch, key):
         """Agent i's objective after K naive steps of the opponent j, as a function of both (differentiable).
