@@ -6,7 +6,8 @@ Episodes last a fixed number of steps (the ``FixedHorizon`` capability). Where t
 one-hot observed state (5 logits of cooperating, as in ``env.exact_value``); otherwise (the Coin Game) a recurrent
 policy network (GRU, or the LOLA paper's conv + LSTM). Parameters are flat vectors stacked to ``[2, P]``. Each
 agent's baseline is linear in its observation (tabular state values in the iterated games), refitted by least
-squares to the returns of every fresh batch. Every update samples ``batch_size`` whole episodes; every estimate is
+squares to the returns of every fresh batch, or (``critic="trunk"``, policy networks) a linear value head on the
+policy's encoder, trained with the encoder by a gradient step on each batch as the LOLA reference code's critic. Every update samples ``batch_size`` whole episodes; every estimate is
 a derivative of the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE
 with a baseline and whose cross second derivative is the LOLA paper's estimator
 sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
@@ -55,6 +56,7 @@ from jaxmarl_core.training import Trainer
 VARIANTS = ("nl_pg", "lola_pg", "lola_om", "lola_dice")
 PRESETS = ("default", "lola_paper")
 NETWORKS = ("gru", "conv_lstm")
+CRITICS = ("linear", "trunk")
 PAPER_IMP_DISCOUNT = 0.9  # the LOLA paper discounts IMP by 0.9 (the IPD and the Coin Game by 0.96)
 
 
@@ -69,6 +71,10 @@ class ShapingConfig(Config):
     lookahead_lr: float = 0.3  # eta: the opponent's step size in the look-ahead
     lookahead: int = 1  # K, look-ahead steps of lola_dice (1 to 5)
     baseline: str = "any_order"  # "none", "dice" (the DiCE paper's first-order baseline) or "any_order" (Mao et al.)
+    critic: str = "linear"  # the baselines' values: "linear" (least squares on the observation, refitted to every
+    # batch) or "trunk" (policy networks: the LOLA reference code's value head on the policy's encoder, trained with
+    # the encoder by one SGD step of ``critic_lr`` per update)
+    critic_lr: float = 1.0
     om_prior: float = 0.5  # lola_om: pseudo-count of each action in the opponent model's per-state estimate
     init_std: float = 0.0  # memory-one policies: theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
     hidden: int = 32  # recurrent policies (Coin Game): GRU or LSTM width
@@ -84,6 +90,11 @@ class ShapingConfig(Config):
         super().validate(env)
         if self.baseline not in ("none", "dice", "any_order"):
             raise ValueError(f"baseline must be 'none', 'dice' or 'any_order', got {self.baseline!r}")
+        if self.critic not in CRITICS:
+            raise ValueError(f"critic must be one of {', '.join(CRITICS)}, got {self.critic!r}")
+        if self.critic == "trunk" and has(env, TabularStates):
+            raise ValueError(f"critic='trunk' needs a policy network with an encoder (the Coin Game); {env.name} has "
+                             f"memory-one policies")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.variant not in VARIANTS:
@@ -96,6 +107,7 @@ class ShapingConfig(Config):
         require_positive_int(self, "hidden")
         require_positive_int(self, "om_first_steps")
         require_positive(self, "om_lr")
+        require_positive(self, "critic_lr")
         if self.network not in NETWORKS:
             raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {self.network!r}")
         check_preset(self.preset)
@@ -120,7 +132,7 @@ class ShapingConfig(Config):
 @struct.dataclass
 class ShapingState:
     theta: jax.Array  # [2, P] flat policy parameters
-    values: jax.Array  # [2, F] linear baselines: least-squares fits of the last batch's returns
+    values: jax.Array  # [2, F] the baselines' weights on their features (``baseline_features``)
     model: jax.Array  # [2, P] model[i]: agent i's estimate of the other's parameters (lola_om)
     opt_state: Any  # optax state of theta's ascent
 
@@ -265,16 +277,17 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     policy_net = make_policy(env, config)
     exact_values = has(env, ExactValue)
     game = DiceGame(policy_net, config, gamma)
+    value_features = functools.partial(baseline_features, policy_net, config.critic)
 
     def sample(key, theta, values) -> Batch:
         """``batch_size`` episodes under the (stopped-gradient) policies theta [2, P], stepped as one batch, with
-        the policies' uniforms drawn up front; values [2, F]: the linear baselines to evaluate on them."""
+        the policies' uniforms drawn up front; values [2, F]: the baselines' weights (``baseline_features``)."""
         theta = jax.lax.stop_gradient(theta)
 
         def policy(u, obs, policy_state):
             logits, policy_state = policy_net.batch_step(theta, policy_state, obs)
             inputs = policy_net.encode(obs)
-            baselines = jnp.einsum("bnf,nf->bn", policy_net.features(inputs, 2), values)
+            baselines = jnp.einsum("bnf,nf->bn", value_features(theta, inputs, 2), values)
             return categorical_from_uniform(u, logits), (inputs, baselines), policy_state
 
         initial = jax.tree.map(lambda x: jnp.broadcast_to(x, (config.batch_size, 2) + x.shape),
@@ -285,9 +298,6 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         tr = rollout(k_run, env, params, policy, carry, horizon, batched=True, policy_noise=noise)[1]
         return Batch(inputs=tr.extras[0], actions=tr.action, rewards=tr.reward, baselines=tr.extras[1], info=tr.info)
 
-    def features(batch: Batch) -> jax.Array:
-        """[T, B, 2, F]: the baselines' features of each agent's observations."""
-        return policy_net.features(batch.inputs, 3)
 
     def objectives(batch, theta):
         """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
@@ -331,7 +341,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
                 return m + config.om_lr * jax.vmap(jax.grad(log_likelihood))(m, jnp.array([1, 0])), None
 
             return jax.lax.scan(ascent, model, None, length=steps)[0]
-        other_obs = features(batch)[:, :, ::-1, :-1]  # [T, B, 2, 5]: agent i looks at agent 1 - i
+        other_obs = policy_net.features(batch.inputs, 3)[:, :, ::-1, :-1]  # [T, B, 2, 5]: agent i looks at agent 1 - i
         visits = other_obs.sum(axis=(0, 1))  # [2, 5]
         coop = jnp.einsum("tbis,tbi->is", other_obs, (batch.actions[:, :, ::-1] == 0).astype(jnp.float32))
         fitted = jnp.log(coop + config.om_prior) - jnp.log(visits - coop + config.om_prior)
@@ -342,16 +352,33 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
     def fit_baselines(batch: Batch) -> jax.Array:
         """[2, F]: each agent's linear baseline, fitted to the batch's discounted returns-to-go."""
-        return _fit_linear(features(batch), discounted_returns(batch.rewards, no_end, no_end, gamma))
+        return _fit_linear(policy_net.features(batch.inputs, 3), discounted_returns(batch.rewards, no_end, no_end,
+                                                                                    gamma))
+
+    def critic_loss(theta, values, batch: Batch) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """critic="trunk": each agent's halved mean squared error [2] of its values against the batch's discounted
+        returns-to-go (the LOLA reference code's critic loss, with the returns of the episodes as sampled in place
+        of its bootstrapped targets), and the gradients of their sum (theta [2, P]: the encoders' parts only,
+        values [2, F])."""
+        returns = discounted_returns(batch.rewards, no_end, no_end, gamma)
+
+        def loss(th, w):
+            per_agent = episode_mean(lambda part: trunk_value_error(policy_net, th, w, *part),
+                                     (batch.inputs, returns), config.episode_chunks)
+            return per_agent.sum(), per_agent
+
+        (_, per_agent), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(theta, values)
+        return per_agent, grads
 
     def init(key):
         k_theta, k_batch = jax.random.split(key)
         theta = jax.vmap(policy_net.init)(jax.random.split(k_theta, 2))
-        values = jnp.zeros((2, int(np.prod(env.observation_spaces[0].shape)) + 1))
+        obs = policy_net.encode(jnp.zeros((1, 2) + tuple(env.observation_spaces[0].shape)))
+        values = jnp.zeros((2, value_features(theta, obs, 2).shape[-1]))
         model = jnp.zeros_like(theta)
         if not config.exact:
             batch = sample(k_batch, theta, values)
-            values = fit_baselines(batch)
+            values = values if config.critic == "trunk" else fit_baselines(batch)
             if config.variant == "lola_om" and not has(env, TabularStates):  # fresh models, fitted to a first batch
                 model = jax.vmap(policy_net.init)(jax.random.split(jax.random.fold_in(k_theta, 1), 2))
                 model = fit_model(model, batch, config.om_first_steps)
@@ -381,8 +408,12 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
             direction = game.direction(theta, model, batch)
         updates, opt_state = policy_opt.update(-direction, state.opt_state, theta)  # optax minimises
         new_theta = optax.apply_updates(theta, updates)
-        new_values = values if config.baseline == "none" else fit_baselines(batch)
         metrics = {"reward_per_step": batch.rewards.mean(axis=(0, 1))}
+        if config.critic == "trunk":  # the critic's step from the same theta, as the reference takes both at once
+            metrics["value_error"], (d_theta, d_values) = critic_loss(theta, values, batch)
+            new_theta, new_values = new_theta - config.critic_lr * d_theta, values - config.critic_lr * d_values
+        else:
+            new_values = values if config.baseline == "none" else fit_baselines(batch)
         if exact_values:  # the iterated games
             both = (batch.actions[:, :, 0] == 0) & (batch.actions[:, :, 1] == 0)
             metrics.update(exact_reward_per_step=env.exact_value(theta, params, per_step=True),
@@ -397,6 +428,25 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
     steps = 0 if config.exact else samples_per_update[config.variant] * config.batch_size * horizon
     return Trainer(init=init, update=update, num_updates=config.num_updates, env_steps_per_update=steps,
                    seed_batch=0 if config.exact else 1)
+
+
+def baseline_features(policy_net: FlatPolicy, critic: str, theta: jax.Array, inputs: jax.Array,
+                      batch_dims: int) -> jax.Array:
+    """inputs [..., 2, *obs] (``batch_dims`` leading axes, the agents' the last) -> [..., 2, F]: what the baselines
+    are linear in: the observation and a constant (``critic="linear"``), or agent a's encoder output under
+    theta[a] [2, P] and a constant (``"trunk"``)."""
+    if critic == "linear":
+        return policy_net.features(inputs, batch_dims)
+    agents = batch_dims - 1
+    return jax.vmap(policy_net.trunk_features, in_axes=(0, agents), out_axes=agents)(theta, inputs)
+
+
+def trunk_value_error(policy_net: FlatPolicy, theta: jax.Array, values: jax.Array, inputs: jax.Array,
+                      returns: jax.Array) -> jax.Array:
+    """The trunk critic's loss [2]: each agent's halved mean squared error of its values, values[a] [F] on its
+    ``baseline_features``, against returns [T, B, 2]; theta [2, P], inputs [T, B, 2, *obs]."""
+    v = jnp.einsum("tbnf,nf->tbn", baseline_features(policy_net, "trunk", theta, inputs, 3), values)
+    return 0.5 * jnp.square(returns - v).mean(axis=(0, 1))
 
 
 def episode_mean(fn, batch, chunks: int):

@@ -260,6 +260,15 @@ class RecurrentPolicy(FlatPolicy):
     def step(self, params, state, obs):
         return self._net.apply(self._unraveler()(params), state, obs)
 
+    def encoded(self, params: jax.Array, inputs: jax.Array) -> jax.Array:
+        """Observations [..., *obs_shape] -> [..., F]: the layers before the recurrence under params [P]."""
+        return self._net.apply(self._unraveler()(params), inputs, method="encode")
+
+    def trunk_features(self, params: jax.Array, inputs: jax.Array) -> jax.Array:
+        """[..., *obs_shape] -> [..., F + 1]: ``encoded`` and a constant, the features of a value head on the
+        encoder (the LOLA reference code's critic)."""
+        return _with_constant(self.encoded(params, inputs))
+
     def log_probs(self, params, inputs, actions):
         """As ``FlatPolicy.log_probs``, with the layers before the recurrence applied once to all T B observations
         and only the recurrent cell scanned over T (XLA's gradients of one large product beat T small ones)."""

@@ -248,3 +248,57 @@ def test_baseline_fit_gives_each_states_mean_return_at_the_papers_batch():
     per_state = np.array([[t[..., n][st[..., n] == s].mean() for s in range(5)] for n in range(2)])
     fitted = np.asarray(_fit_linear(features, targets))  # [2, 6]
     np.testing.assert_allclose(fitted[:, :5] + fitted[:, 5:], per_state, rtol=5e-3)  # the ridge's shrinkage
+
+
+def test_trunk_value_error_descends_along_its_gradient():
+    """The trunk critic's loss (values on the policy's encoder against returns): a small step down its gradient
+    lowers it by step * |gradient|^2, to first order."""
+    from algos.opponent_shaping import make_policy, trunk_value_error
+
+    coin = envs.make("coin_game")
+    policy = make_policy(coin, dataclasses.replace(algos.get("nl_pg").default_config(coin), network="conv_lstm"))
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    inputs = jax.random.bernoulli(k[0], 0.2, (6, 5, 2) + coin.observation_spaces[0].shape).astype(jnp.float32)
+    returns = jax.random.normal(k[1], (6, 5, 2))
+    theta = jax.vmap(policy.init)(jax.random.split(k[2], 2))
+    values = 0.1 * jax.random.normal(k[3], (2, 181))  # 3 x 3 cells x 20 filters and a constant
+
+    def loss(th, w):
+        return trunk_value_error(policy, th, w, inputs, returns).sum()
+
+    g_theta, g_values = jax.grad(loss, argnums=(0, 1))(theta, values)
+    eps = 1e-3
+    drop = loss(theta, values) - loss(theta - eps * g_theta, values - eps * g_values)
+    expected = eps * (jnp.sum(g_theta**2) + jnp.sum(g_values**2))
+    assert expected > 1e-4
+    np.testing.assert_allclose(drop, expected, rtol=0.05)
+
+
+def test_trunk_critic_trains_the_encoder_and_is_refused_for_memory_one_policies():
+    """critic="trunk" (the LOLA reference code's critic): with a vanishing policy step, an update lowers the critic's
+    loss on its batch, and moves only the encoder's part of theta (the critic's gradient), leaving the recurrent
+    cell and the logits head alone; the iterated games' memory-one policies have no encoder."""
+    from algos.opponent_shaping import make_policy
+
+    coin = envs.make("coin_game", num_steps=8)
+    cfg = dataclasses.replace(algos.get("nl_pg").default_config(coin, preset="lola_paper"), batch_size=16,
+                              episode_chunks=2, critic="trunk", critic_lr=0.1, lr=1e-30)
+    cfg.validate(coin)
+    trainer = algos.get("nl_pg").make_train(coin, cfg)
+    update = jax.jit(trainer.update)
+    s0 = jax.jit(trainer.init)(jax.random.PRNGKey(0))
+    s1, m1 = update(s0, jax.random.PRNGKey(1))  # the head starts at zero, so the policy is unchanged: the same key
+    _, again = update(s1, jax.random.PRNGKey(1))  # samples the same batch, now under the critic's first step
+    assert np.all(np.asarray(again["value_error"]) < np.asarray(m1["value_error"]))
+    s2, _ = update(s1, jax.random.PRNGKey(2))
+    policy = make_policy(coin, cfg)
+    x = jax.random.normal(jax.random.PRNGKey(3), (512,) + coin.observation_spaces[0].shape)
+    encoder = np.asarray(jax.grad(lambda p: jnp.sum(policy.encoded(p, x) ** 2))(s0.theta[0]) != 0)
+    assert encoder.sum() == (3 * 3 * 4 + 1) * 20 + (3 * 3 * 20 + 1) * 20  # both convolutions' kernels and biases
+    step = np.asarray(s2.theta - s1.theta)
+    assert np.abs(step[:, encoder]).max() > 1e-6 and np.abs(step[:, ~encoder]).max() < 1e-20
+    with pytest.raises(ValueError, match="critic='trunk' needs a policy network"):
+        dataclasses.replace(algos.get("nl_pg").default_config(envs.make("ipd")), critic="trunk").validate(
+            envs.make("ipd"))
+    with pytest.raises(ValueError, match="critic must be one of linear, trunk"):
+        dataclasses.replace(cfg, critic="value").validate(coin)
