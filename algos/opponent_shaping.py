@@ -7,10 +7,10 @@ one-hot observed state (5 logits of cooperating, as in ``env.exact_value``); oth
 policy network (GRU, or the LOLA paper's conv + LSTM). Parameters are flat vectors stacked to ``[2, P]``. Each
 agent's baseline is linear in its observation (tabular state values in the iterated games), refitted by least
 squares to the returns of every fresh batch, or (``critic="trunk"``, policy networks) a linear value head on the
-policy's encoder, trained with the encoder by a gradient step on each batch as the LOLA reference code's critic. Every update samples ``batch_size`` whole episodes; every estimate is
-a derivative of the DiCE surrogate (``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE
-with a baseline and whose cross second derivative is the LOLA paper's estimator
-sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
+policy's encoder, trained with the encoder by a gradient step on each batch as the LOLA reference code's critic.
+Every update samples ``batch_size`` whole episodes; every estimate is a derivative of the DiCE surrogate
+(``jaxmarl_core.dice``) of those samples, whose first derivative is REINFORCE with a baseline and whose cross second
+derivative is the LOLA paper's estimator sum_t gamma^t r_t (sum_l grad log pi_1)(sum_l grad log pi_2)^T.
 
 - ``nl_pg``:    theta_i += delta * grad_i L_i
 - ``lola_pg``:  theta_i += delta * (grad_i L_i + eta * (grad_j L_i)^T grad_i grad_j L_j)
@@ -39,7 +39,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 

@@ -188,6 +188,9 @@ def merge_coin_rows(parts: list[dict]) -> dict:
            "num_updates": parts[0]["num_updates"], "batch_size": parts[0]["batch_size"],
            "logged_updates": parts[0].get("logged_updates"), "sources": sum((p["sources"] for p in parts), []),
            "curve_mean": mean.tolist(), "curve_std": np.sqrt(var).tolist()}
+    for key in ("theta_moved", "theta_init_norm"):  # per seed, where every part has them
+        if all(key in p for p in parts):
+            row[key] = np.concatenate([p[key] for p in parts])[order].tolist()
     _report(row)
     return row
 
@@ -387,6 +390,7 @@ class CoinStudyRun:
         seed_batch = sweep.resolve_seed_batch(self.trainer, None)
         t0 = time.perf_counter()
         self.state = sweep.jit(sweep.map_seeds(self.trainer.init_state, seed_batch), self.trainer.xla)(self.keys)
+        self.theta0 = self._theta()
         self._chunk_fn = sweep.jit(sweep.map_seeds(lambda sk, start: self.trainer.run(*sk, start, chunk),
                                                    seed_batch), self.trainer.xla)
         self.compile_s, self.run_s, self.done = 0.0, 0.0, 0
@@ -421,11 +425,19 @@ class CoinStudyRun:
         self.ckpts.save(self.done, {"state": jax.tree.map(lambda x: x[:self.seeds], self.state),
                                     "metrics": self.metrics})
 
+    def _theta(self) -> np.ndarray:
+        """[S, 2, P]: the seeds' policy parameters now."""
+        import jax
+
+        return np.asarray(jax.device_get(self.state.theta))[:self.seeds]
+
     def row(self, tail: float) -> dict:
         own = self.metrics["own_coin_fraction"].mean(-1)  # [S, U]
         return coin_row(self.algo_name, own, self.metrics["reward_per_step"], tail, self.num_updates,
                         self.config.batch_size, self.first_seed + np.arange(self.seeds), logged_updates=self.done,
                         updates_done=self.done, compile_s=self.compile_s, run_s=self.run_s,
+                        theta_moved=np.linalg.norm(self._theta() - self.theta0, axis=-1).tolist(),
+                        theta_init_norm=np.linalg.norm(self.theta0, axis=-1).tolist(),
                         s_per_update=self.run_s / max(self.done, 1), sources=[self.directory],
                         paper=PAPER_COIN.get(COIN_METHODS[self.algo_name]))
 

@@ -274,7 +274,8 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     import shutil
 
     args = ["--lola-coin", "nl_pg", "--seeds", "2", "--checkpoint-every", "2", "--set", "num_updates=4", "--set",
-            "batch_size=4", "--set", "network=gru", "--set", "hidden=4", "--env-arg", "num_steps=5", "--out-dir"]
+            "batch_size=4", "--set", "episode_chunks=2", "--set", "network=gru", "--set", "hidden=4", "--env-arg",
+            "num_steps=5", "--out-dir"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert _opponent_shaping(*args, str(whole)).returncode == 0
     shutil.copytree(whole, cut)
@@ -284,6 +285,8 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     (a,), (b,) = (json.loads((d / "coin_game_lola_paper.json").read_text())["results"] for d in (whole, cut))
     assert a["updates_done"] == b["updates_done"] == 4 and a["per_seed"] == b["per_seed"]
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
+    assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
+    assert np.array(a["theta_moved"]).shape == (2, 2) and a["theta_init_norm"] == b["theta_init_norm"]
 
 
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
