@@ -393,7 +393,7 @@ class CoinStudyRun:
         self.theta0 = self._theta()
         self._chunk_fn = sweep.jit(sweep.map_seeds(lambda sk, start: self.trainer.run(*sk, start, chunk),
                                                    seed_batch), self.trainer.xla)
-        self.compile_s, self.run_s, self.done = 0.0, 0.0, 0
+        self.compile_s, self.run_s, self.done, self.trained = 0.0, 0.0, 0, 0  # trained: updates of this process
         self.metrics = {k: np.zeros((seeds, 0, 2), np.float32) for k in self.METRICS}
         self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)
         step = self.ckpts.latest_step()
@@ -422,6 +422,7 @@ class CoinStudyRun:
         self.metrics = {k: np.concatenate([self.metrics[k], np.asarray(m[k][:self.seeds], np.float32)], axis=1)
                         for k in self.METRICS}
         self.done += self.chunk
+        self.trained += self.chunk
         self.ckpts.save(self.done, {"state": jax.tree.map(lambda x: x[:self.seeds], self.state),
                                     "metrics": self.metrics})
 
@@ -438,7 +439,7 @@ class CoinStudyRun:
                         updates_done=self.done, compile_s=self.compile_s, run_s=self.run_s,
                         theta_moved=np.linalg.norm(self._theta() - self.theta0, axis=-1).tolist(),
                         theta_init_norm=np.linalg.norm(self.theta0, axis=-1).tolist(),
-                        s_per_update=self.run_s / max(self.done, 1), sources=[self.directory],
+                        s_per_update=self.run_s / self.trained if self.trained else None, sources=[self.directory],
                         paper=PAPER_COIN.get(COIN_METHODS[self.algo_name]))
 
 
@@ -465,11 +466,14 @@ def coin_study(algo_names: list[str], seeds: int, first_seed: int, overrides: di
             print(f"{r.algo_name}: update {r.done}/{r.num_updates}, {r.last_chunk_s / chunk:.3g} s/update "
                   f"(compile {r.compile_s:.0f} s), {time.perf_counter() - start:.0f} s elapsed", file=sys.stderr,
                   flush=True)
-            rows = [x.row(tail) for x in runs if x.done > 0]
-            doc = coin_doc(rows, out_dir, "coin_game_lola_paper", env_args=env_args, overrides=overrides,
-                           budget_s=budget, elapsed_s=time.perf_counter() - start)
+            coin_doc([x.row(tail) for x in runs if x.done > 0], out_dir, "coin_game_lola_paper", env_args=env_args,
+                     overrides=overrides, budget_s=budget, elapsed_s=time.perf_counter() - start)
         if not pending or not progressed:
             break
+    rows = [x.row(tail) for x in runs if x.done > 0]
+    if rows:  # also where this call had nothing left to train: the summary of the checkpoints as they are
+        doc = coin_doc(rows, out_dir, "coin_game_lola_paper", env_args=env_args, overrides=overrides, budget_s=budget,
+                       elapsed_s=time.perf_counter() - start)
     for r in runs:
         r.ckpts.close()
     return doc

@@ -287,6 +287,10 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
     assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
     assert np.array(a["theta_moved"]).shape == (2, 2) and a["theta_init_norm"] == b["theta_init_norm"]
+    proc = _opponent_shaping(*args, str(whole))  # finished: nothing to train, the summary rewritten as it was
+    (c,) = json.loads((whole / "coin_game_lola_paper.json").read_text())["results"]
+    assert proc.returncode == 0 and "nl_pg: update" not in proc.stderr and c["s_per_update"] is None
+    assert (c["per_seed"], c["curve_mean"], c["theta_moved"]) == (a["per_seed"], a["curve_mean"], a["theta_moved"])
 
 
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
