@@ -177,7 +177,9 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
       episodes), lr 1 (delta = 1, eta = 1/2); discount 0.96 (IPD) or 0.9 (IMP, the environment's ``discount``).
     - Coin Game: two 3x3 convolutions of 20 filters, an LSTM of 32 and a linear layer (without the reference's
       batch normalisation); 4,000 updates of 4,000 episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8),
-      discount 0.96. LOLA-OM fits each opponent model
+      discount 0.96. The reference's baselines come from a value head on the convolutions, trained with them by an
+      SGD step of 1 on each batch (``critic="trunk"``, not in the preset); its second-order term centres the
+      rewards on their batch mean instead. LOLA-OM fits each opponent model
       by gradient ascent on the mean summed log-likelihood of the opponent's actions, step 0.1/A, 50 steps on the
       first batch and one per update after it. The estimates run over 10 chunks of 400 episodes
       (``episode_chunks``: the same numbers to float rounding, in a fraction of the memory); on a GPU with the
@@ -297,7 +299,6 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         tr = rollout(k_run, env, params, policy, carry, horizon, batched=True, policy_noise=noise)[1]
         return Batch(inputs=tr.extras[0], actions=tr.action, rewards=tr.reward, baselines=tr.extras[1], info=tr.info)
 
-
     def objectives(batch, theta):
         """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
         if config.exact:
@@ -351,8 +352,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
     def fit_baselines(batch: Batch) -> jax.Array:
         """[2, F]: each agent's linear baseline, fitted to the batch's discounted returns-to-go."""
-        return _fit_linear(policy_net.features(batch.inputs, 3), discounted_returns(batch.rewards, no_end, no_end,
-                                                                                    gamma))
+        returns = discounted_returns(batch.rewards, no_end, no_end, gamma)
+        return _fit_linear(policy_net.features(batch.inputs, 3), returns)
 
     def critic_loss(theta, values, batch: Batch) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         """critic="trunk": each agent's halved mean squared error [2] of its values against the batch's discounted
