@@ -353,6 +353,18 @@ def plot_table(rows: list[dict], path: str) -> None:
     outputs.save_figure(fig, path, dpi=110)
 
 
+def same_study(stored: dict, settings: dict, config_type: type) -> bool:
+    """Whether a study's stored settings (JSON) are ``settings``, config fields added to ``config_type`` since the
+    study began counting as the same where they hold their defaults (they change nothing it ran)."""
+    defaults = json.loads(json.dumps({f.name: f.default for f in dataclasses.fields(config_type)
+                                      if f.default is not dataclasses.MISSING}))
+    old = stored.get("config", {})
+    added = {k: v for k, v in settings["config"].items() if k not in old}
+    if any(v != defaults.get(k) for k, v in added.items()):
+        return False
+    return {**stored, "config": {**old, **added}} == settings
+
+
 class CoinStudyRun:
     """One Coin Game learner's seeds in a resumable study: a compiled chunk of ``chunk`` updates, its orbax
     checkpoints (state and the metrics so far) in ``directory``, and the metrics on the host."""
@@ -379,11 +391,13 @@ class CoinStudyRun:
                     "first_seed": first_seed, "chunk": chunk}
         os.makedirs(directory, exist_ok=True)
         settings_path = os.path.join(directory, "study.json")
+        settings, stored = json.loads(json.dumps(settings)), None
         if os.path.exists(settings_path):
             with open(settings_path) as f:
-                if json.load(f) != json.loads(json.dumps(settings)):
-                    raise ValueError(f"{directory} holds a study with other settings: choose another --out-dir")
-        else:
+                stored = json.load(f)
+            if not same_study(stored, settings, type(self.config)):
+                raise ValueError(f"{directory} holds a study with other settings: choose another --out-dir")
+        if stored != settings:
             outputs.atomic_write_json(settings_path, settings)
         self.keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds, first_seed),
                                                       sweep.padded_size(seeds)))

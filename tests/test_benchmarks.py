@@ -287,10 +287,19 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
     assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
     assert np.array(a["theta_moved"]).shape == (2, 2) and a["theta_init_norm"] == b["theta_init_norm"]
+    settings_path = whole / "nl_pg_seeds_0_1" / "study.json"
+    settings = json.loads(settings_path.read_text())
+    del settings["config"]["critic"]  # a study begun before a config field was added (at its default) resumes
+    settings_path.write_text(json.dumps(settings))
     proc = _opponent_shaping(*args, str(whole))  # finished: nothing to train, the summary rewritten as it was
     (c,) = json.loads((whole / "coin_game_lola_paper.json").read_text())["results"]
     assert proc.returncode == 0 and "nl_pg: update" not in proc.stderr and c["s_per_update"] is None
     assert (c["per_seed"], c["curve_mean"], c["theta_moved"]) == (a["per_seed"], a["curve_mean"], a["theta_moved"])
+    assert json.loads(settings_path.read_text())["config"]["critic"] == "linear"  # the settings are completed
+    settings["config"]["critic"] = "trunk"  # ... but one at another value is another study
+    settings_path.write_text(json.dumps(settings))
+    proc = _opponent_shaping(*args, str(whole))
+    assert proc.returncode == 2 and "holds a study with other settings" in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
