@@ -355,21 +355,6 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         returns = discounted_returns(batch.rewards, no_end, no_end, gamma)
         return _fit_linear(policy_net.features(batch.inputs, 3), returns)
 
-    def critic_loss(theta, values, batch: Batch) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        """critic="trunk": each agent's halved mean squared error [2] of its values against the batch's discounted
-        returns-to-go (the LOLA reference code's critic loss, with the returns of the episodes as sampled in place
-        of its bootstrapped targets), and the gradients of their sum (theta [2, P]: the encoders' parts only,
-        values [2, F])."""
-        returns = discounted_returns(batch.rewards, no_end, no_end, gamma)
-
-        def loss(th, w):
-            per_agent = episode_mean(lambda part: trunk_value_error(policy_net, th, w, *part),
-                                     (batch.inputs, returns), config.episode_chunks)
-            return per_agent.sum(), per_agent
-
-        (_, per_agent), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(theta, values)
-        return per_agent, grads
-
     def init(key):
         k_theta, k_batch = jax.random.split(key)
         theta = jax.vmap(policy_net.init)(jax.random.split(k_theta, 2))
@@ -410,7 +395,9 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         new_theta = optax.apply_updates(theta, updates)
         metrics = {"reward_per_step": batch.rewards.mean(axis=(0, 1))}
         if config.critic == "trunk":  # the critic's step from the same theta, as the reference takes both at once
-            metrics["value_error"], (d_theta, d_values) = critic_loss(theta, values, batch)
+            returns = discounted_returns(batch.rewards, no_end, no_end, gamma)
+            metrics["value_error"], (d_theta, d_values) = trunk_critic_gradients(
+                policy_net, theta, values, (batch.inputs, returns), config.episode_chunks)
             new_theta, new_values = new_theta - config.critic_lr * d_theta, values - config.critic_lr * d_values
         else:
             new_values = values if config.baseline == "none" else fit_baselines(batch)
@@ -447,6 +434,21 @@ def trunk_value_error(policy_net: FlatPolicy, theta: jax.Array, values: jax.Arra
     ``baseline_features``, against returns [T, B, 2]; theta [2, P], inputs [T, B, 2, *obs]."""
     v = jnp.einsum("tbnf,nf->tbn", baseline_features(policy_net, "trunk", theta, inputs, 3), values)
     return 0.5 * jnp.square(returns - v).mean(axis=(0, 1))
+
+
+def trunk_critic_gradients(policy_net: FlatPolicy, theta: jax.Array, values: jax.Array, batch: tuple,
+                           chunks: int) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """critic="trunk": ``trunk_value_error`` [2] of batch = (inputs [T, B, 2, *obs], discounted returns-to-go
+    [T, B, 2]) over ``chunks`` chunks of episodes (the LOLA reference code's critic loss, with the returns of the
+    episodes as sampled in place of its bootstrapped targets), and the gradients of its sum (theta [2, P]: the
+    encoders' parts only; values [2, F])."""
+
+    def loss(th, w):
+        per_agent = episode_mean(lambda part: trunk_value_error(policy_net, th, w, *part), batch, chunks)
+        return per_agent.sum(), per_agent
+
+    (_, per_agent), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(theta, values)
+    return per_agent, grads
 
 
 def episode_mean(fn, batch, chunks: int):
