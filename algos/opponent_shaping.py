@@ -287,9 +287,7 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
 
         def policy(u, obs, policy_state):
             logits, policy_state = policy_net.batch_step(theta, policy_state, obs)
-            inputs = policy_net.encode(obs)
-            baselines = jnp.einsum("bnf,nf->bn", value_features(theta, inputs, 2), values)
-            return categorical_from_uniform(u, logits), (inputs, baselines), policy_state
+            return categorical_from_uniform(u, logits), policy_net.encode(obs), policy_state
 
         initial = jax.tree.map(lambda x: jnp.broadcast_to(x, (config.batch_size, 2) + x.shape),
                                policy_net.initial_state())
@@ -297,7 +295,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         carry = reset_carry(k_reset, env, params, initial, batch_size=config.batch_size)
         noise = jax.random.uniform(k_noise, (horizon, config.batch_size, 2, 1))
         tr = rollout(k_run, env, params, policy, carry, horizon, batched=True, policy_noise=noise)[1]
-        return Batch(inputs=tr.extras[0], actions=tr.action, rewards=tr.reward, baselines=tr.extras[1], info=tr.info)
+        baselines = jnp.einsum("tbnf,nf->tbn", value_features(theta, tr.extras, 3), values)  # all steps at once
+        return Batch(inputs=tr.extras, actions=tr.action, rewards=tr.reward, baselines=baselines, info=tr.info)
 
     def objectives(batch, theta):
         """[2]: both agents' objectives under the joint parameters theta [2, P], sampled (DiCE) or exact."""
