@@ -78,6 +78,9 @@ class ShapingConfig(Config):
     init_std: float = 0.0  # memory-one policies: theta ~ N(0, init_std^2); 0 starts from p = 0.5 everywhere
     hidden: int = 32  # recurrent policies (Coin Game): GRU or LSTM width
     network: str = "gru"  # recurrent policies: "gru" (Dense + GRU) or "conv_lstm" (the LOLA paper's conv + LSTM)
+    batch_norm: bool = False  # conv_lstm: the LOLA reference code's batch normalisation of the convolutions, over
+    # the games of each step when acting and over the steps of each chunk of episodes (``episode_chunks``) in the
+    # estimates
     om_lr: float = 0.025  # lola_om with policy networks: step of the model's ascent on the opponent's log-likelihood
     om_first_steps: int = 50  # ... ascent steps on the first batch (one per update after it)
     preset: str = "default"  # the defaults these settings started from: "default" or "lola_paper"
@@ -109,6 +112,9 @@ class ShapingConfig(Config):
         require_positive(self, "critic_lr")
         if self.network not in NETWORKS:
             raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        if self.batch_norm and (self.network != "conv_lstm" or has(env, TabularStates)):
+            raise ValueError(f"batch_norm needs network='conv_lstm' on a game without tabular states (the Coin "
+                             f"Game); got network={self.network!r} on {env.name}")
         check_preset(self.preset)
         if self.preset == "lola_paper" and env.name == "imp":
             discount = float(env.default_params.discount)
@@ -156,7 +162,7 @@ def make_policy(env, config: ShapingConfig) -> FlatPolicy:
     if has(env, TabularStates):
         return MemoryOnePolicy(num_states=env.num_states, init_std=config.init_std)
     return RecurrentPolicy(obs_shape=tuple(env.observation_spaces[0].shape), num_actions=env.num_actions,
-                           hidden=config.hidden, cell=config.network)
+                           hidden=config.hidden, cell=config.network, batch_norm=config.batch_norm)
 
 
 def check_preset(preset: str) -> None:
@@ -175,15 +181,15 @@ def lola_paper_config(env, variant: str) -> ShapingConfig:
 
     - IPD, IMP (memory-one policies, theta ~ N(0, 1)): 150 updates of 4,000 episodes of 150 steps (600,000
       episodes), lr 1 (delta = 1, eta = 1/2); discount 0.96 (IPD) or 0.9 (IMP, the environment's ``discount``).
-    - Coin Game: two 3x3 convolutions of 20 filters, an LSTM of 32 and a linear layer (without the reference's
-      batch normalisation); 4,000 updates of 4,000 episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8),
-      discount 0.96. The reference's baselines come from a value head on the convolutions, trained with them by an
-      SGD step of 1 on each batch (``critic="trunk"``, not in the preset); its second-order term centres the
-      rewards on their batch mean instead. LOLA-OM fits each opponent model
+    - Coin Game: two 3x3 convolutions of 20 filters, an LSTM of 32 and a linear layer; 4,000 updates of 4,000
+      episodes of 150 steps, lr 0.005 (delta = 0.0025, eta = 1/8), discount 0.96. LOLA-OM fits each opponent model
       by gradient ascent on the mean summed log-likelihood of the opponent's actions, step 0.1/A, 50 steps on the
-      first batch and one per update after it. The estimates run over 10 chunks of 400 episodes
-      (``episode_chunks``: the same numbers to float rounding, in a fraction of the memory); on a GPU with the
-      memory for the whole batch, ``episode_chunks=1`` avoids running the chunks one after another.
+      first batch and one per update after it. The estimates run over 10 chunks of 400 episodes (``episode_chunks``:
+      the same numbers to float rounding, in a fraction of the memory); on a GPU with the memory for the whole batch,
+      ``episode_chunks=1`` avoids running the chunks one after another. Not in the preset, each available: the
+      reference's batch normalisation of the convolutions (``batch_norm=True``) and its baselines, a value head on
+      the convolutions trained with them by an SGD step of 1 on each batch (``critic="trunk"``, ``critic_lr``);
+      and not available: its second-order term's rewards centred on their batch mean.
     """
     if variant not in ("nl_pg", "lola_pg", "lola_om"):
         raise ValueError(f"preset lola_paper covers nl_pg, lola_pg and lola_om (the LOLA paper's sampled learners), "

@@ -146,21 +146,36 @@ class _GridConv(nn.Module):
 
     features: int
     size: int = 3
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x):
         height, width, channels = x.shape[-3:]
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (self.size, self.size, channels, self.features))
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         batch = x.shape[:-3]
         if height * width > self.size**2:
             y = jax.lax.conv_general_dilated(x.reshape((-1, height, width, channels)), kernel, (1, 1), "SAME",
-                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
-            return y.reshape(batch + y.shape[1:]) + bias
-        taps = _same_padding_taps(height, width, self.size)
-        dense = jnp.einsum("yxpq,yxio->piqo", taps, kernel).reshape(height * width * channels, -1)
-        y = x.reshape(batch + (-1,)) @ dense + jnp.tile(bias, height * width)
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC")).reshape(batch + (-1,))
+        else:
+            taps = _same_padding_taps(height, width, self.size)
+            dense = jnp.einsum("yxpq,yxio->piqo", taps, kernel).reshape(height * width * channels, -1)
+            y = x.reshape(batch + (-1,)) @ dense
+        if self.use_bias:
+            y = y + jnp.tile(self.param("bias", nn.initializers.zeros_init(), (self.features,)), height * width)
         return y.reshape(batch + (height, width, self.features))
+
+
+BATCH_NORM_EPSILON = 1e-3  # TensorFlow's ``layers.batch_norm`` default, as in the LOLA reference code
+
+
+def batch_normalise(x: jax.Array, offset: jax.Array) -> jax.Array:
+    """x [..., C] normalised per channel by its mean and variance over every other axis (the batch's statistics, in
+    the forward pass and under differentiation alike), then shifted by offset [C]: (x - mean) / sqrt(var + eps) +
+    offset, TensorFlow's ``layers.batch_norm`` in training mode with its defaults (a learned offset, no scale)."""
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axis=axes)
+    var = jnp.square(x - mean).mean(axis=axes)
+    return (x - mean) * jax.lax.rsqrt(var + BATCH_NORM_EPSILON) + offset
 
 
 class _RecurrentNet(nn.Module):
@@ -194,21 +209,27 @@ class _GRUNet(_RecurrentNet):
 
 class _ConvLSTMNet(_RecurrentNet):
     """``encode``: obs [..., H, W, C] -> two 3x3 convolutions with ReLU, flattened; ``recur``: LSTM(hidden) ->
-    Dense(A) logits."""
+    Dense(A) logits. ``batch_norm``: each convolution without a bias, batch-normalised (``batch_normalise`` over all
+    the observations ``encode`` is given) before its ReLU."""
 
     hidden: int
     num_actions: int
     channels: int
+    batch_norm: bool = False
 
     def setup(self):
-        self.convs = [_GridConv(self.channels, name=f"Conv_{i}") for i in range(2)]
+        self.convs = [_GridConv(self.channels, use_bias=not self.batch_norm, name=f"Conv_{i}") for i in range(2)]
+        if self.batch_norm:
+            self.offsets = [self.param(f"BatchNorm_{i}", nn.initializers.zeros_init(), (self.channels,))
+                            for i in range(2)]
         self.cell = nn.OptimizedLSTMCell(features=self.hidden, name="OptimizedLSTMCell_0")
         self.head = nn.Dense(self.num_actions, name="Dense_0")
 
     def encode(self, obs):
         x = obs
-        for conv in self.convs:
-            x = nn.relu(conv(x))
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            x = nn.relu(batch_normalise(x, self.offsets[i]) if self.batch_norm else x)
         return x.reshape(x.shape[:-3] + (-1,))
 
 
@@ -217,22 +238,29 @@ class RecurrentPolicy(FlatPolicy):
     """obs (flattened) -> Dense(hidden) + ReLU -> GRU(hidden) -> Dense(A) logits; the GRU state carries memory.
 
     ``cell="conv_lstm"``: the LOLA paper's Coin Game network instead, obs [H, W, C] -> two 3x3 convolutions of
-    ``channels`` filters (SAME padding) with ReLU -> LSTM(hidden) -> Dense(A); its state is the LSTM's (c, h)."""
+    ``channels`` filters (SAME padding) with ReLU -> LSTM(hidden) -> Dense(A); its state is the LSTM's (c, h).
+    ``batch_norm`` (conv_lstm): the convolutions batch-normalised as in the LOLA reference code, so an observation's
+    logits depend on the batch it comes in: ``batch_step`` normalises over the games of one step, ``log_probs``
+    over all the steps of the episodes it is given, and ``step`` (one observation) is refused."""
 
     obs_shape: tuple
     num_actions: int
     hidden: int = 32
     cell: str = "gru"  # "gru" or "conv_lstm"
     channels: int = 20  # conv_lstm: filters of each convolution
+    batch_norm: bool = False
 
     def __post_init__(self):
         if self.cell not in ("gru", "conv_lstm"):
             raise ValueError(f"cell must be 'gru' or 'conv_lstm', got {self.cell!r}")
+        if self.batch_norm and self.cell != "conv_lstm":
+            raise ValueError(f"batch_norm needs cell='conv_lstm' (the convolutions it normalises), got {self.cell!r}")
 
     @property
     def _net(self) -> nn.Module:
         if self.cell == "conv_lstm":
-            return _ConvLSTMNet(hidden=self.hidden, num_actions=self.num_actions, channels=self.channels)
+            return _ConvLSTMNet(hidden=self.hidden, num_actions=self.num_actions, channels=self.channels,
+                                batch_norm=self.batch_norm)
         return _GRUNet(hidden=self.hidden, num_actions=self.num_actions, obs_ndim=len(self.obs_shape))
 
     def _variables(self, key):
@@ -258,7 +286,20 @@ class RecurrentPolicy(FlatPolicy):
         return jnp.zeros((self.hidden,))
 
     def step(self, params, state, obs):
+        if self.batch_norm:
+            raise ValueError("a batch-normalised policy has no logits for one observation alone: use batch_step or "
+                             "log_probs")
         return self._net.apply(self._unraveler()(params), state, obs)
+
+    def batch_step(self, params, state, obs):
+        if not self.batch_norm:
+            return super().batch_step(params, state, obs)
+        x = jax.vmap(self.encoded, in_axes=(0, 1), out_axes=1)(params, obs)  # [B, N, F]: each agent's games together
+
+        def recur(p, s, x_n):
+            return self._net.apply(self._unraveler()(p), s, x_n, method="recur")
+
+        return jax.vmap(jax.vmap(recur), in_axes=(None, 0, 0))(params, state, x)
 
     def encoded(self, params: jax.Array, inputs: jax.Array) -> jax.Array:
         """Observations [..., *obs_shape] -> [..., F]: the layers before the recurrence under params [P]."""

@@ -274,15 +274,17 @@ def test_trunk_value_error_descends_along_its_gradient():
     np.testing.assert_allclose(drop, expected, rtol=0.05)
 
 
-def test_trunk_critic_trains_the_encoder_and_is_refused_for_memory_one_policies():
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_trunk_critic_trains_the_encoder_and_is_refused_for_memory_one_policies(batch_norm):
     """critic="trunk" (the LOLA reference code's critic): with a vanishing policy step, an update lowers the critic's
     loss on its batch, and moves only the encoder's part of theta (the critic's gradient), leaving the recurrent
-    cell and the logits head alone; the iterated games' memory-one policies have no encoder."""
+    cell and the logits head alone; the iterated games' memory-one policies have no encoder. The same with the
+    reference's batch normalisation (``batch_norm``, refused without the convolutions)."""
     from algos.opponent_shaping import make_policy
 
     coin = envs.make("coin_game", num_steps=8)
     cfg = dataclasses.replace(algos.get("nl_pg").default_config(coin, preset="lola_paper"), batch_size=16,
-                              episode_chunks=2, critic="trunk", critic_lr=0.1, lr=1e-30)
+                              episode_chunks=2, critic="trunk", critic_lr=0.02, lr=1e-30, batch_norm=batch_norm)
     cfg.validate(coin)
     trainer = algos.get("nl_pg").make_train(coin, cfg)
     update = jax.jit(trainer.update)
@@ -294,7 +296,7 @@ def test_trunk_critic_trains_the_encoder_and_is_refused_for_memory_one_policies(
     policy = make_policy(coin, cfg)
     x = jax.random.normal(jax.random.PRNGKey(3), (512,) + coin.observation_spaces[0].shape)
     encoder = np.asarray(jax.grad(lambda p: jnp.sum(policy.encoded(p, x) ** 2))(s0.theta[0]) != 0)
-    assert encoder.sum() == (3 * 3 * 4 + 1) * 20 + (3 * 3 * 20 + 1) * 20  # both convolutions' kernels and biases
+    assert encoder.sum() == (3 * 3 * 4 + 1) * 20 + (3 * 3 * 20 + 1) * 20  # the kernels, the biases (or offsets)
     step = np.asarray(s2.theta - s1.theta)
     assert np.abs(step[:, encoder]).max() > 1e-6 and np.abs(step[:, ~encoder]).max() < 1e-20
     with pytest.raises(ValueError, match="critic='trunk' needs a policy network"):
@@ -302,3 +304,5 @@ def test_trunk_critic_trains_the_encoder_and_is_refused_for_memory_one_policies(
             envs.make("ipd"))
     with pytest.raises(ValueError, match="critic must be one of linear, trunk"):
         dataclasses.replace(cfg, critic="value").validate(coin)
+    with pytest.raises(ValueError, match="batch_norm needs network='conv_lstm'"):
+        dataclasses.replace(cfg, network="gru", batch_norm=True).validate(coin)
