@@ -11,6 +11,8 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --lola-table --out-dir DIR                   # the LOLA paper's Table 3
     python benchmarks/opponent_shaping.py --lola-coin nl_pg,lola_pg,lola_om --seeds 4 --checkpoint-every 50 \
         --time-budget 3600 --out-dir DIR          # its Coin Game (resumable: rerun the same command to continue)
+    python benchmarks/opponent_shaping.py --coin-critic --set batch_size=200 --set num_updates=40 --out-dir DIR
+                                                  # the reference code's critic, with and without batch norm
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
 compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
@@ -493,6 +495,65 @@ def coin_study(algo_names: list[str], seeds: int, first_seed: int, overrides: di
     return doc
 
 
+def coin_critic(overrides: dict, env_args: dict, games: int, out_dir: str | None) -> dict:
+    """The LOLA reference code's Coin Game critic (``critic="trunk"``, its SGD step of 1) with and without its batch
+    normalisation (``batch_norm``). At the initialisation: the largest eigenvalue of the value head's Hessian, the
+    second moment E[f f^T] of its features f (agent 0's encoder output and a constant) over ``games`` games of 150
+    steps played with uniformly random actions; a plain gradient step on the head is stable only below 2 / that.
+    Then ``nl_pg`` at the paper's settings with that critic (``overrides``: e.g. ``batch_size``, ``num_updates``),
+    one seed: each update's critic loss, own-coin fraction and distance of theta from its start, and at the end the
+    share of encoder outputs that are not zero on the same observations (ReLUs still alive)."""
+    import jax
+    import jax.numpy as jnp
+
+    from algos.opponent_shaping import make_policy
+    from jaxmarl_core.rollout import reset_carry, rollout
+
+    env = envs.make("coin_game", **env_args)
+    params = env.default_params
+
+    def uniform(key, obs, state):
+        return jax.random.randint(key, obs.shape[:2], 0, env.num_actions), obs[:, 0], state
+
+    carry = reset_carry(jax.random.PRNGKey(1), env, params, None, batch_size=games)
+    obs = jax.jit(lambda k, c: rollout(k, env, params, uniform, c, env.num_steps, batched=True)[1].extras)(
+        jax.random.PRNGKey(2), carry)  # [T, games, *obs]: agent 0's view
+    rows = []
+    for batch_norm in (False, True):
+        cfg = from_defaults(algos.get("nl_pg").default_config, env,
+                            {"preset": "lola_paper", "critic": "trunk", **overrides, "batch_norm": batch_norm})
+        cfg.validate(env)
+        policy = make_policy(env, cfg)
+        trainer = algos.get("nl_pg").make_train(env, cfg)
+        state = jax.jit(trainer.init)(jax.random.PRNGKey(0))
+        features = jax.jit(policy.trunk_features)
+
+        def curvature(theta):
+            f = np.asarray(features(theta, obs), np.float64)
+            f = f.reshape(-1, f.shape[-1])
+            return float(np.linalg.eigvalsh(f.T @ f / len(f))[-1]), float((f[:, :-1] != 0).mean())
+
+        top, _ = curvature(state.theta[0])
+        theta0, update, trace = np.asarray(state.theta), jax.jit(trainer.update), []
+        for u in range(cfg.num_updates):
+            state, m = update(state, jax.random.PRNGKey(100 + u))
+            trace.append({"value_error": np.asarray(m["value_error"]).tolist(),
+                          "own_coin_fraction": float(jnp.mean(m["own_coin_fraction"])),
+                          "theta_moved": np.linalg.norm(np.asarray(state.theta) - theta0, axis=-1).tolist()})
+        rows.append({"batch_norm": batch_norm, "top_eigenvalue": top, "largest_stable_step": 2.0 / top,
+                     "critic_lr": cfg.critic_lr, "batch_size": cfg.batch_size, "num_updates": cfg.num_updates,
+                     "active_features_at_end": curvature(state.theta[0])[1], "updates": trace})
+        print(f"batch_norm={batch_norm}: top eigenvalue {top:.3g} (stable below {2 / top:.3g}); value error "
+              f"{trace[0]['value_error']} -> {trace[-1]['value_error']}, theta moved {trace[-1]['theta_moved']}",
+              file=sys.stderr, flush=True)
+    doc = {"what": "the LOLA reference code's Coin Game critic with and without batch normalisation",
+           "games": games, "overrides": overrides, "env_args": env_args, "rows": rows, "machine": machine_info()}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        outputs.atomic_write_json(os.path.join(out_dir, "coin_game_critic.json"), doc)
+    return doc
+
+
 def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """v [S, U] -> mean [U] and the half-width [U] of a normal 95% band of the mean over seeds."""
     half = 1.96 * v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else 0 * v[0]
@@ -581,6 +642,9 @@ def main(argv=None) -> int:
                    help="--lola-coin: seconds; no chunk starts that would end after them")
     p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="--lola-coin: Coin Game constructor arguments (e.g. num_steps for a small test)")
+    p.add_argument("--coin-critic", action="store_true",
+                   help="the LOLA reference code's Coin Game critic: its Hessian's scale with and without batch "
+                        "normalisation, and nl_pg trained with it (--set batch_size=..., num_updates=...)")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
@@ -601,7 +665,7 @@ def main(argv=None) -> int:
         if args.num_updates <= 0:
             p.error("--num-updates must be positive")
         overrides["num_updates"] = args.num_updates
-    if args.lola_table or args.lola_coin:
+    if args.lola_table or args.lola_coin or args.coin_critic:
         return lola_main(p, args, overrides)
     if args.throughput:
         overrides.setdefault("num_updates", 20)
@@ -628,7 +692,7 @@ def main(argv=None) -> int:
 
 
 def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
-    """--lola-table and --lola-coin: arguments checked (one-line errors) before anything compiles."""
+    """--lola-table, --lola-coin and --coin-critic: arguments checked (one-line errors) before anything compiles."""
     from algos.opponent_shaping import ShapingConfig
 
     try:
@@ -636,7 +700,12 @@ def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
         env_args = envs.parse_env_args("coin_game", args.env_arg)
     except ValueError as e:
         p.error(str(e))
-    if args.lola_table:
+    if args.coin_critic:
+        try:
+            doc = coin_critic(overrides, env_args, 300, args.out_dir)
+        except ValueError as e:
+            p.error(str(e))
+    elif args.lola_table:
         games, methods = args.games.split(","), args.methods.split(",")
         if any(g not in ("ipd", "imp") for g in games) or any(m not in TABLE_METHODS for m in methods):
             p.error(f"--games takes ipd, imp; --methods some of {', '.join(TABLE_METHODS)}")

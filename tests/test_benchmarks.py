@@ -267,6 +267,25 @@ def test_lola_table_json_smoke(tmp_path):
         assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow  # the default suite's time budget; run with -m slow
+def test_coin_critic_json_smoke(tmp_path):
+    """--coin-critic: the reference critic's curvature with and without batch normalisation, and a short training
+    with it; normalised features (about unit variance each, 180 of them) make the value head's Hessian large."""
+    proc = _opponent_shaping("--coin-critic", "--set", "batch_size=20", "--set", "num_updates=3", "--set",
+                             "episode_chunks=1", "--env-arg", "num_steps=10", "--json", "--out-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert json.loads((tmp_path / "coin_game_critic.json").read_text()) == doc
+    plain, normalised = doc["rows"]
+    assert (plain["batch_norm"], normalised["batch_norm"]) == (False, True)
+    for row in (plain, normalised):
+        assert row["largest_stable_step"] == pytest.approx(2.0 / row["top_eigenvalue"])
+        assert row["critic_lr"] == 1.0 and len(row["updates"]) == 3 and 0.0 <= row["active_features_at_end"] <= 1.0
+        last = row["updates"][-1]
+        assert np.shape(last["value_error"]) == np.shape(last["theta_moved"]) == (2,)
+    assert normalised["top_eigenvalue"] > 10.0
+
+
 @pytest.mark.slow  # about a minute: two small Coin Game studies
 def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     """An interrupted study (its last checkpoint removed) resumed by the same command ends where an uninterrupted
