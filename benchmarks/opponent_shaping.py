@@ -371,7 +371,7 @@ class CoinStudyRun:
     """One Coin Game learner's seeds in a resumable study: a compiled chunk of ``chunk`` updates, its orbax
     checkpoints (state and the metrics so far) in ``directory``, and the metrics on the host."""
 
-    METRICS = ("own_coin_fraction", "reward_per_step")
+    METRICS = ("own_coin_fraction", "reward_per_step")  # [2] per update, and the critic's loss with critic="trunk"
 
     def __init__(self, algo_name: str, env, overrides: dict, seeds: int, first_seed: int, chunk: int,
                  directory: str):
@@ -389,6 +389,7 @@ class CoinStudyRun:
         if self.num_updates % chunk:
             raise ValueError(f"--checkpoint-every ({chunk}) must divide the number of updates ({self.num_updates})")
         self.chunk = chunk
+        self.metric_names = self.METRICS + (("value_error",) if self.config.critic == "trunk" else ())
         settings = {"algo": algo_name, "config": dataclasses.asdict(self.config), "seeds": seeds,
                     "first_seed": first_seed, "chunk": chunk}
         os.makedirs(directory, exist_ok=True)
@@ -410,12 +411,12 @@ class CoinStudyRun:
         self._chunk_fn = sweep.jit(sweep.map_seeds(lambda sk, start: self.trainer.run(*sk, start, chunk),
                                                    seed_batch), self.trainer.xla)
         self.compile_s, self.run_s, self.done, self.trained = 0.0, 0.0, 0, 0  # trained: updates of this process
-        self.metrics = {k: np.zeros((seeds, 0, 2), np.float32) for k in self.METRICS}
+        self.metrics = {k: np.zeros((seeds, 0, 2), np.float32) for k in self.metric_names}
         self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)
         step = self.ckpts.latest_step()
         if step is not None:
             like = {"state": jax.tree.map(lambda x: np.zeros((seeds,) + x.shape[1:], x.dtype), self.state),
-                    "metrics": {k: np.zeros((seeds, step, 2), np.float32) for k in self.METRICS}}
+                    "metrics": {k: np.zeros((seeds, step, 2), np.float32) for k in self.metric_names}}
             restored = self.ckpts.restore(step, like)
             self.state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], sweep.padded_size(seeds)))
             self.metrics, self.done = restored["metrics"], step
@@ -436,7 +437,7 @@ class CoinStudyRun:
         self.last_chunk_s = time.perf_counter() - t0
         self.run_s += self.last_chunk_s
         self.metrics = {k: np.concatenate([self.metrics[k], np.asarray(m[k][:self.seeds], np.float32)], axis=1)
-                        for k in self.METRICS}
+                        for k in self.metric_names}
         self.done += self.chunk
         self.trained += self.chunk
         self.ckpts.save(self.done, {"state": jax.tree.map(lambda x: x[:self.seeds], self.state),
@@ -450,13 +451,15 @@ class CoinStudyRun:
 
     def row(self, tail: float) -> dict:
         own = self.metrics["own_coin_fraction"].mean(-1)  # [S, U]
+        critic = {"value_error_curve": self.metrics["value_error"].mean(0).tolist()} if "value_error" in self.metrics \
+            else {}  # [U, 2]: each agent's critic loss, mean over seeds
         return coin_row(self.algo_name, own, self.metrics["reward_per_step"], tail, self.num_updates,
                         self.config.batch_size, self.first_seed + np.arange(self.seeds), logged_updates=self.done,
                         updates_done=self.done, compile_s=self.compile_s, run_s=self.run_s,
                         theta_moved=np.linalg.norm(self._theta() - self.theta0, axis=-1).tolist(),
                         theta_init_norm=np.linalg.norm(self.theta0, axis=-1).tolist(),
                         s_per_update=self.run_s / self.trained if self.trained else None, sources=[self.directory],
-                        paper=PAPER_COIN.get(COIN_METHODS[self.algo_name]))
+                        paper=PAPER_COIN.get(COIN_METHODS[self.algo_name]), **critic)
 
 
 def coin_study(algo_names: list[str], seeds: int, first_seed: int, overrides: dict, env_args: dict, chunk: int,
