@@ -293,8 +293,8 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     import shutil
 
     args = ["--lola-coin", "nl_pg", "--seeds", "2", "--checkpoint-every", "2", "--set", "num_updates=4", "--set",
-            "batch_size=4", "--set", "episode_chunks=2", "--set", "network=gru", "--set", "hidden=4", "--env-arg",
-            "num_steps=5", "--out-dir"]
+            "batch_size=4", "--set", "episode_chunks=2", "--set", "network=gru", "--set", "batch_norm=false", "--set",
+            "hidden=4", "--env-arg", "num_steps=5", "--out-dir"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert _opponent_shaping(*args, str(whole)).returncode == 0
     shutil.copytree(whole, cut)

@@ -145,8 +145,8 @@ def test_lola_paper_preset_holds_the_reference_settings_and_rejects_bad_names():
     cfg.validate(ipd)
     algos.get("lola_om").default_config(imp, preset="lola_paper").validate(imp)
     net = algos.get("lola_om").default_config(coin, preset="lola_paper")
-    assert (net.network, net.hidden, net.batch_size, net.num_updates, net.lr, net.lookahead_lr, net.om_lr,
-            net.episode_chunks) == ("conv_lstm", 32, 4000, 4000, 0.0025, 0.125, 0.025, 10)
+    assert (net.network, net.batch_norm, net.hidden, net.batch_size, net.num_updates, net.lr, net.lookahead_lr,
+            net.om_lr, net.episode_chunks) == ("conv_lstm", True, 32, 4000, 4000, 0.0025, 0.125, 0.025, 10)
     with pytest.raises(ValueError, match="preset must be one of default, lola_paper, got 'lola'"):
         algos.get("nl_pg").default_config(ipd, preset="lola")
     with pytest.raises(ValueError, match="covers nl_pg, lola_pg and lola_om"):
