@@ -13,6 +13,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
         --time-budget 3600 --out-dir DIR          # its Coin Game (resumable: rerun the same command to continue)
     python benchmarks/opponent_shaping.py --coin-critic --set batch_size=200 --set num_updates=40 --out-dir DIR
                                                   # the reference code's critic, with and without batch norm
+    python benchmarks/opponent_shaping.py --coin-directions 10 --out-dir DIR   # nl_pg's first step: signal, noise
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
 compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
@@ -557,6 +558,41 @@ def coin_critic(overrides: dict, env_args: dict, games: int, out_dir: str | None
     return doc
 
 
+def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str | None) -> dict:
+    """Signal and noise of ``nl_pg``'s update direction at the initialisation on the Coin Game (``preset=lola_paper``
+    and ``overrides``), with and without the batch normalisation: ``batches`` batches sampled from one initial state
+    (``init_state`` of seed 0) with different keys; per agent, the mean squared norm of a batch's direction g and an
+    unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the distance one step of delta travels
+    along E g."""
+    import jax
+
+    env = envs.make("coin_game", **env_args)
+    rows = []
+    for batch_norm in (False, True):
+        cfg = from_defaults(algos.get("nl_pg").default_config, env,
+                            {"preset": "lola_paper", **overrides, "batch_norm": batch_norm})
+        cfg.validate(env)
+        trainer = algos.get("nl_pg").make_train(env, cfg)
+        state, update = jax.jit(trainer.init_state)(jax.random.PRNGKey(0)), jax.jit(trainer.update)
+        g = np.stack([np.asarray((update(state, jax.random.PRNGKey(100 + k))[0].theta - state.theta) / cfg.lr,
+                                 np.float64) for k in range(batches)])  # [K, 2, P]
+        total = g.sum(0)
+        signal = ((total * total).sum(-1) - (g * g).sum((0, 2))) / (batches * (batches - 1))  # [2]
+        rows.append({"batch_norm": batch_norm, "batch_size": cfg.batch_size, "lr": cfg.lr, "batches": batches,
+                     "mean_norm_sq": (g * g).sum(-1).mean(0).tolist(), "norm_mean_direction_sq": signal.tolist(),
+                     "step_along_mean": (cfg.lr * np.sqrt(np.maximum(signal, 0.0))).tolist(),
+                     "theta_norm": np.linalg.norm(np.asarray(state.theta), axis=-1).tolist()})
+        print(f"batch_norm={batch_norm}: |E g|^2 {rows[-1]['norm_mean_direction_sq']}, mean |g|^2 "
+              f"{rows[-1]['mean_norm_sq']}", file=sys.stderr, flush=True)
+    doc = {"what": "nl_pg's update direction at the initialisation on the Coin Game, with and without batch "
+                   "normalisation", "overrides": overrides, "env_args": env_args, "rows": rows,
+           "machine": machine_info()}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        outputs.atomic_write_json(os.path.join(out_dir, "coin_game_directions.json"), doc)
+    return doc
+
+
 def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """v [S, U] -> mean [U] and the half-width [U] of a normal 95% band of the mean over seeds."""
     half = 1.96 * v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else 0 * v[0]
@@ -648,6 +684,9 @@ def main(argv=None) -> int:
     p.add_argument("--coin-critic", action="store_true",
                    help="the LOLA reference code's Coin Game critic: its Hessian's scale with and without batch "
                         "normalisation, and nl_pg trained with it (--set batch_size=..., num_updates=...)")
+    p.add_argument("--coin-directions", type=int, default=0, metavar="K",
+                   help="nl_pg's update direction at the initialisation on the Coin Game from K batches, with and "
+                        "without batch normalisation (signal |E g|^2 and mean |g|^2)")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
@@ -668,7 +707,7 @@ def main(argv=None) -> int:
         if args.num_updates <= 0:
             p.error("--num-updates must be positive")
         overrides["num_updates"] = args.num_updates
-    if args.lola_table or args.lola_coin or args.coin_critic:
+    if args.lola_table or args.lola_coin or args.coin_critic or args.coin_directions:
         return lola_main(p, args, overrides)
     if args.throughput:
         overrides.setdefault("num_updates", 20)
@@ -695,7 +734,8 @@ def main(argv=None) -> int:
 
 
 def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
-    """--lola-table, --lola-coin and --coin-critic: arguments checked (one-line errors) before anything compiles."""
+    """--lola-table, --lola-coin, --coin-critic, --coin-directions: arguments checked (one-line errors) before anything
+    compiles."""
     from algos.opponent_shaping import ShapingConfig
 
     try:
@@ -703,9 +743,12 @@ def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
         env_args = envs.parse_env_args("coin_game", args.env_arg)
     except ValueError as e:
         p.error(str(e))
-    if args.coin_critic:
+    if args.coin_critic or args.coin_directions:
+        if args.coin_directions == 1 or args.coin_directions < 0:
+            p.error("--coin-directions takes at least 2 batches")
         try:
-            doc = coin_critic(overrides, env_args, 300, args.out_dir)
+            doc = (coin_critic(overrides, env_args, 300, args.out_dir) if args.coin_critic else
+                   coin_directions(overrides, env_args, args.coin_directions, args.out_dir))
         except ValueError as e:
             p.error(str(e))
     elif args.lola_table:

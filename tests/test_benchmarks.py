@@ -268,9 +268,10 @@ def test_lola_table_json_smoke(tmp_path):
 
 
 @pytest.mark.slow  # the default suite's time budget; run with -m slow
-def test_coin_critic_json_smoke(tmp_path):
+def test_coin_critic_and_directions_json_smoke(tmp_path):
     """--coin-critic: the reference critic's curvature with and without batch normalisation, and a short training
-    with it; normalised features (about unit variance each, 180 of them) make the value head's Hessian large."""
+    with it; normalised features (about unit variance each, 180 of them) make the value head's Hessian large.
+    --coin-directions: nl_pg's first directions with and without it."""
     proc = _opponent_shaping("--coin-critic", "--set", "batch_size=20", "--set", "num_updates=3", "--set",
                              "episode_chunks=1", "--env-arg", "num_steps=10", "--json", "--out-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -284,6 +285,16 @@ def test_coin_critic_json_smoke(tmp_path):
         last = row["updates"][-1]
         assert np.shape(last["value_error"]) == np.shape(last["theta_moved"]) == (2,)
     assert normalised["top_eigenvalue"] > 10.0
+    proc = _opponent_shaping("--coin-directions", "3", "--set", "batch_size=8", "--set", "episode_chunks=1",
+                             "--env-arg", "num_steps=6", "--json", "--out-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert json.loads((tmp_path / "coin_game_directions.json").read_text()) == doc
+    assert [(r["batch_norm"], r["batches"], r["batch_size"]) for r in doc["rows"]] == [(False, 3, 8), (True, 3, 8)]
+    for row in doc["rows"]:  # the signal is an unbiased estimate (it may come out negative), never above the mean
+        assert np.all(np.array(row["norm_mean_direction_sq"]) <= np.array(row["mean_norm_sq"]))
+    proc = _opponent_shaping("--coin-directions", "1", "--out-dir", str(tmp_path), timeout=120)
+    assert proc.returncode == 2 and "at least 2 batches" in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow  # about a minute: two small Coin Game studies
