@@ -11,8 +11,8 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
     python benchmarks/opponent_shaping.py --lola-table --out-dir DIR                   # the LOLA paper's Table 3
     python benchmarks/opponent_shaping.py --lola-coin nl_pg,lola_pg,lola_om --seeds 4 --checkpoint-every 50 \
         --time-budget 3600 --out-dir DIR          # its Coin Game (resumable: rerun the same command to continue)
-    python benchmarks/opponent_shaping.py --coin-critic --set batch_size=200 --set num_updates=40 --out-dir DIR
-                                                  # the reference code's critic, with and without batch norm
+    python benchmarks/opponent_shaping.py --coin-critic --set batch_size=200 --set num_updates=40 \
+        --set episode_chunks=1 --out-dir DIR     # the reference code's critic, with and without batch norm
     python benchmarks/opponent_shaping.py --coin-directions 10 --out-dir DIR   # nl_pg's first step: signal, noise
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
