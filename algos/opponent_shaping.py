@@ -303,7 +303,8 @@ def make_train(env, config: ShapingConfig, params=None) -> Trainer:
         carry = reset_carry(k_reset, env, params, initial, batch_size=config.batch_size)
         noise = jax.random.uniform(k_noise, (horizon, config.batch_size, 2, 1))
         tr = rollout(k_run, env, params, policy, carry, horizon, batched=True, policy_noise=noise)[1]
-        baselines = jnp.einsum("tbnf,nf->tbn", value_features(theta, tr.extras, 3), values)  # all steps at once
+        features = episode_map(lambda x: value_features(theta, x, 3), tr.extras, config.episode_chunks)
+        baselines = jnp.einsum("tbnf,nf->tbn", features, values)  # all steps at once, in the critic's chunks
         return Batch(inputs=tr.extras, actions=tr.action, rewards=tr.reward, baselines=baselines, info=tr.info)
 
     def objectives(batch, theta):
@@ -464,8 +465,22 @@ def episode_mean(fn, batch, chunks: int):
     same value and derivatives of every order, in about 1 / chunks of the memory."""
     if chunks == 1:
         return fn(batch)
-    split = jax.tree.map(lambda x: x.reshape(x.shape[0], chunks, -1, *x.shape[2:]).swapaxes(0, 1), batch)
-    return jax.lax.map(jax.checkpoint(fn), split).mean(0)
+    return jax.lax.map(jax.checkpoint(fn), _split_episodes(batch, chunks)).mean(0)
+
+
+def episode_map(fn, batch, chunks: int):
+    """fn(batch) [T, B, ...], computed chunk by chunk over the same ``chunks`` chunks of episodes as ``episode_mean``
+    and put back in the episodes' order: the same as fn(batch) where fn treats episodes apart, and the estimates'
+    grouping of episodes where it does not (batch normalisation's statistics)."""
+    if chunks == 1:
+        return fn(batch)
+    parts = jax.lax.map(fn, _split_episodes(batch, chunks))  # [chunks, T, B / chunks, ...]
+    return jax.tree.map(lambda x: x.swapaxes(0, 1).reshape(x.shape[1], -1, *x.shape[3:]), parts)
+
+
+def _split_episodes(batch, chunks: int):
+    """[T, B, ...] leaves -> [chunks, T, B / chunks, ...]: equal chunks of consecutive episodes."""
+    return jax.tree.map(lambda x: x.reshape(x.shape[0], chunks, -1, *x.shape[2:]).swapaxes(0, 1), batch)
 
 
 def _fit_linear(features: jax.Array, targets: jax.Array, ridge: float = 1e-3, mean: bool = False) -> jax.Array:

@@ -185,6 +185,28 @@ def test_episode_mean_over_chunks_keeps_values_and_derivatives():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_episode_map_puts_each_chunk_back_in_place():
+    """episode_map: a function of each episode apart gives fn(batch) over any chunks; batch statistics (as the trunk
+    critic's batch-normalised features) come from each chunk of consecutive episodes, as in ``episode_mean``."""
+    from algos.opponent_shaping import episode_map
+    from jaxmarl_core.policies import batch_normalise
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (6, 8, 2, 3))  # [T, B, agents, features]
+
+    def per_episode(b):
+        return {"running": jnp.cumsum(b, axis=0), "max": b.max(axis=-1)}
+
+    for got, want in zip(jax.tree.leaves(episode_map(per_episode, x, 4)), jax.tree.leaves(per_episode(x))):
+        np.testing.assert_array_equal(got, want)
+
+    def normalised(b):  # [T, B, agents, F]: each agent's statistics over all its steps and episodes
+        return jax.vmap(lambda a: batch_normalise(a, jnp.zeros(3)), in_axes=2, out_axes=2)(b)
+
+    chunked = episode_map(normalised, x, 2)
+    np.testing.assert_allclose(chunked[:, 4:], normalised(x[:, 4:]), rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(chunked - normalised(x))).max() > 1e-2  # not the whole batch's statistics
+
+
 @pytest.mark.parametrize("variant", ["nl_pg", "lola_pg", "lola_om"])
 def test_episode_chunks_leave_a_coin_game_update_unchanged(variant):
     """The Coin Game's recurrent policy: one update over 4 chunks of episodes equals the update over the whole batch
