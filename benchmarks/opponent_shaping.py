@@ -13,7 +13,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
         --time-budget 3600 --out-dir DIR          # its Coin Game (resumable: rerun the same command to continue)
     python benchmarks/opponent_shaping.py --coin-critic --set batch_size=200 --set num_updates=40 \
         --set episode_chunks=1 --out-dir DIR     # the reference code's critic, with and without batch norm
-    python benchmarks/opponent_shaping.py --coin-directions 10 --out-dir DIR   # nl_pg's first step: signal, noise
+    python benchmarks/opponent_shaping.py --coin-directions 10 --out-dir DIR   # the first step and LOLA's term: signal, noise
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
 compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
@@ -559,38 +559,56 @@ def coin_critic(overrides: dict, env_args: dict, games: int, out_dir: str | None
 
 
 def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str | None) -> dict:
-    """Signal and noise of ``nl_pg``'s update direction at the initialisation on the Coin Game (``preset=lola_paper``
-    and ``overrides``), with and without the batch normalisation: ``batches`` batches sampled from one initial state
-    (``init_state`` of seed 0) with different keys; per agent, the mean squared norm of a batch's direction g and an
-    unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the distance one step of delta travels
-    along E g."""
+    """Signal and noise of the update directions at the initialisation on the Coin Game (``preset=lola_paper`` and
+    ``overrides``), with and without the batch normalisation: ``batches`` batches sampled from one initial state
+    (``init_state`` of seed 0) with different keys. Per agent: ``nl_pg``'s direction g, the mean squared norm of a
+    batch's g and an unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the distance one step
+    of delta travels along E g; the same for LOLA's shaping term s = eta * (its second-order part), ``lola_pg``'s
+    direction less ``nl_pg``'s on the same batch (the same key samples the same batch), and an unbiased estimate
+    of E g . E s."""
     import jax
 
     env = envs.make("coin_game", **env_args)
     rows = []
     for batch_norm in (False, True):
-        cfg = from_defaults(algos.get("nl_pg").default_config, env,
-                            {"preset": "lola_paper", **overrides, "batch_norm": batch_norm})
-        cfg.validate(env)
-        trainer = algos.get("nl_pg").make_train(env, cfg)
-        state, update = jax.jit(trainer.init_state)(jax.random.PRNGKey(0)), jax.jit(trainer.update)
-        g = np.stack([np.asarray((update(state, jax.random.PRNGKey(100 + k))[0].theta - state.theta) / cfg.lr,
-                                 np.float64) for k in range(batches)])  # [K, 2, P]
-        total = g.sum(0)
-        signal = ((total * total).sum(-1) - (g * g).sum((0, 2))) / (batches * (batches - 1))  # [2]
-        rows.append({"batch_norm": batch_norm, "batch_size": cfg.batch_size, "lr": cfg.lr, "batches": batches,
-                     "mean_norm_sq": (g * g).sum(-1).mean(0).tolist(), "norm_mean_direction_sq": signal.tolist(),
-                     "step_along_mean": (cfg.lr * np.sqrt(np.maximum(signal, 0.0))).tolist(),
-                     "theta_norm": np.linalg.norm(np.asarray(state.theta), axis=-1).tolist()})
+        settings = {"preset": "lola_paper", **overrides, "batch_norm": batch_norm}
+        cfg = {name: from_defaults(algos.get(name).default_config, env, settings) for name in ("nl_pg", "lola_pg")}
+        for c in cfg.values():
+            c.validate(env)
+        state = jax.jit(algos.get("nl_pg").make_train(env, cfg["nl_pg"]).init_state)(jax.random.PRNGKey(0))
+        directions = {}
+        for name, c in cfg.items():  # both step from the same state
+            update = jax.jit(algos.get(name).make_train(env, c).update)
+            directions[name] = np.stack([np.asarray((update(state, jax.random.PRNGKey(100 + k))[0].theta
+                                                     - state.theta) / c.lr, np.float64) for k in range(batches)])
+        g, shaping = directions["nl_pg"], directions["lola_pg"] - directions["nl_pg"]  # [K, 2, P]
+        signal = _mean_product(g, g)  # [2]
+        rows.append({"batch_norm": batch_norm, "batch_size": cfg["nl_pg"].batch_size, "lr": cfg["nl_pg"].lr,
+                     "batches": batches, "mean_norm_sq": (g * g).sum(-1).mean(0).tolist(),
+                     "norm_mean_direction_sq": signal.tolist(),
+                     "step_along_mean": (cfg["nl_pg"].lr * np.sqrt(np.maximum(signal, 0.0))).tolist(),
+                     "theta_norm": np.linalg.norm(np.asarray(state.theta), axis=-1).tolist(),
+                     "lookahead_lr": cfg["lola_pg"].lookahead_lr,
+                     "shaping_mean_norm_sq": (shaping * shaping).sum(-1).mean(0).tolist(),
+                     "shaping_norm_mean_sq": _mean_product(shaping, shaping).tolist(),
+                     "naive_dot_shaping_means": _mean_product(g, shaping).tolist()})
         print(f"batch_norm={batch_norm}: |E g|^2 {rows[-1]['norm_mean_direction_sq']}, mean |g|^2 "
-              f"{rows[-1]['mean_norm_sq']}", file=sys.stderr, flush=True)
-    doc = {"what": "nl_pg's update direction at the initialisation on the Coin Game, with and without batch "
-                   "normalisation", "overrides": overrides, "env_args": env_args, "rows": rows,
+              f"{rows[-1]['mean_norm_sq']}; shaping |E s|^2 {rows[-1]['shaping_norm_mean_sq']}, mean |s|^2 "
+              f"{rows[-1]['shaping_mean_norm_sq']}", file=sys.stderr, flush=True)
+    doc = {"what": "nl_pg's update direction and lola_pg's shaping term at the initialisation on the Coin Game, with "
+                   "and without batch normalisation", "overrides": overrides, "env_args": env_args, "rows": rows,
            "machine": machine_info()}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         outputs.atomic_write_json(os.path.join(out_dir, "coin_game_directions.json"), doc)
     return doc
+
+
+def _mean_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a, b [K, N, P]: K paired draws of two random vectors per n -> [N], an unbiased estimate of E a . E b from
+    the pairs of different draws, (sum a . sum b - sum a . b) / (K (K - 1))."""
+    k = a.shape[0]
+    return ((a.sum(0) * b.sum(0)).sum(-1) - (a * b).sum((0, 2))) / (k * (k - 1))
 
 
 def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -685,8 +703,8 @@ def main(argv=None) -> int:
                    help="the LOLA reference code's Coin Game critic: its Hessian's scale with and without batch "
                         "normalisation, and nl_pg trained with it (--set batch_size=..., num_updates=...)")
     p.add_argument("--coin-directions", type=int, default=0, metavar="K",
-                   help="nl_pg's update direction at the initialisation on the Coin Game from K batches, with and "
-                        "without batch normalisation (signal |E g|^2 and mean |g|^2)")
+                   help="nl_pg's update direction and lola_pg's shaping term at the initialisation on the Coin Game "
+                        "from K batches, with and without batch normalisation (signal |E g|^2 and mean |g|^2)")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")

@@ -271,7 +271,7 @@ def test_lola_table_json_smoke(tmp_path):
 def test_coin_critic_and_directions_json_smoke(tmp_path):
     """--coin-critic: the reference critic's curvature with and without batch normalisation, and a short training
     with it; normalised features (about unit variance each, 180 of them) make the value head's Hessian large.
-    --coin-directions: nl_pg's first directions with and without it."""
+    --coin-directions: nl_pg's first directions and lola_pg's shaping terms with and without it."""
     proc = _opponent_shaping("--coin-critic", "--set", "batch_size=20", "--set", "num_updates=3", "--set",
                              "episode_chunks=1", "--env-arg", "num_steps=10", "--json", "--out-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -293,6 +293,9 @@ def test_coin_critic_and_directions_json_smoke(tmp_path):
     assert [(r["batch_norm"], r["batches"], r["batch_size"]) for r in doc["rows"]] == [(False, 3, 8), (True, 3, 8)]
     for row in doc["rows"]:  # the signal is an unbiased estimate (it may come out negative), never above the mean
         assert np.all(np.array(row["norm_mean_direction_sq"]) <= np.array(row["mean_norm_sq"]))
+        assert np.all(np.array(row["shaping_norm_mean_sq"]) <= np.array(row["shaping_mean_norm_sq"]))
+        assert np.all(np.array(row["shaping_mean_norm_sq"]) > 0.0)  # LOLA's term is there, and apart from NL's
+        assert np.shape(row["naive_dot_shaping_means"]) == (2,)
     proc = _opponent_shaping("--coin-directions", "1", "--out-dir", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "at least 2 batches" in proc.stderr, proc.stderr
 
