@@ -13,7 +13,7 @@ LOLA-OM and the exact-gradient learners, and the throughput of ``lola_dice`` at 
         --time-budget 3600 --out-dir DIR          # its Coin Game (resumable: rerun the same command to continue)
     python benchmarks/opponent_shaping.py --coin-critic --set batch_size=200 --set num_updates=40 \
         --set episode_chunks=1 --out-dir DIR     # the reference code's critic, with and without batch norm
-    python benchmarks/opponent_shaping.py --coin-directions 10 --out-dir DIR   # the first step and LOLA's term: signal, noise
+    python benchmarks/opponent_shaping.py --coin-directions 10 --out-dir DIR   # first step, LOLA's term: signal, noise
 
 Every method trains with its published settings (``default_config``) on ``--seeds`` seeds inside one jit;
 compile time is reported apart from run time. The comparison writes ``ipd_comparison.png`` and
