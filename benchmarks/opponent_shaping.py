@@ -575,12 +575,14 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
         cfg = {name: from_defaults(algos.get(name).default_config, env, settings) for name in ("nl_pg", "lola_pg")}
         for c in cfg.values():
             c.validate(env)
-        state = jax.jit(algos.get("nl_pg").make_train(env, cfg["nl_pg"]).init_state)(jax.random.PRNGKey(0))
+        trainers = {name: algos.get(name).make_train(env, c) for name, c in cfg.items()}
+        state = jax.jit(trainers["nl_pg"].init_state)(jax.random.PRNGKey(0))
         directions = {}
-        for name, c in cfg.items():  # both step from the same state
-            update = jax.jit(algos.get(name).make_train(env, c).update)
+        for name, trainer in trainers.items():  # both step from the same state
+            update = jax.jit(trainer.update)
             directions[name] = np.stack([np.asarray((update(state, jax.random.PRNGKey(100 + k))[0].theta
-                                                     - state.theta) / c.lr, np.float64) for k in range(batches)])
+                                                     - state.theta) / cfg[name].lr, np.float64)
+                                         for k in range(batches)])
         g, shaping = directions["nl_pg"], directions["lola_pg"] - directions["nl_pg"]  # [K, 2, P]
         signal = _mean_product(g, g)  # [2]
         rows.append({"batch_norm": batch_norm, "batch_size": cfg["nl_pg"].batch_size, "lr": cfg["nl_pg"].lr,
