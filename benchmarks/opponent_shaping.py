@@ -450,6 +450,15 @@ class CoinStudyRun:
 
         return np.asarray(jax.device_get(self.state.theta))[:self.seeds]
 
+    def window_row(self, tail: float, upto: int) -> dict:
+        """The own-coin fraction over the last ``tail`` share of the first ``upto`` updates (mean over seeds, 95%
+        interval, per seed) and the seeds."""
+        own = self.metrics["own_coin_fraction"][:, :upto].mean(-1)  # [S, upto]
+        row = coin_row(self.algo_name, own, self.metrics["reward_per_step"][:, :upto], tail, self.num_updates,
+                       self.config.batch_size, self.first_seed + np.arange(self.seeds))
+        return {k: row[k] for k in ("method", "algo", "mean", "ci95_low", "ci95_high", "n", "per_seed", "seed_ids",
+                                    "tail_updates")}
+
     def row(self, tail: float) -> dict:
         own = self.metrics["own_coin_fraction"].mean(-1)  # [S, U]
         critic = {"value_error_curve": self.metrics["value_error"].mean(0).tolist()} if "value_error" in self.metrics \
@@ -487,16 +496,29 @@ def coin_study(algo_names: list[str], seeds: int, first_seed: int, overrides: di
                   f"(compile {r.compile_s:.0f} s), {time.perf_counter() - start:.0f} s elapsed", file=sys.stderr,
                   flush=True)
             coin_doc([x.row(tail) for x in runs if x.done > 0], out_dir, "coin_game_lola_paper", env_args=env_args,
-                     overrides=overrides, budget_s=budget, elapsed_s=time.perf_counter() - start)
+                     overrides=overrides, budget_s=budget, elapsed_s=time.perf_counter() - start,
+                     at_equal_updates=at_equal_updates(runs, tail))
         if not pending or not progressed:
             break
     rows = [x.row(tail) for x in runs if x.done > 0]
     if rows:  # also where this call had nothing left to train: the summary of the checkpoints as they are
         doc = coin_doc(rows, out_dir, "coin_game_lola_paper", env_args=env_args, overrides=overrides, budget_s=budget,
-                       elapsed_s=time.perf_counter() - start)
+                       elapsed_s=time.perf_counter() - start, at_equal_updates=at_equal_updates(runs, tail))
     for r in runs:
         r.ckpts.close()
     return doc
+
+
+def at_equal_updates(runs: list[CoinStudyRun], tail: float) -> dict | None:
+    """The study's learners at equal training: each one over the last ``tail`` share of the first U updates, U the
+    fewest any learner with a checkpoint has done, and each against NL-PG there (the rows' own ``against_nl_pg``
+    compares each learner's own last updates, at unequal progress while the study runs)."""
+    started = [r for r in runs if r.done > 0]
+    if not started:
+        return None
+    upto = min(r.done for r in started)
+    rows = [r.window_row(tail, upto) for r in started]
+    return {"updates": upto, "results": rows, "against_nl_pg": against_naive(rows)}
 
 
 def coin_critic(overrides: dict, env_args: dict, games: int, out_dir: str | None) -> dict:

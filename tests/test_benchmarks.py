@@ -300,6 +300,32 @@ def test_coin_critic_and_directions_json_smoke(tmp_path):
     assert proc.returncode == 2 and "at least 2 batches" in proc.stderr, proc.stderr
 
 
+def test_lola_coin_study_compares_learners_at_equal_updates():
+    """While a study runs its learners have done different numbers of updates: the equal-updates summary averages
+    each one over the same first updates (the fewest done) and pairs its seeds with NL-PG's there."""
+    import types
+
+    from benchmarks.opponent_shaping import CoinStudyRun, at_equal_updates
+
+    def run(algo, own):  # own [S, U]: the seeds' own-coin fractions, the same for both agents
+        metrics = {"own_coin_fraction": np.repeat(own[..., None], 2, -1), "reward_per_step": np.zeros(own.shape + (2,))}
+        fake = types.SimpleNamespace(algo_name=algo, metrics=metrics, done=own.shape[1], num_updates=8, seeds=2,
+                                     first_seed=0, config=types.SimpleNamespace(batch_size=4))
+        fake.window_row = lambda tail, upto: CoinStudyRun.window_row(fake, tail, upto)
+        return fake
+
+    naive = run("nl_pg", np.array([[0.5, 0.5, 0.5, 0.5, 0.9, 0.9], [0.6, 0.6, 0.6, 0.6, 0.9, 0.9]]))
+    lola = run("lola_pg", np.array([[0.5, 0.5, 0.7, 0.7], [0.6, 0.6, 0.7, 0.8]]))
+    doc = at_equal_updates([naive, run("lola_om", np.zeros((2, 0))), lola], tail=0.5)
+    assert doc["updates"] == 4 and [r["method"] for r in doc["results"]] == ["NL-PG", "LOLA-PG"]
+    np.testing.assert_allclose(doc["results"][0]["per_seed"], [0.5, 0.6])  # updates 3 and 4, not 5 and 6
+    np.testing.assert_allclose(doc["results"][1]["per_seed"], [0.7, 0.75])
+    (paired,) = doc["against_nl_pg"]
+    assert paired["method"] == "LOLA-PG" and paired["shared_seeds"] == 2 and paired["higher_on"] == 2
+    np.testing.assert_allclose(paired["paired_difference"]["mean"], 0.175)
+    assert at_equal_updates([run("nl_pg", np.zeros((2, 0)))], tail=0.5) is None
+
+
 @pytest.mark.slow  # about a minute: two small Coin Game studies
 def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     """An interrupted study (its last checkpoint removed) resumed by the same command ends where an uninterrupted
@@ -317,6 +343,8 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert proc.returncode == 0 and "nl_pg: update 4/4" in proc.stderr and "update 2/4" not in proc.stderr
     (a,), (b,) = (json.loads((d / "coin_game_lola_paper.json").read_text())["results"] for d in (whole, cut))
     assert a["updates_done"] == b["updates_done"] == 4 and a["per_seed"] == b["per_seed"]
+    equal = json.loads((whole / "coin_game_lola_paper.json").read_text())["at_equal_updates"]
+    assert equal["updates"] == 4 and equal["results"][0]["per_seed"] == a["per_seed"]
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
     assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
     assert np.array(a["theta_moved"]).shape == (2, 2) and a["theta_init_norm"] == b["theta_init_norm"]
