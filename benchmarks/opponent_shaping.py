@@ -400,7 +400,8 @@ class CoinStudyRun:
             with open(settings_path) as f:
                 stored = json.load(f)
             if not same_study(stored, settings, type(self.config)):
-                raise ValueError(f"{directory} holds a study with other settings: choose another --out-dir")
+                raise ValueError(f"{directory} holds a study with other settings: the same --set, --env-arg, --seeds "
+                                 "and --checkpoint-every resume it, another --out-dir starts a new one")
         if stored != settings:
             outputs.atomic_write_json(settings_path, settings)
         self.keys = sweep.shard_seeds(sweep.pad_seeds(sweep.seed_keys(0, seeds, first_seed),
@@ -580,25 +581,38 @@ def coin_critic(overrides: dict, env_args: dict, games: int, out_dir: str | None
     return doc
 
 
-def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str | None) -> dict:
-    """Signal and noise of the update directions at the initialisation on the Coin Game (``preset=lola_paper`` and
-    ``overrides``), with and without the batch normalisation: ``batches`` batches sampled from one initial state
-    (``init_state`` of seed 0) with different keys. Per agent: ``nl_pg``'s direction g, the mean squared norm of a
-    batch's g and an unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the distance one step
-    of delta travels along E g; the same for LOLA's shaping term s = eta * (its second-order part), ``lola_pg``'s
-    direction less ``nl_pg``'s on the same batch (the same key samples the same batch), and an unbiased estimate
-    of E g . E s."""
+def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str | None,
+                    study: str | None = None) -> dict:
+    """Signal and noise of the update directions on the Coin Game (``preset=lola_paper`` and ``overrides``): at the
+    initialisation (``init_state`` of seed 0) with and without the batch normalisation, or, with ``study`` (a
+    ``--lola-coin`` learner's directory, the same settings), at its first seed's state in its last checkpoint.
+    ``batches`` batches sampled from that state with different keys. Per agent: ``nl_pg``'s direction g, the mean
+    squared norm of a batch's g and an unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the
+    distance one step of delta travels along E g; the same for LOLA's shaping term s = eta * (its second-order
+    part), ``lola_pg``'s direction less ``nl_pg``'s on the same batch (the same key samples the same batch), and an
+    unbiased estimate of E g . E s."""
     import jax
 
     env = envs.make("coin_game", **env_args)
+    start, origin = None, {"from": "initialisation"}
+    if study:
+        with open(os.path.join(study, "study.json")) as f:
+            stored = json.load(f)
+        run = CoinStudyRun(stored["algo"], env, {"preset": "lola_paper", **overrides}, stored["seeds"],
+                           stored["first_seed"], stored["chunk"], study)
+        run.ckpts.close()
+        if run.done == 0:
+            raise ValueError(f"{study} holds no checkpoint yet")
+        start = jax.tree.map(lambda x: x[0], run.state)
+        origin = {"from": "study", "study_algo": run.algo_name, "updates_done": run.done, "seed": run.first_seed}
     rows = []
-    for batch_norm in (False, True):
+    for batch_norm in (False, True) if start is None else (run.config.batch_norm,):
         settings = {"preset": "lola_paper", **overrides, "batch_norm": batch_norm}
         cfg = {name: from_defaults(algos.get(name).default_config, env, settings) for name in ("nl_pg", "lola_pg")}
         for c in cfg.values():
             c.validate(env)
         trainers = {name: algos.get(name).make_train(env, c) for name, c in cfg.items()}
-        state = jax.jit(trainers["nl_pg"].init_state)(jax.random.PRNGKey(0))
+        state = jax.jit(trainers["nl_pg"].init_state)(jax.random.PRNGKey(0)) if start is None else start
         directions = {}
         for name, trainer in trainers.items():  # both step from the same state
             update = jax.jit(trainer.update)
@@ -607,8 +621,8 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
                                          for k in range(batches)])
         g, shaping = directions["nl_pg"], directions["lola_pg"] - directions["nl_pg"]  # [K, 2, P]
         signal = _mean_product(g, g)  # [2]
-        rows.append({"batch_norm": batch_norm, "batch_size": cfg["nl_pg"].batch_size, "lr": cfg["nl_pg"].lr,
-                     "batches": batches, "mean_norm_sq": (g * g).sum(-1).mean(0).tolist(),
+        rows.append({"batch_norm": batch_norm, **origin, "batch_size": cfg["nl_pg"].batch_size,
+                     "lr": cfg["nl_pg"].lr, "batches": batches, "mean_norm_sq": (g * g).sum(-1).mean(0).tolist(),
                      "norm_mean_direction_sq": signal.tolist(),
                      "step_along_mean": (cfg["nl_pg"].lr * np.sqrt(np.maximum(signal, 0.0))).tolist(),
                      "theta_norm": np.linalg.norm(np.asarray(state.theta), axis=-1).tolist(),
@@ -619,9 +633,9 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
         print(f"batch_norm={batch_norm}: |E g|^2 {rows[-1]['norm_mean_direction_sq']}, mean |g|^2 "
               f"{rows[-1]['mean_norm_sq']}; shaping |E s|^2 {rows[-1]['shaping_norm_mean_sq']}, mean |s|^2 "
               f"{rows[-1]['shaping_mean_norm_sq']}", file=sys.stderr, flush=True)
-    doc = {"what": "nl_pg's update direction and lola_pg's shaping term at the initialisation on the Coin Game, with "
-                   "and without batch normalisation", "overrides": overrides, "env_args": env_args, "rows": rows,
-           "machine": machine_info()}
+    where = "the initialisation" if start is None else f"{run.algo_name}'s state after {run.done} updates"
+    doc = {"what": f"nl_pg's update direction and lola_pg's shaping term at {where} on the Coin Game",
+           "overrides": overrides, "env_args": env_args, "rows": rows, "machine": machine_info()}
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         outputs.atomic_write_json(os.path.join(out_dir, "coin_game_directions.json"), doc)
@@ -729,6 +743,9 @@ def main(argv=None) -> int:
     p.add_argument("--coin-directions", type=int, default=0, metavar="K",
                    help="nl_pg's update direction and lola_pg's shaping term at the initialisation on the Coin Game "
                         "from K batches, with and without batch normalisation (signal |E g|^2 and mean |g|^2)")
+    p.add_argument("--from-study", default=None, metavar="DIR",
+                   help="--coin-directions: measure at the last checkpoint of this --lola-coin learner's directory "
+                        "(e.g. OUT/nl_pg_seeds_0_0; the study's --set and --env-arg) instead of the initialisation")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")
@@ -749,6 +766,8 @@ def main(argv=None) -> int:
         if args.num_updates <= 0:
             p.error("--num-updates must be positive")
         overrides["num_updates"] = args.num_updates
+    if args.from_study and not args.coin_directions:
+        p.error("--from-study goes with --coin-directions")
     if args.lola_table or args.lola_coin or args.coin_critic or args.coin_directions:
         return lola_main(p, args, overrides)
     if args.throughput:
@@ -790,8 +809,8 @@ def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
             p.error("--coin-directions takes at least 2 batches")
         try:
             doc = (coin_critic(overrides, env_args, 300, args.out_dir) if args.coin_critic else
-                   coin_directions(overrides, env_args, args.coin_directions, args.out_dir))
-        except ValueError as e:
+                   coin_directions(overrides, env_args, args.coin_directions, args.out_dir, args.from_study))
+        except (OSError, ValueError, KeyError) as e:
             p.error(str(e))
     elif args.lola_table:
         games, methods = args.games.split(","), args.methods.split(",")

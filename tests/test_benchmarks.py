@@ -298,6 +298,10 @@ def test_coin_critic_and_directions_json_smoke(tmp_path):
         assert np.shape(row["naive_dot_shaping_means"]) == (2,)
     proc = _opponent_shaping("--coin-directions", "1", "--out-dir", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "at least 2 batches" in proc.stderr, proc.stderr
+    proc = _opponent_shaping("--lola-table", "--from-study", str(tmp_path), timeout=120)
+    assert proc.returncode == 2 and "--from-study goes with --coin-directions" in proc.stderr, proc.stderr
+    proc = _opponent_shaping("--coin-directions", "2", "--from-study", str(tmp_path / "none"), timeout=120)
+    assert proc.returncode == 2 and "study.json" in proc.stderr, proc.stderr
 
 
 def test_lola_coin_study_compares_learners_at_equal_updates():
@@ -345,6 +349,15 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert a["updates_done"] == b["updates_done"] == 4 and a["per_seed"] == b["per_seed"]
     equal = json.loads((whole / "coin_game_lola_paper.json").read_text())["at_equal_updates"]
     assert equal["updates"] == 4 and equal["results"][0]["per_seed"] == a["per_seed"]
+    proc = _opponent_shaping("--coin-directions", "2", *args[6:-1], "--from-study", str(whole / "nl_pg_seeds_0_1"),
+                             "--json")  # the directions at the study's first seed after its 4 updates
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)["rows"]
+    assert (row["from"], row["study_algo"], row["updates_done"], row["seed"]) == ("study", "nl_pg", 4, 0)
+    assert row["batch_norm"] is False and row["batch_size"] == 4 and np.all(np.array(row["shaping_mean_norm_sq"]) > 0)
+    proc = _opponent_shaping("--coin-directions", "2", *args[6:-1], "--set", "lr=0.5", "--from-study",
+                             str(whole / "nl_pg_seeds_0_1"))
+    assert proc.returncode == 2 and "holds a study with other settings" in proc.stderr, proc.stderr
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
     assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
     assert np.array(a["theta_moved"]).shape == (2, 2) and a["theta_init_norm"] == b["theta_init_norm"]
