@@ -583,10 +583,11 @@ def coin_critic(overrides: dict, env_args: dict, games: int, out_dir: str | None
 
 def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str | None,
                     study: str | None = None) -> dict:
-    """Signal and noise of the update directions on the Coin Game (``preset=lola_paper`` and ``overrides``): at the
-    initialisation (``init_state`` of seed 0) with and without the batch normalisation, or, with ``study`` (a
-    ``--lola-coin`` learner's directory, the same settings), at its first seed's state in its last checkpoint.
-    ``batches`` batches sampled from that state with different keys. Per agent: ``nl_pg``'s direction g, the mean
+    """Signal and noise of the update directions on the Coin Game: at the initialisation (``init_state`` of seed 0)
+    of ``preset=lola_paper`` changed by ``overrides``, with and without the batch normalisation, or, with ``study``
+    (a ``--lola-coin`` learner's directory), at its first seed's state in its last checkpoint, the study's settings
+    changed by ``overrides`` (a larger batch, say; not the network's). ``batches`` batches sampled from that state
+    with different keys. Per agent: ``nl_pg``'s direction g, the mean
     squared norm of a batch's g and an unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the
     distance one step of delta travels along E g; the same for LOLA's shaping term s = eta * (its second-order
     part), ``lola_pg``'s direction less ``nl_pg``'s on the same batch (the same key samples the same batch), and an
@@ -594,20 +595,24 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
     import jax
 
     env = envs.make("coin_game", **env_args)
-    start, origin = None, {"from": "initialisation"}
+    base, start, origin = {"preset": "lola_paper"}, None, {"from": "initialisation"}
     if study:
         with open(os.path.join(study, "study.json")) as f:
             stored = json.load(f)
-        run = CoinStudyRun(stored["algo"], env, {"preset": "lola_paper", **overrides}, stored["seeds"],
-                           stored["first_seed"], stored["chunk"], study)
+        run = CoinStudyRun(stored["algo"], env, stored["config"], stored["seeds"], stored["first_seed"],
+                           stored["chunk"], study)
         run.ckpts.close()
         if run.done == 0:
             raise ValueError(f"{study} holds no checkpoint yet")
+        network = {k: getattr(run.config, k) for k in ("network", "hidden", "batch_norm")}
+        if any(overrides.get(k, v) != v for k, v in network.items()):
+            raise ValueError(f"--from-study: the network is the study's ({network}); --set changes the rest")
+        base = {k: v for k, v in dataclasses.asdict(run.config).items() if k != "variant"}
         start = jax.tree.map(lambda x: x[0], run.state)
         origin = {"from": "study", "study_algo": run.algo_name, "updates_done": run.done, "seed": run.first_seed}
     rows = []
     for batch_norm in (False, True) if start is None else (run.config.batch_norm,):
-        settings = {"preset": "lola_paper", **overrides, "batch_norm": batch_norm}
+        settings = {**base, **overrides, "batch_norm": batch_norm}
         cfg = {name: from_defaults(algos.get(name).default_config, env, settings) for name in ("nl_pg", "lola_pg")}
         for c in cfg.values():
             c.validate(env)
@@ -745,7 +750,8 @@ def main(argv=None) -> int:
                         "from K batches, with and without batch normalisation (signal |E g|^2 and mean |g|^2)")
     p.add_argument("--from-study", default=None, metavar="DIR",
                    help="--coin-directions: measure at the last checkpoint of this --lola-coin learner's directory "
-                        "(e.g. OUT/nl_pg_seeds_0_0; the study's --set and --env-arg) instead of the initialisation")
+                        "(e.g. OUT/nl_pg_seeds_0_0) instead of the initialisation, with the study's settings as --set "
+                        "changes them (e.g. batch_size; not the network)")
     p.add_argument("--quick", action="store_true", help="8 seeds, 20 updates of 16 episodes")
     p.add_argument("--out-dir", default=None, help="where the comparison's JSON and plot go")
     p.add_argument("--json", action="store_true", help="print the JSON document on stdout")

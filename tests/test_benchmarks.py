@@ -349,15 +349,17 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert a["updates_done"] == b["updates_done"] == 4 and a["per_seed"] == b["per_seed"]
     equal = json.loads((whole / "coin_game_lola_paper.json").read_text())["at_equal_updates"]
     assert equal["updates"] == 4 and equal["results"][0]["per_seed"] == a["per_seed"]
-    proc = _opponent_shaping("--coin-directions", "2", *args[6:-1], "--from-study", str(whole / "nl_pg_seeds_0_1"),
-                             "--json")  # the directions at the study's first seed after its 4 updates
+    study = str(whole / "nl_pg_seeds_0_1")  # the directions at its first seed after 4 updates, on larger batches
+    proc = _opponent_shaping("--coin-directions", "2", "--set", "batch_size=6", "--env-arg", "num_steps=5",
+                             "--from-study", study, "--json")
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)["rows"]
     assert (row["from"], row["study_algo"], row["updates_done"], row["seed"]) == ("study", "nl_pg", 4, 0)
-    assert row["batch_norm"] is False and row["batch_size"] == 4 and np.all(np.array(row["shaping_mean_norm_sq"]) > 0)
-    proc = _opponent_shaping("--coin-directions", "2", *args[6:-1], "--set", "lr=0.5", "--from-study",
-                             str(whole / "nl_pg_seeds_0_1"))
-    assert proc.returncode == 2 and "holds a study with other settings" in proc.stderr, proc.stderr
+    assert row["batch_norm"] is False and row["batch_size"] == 6 and np.all(np.array(row["shaping_mean_norm_sq"]) > 0)
+    init, moved, now = (np.array(x) for x in (a["theta_init_norm"][0], a["theta_moved"][0], row["theta_norm"]))
+    assert np.all(np.abs(now - init) <= moved + 1e-5) and not np.allclose(now, init)  # the trained state, not theta_0
+    proc = _opponent_shaping("--coin-directions", "2", "--set", "hidden=8", "--from-study", study)
+    assert proc.returncode == 2 and "the network is the study's" in proc.stderr, proc.stderr
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
     assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
     assert np.array(a["theta_moved"]).shape == (2, 2) and a["theta_init_norm"] == b["theta_init_norm"]
