@@ -634,7 +634,10 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
                      "lookahead_lr": cfg["lola_pg"].lookahead_lr,
                      "shaping_mean_norm_sq": (shaping * shaping).sum(-1).mean(0).tolist(),
                      "shaping_norm_mean_sq": _mean_product(shaping, shaping).tolist(),
-                     "naive_dot_shaping_means": _mean_product(g, shaping).tolist()})
+                     "naive_dot_shaping_means": _mean_product(g, shaping).tolist(),
+                     "standard_errors": {"norm_mean_direction_sq": _jackknife_se(g, g).tolist(),
+                                         "shaping_norm_mean_sq": _jackknife_se(shaping, shaping).tolist(),
+                                         "naive_dot_shaping_means": _jackknife_se(g, shaping).tolist()}})
         print(f"batch_norm={batch_norm}: |E g|^2 {rows[-1]['norm_mean_direction_sq']}, mean |g|^2 "
               f"{rows[-1]['mean_norm_sq']}; shaping |E s|^2 {rows[-1]['shaping_norm_mean_sq']}, mean |s|^2 "
               f"{rows[-1]['shaping_mean_norm_sq']}", file=sys.stderr, flush=True)
@@ -652,6 +655,15 @@ def _mean_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     the pairs of different draws, (sum a . sum b - sum a . b) / (K (K - 1))."""
     k = a.shape[0]
     return ((a.sum(0) * b.sum(0)).sum(-1) - (a * b).sum((0, 2))) / (k * (k - 1))
+
+
+def _jackknife_se(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a, b [K, N, P] (K >= 3) -> [N]: the jackknife standard error of ``_mean_product(a, b)`` from its K
+    leave-one-draw-out estimates. Conservative: about the estimate's spread where the means dominate it, up to
+    (2 (K - 1) / (K - 2))^(1/2) times it (1.5 at K = 10) where they are near zero."""
+    k = a.shape[0]
+    leave_out = np.stack([_mean_product(np.delete(a, i, 0), np.delete(b, i, 0)) for i in range(k)])  # [K, N]
+    return np.sqrt((k - 1) / k * ((leave_out - leave_out.mean(0)) ** 2).sum(0))
 
 
 def band(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -747,7 +759,7 @@ def main(argv=None) -> int:
                         "normalisation, and nl_pg trained with it (--set batch_size=..., num_updates=...)")
     p.add_argument("--coin-directions", type=int, default=0, metavar="K",
                    help="nl_pg's update direction and lola_pg's shaping term at the initialisation on the Coin Game "
-                        "from K batches, with and without batch normalisation (signal |E g|^2 and mean |g|^2)")
+                        "from K >= 3 batches, with and without batch normalisation (signal |E g|^2 and mean |g|^2)")
     p.add_argument("--from-study", default=None, metavar="DIR",
                    help="--coin-directions: measure at the last checkpoint of this --lola-coin learner's directory "
                         "(e.g. OUT/nl_pg_seeds_0_0) instead of the initialisation, with the study's settings as --set "
@@ -811,8 +823,8 @@ def lola_main(p: argparse.ArgumentParser, args, overrides: dict) -> int:
     except ValueError as e:
         p.error(str(e))
     if args.coin_critic or args.coin_directions:
-        if args.coin_directions == 1 or args.coin_directions < 0:
-            p.error("--coin-directions takes at least 2 batches")
+        if args.coin_directions in (1, 2) or args.coin_directions < 0:
+            p.error("--coin-directions takes at least 3 batches")
         try:
             doc = (coin_critic(overrides, env_args, 300, args.out_dir) if args.coin_critic else
                    coin_directions(overrides, env_args, args.coin_directions, args.out_dir, args.from_study))

@@ -297,11 +297,31 @@ def test_coin_critic_and_directions_json_smoke(tmp_path):
         assert np.all(np.array(row["shaping_mean_norm_sq"]) > 0.0)  # LOLA's term is there, and apart from NL's
         assert np.shape(row["naive_dot_shaping_means"]) == (2,)
     proc = _opponent_shaping("--coin-directions", "1", "--out-dir", str(tmp_path), timeout=120)
-    assert proc.returncode == 2 and "at least 2 batches" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "at least 3 batches" in proc.stderr, proc.stderr
     proc = _opponent_shaping("--lola-table", "--from-study", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "--from-study goes with --coin-directions" in proc.stderr, proc.stderr
-    proc = _opponent_shaping("--coin-directions", "2", "--from-study", str(tmp_path / "none"), timeout=120)
+    proc = _opponent_shaping("--coin-directions", "3", "--from-study", str(tmp_path / "none"), timeout=120)
     assert proc.returncode == 2 and "study.json" in proc.stderr, proc.stderr
+
+
+def test_directions_jackknife_bounds_the_spread_of_the_estimates():
+    """The unbiased |E a|^2 and E a . E b from K draws average to the true values over many repeats of K Gaussian
+    draws, and their jackknife standard errors are conservative: near the spread where the mean dominates, about
+    (2 (K - 1) / (K - 2))^(1/2) times it where the mean is near zero."""
+    from benchmarks.opponent_shaping import _jackknife_se, _mean_product
+
+    rng = np.random.default_rng(0)
+    k = 10
+    for mu_a, mu_b, most in (([1.0, 0.5, -1.0, 0.5], [0.5, 1.0, 0.0, 0.0], 1.15),
+                             ([0.05, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], np.sqrt(2 * (k - 1) / (k - 2)) * 1.05)):
+        mu_a, mu_b = np.array(mu_a), np.array(mu_b)
+        a = mu_a + rng.normal(size=(3000, k, 1, 4))  # [repeats, K, N, P]
+        b = mu_b + 0.5 * (a - mu_a) + rng.normal(size=a.shape)
+        for x, y, true in ((a, a, mu_a @ mu_a), (a, b, mu_a @ mu_b)):
+            est = np.array([_mean_product(xr, yr)[0] for xr, yr in zip(x, y)])
+            se = np.sqrt(np.mean([_jackknife_se(xr, yr)[0] ** 2 for xr, yr in zip(x, y)]))
+            assert abs(est.mean() - true) < 4 * est.std() / np.sqrt(len(est))
+            assert 0.95 * est.std() < se < most * est.std()
 
 
 def test_lola_coin_study_compares_learners_at_equal_updates():
@@ -350,7 +370,7 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     equal = json.loads((whole / "coin_game_lola_paper.json").read_text())["at_equal_updates"]
     assert equal["updates"] == 4 and equal["results"][0]["per_seed"] == a["per_seed"]
     study = str(whole / "nl_pg_seeds_0_1")  # the directions at its first seed after 4 updates, on larger batches
-    proc = _opponent_shaping("--coin-directions", "2", "--set", "batch_size=6", "--env-arg", "num_steps=5",
+    proc = _opponent_shaping("--coin-directions", "3", "--set", "batch_size=6", "--env-arg", "num_steps=5",
                              "--from-study", study, "--json")
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)["rows"]
@@ -358,7 +378,7 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     assert row["batch_norm"] is False and row["batch_size"] == 6 and np.all(np.array(row["shaping_mean_norm_sq"]) > 0)
     init, moved, now = (np.array(x) for x in (a["theta_init_norm"][0], a["theta_moved"][0], row["theta_norm"]))
     assert np.all(np.abs(now - init) <= moved + 1e-5) and not np.allclose(now, init)  # the trained state, not theta_0
-    proc = _opponent_shaping("--coin-directions", "2", "--set", "hidden=8", "--from-study", study)
+    proc = _opponent_shaping("--coin-directions", "3", "--set", "hidden=8", "--from-study", study)
     assert proc.returncode == 2 and "the network is the study's" in proc.stderr, proc.stderr
     assert a["curve_mean"] == b["curve_mean"] and a["batch_size"] == 4
     assert a["theta_moved"] == b["theta_moved"] and np.all(np.array(a["theta_moved"]) > 0)  # [seeds, agents]
