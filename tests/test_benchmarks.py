@@ -296,6 +296,7 @@ def test_coin_critic_and_directions_json_smoke(tmp_path):
         assert np.all(np.array(row["shaping_norm_mean_sq"]) <= np.array(row["shaping_mean_norm_sq"]))
         assert np.all(np.array(row["shaping_mean_norm_sq"]) > 0.0)  # LOLA's term is there, and apart from NL's
         assert np.shape(row["naive_dot_shaping_means"]) == (2,)
+        assert all(np.shape(v) == (2,) and min(v) > 0 for v in row["standard_errors"].values())
     proc = _opponent_shaping("--coin-directions", "1", "--out-dir", str(tmp_path), timeout=120)
     assert proc.returncode == 2 and "at least 3 batches" in proc.stderr, proc.stderr
     proc = _opponent_shaping("--lola-table", "--from-study", str(tmp_path), timeout=120)
