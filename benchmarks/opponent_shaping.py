@@ -149,9 +149,9 @@ def _coin_json_rows(path: str) -> list[dict]:
 
 
 def coin_row(algo_name: str, own: np.ndarray, reward: np.ndarray, tail: float, num_updates: int, batch_size: int,
-             seed_ids: np.ndarray, **extra) -> dict:
-    """One learner's row: own [S, U] own-coin fractions (both agents averaged), reward [S, U, 2] per step,
-    seed_ids [S] the seeds' indices (train.py's seed i)."""
+             seed_ids: np.ndarray, report: bool = True, **extra) -> dict:
+    """One learner's row (printed on stderr if ``report``): own [S, U] own-coin fractions (both agents averaged),
+    reward [S, U, 2] per step, seed_ids [S] the seeds' indices (train.py's seed i)."""
     last = max(1, int(round(tail * own.shape[1])))
     final = own[:, -last:].mean(1)
     row = {"method": COIN_METHODS[algo_name], "algo": algo_name, **outputs.mean_ci95(final),
@@ -159,7 +159,8 @@ def coin_row(algo_name: str, own: np.ndarray, reward: np.ndarray, tail: float, n
            "reward_per_step": float(reward[:, -last:].mean()), "num_updates": num_updates, "batch_size": batch_size,
            **extra, "curve_mean": own.mean(0).tolist(),
            "curve_std": (own.std(0, ddof=1) if own.shape[0] > 1 else 0 * own[0]).tolist()}
-    _report(row)
+    if report:
+        _report(row)
     return row
 
 
@@ -456,7 +457,7 @@ class CoinStudyRun:
         interval, per seed) and the seeds."""
         own = self.metrics["own_coin_fraction"][:, :upto].mean(-1)  # [S, upto]
         row = coin_row(self.algo_name, own, self.metrics["reward_per_step"][:, :upto], tail, self.num_updates,
-                       self.config.batch_size, self.first_seed + np.arange(self.seeds))
+                       self.config.batch_size, self.first_seed + np.arange(self.seeds), report=False)
         return {k: row[k] for k in ("method", "algo", "mean", "ci95_low", "ci95_high", "n", "per_seed", "seed_ids",
                                     "tail_updates")}
 
