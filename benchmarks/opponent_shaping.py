@@ -588,11 +588,11 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
     of ``preset=lola_paper`` changed by ``overrides``, with and without the batch normalisation, or, with ``study``
     (a ``--lola-coin`` learner's directory), at its first seed's state in its last checkpoint, the study's settings
     changed by ``overrides`` (a larger batch, say; not the network's). ``batches`` batches sampled from that state
-    with different keys. Per agent: ``nl_pg``'s direction g, the mean
-    squared norm of a batch's g and an unbiased estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the
-    distance one step of delta travels along E g; the same for LOLA's shaping term s = eta * (its second-order
-    part), ``lola_pg``'s direction less ``nl_pg``'s on the same batch (the same key samples the same batch), and an
-    unbiased estimate of E g . E s."""
+    with different keys. Per agent: ``nl_pg``'s direction g, the mean squared norm of a batch's g and an unbiased
+    estimate of |E g|^2, (|sum g|^2 - sum |g|^2) / (K (K - 1)), and the distance one step of delta travels along
+    E g; the same for LOLA's shaping term s = eta * (its second-order part), ``lola_pg``'s direction less
+    ``nl_pg``'s on the same batch (the same key samples the same batch), and an unbiased estimate of E g . E s;
+    each estimate with its jackknife standard error."""
     import jax
 
     env = envs.make("coin_game", **env_args)
@@ -759,8 +759,9 @@ def main(argv=None) -> int:
                    help="the LOLA reference code's Coin Game critic: its Hessian's scale with and without batch "
                         "normalisation, and nl_pg trained with it (--set batch_size=..., num_updates=...)")
     p.add_argument("--coin-directions", type=int, default=0, metavar="K",
-                   help="nl_pg's update direction and lola_pg's shaping term at the initialisation on the Coin Game "
-                        "from K >= 3 batches, with and without batch normalisation (signal |E g|^2 and mean |g|^2)")
+                   help="nl_pg's update direction and lola_pg's shaping term at the initialisation (or --from-study) "
+                        "on the Coin Game from K >= 3 batches, with and without batch normalisation (signal |E g|^2 "
+                        "and mean |g|^2)")
     p.add_argument("--from-study", default=None, metavar="DIR",
                    help="--coin-directions: measure at the last checkpoint of this --lola-coin learner's directory "
                         "(e.g. OUT/nl_pg_seeds_0_0) instead of the initialisation, with the study's settings as --set "
