@@ -391,7 +391,7 @@ class CoinStudyRun:
         if self.num_updates % chunk:
             raise ValueError(f"--checkpoint-every ({chunk}) must divide the number of updates ({self.num_updates})")
         self.chunk = chunk
-        self.metric_names = self.METRICS + (("value_error",) if self.config.critic == "trunk" else ())
+        self.metric_names = self.metrics_of(self.config)
         settings = {"algo": algo_name, "config": dataclasses.asdict(self.config), "seeds": seeds,
                     "first_seed": first_seed, "chunk": chunk}
         os.makedirs(directory, exist_ok=True)
@@ -418,13 +418,17 @@ class CoinStudyRun:
         self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)
         step = self.ckpts.latest_step()
         if step is not None:
-            like = {"state": jax.tree.map(lambda x: np.zeros((seeds,) + x.shape[1:], x.dtype), self.state),
-                    "metrics": {k: np.zeros((seeds, step, 2), np.float32) for k in self.metric_names}}
-            restored = self.ckpts.restore(step, like)
+            one_seed = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), self.state)
+            restored = self.ckpts.restore(step, checkpoint_like(one_seed, seeds, step, self.metric_names))
             self.state = sweep.shard_seeds(sweep.pad_seeds(restored["state"], sweep.padded_size(seeds)))
             self.metrics, self.done = restored["metrics"], step
         self.compile_s += time.perf_counter() - t0
         self.last_chunk_s = 0.0
+
+    @classmethod
+    def metrics_of(cls, config) -> tuple[str, ...]:
+        """The metrics a study of ``config`` checkpoints."""
+        return cls.METRICS + (("value_error",) if config.critic == "trunk" else ())
 
     def advance(self) -> None:
         """Train the next chunk of updates and checkpoint."""
@@ -509,6 +513,40 @@ def coin_study(algo_names: list[str], seeds: int, first_seed: int, overrides: di
     for r in runs:
         r.ckpts.close()
     return doc
+
+
+def checkpoint_like(one_seed, seeds: int, step: int, metric_names: tuple[str, ...]) -> dict:
+    """The tree a study's checkpoint ``step`` holds, as zeros: the seeds' states [S, ...] (``one_seed``: one seed's
+    state or its shapes) and the metrics [S, step, 2]."""
+    import jax
+
+    return {"state": jax.tree.map(lambda x: np.zeros((seeds,) + tuple(x.shape), x.dtype), one_seed),
+            "metrics": {k: np.zeros((seeds, step, 2), np.float32) for k in metric_names}}
+
+
+def study_state(directory: str, env) -> tuple[str, object, int, int, object]:
+    """A ``--lola-coin`` learner's directory -> (its algorithm's name, its config, the updates done, its first
+    seed, that seed's state in the last checkpoint). Nothing is initialised: the state's shapes come from
+    ``jax.eval_shape``."""
+    import jax
+
+    from jaxmarl_core.checkpoint import Checkpoints
+
+    with open(os.path.join(directory, "study.json")) as f:
+        stored = json.load(f)
+    algo = algos.get(stored["algo"])
+    config = from_defaults(algo.default_config, env, stored["config"])
+    config.validate(env)
+    shapes = jax.eval_shape(algo.make_train(env, config).init_state, jax.random.PRNGKey(0))
+    ckpts = Checkpoints(os.path.join(directory, "checkpoints"))
+    try:
+        step = ckpts.latest_step()
+        if step is None:
+            raise ValueError(f"{directory} holds no checkpoint yet")
+        restored = ckpts.restore(step, checkpoint_like(shapes, stored["seeds"], step, CoinStudyRun.metrics_of(config)))
+    finally:
+        ckpts.close()
+    return stored["algo"], config, step, stored["first_seed"], jax.tree.map(lambda x: x[0], restored["state"])
 
 
 def at_equal_updates(runs: list[CoinStudyRun], tail: float) -> dict | None:
@@ -598,21 +636,14 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
     env = envs.make("coin_game", **env_args)
     base, start, origin = {"preset": "lola_paper"}, None, {"from": "initialisation"}
     if study:
-        with open(os.path.join(study, "study.json")) as f:
-            stored = json.load(f)
-        run = CoinStudyRun(stored["algo"], env, stored["config"], stored["seeds"], stored["first_seed"],
-                           stored["chunk"], study)
-        run.ckpts.close()
-        if run.done == 0:
-            raise ValueError(f"{study} holds no checkpoint yet")
-        network = {k: getattr(run.config, k) for k in ("network", "hidden", "batch_norm")}
+        algo_name, config, done, seed, start = study_state(study, env)
+        network = {k: getattr(config, k) for k in ("network", "hidden", "batch_norm")}
         if any(overrides.get(k, v) != v for k, v in network.items()):
             raise ValueError(f"--from-study: the network is the study's ({network}); --set changes the rest")
-        base = {k: v for k, v in dataclasses.asdict(run.config).items() if k != "variant"}
-        start = jax.tree.map(lambda x: x[0], run.state)
-        origin = {"from": "study", "study_algo": run.algo_name, "updates_done": run.done, "seed": run.first_seed}
+        base = {k: v for k, v in dataclasses.asdict(config).items() if k != "variant"}
+        origin = {"from": "study", "study_algo": algo_name, "updates_done": done, "seed": seed}
     rows = []
-    for batch_norm in (False, True) if start is None else (run.config.batch_norm,):
+    for batch_norm in (False, True) if start is None else (base["batch_norm"],):
         settings = {**base, **overrides, "batch_norm": batch_norm}
         cfg = {name: from_defaults(algos.get(name).default_config, env, settings) for name in ("nl_pg", "lola_pg")}
         for c in cfg.values():
@@ -642,7 +673,7 @@ def coin_directions(overrides: dict, env_args: dict, batches: int, out_dir: str 
         print(f"batch_norm={batch_norm}: |E g|^2 {rows[-1]['norm_mean_direction_sq']}, mean |g|^2 "
               f"{rows[-1]['mean_norm_sq']}; shaping |E s|^2 {rows[-1]['shaping_norm_mean_sq']}, mean |s|^2 "
               f"{rows[-1]['shaping_mean_norm_sq']}", file=sys.stderr, flush=True)
-    where = "the initialisation" if start is None else f"{run.algo_name}'s state after {run.done} updates"
+    where = "the initialisation" if start is None else f"{algo_name}'s state after {done} updates"
     doc = {"what": f"nl_pg's update direction and lola_pg's shaping term at {where} on the Coin Game",
            "overrides": overrides, "env_args": env_args, "rows": rows, "machine": machine_info()}
     if out_dir:

@@ -351,7 +351,7 @@ def test_lola_coin_study_compares_learners_at_equal_updates():
     assert at_equal_updates([run("nl_pg", np.zeros((2, 0)))], tail=0.5) is None
 
 
-@pytest.mark.slow  # about a minute: two small Coin Game studies
+@pytest.mark.slow  # about a minute and a half: two small Coin Game studies, directions from one
 def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     """An interrupted study (its last checkpoint removed) resumed by the same command ends where an uninterrupted
     one does."""
