@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import itertools
 import json
 import os
@@ -371,7 +372,8 @@ def same_study(stored: dict, settings: dict, config_type: type) -> bool:
 
 class CoinStudyRun:
     """One Coin Game learner's seeds in a resumable study: a compiled chunk of ``chunk`` updates, its orbax
-    checkpoints (state and the metrics so far) in ``directory``, and the metrics on the host."""
+    checkpoints (state and the metrics so far) and the seeds' initial policies (``theta0.npy``, so that a resume
+    initialises nothing) in ``directory``, and the metrics on the host."""
 
     METRICS = ("own_coin_fraction", "reward_per_step")  # [2] per update, and the critic's loss with critic="trunk"
 
@@ -409,14 +411,22 @@ class CoinStudyRun:
                                                       sweep.padded_size(seeds)))
         seed_batch = sweep.resolve_seed_batch(self.trainer, None)
         t0 = time.perf_counter()
-        self.state = sweep.jit(sweep.map_seeds(self.trainer.init_state, seed_batch), self.trainer.xla)(self.keys)
-        self.theta0 = self._theta()
+        self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)
+        step = self.ckpts.latest_step()
+        init = sweep.jit(sweep.map_seeds(self.trainer.init_state, seed_batch), self.trainer.xla)
+        theta0_path = os.path.join(directory, "theta0.npy")  # [S, 2, P]: the seeds' initial policies
+        if step is not None and os.path.exists(theta0_path):  # resumed: the state's shapes only, nothing initialised
+            self.state, self.theta0 = jax.eval_shape(init, self.keys), np.load(theta0_path)
+        else:
+            self.state = init(self.keys)
+            self.theta0 = self._theta()
+            buffer = io.BytesIO()
+            np.save(buffer, self.theta0)
+            outputs.atomic_write(theta0_path, buffer.getvalue())
         self._chunk_fn = sweep.jit(sweep.map_seeds(lambda sk, start: self.trainer.run(*sk, start, chunk),
                                                    seed_batch), self.trainer.xla)
         self.compile_s, self.run_s, self.done, self.trained = 0.0, 0.0, 0, 0  # trained: updates of this process
         self.metrics = {k: np.zeros((seeds, 0, 2), np.float32) for k in self.metric_names}
-        self.ckpts = Checkpoints(os.path.join(directory, "checkpoints"), keep=2)
-        step = self.ckpts.latest_step()
         if step is not None:
             one_seed = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), self.state)
             restored = self.ckpts.restore(step, checkpoint_like(one_seed, seeds, step, self.metric_names))

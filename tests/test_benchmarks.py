@@ -388,10 +388,17 @@ def test_lola_coin_study_resumes_to_the_same_numbers(tmp_path):
     settings = json.loads(settings_path.read_text())
     del settings["config"]["critic"]  # a study begun before a config field was added (at its default) resumes
     settings_path.write_text(json.dumps(settings))
+    theta0 = whole / "nl_pg_seeds_0_1" / "theta0.npy"  # the initial policies, kept so a resume initialises nothing
+    theta0.unlink()  # ... a study without them initialises once more and writes them
     proc = _opponent_shaping(*args, str(whole))  # finished: nothing to train, the summary rewritten as it was
     (c,) = json.loads((whole / "coin_game_lola_paper.json").read_text())["results"]
     assert proc.returncode == 0 and "nl_pg: update" not in proc.stderr and c["s_per_update"] is None
     assert (c["per_seed"], c["curve_mean"], c["theta_moved"]) == (a["per_seed"], a["curve_mean"], a["theta_moved"])
+    np.testing.assert_allclose(np.linalg.norm(np.load(theta0), axis=-1), a["theta_init_norm"], rtol=1e-6)
+    np.save(theta0, 2 * np.load(theta0))  # with them, the stored ones are what a resume measures from
+    assert _opponent_shaping(*args, str(whole)).returncode == 0
+    (d,) = json.loads((whole / "coin_game_lola_paper.json").read_text())["results"]
+    np.testing.assert_allclose(d["theta_init_norm"], 2 * np.array(a["theta_init_norm"]), rtol=1e-6)
     assert json.loads(settings_path.read_text())["config"]["critic"] == "linear"  # the settings are completed
     settings["config"]["critic"] = "trunk"  # ... but one at another value is another study
     settings_path.write_text(json.dumps(settings))
