@@ -7,7 +7,9 @@ Comparison (a small CPU budget): every method trains ``--steps`` environment ste
 tau 0.01; DGN (the paper's network) on batches of ``--batch`` joint transitions, IL and MF-Q (shared MLP Q-networks,
 2 x 128 units) on batches of ``--batch`` x 20 agent transitions, so every gradient step sees as many agent samples.
 Exploration is each paper's: DGN epsilon-greedy (0.6, times ``--epsilon-decay`` every 300 steps), IL and MF-Q
-Boltzmann (temperature 1 to 0.1 over the first half of the steps). A method's score is its mean over the last
+Boltzmann (temperature 1 to 0.1 over the first half of the steps); DGN's epsilon reaches its floor 0.01 after
+ln(60) / ln(1 / d) periods, so ``--epsilon-decay`` (1/60) ** (2 period / steps) gives every method the same
+exploration horizon (the default 0.9 is short for long budgets). A method's score is its mean over the last
 ``--tail`` of the updates of the reward per agent and step and of the kills and deaths per episode (per step times
 the episode length), mean over seeds with a 95% Student-t interval.
 
