@@ -3,6 +3,7 @@ the mean action over the view, bad input, and step-for-step equality with magent
 installed (pip ``magent2``)."""
 import jax
 import jax.numpy as jnp
+import magent2  # noqa: F401  (the reference, a test extra: a broken install fails here instead of skipping)
 import numpy as np
 import pytest
 
@@ -379,7 +380,6 @@ def assert_steps_like_magent2(env, pos, steps, rng, script=scripted_actions):
 
 @pytest.fixture(scope="module")
 def default_battle():
-    pytest.importorskip("magent2")
     return envs.make("battle")
 
 
@@ -404,6 +404,5 @@ def test_equals_magent2_on_the_kill_at_the_6th_attack(default_battle):
 @pytest.mark.slow
 def test_equals_magent2_on_a_large_map():
     """magent2 moves agents near its parallel bands' edges last on maps larger than 99 x 99."""
-    pytest.importorskip("magent2")
     env = envs.make("battle", map_size=120, n_per_side=144)
     assert assert_steps_like_magent2(env, block_positions(120, 144), 30, np.random.default_rng(1)) >= 40

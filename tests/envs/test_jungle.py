@@ -5,6 +5,7 @@ with magent2's C++ engine playing the released code's ``eat`` config where magen
 The expected rewards of the hand-made scenes are magent2's, printed by ``Magent2Jungle`` on the same scenes."""
 import jax
 import jax.numpy as jnp
+import magent2  # the reference, a test extra: a broken install fails here instead of skipping
 import numpy as np
 import pytest
 
@@ -151,8 +152,6 @@ class Magent2Jungle:
     agents and foods at ``positions`` [N + F, 2]; the foods act never."""
 
     def __init__(self, map_size, positions, n_agents, agent_hp=400.0, seed=0):
-        import magent2
-
         gw = magent2.gridworld
         cfg = gw.Config()
         cfg.set({"map_width": map_size, "map_height": map_size, "minimap_mode": True, "embedding_size": 10,
@@ -215,7 +214,6 @@ def assert_steps_like_magent2(env, step, observe, pos, steps, rng):
 
 def test_equals_magent2_step_for_step(small, step, observe):
     """4 agents and 2 foods in a corner of the 12 x 12 map, a 120-step episode."""
-    pytest.importorskip("magent2")
     pos = np.array([[1, 1], [2, 1], [1, 2], [3, 2], [2, 2], [3, 1]])
     assert assert_steps_like_magent2(small, step, observe, pos, 120, np.random.default_rng(0)) >= 20
 
@@ -223,7 +221,6 @@ def test_equals_magent2_step_for_step(small, step, observe):
 @pytest.mark.slow  # a compile at the reference's numbers of agents and foods
 def test_equals_magent2_step_for_step_with_20_agents_and_12_foods():
     """The reference's 20 agents and 12 foods crowded on a 12 x 12 map, a 120-step episode."""
-    pytest.importorskip("magent2")
     env = envs.make("jungle", map_size=12)
     rng = np.random.default_rng(0)
     interior = np.array([(x, y) for y in range(1, 11) for x in range(1, 11)])
@@ -234,7 +231,6 @@ def test_equals_magent2_step_for_step_with_20_agents_and_12_foods():
 def test_death_outcomes_equal_magent2s_over_seeds(small, step):
     """The scene of ``test_a_death_depends_on_the_attack_order_as_in_magent2`` in magent2 under 16 seeds gives
     the rewards that the random attack order gives here."""
-    pytest.importorskip("magent2")
     params = small.default_params.replace(agent_hp=jnp.float32(1.0))
     ours, theirs = set(), set()
     for seed in range(16):

@@ -216,6 +216,10 @@ def test_onsager_curve_matches_the_known_critical_point():
     expected = np.where(taus < TAU_CRITICAL, np.clip(1 - np.sinh(2 * beta) ** -4, 0, None) ** 0.125, 0.0)
     np.testing.assert_allclose(m, expected, atol=1e-12)
     assert m[0] > 0.999 and 0 < m[3] < 0.6 and m[4] == 0.0 and np.all(np.diff(m) <= 0)
+    # tabulated values of the square lattice's spontaneous magnetisation (Yang, 1952) at k T / J = 1.0, 2.0, 2.2,
+    # i.e. tau = T / (2 J): 0.99928, 0.91132, 0.78476
+    np.testing.assert_allclose(onsager_magnetisation(np.array([0.5, 1.0, 1.1])), [0.99928, 0.91132, 0.78476],
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("arg", ["size=1", "size=0", "num_steps=0"])

@@ -6,6 +6,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pyspiel  # the reference: a test extra, so a broken install fails here instead of skipping
 import pytest
 
 import envs
@@ -217,7 +218,6 @@ def openspiel_board(state):
 
 
 def test_steps_match_openspiel_markov_soccer():
-    pyspiel = pytest.importorskip("pyspiel")
     rng = np.random.default_rng(0)
     num, length = 300, 40
     starts = rng.integers(0, ENV.num_states, num)
