@@ -1,13 +1,15 @@
 """The MPE port against PettingZoo's mpe2 1.1 (the reference), a trajectory computed by hand, episode length and
 argument checks.
 
-Equivalence: for every scenario, discrete and continuous, mpe2's parallel env is reset with a seed, its world is
-sometimes packed together (positions scaled by 0.25, so that entities collide) or spread out (scaled by 1.6 or 3, so
-that agents leave the area and the bound penalty reaches its cap), copied into our state, and both are stepped with
-the same random actions for whole episodes (6 episodes of 25 steps per scenario and action mode: 2,700 steps). Our
-own state is carried forward (never re-synchronised), and observations, rewards, termination, truncation, positions,
-velocities, messages and the global state must agree with mpe2 to 1e-4 at every step. Each scenario counts the reward
-and observation branches its episodes went through, and the test asserts each one fired.
+Equivalence: for every scenario at its default arguments and at non-default ones (agent, obstacle, food and forest
+counts, local_ratio; predator_prey against simple_tag with 5 adversaries and 2 good agents), discrete and continuous
+(predator_prey: discrete only), mpe2's parallel env is reset with a seed, its world is sometimes packed together
+(positions scaled by 0.25, so that entities collide) or spread out (scaled by 1.6 or 4, so that agents leave the area
+and the bound penalty reaches its cap), copied into our state, and both are stepped with the same random actions for
+whole episodes (6 episodes of 25 steps per case and action mode: 4,350 steps). Our own state is carried forward
+(never re-synchronised), and observations, rewards, termination, truncation, positions, velocities, messages and the
+global state must agree with mpe2 to 1e-4 at every step. Each case counts the reward and observation branches its
+episodes went through, and the test asserts each one fired.
 """
 import functools
 
@@ -32,7 +34,7 @@ from envs.mpe import MPEState
 
 ATOL = 1e-4
 BOUND_CAP = 1.0 + np.log(10.0) / 2  # |x| beyond which the bound penalty min(exp(2x - 2), 10) is capped at 10
-SCALES = (1.0, 0.25, 1.6, 1.0, 0.25, 3.0)  # one episode per entry: as reset, packed, spread out, far out
+SCALES = (1.0, 0.25, 1.6, 1.0, 0.25, 4.0)  # one episode per entry: as reset, packed, spread out, far out
 
 
 def _landmark_index(world, landmark):
@@ -108,7 +110,8 @@ def _branches_none(scenario, world, rewards):
     return {}
 
 
-# name: (our kwargs, mpe2 module, mpe2 kwargs, goal reader, branch counter, branches that need continuous actions)
+# case: (our kwargs, mpe2 module, mpe2 kwargs, goal reader, branch counter, branches that need continuous actions).
+# A case is a registered name, optionally followed by "-" and a label of its non-default arguments.
 CASES = {
     "mpe_simple": ({}, simple_v3, {}, _no_goal, _branches_none, ()),
     "mpe_spread": ({"N": 3}, simple_spread_v3, {"N": 3}, _no_goal, _branches_spread, ()),
@@ -119,14 +122,40 @@ CASES = {
     "mpe_speaker_listener": ({}, simple_speaker_listener_v4, {}, _goal_b_speaker, _branches_none, ()),
     "mpe_crypto": ({}, simple_crypto_v3, {}, _crypto_goal, _branches_crypto, ("silent_eve", "silent_bob")),
     "mpe_world_comm": ({}, simple_world_comm_v3, {}, _no_goal, _branches_chase, ()),
+    # Non-default arguments: several good agents (their velocity block and per-prey reward sums), other counts of
+    # agents, obstacles, food and forests, and other local/global reward mixes.
+    "predator_prey": ({}, simple_tag_v3, {"num_good": 2, "num_adversaries": 5, "num_obstacles": 2}, _no_goal,
+                      _branches_chase, ()),  # the registry's defaults; discrete only
+    "mpe_tag-good3-adv2-obst3": ({"num_good": 3, "num_adversaries": 2, "num_obstacles": 3}, simple_tag_v3,
+                                 {"num_good": 3, "num_adversaries": 2, "num_obstacles": 3}, _no_goal,
+                                 _branches_chase, ()),
+    "mpe_spread-N4-ratio0.2": ({"N": 4, "local_ratio": 0.2}, simple_spread_v3, {"N": 4, "local_ratio": 0.2},
+                               _no_goal, _branches_spread, ()),
+    "mpe_adversary-N3": ({"N": 3}, simple_adversary_v3, {"N": 3}, _goal_a, _branches_none, ()),
+    "mpe_reference-ratio0.9": ({"local_ratio": 0.9}, simple_reference_v3, {"local_ratio": 0.9}, _goal_b_each,
+                               _branches_none, ()),
+    "mpe_world_comm-good3-adv2-obst2-food3-forest3": (
+        {"num_good": 3, "num_adversaries": 2, "num_obstacles": 2, "num_food": 3, "num_forests": 3},
+        simple_world_comm_v3,
+        {"num_good": 3, "num_adversaries": 2, "num_obstacles": 2, "num_food": 3, "num_forests": 3},
+        _no_goal, _branches_chase, ()),
 }
+
+
+def _registered(case: str) -> str:
+    return case.split("-")[0]
+
+
+def _modes(case: str) -> tuple:
+    """Both action modes where the registered constructor takes ``continuous`` (predator_prey is discrete only)."""
+    return (False, True) if "continuous" in envs.env_args(_registered(case)) else (False,)
 
 
 @functools.cache
 def compiled(name: str, continuous: bool):
-    """(env, step) of one scenario and action mode, compiled once per session: ``step(state, actions)`` returns the
+    """(env, step) of one case and action mode, compiled once per session: ``step(state, actions)`` returns the
     observation of ``state``, ``step_env``'s TimeStep and the global state reached."""
-    env = envs.make(name, continuous=continuous, **CASES[name][0])
+    env = envs.make(_registered(name), **({"continuous": True} if continuous else {}), **CASES[name][0])
     params = env.default_params
 
     @jax.jit
@@ -137,10 +166,10 @@ def compiled(name: str, continuous: bool):
     return env, step
 
 
-def _state_from(env, world):
+def _state_from(env, world, goal_reader):
     entities = world.agents + world.landmarks
     c = np.stack([np.zeros(env.layout.dim_c) if a.silent else np.asarray(a.state.c, float) for a in world.agents])
-    goal = CASES[env.name][3](world)
+    goal = goal_reader(world)
     return MPEState(p_pos=np.stack([e.state.p_pos for e in entities]).astype(np.float32),
                     p_vel=np.stack([e.state.p_vel for e in entities]).astype(np.float32),
                     c=c.astype(np.float32) if env.layout.dim_c else None,
@@ -175,11 +204,12 @@ def _check_state(env, state, world, where):
                                    err_msg=f"{where}: messages")
 
 
-@pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name, continuous", [
+    pytest.param(name, c, id=f"{name}-{'continuous' if c else 'discrete'}") for name in sorted(CASES)
+    for c in _modes(name)])
 def test_matches_mpe2_step_by_step(name, continuous):
     env, step = compiled(name, continuous)
-    _, module, mpe_kwargs, _, branches, continuous_only = CASES[name]
+    _, module, mpe_kwargs, goal_reader, branches, continuous_only = CASES[name]
     ref = module.parallel_env(continuous_actions=continuous, max_cycles=env.max_cycles, **mpe_kwargs)
     world, scenario = ref.unwrapped.world, ref.unwrapped.scenario
     agents = ref.possible_agents
@@ -193,7 +223,7 @@ def test_matches_mpe2_step_by_step(name, continuous):
         ref.reset(seed=1000 * episode + 7)
         for entity in world.agents + world.landmarks:
             entity.state.p_pos = entity.state.p_pos * scale
-        state = _state_from(env, world)
+        state = _state_from(env, world, goal_reader)
         first = [ref.unwrapped.observe(a) for a in agents]
         for t in range(1, env.max_cycles + 1):
             ours, theirs = _random_actions(env, rng)
@@ -360,7 +390,7 @@ def test_reset_distribution(name, limit):
 def test_states_hold_no_empty_arrays():
     """Scenarios without messages or goals leave those fields None (orbax cannot checkpoint empty arrays)."""
     for name in CASES:
-        env = envs.make(name)
+        env = envs.make(_registered(name), **CASES[name][0])
         state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))[1]
         assert all(np.prod(leaf.shape) > 0 for leaf in jax.tree.leaves(state) if leaf.shape), name
         assert (state.goal is None) == (env.num_goals == 0) and (state.c is None) == (env.layout.dim_c == 0), name
