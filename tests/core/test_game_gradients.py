@@ -171,7 +171,9 @@ def test_separable_forms_equal_the_generic_directions():
 
 # -- the papers' adjusters (on the losses l = -V), against the explicit Hessians of the random game above ----------
 GAMMA, EPS, A_SOS = 0.7, 0.1, 0.5
-SOS_CASES = ((1.0, 1e-3), (0.05, 1e3))  # (game scale, b): p_2 = 1 (|xi| >= b), then p_2 = |xi|^2 < p_1 (|xi| < b)
+# (game scale, b, a): p_2 = 1 (|xi| >= b); p_2 = |xi|^2 < p_1 (|xi| < b); then <-alpha chi, xi_0> < 0 with
+# p_1 = -a |xi_0|^2 / <-alpha chi, xi_0> ~ 0.62 < p_2 = 1
+SOS_CASES = ((1.0, 1e-3, A_SOS), (0.05, 1e3, A_SOS), (-0.3, 1e-3, 0.01))
 
 
 @functools.cache
@@ -183,8 +185,8 @@ def adjusted():
                "aga_lambda": gg.aga_lambda(value_fn, theta, 1.5),
                "aga_factors": gg.aga_with_lambda(value_fn, theta, 1.5)[2],
                "lola_lookahead": gg.lola_lookahead(value_fn, ETA)(theta)}
-        for scale, b in SOS_CASES:
-            out[f"sos_{b}"] = gg.sos(lambda t: scale * value_fn(t), ETA, A_SOS, b)(theta)
+        for k, (scale, b, a) in enumerate(SOS_CASES):
+            out[f"sos_{k}"] = gg.sos(lambda t: scale * value_fn(t), ETA, a, b)(theta)
         return out
 
     return jax.tree.map(np.asarray, all_of_them(THETA))
@@ -229,7 +231,7 @@ def test_aga_matches_its_formula():
 def test_lola_with_lookahead_and_sos_match_their_formulas():
     d = adjusted()
     p_used = []
-    for scale, b in SOS_CASES:
+    for k, (scale, b, a) in enumerate(SOS_CASES):
         xi, h, _, _, grads_l, hess_l = explicit_losses(scale)
         off = h * (1 - np.kron(np.eye(N), np.ones((P, P))))  # H_o: the off-diagonal blocks
         xi_0 = xi - ETA * off @ xi
@@ -238,12 +240,15 @@ def test_lola_with_lookahead_and_sos_match_their_formulas():
         if scale == 1.0:
             np.testing.assert_allclose(d["lola_lookahead"].reshape(-1), -(xi_0 - ETA * chi), rtol=1e-4, atol=1e-5)
         dot = -ETA * chi @ xi_0
-        p1 = 1.0 if dot >= 0 else min(1.0, -A_SOS * (xi_0 @ xi_0) / dot)
+        p1 = 1.0 if dot >= 0 else min(1.0, -a * (xi_0 @ xi_0) / dot)
         p2 = xi @ xi if np.sqrt(xi @ xi) < b else 1.0
-        p_used.append((p1, p2))
-        np.testing.assert_allclose(d[f"sos_{b}"].reshape(-1), -(xi_0 - min(p1, p2) * ETA * chi), rtol=1e-4,
+        p_used.append((dot, p1, p2))
+        np.testing.assert_allclose(d[f"sos_{k}"].reshape(-1), -(xi_0 - min(p1, p2) * ETA * chi), rtol=1e-4,
                                    atol=1e-6)
-    assert p_used[0][1] == 1.0 and p_used[1][1] < p_used[1][0], p_used  # both branches of p_2
+    assert p_used[0][2] == 1.0 and p_used[1][2] < p_used[1][1], p_used  # both branches of p_2
+    dot, p1, p2 = p_used[2]
+    assert dot < 0 and p1 < 0.8 and p2 == 1.0, p_used  # p_1's negative-product branch decides p
+    assert np.abs((1.0 - p1) * ETA * chi).max() > 0.01  # p = 1 would move the direction far beyond the tolerance
 
 
 def test_aga_sign_rule_on_random_quadratic_games():
@@ -272,3 +277,41 @@ def test_aga_sign_rule_on_random_quadratic_games():
                                                        + np.einsum("ga,ga->g", grad_ham_c, grad_ham_c))
     np.testing.assert_array_equal(got, np.sign(rule))
     assert (got > 0).any() and (got < 0).any()
+
+
+def test_sga_sign_rule_on_random_quadratic_games():
+    """Quadratic games l_i = theta^T Q_i theta / 2 + c_i . theta of random scales (closed-form xi and H in numpy): SGA's
+    direction is -(xi + lam A^T xi) with lam = 2 sign(<xi, H^T xi> <A^T xi, H^T xi> / d + eps), both signs met, and
+    games whose product / d lies in (-eps, 0) (eps decides), some with the product itself below -eps (/ d decides)."""
+    games, n, p = 256, 2, 2
+    d = n * p
+    rng = np.random.default_rng(1)
+    scales = 10 ** rng.uniform(-1.0, 0.0, size=(games, 1, 1, 1))
+    q = (scales * rng.normal(size=(games, n, d, d))).astype(np.float32)
+    c = (scales[:, :, :, 0] * rng.normal(size=(games, n, d))).astype(np.float32)
+    x = rng.normal(size=(games, d)).astype(np.float32)
+
+    def direction(q_g, c_g, x_g):
+        def values(theta):  # [N, P] -> [N]: V_i = -l_i
+            t = theta.reshape(-1)
+            return -(0.5 * jnp.einsum("a,iab,b->i", t, q_g, t) + c_g @ t)
+
+        return gg.sga(values, EPS, 2.0)(x_g.reshape(n, p)).reshape(-1)
+
+    got = np.asarray(jax.jit(jax.vmap(direction))(q, c, x), np.float64)
+    q, c, x = (np.asarray(a, np.float64) for a in (q, c, x))
+    sym = 0.5 * (q + q.transpose(0, 1, 3, 2))
+    grads = np.einsum("giab,gb->gia", sym, x) + c  # grad of each l_i, [G, N, d]
+    xi = np.stack([grads[:, i, i * p:(i + 1) * p] for i in range(n)], axis=1).reshape(games, d)
+    h = np.concatenate([sym[:, i, i * p:(i + 1) * p] for i in range(n)], axis=1)  # [G, d, d]: rows d xi_i
+    grad_ham = np.einsum("gba,gb->ga", h, xi)  # H^T xi
+    a_t_xi = (grad_ham - np.einsum("gab,gb->ga", h, xi)) / 2
+    product = np.einsum("ga,ga->g", xi, grad_ham) * np.einsum("ga,ga->g", a_t_xi, grad_ham) / d  # / d included
+    lam = 2.0 * np.sign(product + EPS)
+    np.testing.assert_allclose(got, -(xi + lam[:, None] * a_t_xi), rtol=1e-4, atol=1e-5)
+    got_lam = -np.einsum("ga,ga->g", got + xi, a_t_xi) / np.einsum("ga,ga->g", a_t_xi, a_t_xi)
+    np.testing.assert_allclose(got_lam, lam, atol=0.1)  # each game's lam, however small its A^T xi
+    assert np.abs(product + EPS).min() > 0.05 * EPS  # no game near a tie of the sign
+    assert (lam < 0).sum() >= 10 and (product > 0).sum() >= 10
+    assert ((product < -0.1 * EPS) & (lam > 0)).sum() >= 10  # eps decides
+    assert ((product * d < -EPS) & (lam > 0)).sum() >= 10  # the / d decides
