@@ -143,6 +143,9 @@ class AgentGroup:
 def group_agents(observation_spaces: Sequence[Space], action_spaces: Sequence[Space]) -> tuple[AgentGroup, ...]:
     """Per-agent spaces [N] -> the runs of consecutive agents with equal spaces: one group ``agents`` when all
     agents are alike, else ``group0``, ``group1``, ... in agent order."""
+    if len(observation_spaces) != len(action_spaces):
+        raise ValueError(f"group_agents needs one action space per observation space, got {len(observation_spaces)} "
+                         f"observation spaces and {len(action_spaces)} action spaces")
     pairs = list(zip(observation_spaces, action_spaces, strict=True))
     runs: list[tuple[Space, Space, int]] = []
     for pair in pairs:

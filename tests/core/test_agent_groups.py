@@ -20,13 +20,21 @@ def test_group_agents_finds_runs_of_equal_spaces_and_expands_back():
     assert per_agent_spaces(groups) == (obs, act)
     alike = group_agents((OBS,) * 4, (ACT,) * 4)
     assert alike == (AgentGroup("agents", 4, OBS, ACT),)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"one action space per observation space, got 2 observation spaces and 3 "
+                                         r"action spaces$"):
         group_agents((OBS,) * 2, (ACT,) * 3)
+    with pytest.raises(ValueError, match=r"got 3 observation spaces and 2 action spaces$"):
+        group_agents((OBS,) * 3, (ACT,) * 2)
 
 
-@pytest.mark.parametrize("name, size", [("", 1), ("a/b", 1), ("a", 0), ("a", 2.0), ("a", True)])
-def test_agent_group_rejects_bad_names_and_sizes(name, size):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("name, size, message", [
+    ("", 1, r"AgentGroup name must be non-empty without '/', got ''$"),
+    ("a/b", 1, r"AgentGroup name must be non-empty without '/', got 'a/b'$"),
+    ("a", 0, r"size must be a positive integer, got 0$"),
+    ("a", 2.0, r"size must be a positive integer, got 2\.0$"),
+    ("a", True, r"size must be a positive integer, got True$")])
+def test_agent_group_rejects_bad_names_and_sizes(name, size, message):
+    with pytest.raises(ValueError, match=message):
         AgentGroup(name, size, OBS, ACT)
 
 
@@ -64,12 +72,25 @@ def test_existing_environments_keep_one_column_per_agent(name):
     env = envs.make(name)
     if any(g.size > outputs.PER_AGENT_COLUMNS_MAX for g in env.groups):
         pytest.skip(f"{name} has a group above the per-agent limit")
-    metrics = _metrics(np.random.default_rng(0), env.num_agents)
-    updates, seeds = np.arange(1, 4), np.arange(2)
-    assert (outputs.metrics_csv(metrics, updates, seeds, env.groups)
-            == outputs.metrics_csv(metrics, updates, seeds))
+    n = env.num_agents
+    metrics = _metrics(np.random.default_rng(0), n)
+    updates, seeds = np.array([5, 10, 15]), np.array([7, 3])
+    # the golden text, written out here: agent-major columns, seed-major rows, floats as Python's shortest repr
+    header = ["seed", "update", *(f"reward/{i}" for i in range(n)),
+              *(f"policy/{i}/{a}" for i in range(n) for a in range(3)), "episodes"]
+    rows = [[str(seed), str(update), *(repr(float(x)) for x in metrics["reward"][s, u]),
+             *(repr(float(x)) for x in metrics["policy"][s, u].reshape(-1)), str(metrics["episodes"][s, u])]
+            for s, seed in enumerate(seeds) for u, update in enumerate(updates)]
+    want = "".join(",".join(row) + "\n" for row in [header, *rows])
+    assert outputs.metrics_csv(metrics, updates, seeds, env.groups) == want
+    assert outputs.metrics_csv(metrics, updates, seeds) == want
     final = {k: v[:, -1] for k, v in metrics.items()}
-    assert outputs.summarize(final, env.groups) == outputs.summarize(final)
+    summary = outputs.summarize(final, env.groups)
+    assert list(summary) == header[2:] and summary == outputs.summarize(final)
+    for col, values in [("reward/0", final["reward"][:, 0]), (f"reward/{n - 1}", final["reward"][:, n - 1]),
+                        (f"policy/{n - 1}/2", final["policy"][:, n - 1, 2]), ("episodes", final["episodes"])]:
+        assert summary[col]["n"] == 2
+        assert summary[col]["mean"] == pytest.approx(values.mean(dtype=np.float64), rel=1e-12)
 
 
 def test_large_groups_get_mean_min_max_and_small_ones_keep_their_agents():

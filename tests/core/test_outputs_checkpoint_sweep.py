@@ -1,11 +1,14 @@
 """Outputs (atomic files, CSV, intervals, plots), orbax checkpoints and seed sweeps over devices."""
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 import pytest
 from scipy import stats
@@ -34,16 +37,29 @@ def test_atomic_write_replaces_whole_files_or_nothing(tmp_path, monkeypatch):
 
 
 def test_metrics_csv_intervals_and_plot(tmp_path):
-    metrics = {"reward": np.random.default_rng(0).normal(size=(3, 4, 2)), "loss": np.ones((3, 4))}
-    text = outputs.metrics_csv(metrics, np.arange(1, 5), np.arange(3))
+    rng = np.random.default_rng(0)
+    metrics = {"reward": rng.normal(size=(3, 4, 2)), "loss": rng.normal(size=(3, 4)).astype(np.float32),
+               "steps": rng.integers(0, 10**6, size=(3, 4))}
+    updates, seeds = np.array([10, 20, 30, 40]), np.array([5, 0, 9])
+    text = outputs.metrics_csv(metrics, updates, seeds)
     rows = text.strip().splitlines()
-    assert rows[0] == "seed,update,reward/0,reward/1,loss" and len(rows) == 1 + 3 * 4
+    assert rows[0] == "seed,update,reward/0,reward/1,loss,steps" and len(rows) == 1 + 3 * 4
+    back = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=1, dtype=np.float64)  # float(): exact for repr text
+    # one row per (seed, update), seed-major: row s * 4 + u holds seed s at update u
+    np.testing.assert_array_equal(back[:, 0], np.repeat(seeds, 4))
+    np.testing.assert_array_equal(back[:, 1], np.tile(updates, 3))
+    np.testing.assert_array_equal(back[:, 2], metrics["reward"][..., 0].reshape(-1))  # float64 round trip, exact
+    np.testing.assert_array_equal(back[:, 3], metrics["reward"][..., 1].reshape(-1))
+    np.testing.assert_array_equal(back[:, 4], metrics["loss"].reshape(-1).astype(np.float64))  # float32, exact
+    np.testing.assert_array_equal(back[:, 5], metrics["steps"].reshape(-1))
+    cells = [row.split(",") for row in rows[1:]]
+    assert all(c[0].isdigit() and c[1].isdigit() and c[-1].isdigit() for c in cells)  # integers written as integers
     x = np.random.default_rng(1).normal(size=7)
     ci = outputs.mean_ci95(x)
     low, high = stats.t.interval(0.95, 6, loc=x.mean(), scale=stats.sem(x))
     assert ci["ci95_low"] == pytest.approx(low) and ci["ci95_high"] == pytest.approx(high)
     path = str(tmp_path / "curves.png")
-    outputs.plot_curves(metrics, np.arange(1, 5), path)
+    outputs.plot_curves(metrics, updates, path)
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -106,9 +122,26 @@ def test_seed_shapes_lower_as_the_arrays_they_describe():
     assert fn.lower(shapes, 2.0).as_text() == fn.lower(placed, 2.0).as_text()
 
 
+# Found by running ``sweep._cpu_options``'s probe and the program of ``test_library_reductions_...`` under each of
+# jaxlib 0.8.0, 0.8.1, 0.8.2, 0.9.0, 0.9.1, 0.9.2, 0.10.0, 0.10.1, 0.10.2 (x86-64 Linux wheels, Python 3.11):
+# the first jaxlib that accepts xla_cpu_experimental_ynn_fusion_type (0.8.0: "No such compile option")
+YNN_OPTION_JAXLIB = (0, 8, 1)
+# the first whose YNNPACK fusions take these reductions (0.8.1 to 0.10.1 accept the options but fuse nothing)
+YNN_REDUCE_JAXLIB = (0, 10, 2)
+
+
+def require_cpu_options(first_jaxlib):
+    """Skip off XLA's CPU backend or below ``first_jaxlib``; from there on the probe must accept the options."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("compiler options are set on XLA's CPU backend only")
+    installed = tuple(int(p) for p in re.match(r"(\d+)\.(\d+)\.(\d+)", jaxlib.__version__).groups())
+    if installed < first_jaxlib:
+        pytest.skip(f"jaxlib {jaxlib.__version__} predates {'.'.join(map(str, first_jaxlib))}")
+    assert sweep.compiler_options() is not None, f"jaxlib {jaxlib.__version__} has the options; the probe rejected them"
+
+
 def test_quick_backend_sets_the_backend_level_only_where_declared(monkeypatch):
-    if sweep.compiler_options() is None:
-        pytest.skip("not XLA's CPU backend, or a jaxlib without these options")
+    require_cpu_options(YNN_OPTION_JAXLIB)
     quick = sweep.XlaOptions(quick_backend=True)
     monkeypatch.delenv("XLA_FLAGS", raising=False)  # no level chosen: the Trainer's declaration counts
     assert "xla_backend_optimization_level" not in sweep.compiler_options()
@@ -122,8 +155,7 @@ def test_quick_backend_sets_the_backend_level_only_where_declared(monkeypatch):
 def test_library_reductions_only_where_a_trainer_declares_them():
     """The training jits keep XLA's YNNPACK fusions off; ``library_reductions`` (``Trainer.xla``)
     sends the reductions, and only them, through YNNPACK, with the same sums."""
-    if sweep.compiler_options() is None:
-        pytest.skip("this backend or jaxlib has no YNNPACK fusions")
+    require_cpu_options(YNN_REDUCE_JAXLIB)
     x = jax.random.normal(jax.random.PRNGKey(0), (96, 64))
 
     def f(x):

@@ -26,9 +26,11 @@ def test_contains_rejects_what_is_outside():
     assert bool(m.contains(jnp.array([1, 2])))
     b = Box(0.0, 1.0, (2,))
     assert not bool(b.contains(jnp.array([0.5, 1.5]))) and not bool(b.contains(jnp.zeros(3)))
-    for bad in (lambda: Discrete(0), lambda: MultiDiscrete((2, 0)), lambda: Box(0.0, 1.0, (0,)),
-                lambda: Box(1.0, 0.0, (1,))):
-        with pytest.raises(ValueError):
+    for bad, message in [(lambda: Discrete(0), r"Discrete space needs n > 0, got 0$"),
+                         (lambda: MultiDiscrete((2, 0)), r"MultiDiscrete space needs positive sizes, got \(2, 0\)$"),
+                         (lambda: Box(0.0, 1.0, (0,)), r"Box shape must be positive, got \(0,\)$"),
+                         (lambda: Box(1.0, 0.0, (1,)), r"Box needs low <= high$")]:
+        with pytest.raises(ValueError, match=message):
             bad()
 
 

@@ -47,8 +47,15 @@ def test_masked_categorical_never_gives_mass_to_unavailable_actions():
     safe = np.where(expected > 0, expected, 1.0)
     np.testing.assert_allclose(dist.entropy(), -(expected * np.log(safe)).sum(-1), atol=1e-5)
     np.testing.assert_allclose(dist.log_prob(jnp.array([2, 2])), np.log(expected[[0, 1], [2, 2]]), atol=1e-5)
-    draws = np.asarray(dist.sample(seed=jax.random.PRNGKey(0), sample_shape=(5000,)))  # [5000, 2]
+    n = 100_000
+    draws = np.asarray(dist.sample(seed=jax.random.PRNGKey(0), sample_shape=(n,)))  # [n, 2]
     assert np.all(np.asarray(avail)[[0, 1], draws]), "a masked action was drawn"
+    assert np.all(draws[:, 1] == 2)  # the only available action of row 1
+    counts = np.bincount(draws[:, 0], minlength=4)  # row 0: three available actions, frequencies as the softmax's
+    assert counts[1] == 0
+    want = np.exp(np.float64(logits[0]))[[0, 2, 3]]
+    p_value = stats.chisquare(counts[[0, 2, 3]], n * want / want.sum()).pvalue
+    assert p_value > 1e-4, (counts, n * want / want.sum(), p_value)
 
 
 def test_gaussian_with_padded_dimensions_matches_scipy():
@@ -60,5 +67,12 @@ def test_gaussian_with_padded_dimensions_matches_scipy():
     np.testing.assert_allclose(lp, expected, rtol=1e-5)
     ent = gaussian_entropy(jnp.asarray(log_std), jnp.asarray(mask))
     np.testing.assert_allclose(ent, stats.norm.entropy(0.0, np.exp(log_std))[:, mask].sum(-1), rtol=1e-5)
-    draw = sample_gaussian(jax.random.PRNGKey(0), jnp.asarray(mean), jnp.asarray(log_std), jnp.asarray(mask))
-    assert np.all(np.asarray(draw)[:, ~mask] == 0.0)
+    # 100,000 draws of each of the 5 x 4 Gaussians: padded dimensions 0, the others' mean and standard deviation
+    # within 5 standard errors (of the mean std / sqrt(n), of the standard deviation about std / sqrt(2 n))
+    n = 100_000
+    big = lambda x: jnp.asarray(np.broadcast_to(x, (n, *x.shape)), jnp.float32)  # noqa: E731
+    draws = np.asarray(sample_gaussian(jax.random.PRNGKey(1), big(mean), big(log_std), jnp.asarray(mask)), np.float64)
+    std = np.exp(log_std)
+    assert np.all(draws[:, :, ~mask] == 0.0)
+    np.testing.assert_array_less(np.abs(draws.mean(0) - mean)[:, mask], 5 * std[:, mask] / np.sqrt(n))
+    np.testing.assert_array_less(np.abs(draws.std(0, ddof=1) - std)[:, mask], 5 * std[:, mask] / np.sqrt(2 * (n - 1)))
