@@ -40,7 +40,11 @@ def test_wolf_phc_current_policy_converges_where_phc_cycles(game, num_actions):
     wolf = max_deviation(run("wolf_phc", game)["policy"], num_actions)
     phc = max_deviation(run("phc", game)["policy"], num_actions)
     quarter = wolf.shape[1] * 3 // 4
+    # the learners start at the uniform equilibrium, so first: WoLF-PHC's policy left it (a frozen one would not)
+    moved = wolf.max(axis=1)  # [seeds]: the largest deviation over the run
+    assert np.all(moved > 0.03), moved  # measured: MP >= 0.062, RPS >= 0.107
     assert wolf[:, -1].max() < 0.05, wolf[:, -1]  # measured: MP 0.018, RPS 0.040 (worst of 16 seeds)
+    assert np.all(wolf[:, -1] < moved / 2), wolf[:, -1] / moved  # and came back; measured: ratio <= 0.28
     assert np.all(phc[:, quarter:].max(axis=1) > 0.2), phc[:, quarter:].max(axis=1)  # measured >= 0.37
 
 
@@ -80,6 +84,8 @@ def test_lri_finds_the_pure_strict_equilibrium_and_lrp_the_mixed_one():
     lrp = run("lrp", "matrix_mp")["policy"]
     half = lrp.shape[1] // 2
     assert np.abs(lrp[:, half:, :, 0] - 0.5).mean() < 0.05  # measured 0.029
+    moved = np.abs(lrp[..., 0] - 0.5).max(axis=(1, 2))  # it starts at (0.5, 0.5): the automata do move and hover
+    assert np.all(moved > 0.04), moved  # measured >= 0.084
     lri_mp = run("lri", "matrix_mp")["policy"]  # without penalties the automata get absorbed at pure actions
     assert np.abs(lri_mp[:, -1, :, 0] - 0.5).mean() > 0.4
 
@@ -123,11 +129,19 @@ def test_project_simplex_is_the_euclidean_projection():
 
 
 def test_deviation_gains_match_the_bimatrix_formula():
-    env = envs.make("matrix_bos")
-    probs = jax.random.dirichlet(jax.random.PRNGKey(1), jnp.ones(2), (2,))
-    params = env.default_params
-    expected = solvers.deviation_gains(params.payoffs[0], params.payoffs[1], probs[0], probs[1])
-    np.testing.assert_allclose(env.deviation_gains(probs, params), expected, atol=1e-6)
+    """Random asymmetric 3 x 3 bimatrix games (A != B, A != A^T, B != B^T: a transposed table or strategy changes the
+    numbers) and random mixed profiles: the environment's and the solver's gains are the written-out formulas."""
+    rng = np.random.default_rng(1)
+    env = envs.make("matrix_rps")
+    for _ in range(4):
+        A, B = rng.normal(size=(2, 3, 3)).astype(np.float32)
+        x, y = rng.dirichlet(np.ones(3), 2).astype(np.float32)
+        want = np.array([np.max(A @ y) - x @ A @ y, np.max(x @ B) - x @ B @ y])
+        params = env.default_params.replace(payoffs=jnp.asarray(np.stack([A, B])))
+        np.testing.assert_allclose(env.deviation_gains(jnp.asarray(np.stack([x, y])), params), want, atol=1e-5)
+        np.testing.assert_allclose(solvers.deviation_gains(A, B, x, y), want, atol=1e-5)
+        transposed = np.array([np.max(x @ A), np.max(B @ y)]) - [x @ A @ y, x @ B @ y]  # each table read transposed
+        assert np.abs(transposed - want).min() > 1e-3, (transposed, want)  # for both players; measured >= 0.0108
 
 
 def test_bad_configs_and_pairs_are_rejected():

@@ -5,12 +5,30 @@ import functools
 import jax
 import numpy as np
 import pytest
+from scipy.optimize import linprog
 
 import algos
 import envs
 from jaxmarl_core import tabular
 
 SEEDS = 8
+CLIMBING = np.array([[11, -30, 0], [-30, 7, 6], [0, 0, 5]], np.float64)  # common payoff, not symmetric: 6 at (1, 2)
+
+
+def maximin(payoffs):
+    """The value and the maximin strategy of the player choosing rows of ``payoffs`` [n, m] against a minimising
+    column player, by scipy's LP: max v s.t. x^T payoffs >= v, x on the simplex. Checks that the strategy is
+    unique (each x_i's least and greatest value over the maximin strategies agree), so a learner must find it."""
+    n, m = payoffs.shape
+    res = linprog(np.r_[np.zeros(n), -1.0], A_ub=np.c_[-payoffs.T, np.ones(m)], b_ub=np.zeros(m),
+                  A_eq=np.r_[np.ones(n), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * n + [(None, None)])
+    assert res.success, res.message
+    value = res.x[-1]
+    for i in range(n):  # the range of x_i over {x on the simplex: x^T payoffs >= value}
+        ends = [linprog(sign * np.eye(n)[i], A_ub=-payoffs.T, b_ub=-np.full(m, value - 1e-9), A_eq=np.ones((1, n)),
+                        b_eq=[1.0]).x[i] for sign in (1.0, -1.0)]
+        assert abs(ends[0] - ends[1]) < 1e-6, f"the maximin strategy of {payoffs} is not unique"
+    return value, res.x[:n]
 
 
 @functools.cache
@@ -30,14 +48,51 @@ def test_minimax_q_finds_the_value_and_the_maximin_strategy(game):
     assert m["nash_conv"][:, -1].max() < 1e-4  # both play the uniform equilibrium
 
 
-def test_ffq_foe_is_minimax_q_and_friend_finds_the_best_joint_action():
-    foe, minimax = run("ffq", "matrix_rps", backup="foe"), run("minimax_q", "matrix_rps")
+def test_minimax_q_and_foe_q_find_the_maximin_of_random_zero_sum_games():
+    """Four random 3 x 3 zero-sum games, neither player's maximin strategy uniform (where both learners start) and the
+    row and column players' different (a transposed Q would be caught): each player's learned value and policy are
+    its maximin value and strategy from scipy's LP (the column player's over -A^T), and foe-Q learns what Minimax-Q
+    learns, step by step."""
+    rows = np.round(np.random.default_rng(0).uniform(-1, 1, (4, 3, 3)), 2).astype(np.float32)
+    payoffs = np.stack([rows, -rows], axis=1)  # [games, 2, 3, 3]
+    env = envs.make("matrix_rps")
+    keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
+
+    def train(payoffs, algo, backup):  # one jit over the four games: payoffs live in EnvParams
+        config = dataclasses.replace(algos.get(algo).default_config(env), total_steps=2000, steps_per_update=500,
+                                     backup=backup)
+        trainer = algos.get(algo).make_train(env, config, env.default_params.replace(payoffs=payoffs))
+        return jax.vmap(trainer)(keys).metrics
+
+    minimax, foe = (jax.tree.map(np.asarray, jax.jit(jax.vmap(functools.partial(train, algo=algo, backup=backup)))(
+        payoffs)) for algo, backup in (("minimax_q", "minimax"), ("ffq", "foe")))
+    for game, row in enumerate(rows.astype(np.float64)):
+        (v_row, x), (v_col, y) = maximin(row), maximin(-row.T)
+        assert min(np.abs(x - 1 / 3).max(), np.abs(y - 1 / 3).max()) > 0.04, (x, y)  # far from uniform for the
+        # policy tolerance below; measured >= 0.05 (game 1's column player); game 3 has a pure saddle point
+        np.testing.assert_allclose(minimax["value"][game, :, -1], np.broadcast_to([v_row, v_col], (SEEDS, 2)),
+                                   atol=1e-4, err_msg=f"game {game}")
+        np.testing.assert_allclose(minimax["policy"][game, :, -1], np.broadcast_to([x, y], (SEEDS, 2, 3)),
+                                   atol=1e-4, err_msg=f"game {game}")
     np.testing.assert_array_equal(foe["policy"], minimax["policy"])
+    np.testing.assert_array_equal(foe["value"], minimax["value"])
+
+
+def test_ffq_friend_finds_the_best_joint_action_and_foe_the_maximin():
+    np.testing.assert_array_equal(envs.make("matrix_climbing").payoff_array, np.stack([CLIMBING, CLIMBING]))
     friend = run("ffq", "matrix_climbing")  # common payoff: the best joint action (0, 0) pays 11
     assert np.all(friend["policy"][:, -1, :, 0] == 1.0)
     np.testing.assert_allclose(friend["value"][:, -1], 11.0)
-    foe = run("ffq", "matrix_climbing", backup="foe")  # foe-Q guards against the -30 miscoordination instead
-    assert np.all(foe["value"][:, -1] < 11.0)
+    # foe-Q guards against the -30 miscoordination instead: each agent plays its maximin strategy of its own payoffs
+    # (own action first), the row player's over the rows (value 0: the last row), the column player's over the
+    # columns (mixing its first and last actions for about 1.40)
+    foe = run("ffq", "matrix_climbing", backup="foe")
+    for agent, own_first in enumerate((CLIMBING, CLIMBING.T)):
+        value, strategy = maximin(own_first)
+        np.testing.assert_allclose(foe["value"][:, -1, agent], value, atol=1e-4, err_msg=f"agent {agent}")
+        np.testing.assert_allclose(foe["policy"][:, -1, agent], np.broadcast_to(strategy, (SEEDS, 3)), atol=1e-4,
+                                   err_msg=f"agent {agent}")
+    np.testing.assert_allclose(maximin(CLIMBING)[1], [0, 0, 1], atol=1e-9)  # the reviewer's row-2 reading
 
 
 def test_nash_q_learns_a_stage_game_equilibrium():

@@ -131,19 +131,27 @@ def _batch(q_next_avail, terminated, reward=1.0):
 
 @pytest.mark.parametrize("double_q", [False, True])
 def test_td_target_masks_the_max_and_bootstraps_only_without_termination(double_q):
-    """target = r + gamma * max over available next actions, for a transition that did not terminate (a truncated
-    one included: it is stored with terminated False and its pre-reset next observation); r alone when it did."""
+    """target = r + gamma * v', for a transition that did not terminate (a truncated one included: it is stored with
+    terminated False and its pre-reset next observation); r alone when it did. v' is the target network's max over
+    the available next actions, or under double Q the target network's value of the online network's greedy
+    available action; the two networks are initialised apart, so that their greedy actions differ."""
     cfg = make_config(TWO_STEP, "iql", double_q=double_q, gamma=0.5)
     model = build_model(LearnerView(TWO_STEP), cfg)
-    params = model.init(jax.random.PRNGKey(3))
-    q = np.asarray(model.q_values(params, jnp.broadcast_to(ONE_HOT[2], (1, 2, 3))))[0]  # [N, A]
-    only_worse = (q < q.max(axis=1, keepdims=True))  # each agent's non-greedy action only
+    params, target_params = model.init(jax.random.PRNGKey(3)), model.init(jax.random.PRNGKey(4))
+    obs = jnp.broadcast_to(ONE_HOT[2], (1, 2, 3))  # o' = o in _batch
+    q, q_target = (np.asarray(model.q_values(p, obs))[0] for p in (params, target_params))  # [N, A]
+    assert np.any(q.argmax(axis=1) != q_target.argmax(axis=1))  # else double Q's value is the target's max
+    only_worse = (q < q.max(axis=1, keepdims=True))  # each agent's non-greedy (online) action only
+    agents = np.arange(2)
     for avail, terminated in ((np.ones((2, 2), bool), False), (only_worse, False), (only_worse, True)):
         steps = jax.tree.map(lambda x: x[None], _batch(avail, terminated))  # one sequence of one step
-        got = float(vd.td_loss(model, cfg, params, params, steps, jnp.ones((1, 1), bool)))
-        nxt = np.where(avail, q, -np.inf).max(axis=1)
-        target = 1.0 + (0.0 if terminated else 0.5 * nxt)
-        np.testing.assert_allclose(got, np.mean((q[:, 0] - target) ** 2), rtol=1e-5)
+        got = float(vd.td_loss(model, cfg, params, target_params, steps, jnp.ones((1, 1), bool)))
+        max_q = np.where(avail, q_target, -np.inf).max(axis=1)
+        double = q_target[agents, np.where(avail, q, -np.inf).argmax(axis=1)]
+        losses = [np.mean((q[:, 0] - 1.0 - (0.0 if terminated else 0.5 * nxt)) ** 2) for nxt in (max_q, double)]
+        np.testing.assert_allclose(got, losses[double_q], rtol=1e-5)
+        if avail.all() and not terminated:  # the two targets tell the rules apart here
+            assert abs(losses[1] - losses[0]) > 1e-3 * losses[0], losses  # measured: 0.012 relative
 
 
 def test_td_lambda_follows_the_episode_and_stops_at_its_end():
