@@ -34,11 +34,13 @@ Episodes start empty (no car in the system) and last exactly ``max_steps`` steps
 stops at ``max_steps``).
 
 Observation of car i (zeros for a car out of the system, which IC3Net also zeroes), flattened: its id one-hot [N],
-its last action (1 brake, 0 gas) [1], its route one-hot [R], its location one-hot over the road cells [C] (IC3Net's
-``bool`` vocabulary numbers road cells the same way), then a (2 vision + 1)^2 window centred on it, two channels
-per cell: road (1 on a road cell, 0 off the road or off the grid) and the number of other cars there. Choices where
-IC3Net's observation differs (it shows the vision window's one-hot cell ids and a count of cars including the car
-itself, and no id): the id and location are given apart, the window shows only road and other cars.
+its last action (1 brake, 0 gas) [1], its route one-hot [R], its location one-hot over the road cells [C] (road
+cells numbered in row-major order), then a (2 vision + 1)^2 window centred on it, two channels per cell: road (1 on a
+road cell, 0 off the road or off the grid) and the number of other cars in the system there. Where IC3Net's
+observation differs: it shows the window's one-hot cell ids (its ``bool`` vocabulary numbers road cells road block
+by road block, one id each) and a count of cars that includes the car itself and the cars out of the system (parked
+at (0, 0), off the road), gives the route as one number (route id / (routes - 1)) and no id, and keeps a re-entering
+car's last action from its previous trip (here an arriving car's last action is gas).
 
 Neighbourhoods (``Neighbourhood``): every car's neighbourhood is all cars, itself first and the others in index
 order, masked to the cars in the system (G2ANet's communication graph before hard attention; IC3Net masks absent

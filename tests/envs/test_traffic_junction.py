@@ -171,3 +171,75 @@ def test_neighbourhood_is_every_car_in_the_system_itself_first():
     expect = np.zeros((5, 5), bool)
     expect[0, [0, 2]] = expect[2, [0, 1]] = True  # row 2 lists 2, 0, 1, 3, 4
     np.testing.assert_array_equal(mask, expect)
+
+
+def hand_obs(n, routes, cells, car_id, last, route, cell_id, road, count):
+    """One car's observation written out from the module docstring's layout: id one-hot [n], last action [1],
+    route one-hot [routes], road-cell one-hot [cells], then the window row by row, each cell (road, other cars)."""
+    one = lambda k, size: np.eye(size)[k]  # noqa: E731
+    window = np.stack([np.array(road, float), np.array(count, float)], axis=-1).ravel()
+    return np.concatenate([one(car_id, n), [last], one(route, routes), one(cell_id, cells), window])
+
+
+def state_of(n, route, progress, last, active):
+    i32 = lambda x: jnp.asarray(x, jnp.int32)  # noqa: E731
+    return TrafficJunctionState(route=i32(route), progress=i32(progress), tau=i32([0] * n), last_action=i32(last),
+                                active=jnp.asarray(active), failed=jnp.zeros((), bool), t=jnp.zeros((), jnp.int32))
+
+
+def test_medium_observation_written_out_by_hand():
+    """Medium grid (14 x 14, vision 1): road cells are rows 6-7 and columns 6-7, numbered row-major: (r, 6 + j)
+    -> 2r + j above the junction rows, (6, c) -> 12 + c, (7, c) -> 26 + c. Routes (IC3Net's ids, point * 3 +
+    straight/right/left): 1 top-right (down column 6, west along row 6), 3 bottom-straight (up column 7),
+    6 left-straight (east along row 7), 9 right-straight (west along row 6)."""
+    env = TrafficJunction(difficulty="medium")
+    # car: 0 (7, 0) on the border, 1 (7, 1) beside it, 2 and 3 both on (6, 1) (a collision), 4 (5, 7), 5 (6, 8),
+    # 6 out of the system but parked on (5, 6) (seen by 4 and 7: must not count), 7 (4, 7), 8-9 out
+    route = [6, 6, 9, 1, 3, 9, 0, 3, 0, 0]
+    progress = [0, 1, 12, 11, 8, 5, 5, 9, 0, 0]
+    last = [1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+    active = [True] * 6 + [False, True, False, False]
+    state = state_of(10, route, progress, last, active)
+    where = [(7, 0), (7, 1), (6, 1), (6, 1), (5, 7), (6, 8), (5, 6), (4, 7), (0, 6), (0, 6)]
+    np.testing.assert_array_equal(env.cells(state), where)  # the premise: the cars stand where intended
+    assert (env.num_routes, env.num_road_cells, env.obs_dim) == (12, 52, 10 + 1 + 12 + 52 + 18)
+
+    def obs(i, cell_id, road, count):
+        return hand_obs(10, 12, 52, i, last[i], route[i], cell_id, road, count)
+
+    expect = np.zeros((10, env.obs_dim))
+    # (7, 0): window rows 6-8, columns -1..1; column -1 is off the grid (road 0, no car)
+    expect[0] = obs(0, 26, [[0, 1, 1], [0, 1, 1], [0, 0, 0]], [[0, 0, 2], [0, 0, 1], [0, 0, 0]])
+    expect[1] = obs(1, 27, [[1, 1, 1], [1, 1, 1], [0, 0, 0]], [[0, 2, 0], [1, 0, 0], [0, 0, 0]])
+    # 2 and 3 share (6, 1): each counts the other at its centre, not itself
+    for i in (2, 3):
+        expect[i] = obs(i, 13, [[0, 0, 0], [1, 1, 1], [1, 1, 1]], [[0, 0, 0], [0, 1, 0], [1, 1, 0]])
+    expect[4] = obs(4, 11, [[1, 1, 0], [1, 1, 0], [1, 1, 1]], [[0, 1, 0], [0, 0, 0], [0, 0, 1]])
+    expect[5] = obs(5, 20, [[1, 0, 0], [1, 1, 1], [1, 1, 1]], [[1, 0, 0], [0, 0, 0], [0, 0, 0]])
+    expect[7] = obs(7, 9, [[1, 1, 0], [1, 1, 0], [1, 1, 0]], [[0, 0, 0], [0, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(env.observe(state), expect)  # rows 6, 8, 9: out of the system, zeros
+
+
+def test_easy_observation_with_vision_two_reaches_two_cells_off_the_grid():
+    """Easy grid (7 x 7, vision 2, 5 x 5 window): road row 3 and column 3, numbered row-major: (r, 3) -> r above
+    row 3, (3, c) -> 3 + c. Route 0 goes down column 3, route 1 along row 3."""
+    env = TrafficJunction(difficulty="easy", vision=2)
+    route, progress, last = [0, 0, 1, 1, 0], [1, 0, 2, 0, 0], [1, 0, 1, 0, 1]
+    state = state_of(5, route, progress, last, [True, True, True, False, False])  # 3 parked on (3, 0), out
+    np.testing.assert_array_equal(env.cells(state)[:4], [(1, 3), (0, 3), (3, 2), (3, 0)])
+    assert env.obs_dim == 5 + 1 + 2 + 13 + 50
+
+    def obs(i, cell_id, road, count):
+        return hand_obs(5, 2, 13, i, last[i], route[i], cell_id, road, count)
+
+    col = [0, 0, 1, 0, 0]
+    expect = np.zeros((5, env.obs_dim))
+    # (1, 3): rows -1..3 (row -1 off the grid), columns 1..5; 1 at (0, 3), 2 at (3, 2)
+    expect[0] = obs(0, 1, [[0] * 5, col, col, col, [1] * 5],
+                    [[0] * 5, [0, 0, 1, 0, 0], [0] * 5, [0] * 5, [0, 1, 0, 0, 0]])
+    # (0, 3): rows -2..2 (two rows off the grid); 0 at (1, 3)
+    expect[1] = obs(1, 0, [[0] * 5, [0] * 5, col, col, col], [[0] * 5] * 3 + [[0, 0, 1, 0, 0], [0] * 5])
+    # (3, 2): rows 1..5, columns 0..4; 0 at (1, 3); the parked car 3 at (3, 0) does not count
+    side = [0, 0, 0, 1, 0]
+    expect[2] = obs(2, 5, [side, side, [1] * 5, side, side], [[0, 0, 0, 1, 0]] + [[0] * 5] * 4)
+    np.testing.assert_array_equal(env.observe(state), expect)
