@@ -46,16 +46,37 @@ def test_tabular_mfq_learns_the_released_codes_reward_table(ising_runs):
     np.testing.assert_allclose(q, np.broadcast_to(np.stack([2.0 - k, k - 2.0], 1), q.shape), atol=0.05)
 
 
-SQUEEZE = {"n_agents": 20, "mu": 40.0, "sigma": 20.0}  # optimum x* = 44.5 of 0..180; r* = 42.3; random play ~0.2
+SQUEEZE = {"n_agents": 20, "mu": 40.0, "sigma": 20.0}  # optimum x* = 44 of 0..180, r* = 42.27
 SMALL = ["hidden_size=32", "hidden_layers=1", "reward_scale=0.05", "num_envs=4", "total_steps=4000", "lr=3e-3"]
-Q_SETS = ["temperature=0.005", "temperature_start=0.2", "temperature_decay_steps=2000", "batch_size=256",
-          "learning_starts=256"]
+# A fixed Boltzmann temperature: annealed to 0.005 (nearly greedy) only 1 of 8 seeds of MF-Q found the optimum and the
+# rest ended at 0.00-0.10 r* (late mean 0.136 r*, measured); at 0.2 all 8 settle at 0.25-0.40 r*.
+Q_SETS = ["temperature=0.2", "temperature_start=0.2", "batch_size=256", "learning_starts=256"]
 
 
-def random_play_reward(env, samples=20_000) -> float:
-    """E[r(x)] with every agent uniform over its choices (Monte Carlo)."""
-    totals = np.random.default_rng(0).integers(0, env.num_choices, (samples, env.n_agents)).sum(axis=1)
-    return float(np.mean(totals * np.exp(-((totals - env.mu) ** 2) / env.sigma ** 2)))
+def total_distribution(env, per_agent: np.ndarray) -> np.ndarray:
+    """P(sum of the N agents' choices = k), k = 0 .. N (A - 1), every agent drawing from ``per_agent`` [A]."""
+    dist = np.ones(1)
+    for _ in range(env.n_agents):
+        dist = np.convolve(dist, per_agent)
+    return dist
+
+
+def squeeze_rewards(env, totals: np.ndarray) -> np.ndarray:
+    x = env.unit * totals
+    return x * np.exp(-((x - env.mu) ** 2) / env.sigma ** 2)
+
+
+def random_play_reward(env) -> float:
+    """E[r(x)] with every agent uniform over its choices, exactly (1.622 = 0.038 r* on SQUEEZE: the total's mean 90
+    lies 2.5 sigma above mu; a 20,000-draw Monte Carlo gives 1.60)."""
+    dist = total_distribution(env, np.full(env.num_choices, 1.0 / env.num_choices))
+    return float(dist @ squeeze_rewards(env, np.arange(dist.size)))
+
+
+def common_random_action_reward(env) -> float:
+    """E[r(x)] when all agents take one action drawn uniformly (an untrained shared network acting greedily: every
+    agent sees the same input): 7.09 = 0.168 r* on SQUEEZE, since a = 2 puts the total at 40, near x*."""
+    return float(squeeze_rewards(env, env.n_agents * np.arange(env.num_choices)).mean())
 
 
 # il and ac are mfq and mfac without the mean action (one code path): their learning tests run with -m slow
@@ -70,13 +91,21 @@ def test_actor_critics_settle_near_the_optimum_of_a_small_gaussian_squeeze(algo,
 
 @pytest.mark.parametrize("algo", ["mfq", pytest.param("il", marks=pytest.mark.slow)])
 def test_q_learners_rise_far_above_random_play_on_a_small_gaussian_squeeze(algo):
-    """The Q-learners' shared, nearly greedy Boltzmann policies move the whole population at once, and on the
-    squeeze they oscillate about the optimum rather than settle (see benchmarks/RESULTS.md): the bar is four times
-    the reward of random play (mean over seeds), not r*."""
+    """The Q-learners' shared Boltzmann policies (fixed temperature 0.2) settle where the population's mixed total
+    overshoots x* (late totals 68-82 for MF-Q, 40-55 for IL). An untrained shared network already acts near-greedily
+    on one common action, which lands near x* on some seeds (0.168 r* expected; 0.00-0.57 r* over the first 5
+    updates of these 8 seeds, mean 0.229), so 8 seeds: the late mean must reach 0.28 r* (random play: 0.038 r*) and
+    beat the untrained start, every seed 0.2 r*. Measured (this CPU, the late half): MF-Q 0.25-0.40 r*, mean 0.351;
+    IL 0.41-0.80 r*, mean 0.688 (its start: mean 0.459)."""
     env = envs.make("gaussian_squeeze", **SQUEEZE)
-    m = run(algo, env, SMALL + Q_SETS)
-    late = m["reward"][:, m["reward"].shape[1] // 2:].mean(axis=1)
-    assert late.mean() > 4 * random_play_reward(env), (late, random_play_reward(env))
+    r_star = float(env.optimum()[1])
+    random, untrained = random_play_reward(env), common_random_action_reward(env)
+    assert random < 0.05 * r_star and untrained < 0.2 * r_star, (random, untrained, r_star)
+    m = run(algo, env, SMALL + Q_SETS, seeds=8)  # compiling dominates: 8 seeds cost ~2 s more than 2
+    start = m["reward"][:, :5].mean(axis=1) / r_star
+    late = m["reward"][:, m["reward"].shape[1] // 2:].mean(axis=1) / r_star
+    assert np.all(late > 0.2) and late.mean() > 0.28, (late, random / r_star, untrained / r_star)
+    assert late.mean() > start.mean() + 0.05, (late, start)
 
 
 @pytest.mark.parametrize("argv,fragment", [
