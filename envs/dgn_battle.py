@@ -5,16 +5,18 @@ episodes of a fixed length. Built on MAgent's battle rules (``envs.battle``).
 The released code's setting: a 30 x 30 map, 20 learners against 12 enemies, both placed at random cells; after every
 step the dead of both teams are cleared and as many fresh units are added at random free cells, so both teams always
 field their full number; an episode lasts 300 steps and never ends earlier. The learners' reward (the code's
-``battle`` config, its "small" units): 0 a step, -0.01 an attack, +5 an attack that hits an enemy, -2 for dying,
-no kill reward. Each learner sees, over its view square, its own team's presence minus the enemies' hp / max hp
-(the code's channel 1 minus channel 5) and its position divided by the map size.
+``battle`` config, its "small" units): 0 a step, -0.01 an attack, +5 an attack that hits an enemy, killing or not
+(its reward rule pays a hit that does not kill; MAgent pays a kill the victim's type's ``kill_reward``, 5 for the
+code's enemies), -2 for dying. Each learner sees, over its view square, its own team's presence minus the enemies'
+hp / max hp (the code's channel 1 minus channel 5) and its position divided by the map size.
 
 Choices where this differs from the released code, documented and tested:
 
 - **Units.** Both teams are the one unit type of ``envs.battle`` (magent2's battle: hp 10, damage 2, recovery 0.1,
   speed 2, attack range 1.5, view radius 6; 21 actions). The code gives its learners hp 12, speed 1, view radius 5,
   attack range 1 (9 actions), recovery 0.4, and its enemies hp 8, speed 2, no recovery: that asymmetry is not
-  reproduced (``BattleParams`` holds one unit type).
+  reproduced (``BattleParams`` holds one unit type), nor are the enemies' own rewards (the code's: -0.02 an attack,
+  0 for dying or for killing a learner, no reward rule): the engine pays them the learners' rewards, never reported.
 - **The enemies' fixed policy.** The code plays a DQN model pretrained by MAgent ("trusty-battle-game-l"), which is
   not public; here the enemies follow a scripted policy (``enemy_actions``): attack an adjacent learner (one at
   random where there are several), else step towards the nearest learner within the view radius, else move at
@@ -146,8 +148,9 @@ class DGNBattle(GroupedEnvironment):
     @property
     def default_params(self) -> BattleParams:
         f = jnp.float32
+        # kill_reward: the code's enemies' (MAgent pays the victim's type's), here also paid to enemies that kill
         return BattleParams(max_hp=f(10.0), damage=f(2.0), step_recover=f(0.1), step_reward=f(0.0),
-                            kill_reward=f(0.0), dead_penalty=f(-2.0), attack_penalty=f(-0.01),
+                            kill_reward=f(5.0), dead_penalty=f(-2.0), attack_penalty=f(-0.01),
                             attack_opponent_reward=f(5.0))
 
     @property

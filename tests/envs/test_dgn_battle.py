@@ -1,5 +1,6 @@
 """DGN's battle (envs/dgn_battle.py): respawns, the enemies' scripted policy, the fixed episode length, the k nearest
-neighbourhoods against a brute-force numpy search, and bad input."""
+neighbourhoods against a brute-force numpy search, bad input, and its engine (unequal teams, DGN's rewards) step for
+step against magent2 playing the released code's reward config."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -165,3 +166,23 @@ def test_learners_neighbourhoods_and_mean_action_come_from_the_learners_only(sma
 def test_bad_arguments(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         envs.make("dgn_battle", **kwargs)
+
+
+@pytest.mark.parametrize("config", ["dgn", "dgn_symmetric"])
+def test_engine_with_unequal_teams_equals_magent2_step_for_step(config):
+    """The engine behind ``dgn_battle`` (20 learners against 12 enemies, DGN's rewards) crowded into a 10 x 10 corner
+    of the 30 x 30 map, 30 steps of ``test_battle``'s script, against magent2 playing the released code's reward
+    config on battle's unit (``benchmarks.magent2_battle``): observations, deaths and positions of every unit; the
+    learners' rewards ("dgn": the code's enemies have rewards of their own, which ``dgn_battle`` neither
+    reproduces nor reports), every unit's rewards ("dgn_symmetric": the learners' rewards for both teams, as here)."""
+    from tests.envs.test_battle import assert_steps_like_magent2
+
+    env = DGNBattle()
+    engine = env.engine
+    rng = np.random.default_rng(0)
+    corner = env.interior()[np.all(env.interior() < 11, axis=1)]
+    pos = corner[rng.choice(len(corner), engine.num_agents, replace=False)]
+    learners = engine.team == 0
+    deaths, shared = assert_steps_like_magent2(engine, pos, 30, rng, params=env.default_params, config=config,
+                                               rewarded=learners if config == "dgn" else None)
+    assert deaths >= 8 and shared >= 5
