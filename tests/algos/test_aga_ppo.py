@@ -1,7 +1,10 @@
 """AgA-PPO and the social-dilemma baselines on the on-policy learner: the AgA update against an explicit computation
 with full Hessians (``jax.hessian``) of an independently written joint surrogate, the SVO reward against its closed
 form (McKee et al., 2020), Simul-Co's collective reward, the Gini-based equality against the sorted-rank formula,
-and bad input."""
+bad input, and what the two learn on one-shot games: AgA-PPO reaches the collective optimum of the prisoner's dilemma
+and the stag hunt where independent PPO falls to the selfish equilibrium (Li et al., 2024), and CGA-PPO settles at
+matching pennies' mixed equilibrium where the simultaneous gradient circles out to pure strategies (Mescheder et al.,
+2017)."""
 import dataclasses
 import math
 
@@ -17,6 +20,7 @@ import train
 from algos import onpolicy
 from algos.onpolicy import actor, learner
 from algos.onpolicy.model import build_model, init_params
+from envs.matrix import MatrixParams
 from jaxmarl_core import social
 from jaxmarl_core.learner_view import LearnerView
 
@@ -204,3 +208,119 @@ def test_bad_input_is_one_line(sets, fragment, capsys):
     assert train.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err, err
+
+
+# -- learning: AgA toward the collective optimum, CGA toward the mixed equilibrium ------------------------------------
+# One-shot matrix games, 64 games x 4 rounds an update (test_onpolicy's homogeneity-trap budget), 16-unit actors, IPPO's
+# critics. Policies are read exactly after every update: each player's probability of action 0 is its expected payoff
+# in PROBE, a game paying player i 1 iff it plays action 0 (``learner.expected_reward``, the learner's own metric).
+GAME_RUN = dict(hidden_size=16, hidden_layers=1, num_envs=64, rollout_len=4, lr=0.02, critic_lr=0.02)
+PROBE = MatrixParams(payoffs=jnp.asarray([[[1.0, 1.0], [0.0, 0.0]], [[1.0, 0.0], [1.0, 0.0]]]))
+
+
+def tilted(state, logit):
+    """``state`` with every actor's logit of action 0 raised by ``logit`` (the output layer's bias): a start away
+    from the uniform policies the actors are initialised near."""
+    params = state.actor_params["params"]
+    out = params["Dense_0"]
+    return state.replace(actor_params={"params": {**params, "Dense_0": {**out, "bias": out["bias"].at[..., 0].add(
+        logit)}}})
+
+
+def learn(game, variant, updates, seeds=8, start_logit=0.0, **kw):
+    """``seeds`` runs of ``variant`` on a two-action ``game`` -> P(action 0) [S, U + 1, 2] after every update (index
+    0: the start), with the keys ``Trainer`` uses (``fold_in(run_key, t)``)."""
+    env = envs.make(game)
+    cfg = dataclasses.replace(onpolicy.default_config(env, variant),
+                              **{**GAME_RUN, "total_steps": 256 * updates, **kw})
+    cfg.validate(env)
+    trainer = onpolicy.make_train(env, cfg)
+    view = LearnerView(env, with_state=cfg.centralised_critic)
+    model = build_model(view, cfg)
+    probs = jax.jit(jax.vmap(lambda a: learner.expected_reward(view, model, PROBE, a)))
+    update = jax.jit(jax.vmap(trainer.update))
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    run_keys = jax.vmap(lambda k: trainer.split_seed(k)[1])(keys)
+    state = tilted(jax.jit(jax.vmap(trainer.init_state))(keys), start_logit)
+    history = [probs(state.actor_params)]
+    for t in range(updates):
+        state = update(state, jax.vmap(lambda k: jax.random.fold_in(k, t))(run_keys))[0]
+        history.append(probs(state.actor_params))
+    return np.stack([np.asarray(p) for p in history], axis=1)
+
+
+def payoffs(game, p0):
+    """Expected payoffs [..., 2] of the profiles P(action 0) p0 [..., 2] under ``game``'s own payoffs."""
+    env = envs.make(game)
+    flat = jnp.asarray(p0).reshape(-1, 2)
+    out = jax.vmap(lambda p: env.expected_payoffs(jnp.stack([p, 1 - p], -1)))(flat)
+    return np.asarray(out).reshape(np.shape(p0))
+
+
+def collective(game, p0):
+    """[...]: the players' summed expected payoff of the profiles p0 [..., 2]."""
+    return payoffs(game, p0).sum(-1)
+
+
+def nash_conv(p0):
+    """[...]: NashConv of matching pennies at the profiles p0 [..., 2], |2p - 1| + |2q - 1| (0 only at the mixed
+    equilibrium (1/2, 1/2), 2 at every pure profile)."""
+    return np.abs(2 * np.asarray(p0) - 1).sum(-1)
+
+
+def test_aga_ppo_moves_the_prisoners_dilemma_toward_mutual_cooperation():
+    """Own rewards, from the uniform start (collective -3): four updates along AgA's direction raise every seed's
+    collective payoff past -2.5 and both players' cooperation past 0.8, where defection dominates for each player
+    alone (independent learners: ``test_aga_ppo_cooperates_where_ippo_defects``)."""
+    p = learn("matrix_pd", "aga_ppo", 4)
+    start, end = collective("matrix_pd", p[:, 0]), collective("matrix_pd", p[:, -1])
+    np.testing.assert_allclose(start, -3.0, atol=1e-3)  # untrained: below the bar
+    assert np.all(end > -2.5), end  # measured: -2.23 .. -2.14 (ippo at this budget: -3.94)
+    assert np.all(p[:, -1] > 0.8), p[:, -1]  # measured: P(cooperate) 0.88 .. 0.94 (ippo: 0.03)
+
+
+@pytest.mark.slow  # two learners: 21-29 s each on 2 shared cores
+@pytest.mark.parametrize("game,aga_bar,ippo_bar", [
+    ("matrix_pd", -2.2, -3.8),  # (C, C) pays -2 in all, (D, D) -4: D dominates
+    ("matrix_sh", 7.5, 6.5),  # (stag, stag) pays 8, (hare, hare) 6: hare risk-dominates from the uniform start
+])
+def test_aga_ppo_cooperates_where_ippo_defects(game, aga_bar, ippo_bar):
+    """The same budget and seeds on own rewards: independent PPO falls to the selfish equilibrium (action 1 by
+    both), AgA-PPO climbs to the collective optimum (action 0 by both) on every seed, and the untrained uniform
+    start lies below AgA's bar."""
+    aga, ippo = (learn(game, variant, 10) for variant in ("aga_ppo", "ippo"))
+    start, aga_end, ippo_end = collective(game, aga[:, 0]), collective(game, aga[:, -1]), collective(game, ippo[:, -1])
+    assert np.all(start < aga_bar), start  # -3 (PD), 5 (SH)
+    assert np.all(aga_end > aga_bar), aga_end  # measured: PD -2.018 .. -2.010, SH >= 7.997
+    assert np.all(ippo_end < ippo_bar), ippo_end  # measured: PD <= -3.999, SH <= 6.000
+    # measured: AgA's P(action 0) >= 0.990 (PD), >= 0.999 (SH); ippo's <= 0.001 in both
+    assert np.all(aga[:, -1] > 0.95) and np.all(ippo[:, -1] < 0.05), (aga[:, -1], ippo[:, -1])
+
+
+MP_START = math.log(4.0)  # logit of heads raised so both players start at P(heads) = 0.8: NashConv 1.2
+
+
+def test_cga_ppo_converges_to_the_matching_pennies_equilibrium():
+    """Consensus optimisation (gamma 5) from (0.8, 0.8): within ten updates every seed's NashConv falls from 1.2
+    below 0.5 and stays there, where the simultaneous gradient circles out to pure strategies
+    (``test_cga_ppo_settles_where_simultaneous_updates_circle``)."""
+    p = learn("matrix_mp", "cga_ppo", 12, start_logit=MP_START, cga_gamma=5.0)
+    nc = nash_conv(p)
+    np.testing.assert_allclose(nc[:, 0], 1.2, atol=1e-4)  # untrained: above the bar
+    assert np.all(nc[:, 10:] < 0.5), nc[:, 10:]  # measured: <= 0.33 (gamma 0 and ippo: >= 1.2)
+
+
+@pytest.mark.slow  # three learners: ~40 s on 2 shared cores
+def test_cga_ppo_settles_where_simultaneous_updates_circle():
+    """Matching pennies from (0.8, 0.8), the same budget and seeds: independent PPO and CGA without its consensus
+    term (gamma 0: the simultaneous gradient of the same joint surrogates) circle out to pure strategies (NashConv
+    near 2) and keep orbiting far from the equilibrium; with gamma 5 every seed settles near (1/2, 1/2)."""
+    runs = {name: nash_conv(learn("matrix_mp", variant, 20, start_logit=MP_START, **kw)) for name, variant, kw in (
+        ("cga", "cga_ppo", dict(cga_gamma=5.0)), ("simultaneous", "cga_ppo", dict(cga_gamma=0.0)),
+        ("ippo", "ippo", {}))}
+    for name in ("simultaneous", "ippo"):
+        assert np.all(runs[name].max(1) > 1.9), (name, runs[name].max(1))  # measured: >= 1.998 (both)
+        # measured: updates 10-20 never below 1.645 (gamma 0), 1.227 (ippo)
+        assert np.all(runs[name][:, 10:].min(1) > 0.8), (name, runs[name][:, 10:].min(1))
+    assert np.all(runs["cga"][:, 10:].max(1) < 0.5), runs["cga"][:, 10:].max(1)  # measured: <= 0.332
+    assert np.all(runs["cga"][:, 10:].mean(1) < 0.3), runs["cga"][:, 10:].mean(1)  # measured: 0.099 .. 0.214
