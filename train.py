@@ -462,19 +462,20 @@ def run(spec: RunSpec, out: str, config, algo, env, resume: bool, plot: bool, qu
             length = _chunk_length(t, num_updates, first, later)
             fn = compiled_chunk(length)
             t0 = time.perf_counter()
-            state, m = train_chunk(fn, state, t)
-            m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))
+            new_state, m = train_chunk(fn, state, t)
+            m = jax.tree.map(lambda x: np.asarray(x[:n]), jax.device_get(m))  # waits: a Ctrl-C meanwhile is raised here
             seconds = time.perf_counter() - t0
             t_run += seconds
-            metrics_host.append(m)
-            t += length
+            # one statement, with no call inside: a Ctrl-C comes before or after it, so the handler's snapshot has
+            # the state, update count and metrics of one moment
+            state, t, metrics_host = new_state, t + length, [*metrics_host, m]
             if later is None:
                 later = _later_chunk(length, seconds, num_updates - t, ckpt_every)
             if ckpt_every > 0 and t % ckpt_every == 0 and t < num_updates:
                 snapshot(t)
             progress(t)
     except KeyboardInterrupt:
-        if t > start:
+        if t > start and t not in ckpts.steps():  # not saved already by --checkpoint-every (orbax will not overwrite)
             snapshot(t)
         ckpts.close()
         sys.stderr.write(f"\ninterrupted after update {t}; continue with: python train.py --resume --out {out}\n")

@@ -1,15 +1,20 @@
 """The command line: outputs, resume, determinism and fast, clear failures on bad input."""
+import errno
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 import envs
 import train
+from jaxmarl_core import sweep
 from jaxmarl_core.checkpoint import Checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,8 +95,44 @@ def interrupt(full: str, cut: str, keep: int) -> None:
         os.unlink(os.path.join(cut, name))
 
 
-def test_resume_after_interruption_reproduces_the_run(tmp_path):
-    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
+def read(out, name="metrics.csv"):
+    with open(os.path.join(out, name)) as f:
+        return json.load(f) if name.endswith(".json") else f.read()
+
+
+def swap_states_of_seeds_0_and_1(out, step, monkeypatch):
+    """Rewrite checkpoint ``step`` of the run in ``out`` (through ``Checkpoints``) with the states of seeds 0 and 1
+    swapped and their metrics left alone, and swap the two seeds' keys in the runs that follow (``sweep.seed_keys``).
+    A resume must then write the uninterrupted run's rows up to ``step`` (read from the checkpoint) and the other
+    seed's rows after it (trained on from the swapped states); retraining from update 0, or from a state not read
+    from the checkpoint, would not."""
+    ck = Checkpoints(os.path.join(out, "checkpoints"))
+    tree = ck.restore(step, None)  # None: the tree as saved
+    ck.close()
+    shutil.rmtree(os.path.join(out, "checkpoints", str(step)))  # orbax saves no step over an existing one
+    order = np.array([1, 0, *range(2, jax.tree.leaves(tree)[0].shape[0])])
+    ck = Checkpoints(os.path.join(out, "checkpoints"))
+    ck.save(step, {"state": jax.tree.map(lambda x: x[order], tree["state"]), "metrics": tree["metrics"]})
+    ck.close()
+    seed_keys = sweep.seed_keys
+    monkeypatch.setattr(sweep, "seed_keys", lambda *args: seed_keys(*args)[order])
+
+
+def rows_after_swap(csv_text, step):
+    """``csv_text`` with the rows of seeds 0 and 1 after update ``step`` exchanged (what
+    ``swap_states_of_seeds_0_and_1`` implies)."""
+    header, *rows = csv_text.splitlines(keepends=True)
+    cells = [row.split(",", 2) for row in rows]  # seed, update, metrics
+    by_key = {(seed, update): rest for seed, update, rest in cells}
+    other = {"0": "1", "1": "0"}
+    swapped = [f"{seed},{update},{by_key[other.get(seed, seed), update] if int(update) > step else rest}"
+               for seed, update, rest in cells]
+    assert swapped != rows  # the seeds' rows differ: the perturbation shows
+    return header + "".join(swapped)
+
+
+def test_resume_after_interruption_reproduces_the_run(tmp_path, monkeypatch):
+    full, cut, swapped = str(tmp_path / "full"), str(tmp_path / "cut"), str(tmp_path / "swapped")
     args = [*SMALL, "--checkpoint-every", "5"]
     assert train.main([*args, "--out", full]) == 0
     assert Checkpoints(os.path.join(full, "checkpoints")).steps() == [5, 10, 15, 20]
@@ -99,10 +140,57 @@ def test_resume_after_interruption_reproduces_the_run(tmp_path):
     assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
     want, got = read_theta(full, 20), read_theta(cut, 20)
     np.testing.assert_array_equal(got["state"]["theta"], want["state"]["theta"])
-    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
-    assert json.load(open(os.path.join(cut, "summary.json")))["resumed_from_update"] == 10
+    assert read(cut) == read(full)
+    assert read(cut, "summary.json")["resumed_from_update"] == 10
     assert train.main(["--resume", "--out", cut, "--quiet"]) == 0  # nothing left to train: outputs rewritten
-    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
+    assert read(cut) == read(full)
+    assert read(cut, "summary.json")["resumed_from_update"] == 20
+    interrupt(full, swapped, 10)  # the checkpoint is what the resume starts from
+    swap_states_of_seeds_0_and_1(swapped, 10, monkeypatch)
+    assert train.main(["--resume", "--out", swapped, "--quiet"]) == 0
+    assert read(swapped) == rows_after_swap(read(full), 10)
+
+
+def test_ctrl_c_saves_the_update_reached_and_resume_finishes_the_run(tmp_path, monkeypatch, capsys):
+    """Ctrl-C (KeyboardInterrupt) ends the run with status 130 and a checkpoint at the last update finished, off any
+    --checkpoint-every grid too; --resume then writes the uninterrupted run's metrics. It lands while train.py waits
+    for a chunk's results (the chunk's state already dispatched, its metrics and update count not: here while
+    fetching update 8's, in chunks of one update) or between chunks (here: in the progress line of update 10, just
+    saved by --checkpoint-every 5, which orbax would not save again)."""
+    full = str(tmp_path / "full")
+    assert train.main([*SMALL, "--out", full]) == 0  # chunks of 1 update; chunks of 5 give the same numbers
+    device_get, progress = jax.device_get, train._Progress.__call__
+    fetches = []
+
+    def fetch_interrupted(tree):
+        if sys._getframe(1).f_code is train.run.__code__:  # train.run's wait for a chunk's metrics
+            fetches.append(1)
+            if len(fetches) == 8:
+                raise KeyboardInterrupt
+        return device_get(tree)
+
+    def progress_interrupted(self, done):
+        progress(self, done)
+        if done == 10:
+            raise KeyboardInterrupt
+
+    cases = [([], (jax, "device_get", fetch_interrupted), 7, [7]),
+             (["--checkpoint-every", "5"], (train._Progress, "__call__", progress_interrupted), 10, [5, 10])]
+    for i, (flags, patch, reached, steps) in enumerate(cases):
+        cut = str(tmp_path / f"cut{i}")
+        capsys.readouterr()
+        with monkeypatch.context() as m:
+            m.setattr(*patch)
+            with pytest.raises(SystemExit) as ended:
+                train.main([*SMALL, *flags, "--out", cut])
+        assert ended.value.code == 130
+        assert capsys.readouterr().err == (f"\ninterrupted after update {reached}; continue with: "
+                                           f"python train.py --resume --out {cut}\n")
+        assert Checkpoints(os.path.join(cut, "checkpoints")).steps() == steps
+        assert not os.path.exists(os.path.join(cut, "metrics.csv"))
+        assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
+        assert read(cut, "summary.json")["resumed_from_update"] == reached
+        assert read(cut) == read(full)
 
 
 ONE_SEED_RUNS = {
@@ -118,21 +206,25 @@ ONE_SEED_RUNS = {
 
 
 @pytest.mark.parametrize("name", list(ONE_SEED_RUNS))
-def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, name):
+def test_resume_of_a_replay_learner_on_the_one_seed_path(tmp_path, monkeypatch, name):
     """Seeds run one per call with their replay buffers kept on the device: a run cut after update 4 and resumed
-    writes the uninterrupted run's metrics."""
+    writes the uninterrupted run's metrics (those of the other seed after update 4, the seeds' states in the checkpoint
+    and their keys swapped: the checkpoint, replay buffers included, is what the resume starts from)."""
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
     args = [*ONE_SEED_RUNS[name], "--seeds", "2", "--checkpoint-every", "2", "--quiet"]
     assert train.main([*args, "--out", full]) == 0
-    assert json.load(open(os.path.join(full, "summary.json")))["seed_batch"] == 1
+    assert read(full, "summary.json")["seed_batch"] == 1
     interrupt(full, cut, 4)
+    swap_states_of_seeds_0_and_1(cut, 4, monkeypatch)
     assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
-    assert open(os.path.join(cut, "metrics.csv")).read() == open(os.path.join(full, "metrics.csv")).read()
+    assert read(cut, "summary.json")["resumed_from_update"] == 4
+    assert read(cut) == rows_after_swap(read(full), 4)
 
 
 def test_initialisation_per_seed_gives_the_states_of_the_program_over_the_seeds(tmp_path, monkeypatch):
     """GA-Comm (``Trainer.init_per_seed``): its initialisation compiled for one seed and called per seed gives the
-    metrics of the one program over the seeds, and a run resumed on that path reproduces the whole run."""
+    metrics of the one program over the seeds, and a run resumed on that path reproduces the whole run (seeds 0 and
+    1 swapped after the checkpoint, their states in it and their keys swapped: ``swap_states_of_seeds_0_and_1``)."""
     import dataclasses
 
     import algos
@@ -151,14 +243,36 @@ def test_initialisation_per_seed_gives_the_states_of_the_program_over_the_seeds(
     want = open(os.path.join(over_seeds, "metrics.csv")).read()
     assert open(os.path.join(per_seed, "metrics.csv")).read() == want
     interrupt(per_seed, cut, 2)
+    swap_states_of_seeds_0_and_1(cut, 2, monkeypatch)
     assert train.main(["--resume", "--out", cut, "--quiet"]) == 0
-    assert open(os.path.join(cut, "metrics.csv")).read() == want
+    assert read(cut, "summary.json")["resumed_from_update"] == 2
+    assert read(cut) == rows_after_swap(want, 2)
 
 
-def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path, capsys):
+JAX_WORK = re.compile(r"Compiling |Finished (tracing|jaxpr to MLIR|XLA compilation)")  # jax_log_compiles's lines
+
+
+def main_compiling_nothing(argv, caplog) -> int:
+    """``train.main(argv)``, asserting that JAX traced, lowered and compiled nothing in it: with ``jax_log_compiles``
+    each is a WARNING line (a new lowering each run, so programs compiled earlier in the session log again)."""
+    was = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
+    seen = len(caplog.records)
+    try:
+        with caplog.at_level(logging.WARNING, logger="jax"):
+            code = train.main(argv)
+    finally:
+        jax.config.update("jax_log_compiles", was)
+    messages = [r.getMessage() for r in caplog.records[seen:] if r.name.startswith("jax")]
+    work = [m for m in messages if JAX_WORK.match(m)]
+    assert not work, work[:3]
+    return code
+
+
+def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path, capsys, caplog):
     out = str(tmp_path / "run")
     assert train.main([*SMALL, "--out", out]) == 0
-    assert train.main([*SMALL, "--out", out]) == 2
+    assert main_compiling_nothing([*SMALL, "--out", out], caplog) == 2
     assert "--resume" in capsys.readouterr().err
 
 
@@ -182,26 +296,28 @@ BAD = [
 
 
 @pytest.mark.parametrize("argv,fragments", BAD)
-def test_bad_input_fails_fast_with_one_line(argv, fragments, capsys):
-    assert train.main(argv) == 2
+def test_bad_input_fails_fast_with_one_line(argv, fragments, capsys, caplog):
+    assert main_compiling_nothing(argv, caplog) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("train.py: error:"), err
     for fragment in fragments:
         assert fragment in err, (fragment, err)
 
 
-def test_non_writable_out_and_incompatible_pair(tmp_path, capsys, monkeypatch):
+def test_non_writable_out_and_incompatible_pair(tmp_path, capsys, caplog, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert train.main([*SMALL, "--out", str(blocker / "sub")]) == 2
-    assert "--out" in capsys.readouterr().err
+    out = str(blocker / "sub")  # below a file: no directory can be made there
+    assert main_compiling_nothing([*SMALL, "--out", out], caplog) == 2
+    assert capsys.readouterr().err == f"train.py: error: --out: cannot write to {out!r}: {os.strerror(errno.ENOTDIR)}\n"
 
     class Opaque(envs.MatrixGame):  # a game without closed-form values
         exact_value = property()
         policy_param_shape = property()
 
     monkeypatch.setitem(envs._REGISTRY, "opaque_game", lambda: Opaque(game="opaque", table=((0.0,),)))
-    assert train.main(["--algo", "lola_exact", "--env", "opaque_game", "--out", str(tmp_path / "x")]) == 2
+    assert main_compiling_nothing(["--algo", "lola_exact", "--env", "opaque_game", "--out", str(tmp_path / "x")],
+                                  caplog) == 2
     err = capsys.readouterr().err
     assert "cannot run on --env opaque_game" in err and "exact_value" in err
 
@@ -302,6 +418,9 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
         sets = ["--set", "num_updates=2"] + (["--set", "batch_size=4"] if "batch_size" in fields else [])
     elif "rollout_len" in fields:  # on-policy learners: updates of num_envs * rollout_len environment steps
         sets = ["--set", "total_steps=20", "--set", "num_envs=2", "--set", "rollout_len=5", "--set", "hidden_size=8"]
+        if "learning_starts" in fields:  # off-policy ones learn from the first update's 10 steps on (before
+            # learning_starts every loss is nan, algos/offpolicy/learner.py)
+            sets += ["--set", "learning_starts=10", "--set", "batch_size=4"]
     else:  # online learners: updates of steps_per_update environment steps
         sets = ["--set", "total_steps=20", "--set", "steps_per_update=10"]
     # few agents keep the per-agent columns (and the run small)
@@ -316,8 +435,15 @@ def test_every_algorithm_runs_through_the_command_line(algo_name, tmp_path):
              }.get(env_name, [])
     out = str(tmp_path / algo_name)
     assert train.main(["--algo", algo_name, "--env", env_name, "--seeds", "2", "--out", out, "--quiet", *sets]) == 0
-    summary = json.load(open(os.path.join(out, "summary.json")))
+    summary = read(out, "summary.json")
     assert summary["num_updates"] == 2 and "reward_per_step/0" in summary["final"]
+    header, *rows = read(out).splitlines()
+    table = np.array([row.split(",") for row in rows], np.float64)
+    assert table.shape == (2 * 2, len(header.split(",")))
+    bad = [name for name, column in zip(header.split(","), table.T) if not np.isfinite(column).all()]
+    assert not bad, f"nan or inf in metrics.csv: {bad}"
+    bad = [name for name, stats in summary["final"].items() if not np.isfinite(stats["mean"])]
+    assert not bad, f"final mean not finite: {bad}"
 
 
 @pytest.mark.slow  # about 30 s, nearly all of it compiling the recurrent policy's rollout (twice)
@@ -338,8 +464,8 @@ def test_coin_game_trains_a_recurrent_policy_through_the_command_line(tmp_path):
     (["--algo", "lola_dice", "--env", "ipd", "--set", "lookahead=0"], "lookahead must be an integer from 1 to 5"),
     (["--algo", "lola_dice", "--env", "matrix_pd"], "cannot run on --env matrix_pd"),
 ])
-def test_opponent_shaping_bad_input(argv, fragment, capsys):
-    assert train.main(argv) == 2
+def test_opponent_shaping_bad_input(argv, fragment, capsys, caplog):
+    assert main_compiling_nothing(argv, caplog) == 2
     assert fragment in capsys.readouterr().err
 
 
