@@ -205,8 +205,9 @@ def _check_state(env, state, world, where):
 
 
 @pytest.mark.parametrize("name, continuous", [
-    pytest.param(name, c, id=f"{name}-{'continuous' if c else 'discrete'}") for name in sorted(CASES)
-    for c in _modes(name)])
+    pytest.param(name, c, id=f"{name}-{'continuous' if c else 'discrete'}",
+                 marks=[pytest.mark.slow] if c and name not in envs.list_envs() else [])  # non-default: continuous slow
+    for name in sorted(CASES) for c in _modes(name)])
 def test_matches_mpe2_step_by_step(name, continuous):
     env, step = compiled(name, continuous)
     _, module, mpe_kwargs, goal_reader, branches, continuous_only = CASES[name]
